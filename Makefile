@@ -1,0 +1,56 @@
+# Thin front door over CMake. The README's two commands are `make run` and `make test`;
+# both install what is missing (deploy/install-deps.sh), configure and build first.
+#
+#   make run                 build and start the collector with its default configuration
+#   make test                build and run every test (ctest)
+#   make test SANITIZE=address WERROR=1 BUILD=build-asan   (what CI does)
+#   make bench               build and run the benchmarks
+
+BUILD    ?= build
+SANITIZE ?=
+WERROR   ?= 0
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+ifeq ($(WERROR),1)
+  CMAKE_ARGS += -DTT_WERROR=ON
+endif
+ifneq ($(SANITIZE),)
+  CMAKE_ARGS += -DTT_SANITIZE=$(SANITIZE)
+endif
+
+.PHONY: all deps configure build run test bench fuzz format format-check clean
+
+all: build
+
+deps:
+	@bash deploy/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+run: build
+	./$(BUILD)/collector/tailtrace-collector $(ARGS)
+
+test: build
+	@if [ -x tests/js/install.sh ]; then tests/js/install.sh; fi
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: build
+	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
+
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DTT_FUZZ=ON -DTT_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf build build-*

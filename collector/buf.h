@@ -1,0 +1,31 @@
+/* A growable byte buffer used across the collector (codec output, HTTP responses, batches).
+ * Owner: whoever holds the struct; not thread-safe. Functions return 0 or -ENOMEM. */
+#ifndef TT_COLLECTOR_BUF_H
+#define TT_COLLECTOR_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  uint8_t *data;
+  size_t len;
+  size_t cap;
+} tt_buf_t;
+
+#define TT_BUF_INIT {NULL, 0, 0}
+
+/* Makes room for at least `extra` more bytes. */
+int tt__buf_reserve(tt_buf_t *b, size_t extra);
+int tt__buf_append(tt_buf_t *b, const void *data, size_t len);
+int tt__buf_append_str(tt_buf_t *b, const char *s);
+/* printf-style append; the result is not NUL-terminated unless the caller appends one. */
+int tt__buf_appendf(tt_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Protobuf varint and tag helpers, for code that frames wire bytes by hand. */
+int tt__buf_append_varint(tt_buf_t *b, uint64_t v);
+int tt__buf_append_tag(tt_buf_t *b, uint32_t field, uint32_t wire_type);
+/* Empties the buffer but keeps its memory. */
+void tt__buf_reset(tt_buf_t *b);
+/* Frees the memory; the buffer is empty and reusable afterwards. */
+void tt__buf_free(tt_buf_t *b);
+
+#endif
