@@ -35,7 +35,9 @@ int tt__buf_append(tt_buf_t *b, const void *data, size_t len) {
   return 0;
 }
 
-int tt__buf_append_str(tt_buf_t *b, const char *s) { return tt__buf_append(b, s, strlen(s)); }
+int tt__buf_append_str(tt_buf_t *b, const char *s) {
+  return tt__buf_append(b, s, strlen(s));
+}
 
 int tt__buf_appendf(tt_buf_t *b, const char *fmt, ...) {
   va_list ap;
@@ -73,7 +75,9 @@ int tt__buf_append_tag(tt_buf_t *b, uint32_t field, uint32_t wire_type) {
   return tt__buf_append_varint(b, ((uint64_t)field << 3) | wire_type);
 }
 
-void tt__buf_reset(tt_buf_t *b) { b->len = 0; }
+void tt__buf_reset(tt_buf_t *b) {
+  b->len = 0;
+}
 
 void tt__buf_free(tt_buf_t *b) {
   free(b->data);

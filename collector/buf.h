@@ -12,7 +12,8 @@ typedef struct {
   size_t cap;
 } tt_buf_t;
 
-#define TT_BUF_INIT {NULL, 0, 0}
+#define TT_BUF_INIT                                                                                \
+  { NULL, 0, 0 }
 
 /* Makes room for at least `extra` more bytes. */
 int tt__buf_reserve(tt_buf_t *b, size_t extra);
