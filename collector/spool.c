@@ -1,0 +1,532 @@
+/* Disk spool; the format and the guarantees are described in spool.h.
+ *
+ * In memory we keep one small entry per segment file (its number, size, how many records in
+ * it still wait, and where the next waiting record starts), never an entry per record, so a
+ * spool of millions of records costs a few bytes per segment. */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SPOOL_MAGIC 0x31535454u /* "TTS1" read as little-endian bytes */
+#define SPOOL_VERSION 1
+#define SPOOL_HDR 24
+#define FLAG_CONSUMED 0x01
+#define DEFAULT_MAX_BYTES (1ull << 30)
+#define DEFAULT_SEGMENT_BYTES (8ull << 20)
+
+typedef struct {
+  uint64_t seq;
+  uint64_t size;      /* bytes of valid records (a damaged tail is not counted) */
+  uint64_t waiting;   /* records not yet consumed */
+  uint64_t read_off;  /* offset of the first record that may still wait */
+} segment_t;
+
+struct tt_spool_s {
+  pthread_mutex_t mu;
+  tt_spool_opts_t opts;
+  char *dir;
+  segment_t *segs; /* sorted by seq; the last one is the write segment when write_fd >= 0 */
+  size_t nsegs, capsegs;
+  int write_fd;
+  int read_fd; /* open on the oldest segment with waiting records, or -1 */
+  uint64_t read_seq;
+  int peeked; /* a record was returned by peek and not yet acknowledged */
+  uint64_t peek_seq, peek_off;
+  uint64_t head_enq_ms; /* enqueue time of the record at the read position, 0 if unknown */
+  tt_spool_stats_t st;
+};
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p) {
+  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void report(tt_spool_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(tt_spool_t *s, const char *fmt, ...) {
+  if (s->opts.report == NULL)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  s->opts.report(s->opts.report_ctx, msg);
+}
+
+static void seg_path(const tt_spool_t *s, uint64_t seq, char *out, size_t n) {
+  snprintf(out, n, "%s/seg-%016" PRIx64 ".tts", s->dir, seq);
+}
+
+static int read_full(int fd, void *buf, size_t len, uint64_t off) {
+  uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t r = pread(fd, p, len, (off_t)off);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return -errno;
+    if (r == 0)
+      return -ENODATA;
+    p += r;
+    off += (uint64_t)r;
+    len -= (size_t)r;
+  }
+  return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len) {
+  const uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static int segs_push(tt_spool_t *s, segment_t seg) {
+  if (s->nsegs == s->capsegs) {
+    size_t cap = s->capsegs ? s->capsegs * 2 : 16;
+    segment_t *n = realloc(s->segs, cap * sizeof *n);
+    if (n == NULL)
+      return -ENOMEM;
+    s->segs = n;
+    s->capsegs = cap;
+  }
+  s->segs[s->nsegs++] = seg;
+  return 0;
+}
+
+static int cmp_seg(const void *a, const void *b) {
+  uint64_t x = ((const segment_t *)a)->seq, y = ((const segment_t *)b)->seq;
+  return x < y ? -1 : x > y;
+}
+
+/* Validates one segment file record by record. Stops at the first damaged record: its bytes
+ * and everything after are not trusted (a record's length field is what finds the next one).
+ * A torn tail, the common result of a crash mid-append, is cut off so new appends never
+ * follow garbage. */
+static int scan_segment(tt_spool_t *s, segment_t *seg) {
+  char path[4096];
+  seg_path(s, seg->seq, path, sizeof path);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  struct stat stt;
+  if (fstat(fd, &stt) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  uint64_t fsize = (uint64_t)stt.st_size, off = 0;
+  uint8_t hdr[SPOOL_HDR];
+  uint8_t *payload = NULL;
+  size_t paycap = 0;
+  int first_waiting_found = 0;
+  seg->waiting = 0;
+  seg->read_off = 0;
+  while (off < fsize) {
+    if (fsize - off < SPOOL_HDR) {
+      report(s, "spool: %s: torn record header at offset %" PRIu64 ", %" PRIu64 " bytes cut", path,
+             off, fsize - off);
+      s->st.truncated_bytes += fsize - off;
+      if (ftruncate(fd, (off_t)off) != 0) { /* best effort: the size below excludes it anyway */
+      }
+      break;
+    }
+    if (read_full(fd, hdr, SPOOL_HDR, off) != 0)
+      break;
+    uint32_t len = get32(hdr + 8);
+    if (get32(hdr) != SPOOL_MAGIC || hdr[4] != SPOOL_VERSION) {
+      report(s, "spool: %s: bad record header at offset %" PRIu64 "; rest of file skipped", path,
+             off);
+      s->st.corrupt_records++;
+      break;
+    }
+    if ((uint64_t)len > fsize - off - SPOOL_HDR) {
+      report(s, "spool: %s: truncated record at offset %" PRIu64 ", %" PRIu64 " bytes cut", path,
+             off, fsize - off);
+      s->st.truncated_bytes += fsize - off;
+      if (ftruncate(fd, (off_t)off) != 0) {
+      }
+      break;
+    }
+    if (len > paycap) {
+      uint8_t *np = realloc(payload, len);
+      if (np == NULL) {
+        free(payload);
+        close(fd);
+        return -ENOMEM;
+      }
+      payload = np;
+      paycap = len;
+    }
+    if (len > 0 && read_full(fd, payload, len, off + SPOOL_HDR) != 0)
+      break;
+    if ((uint32_t)crc32(0L, payload, len) != get32(hdr + 12)) {
+      report(s, "spool: %s: checksum mismatch at offset %" PRIu64 "; rest of file skipped", path,
+             off);
+      s->st.corrupt_records++;
+      break;
+    }
+    if (!(hdr[5] & FLAG_CONSUMED)) {
+      seg->waiting++;
+      if (!first_waiting_found) {
+        first_waiting_found = 1;
+        seg->read_off = off;
+      }
+    }
+    off += SPOOL_HDR + len;
+  }
+  free(payload);
+  close(fd);
+  seg->size = off;
+  if (!first_waiting_found)
+    seg->read_off = off;
+  return 0;
+}
+
+static void delete_segment_file(tt_spool_t *s, uint64_t seq) {
+  char path[4096];
+  seg_path(s, seq, path, sizeof path);
+  unlink(path);
+}
+
+static void close_read(tt_spool_t *s) {
+  if (s->read_fd >= 0)
+    close(s->read_fd);
+  s->read_fd = -1;
+  s->head_enq_ms = 0;
+}
+
+/* Removes segment i from disk and memory. Records still waiting in it count as dropped. */
+static void remove_segment(tt_spool_t *s, size_t i, int count_as_dropped) {
+  segment_t *seg = &s->segs[i];
+  if (count_as_dropped && seg->waiting > 0) {
+    s->st.dropped_records += seg->waiting;
+    s->st.dropped_bytes += seg->size;
+    report(s,
+           "spool: budget of %" PRIu64 " bytes reached; dropped %" PRIu64
+           " oldest batches (%" PRIu64 " bytes)",
+           s->opts.max_bytes, seg->waiting, seg->size);
+  }
+  if (s->read_fd >= 0 && s->read_seq == seg->seq)
+    close_read(s);
+  if (s->peeked && s->peek_seq == seg->seq)
+    s->peeked = 0;
+  int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);
+  if (is_write) {
+    close(s->write_fd);
+    s->write_fd = -1;
+  }
+  delete_segment_file(s, seg->seq);
+  s->st.records -= seg->waiting;
+  s->st.bytes -= seg->size;
+  memmove(&s->segs[i], &s->segs[i + 1], (s->nsegs - i - 1) * sizeof *s->segs);
+  s->nsegs--;
+}
+
+static int open_write_segment(tt_spool_t *s) {
+  uint64_t seq = s->nsegs ? s->segs[s->nsegs - 1].seq + 1 : 1;
+  char path[4096];
+  seg_path(s, seq, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -errno;
+  segment_t seg = {seq, 0, 0, 0};
+  int rc = segs_push(s, seg);
+  if (rc != 0) {
+    close(fd);
+    unlink(path);
+    return rc;
+  }
+  s->write_fd = fd;
+  return 0;
+}
+
+int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0') {
+    snprintf(err, errlen, "spool: no directory given");
+    return -EINVAL;
+  }
+  if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+    int e = errno;
+    snprintf(err, errlen, "spool: cannot create %s: %s", opts->dir, strerror(e));
+    return -e;
+  }
+  tt_spool_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return -ENOMEM;
+  s->dir = strdup(opts->dir);
+  if (s->dir == NULL) {
+    free(s);
+    return -ENOMEM;
+  }
+  s->opts = *opts;
+  s->opts.dir = s->dir;
+  if (s->opts.max_bytes == 0)
+    s->opts.max_bytes = DEFAULT_MAX_BYTES;
+  if (s->opts.segment_bytes == 0)
+    s->opts.segment_bytes = DEFAULT_SEGMENT_BYTES;
+  s->write_fd = s->read_fd = -1;
+  pthread_mutex_init(&s->mu, NULL);
+
+  DIR *d = opendir(s->dir);
+  if (d == NULL) {
+    int e = errno;
+    snprintf(err, errlen, "spool: cannot open %s: %s", s->dir, strerror(e));
+    tt__spool_close(s);
+    return -e;
+  }
+  struct dirent *de;
+  int rc = 0;
+  while ((de = readdir(d)) != NULL) {
+    uint64_t seq;
+    char tail[8];
+    if (sscanf(de->d_name, "seg-%16" SCNx64 ".%7s", &seq, tail) == 2 &&
+        strcmp(tail, "tts") == 0) {
+      segment_t seg = {seq, 0, 0, 0};
+      if ((rc = segs_push(s, seg)) != 0)
+        break;
+    }
+  }
+  closedir(d);
+  if (rc == 0)
+    qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+  for (size_t i = 0; rc == 0 && i < s->nsegs; i++) {
+    rc = scan_segment(s, &s->segs[i]);
+    if (rc != 0) {
+      snprintf(err, errlen, "spool: cannot read segment %" PRIu64 " in %s: %s", s->segs[i].seq,
+               s->dir, strerror(-rc));
+      break;
+    }
+    s->st.records += s->segs[i].waiting;
+    s->st.bytes += s->segs[i].size;
+  }
+  /* Fully consumed segments left by an earlier run are garbage now. */
+  for (size_t i = 0; rc == 0 && i < s->nsegs;) {
+    if (s->segs[i].waiting == 0)
+      remove_segment(s, i, 0);
+    else
+      i++;
+  }
+  if (rc == 0)
+    rc = open_write_segment(s);
+  if (rc != 0) {
+    if (err[0] == '\0')
+      snprintf(err, errlen, "spool: %s: %s", s->dir, strerror(-rc));
+    tt__spool_close(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_unix_ms) {
+  if (len > UINT32_MAX || (uint64_t)len + SPOOL_HDR > s->opts.max_bytes)
+    return -EMSGSIZE;
+  uint64_t need = SPOOL_HDR + (uint64_t)len;
+  pthread_mutex_lock(&s->mu);
+  int rc = 0;
+  /* Rotate first, so that the budget below can always drop whole older segments. */
+  if (s->write_fd < 0 || s->segs[s->nsegs - 1].size + need > s->opts.segment_bytes) {
+    if (s->write_fd >= 0) {
+      close(s->write_fd);
+      s->write_fd = -1;
+      if (s->segs[s->nsegs - 1].waiting == 0)
+        remove_segment(s, s->nsegs - 1, 0);
+    }
+    rc = open_write_segment(s);
+  }
+  while (rc == 0 && s->st.bytes + need > s->opts.max_bytes && s->nsegs > 1)
+    remove_segment(s, 0, 1);
+  if (rc == 0 && s->st.bytes + need > s->opts.max_bytes) {
+    /* Only the write segment is left and it is too full: start afresh. */
+    remove_segment(s, 0, 1);
+    rc = open_write_segment(s);
+  }
+  if (rc != 0) {
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+  }
+  segment_t *seg = &s->segs[s->nsegs - 1];
+  uint8_t hdr[SPOOL_HDR] = {0};
+  put32(hdr, SPOOL_MAGIC);
+  hdr[4] = SPOOL_VERSION;
+  put32(hdr + 8, (uint32_t)len);
+  put32(hdr + 12, (uint32_t)crc32(0L, data, (uInt)len));
+  put64(hdr + 16, now_unix_ms);
+  rc = write_full(s->write_fd, hdr, SPOOL_HDR);
+  if (rc == 0)
+    rc = write_full(s->write_fd, data, len);
+  if (rc == 0 && s->opts.fsync && fdatasync(s->write_fd) != 0)
+    rc = -errno;
+  if (rc != 0) {
+    /* Leave no half record behind for the next append to follow. */
+    if (ftruncate(s->write_fd, (off_t)seg->size) != 0) {
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+  }
+  if (seg->waiting == 0)
+    seg->read_off = seg->size;
+  seg->size += need;
+  seg->waiting++;
+  s->st.records++;
+  s->st.bytes += need;
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+/* Finds the next waiting record, skipping consumed ones, and leaves read_fd/read_seq on its
+ * segment. Returns the segment index, or -1 when nothing waits. */
+static int locate_head(tt_spool_t *s, uint8_t hdr[SPOOL_HDR]) {
+  for (size_t i = 0; i < s->nsegs; i++) {
+    segment_t *seg = &s->segs[i];
+    if (seg->waiting == 0)
+      continue;
+    if (s->read_fd < 0 || s->read_seq != seg->seq) {
+      close_read(s);
+      char path[4096];
+      seg_path(s, seg->seq, path, sizeof path);
+      s->read_fd = open(path, O_RDWR | O_CLOEXEC);
+      if (s->read_fd < 0)
+        return -1;
+      s->read_seq = seg->seq;
+    }
+    while (seg->read_off + SPOOL_HDR <= seg->size) {
+      if (read_full(s->read_fd, hdr, SPOOL_HDR, seg->read_off) != 0)
+        return -1;
+      if (!(hdr[5] & FLAG_CONSUMED))
+        return (int)i;
+      seg->read_off += SPOOL_HDR + get32(hdr + 8);
+    }
+    /* The counters said a record waits but none was found: trust the file. */
+    s->st.records -= seg->waiting;
+    seg->waiting = 0;
+  }
+  return -1;
+}
+
+int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms) {
+  pthread_mutex_lock(&s->mu);
+  uint8_t hdr[SPOOL_HDR];
+  int i = locate_head(s, hdr);
+  if (i < 0) {
+    pthread_mutex_unlock(&s->mu);
+    return -ENOENT;
+  }
+  segment_t *seg = &s->segs[i];
+  uint32_t len = get32(hdr + 8);
+  tt__buf_reset(out);
+  int rc = tt__buf_reserve(out, len);
+  if (rc == 0 && len > 0)
+    rc = read_full(s->read_fd, out->data, len, seg->read_off + SPOOL_HDR);
+  if (rc == 0) {
+    out->len = len;
+    s->peeked = 1;
+    s->peek_seq = seg->seq;
+    s->peek_off = seg->read_off;
+    s->head_enq_ms = get64(hdr + 16);
+    if (enqueued_unix_ms != NULL)
+      *enqueued_unix_ms = s->head_enq_ms;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int tt__spool_ack(tt_spool_t *s) {
+  pthread_mutex_lock(&s->mu);
+  if (!s->peeked) {
+    pthread_mutex_unlock(&s->mu);
+    return -ENOENT;
+  }
+  s->peeked = 0;
+  size_t i = 0;
+  while (i < s->nsegs && s->segs[i].seq != s->peek_seq)
+    i++;
+  if (i == s->nsegs || s->read_fd < 0 || s->read_seq != s->peek_seq) {
+    pthread_mutex_unlock(&s->mu); /* dropped by the budget meanwhile */
+    return -ENOENT;
+  }
+  segment_t *seg = &s->segs[i];
+  uint8_t hdr[SPOOL_HDR];
+  int rc = read_full(s->read_fd, hdr, SPOOL_HDR, s->peek_off);
+  if (rc == 0) {
+    uint8_t flags = hdr[5] | FLAG_CONSUMED;
+    if (pwrite(s->read_fd, &flags, 1, (off_t)(s->peek_off + 5)) != 1)
+      rc = -errno;
+    else if (s->opts.fsync)
+      fdatasync(s->read_fd);
+  }
+  if (rc == 0) {
+    seg->waiting--;
+    s->st.records--;
+    seg->read_off = s->peek_off + SPOOL_HDR + get32(hdr + 8);
+    s->head_enq_ms = 0;
+    int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);
+    if (seg->waiting == 0 && !is_write)
+      remove_segment(s, i, 0);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+void tt__spool_stats(tt_spool_t *s, tt_spool_stats_t *out) {
+  pthread_mutex_lock(&s->mu);
+  if (s->st.records > 0 && s->head_enq_ms == 0) {
+    uint8_t hdr[SPOOL_HDR];
+    if (locate_head(s, hdr) >= 0)
+      s->head_enq_ms = get64(hdr + 16);
+  }
+  *out = s->st;
+  out->oldest_unix_ms = s->st.records > 0 ? s->head_enq_ms : 0;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void tt__spool_close(tt_spool_t *s) {
+  if (s == NULL)
+    return;
+  if (s->write_fd >= 0) {
+    if (s->opts.fsync)
+      fsync(s->write_fd);
+    close(s->write_fd);
+    /* An empty write segment is left by every open; do not let them pile up. */
+    if (s->nsegs > 0 && s->segs[s->nsegs - 1].waiting == 0)
+      delete_segment_file(s, s->segs[s->nsegs - 1].seq);
+  }
+  close_read(s);
+  pthread_mutex_destroy(&s->mu);
+  free(s->segs);
+  free(s->dir);
+  free(s);
+}

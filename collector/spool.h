@@ -1,0 +1,78 @@
+/* Disk spool: an append-only, checksummed, size-capped queue of opaque batches in a directory.
+ *
+ * An exporter whose backend is down longer than its memory queue can hold writes kept batches
+ * here and replays them in order when the backend returns, or after a collector restart.
+ *
+ * Layout: the directory holds segment files `seg-<16 hex digits>.tts`, numbered in append
+ * order. A segment is a sequence of records:
+ *
+ *   u32 magic 'TTS1' | u8 version | u8 flags | u16 reserved | u32 payload length |
+ *   u32 crc32 (payload) | u64 enqueue time (unix ms) | payload
+ *
+ * all little-endian. A record is durable once tt__spool_append returns 0 (with fsync on).
+ * Consuming a record sets its CONSUMED flag in place, so a restart resumes after the last
+ * acknowledged record; at most the one record in flight at a crash is sent again. A segment
+ * whose records are all consumed is deleted.
+ *
+ * Damage is never fatal: on open, a record with a bad magic, length or checksum ends the
+ * replay of its segment (the rest of that file is skipped and counted), and a truncated tail
+ * (a crash mid-write) is cut off. Both are reported through the stats and the error log hook.
+ *
+ * Budget: when an append would take the spool past max_bytes, the oldest records are dropped
+ * (whole segments first) and counted: during a long outage the newest data is the most
+ * useful, and the budget is the user's hard limit.
+ *
+ * Thread-safety: every function takes an internal mutex, so one thread may append while
+ * another peeks and acknowledges. Errors are negative errno values. */
+#ifndef TT_COLLECTOR_SPOOL_H
+#define TT_COLLECTOR_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef struct tt_spool_s tt_spool_t;
+
+typedef struct {
+  const char *dir;        /* created if missing (one level); required */
+  uint64_t max_bytes;     /* total on-disk budget, headers included; 0 = 1 GiB */
+  uint64_t segment_bytes; /* rotate the write segment past this size; 0 = 8 MiB */
+  int fsync;              /* 1: fsync each appended record and each consumed flag */
+  /* Called with a one-line description of damage or budget drops; may be NULL. */
+  void (*report)(void *ctx, const char *msg);
+  void *report_ctx;
+} tt_spool_opts_t;
+
+typedef struct {
+  uint64_t records;         /* records waiting */
+  uint64_t bytes;           /* on-disk bytes of the live segments */
+  uint64_t oldest_unix_ms;  /* enqueue time of the oldest waiting record; 0 when empty */
+  uint64_t dropped_records; /* pushed out by the budget */
+  uint64_t dropped_bytes;
+  uint64_t corrupt_records; /* bad checksum/length/magic found on open (and skipped) */
+  uint64_t truncated_bytes; /* cut off a segment's torn tail on open */
+} tt_spool_stats_t;
+
+/* Opens (or creates) the spool in opts->dir and scans what is there. On failure returns a
+ * negative errno and writes a message to err. The caller frees with tt__spool_close. */
+int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, size_t errlen);
+
+/* Appends one record (copied). Returns 0, -EMSGSIZE when one record exceeds the whole budget,
+ * or the errno of a failed write (the record is then not in the spool). */
+int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_unix_ms);
+
+/* Copies the oldest waiting record into out (replacing its contents). Returns 0, -ENOENT when
+ * the spool is empty, or a negative errno. Peeking again without an ack returns the same
+ * record. */
+int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms);
+
+/* Marks the record last returned by peek as consumed. Returns 0 or -ENOENT. */
+int tt__spool_ack(tt_spool_t *s);
+
+void tt__spool_stats(tt_spool_t *s, tt_spool_stats_t *out);
+
+/* Closes files and frees; what is on disk stays for the next open. NULL is a no-op. */
+void tt__spool_close(tt_spool_t *s);
+
+#endif

@@ -1,0 +1,320 @@
+/* Disk spool: order, durability across reopen, budget drops, damage handling. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+
+#include "spool.h"
+
+typedef struct {
+  char dir[256];
+  int reports;
+} fixture_t;
+
+static void on_report(void *ctx, const char *msg) {
+  (void)msg;
+  ((fixture_t *)ctx)->reports++;
+}
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/tt-spool-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  DIR *d = opendir(f->dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+    unlink(p);
+  }
+  if (d)
+    closedir(d);
+  rmdir(f->dir);
+  free(f);
+  return 0;
+}
+
+static tt_spool_t *open_spool(fixture_t *f, uint64_t max_bytes, uint64_t seg_bytes) {
+  tt_spool_opts_t o = {0};
+  o.dir = f->dir;
+  o.max_bytes = max_bytes;
+  o.segment_bytes = seg_bytes;
+  o.fsync = 1;
+  o.report = on_report;
+  o.report_ctx = f;
+  tt_spool_t *s = NULL;
+  char err[256] = "";
+  int rc = tt__spool_open(&o, &s, err, sizeof err);
+  if (rc != 0)
+    fail_msg("open failed: %s", err);
+  return s;
+}
+
+static void append_str(tt_spool_t *s, const char *str, uint64_t ms) {
+  assert_int_equal(tt__spool_append(s, str, strlen(str), ms), 0);
+}
+
+static void expect_next(tt_spool_t *s, const char *want) {
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  assert_int_equal(b.len, strlen(want));
+  assert_memory_equal(b.data, want, b.len);
+  assert_int_equal(tt__spool_ack(s), 0);
+  tt__buf_free(&b);
+}
+
+static void expect_empty(tt_spool_t *s) {
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), -ENOENT);
+  tt__buf_free(&b);
+}
+
+/* Finds the one segment file in the directory (tests that corrupt a file use one segment). */
+static void first_segment(fixture_t *f, char *out, size_t n) {
+  DIR *d = opendir(f->dir);
+  struct dirent *e;
+  char best[256] = "";
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "seg-", 4) != 0)
+      continue;
+    if (best[0] == '\0' || strcmp(e->d_name, best) < 0)
+      snprintf(best, sizeof best, "%s", e->d_name);
+  }
+  closedir(d);
+  assert_true(best[0] != '\0');
+  snprintf(out, n, "%s/%s", f->dir, best);
+}
+
+static void spool_should_replay_records_in_append_order_after_reopen(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 0);
+  append_str(s, "one", 1);
+  append_str(s, "two", 2);
+  append_str(s, "three", 3);
+  tt__spool_close(s);
+
+  s = open_spool(f, 0, 0);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.records, 3);
+  assert_int_equal(st.oldest_unix_ms, 1);
+  expect_next(s, "one");
+  expect_next(s, "two");
+  expect_next(s, "three");
+  expect_empty(s);
+  tt__spool_close(s);
+}
+
+static void spool_should_not_replay_acknowledged_records_after_restart(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 0);
+  append_str(s, "a", 1);
+  append_str(s, "b", 2);
+  append_str(s, "c", 3);
+  expect_next(s, "a");
+  /* Peeked but not acknowledged: in flight at the "crash", so it comes again. */
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  tt__buf_free(&b);
+  tt__spool_close(s);
+
+  s = open_spool(f, 0, 0);
+  expect_next(s, "b");
+  expect_next(s, "c");
+  expect_empty(s);
+  tt__spool_close(s);
+}
+
+static void spool_peek_should_return_same_record_until_acknowledged(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 0);
+  append_str(s, "x", 1);
+  append_str(s, "y", 2);
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  assert_memory_equal(b.data, "x", 1);
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  assert_memory_equal(b.data, "x", 1);
+  tt__buf_free(&b);
+  expect_next(s, "x");
+  expect_next(s, "y");
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  tt__spool_close(s);
+}
+
+static void spool_should_rotate_segments_and_keep_order_across_them(void **state) {
+  fixture_t *f = *state;
+  /* 24-byte header + 10-byte payload = 34 bytes a record; 100-byte segments hold 2. */
+  tt_spool_t *s = open_spool(f, 0, 100);
+  char rec[16];
+  for (int i = 0; i < 9; i++) {
+    snprintf(rec, sizeof rec, "record-%03d", i);
+    append_str(s, rec, (uint64_t)i + 1);
+  }
+  tt__spool_close(s);
+  s = open_spool(f, 0, 100);
+  for (int i = 0; i < 9; i++) {
+    snprintf(rec, sizeof rec, "record-%03d", i);
+    expect_next(s, rec);
+  }
+  expect_empty(s);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.records, 0);
+  assert_int_equal(st.oldest_unix_ms, 0);
+  tt__spool_close(s);
+}
+
+static void spool_should_drop_oldest_and_count_when_budget_is_exceeded(void **state) {
+  fixture_t *f = *state;
+  /* Budget 200 bytes, segments of 100: at most ~5 records of 34 bytes live at once. */
+  tt_spool_t *s = open_spool(f, 200, 100);
+  char rec[16];
+  for (int i = 0; i < 20; i++) {
+    snprintf(rec, sizeof rec, "record-%03d", i);
+    append_str(s, rec, (uint64_t)i + 1);
+  }
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_true(st.bytes <= 200);
+  assert_true(st.dropped_records > 0);
+  /* Nothing vanishes without being counted. */
+  assert_int_equal(st.records + st.dropped_records, 20);
+  assert_true(f->reports > 0);
+  /* What is left is the newest records, in order, ending with the last one. */
+  tt_buf_t b = TT_BUF_INIT;
+  int expect = (int)st.dropped_records;
+  while (tt__spool_peek(s, &b, NULL) == 0) {
+    snprintf(rec, sizeof rec, "record-%03d", expect++);
+    assert_int_equal(b.len, strlen(rec));
+    assert_memory_equal(b.data, rec, b.len);
+    assert_int_equal(tt__spool_ack(s), 0);
+  }
+  assert_int_equal(expect, 20);
+  tt__buf_free(&b);
+  tt__spool_close(s);
+}
+
+static void spool_should_refuse_a_record_larger_than_the_budget(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 64, 0);
+  char big[100];
+  memset(big, 'z', sizeof big);
+  assert_int_equal(tt__spool_append(s, big, sizeof big, 1), -EMSGSIZE);
+  expect_empty(s);
+  tt__spool_close(s);
+}
+
+static void spool_should_skip_the_rest_of_a_segment_after_a_checksum_mismatch(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 0);
+  append_str(s, "good-1", 1);
+  append_str(s, "bad-22", 2);
+  append_str(s, "after3", 3);
+  tt__spool_close(s);
+
+  char path[512];
+  first_segment(f, path, sizeof path);
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  /* Second record's payload starts at 24 + 6 + 24. Flip one byte of it. */
+  char c = 'X';
+  assert_int_equal(pwrite(fd, &c, 1, 24 + 6 + 24 + 1), 1);
+  close(fd);
+
+  f->reports = 0;
+  s = open_spool(f, 0, 0);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.corrupt_records, 1);
+  assert_true(f->reports > 0);
+  expect_next(s, "good-1");
+  expect_empty(s);
+  /* The spool keeps working after damage. */
+  append_str(s, "new", 4);
+  expect_next(s, "new");
+  tt__spool_close(s);
+}
+
+static void spool_should_cut_a_torn_tail_and_keep_earlier_records(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 0);
+  append_str(s, "complete", 1);
+  append_str(s, "torn-record", 2);
+  tt__spool_close(s);
+
+  char path[512];
+  first_segment(f, path, sizeof path);
+  struct stat st0;
+  assert_int_equal(stat(path, &st0), 0);
+  assert_int_equal(truncate(path, st0.st_size - 4), 0);
+
+  s = open_spool(f, 0, 0);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.records, 1);
+  assert_true(st.truncated_bytes > 0);
+  expect_next(s, "complete");
+  expect_empty(s);
+  tt__spool_close(s);
+}
+
+static void spool_should_survive_garbage_files_in_its_directory(void **state) {
+  fixture_t *f = *state;
+  char path[512];
+  snprintf(path, sizeof path, "%s/seg-0000000000000001.tts", f->dir);
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  fputs("this is not a spool segment at all, just text of some length", fp);
+  fclose(fp);
+  tt_spool_t *s = open_spool(f, 0, 0);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.corrupt_records, 1);
+  expect_empty(s);
+  append_str(s, "ok", 5);
+  expect_next(s, "ok");
+  tt__spool_close(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(spool_should_replay_records_in_append_order_after_reopen,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_should_not_replay_acknowledged_records_after_restart,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_peek_should_return_same_record_until_acknowledged,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_should_rotate_segments_and_keep_order_across_them,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_should_drop_oldest_and_count_when_budget_is_exceeded,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_should_refuse_a_record_larger_than_the_budget, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          spool_should_skip_the_rest_of_a_segment_after_a_checksum_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_should_cut_a_torn_tail_and_keep_earlier_records, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(spool_should_survive_garbage_files_in_its_directory, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
