@@ -320,7 +320,7 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
     }
   }
   closedir(d);
-  if (rc == 0)
+  if (rc == 0 && s->nsegs > 1)
     qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
   for (size_t i = 0; rc == 0 && i < s->nsegs; i++) {
     rc = scan_segment(s, &s->segs[i]);
