@@ -157,6 +157,7 @@ static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t
   *out = arr;
   *count = cnt;
   *dropped = drop;
+  r->dropped_total += drop;
 }
 
 static inline void span_context_of(const struct tt_span_s *s, tt_span_context_t *c) {
@@ -285,6 +286,7 @@ tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_op
   r->events = NULL;
   r->links = NULL;
   r->attr_cap = r->event_cap = r->link_cap = 0;
+  r->dropped_total = 0;
   d->flags = f;
   d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
   if (d->tracestate == NULL)
@@ -335,7 +337,8 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (d->end_time_unix_ns < d->start_time_unix_ns)
     d->end_time_unix_ns = d->start_time_unix_ns;
   tt__count(&t->c_ended, 1);
-  uint32_t dropped = d->dropped_attributes_count + d->dropped_events_count + d->dropped_links_count;
+  uint64_t dropped = d->dropped_attributes_count + d->dropped_events_count +
+                     d->dropped_links_count + s->dropped_total;
   if (dropped != 0)
     tt__count(&t->c_dropped_attrs, dropped);
 
