@@ -103,6 +103,7 @@ struct tt_span_s {
   tt__provider_t *provider;
   const tt__limits_t *limits;
   tt_attribute_t *attrs;
+  uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
   tt_event_t *events;
   tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;
@@ -129,7 +130,9 @@ typedef struct tt__tstate_s {
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
   struct tt_span_s *free_list;                        /* owner-only */
   uint32_t free_count;
-  tt_span_t *current; /* owner-only */
+  uint32_t since_wake; /* spans queued since this thread last woke the exporter */
+  const struct tt__provider_s *wake_provider; /* the provider since_wake counts for */
+  tt_span_t *current;                         /* owner-only */
   tt__rng_t rng;
   uint64_t fork_gen;
   int in_use; /* under the registry mutex */

@@ -12,8 +12,8 @@
 
 #include "tailtrace.h"
 
-#define ROUNDS 9
-#define CHUNK 10000
+#define ROUNDS 31
+#define CHUNK 2000
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -54,7 +54,7 @@ static void init(tt_sampler_kind_t sampler) {
                     .sampler = sampler,
                     .sampler_ratio = 1.0,
                     .exporter = &e,
-                    .max_queue_size = 32768,
+                    .max_queue_size = 4096,
                     .max_export_batch_size = 512,
                     .schedule_delay_ms = 100};
   if (tt_init(&o) != 0) {
