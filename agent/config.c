@@ -107,6 +107,7 @@ int tt_init(const tt_options_t *o) {
     return TT_ENOMEM;
   }
   limits_from_env(&p->limits);
+  p->default_scope = &tt__default_tracer()->scope;
   double ratio = 1.0;
   if (o != NULL && o->sampler != TT_SAMPLER_FROM_ENV) {
     p->sampler = o->sampler;

@@ -85,6 +85,7 @@ typedef struct tt__provider_s {
   uint32_t max_queue_size, schedule_delay_ms, max_export_batch_size, export_timeout_ms;
   tt_exporter_t exporter;
   struct tt__batch_s *batch;
+  const tt_scope_t *default_scope; /* the default tracer's, cached off the hot path */
   int has_exporter;
 } tt__provider_t;
 

@@ -328,7 +328,7 @@ tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_op
   d->status_code = TT_STATUS_UNSET;
   d->status_message = "";
   d->resource = &p->resource;
-  d->scope = &(tracer != NULL ? tracer : tt__default_tracer())->scope;
+  d->scope = tracer != NULL ? &tracer->scope : p->default_scope;
   tt__count(&t->c_started, 1);
   if (o != NULL) {
     if (o->attribute_count != 0)
