@@ -1,6 +1,55 @@
 /* Set-up from the environment alone: OTEL_TRACES_EXPORTER, OTEL_SDK_DISABLED, OTEL_BSP_*. */
 #include "tt_test_util.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int g_pipe_fd = -1;
+
+/* An exporter that reports how many spans it got through a pipe, so the parent can see what a
+ * child exported while it was exiting. */
+static tt_export_result_t pipe_export(void *s, const tt_span_data_t *const *spans, size_t n,
+                                      uint64_t deadline, uint64_t *retry) {
+  (void)s;
+  (void)spans;
+  (void)deadline;
+  (void)retry;
+  uint32_t v = (uint32_t)n;
+  if (write(g_pipe_fd, &v, sizeof v) != (ssize_t)sizeof v)
+    return TT_EXPORT_FAILURE;
+  return TT_EXPORT_SUCCESS;
+}
+
+static void shutdown_from_atexit_should_export_queued_spans(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    g_pipe_fd = fds[1];
+    tt_exporter_t e = {.size = sizeof e, .export_spans = pipe_export};
+    tt_options_t o = {.size = sizeof o, .exporter = &e, .schedule_delay_ms = 60000};
+    if (tt_init(&o) != 0)
+      _exit(2);
+    atexit(tt_shutdown_atexit);
+    for (int i = 0; i < 3; i++)
+      tt_span_end(tt_span_start(NULL, "at-exit", NULL));
+    exit(0); /* runs atexit handlers: the queued spans must leave now */
+  }
+  close(fds[1]);
+  uint32_t total = 0, v;
+  while (read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
+    total += v;
+  close(fds[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(total, 3);
+}
+
 static void init_from_environment_alone_should_trace(void **state) {
   (void)state;
   setenv("OTEL_TRACES_EXPORTER", "none", 1);
@@ -70,6 +119,8 @@ static void allocator_cannot_change_after_init(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      /* First: it forks, and must do so before any test has started a thread. */
+      cmocka_unit_test(shutdown_from_atexit_should_export_queued_spans),
       cmocka_unit_test(init_from_environment_alone_should_trace),
       cmocka_unit_test(sdk_disabled_should_leave_tracing_off),
       cmocka_unit_test(bsp_queue_size_should_come_from_the_environment),
