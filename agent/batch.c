@@ -101,10 +101,11 @@ static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadl
     uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
     while (tl != h) {
-      struct tt_span_s *r = t->ring[tl & t->ring_mask];
+      uintptr_t v = t->ring[tl & t->ring_mask];
+      struct tt_span_s *r = tt__ring_record(v);
       tl++;
       atomic_store_explicit(&t->tail, tl, memory_order_release);
-      if (r->provider != p) {
+      if ((v & TT__TAG_MASK) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
         tt__pool_return(&r, 1);
         continue;

@@ -106,6 +106,9 @@ int tt_init(const tt_options_t *o) {
     pthread_mutex_unlock(&g_mu);
     return TT_ENOMEM;
   }
+  static uintptr_t last_tag;
+  last_tag = last_tag % 63 + 1; /* under g_mu */
+  p->tag = last_tag;
   limits_from_env(&p->limits);
   p->default_scope = &tt__default_tracer()->scope;
   double ratio = 1.0;

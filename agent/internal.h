@@ -86,6 +86,7 @@ typedef struct tt__provider_s {
   tt_exporter_t exporter;
   struct tt__batch_s *batch;
   const tt_scope_t *default_scope; /* the default tracer's, cached off the hot path */
+  uintptr_t tag;                   /* 1..63, differs from the previous provider's */
   int has_exporter;
 } tt__provider_t;
 
@@ -125,7 +126,7 @@ typedef struct tt__tstate_s {
   /* Ring, single producer (the owning thread) and single consumer (the exporter thread). */
   _Alignas(64) _Atomic uint64_t head; /* written by the producer */
   uint64_t tail_cache;                /* producer's last view of tail */
-  struct tt_span_s **ring;
+  uintptr_t *ring;                    /* record pointer | provider tag (low 6 bits) */
   uint64_t ring_mask;
   _Alignas(64) _Atomic uint64_t tail;                 /* written by the consumer */
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
@@ -158,6 +159,12 @@ void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
+/* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the
+ * exporter can reject a span of an earlier provider without touching the record. */
+#define TT__TAG_MASK ((uintptr_t)63)
+static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
+  return (struct tt_span_s *)(v & ~TT__TAG_MASK);
+}
 extern _Atomic uint64_t tt__fork_gen;
 void tt__thread_atfork_install(void);
 

@@ -35,8 +35,15 @@ static int child_checks(tt_memory_exporter_t *m, int fd) {
   if (write(fd, c.trace_id, 16) != 16)
     return 10;
   tt_span_end(s);
-  if (tt_flush(tt_monotonic_ns() + 20000000000ull) != 0)
-    return 11;
+  int rc = tt_flush(tt_monotonic_ns() + 20000000000ull);
+  if (rc != 0)
+  {
+    if (getenv("TT_DEBUG_FORK") != NULL) {
+      fprintf(stderr, "child %d stuck\n", getpid());
+      sleep(100);
+    }
+    return rc == TT_ETIMEDOUT ? 11 : 15;
+  }
   if (tt_memory_exporter_find(m, "in-child") == NULL)
     return 12;
   /* Only the child's own span was exported after the fork: the queue started empty. */
