@@ -9,6 +9,7 @@
 #include <strings.h>
 
 _Atomic(tt__provider_t *) tt__provider;
+int tt_tracing_on_;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static tt__provider_t *g_current;
@@ -156,6 +157,7 @@ int tt_init(const tt_options_t *o) {
   }
   g_current = p;
   atomic_store_explicit(&tt__provider, p, memory_order_release);
+  __atomic_store_n(&tt_tracing_on_, 1, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&g_mu);
   TT_LOG(TT_LOG_INFO, "tracing on: queue %u, batch %u, delay %u ms", p->max_queue_size,
          p->max_export_batch_size, p->schedule_delay_ms);
@@ -176,6 +178,7 @@ int tt_shutdown(uint64_t deadline_ns) {
     pthread_mutex_unlock(&g_mu);
     return 0;
   }
+  __atomic_store_n(&tt_tracing_on_, 0, __ATOMIC_RELEASE);
   atomic_store_explicit(&tt__provider, NULL, memory_order_release);
   g_current = NULL;
   int rc = tt__batch_shutdown(p, deadline_ns);

@@ -221,7 +221,7 @@ drop:
   d->dropped_links_count++;
 }
 
-tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_options_t *o) {
+tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_options_t *o) {
   tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
   if (__builtin_expect(p == NULL, 0))
     return NULL;
@@ -337,10 +337,6 @@ tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_op
       add_link(r, &o->links[i]);
   }
   return r;
-}
-
-void tt_span_end(tt_span_t *s) {
-  tt_span_end_at(s, 0);
 }
 
 void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
@@ -535,23 +531,6 @@ void tt_span_record_exception(tt_span_t *s, const char *type, const char *messag
     a[n++] = (tt_attribute_t)TT_STR("exception.stacktrace", stacktrace);
   tt_span_add_event(s, "exception", a, n);
   tt_span_set_status(s, TT_STATUS_ERROR, message != NULL ? message : type);
-}
-
-tt_span_scope_t tt_scope_begin(tt_tracer_t *tracer, const char *name,
-                               const tt_span_options_t *opts) {
-  tt_span_scope_t sc = {NULL, NULL};
-  sc.span = tt_span_start(tracer, name, opts);
-  if (sc.span != NULL)
-    sc.previous = tt_make_current(sc.span);
-  return sc;
-}
-
-void tt_scope_end(tt_span_scope_t *sc) {
-  if (sc == NULL || sc->span == NULL)
-    return;
-  tt_restore_current(sc->previous);
-  tt_span_end(sc->span);
-  sc->span = NULL;
 }
 
 const tt_attribute_t *tt_span_data_attribute(const tt_span_data_t *s, const char *key) {
