@@ -128,7 +128,12 @@ typedef struct tt__tstate_s {
   uint64_t tail_cache;                /* producer's last view of tail */
   uintptr_t *ring;                    /* record pointer | provider tag (low 6 bits) */
   uint64_t ring_mask;
-  _Alignas(64) _Atomic uint64_t tail;                 /* written by the consumer */
+  _Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
+  /* Return ring, the other way: the exporter thread gives records back to the thread that ended
+   * them, so a record keeps living in one core's cache instead of bouncing between threads. */
+  _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
+  _Alignas(64) _Atomic uint64_t ret_tail; /* written by the owner */
+  struct tt_span_s **ret;
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
   struct tt_span_s *free_list;                        /* owner-only */
   uint32_t free_count;
@@ -157,6 +162,8 @@ tt__tstate_t *tt__tstate_first(void);
 struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
+/* Exporter thread: gives r back to t's return ring, or to the global pool when it is full. */
+void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
 /* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the

@@ -102,6 +102,23 @@ void tt__pool_set_cap(uint64_t cap) {
 /* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
  * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
 struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
+  if (t->ret != NULL) {
+    uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
+    if (h != tl) {
+      for (int i = 0; i < TT__REFILL && tl != h; i++, tl++) {
+        struct tt_span_s *r = t->ret[tl & t->ring_mask];
+        r->next = t->free_list;
+        t->free_list = r;
+        t->free_count++;
+      }
+      atomic_store_explicit(&t->ret_tail, tl, memory_order_release);
+      struct tt_span_s *r = t->free_list;
+      t->free_list = r->next;
+      t->free_count--;
+      return r;
+    }
+  }
   pthread_mutex_lock(&g_pool_mu);
   if (g_pool_n == 0 && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap) {
     struct tt_span_s **arr =
@@ -160,6 +177,17 @@ void tt__pool_return(struct tt_span_s **recs, size_t n) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
+void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+  uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
+  if (t->ret != NULL &&
+      h - atomic_load_explicit(&t->ret_tail, memory_order_acquire) <= t->ring_mask) {
+    t->ret[h & t->ring_mask] = r;
+    atomic_store_explicit(&t->ret_head, h + 1, memory_order_release);
+    return;
+  }
+  tt__pool_return(&r, 1);
+}
+
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
   if (t->ring != NULL)
     return 0;
@@ -168,10 +196,16 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
     cap <<= 1;
   /* The ring is published to the exporter thread by the release store of head that follows the
    * first push, and never replaced, so the consumer never sees a half-set ring. */
-  t->ring = tt__calloc(cap, sizeof *t->ring);
-  if (t->ring == NULL)
+  struct tt_span_s **ret = tt__calloc(cap, sizeof *ret);
+  if (ret == NULL)
     return TT_ENOMEM;
+  t->ring = tt__calloc(cap, sizeof *t->ring);
+  if (t->ring == NULL) {
+    tt__free(ret);
+    return TT_ENOMEM;
+  }
   t->ring_mask = cap - 1;
+  t->ret = ret;
   return 0;
 }
 
