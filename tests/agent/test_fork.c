@@ -37,13 +37,7 @@ static int child_checks(tt_memory_exporter_t *m, int fd) {
   tt_span_end(s);
   int rc = tt_flush(tt_monotonic_ns() + 20000000000ull);
   if (rc != 0)
-  {
-    if (getenv("TT_DEBUG_FORK") != NULL) {
-      fprintf(stderr, "child %d stuck\n", getpid());
-      sleep(100);
-    }
     return rc == TT_ETIMEDOUT ? 11 : 15;
-  }
   if (tt_memory_exporter_find(m, "in-child") == NULL)
     return 12;
   /* Only the child's own span was exported after the fork: the queue started empty. */
