@@ -131,6 +131,27 @@ static void permanent_failure_should_drop_the_batch_and_count_it(void **state) {
   test_finish(m);
 }
 
+static void retries_should_stop_at_the_export_timeout(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = tt_memory_exporter_new(100);
+  tt_exporter_t e;
+  tt_memory_exporter_as_exporter(m, &e);
+  tt_options_t o = {
+      .size = sizeof o, .exporter = &e, .schedule_delay_ms = 60000, .export_timeout_ms = 50};
+  assert_int_equal(tt_init(&o), 0);
+  tt_stats_t a, b;
+  stats(&a);
+  tt_memory_exporter_fail_next(m, 1000000, TT_EXPORT_RETRYABLE); /* asks for 1 ms retries */
+  tt_span_end(tt_span_start(NULL, "never", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  stats(&b);
+  assert_int_equal(b.dropped_export_failed - a.dropped_export_failed, 1);
+  assert_true(tt_memory_exporter_export_calls(m) > 1);
+  assert_int_equal(tt_memory_exporter_count(m), 0);
+  tt_memory_exporter_fail_next(m, 0, TT_EXPORT_SUCCESS);
+  test_finish(m);
+}
+
 #define NTHREADS 8
 #define PER_THREAD 3000
 
@@ -211,6 +232,7 @@ int main(void) {
       cmocka_unit_test(shutdown_should_return_at_its_deadline_when_the_exporter_hangs),
       cmocka_unit_test(retryable_failure_should_be_retried_until_success),
       cmocka_unit_test(permanent_failure_should_drop_the_batch_and_count_it),
+      cmocka_unit_test(retries_should_stop_at_the_export_timeout),
       cmocka_unit_test(many_threads_should_account_for_every_span),
       cmocka_unit_test(exited_threads_should_still_have_their_spans_exported),
   };
