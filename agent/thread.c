@@ -286,8 +286,13 @@ static void atfork_child(void) {
     atomic_store(&t->tail, h);
     t->tail_cache = h;
     if (t != tt__tls) {
+      /* A vanished thread may have been halfway through moving records from its return ring
+       * to its free list, so the same record could be in both. Its free list is abandoned (a
+       * bounded leak in the child); the return ring stays the authority. */
       t->in_use = 0;
       t->current = NULL;
+      t->free_list = NULL;
+      t->free_count = 0;
     }
   }
   atomic_fetch_add(&tt__fork_gen, 1);
