@@ -13,6 +13,7 @@
 
 _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
 _Atomic int tt__batch_needs_thread;
+_Atomic int tt__exporter_threads_alive;
 
 struct tt__batch_s {
   pthread_mutex_t mu;
@@ -165,6 +166,7 @@ static void *batch_main(void *arg) {
   b->exited = 1;
   pthread_cond_broadcast(&b->done_cv);
   pthread_mutex_unlock(&b->mu);
+  atomic_fetch_sub(&tt__exporter_threads_alive, 1);
   return NULL;
 }
 
@@ -181,6 +183,7 @@ static int start_locked(struct tt__batch_s *b) {
     return TT_ENOMEM;
   }
   b->running = 1;
+  atomic_fetch_add(&tt__exporter_threads_alive, 1);
   return 0;
 }
 
@@ -298,6 +301,7 @@ void tt__batch_atfork_child(tt__provider_t *p) {
    * (at most one batch, in the child only): it may have been between reading a ring slot and
    * advancing the tail, so returning them could hand a record out twice. */
   init_sync(b);
+  atomic_store(&tt__exporter_threads_alive, 0);
   b->running = 0;
   b->npending = 0;
   b->wake = 0;

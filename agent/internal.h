@@ -203,6 +203,9 @@ void tt__batch_atfork_child(tt__provider_t *p);
 extern _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
 /* Non-zero when the exporter thread needs starting (after fork): checked on span end. */
 extern _Atomic int tt__batch_needs_thread;
+/* Exporter threads still running. The rings are single-consumer, so a new provider may only
+ * start once the previous provider's thread (left running by a timed-out shutdown) is gone. */
+extern _Atomic int tt__exporter_threads_alive;
 
 /* ---- scopes (tracer.c) ---- */
 struct tt_tracer_s {
