@@ -109,7 +109,13 @@ struct tt_span_s {
   tt_event_t *events;
   tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;
-  uint32_t arena_used;
+  /* Allocation block: the record's own arena, then extension records taken from the thread's
+   * free list when it fills up (at most TT__MAX_EXT), chained through ext and returned with the
+   * span. Extensions use only their arena. */
+  char *blk;
+  uint32_t blk_used, blk_cap;
+  struct tt_span_s *ext;
+  uint32_t n_ext;
   uint8_t recording;
   uint8_t live; /* between start and end: guards double end */
   uint8_t status_final;
@@ -118,6 +124,7 @@ struct tt_span_s {
   _Alignas(16) char arena[];
 };
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - sizeof(struct tt_span_s))
+#define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
 
 /* ---- thread state (thread.c) ---- */
 /* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new
@@ -142,7 +149,8 @@ typedef struct tt__tstate_s {
   tt_span_t *current;                         /* owner-only */
   tt__rng_t rng;
   uint64_t fork_gen;
-  int in_use; /* under the registry mutex */
+  int in_use;        /* under the registry mutex */
+  _Atomic int owned; /* mirrors in_use for the exporter thread's give-back decision */
   /* Counters written only by the owner (relaxed atomics compile to plain adds) and read by
    * tt_stats_get. */
   _Atomic uint64_t c_started, c_unsampled, c_ended, c_queue_full, c_no_record, c_shutdown,
@@ -161,9 +169,13 @@ static inline void tt__count(_Atomic uint64_t *c, uint64_t n) {
 tt__tstate_t *tt__tstate_first(void);
 struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
+/* Releases r and its extension records to t's free list. */
+void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
-/* Exporter thread: gives r back to t's return ring, or to the global pool when it is full. */
-void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
+/* Returns 0 when r went into t's return ring, -1 when the caller must pool it instead (t has no
+ * live owner, or already holds TT__RET_MAX returned records). */
+int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
+#define TT__RET_MAX 256 /* records an idle thread may hold back from others */
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
 /* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the

@@ -8,19 +8,66 @@
 
 #include <string.h>
 
-static void *arena_alloc(struct tt_span_s *r, size_t n) {
-  size_t off = (r->arena_used + 7u) & ~(size_t)7u;
-  if (off + n > TT__ARENA_SIZE)
+/* Opens an extension record when the current block is full; NULL when the span already has
+ * TT__MAX_EXT of them, the request is larger than a block, or no record is free. */
+static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
+  if (n > TT__ARENA_SIZE || r->n_ext >= TT__MAX_EXT)
     return NULL;
-  r->arena_used = (uint32_t)(off + n);
-  return r->arena + off;
+  tt__tstate_t *t = tt__tstate();
+  if (t == NULL)
+    return NULL;
+  struct tt_span_s *x = t->free_list;
+  if (x != NULL) {
+    t->free_list = x->next;
+    t->free_count--;
+  } else if ((x = tt__record_refill(t)) == NULL) {
+    return NULL;
+  }
+  x->ext = r->ext;
+  r->ext = x;
+  r->n_ext++;
+  r->blk = x->arena;
+  r->blk_cap = (uint32_t)TT__ARENA_SIZE;
+  r->blk_used = (uint32_t)n;
+  return x->arena;
+}
+
+static inline void *arena_alloc(struct tt_span_s *r, size_t n) {
+  size_t off = (r->blk_used + 7u) & ~(size_t)7u;
+  if (__builtin_expect(off + n > r->blk_cap, 0))
+    return arena_alloc_slow(r, n);
+  r->blk_used = (uint32_t)(off + n);
+  return r->blk + off;
+}
+
+/* Copies n bytes; short keys and values are the common case, and a call to memcpy costs more
+ * than the copy. Only bytes inside [0, n) are read (overlapping loads, never past the end). */
+static inline void copy_small(char *d, const char *s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; i++)
+      d[i] = s[i];
+  } else {
+    memcpy(d, s, n);
+  }
 }
 
 static const char *arena_strn(struct tt_span_s *r, const char *s, size_t len) {
   char *d = arena_alloc(r, len + 1);
   if (d == NULL)
     return NULL;
-  memcpy(d, s, len);
+  copy_small(d, s, len);
   d[len] = '\0';
   return d;
 }
@@ -284,7 +331,11 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   memcpy(d->span_id, &sid, 8);
 
   r->live = 1;
-  r->arena_used = 0;
+  r->blk = r->arena;
+  r->blk_used = 0;
+  r->blk_cap = (uint32_t)TT__ARENA_SIZE;
+  r->ext = NULL;
+  r->n_ext = 0;
   r->limits = &p->limits;
   r->provider = p;
   int sampled = tt__sample(p, parent, parent != NULL, d->trace_id);
@@ -363,12 +414,12 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
   if (__builtin_expect(p != s->provider, 0)) {
     tt__count(&t->c_shutdown, 1);
-    tt__record_release_local(t, s);
+    tt__record_release_chain(t, s);
     return;
   }
   if (__builtin_expect(t->ring == NULL, 0) && tt__ring_ensure(t, p->max_queue_size) != 0) {
     tt__count(&t->c_queue_full, 1);
-    tt__record_release_local(t, s);
+    tt__record_release_chain(t, s);
     return;
   }
   uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
@@ -377,7 +428,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
     t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
     if (h - t->tail_cache >= limit) {
       tt__count(&t->c_queue_full, 1);
-      tt__record_release_local(t, s);
+      tt__record_release_chain(t, s);
       return;
     }
   }
