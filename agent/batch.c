@@ -94,13 +94,12 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
    * locked batch. pending[] is reused for that overflow (slots below i are done). */
   uint32_t over = 0;
   for (uint32_t i = 0; i < b->npending; i++) {
-    struct tt_span_s *r = b->pending[i], *x = r->ext;
+    struct tt_span_s *r = b->pending[i];
     tt__tstate_t *src = b->pending_src[i];
-    while (x != NULL) { /* read the link before the owner can reuse the record */
-      struct tt_span_s *nx = x->ext;
+    for (uint32_t k = 0; k < r->n_ext; k++) {
+      struct tt_span_s *x = r->exts[k];
       if (tt__record_give_back(src, x) != 0)
         tt__pool_return(&x, 1);
-      x = nx;
     }
     if (tt__record_give_back(src, r) != 0)
       b->pending[over++] = r;
@@ -124,10 +123,7 @@ static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadl
       atomic_store_explicit(&t->tail, tl, memory_order_release);
       if ((v & TT__TAG_MASK) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
-        for (struct tt_span_s *x = r->ext, *nx; x != NULL; x = nx) {
-          nx = x->ext;
-          tt__pool_return(&x, 1);
-        }
+        tt__pool_return(r->exts, r->n_ext);
         tt__pool_return(&r, 1);
         continue;
       }

@@ -109,13 +109,13 @@ struct tt_span_s {
   tt_event_t *events;
   tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;
-  /* Allocation block: the record's own arena, then extension records taken from the thread's
-   * free list when it fills up (at most TT__MAX_EXT), chained through ext and returned with the
-   * span. Extensions use only their arena. */
+  /* Allocation block: the record's own arena, then whole extension records (used raw, all
+   * TT__RECORD_SIZE bytes, so one can hold a 128-attribute array) taken from the thread's free
+   * list when it fills up, listed in exts and returned with the span. */
   char *blk;
   uint32_t blk_used, blk_cap;
-  struct tt_span_s *ext;
   uint32_t n_ext;
+  struct tt_span_s *exts[7];
   uint8_t recording;
   uint8_t live; /* between start and end: guards double end */
   uint8_t status_final;
@@ -124,7 +124,7 @@ struct tt_span_s {
   _Alignas(16) char arena[];
 };
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - sizeof(struct tt_span_s))
-#define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
+#define TT__MAX_EXT 7 /* = the size of exts: a span uses at most 8 records (32 KB) */
 
 /* ---- thread state (thread.c) ---- */
 /* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new

@@ -11,7 +11,7 @@
 /* Opens an extension record when the current block is full; NULL when the span already has
  * TT__MAX_EXT of them, the request is larger than a block, or no record is free. */
 static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
-  if (n > TT__ARENA_SIZE || r->n_ext >= TT__MAX_EXT)
+  if (n > TT__RECORD_SIZE || r->n_ext >= TT__MAX_EXT)
     return NULL;
   tt__tstate_t *t = tt__tstate();
   if (t == NULL)
@@ -23,13 +23,11 @@ static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
   } else if ((x = tt__record_refill(t)) == NULL) {
     return NULL;
   }
-  x->ext = r->ext;
-  r->ext = x;
-  r->n_ext++;
-  r->blk = x->arena;
-  r->blk_cap = (uint32_t)TT__ARENA_SIZE;
+  r->exts[r->n_ext++] = x;
+  r->blk = (char *)x;
+  r->blk_cap = TT__RECORD_SIZE;
   r->blk_used = (uint32_t)n;
-  return x->arena;
+  return x;
 }
 
 static inline void *arena_alloc(struct tt_span_s *r, size_t n) {
@@ -180,10 +178,10 @@ static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t **prints
     uint32_t ncap = *cap != 0 ? *cap * 2 : 16;
     if (ncap > limit)
       ncap = limit;
-    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * (sizeof *n + sizeof *fps));
-    if (n == NULL)
+    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * sizeof *n);
+    uint32_t *nf = n != NULL ? arena_alloc(r, (size_t)ncap * sizeof *fps) : NULL;
+    if (nf == NULL)
       return -1;
-    uint32_t *nf = (uint32_t *)(n + ncap);
     if (*count != 0) {
       memcpy(n, base, (size_t)*count * sizeof *n);
       memcpy(nf, fps, (size_t)*count * sizeof *fps);
@@ -212,11 +210,10 @@ static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t
   uint32_t cnt = 0, cap = 0, drop = 0;
   if (in != NULL && n != 0) {
     cap = n < limit ? (uint32_t)n : limit;
-    arr = cap != 0 ? arena_alloc(r, (size_t)cap * (sizeof *arr + sizeof *fps)) : NULL;
-    if (arr == NULL)
+    arr = cap != 0 ? arena_alloc(r, (size_t)cap * sizeof *arr) : NULL;
+    fps = arr != NULL ? arena_alloc(r, (size_t)cap * sizeof *fps) : NULL;
+    if (fps == NULL)
       cap = 0;
-    else
-      fps = (uint32_t *)(arr + cap);
     for (size_t i = 0; i < n; i++) {
       if (put_attr(r, &arr, &fps, &cnt, &cap, cap, &in[i]) != 0)
         drop++;
@@ -334,7 +331,6 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   r->blk = r->arena;
   r->blk_used = 0;
   r->blk_cap = (uint32_t)TT__ARENA_SIZE;
-  r->ext = NULL;
   r->n_ext = 0;
   r->limits = &p->limits;
   r->provider = p;

@@ -178,12 +178,8 @@ void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
 }
 
 void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
-  struct tt_span_s *x = r->ext;
-  while (x != NULL) {
-    struct tt_span_s *nx = x->ext;
-    tt__record_release_local(t, x);
-    x = nx;
-  }
+  for (uint32_t i = 0; i < r->n_ext; i++)
+    tt__record_release_local(t, r->exts[i]);
   tt__record_release_local(t, r);
 }
 
@@ -302,8 +298,8 @@ static void atfork_child(void) {
     uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
     for (; tl != h; tl++) {
       struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
-      for (struct tt_span_s *x = r->ext; x != NULL; x = x->ext)
-        pool_push_locked(x);
+      for (uint32_t i = 0; r->recording && i < r->n_ext; i++)
+        pool_push_locked(r->exts[i]);
       pool_push_locked(r);
     }
     atomic_store(&t->tail, h);
