@@ -28,6 +28,7 @@ struct tt__batch_s {
   /* exporter thread only */
   struct tt_span_s **pending;
   tt__tstate_t **pending_src; /* the thread whose ring each pending record came from */
+  uint8_t *pending_ext;       /* whether it has extension records */
   const tt_span_data_t **views;
   uint32_t npending;
 };
@@ -96,7 +97,7 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
   for (uint32_t i = 0; i < b->npending; i++) {
     struct tt_span_s *r = b->pending[i];
     tt__tstate_t *src = b->pending_src[i];
-    for (uint32_t k = 0; k < r->n_ext; k++) {
+    for (uint32_t k = 0; b->pending_ext[i] && k < r->n_ext; k++) {
       struct tt_span_s *x = r->exts[k];
       if (tt__record_give_back(src, x) != 0)
         tt__pool_return(&x, 1);
@@ -121,12 +122,15 @@ static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadl
       struct tt_span_s *r = tt__ring_record(v);
       tl++;
       atomic_store_explicit(&t->tail, tl, memory_order_release);
-      if ((v & TT__TAG_MASK) != p->tag) {
+      if ((v & TT__TAG_PROVIDER) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
         tt__pool_return(r->exts, r->n_ext);
         tt__pool_return(&r, 1);
         continue;
       }
+      /* The exporter thread reads a record's header only when it has extensions: a read would
+       * pull the line away from the core that reuses the record. */
+      b->pending_ext[b->npending] = (v & TT__TAG_HAS_EXT) != 0;
       b->pending_src[b->npending] = t;
       b->pending[b->npending++] = r;
       if (b->npending == p->max_export_batch_size)
@@ -209,7 +213,9 @@ int tt__batch_start(tt__provider_t *p) {
   b->pending = tt__calloc(p->max_export_batch_size, sizeof *b->pending);
   b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
   b->pending_src = tt__calloc(p->max_export_batch_size, sizeof *b->pending_src);
-  if (b->pending == NULL || b->views == NULL || b->pending_src == NULL) {
+  b->pending_ext = tt__calloc(p->max_export_batch_size, sizeof *b->pending_ext);
+  if (b->pending == NULL || b->views == NULL || b->pending_src == NULL || b->pending_ext == NULL) {
+    tt__free(b->pending_ext);
     tt__free(b->pending_src);
     tt__free(b->pending);
     tt__free(b->views);

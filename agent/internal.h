@@ -180,7 +180,9 @@ void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
 /* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the
  * exporter can reject a span of an earlier provider without touching the record. */
-#define TT__TAG_MASK ((uintptr_t)63)
+#define TT__TAG_MASK ((uintptr_t)127) /* records are 128-byte aligned */
+#define TT__TAG_PROVIDER ((uintptr_t)63)
+#define TT__TAG_HAS_EXT ((uintptr_t)64) /* the span has extension records: read r->exts */
 static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
   return (struct tt_span_s *)(v & ~TT__TAG_MASK);
 }

@@ -428,7 +428,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
       return;
     }
   }
-  t->ring[h & t->ring_mask] = (uintptr_t)s | p->tag;
+  t->ring[h & t->ring_mask] = (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0);
   atomic_store_explicit(&t->head, h + 1, memory_order_release);
   /* Wake the exporter each time this thread has queued a full batch since its last wake-up;
    * spans trickling in from many threads wait for the schedule instead. */

@@ -133,14 +133,14 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
     struct tt_span_s **arr =
         tt__realloc(g_pool_arr, (size_t)(g_pool_total + TT__CHUNK_RECORDS) * sizeof *arr);
     char *chunk =
-        arr != NULL ? tt__malloc(128 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
+        arr != NULL ? tt__malloc(192 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
     if (arr != NULL)
       g_pool_arr = arr;
     if (chunk != NULL) {
       *(void **)chunk = g_chunks;
       g_chunks = chunk;
-      /* Records are 64-byte aligned: the ring keeps a provider tag in the low bits. */
-      char *base = (char *)(((uintptr_t)chunk + 64 + 63) & ~(uintptr_t)63);
+      /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
+      char *base = (char *)(((uintptr_t)chunk + 64 + 127) & ~(uintptr_t)127);
       for (int i = 0; i < TT__CHUNK_RECORDS; i++)
         pool_push_locked((struct tt_span_s *)(base + (size_t)i * TT__RECORD_SIZE));
       g_pool_total += TT__CHUNK_RECORDS;
