@@ -29,8 +29,9 @@ static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tt_span_s **g_pool_arr;
 static size_t g_pool_n;
 static uint64_t g_pool_total;
-static uint64_t g_pool_cap; /* raised by tt_init (2 * queue + 512), never lowered */
-static void *g_chunks;      /* linked through the first word; keeps chunks reachable, never freed */
+static uint64_t g_pool_cap;         /* raised by tt_init (2 * queue + 512), never lowered */
+static uint64_t g_thread_allowance; /* plus this much per thread state ever created */
+static void *g_chunks; /* linked through the first word; keeps chunks reachable, never freed */
 
 static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;
@@ -89,6 +90,11 @@ tt__tstate_t *tt__tstate_slow(void) {
     atomic_store_explicit(&t->next_all, atomic_load_explicit(&g_reg_head, memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&g_reg_head, t, memory_order_release);
+    /* Each thread may hold records back (its free list and return ring); the cap grows by that
+     * much per thread state, so many threads do not starve each other. */
+    pthread_mutex_lock(&g_pool_mu);
+    g_thread_allowance += TT__LOCAL_MAX + TT__RET_MAX;
+    pthread_mutex_unlock(&g_pool_mu);
   }
   t->in_use = 1;
   atomic_store(&t->owned, 1);
@@ -129,7 +135,7 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
     }
   }
   pthread_mutex_lock(&g_pool_mu);
-  if (g_pool_n == 0 && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap) {
+  if (g_pool_n == 0 && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap + g_thread_allowance) {
     struct tt_span_s **arr =
         tt__realloc(g_pool_arr, (size_t)(g_pool_total + TT__CHUNK_RECORDS) * sizeof *arr);
     char *chunk =
