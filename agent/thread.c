@@ -1,0 +1,340 @@
+/* Thread state: per-thread span free lists, rings and current span; the global record pool;
+ * fork handling.
+ *
+ * Ownership: a tt__tstate_t is written only by its owning thread, except its ring's tail (the
+ * exporter thread) and in_use (under g_reg_mu). The registry is an append-only list so the
+ * exporter thread can walk it without a lock. The record pool (g_pool_*) is shared under
+ * g_pool_mu; threads touch it once per TT__REFILL records, never per span. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TT__REFILL 32
+#define TT__LOCAL_MAX 96
+#define TT__CHUNK_RECORDS 32
+
+__thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
+_Atomic uint64_t tt__fork_gen;
+
+static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static tt__tstate_t *_Atomic g_reg_head;
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Free records as an array of pointers, not an intrusive list: returning a record then writes
+ * nothing into it, so the exporter thread does not dirty cache lines the next span will use. Its
+ * capacity always covers every record ever allocated, so a push never fails. */
+static struct tt_span_s **g_pool_arr;
+static size_t g_pool_n;
+static uint64_t g_pool_total;
+static uint64_t g_pool_cap;         /* raised by tt_init (2 * queue + 512), never lowered */
+static uint64_t g_thread_allowance; /* plus this much per thread state ever created */
+static void *g_chunks; /* linked through the first word; keeps chunks reachable, never freed */
+
+static void pool_push_locked(struct tt_span_s *r) {
+  g_pool_arr[g_pool_n++] = r;
+}
+
+static void on_thread_exit(void *arg) {
+  tt__tstate_t *t = arg;
+  pthread_mutex_lock(&g_pool_mu);
+  while (t->free_list != NULL) {
+    struct tt_span_s *r = t->free_list;
+    t->free_list = r->next;
+    pool_push_locked(r);
+  }
+  t->free_count = 0;
+  /* Records the exporter gave back to this thread go to everyone again. */
+  atomic_store(&t->owned, 0);
+  if (t->ret != NULL) {
+    uint64_t tl = atomic_load(&t->ret_tail), h = atomic_load(&t->ret_head);
+    for (; tl != h; tl++)
+      pool_push_locked(t->ret[tl & t->ring_mask]);
+    atomic_store(&t->ret_tail, tl);
+  }
+  pthread_mutex_unlock(&g_pool_mu);
+  t->current = NULL;
+  /* The ring stays with the state: the exporter thread still drains it, and the adopting thread
+   * becomes its producer (the registry mutex orders the hand-over). */
+  pthread_mutex_lock(&g_reg_mu);
+  t->in_use = 0;
+  pthread_mutex_unlock(&g_reg_mu);
+  tt__tls = NULL;
+}
+
+static void make_key(void) {
+  pthread_key_create(&g_key, on_thread_exit);
+}
+
+tt__tstate_t *tt__tstate_first(void) {
+  return atomic_load_explicit(&g_reg_head, memory_order_acquire);
+}
+
+tt__tstate_t *tt__tstate_slow(void) {
+  pthread_once(&g_key_once, make_key);
+  pthread_mutex_lock(&g_reg_mu);
+  tt__tstate_t *t = atomic_load_explicit(&g_reg_head, memory_order_relaxed);
+  while (t != NULL && t->in_use)
+    t = atomic_load_explicit(&t->next_all, memory_order_relaxed);
+  if (t == NULL) {
+    /* Over-allocate to align to a cache line; states are never freed, so the raw pointer is
+     * not needed later. */
+    char *raw = tt__calloc(1, sizeof(tt__tstate_t) + 64);
+    if (raw == NULL) {
+      pthread_mutex_unlock(&g_reg_mu);
+      return NULL;
+    }
+    t = (tt__tstate_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    atomic_store_explicit(&t->next_all, atomic_load_explicit(&g_reg_head, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&g_reg_head, t, memory_order_release);
+    /* Each thread may hold records back (its free list and return ring); the cap grows by that
+     * much per thread state, so many threads do not starve each other. */
+    pthread_mutex_lock(&g_pool_mu);
+    g_thread_allowance += TT__LOCAL_MAX + TT__RET_MAX;
+    pthread_mutex_unlock(&g_pool_mu);
+  }
+  t->in_use = 1;
+  atomic_store(&t->owned, 1);
+  t->current = NULL;
+  tt__rng_seed(&t->rng);
+  t->fork_gen = atomic_load(&tt__fork_gen);
+  pthread_mutex_unlock(&g_reg_mu);
+  pthread_setspecific(g_key, t);
+  tt__tls = t;
+  return t;
+}
+
+void tt__pool_set_cap(uint64_t cap) {
+  pthread_mutex_lock(&g_pool_mu);
+  if (cap > g_pool_cap)
+    g_pool_cap = cap;
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+/* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
+ * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
+struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
+  if (t->ret != NULL) {
+    uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
+    if (h != tl) {
+      for (int i = 0; i < TT__REFILL && tl != h; i++, tl++) {
+        struct tt_span_s *r = t->ret[tl & t->ring_mask];
+        r->next = t->free_list;
+        t->free_list = r;
+        t->free_count++;
+      }
+      atomic_store_explicit(&t->ret_tail, tl, memory_order_release);
+      struct tt_span_s *r = t->free_list;
+      t->free_list = r->next;
+      t->free_count--;
+      return r;
+    }
+  }
+  pthread_mutex_lock(&g_pool_mu);
+  if (g_pool_n == 0 && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap + g_thread_allowance) {
+    struct tt_span_s **arr =
+        tt__realloc(g_pool_arr, (size_t)(g_pool_total + TT__CHUNK_RECORDS) * sizeof *arr);
+    char *chunk =
+        arr != NULL ? tt__malloc(192 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
+    if (arr != NULL)
+      g_pool_arr = arr;
+    if (chunk != NULL) {
+      *(void **)chunk = g_chunks;
+      g_chunks = chunk;
+      /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
+      char *base = (char *)(((uintptr_t)chunk + 64 + 127) & ~(uintptr_t)127);
+      for (int i = 0; i < TT__CHUNK_RECORDS; i++)
+        pool_push_locked((struct tt_span_s *)(base + (size_t)i * TT__RECORD_SIZE));
+      g_pool_total += TT__CHUNK_RECORDS;
+    }
+  }
+  for (int i = 0; i < TT__REFILL && g_pool_n != 0; i++) {
+    struct tt_span_s *r = g_pool_arr[--g_pool_n];
+    r->next = t->free_list;
+    t->free_list = r;
+    t->free_count++;
+  }
+  pthread_mutex_unlock(&g_pool_mu);
+  struct tt_span_s *r = t->free_list;
+  if (r != NULL) {
+    t->free_list = r->next;
+    t->free_count--;
+  }
+  return r;
+}
+
+void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
+  r->next = t->free_list;
+  t->free_list = r;
+  if (++t->free_count <= TT__LOCAL_MAX)
+    return;
+  /* A thread that ends many spans started elsewhere would hoard records; give a batch back. */
+  pthread_mutex_lock(&g_pool_mu);
+  for (int i = 0; i < TT__REFILL; i++) {
+    struct tt_span_s *x = t->free_list;
+    t->free_list = x->next;
+    pool_push_locked(x);
+  }
+  t->free_count -= TT__REFILL;
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
+  for (uint32_t i = 0; i < r->n_ext; i++)
+    tt__record_release_local(t, r->exts[i]);
+  tt__record_release_local(t, r);
+}
+
+void tt__pool_return(struct tt_span_s **recs, size_t n) {
+  if (n == 0)
+    return;
+  pthread_mutex_lock(&g_pool_mu);
+  for (size_t i = 0; i < n; i++)
+    pool_push_locked(recs[i]);
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+  if (t->ret == NULL || !atomic_load_explicit(&t->owned, memory_order_relaxed))
+    return -1;
+  uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
+  if (h - atomic_load_explicit(&t->ret_tail, memory_order_acquire) >= TT__RET_MAX)
+    return -1;
+  t->ret[h & t->ring_mask] = r;
+  atomic_store_explicit(&t->ret_head, h + 1, memory_order_release);
+  return 0;
+}
+
+int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
+  if (t->ring != NULL)
+    return 0;
+  uint64_t cap = 256;
+  while (cap < capacity)
+    cap <<= 1;
+  /* The ring is published to the exporter thread by the release store of head that follows the
+   * first push, and never replaced, so the consumer never sees a half-set ring. */
+  struct tt_span_s **ret = tt__calloc(cap, sizeof *ret);
+  if (ret == NULL)
+    return TT_ENOMEM;
+  t->ring = tt__calloc(cap, sizeof *t->ring);
+  if (t->ring == NULL) {
+    tt__free(ret);
+    return TT_ENOMEM;
+  }
+  t->ring_mask = cap - 1;
+  t->ret = ret;
+  return 0;
+}
+
+/* ---- current span ---- */
+
+tt_span_t *tt_current_span(void) {
+  tt__tstate_t *t = tt__tstate();
+  return t != NULL ? t->current : NULL;
+}
+
+tt_span_t *tt_make_current(tt_span_t *span) {
+  tt__tstate_t *t = tt__tstate();
+  if (t == NULL)
+    return NULL;
+  tt_span_t *prev = t->current;
+  t->current = span;
+  return prev;
+}
+
+void tt_restore_current(tt_span_t *previous) {
+  tt__tstate_t *t = tt__tstate();
+  if (t != NULL)
+    t->current = previous;
+}
+
+/* ---- statistics ---- */
+
+int tt_stats_get(tt_stats_t *out) {
+  if (out == NULL || out->size < sizeof(tt_stats_t))
+    return TT_EINVAL;
+  memset((char *)out + sizeof out->size, 0, sizeof *out - sizeof out->size);
+  for (tt__tstate_t *t = tt__tstate_first(); t != NULL;
+       t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
+    out->spans_started += atomic_load_explicit(&t->c_started, memory_order_relaxed);
+    out->spans_unsampled += atomic_load_explicit(&t->c_unsampled, memory_order_relaxed);
+    out->spans_ended += atomic_load_explicit(&t->c_ended, memory_order_relaxed);
+    out->dropped_queue_full += atomic_load_explicit(&t->c_queue_full, memory_order_relaxed);
+    out->dropped_no_record += atomic_load_explicit(&t->c_no_record, memory_order_relaxed);
+    out->dropped_shutdown += atomic_load_explicit(&t->c_shutdown, memory_order_relaxed);
+    out->dropped_attributes += atomic_load_explicit(&t->c_dropped_attrs, memory_order_relaxed);
+  }
+  out->spans_exported = atomic_load(&tt__stat_exported);
+  out->dropped_export_failed = atomic_load(&tt__stat_export_failed);
+  out->export_calls = atomic_load(&tt__stat_export_calls);
+  return 0;
+}
+
+/* ---- fork ----
+ * prepare takes every library lock (batch, registry, pool, in that order, the only order used
+ * anywhere) so no lock is held mid-update by a thread that will not exist in the child. The
+ * exporter thread never holds a library lock while it calls the exporter, so fork does not wait
+ * for an export. */
+
+static void atfork_prepare(void) {
+  tt__provider_t *p = atomic_load(&tt__provider);
+  if (p != NULL)
+    tt__batch_atfork_prepare(p);
+  pthread_mutex_lock(&g_reg_mu);
+  pthread_mutex_lock(&g_pool_mu);
+}
+
+static void atfork_parent(void) {
+  pthread_mutex_unlock(&g_pool_mu);
+  pthread_mutex_unlock(&g_reg_mu);
+  tt__provider_t *p = atomic_load(&tt__provider);
+  if (p != NULL)
+    tt__batch_atfork_parent(p);
+}
+
+static void atfork_child(void) {
+  /* Only this thread exists now. Empty every ring (the child starts with an empty queue; the
+   * parent exports those spans), orphan the states of threads that did not survive, and give
+   * this thread fresh randomness so parent and child never produce the same ids. */
+  for (tt__tstate_t *t = atomic_load(&g_reg_head); t != NULL; t = atomic_load(&t->next_all)) {
+    uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
+    for (; tl != h; tl++) {
+      struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
+      for (uint32_t i = 0; r->recording && i < r->n_ext; i++)
+        pool_push_locked(r->exts[i]);
+      pool_push_locked(r);
+    }
+    atomic_store(&t->tail, h);
+    t->tail_cache = h;
+    if (t != tt__tls) {
+      /* A vanished thread may have been halfway through moving records from its return ring
+       * to its free list, so the same record could be in both. Its free list is abandoned (a
+       * bounded leak in the child); the return ring stays the authority. */
+      t->in_use = 0;
+      atomic_store(&t->owned, 0);
+      t->current = NULL;
+      t->free_list = NULL;
+      t->free_count = 0;
+    }
+  }
+  atomic_fetch_add(&tt__fork_gen, 1);
+  if (tt__tls != NULL)
+    tt__rng_seed(&tt__tls->rng);
+  pthread_mutex_unlock(&g_pool_mu);
+  pthread_mutex_unlock(&g_reg_mu);
+  tt__provider_t *p = atomic_load(&tt__provider);
+  if (p != NULL)
+    tt__batch_atfork_child(p);
+}
+
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) {
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+void tt__thread_atfork_install(void) {
+  pthread_once(&g_atfork_once, install_atfork);
+}
