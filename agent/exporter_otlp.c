@@ -5,6 +5,8 @@
  * so nothing here can hold shutdown past its deadline even if the collector hangs. */
 #include "exporter_otlp.h"
 
+#include "internal.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -53,12 +55,12 @@ static int sleep_until(void *ud, int64_t until_ns) {
 
 int tt__otlp_exporter_new(const tt_otlp_options_t *opts, tt__otlp_exporter_t **out) {
   *out = NULL;
-  tt__otlp_exporter_t *e = calloc(1, sizeof *e);
+  tt__otlp_exporter_t *e = tt__calloc(1, sizeof *e);
   if (e == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
   int rc = tt__otlp_config_resolve(&e->cfg, opts, tt__otlp_getenv, NULL);
   if (rc) {
-    free(e);
+    tt__free(e);
     return rc;
   }
   rc = e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC ? tt__transport_grpc_new(&e->cfg, &e->transport)
@@ -68,7 +70,7 @@ int tt__otlp_exporter_new(const tt_otlp_options_t *opts, tt__otlp_exporter_t **o
                  e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC ? "grpc" : "http/protobuf",
                  e->cfg.endpoint, rc);
     tt__otlp_config_free(&e->cfg);
-    free(e);
+    tt__free(e);
     return rc;
   }
   e->policy.initial_ms = e->cfg.retry_initial_ms;
@@ -92,45 +94,47 @@ const tt__otlp_config_t *tt__otlp_exporter_config(const tt__otlp_exporter_t *e) 
   return &e->cfg;
 }
 
-static void count_failure(tt__otlp_exporter_t *e, size_t n, int rc) {
+static tt__otlp_outcome_t count_failure(tt__otlp_exporter_t *e, size_t n, tt__otlp_outcome_t rc) {
   ADD(batches_failed, 1);
   ADD(spans_failed, n);
   switch (rc) {
-    case -EPROTO:
+    case TT__OTLP_FAIL_PERMANENT:
       ADD(spans_failed_permanent, n);
       break;
-    case -ETIMEDOUT:
+    case TT__OTLP_FAIL_TIMEOUT:
       ADD(spans_failed_timeout, n);
       break;
-    case -ECANCELED:
+    case TT__OTLP_FAIL_CANCELLED:
       ADD(spans_failed_shutdown, n);
       break;
     default:
       ADD(spans_failed_encode, n);
       break;
   }
+  return rc;
 }
 
-int tt__otlp_exporter_export(tt__otlp_exporter_t *e, const tt__otlp_span_t *spans, size_t n,
-                             int64_t deadline_ns) {
+tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
+                                            const tt_span_data_t *const *spans, size_t n,
+                                            int64_t deadline_ns) {
   if (n == 0)
-    return 0;
+    return TT__OTLP_OK;
   int64_t deadline = tt__otlp_now_ns() + (int64_t)e->cfg.timeout_ms * 1000000LL;
   if (deadline_ns > 0 && deadline_ns < deadline)
     deadline = deadline_ns;
   uint8_t *body;
   size_t len;
-  int rc = tt__otlp_encode_request(spans, n, &body, &len);
-  if (rc) {
-    tt__otlp_log("cannot encode a batch of %zu spans (%d): dropped", n, rc);
-    count_failure(e, n, rc);
-    return rc;
+  int erc = tt__otlp_encode_request(spans, n, &body, &len);
+  if (erc) {
+    tt__otlp_log("cannot encode a batch of %zu spans (%s): dropped", n, tt_strerror(erc));
+    return count_failure(e, n, TT__OTLP_FAIL_ENCODE);
   }
   tt__export_result_t res;
   unsigned retries = 0;
+  tt__otlp_outcome_t rc;
   tt__otlp_send_with_retry(e->transport, &e->policy, body, len, deadline, sleep_until, e, &e->rng,
                            &res, &retries);
-  free(body);
+  tt__free(body);
   ADD(attempts, retries + 1);
   ADD(retries, retries);
   if (retries)
@@ -154,22 +158,21 @@ int tt__otlp_exporter_export(tt__otlp_exporter_t *e, const tt__otlp_span_t *span
                        (unsigned long long)rejected, n, res.message);
         }
       }
-      return 0;
+      return TT__OTLP_OK;
     }
     case TT__EXPORT_PERMANENT:
-      rc = -EPROTO;
+      rc = TT__OTLP_FAIL_PERMANENT;
       break;
     case TT__EXPORT_RETRYABLE:
-      rc = -ETIMEDOUT;
+      rc = TT__OTLP_FAIL_TIMEOUT;
       break;
     case TT__EXPORT_ABORTED:
     default:
-      rc = -ECANCELED;
+      rc = TT__OTLP_FAIL_CANCELLED;
       break;
   }
   tt__otlp_log("dropping a batch of %zu spans (status %d): %s", n, res.code, res.message);
-  count_failure(e, n, rc);
-  return rc;
+  return count_failure(e, n, rc);
 }
 
 void tt__otlp_exporter_cancel(tt__otlp_exporter_t *e) {
@@ -206,5 +209,52 @@ void tt__otlp_exporter_destroy(tt__otlp_exporter_t *e) {
   tt__otlp_config_free(&e->cfg);
   pthread_cond_destroy(&e->cond);
   pthread_mutex_destroy(&e->mu);
-  free(e);
+  tt__free(e);
+}
+
+/* ---- the core's exporter interface ------------------------------------------------------- */
+
+/* Retries happen inside (with the server's delays and jitter), so the core only ever sees a
+ * final answer: success, or failure once the deadline or a permanent error ended the attempt.
+ * Returning RETRYABLE would make the core retry a second time on top of ours. */
+static tt_export_result_t otlp_export_cb(void *state, const tt_span_data_t *const *spans, size_t n,
+                                         uint64_t deadline_ns, uint64_t *retry_after_ns) {
+  (void)retry_after_ns;
+  int64_t dl = deadline_ns > (uint64_t)INT64_MAX ? 0 : (int64_t)deadline_ns;
+  return tt__otlp_exporter_export(state, spans, n, dl) == TT__OTLP_OK ? TT_EXPORT_SUCCESS
+                                                                      : TT_EXPORT_FAILURE;
+}
+
+/* Exports are synchronous: nothing is buffered here, so there is nothing to flush. */
+static int otlp_flush_cb(void *state, uint64_t deadline_ns) {
+  (void)state;
+  (void)deadline_ns;
+  return 0;
+}
+
+/* Called once on the exporter thread after its last export: no request is in flight. */
+static void otlp_shutdown_cb(void *state, uint64_t deadline_ns) {
+  (void)deadline_ns;
+  tt__otlp_exporter_destroy(state);
+}
+
+int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out) {
+  if (out == NULL)
+    return TT_EINVAL;
+  memset(out, 0, sizeof *out);
+  tt__otlp_exporter_t *e;
+  int rc = tt__otlp_exporter_new(opts, &e);
+  if (rc)
+    return rc;
+  out->size = sizeof *out;
+  out->state = e;
+  out->export_spans = otlp_export_cb;
+  out->force_flush = otlp_flush_cb;
+  out->shutdown = otlp_shutdown_cb;
+  return 0;
+}
+
+/* The core picks this up (weak reference in internal.h) for OTEL_TRACES_EXPORTER=otlp. */
+int tt__exporter_otlp_from_env(tt_exporter_t *out) {
+  return tt_otlp_exporter_new(NULL, out);
 }

@@ -6,13 +6,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DEFAULT_HTTP_ENDPOINT "http://localhost:4318/v1/traces"
 #define DEFAULT_GRPC_ENDPOINT "http://localhost:4317"
@@ -27,24 +25,6 @@ int64_t tt__otlp_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-void tt__otlp_log(const char *fmt, ...) {
-  const char *e = getenv("TAILTRACE_LOG");
-  if (e == NULL || e[0] == '\0' || strcmp(e, "0") == 0)
-    return;
-  char buf[512];
-  int off = snprintf(buf, sizeof buf, "tailtrace otlp: ");
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf + off, sizeof buf - (size_t)off, fmt, ap);
-  va_end(ap);
-  size_t len = strlen(buf);
-  if (len < sizeof buf - 1)
-    buf[len++] = '\n';
-  /* write(2) rather than stdio: no lock shared with the host's own stdout/stderr use. */
-  ssize_t w = write(STDERR_FILENO, buf, len);
-  (void)w;
 }
 
 /* Looks up the per-signal variable first, then the generic one; *which tells the caller which
@@ -77,7 +57,7 @@ static char *trim_dup(const char *s, size_t len) {
   }
   while (len > 0 && isspace((unsigned char)s[len - 1]))
     len--;
-  char *r = malloc(len + 1);
+  char *r = tt__malloc(len + 1);
   if (r == NULL)
     return NULL;
   memcpy(r, s, len);
@@ -126,7 +106,7 @@ int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, u
     for (size_t i = 0; i < len; i++)
       blank &= isspace((unsigned char)p[i]) != 0;
     if (eq == NULL || k == NULL || k[0] == '\0') {
-      free(k);
+      tt__free(k);
       if (!blank) {
         if (warnings)
           (*warnings)++;
@@ -134,13 +114,13 @@ int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, u
       }
     } else {
       char *v = trim_dup(eq + 1, vlen);
-      tt__otlp_header_t *nh = realloc(*hdrs, (*n + 1) * sizeof **hdrs);
+      tt__otlp_header_t *nh = tt__realloc(*hdrs, (*n + 1) * sizeof **hdrs);
       if (v == NULL || nh == NULL) {
-        free(k);
-        free(v);
+        tt__free(k);
+        tt__free(v);
         if (nh)
           *hdrs = nh;
-        return -ENOMEM;
+        return TT_ENOMEM;
       }
       *hdrs = nh;
       percent_decode(k);
@@ -198,7 +178,7 @@ static char *http_endpoint_from_generic(const char *base) {
   size_t len = strlen(base);
   while (len > 0 && base[len - 1] == '/')
     len--;
-  char *r = malloc(len + sizeof "/v1/traces");
+  char *r = tt__malloc(len + sizeof "/v1/traces");
   if (r == NULL)
     return NULL;
   memcpy(r, base, len);
@@ -210,8 +190,8 @@ static int dup_opt(char **dst, const char *opt, const char *env) {
   const char *v = opt ? opt : env;
   if (v == NULL)
     return 0;
-  *dst = strdup(v);
-  return *dst ? 0 : -ENOMEM;
+  *dst = tt__strdup(v);
+  return *dst ? 0 : TT_ENOMEM;
 }
 
 int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opts,
@@ -242,13 +222,13 @@ int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opt
 
   int per_signal = 0;
   if (opts->endpoint != NULL) {
-    cfg->endpoint = strdup(opts->endpoint);
+    cfg->endpoint = tt__strdup(opts->endpoint);
   } else if ((v = env2(ge, ud, "ENDPOINT", &per_signal)) != NULL && (grpc || has_http_scheme(v))) {
-    cfg->endpoint = (grpc || per_signal) ? strdup(v) : http_endpoint_from_generic(v);
+    cfg->endpoint = (grpc || per_signal) ? tt__strdup(v) : http_endpoint_from_generic(v);
   } else {
     if (v != NULL)
       warn(cfg, "OTEL_EXPORTER_OTLP_ENDPOINT", v);
-    cfg->endpoint = strdup(grpc ? DEFAULT_GRPC_ENDPOINT : DEFAULT_HTTP_ENDPOINT);
+    cfg->endpoint = tt__strdup(grpc ? DEFAULT_GRPC_ENDPOINT : DEFAULT_HTTP_ENDPOINT);
   }
   if (cfg->endpoint == NULL)
     goto nomem;
@@ -294,18 +274,18 @@ int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opt
 
 nomem:
   tt__otlp_config_free(cfg);
-  return -ENOMEM;
+  return TT_ENOMEM;
 }
 
 void tt__otlp_config_free(tt__otlp_config_t *cfg) {
-  free(cfg->endpoint);
+  tt__free(cfg->endpoint);
   for (size_t i = 0; i < cfg->n_headers; i++) {
-    free(cfg->headers[i].name);
-    free(cfg->headers[i].value);
+    tt__free(cfg->headers[i].name);
+    tt__free(cfg->headers[i].value);
   }
-  free(cfg->headers);
-  free(cfg->certificate);
-  free(cfg->client_certificate);
-  free(cfg->client_key);
+  tt__free(cfg->headers);
+  tt__free(cfg->certificate);
+  tt__free(cfg->client_certificate);
+  tt__free(cfg->client_key);
   memset(cfg, 0, sizeof *cfg);
 }

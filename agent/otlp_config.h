@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal.h"
+
 /* Protocol selection. DEFAULT means "from the environment, else http/protobuf". */
 enum {
   TT_OTLP_PROTOCOL_DEFAULT = 0,
@@ -71,7 +73,7 @@ typedef const char *(*tt__otlp_getenv_fn)(const char *name, void *ud);
 const char *tt__otlp_getenv(const char *name, void *ud);
 
 /* Resolves options (may be NULL) over the environment over the defaults into *cfg. Unparsable
- * values are logged as warnings, counted in cfg->warnings and ignored. Returns 0 or -ENOMEM.
+ * values are logged as warnings, counted in cfg->warnings and ignored. Returns 0 or TT_ENOMEM.
  * Call on any thread; getenv_fn must be safe on that thread. */
 int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opts,
                             tt__otlp_getenv_fn getenv_fn, void *ud);
@@ -81,9 +83,8 @@ void tt__otlp_config_free(tt__otlp_config_t *cfg);
  * without '=' or with an empty key are skipped with a warning (counted in *warnings). */
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings);
 
-/* Logging for the exporter: off unless TAILTRACE_LOG is set (to anything but "0"); bounded
- * stack buffer, no malloc. Any thread. */
-void tt__otlp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exporter warnings go through the library's logger (TT_LOG level check before formatting). */
+#define tt__otlp_log(...) TT_LOG(TT_LOG_WARN, __VA_ARGS__)
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t tt__otlp_now_ns(void);

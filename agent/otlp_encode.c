@@ -7,7 +7,8 @@
  * by packing, hence the casts from const. */
 #include "otlp_encode.h"
 
-#include <errno.h>
+#include "internal.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,7 @@ static void *arena_alloc(arena_t *a, size_t size) {
   size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
   if (a->head == NULL || a->head->cap - a->head->used < size) {
     size_t cap = size > 65536 ? size : 65536;
-    block_t *b = malloc(sizeof *b + cap);
+    block_t *b = tt__malloc(sizeof *b + cap);
     if (b == NULL) {
       a->failed = 1;
       return NULL;
@@ -54,7 +55,7 @@ static void *arena_alloc(arena_t *a, size_t size) {
 static void arena_free(arena_t *a) {
   while (a->head) {
     block_t *n = a->head->next;
-    free(a->head);
+    tt__free(a->head);
     a->head = n;
   }
 }
@@ -65,70 +66,96 @@ static char *str(const char *s) {
 
 /* ---- attributes ------------------------------------------------------------------------- */
 
-static int fill_value(arena_t *a, any_value_t *out, const tt__otlp_value_t *v, int depth) {
-  opentelemetry__proto__common__v1__any_value__init(out);
-  switch (v->type) {
-    case TT__OTLP_V_STRING:
-      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-      out->string_value = str(v->u.s);
-      return 0;
-    case TT__OTLP_V_BOOL:
-      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-      out->bool_value = v->u.b != 0;
-      return 0;
-    case TT__OTLP_V_INT:
-      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-      out->int_value = v->u.i;
-      return 0;
-    case TT__OTLP_V_DOUBLE:
-      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
-      out->double_value = v->u.d;
-      return 0;
-    case TT__OTLP_V_BYTES:
-      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
-      out->bytes_value.data = (uint8_t *)v->u.bytes.ptr;
-      out->bytes_value.len = v->u.bytes.len;
-      return 0;
-    case TT__OTLP_V_ARRAY: {
-      if (depth > 0)
-        return -EINVAL; /* arrays hold scalars only, as OpenTelemetry attributes do */
-      Opentelemetry__Proto__Common__V1__ArrayValue *arr = arena_alloc(a, sizeof *arr);
-      any_value_t *vals = arena_alloc(a, v->u.array.n * sizeof *vals + 1);
-      any_value_t **ptrs = arena_alloc(a, v->u.array.n * sizeof *ptrs + 1);
-      if (arr == NULL || vals == NULL || ptrs == NULL)
-        return -ENOMEM;
-      opentelemetry__proto__common__v1__array_value__init(arr);
-      for (size_t i = 0; i < v->u.array.n; i++) {
-        int rc = fill_value(a, &vals[i], &v->u.array.items[i], depth + 1);
-        if (rc)
-          return rc;
-        ptrs[i] = &vals[i];
-      }
-      arr->n_values = v->u.array.n;
-      arr->values = ptrs;
-      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
-      out->array_value = arr;
-      return 0;
-    }
-  }
-  return -EINVAL;
+static void set_string(any_value_t *out, const char *s) {
+  out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+  out->string_value = str(s);
 }
 
-static int fill_attrs(arena_t *a, const tt__otlp_attr_t *attrs, size_t n, key_value_t ***out,
+/* Typed arrays become an ArrayValue of scalar AnyValues, one node per item. */
+static int fill_array(arena_t *a, any_value_t *out, const tt_attribute_t *attr) {
+  size_t n = attr->value.array.count;
+  const void *items = attr->value.array.items;
+  if (items == NULL)
+    n = 0;
+  Opentelemetry__Proto__Common__V1__ArrayValue *arr = arena_alloc(a, sizeof *arr);
+  any_value_t *vals = arena_alloc(a, n * sizeof *vals + 1);
+  any_value_t **ptrs = arena_alloc(a, n * sizeof *ptrs + 1);
+  if (arr == NULL || vals == NULL || ptrs == NULL)
+    return TT_ENOMEM;
+  opentelemetry__proto__common__v1__array_value__init(arr);
+  for (size_t i = 0; i < n; i++) {
+    any_value_t *v = &vals[i];
+    opentelemetry__proto__common__v1__any_value__init(v);
+    switch (attr->type) {
+      case TT_ATTR_STRING_ARRAY:
+        set_string(v, ((const char *const *)items)[i]);
+        break;
+      case TT_ATTR_BOOL_ARRAY:
+        v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+        v->bool_value = ((const uint8_t *)items)[i] != 0;
+        break;
+      case TT_ATTR_INT_ARRAY:
+        v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+        v->int_value = ((const int64_t *)items)[i];
+        break;
+      case TT_ATTR_DOUBLE_ARRAY:
+        v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+        v->double_value = ((const double *)items)[i];
+        break;
+      default:
+        return TT_EINVAL;
+    }
+    ptrs[i] = v;
+  }
+  arr->n_values = n;
+  arr->values = ptrs;
+  out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
+  out->array_value = arr;
+  return 0;
+}
+
+static int fill_value(arena_t *a, any_value_t *out, const tt_attribute_t *attr) {
+  opentelemetry__proto__common__v1__any_value__init(out);
+  switch (attr->type) {
+    case TT_ATTR_STRING:
+      set_string(out, attr->value.str.ptr);
+      return 0;
+    case TT_ATTR_BOOL:
+      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+      out->bool_value = attr->value.b != 0;
+      return 0;
+    case TT_ATTR_INT:
+      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+      out->int_value = attr->value.i;
+      return 0;
+    case TT_ATTR_DOUBLE:
+      out->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+      out->double_value = attr->value.d;
+      return 0;
+    case TT_ATTR_STRING_ARRAY:
+    case TT_ATTR_BOOL_ARRAY:
+    case TT_ATTR_INT_ARRAY:
+    case TT_ATTR_DOUBLE_ARRAY:
+      return fill_array(a, out, attr);
+  }
+  return TT_EINVAL;
+}
+
+static int fill_attrs(arena_t *a, const tt_attribute_t *attrs, size_t n, key_value_t ***out,
                       size_t *n_out) {
   *out = NULL;
   *n_out = 0;
-  if (n == 0)
+  if (n == 0 || attrs == NULL)
     return 0;
   key_value_t *kvs = arena_alloc(a, n * sizeof *kvs);
   any_value_t *vals = arena_alloc(a, n * sizeof *vals);
   key_value_t **ptrs = arena_alloc(a, n * sizeof *ptrs);
   if (kvs == NULL || vals == NULL || ptrs == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
   for (size_t i = 0; i < n; i++) {
     opentelemetry__proto__common__v1__key_value__init(&kvs[i]);
     kvs[i].key = str(attrs[i].key);
-    int rc = fill_value(a, &vals[i], &attrs[i].value, 0);
+    int rc = fill_value(a, &vals[i], &attrs[i]);
     if (rc)
       return rc;
     kvs[i].value = &vals[i];
@@ -141,14 +168,12 @@ static int fill_attrs(arena_t *a, const tt__otlp_attr_t *attrs, size_t n, key_va
 
 /* ---- spans ------------------------------------------------------------------------------ */
 
-uint32_t tt__otlp_span_flags(uint8_t w3c_flags, int parent_remote) {
-  uint32_t f = w3c_flags;
-  if (parent_remote >= 0)
-    f |= 0x100u | (parent_remote ? 0x200u : 0);
-  return f;
+uint32_t tt__otlp_link_flags(const tt_span_context_t *ctx) {
+  return (uint32_t)ctx->trace_flags | TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE |
+         (ctx->is_remote ? TT_SPAN_FLAGS_CONTEXT_IS_REMOTE : 0u);
 }
 
-static int fill_span(arena_t *a, pb_span_t *ps, const tt__otlp_span_t *s) {
+static int fill_span(arena_t *a, pb_span_t *ps, const tt_span_data_t *s) {
   opentelemetry__proto__trace__v1__span__init(ps);
   ps->trace_id.data = (uint8_t *)s->trace_id;
   ps->trace_id.len = 16;
@@ -158,62 +183,64 @@ static int fill_span(arena_t *a, pb_span_t *ps, const tt__otlp_span_t *s) {
     ps->parent_span_id.data = (uint8_t *)s->parent_span_id;
     ps->parent_span_id.len = 8;
   }
-  ps->trace_state = str(s->trace_state);
+  ps->trace_state = str(s->tracestate);
   ps->name = str(s->name);
   ps->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
-  ps->start_time_unix_nano = s->start_unix_nano;
-  ps->end_time_unix_nano = s->end_unix_nano;
+  ps->start_time_unix_nano = s->start_time_unix_ns;
+  ps->end_time_unix_nano = s->end_time_unix_ns;
   ps->flags = s->flags;
-  ps->dropped_attributes_count = s->dropped_attrs;
-  ps->dropped_events_count = s->dropped_events;
-  ps->dropped_links_count = s->dropped_links;
-  int rc = fill_attrs(a, s->attrs, s->n_attrs, &ps->attributes, &ps->n_attributes);
+  ps->dropped_attributes_count = s->dropped_attributes_count;
+  ps->dropped_events_count = s->dropped_events_count;
+  ps->dropped_links_count = s->dropped_links_count;
+  int rc = fill_attrs(a, s->attributes, s->attribute_count, &ps->attributes, &ps->n_attributes);
   if (rc)
     return rc;
-  if (s->n_events) {
-    Opentelemetry__Proto__Trace__V1__Span__Event *ev = arena_alloc(a, s->n_events * sizeof *ev);
-    Opentelemetry__Proto__Trace__V1__Span__Event **evp = arena_alloc(a, s->n_events * sizeof *evp);
+  if (s->event_count && s->events) {
+    Opentelemetry__Proto__Trace__V1__Span__Event *ev = arena_alloc(a, s->event_count * sizeof *ev);
+    Opentelemetry__Proto__Trace__V1__Span__Event **evp =
+        arena_alloc(a, s->event_count * sizeof *evp);
     if (ev == NULL || evp == NULL)
-      return -ENOMEM;
-    for (size_t i = 0; i < s->n_events; i++) {
+      return TT_ENOMEM;
+    for (size_t i = 0; i < s->event_count; i++) {
       opentelemetry__proto__trace__v1__span__event__init(&ev[i]);
-      ev[i].time_unix_nano = s->events[i].time_unix_nano;
+      ev[i].time_unix_nano = s->events[i].time_unix_ns;
       ev[i].name = str(s->events[i].name);
-      ev[i].dropped_attributes_count = s->events[i].dropped_attrs;
-      if ((rc = fill_attrs(a, s->events[i].attrs, s->events[i].n_attrs, &ev[i].attributes,
-                           &ev[i].n_attributes)))
+      ev[i].dropped_attributes_count = s->events[i].dropped_attributes_count;
+      if ((rc = fill_attrs(a, s->events[i].attributes, s->events[i].attribute_count,
+                           &ev[i].attributes, &ev[i].n_attributes)))
         return rc;
       evp[i] = &ev[i];
     }
     ps->events = evp;
-    ps->n_events = s->n_events;
+    ps->n_events = s->event_count;
   }
-  if (s->n_links) {
-    Opentelemetry__Proto__Trace__V1__Span__Link *ln = arena_alloc(a, s->n_links * sizeof *ln);
-    Opentelemetry__Proto__Trace__V1__Span__Link **lnp = arena_alloc(a, s->n_links * sizeof *lnp);
+  if (s->link_count && s->links) {
+    Opentelemetry__Proto__Trace__V1__Span__Link *ln = arena_alloc(a, s->link_count * sizeof *ln);
+    Opentelemetry__Proto__Trace__V1__Span__Link **lnp = arena_alloc(a, s->link_count * sizeof *lnp);
     if (ln == NULL || lnp == NULL)
-      return -ENOMEM;
-    for (size_t i = 0; i < s->n_links; i++) {
+      return TT_ENOMEM;
+    for (size_t i = 0; i < s->link_count; i++) {
+      const tt_link_t *l = &s->links[i];
       opentelemetry__proto__trace__v1__span__link__init(&ln[i]);
-      ln[i].trace_id.data = (uint8_t *)s->links[i].trace_id;
+      ln[i].trace_id.data = (uint8_t *)l->context.trace_id;
       ln[i].trace_id.len = 16;
-      ln[i].span_id.data = (uint8_t *)s->links[i].span_id;
+      ln[i].span_id.data = (uint8_t *)l->context.span_id;
       ln[i].span_id.len = 8;
-      ln[i].trace_state = str(s->links[i].trace_state);
-      ln[i].flags = s->links[i].flags;
-      ln[i].dropped_attributes_count = s->links[i].dropped_attrs;
-      if ((rc = fill_attrs(a, s->links[i].attrs, s->links[i].n_attrs, &ln[i].attributes,
+      ln[i].trace_state = str(l->tracestate);
+      ln[i].flags = tt__otlp_link_flags(&l->context);
+      ln[i].dropped_attributes_count = l->dropped_attributes_count;
+      if ((rc = fill_attrs(a, l->attributes, l->attribute_count, &ln[i].attributes,
                            &ln[i].n_attributes)))
         return rc;
       lnp[i] = &ln[i];
     }
     ps->links = lnp;
-    ps->n_links = s->n_links;
+    ps->n_links = s->link_count;
   }
-  if (s->status_code != 0 || (s->status_message && s->status_message[0])) {
+  if (s->status_code != TT_STATUS_UNSET || (s->status_message && s->status_message[0])) {
     Opentelemetry__Proto__Trace__V1__Status *st = arena_alloc(a, sizeof *st);
     if (st == NULL)
-      return -ENOMEM;
+      return TT_ENOMEM;
     opentelemetry__proto__trace__v1__status__init(st);
     st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)s->status_code;
     st->message = str(s->status_message);
@@ -225,34 +252,34 @@ static int fill_span(arena_t *a, pb_span_t *ps, const tt__otlp_span_t *s) {
 /* ---- grouping --------------------------------------------------------------------------- */
 
 typedef struct {
-  const tt__otlp_resource_t *res;
-  const tt__otlp_scope_t *scope;
+  const tt_resource_t *res;
+  const tt_scope_t *scope;
   size_t count, filled;
   pb_scope_spans_t *ss;
 } group_t;
 
-static int build(arena_t *a, const tt__otlp_span_t *spans, size_t n,
+static int build(arena_t *a, const tt_span_data_t *const *spans, size_t n,
                  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req) {
   /* Pass 1: distinct (resource, scope) pairs in first-seen order. A process has one resource
    * and a handful of scopes, so the linear search is the cheap choice. */
   group_t *groups = arena_alloc(a, n * sizeof *groups);
   size_t *gidx = arena_alloc(a, n * sizeof *gidx);
   if (groups == NULL || gidx == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
   size_t ng = 0, nres = 0;
   for (size_t i = 0; i < n; i++) {
-    if (spans[i].resource == NULL || spans[i].scope == NULL || spans[i].name == NULL)
-      return -EINVAL;
+    if (spans[i]->resource == NULL || spans[i]->scope == NULL || spans[i]->name == NULL)
+      return TT_EINVAL;
     size_t g;
     for (g = 0; g < ng; g++)
-      if (groups[g].res == spans[i].resource && groups[g].scope == spans[i].scope)
+      if (groups[g].res == spans[i]->resource && groups[g].scope == spans[i]->scope)
         break;
     if (g == ng) {
       int new_res = 1;
       for (size_t k = 0; k < ng; k++)
-        new_res &= groups[k].res != spans[i].resource;
+        new_res &= groups[k].res != spans[i]->resource;
       nres += (size_t)new_res;
-      groups[ng] = (group_t){spans[i].resource, spans[i].scope, 0, 0, NULL};
+      groups[ng] = (group_t){spans[i]->resource, spans[i]->scope, 0, 0, NULL};
       ng++;
     }
     groups[g].count++;
@@ -261,7 +288,7 @@ static int build(arena_t *a, const tt__otlp_span_t *spans, size_t n,
   /* Pass 2: one ResourceSpans per distinct resource holding its scopes. */
   pb_resource_spans_t **rsp = arena_alloc(a, nres * sizeof *rsp);
   if (rsp == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
   size_t r = 0;
   for (size_t g = 0; g < ng; g++) {
     int seen = 0;
@@ -276,14 +303,15 @@ static int build(arena_t *a, const tt__otlp_span_t *spans, size_t n,
     Opentelemetry__Proto__Resource__V1__Resource *res = arena_alloc(a, sizeof *res);
     pb_scope_spans_t **ssp = arena_alloc(a, nscopes * sizeof *ssp);
     if (rs == NULL || res == NULL || ssp == NULL)
-      return -ENOMEM;
+      return TT_ENOMEM;
     opentelemetry__proto__trace__v1__resource_spans__init(rs);
     opentelemetry__proto__resource__v1__resource__init(res);
-    const tt__otlp_resource_t *vr = groups[g].res;
-    int rc = fill_attrs(a, vr->attrs, vr->n_attrs, &res->attributes, &res->n_attributes);
+    const tt_resource_t *vr = groups[g].res;
+    int rc =
+        fill_attrs(a, vr->attributes, vr->attribute_count, &res->attributes, &res->n_attributes);
     if (rc)
       return rc;
-    res->dropped_attributes_count = vr->dropped_attrs;
+    res->dropped_attributes_count = vr->dropped_attributes_count;
     rs->resource = res;
     rs->schema_url = str(vr->schema_url);
     size_t s = 0;
@@ -294,7 +322,7 @@ static int build(arena_t *a, const tt__otlp_span_t *spans, size_t n,
       Opentelemetry__Proto__Common__V1__InstrumentationScope *sc = arena_alloc(a, sizeof *sc);
       pb_span_t **sp = arena_alloc(a, groups[k].count * sizeof *sp);
       if (ss == NULL || sc == NULL || sp == NULL)
-        return -ENOMEM;
+        return TT_ENOMEM;
       opentelemetry__proto__trace__v1__scope_spans__init(ss);
       opentelemetry__proto__common__v1__instrumentation_scope__init(sc);
       sc->name = str(groups[k].scope->name);
@@ -312,9 +340,9 @@ static int build(arena_t *a, const tt__otlp_span_t *spans, size_t n,
   /* Pass 3: the spans themselves, in batch order within their scope. */
   pb_span_t *pspans = arena_alloc(a, n * sizeof *pspans);
   if (pspans == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    int rc = fill_span(a, &pspans[i], &spans[i]);
+    int rc = fill_span(a, &pspans[i], spans[i]);
     if (rc)
       return rc;
     group_t *g = &groups[gidx[i]];
@@ -326,12 +354,12 @@ static int build(arena_t *a, const tt__otlp_span_t *spans, size_t n,
   return 0;
 }
 
-int tt__otlp_encode_request(const tt__otlp_span_t *spans, size_t n, uint8_t **out,
+int tt__otlp_encode_request(const tt_span_data_t *const *spans, size_t n, uint8_t **out,
                             size_t *out_len) {
   *out = NULL;
   *out_len = 0;
   if (n == 0 || spans == NULL)
-    return -EINVAL;
+    return TT_EINVAL;
   arena_t a = {NULL, 0};
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req;
   opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
@@ -340,9 +368,9 @@ int tt__otlp_encode_request(const tt__otlp_span_t *spans, size_t n, uint8_t **ou
     size_t len =
         opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
             &req);
-    uint8_t *buf = malloc(len ? len : 1);
+    uint8_t *buf = tt__malloc(len ? len : 1);
     if (buf == NULL) {
-      rc = -ENOMEM;
+      rc = TT_ENOMEM;
     } else {
       opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
       *out = buf;

@@ -43,8 +43,8 @@ struct tt__transport_s {
   const tt__transport_ops_t *ops;
 };
 
-/* Creates a transport for cfg (which must outlive it). 0, -EINVAL (bad endpoint, unreadable
- * certificate) or -ENOMEM. */
+/* Creates a transport for cfg (which must outlive it). 0, TT_EINVAL (bad endpoint, unreadable
+ * certificate) or TT_ENOMEM. */
 int tt__transport_http_new(const tt__otlp_config_t *cfg, tt__transport_t **out);
 int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out);
 

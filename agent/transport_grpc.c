@@ -8,6 +8,8 @@
  * Owned by the exporter thread, except `aborted` and `current` (guarded by `mu`). */
 #include "otlp_transport.h"
 
+#include "internal.h"
+
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -217,9 +219,9 @@ static void grpc_destroy(tt__transport_t *t) {
     grpc_slice_unref(g->md[i].key);
     grpc_slice_unref(g->md[i].value);
   }
-  free(g->md);
+  tt__free(g->md);
   pthread_mutex_destroy(&g->mu);
-  free(g);
+  tt__free(g);
   grpc_shutdown();
 }
 
@@ -242,13 +244,13 @@ static char *read_file(const char *path) {
   for (;;) {
     if (cap - len < 4096) {
       if (cap > (1u << 24)) { /* a PEM bundle over 16 MiB is not a PEM bundle */
-        free(buf);
+        tt__free(buf);
         fclose(f);
         return NULL;
       }
-      char *nb = realloc(buf, cap ? cap * 2 : 8192);
+      char *nb = tt__realloc(buf, cap ? cap * 2 : 8192);
       if (nb == NULL) {
-        free(buf);
+        tt__free(buf);
         fclose(f);
         return NULL;
       }
@@ -281,7 +283,7 @@ static int target_of(const char *endpoint, int insecure_flag, char *target, size
   }
   size_t n = strcspn(p, "/");
   if (n == 0 || n >= cap)
-    return -EINVAL;
+    return TT_EINVAL;
   memcpy(target, p, n);
   target[n] = '\0';
   return 0;
@@ -292,7 +294,7 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   char target[512];
   int insecure;
   if (target_of(cfg->endpoint, cfg->insecure, target, sizeof target, &insecure) != 0)
-    return -EINVAL;
+    return TT_EINVAL;
   grpc_channel_credentials *creds;
   if (insecure) {
     creds = grpc_insecure_credentials_create();
@@ -302,26 +304,26 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
         (cfg->client_certificate && (cert = read_file(cfg->client_certificate)) == NULL) ||
         (cfg->client_key && (key = read_file(cfg->client_key)) == NULL)) {
       tt__otlp_log("cannot read a TLS certificate or key file for %s", cfg->endpoint);
-      free(ca);
-      free(cert);
-      free(key);
-      return -EINVAL;
+      tt__free(ca);
+      tt__free(cert);
+      tt__free(key);
+      return TT_EINVAL;
     }
     grpc_ssl_pem_key_cert_pair pair = {key, cert};
     creds = grpc_ssl_credentials_create(ca, (cert && key) ? &pair : NULL, NULL, NULL);
-    free(ca);
-    free(cert);
-    free(key);
+    tt__free(ca);
+    tt__free(cert);
+    tt__free(key);
   }
   if (creds == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
 
   grpc_init();
-  grpc_t *g = calloc(1, sizeof *g);
+  grpc_t *g = tt__calloc(1, sizeof *g);
   if (g == NULL) {
     grpc_channel_credentials_release(creds);
     grpc_shutdown();
-    return -ENOMEM;
+    return TT_ENOMEM;
   }
   g->base.ops = &grpc_ops;
   g->cfg = cfg;
@@ -348,10 +350,10 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   g->channel = grpc_channel_create(target, creds, &cargs);
   grpc_channel_credentials_release(creds);
   g->cq = grpc_completion_queue_create_for_next(NULL);
-  g->md = calloc(cfg->n_headers ? cfg->n_headers : 1, sizeof *g->md);
+  g->md = tt__calloc(cfg->n_headers ? cfg->n_headers : 1, sizeof *g->md);
   if (g->channel == NULL || g->cq == NULL || g->md == NULL) {
     grpc_destroy(&g->base);
-    return -ENOMEM;
+    return TT_ENOMEM;
   }
   for (size_t i = 0; i < cfg->n_headers; i++) {
     g->md[i].key = grpc_slice_from_copied_string(cfg->headers[i].name);

@@ -8,6 +8,8 @@
  * Owned by the exporter thread, except `aborted` and the wakeup (any thread). */
 #include "otlp_transport.h"
 
+#include "internal.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -111,13 +113,13 @@ static int gzip_body(http_t *h, const uint8_t *in, size_t len, size_t *out_len) 
   memset(&zs, 0, sizeof zs);
   /* windowBits 15 + 16 selects the gzip wrapper (RFC 1952) instead of zlib's. */
   if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return -ENOMEM;
+    return TT_ENOMEM;
   size_t bound = deflateBound(&zs, len) + 32;
   if (bound > h->zcap) {
-    uint8_t *nb = realloc(h->zbuf, bound);
+    uint8_t *nb = tt__realloc(h->zbuf, bound);
     if (nb == NULL) {
       deflateEnd(&zs);
-      return -ENOMEM;
+      return TT_ENOMEM;
     }
     h->zbuf = nb;
     h->zcap = bound;
@@ -129,7 +131,7 @@ static int gzip_body(http_t *h, const uint8_t *in, size_t len, size_t *out_len) 
   int rc = deflate(&zs, Z_FINISH);
   *out_len = zs.total_out;
   deflateEnd(&zs);
-  return rc == Z_STREAM_END ? 0 : -EIO;
+  return rc == Z_STREAM_END ? 0 : TT_ENOMEM;
 }
 
 static int retryable_status(long status) {
@@ -272,9 +274,9 @@ static void http_destroy(tt__transport_t *t) {
     curl_multi_cleanup(h->multi);
   curl_slist_free_all(h->headers_plain);
   curl_slist_free_all(h->headers_gzip);
-  free(h->resp);
-  free(h->zbuf);
-  free(h);
+  tt__free(h->resp);
+  tt__free(h->zbuf);
+  tt__free(h);
 }
 
 static const tt__transport_ops_t http_ops = {http_send, http_abort, http_destroy};
@@ -308,24 +310,24 @@ int tt__transport_http_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   *out = NULL;
   if (strncasecmp(cfg->endpoint, "http://", 7) != 0 &&
       strncasecmp(cfg->endpoint, "https://", 8) != 0)
-    return -EINVAL;
+    return TT_EINVAL;
   pthread_once(&curl_once, curl_global_once);
   if (curl_init_rc != CURLE_OK)
-    return -ENOMEM;
-  http_t *h = calloc(1, sizeof *h);
+    return TT_ENOMEM;
+  http_t *h = tt__calloc(1, sizeof *h);
   if (h == NULL)
-    return -ENOMEM;
+    return TT_ENOMEM;
   h->base.ops = &http_ops;
   h->cfg = cfg;
   atomic_init(&h->aborted, 0);
-  h->resp = malloc(MAX_RESPONSE_BODY);
+  h->resp = tt__malloc(MAX_RESPONSE_BODY);
   h->multi = curl_multi_init();
   h->easy = curl_easy_init();
   h->headers_plain = build_headers(cfg, 0);
   h->headers_gzip = build_headers(cfg, 1);
   if (!h->resp || !h->multi || !h->easy || !h->headers_plain || !h->headers_gzip) {
     http_destroy(&h->base);
-    return -ENOMEM;
+    return TT_ENOMEM;
   }
   char ua[64]; /* CURLOPT_USERAGENT copies it */
   snprintf(ua, sizeof ua, "OTel-OTLP-Exporter-C/%s tailtrace/%s", tt_version_string(),

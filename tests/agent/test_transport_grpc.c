@@ -18,10 +18,10 @@ static void unimplemented_and_unauthenticated_should_not_be_retried(void **state
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[1];
-  sample_spans(spans, 1);
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), -EPROTO);
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), -EPROTO);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 1);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), TT__OTLP_FAIL_PERMANENT);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), TT__OTLP_FAIL_PERMANENT);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);
   assert_int_equal(st.attempts, 2);

@@ -10,8 +10,8 @@ static void consecutive_exports_should_reuse_one_connection(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[1];
-  sample_spans(spans, 1);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 1);
   for (int i = 0; i < 3; i++)
     assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), 0);
   char *dump = peer_ctl(&g_peer, "/_control/dump", NULL);
@@ -49,8 +49,8 @@ static void unparsable_retry_after_should_fall_back_to_backoff(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[1];
-  sample_spans(spans, 1);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 1);
   assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), 0);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);

@@ -97,8 +97,8 @@ static void export_should_deliver_every_field_intact(void **state) {
   o.headers = "x-api-key = s%20ecret%2Cx ,X-Tenant=acme;prop=1, broken-entry";
   tt__otlp_exporter_t *e = make_exporter(&o);
   assert_int_equal(tt__otlp_exporter_config(e)->warnings, 1);
-  tt__otlp_span_t spans[3];
-  sample_spans(spans, 3);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 3);
   assert_int_equal(tt__otlp_exporter_export(e, spans, 3, 0), 0);
   char *dump = peer_ctl(&g_peer, "/_control/dump", NULL);
   assert_non_null(dump);
@@ -130,8 +130,8 @@ static void gzip_export_should_deliver_every_field_intact(void **state) {
   base_options(&o, ep, sizeof ep);
   o.compression = TT_OTLP_COMPRESSION_GZIP;
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[200];
-  sample_spans(spans, 200);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 200);
   assert_int_equal(tt__otlp_exporter_export(e, spans, 200, 0), 0);
   char *dump = peer_ctl(&g_peer, "/_control/dump", NULL);
   assert_non_null(dump);
@@ -180,8 +180,8 @@ static void retryable_failures_should_be_retried_until_success(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[2];
-  sample_spans(spans, 2);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 2);
   assert_int_equal(tt__otlp_exporter_export(e, spans, 2, 0), 0);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);
@@ -206,8 +206,8 @@ static void server_retry_delay_should_be_honoured(const char *fault) {
   o.retry_initial_ms = 60000;
   o.retry_max_ms = 60000;
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[1];
-  sample_spans(spans, 1);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 1);
   int64_t t0 = tt__otlp_now_ns();
   assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), 0);
   assert_true(ms_since(t0) >= 900); /* lower bound: the 1 s delay was waited, not skipped */
@@ -239,9 +239,9 @@ static void permanent_failure_should_be_dropped_without_retry(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[4];
-  sample_spans(spans, 4);
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 4, 0), -EPROTO);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 4);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 4, 0), TT__OTLP_FAIL_PERMANENT);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);
   assert_int_equal(st.attempts, 1);
@@ -270,9 +270,9 @@ static void throttling_without_retry_info_should_be_permanent(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[2];
-  sample_spans(spans, 2);
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 2, 0), -EPROTO);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 2);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 2, 0), TT__OTLP_FAIL_PERMANENT);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);
   assert_int_equal(st.attempts, 1);
@@ -292,8 +292,8 @@ static void partial_success_should_be_counted_not_retried(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[5];
-  sample_spans(spans, 5);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 5);
   assert_int_equal(tt__otlp_exporter_export(e, spans, 5, 0), 0);
   assert_int_equal(tt__otlp_exporter_export(e, spans, 5, 0), 0);
   tt__otlp_stats_t st;
@@ -322,10 +322,10 @@ static void export_timeout_should_be_enforced_on_a_hung_server(void **state) {
   base_options(&o, ep, sizeof ep);
   o.timeout_ms = 1000;
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[3];
-  sample_spans(spans, 3);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 3);
   int64_t t0 = tt__otlp_now_ns();
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 3, 0), -ETIMEDOUT);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 3, 0), TT__OTLP_FAIL_TIMEOUT);
   /* Sanity bound, far from noise: the server holds the request for 60 s. */
   assert_true(ms_since(t0) < 30000);
   tt__otlp_stats_t st;
@@ -338,7 +338,8 @@ static void export_timeout_should_be_enforced_on_a_hung_server(void **state) {
 typedef struct {
   tt__otlp_exporter_t *e;
   int rc;
-  tt__otlp_span_t spans[2];
+  sample_batch_t sb;
+  const tt_span_data_t *const *spans;
 } export_job_t;
 
 static void *export_thread(void *arg) {
@@ -357,10 +358,10 @@ static void cancel_should_end_an_export_stuck_on_a_hung_server(void **state) {
   tt_otlp_options_t o;
   base_options(&o, ep, sizeof ep);
   o.timeout_ms = 60000;
-  export_job_t job;
+  static export_job_t job;
   job.e = make_exporter(&o);
   job.rc = 1;
-  sample_spans(job.spans, 2);
+  job.spans = sample_spans(&job.sb, 2);
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, export_thread, &job), 0);
   /* Wait until the request is being held by the server, then cancel as shutdown would. */
@@ -370,12 +371,12 @@ static void cancel_should_end_an_export_stuck_on_a_hung_server(void **state) {
   tt__otlp_exporter_cancel(job.e);
   pthread_join(th, NULL);
   assert_true(ms_since(t0) < 30000); /* sanity bound; the hang lasts 60 s */
-  assert_int_equal(job.rc, -ECANCELED);
+  assert_int_equal(job.rc, TT__OTLP_FAIL_CANCELLED);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(job.e, &st);
   assert_int_equal(st.spans_failed_shutdown, 2);
   /* Sticky: the next export does not even try. */
-  assert_int_equal(tt__otlp_exporter_export(job.e, job.spans, 2, 0), -ECANCELED);
+  assert_int_equal(tt__otlp_exporter_export(job.e, job.spans, 2, 0), TT__OTLP_FAIL_CANCELLED);
   assert_int_equal(peer_stat(&g_peer, "requests"), 1);
   tt__otlp_exporter_destroy(job.e);
 }
@@ -392,9 +393,9 @@ static void refused_port_should_fail_fast_as_retryable_until_the_timeout(void **
   o.retry_initial_ms = 50;
   o.retry_max_ms = 200;
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[2];
-  sample_spans(spans, 2);
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 2, 0), -ETIMEDOUT);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 2);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 2, 0), TT__OTLP_FAIL_TIMEOUT);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);
   /* Retryable, and each attempt failed fast: several fit in the 1.5 s budget. */
@@ -415,10 +416,11 @@ static void shorter_caller_deadline_should_win_over_the_timeout(void **state) {
   base_options(&o, ep, sizeof ep);
   o.timeout_ms = 60000;
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[1];
-  sample_spans(spans, 1);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 1);
   int64_t t0 = tt__otlp_now_ns();
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, t0 + 500 * 1000000LL), -ETIMEDOUT);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, t0 + 500 * 1000000LL),
+                   TT__OTLP_FAIL_TIMEOUT);
   assert_true(ms_since(t0) < 30000);
   tt__otlp_exporter_destroy(e);
 }
@@ -435,9 +437,9 @@ static void missing_required_header_should_be_a_permanent_failure(void **state) 
   base_options(&o, ep, sizeof ep);
   endpoint_for(ep, sizeof ep, IS_GRPC ? hp.grpc_port : hp.http_port);
   tt__otlp_exporter_t *e = make_exporter(&o);
-  tt__otlp_span_t spans[1];
-  sample_spans(spans, 1);
-  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), -EPROTO);
+  static sample_batch_t sb;
+  const tt_span_data_t *const *spans = sample_spans(&sb, 1);
+  assert_int_equal(tt__otlp_exporter_export(e, spans, 1, 0), TT__OTLP_FAIL_PERMANENT);
   tt__otlp_stats_t st;
   tt__otlp_exporter_get_stats(e, &st);
   assert_int_equal(st.last_code, IS_GRPC ? 16 : 401);
