@@ -9,6 +9,7 @@
 
 #include "exporter_otlp.h"
 #include "peers/otlp_peer.h"
+#include "peers/tsan_grpc.h"
 
 static tt_peer_t g_peer;
 
