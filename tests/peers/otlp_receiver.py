@@ -26,7 +26,9 @@ Control endpoints (on the HTTP port, plain text/JSON, used by tests; never by OT
                          link (see dump_request), easy to match with strstr from C.
   GET  /_control/json    every recorded request as JSON (the decoded message plus metadata).
 Options: --require-header NAME=VALUE answers 401 / UNAUTHENTICATED without it (as Honeycomb does
-with x-honeycomb-team); --record FILE appends one JSON line per request.
+with x-honeycomb-team); --record FILE appends one JSON line per request; --tls-cert/--tls-key
+serve both protocols over TLS (the control endpoints too), --tls-client-ca also requires client
+certificates.
 """
 
 import argparse
@@ -221,6 +223,10 @@ def main():
     ap.add_argument("--http-port", type=int, default=0)
     ap.add_argument("--require-header", default=None, help="NAME=VALUE")
     ap.add_argument("--record", default=None, help="append one JSON line per request")
+    ap.add_argument("--tls-cert", default=None, help="PEM server certificate: serve TLS")
+    ap.add_argument("--tls-key", default=None, help="PEM server private key")
+    ap.add_argument("--tls-client-ca", default=None,
+                    help="PEM CA: require client certificates signed by it (mutual TLS)")
     ap.add_argument("--quiet", action="store_true", help="do not keep decoded requests "
                     "(benchmarks: count only)")
     args = ap.parse_args()
@@ -306,7 +312,27 @@ def main():
         "opentelemetry.proto.collector.trace.v1.TraceService",
         {"Export": grpc.unary_unary_rpc_method_handler(grpc_export)})
     gserver.add_generic_rpc_handlers((handler,))
-    gport = gserver.add_insecure_port("127.0.0.1:%d" % args.grpc_port)
+    tls_ctx = None
+    if args.tls_cert:
+        with open(args.tls_cert, "rb") as fh:
+            cert = fh.read()
+        with open(args.tls_key, "rb") as fh:
+            key = fh.read()
+        client_ca = None
+        if args.tls_client_ca:
+            with open(args.tls_client_ca, "rb") as fh:
+                client_ca = fh.read()
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                            require_client_auth=client_ca is not None)
+        gport = gserver.add_secure_port("127.0.0.1:%d" % args.grpc_port, creds)
+        import ssl
+        tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls_ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            tls_ctx.verify_mode = ssl.CERT_REQUIRED
+            tls_ctx.load_verify_locations(args.tls_client_ca)
+    else:
+        gport = gserver.add_insecure_port("127.0.0.1:%d" % args.grpc_port)
     gserver.start()
 
     # ---- HTTP -----------------------------------------------------------------------------
@@ -315,6 +341,13 @@ def main():
 
         def log_message(self, fmt, *a):  # quiet: tests read stderr only on failure
             pass
+
+        def setup(self):
+            if hasattr(self.request, "do_handshake"):
+                self.request.settimeout(10)
+                self.request.do_handshake()  # TLS; a failure just drops this connection
+                self.request.settimeout(None)
+            super().setup()
 
         def read_body(self):
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -430,7 +463,17 @@ def main():
         daemon_threads = True
         allow_reuse_address = True
 
+        def handle_error(self, request, client_address):
+            # Expected in tests (failed TLS handshakes, clients giving up on a hung request):
+            # one line, not a traceback.
+            log("connection from %s:%d ended: %s" % (client_address[0], client_address[1],
+                                                     sys.exc_info()[1]))
+
     hserver = Server(("127.0.0.1", args.http_port), Handler)
+    if tls_ctx is not None:
+        # Handshake in the handler thread, so a client that fails it cannot stall accept().
+        hserver.socket = tls_ctx.wrap_socket(hserver.socket, server_side=True,
+                                             do_handshake_on_connect=False)
     threading.Thread(target=hserver.serve_forever, daemon=True).start()
 
     sys.stdout.write("READY grpc=%d http=%d\n" % (gport, hserver.server_address[1]))
