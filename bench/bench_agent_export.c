@@ -2,7 +2,8 @@
  *
  * The receivers are minimal C servers in this file (an HTTP/1.1 keep-alive responder and a gRPC
  * C-core server answering Export with an empty response), so the figures measure our side
- * (encode, compression, transport) rather than a slow peer. Two figures per protocol:
+ * (encode, compression, transport) rather than a slow peer. Figures:
+ *   encode_{protobuf,json}_spans_per_s : encoding alone, no I/O
  *   export_<proto>_spans_per_s : the exporter alone, batches of 512 prepared spans
  *   e2e_<proto>_spans_per_s    : spans through the public API (start, 4 attributes, end) ->
  *                                ring -> batch thread -> exporter -> receiver, until flushed
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #include "exporter_otlp.h"
+#include "internal.h"
+#include "otlp_encode.h"
 #include "tailtrace.h"
 
 static void figure(const char *name, double value, const char *unit) {
@@ -221,8 +224,10 @@ static void options_for(int proto, int port, int gzip, char *ep, size_t cap, tt_
   o->compression = gzip ? TT_OTLP_COMPRESSION_GZIP : TT_OTLP_COMPRESSION_NONE;
 }
 
-static void bench_exporter(const char *pname, int proto, int port, int gzip, long spans) {
-  enum { BATCH = 512 };
+enum { BATCH = 512 };
+
+/* One batch of BATCH server spans with 4 attributes each, built once. */
+static const tt_span_data_t *const *prepared_batch(void) {
   static tt_span_data_t data[BATCH];
   static const tt_span_data_t *ptrs[BATCH];
   static const tt_attribute_t res_attrs[] = {TT_STR("service.name", "bench")};
@@ -253,6 +258,35 @@ static void bench_exporter(const char *pname, int proto, int port, int gzip, lon
     s->attribute_count = 4;
     ptrs[i] = s;
   }
+  return ptrs;
+}
+
+/* Encoding alone (protobuf and OTLP/JSON), the CPU floor under every export figure. */
+static void bench_encode(long spans) {
+  const tt_span_data_t *const *ptrs = prepared_batch();
+  long batches = spans / BATCH;
+  size_t bytes = 0;
+  tt__otlp_encoder_t enc = {NULL, NULL, 0};
+  double t0 = now_s();
+  for (long b = 0; b < batches; b++) {
+    const uint8_t *buf;
+    size_t len;
+    if (tt__otlp_encoder_encode(&enc, ptrs, BATCH, &buf, &len) == 0)
+      bytes += len;
+  }
+  double dt = now_s() - t0;
+  tt__otlp_encoder_free(&enc);
+  figure("encode_protobuf_spans_per_s", (double)(batches * BATCH) / dt, "spans/s");
+  figure("encode_protobuf_bytes_per_span", (double)bytes / (double)(batches * BATCH), "bytes");
+  t0 = now_s();
+  for (long b = 0; b < batches; b++)
+    tt__free(tt__otlp_json_encode(ptrs, BATCH));
+  dt = now_s() - t0;
+  figure("encode_json_spans_per_s", (double)(batches * BATCH) / dt, "spans/s");
+}
+
+static void bench_exporter(const char *pname, int proto, int port, int gzip, long spans) {
+  const tt_span_data_t *const *ptrs = prepared_batch();
   char ep[128];
   tt_otlp_options_t o;
   options_for(proto, port, gzip, ep, sizeof ep, &o);
@@ -272,8 +306,6 @@ static void bench_exporter(const char *pname, int proto, int port, int gzip, lon
   char name[96];
   snprintf(name, sizeof name, "export_%s%s_spans_per_s", pname, gzip ? "_gzip" : "");
   figure(name, (double)(st.spans_exported - BATCH) / dt, "spans/s");
-  snprintf(name, sizeof name, "export_%s%s_bytes_per_span", pname, gzip ? "_gzip" : "");
-  figure(name, (double)st.bytes_sent / (double)st.spans_exported, "bytes (uncompressed)");
   if (st.spans_failed)
     fprintf(stderr, "%s: %llu spans failed\n", name, (unsigned long long)st.spans_failed);
   tt__otlp_exporter_destroy(e);
@@ -348,6 +380,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot start the local receivers\n");
     return 1;
   }
+  bench_encode(spans);
   bench_exporter("http", TT_OTLP_PROTOCOL_HTTP_PROTOBUF, hrx.port, 0, spans);
   bench_exporter("http", TT_OTLP_PROTOCOL_HTTP_PROTOBUF, hrx.port, 1, spans);
   bench_exporter("grpc", TT_OTLP_PROTOCOL_GRPC, grx.port, 0, spans);

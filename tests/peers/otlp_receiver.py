@@ -361,7 +361,11 @@ def main():
                     self.rfile.readline()
             return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
-        def reply(self, code, body=b"", ctype="application/x-protobuf", extra=()):
+        def reply(self, code, body=b"", ctype="application/x-protobuf", extra=(), msg=None):
+            # OTLP answers in the request's encoding: protobuf messages become JSON for JSON
+            # clients (the spec's rule; the OpenTelemetry JS exporter checks it).
+            if ctype == "application/json" and msg is not None:
+                body = json_format.MessageToJson(msg).encode()
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -418,7 +422,8 @@ def main():
             rtype = "application/json" if is_json else "application/x-protobuf"
             if required and self.headers.get(required[0]) != required[1]:
                 record("http", hdrs, None, "unauthenticated", extra)
-                self.reply(401, status_bytes(16, "missing or wrong " + required[0]), rtype)
+                self.reply(401, status_bytes(16, "missing or wrong " + required[0]), rtype,
+                           msg=rpc.Status(code=16, message="missing or wrong " + required[0]))
                 return
             try:
                 if self.headers.get("Content-Encoding", "").lower() == "gzip":
@@ -433,12 +438,14 @@ def main():
             except (ValueError, OSError, zlib.error, json_format.ParseError,
                     binascii.Error, Exception) as e:  # noqa: BLE001
                 record("http", hdrs, None, "bad_request", extra)
-                self.reply(400, status_bytes(3, "cannot decode: %s" % e), rtype)
+                self.reply(400, status_bytes(3, "cannot decode: %s" % e), rtype,
+                           msg=rpc.Status(code=3, message="cannot decode: %s" % e))
                 return
             f = state.take_fault("http")
             if f is None:
                 record("http", hdrs, req, "none", extra)
-                self.reply(200, pb.ExportTraceServiceResponse().SerializeToString(), rtype)
+                resp = pb.ExportTraceServiceResponse()
+                self.reply(200, resp.SerializeToString(), rtype, msg=resp)
                 return
             kind = f["kind"]
             if kind == "partial":
@@ -446,7 +453,7 @@ def main():
                 resp = pb.ExportTraceServiceResponse()
                 resp.partial_success.rejected_spans = f.get("rejected", 1)
                 resp.partial_success.error_message = f.get("message", "partially rejected")
-                self.reply(200, resp.SerializeToString(), rtype)
+                self.reply(200, resp.SerializeToString(), rtype, msg=resp)
                 return
             if kind == "hang":
                 record("http", hdrs, req, "hang", extra)
@@ -456,8 +463,8 @@ def main():
             code = int(f.get("status", 503))
             record("http", hdrs, req, "status:%d" % code, extra)
             hdr = [("Retry-After", f["retry_after"])] if "retry_after" in f else []
-            self.reply(code, status_bytes(14 if code >= 500 else 3, f.get("message", "injected")),
-                       rtype, hdr)
+            st = rpc.Status(code=14 if code >= 500 else 3, message=f.get("message", "injected"))
+            self.reply(code, st.SerializeToString(), rtype, hdr, msg=st)
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
