@@ -356,9 +356,10 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   args[na].key = (char *)GRPC_ARG_PRIMARY_USER_AGENT_STRING;
   args[na++].value.string = ua;
   /* Reconnect quickly after an outage: the default backoff (1 s growing to 120 s) would keep
-   * failing exports long after the collector is back. */
+   * failing exports long after the collector is back. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left
+   * at its default on purpose: gRPC uses it as the connect timeout, and a short one aborts every
+   * TLS handshake on a loaded machine; the call deadline bounds a slow connect anyway. */
   args[na++] = int_arg(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args[na++] = int_arg(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args[na++] = int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   if (cfg->gzip)
     args[na++] = int_arg(GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM, GRPC_COMPRESS_GZIP);
