@@ -24,7 +24,8 @@ Control endpoints (on the HTTP port, plain text/JSON, used by tests; never by OT
   GET  /_control/stats   "requests=N http=N grpc=N spans=N faults=N"
   GET  /_control/dump    one text line per request, resource, scope, span, attribute, event and
                          link (see dump_request), easy to match with strstr from C.
-  GET  /_control/json    every recorded request as JSON (the decoded message plus metadata).
+  GET  /_control/json    every recorded request as JSON (the decoded message, ids in hex, plus
+                         protocol, fault, headers/metadata, time).
 Options: --require-header NAME=VALUE answers 401 / UNAUTHENTICATED without it (as Honeycomb does
 with x-honeycomb-team); --record FILE appends one JSON line per request; --tls-cert/--tls-key
 serve both protocols over TLS (the control endpoints too), --tls-client-ca also requires client
@@ -119,7 +120,7 @@ class State:
             self.requests.append(entry)
             if self.record_file:
                 with open(self.record_file, "a") as fh:
-                    fh.write(json.dumps(entry) + "\n")
+                    fh.write(json.dumps({k: v for k, v in entry.items() if k != "_req"}) + "\n")
 
 
 def hexid(b):
@@ -216,6 +217,20 @@ def hex_ids_to_base64(obj):
             hex_ids_to_base64(x)
 
 
+def base64_ids_to_hex(obj):
+    """The recorded JSON shows ids as OTLP/JSON does (hex), not as json_format's base64."""
+    if isinstance(obj, dict):
+        for k, v in list(obj.items()):
+            if k in ("trace_id", "span_id", "parent_span_id") and isinstance(v, str):
+                obj[k] = hexid(base64.b64decode(v))
+            else:
+                base64_ids_to_hex(v)
+    elif isinstance(obj, list):
+        for x in obj:
+            base64_ids_to_hex(x)
+    return obj
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--proto-dir", default=os.path.join(HERE, "..", "..", "proto"))
@@ -258,7 +273,8 @@ def main():
         if extra:
             entry.update(extra)
         if req is not None:
-            entry["request"] = json_format.MessageToDict(req, preserving_proto_field_name=True)
+            entry["request"] = base64_ids_to_hex(
+                json_format.MessageToDict(req, preserving_proto_field_name=True))
             entry["_req"] = req.SerializeToString()
         state.record(entry)
 
