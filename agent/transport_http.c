@@ -239,7 +239,8 @@ static void http_send(tt__transport_t *t, const uint8_t *body, size_t len, int64
   }
   curl_multi_remove_handle(h->multi, h->easy);
 
-  if (aborted || rc == CURLE_ABORTED_BY_CALLBACK || atomic_load(&h->aborted)) {
+  /* A cancel that lands just as the answer arrives does not undo the answer. */
+  if (aborted || rc == CURLE_ABORTED_BY_CALLBACK) {
     res->outcome = TT__EXPORT_ABORTED;
     res->no_response = 1;
     snprintf(res->message, sizeof res->message, "exporter shut down during export");
