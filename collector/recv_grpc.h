@@ -20,7 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
 #include "receiver.h"
 
 typedef struct tt_grpc_receiver_s tt_grpc_receiver_t;
@@ -56,11 +55,5 @@ void tt__grpc_receiver_stats(const tt_grpc_receiver_t *r, tt_grpc_receiver_stats
  * server is shut down and its queue drained, the thread joined and everything freed. NULL is a
  * no-op. */
 void tt__grpc_receiver_stop(tt_grpc_receiver_t *r);
-
-/* Encodes google.rpc.Status{code, message, details:[Any(RetryInfo{retry_delay})]} into `out`
- * (the RetryInfo detail only when retry_delay_ms > 0). Shared by both receivers' error bodies.
- * Returns 0 or -ENOMEM. */
-int tt__rpc_status_encode(tt_buf_t *out, int32_t code, const char *message,
-                          uint32_t retry_delay_ms);
 
 #endif

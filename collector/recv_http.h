@@ -59,6 +59,12 @@ void tt__http_receiver_stop(tt_http_receiver_t *r);
  * -EINVAL with a short reason in errbuf. Pure; any thread. Shared by both receivers. */
 int tt__otlp_validate_export_request(const uint8_t *pb, size_t len, char *errbuf, size_t errlen);
 
+/* Encodes google.rpc.Status{code, message, details:[Any(google.rpc.RetryInfo{retry_delay})]} into
+ * `out` (the RetryInfo detail only when retry_delay_ms > 0). `code` is a gRPC status code. Used
+ * for HTTP error bodies and the gRPC `grpc-status-details-bin` trailer. Returns 0 or -ENOMEM. */
+int tt__rpc_status_encode(tt_buf_t *out, int32_t code, const char *message,
+                          uint32_t retry_delay_ms);
+
 /* The request path behind `POST /v1/traces`, usable without a socket (the HTTP fuzzer drives
  * it through a tt_http_session_t). `route_ctx` is a tt_otlp_http_route_ctx_t the caller owns; the
  * counters are updated with relaxed atomics. */
