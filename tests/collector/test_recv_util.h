@@ -34,17 +34,18 @@ typedef struct {
   tt_export_result_t answer; /* what the handler answers */
 } recorder_t;
 
-static void recorder_init(recorder_t *r) {
+static inline void recorder_init(recorder_t *r) {
   memset(r, 0, sizeof *r);
   pthread_mutex_init(&r->mu, NULL);
 }
 
-static void recorder_free(recorder_t *r) {
+static inline void recorder_free(recorder_t *r) {
   tt__buf_free(&r->last);
   pthread_mutex_destroy(&r->mu);
 }
 
-static void recorder_handler(void *ctx, const tt_export_request_t *req, tt_export_result_t *res) {
+static inline void recorder_handler(void *ctx, const tt_export_request_t *req,
+                                    tt_export_result_t *res) {
   recorder_t *r = ctx;
   pthread_mutex_lock(&r->mu);
   r->calls++;
@@ -55,7 +56,7 @@ static void recorder_handler(void *ctx, const tt_export_request_t *req, tt_expor
   pthread_mutex_unlock(&r->mu);
 }
 
-static int recorder_calls(recorder_t *r) {
+static inline int recorder_calls(recorder_t *r) {
   pthread_mutex_lock(&r->mu);
   int n = r->calls;
   pthread_mutex_unlock(&r->mu);
@@ -65,7 +66,7 @@ static int recorder_calls(recorder_t *r) {
 /* ---- sample request ---- */
 
 /* Packs a request with one resource, one scope and one span named `name`. Caller frees. */
-static uint8_t *sample_request(const char *name, size_t *len) {
+static inline uint8_t *sample_request(const char *name, size_t *len) {
   static uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
   static uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   Opentelemetry__Proto__Common__V1__AnyValue sv = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
@@ -112,7 +113,7 @@ static uint8_t *sample_request(const char *name, size_t *len) {
 }
 
 /* Returns the first span's name in a packed request (static buffer), or NULL. */
-static const char *first_span_name(const uint8_t *pb, size_t len) {
+static inline const char *first_span_name(const uint8_t *pb, size_t len) {
   static char name[128];
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req =
       opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len,
@@ -132,7 +133,7 @@ static const char *first_span_name(const uint8_t *pb, size_t len) {
 
 /* ---- tiny HTTP client ---- */
 
-static int connect_local(int port) {
+static inline int connect_local(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     return -1;
@@ -148,7 +149,7 @@ static int connect_local(int port) {
   return fd;
 }
 
-static int send_all(int fd, const void *data, size_t len) {
+static inline int send_all(int fd, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {
     ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -168,7 +169,7 @@ typedef struct {
 } http_resp_t;
 
 /* Finds a header value (case-insensitive name) in resp->headers; copies it to out. */
-static bool resp_header(const http_resp_t *r, const char *name, char *out, size_t cap) {
+static inline bool resp_header(const http_resp_t *r, const char *name, char *out, size_t cap) {
   size_t n = strlen(name);
   const char *p = r->headers;
   while ((p = strstr(p, "\r\n")) != NULL) {
@@ -191,7 +192,7 @@ static bool resp_header(const http_resp_t *r, const char *name, char *out, size_
 
 /* Reads one response (status line, headers, Content-Length body); skips 100 Continue. Leftover
  * bytes are kept in `pending` for the next call on the same connection. Returns 0 or -1. */
-static int read_response(int fd, tt_buf_t *pending, http_resp_t *r) {
+static inline int read_response(int fd, tt_buf_t *pending, http_resp_t *r) {
   memset(r->headers, 0, sizeof r->headers);
   tt__buf_reset(&r->body);
   r->status = 0;
@@ -244,8 +245,8 @@ static int read_response(int fd, tt_buf_t *pending, http_resp_t *r) {
 }
 
 /* One request on a fresh connection. `extra` holds additional header lines ("X: y\r\n"). */
-static int http_post(int port, const char *path, const char *ctype, const char *extra,
-                     const void *body, size_t len, http_resp_t *r) {
+static inline int http_post(int port, const char *path, const char *ctype, const char *extra,
+                            const void *body, size_t len, http_resp_t *r) {
   int fd = connect_local(port);
   if (fd < 0)
     return -1;
@@ -266,7 +267,7 @@ static int http_post(int port, const char *path, const char *ctype, const char *
 
 /* Decodes google.rpc.Status by hand: code (1), message (2), and whether a RetryInfo detail with
  * the given delay in ms is present. Returns 0 or -1. */
-static uint64_t util_varint(const uint8_t **p, const uint8_t *e) {
+static inline uint64_t util_varint(const uint8_t **p, const uint8_t *e) {
   uint64_t v = 0;
   for (int s = 0; *p < e && s < 64; s += 7) {
     uint8_t b = *(*p)++;
@@ -284,7 +285,7 @@ typedef struct {
   uint64_t retry_ms;
 } rpc_status_t;
 
-static int parse_duration(const uint8_t *p, const uint8_t *e, uint64_t *ms) {
+static inline int parse_duration(const uint8_t *p, const uint8_t *e, uint64_t *ms) {
   uint64_t s = 0, ns = 0;
   while (p < e) {
     uint64_t k = util_varint(&p, e);
@@ -300,7 +301,7 @@ static int parse_duration(const uint8_t *p, const uint8_t *e, uint64_t *ms) {
   return 0;
 }
 
-static int parse_rpc_status(const uint8_t *p, size_t len, rpc_status_t *st) {
+static inline int parse_rpc_status(const uint8_t *p, size_t len, rpc_status_t *st) {
   memset(st, 0, sizeof *st);
   const uint8_t *e = p + len;
   while (p < e) {
