@@ -177,9 +177,12 @@ static void export_should_reach_handler_and_return_ok(void **state) {
   assert_int_equal(r.code, GRPC_STATUS_OK);
   assert_int_equal(r.response.len, 0);
   assert_int_equal(recorder_calls(&f->rec), 1);
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   assert_int_equal(f->rec.last.len, len);
   assert_memory_equal(f->rec.last.data, pb, len);
   assert_string_equal(f->rec.transport, "grpc");
+  pthread_mutex_unlock(&f->rec.mu);
   tt_grpc_receiver_stats_t st;
   tt__grpc_receiver_stats(f->r, &st);
   assert_int_equal(st.calls, 1);
@@ -195,16 +198,22 @@ static void gzip_message_should_be_decompressed_before_the_handler(void **state)
   result_t r;
   unary(f->port, EXPORT, pb, len, true, &r);
   assert_int_equal(r.code, GRPC_STATUS_OK);
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   assert_int_equal(f->rec.last.len, len);
   assert_memory_equal(f->rec.last.data, pb, len);
+  pthread_mutex_unlock(&f->rec.mu);
   free(pb);
   result_free(&r);
 }
 
 static void partial_success_should_come_back_in_the_response(void **state) {
   fixture_t *f = *state;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.rejected_spans = 2;
   snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "2 spans without ids");
+  pthread_mutex_unlock(&f->rec.mu);
   size_t len;
   uint8_t *pb = sample_request("p", &len);
   result_t r;
@@ -239,14 +248,20 @@ static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **stat
   size_t len;
   uint8_t *pb = sample_request("x", &len);
   result_t r;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_INVALID;
   snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "bad batch");
+  pthread_mutex_unlock(&f->rec.mu);
   unary(f->port, EXPORT, pb, len, false, &r);
   assert_int_equal(r.code, GRPC_STATUS_INVALID_ARGUMENT);
   assert_string_equal(r.details, "bad batch");
   result_free(&r);
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_UNAVAILABLE;
   f->rec.answer.message[0] = '\0';
+  pthread_mutex_unlock(&f->rec.mu);
   unary(f->port, EXPORT, pb, len, false, &r);
   assert_int_equal(r.code, GRPC_STATUS_UNAVAILABLE);
   result_free(&r);
@@ -255,8 +270,11 @@ static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **stat
 
 static void throttled_should_be_resource_exhausted_with_retry_info(void **state) {
   fixture_t *f = *state;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_THROTTLED;
   f->rec.answer.retry_after_ms = 1500;
+  pthread_mutex_unlock(&f->rec.mu);
   size_t len;
   uint8_t *pb = sample_request("x", &len);
   result_t r;
@@ -407,9 +425,12 @@ static void calls_that_never_send_a_message_should_not_hold_the_slots(void **sta
  * google.rpc.Status and RetryInfo from the trailer with protobuf's own parser. */
 static void python_grpc_peer_should_parse_retry_info(void **state) {
   fixture_t *f = *state;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_THROTTLED;
   f->rec.answer.retry_after_ms = 2250;
   snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "shard queue full");
+  pthread_mutex_unlock(&f->rec.mu);
   const char *src = getenv("TT_SOURCE_DIR");
   assert_non_null(src);
   char script[1024], port[16];
