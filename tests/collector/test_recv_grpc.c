@@ -323,6 +323,24 @@ static void message_over_the_limit_should_be_resource_exhausted(void **state) {
   result_free(&r);
 }
 
+static void compressed_message_over_the_limit_once_inflated_should_be_refused(void **state) {
+  fixture_t *f = *state;
+  /* 200 KiB of one letter gzips to well under the 64 KiB limit; inflated it is over it. */
+  size_t big = 200 * 1024;
+  char *name = malloc(big + 1);
+  memset(name, 'z', big);
+  name[big] = '\0';
+  size_t len;
+  uint8_t *pb = sample_request(name, &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, true, &r);
+  assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(recorder_calls(&f->rec), 0);
+  free(pb);
+  free(name);
+  result_free(&r);
+}
+
 static void concurrent_calls_should_all_be_answered(void **state) {
   fixture_t *f = *state;
   enum { N = 24 };
@@ -462,6 +480,7 @@ int main(void) {
       T(throttled_should_be_resource_exhausted_with_retry_info),
       T(unknown_method_should_be_unimplemented),
       T(message_over_the_limit_should_be_resource_exhausted),
+      T(compressed_message_over_the_limit_once_inflated_should_be_refused),
       T(concurrent_calls_should_all_be_answered),
       T(start_should_fail_on_a_port_in_use),
       T(python_grpc_peer_should_parse_retry_info),
