@@ -439,6 +439,37 @@ static void calls_that_never_send_a_message_should_not_hold_the_slots(void **sta
   recorder_free(&rec);
 }
 
+typedef struct {
+  int port;
+  uint8_t *pb;
+  size_t len;
+  result_t r;
+} bg_call_t;
+
+static void *bg_unary(void *arg) {
+  bg_call_t *b = arg;
+  unary(b->port, EXPORT, b->pb, b->len, false, &b->r);
+  return NULL;
+}
+
+static void stop_should_let_a_call_in_flight_finish(void **state) {
+  (void)state;
+  fixture_t *f = start(0);
+  pthread_mutex_lock(&f->rec.mu);
+  f->rec.delay_ms = 300;
+  pthread_mutex_unlock(&f->rec.mu);
+  bg_call_t b = {.port = f->port};
+  b.pb = sample_request("in-flight", &b.len);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, bg_unary, &b), 0);
+  recorder_wait_entered(&f->rec);
+  stop(f); /* while the handler is still running */
+  pthread_join(th, NULL);
+  assert_int_equal(b.r.code, GRPC_STATUS_OK);
+  free(b.pb);
+  result_free(&b.r);
+}
+
 /* A real, independent peer: Python grpcio sends a request, gets RESOURCE_EXHAUSTED and decodes
  * google.rpc.Status and RetryInfo from the trailer with protobuf's own parser. */
 static void python_grpc_peer_should_parse_retry_info(void **state) {
@@ -485,6 +516,7 @@ int main(void) {
       T(start_should_fail_on_a_port_in_use),
       T(python_grpc_peer_should_parse_retry_info),
       cmocka_unit_test(calls_that_never_send_a_message_should_not_hold_the_slots),
+      cmocka_unit_test(stop_should_let_a_call_in_flight_finish),
 #undef T
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
