@@ -233,6 +233,12 @@ static int on_headers_complete(http_parser *p) {
     fail(ss, 415, "unsupported Content-Encoding (use gzip, deflate or identity)");
     return -1;
   }
+  /* A declared length (already checked against the limit) is allocated once, not by doubling. */
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
+      tt__buf_reserve(&ss->body, (size_t)p->content_length) != 0) {
+    ss->oom = -ENOMEM;
+    return -1;
+  }
   if (ss->expect_continue && tt__buf_append_str(ss->out, "HTTP/1.1 100 Continue\r\n\r\n") != 0)
     ss->oom = -ENOMEM;
   return 0;
