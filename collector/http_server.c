@@ -233,9 +233,11 @@ static int on_headers_complete(http_parser *p) {
     fail(ss, 415, "unsupported Content-Encoding (use gzip, deflate or identity)");
     return -1;
   }
-  /* A declared length (already checked against the limit) is allocated once, not by doubling. */
+  /* Small declared bodies are allocated once. Large ones still grow with the bytes actually
+   * received, so a client cannot reserve 20 MiB per connection by only sending headers. */
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
-      tt__buf_reserve(&ss->body, (size_t)p->content_length) != 0) {
+      tt__buf_reserve(&ss->body,
+                      (size_t)(p->content_length < 262144 ? p->content_length : 262144)) != 0) {
     ss->oom = -ENOMEM;
     return -1;
   }
