@@ -380,61 +380,41 @@ static void start_should_fail_on_a_port_in_use(void **state) {
   recorder_free(&rec);
 }
 
+/* Runs one of the Python peers in tests/wire with the given arguments; returns its exit code. */
+static int run_python_peer(const char *script_name, const char *const *args, int nargs) {
+  const char *src = getenv("TT_SOURCE_DIR");
+  assert_non_null(src);
+  char script[1024];
+  snprintf(script, sizeof script, "%s/tests/wire/%s", src, script_name);
+  const char *argv[12] = {"python3", script};
+  for (int i = 0; i < nargs && i < 9; i++)
+    argv[2 + i] = args[i];
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execv("/usr/bin/python3", (char *const *)argv);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Python grpcio as the idle client: the C core client in this process does not reliably observe
+ * a server-side cancellation while it is blocked elsewhere, an independent peer does. */
 static void calls_that_never_send_a_message_should_not_hold_the_slots(void **state) {
   (void)state;
   recorder_t rec;
   recorder_init(&rec);
   tt_grpc_receiver_opts_t o = {
-      .concurrent_calls = 2, .read_timeout_ms = 200, .handler = recorder_handler, .ctx = &rec};
+      .concurrent_calls = 2, .read_timeout_ms = 300, .handler = recorder_handler, .ctx = &rec};
   tt_grpc_receiver_t *rx;
   assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
-  int port = tt__grpc_receiver_port(rx);
-  grpc_channel *ch = make_channel(port, false);
-  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-  /* Two calls (as many as there are slots) that send headers but never a message. */
-  struct {
-    grpc_call *call;
-    grpc_metadata_array md;
-    grpc_status_code code;
-    grpc_slice details;
-  } idle[2];
-  for (int i = 0; i < 2; i++) {
-    grpc_slice m = grpc_slice_from_static_string(EXPORT);
-    idle[i].call = grpc_channel_create_call(
-        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
-    grpc_metadata_array_init(&idle[i].md);
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[1].data.recv_status_on_client.trailing_metadata = &idle[i].md;
-    ops[1].data.recv_status_on_client.status = &idle[i].code;
-    ops[1].data.recv_status_on_client.status_details = &idle[i].details;
-    assert_int_equal(grpc_call_start_batch(idle[i].call, ops, 2, &idle[i], NULL), GRPC_CALL_OK);
-  }
-  /* A normal call must still be served once the idle ones are cancelled. */
-  size_t len;
-  uint8_t *pb = sample_request("after-idle", &len);
-  result_t r;
-  unary(port, EXPORT, pb, len, false, &r);
-  assert_int_equal(r.code, GRPC_STATUS_OK);
+  char port[16];
+  snprintf(port, sizeof port, "%d", tt__grpc_receiver_port(rx));
+  const char *args[] = {port, "2"};
+  assert_int_equal(run_python_peer("grpc_idle_peer.py", args, 2), 0);
   assert_int_equal(recorder_calls(&rec), 1);
-  for (int done = 0; done < 2; done++) {
-    grpc_event ev = grpc_completion_queue_next(
-        cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)),
-        NULL);
-    assert_int_equal(ev.type, GRPC_OP_COMPLETE);
-  }
-  for (int i = 0; i < 2; i++) {
-    assert_int_equal(idle[i].code, GRPC_STATUS_DEADLINE_EXCEEDED);
-    grpc_slice_unref(idle[i].details);
-    grpc_metadata_array_destroy(&idle[i].md);
-    grpc_call_unref(idle[i].call);
-  }
-  drain_and_destroy(ch, cq);
-  free(pb);
-  result_free(&r);
   tt__grpc_receiver_stop(rx);
   recorder_free(&rec);
 }
