@@ -86,7 +86,7 @@ int tt__policy_prepare(tt_policy_t *p, char *err, size_t errlen) {
       break;
     case TT_POL_LATENCY:
       if (p->threshold_ns == 0 && p->nservices == 0 && p->noperations == 0) {
-        snprintf(err, errlen, "latency policy needs threshold_ms, services or operations");
+        snprintf(err, errlen, "latency policy needs threshold, services or operations");
         return -EINVAL;
       }
       break;

@@ -44,7 +44,12 @@ typedef struct {
   uint64_t max_bytes; /* rotate when the file would grow past this; 0: never */
   unsigned max_files; /* rotated files kept: path.1 .. path.N (N >= 1) */
   tt_sink_encode_fn encode;
+  bool raw; /* false: each record is a line ('\n' appended); true: records written as encoded */
 } tt_file_sink_opts_t;
+
+/* Encoder for `sink.file.format: protobuf`: each batch as a varint length followed by the
+ * ExportTraceServiceRequest bytes (the length-delimited framing protobuf tools read). */
+int tt__sink_encode_delimited(const uint8_t *pb, size_t len, tt_buf_t *out);
 
 /* Opens (appends to) the file sink. Returns 0 or a negative errno. Caller closes. */
 int tt__sink_file_open(const tt_file_sink_opts_t *o, tt_sink_t **out);

@@ -22,6 +22,7 @@ typedef struct {
   uint64_t max_bytes;
   unsigned max_files;
   tt_sink_encode_fn encode;
+  bool raw;
   int fd;        /* guarded by mu */
   uint64_t size; /* guarded by mu */
   atomic_bool ok;
@@ -80,7 +81,7 @@ static int file_submit(tt_sink_t *s, const uint8_t *req, size_t len, size_t nspa
   (void)nspans;
   tt_buf_t line = TT_BUF_INIT;
   int rc = f->encode(req, len, &line);
-  if (rc == 0)
+  if (rc == 0 && !f->raw)
     rc = tt__buf_append(&line, "\n", 1);
   if (rc != 0) {
     tt__buf_free(&line);
@@ -139,6 +140,7 @@ int tt__sink_file_open(const tt_file_sink_opts_t *o, tt_sink_t **out) {
   f->max_bytes = o->max_bytes;
   f->max_files = o->max_files ? o->max_files : 1;
   f->encode = o->encode;
+  f->raw = o->raw;
   pthread_mutex_init(&f->mu, NULL);
   int rc = open_file(f);
   if (rc != 0) {
@@ -150,6 +152,11 @@ int tt__sink_file_open(const tt_file_sink_opts_t *o, tt_sink_t **out) {
   atomic_init(&f->ok, true);
   *out = &f->base;
   return 0;
+}
+
+int tt__sink_encode_delimited(const uint8_t *pb, size_t len, tt_buf_t *out) {
+  int rc = tt__buf_append_varint(out, len);
+  return rc == 0 ? tt__buf_append(out, pb, len) : rc;
 }
 
 /* ---- null sink ------------------------------------------------------------------------------ */
