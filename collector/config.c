@@ -445,6 +445,8 @@ static void parse_policy(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, size_t i
     return;
   }
   p->exception_event = p->http_5xx = true;
+  p->min = -INFINITY; /* an open-ended range when only one bound is given */
+  p->max = INFINITY;
   for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
     yaml_node_t *kn = yaml_document_get_node(d, pr->key);
     yaml_node_t *vn = yaml_document_get_node(d, pr->value);
@@ -524,8 +526,6 @@ static void parse_policy(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, size_t i
     else if (!ok)
       error_at(cx, vn, full, "invalid value \"%s\"", v);
   }
-  if (p->kind == TT_POL_ATTRIBUTE && p->op == TT_ATTR_RANGE && p->max == 0 && p->min == 0)
-    p->max = INFINITY;
   char err[160];
   if (tt__policy_prepare(p, err, sizeof err) != 0)
     error_at(cx, n, where, "%s", err);
