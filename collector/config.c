@@ -390,6 +390,10 @@ static int named_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *
     error_at(cx, n, key, "expected a mapping of name: duration");
     return -EINVAL;
   }
+  if (*out != NULL) {
+    error_at(cx, n, key, "set twice");
+    return -EINVAL;
+  }
   size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
   *out = calloc(cnt ? cnt : 1, sizeof **out);
   if (*out == NULL)
