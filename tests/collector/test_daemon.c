@@ -36,6 +36,8 @@ static void write_file(const char *path, const char *text) {
   fclose(f);
 }
 
+static const char *sink_format = "protobuf";
+
 static void write_config(daemon_t *d, double ratio) {
   char y[1024];
   snprintf(y, sizeof y,
@@ -47,10 +49,10 @@ static void write_config(daemon_t *d, double ratio) {
            "admin: {endpoint: \"127.0.0.1:0\"}\n"
            "workers: 2\n"
            "decision: {root_grace: 60s, idle_timeout: 60s}\n"
-           "sink:\n  file: {path: \"%s\", format: protobuf}\n"
+           "sink:\n  file: {path: \"%s\", format: %s}\n"
            "shutdown: {deadline: 20s}\n"
            "policies:\n  - {type: ratio, ratio: %g}\n",
-           d->out, ratio);
+           d->out, sink_format, ratio);
   write_file(d->cfg, y);
 }
 
@@ -237,6 +239,48 @@ static void sighup_should_reload_policies(void **state) {
   cleanup(&d);
 }
 
+static void json_sink_should_write_kept_traces_as_otlp_json_lines(void **state) {
+  (void)state;
+  if (getenv("TT_COLLECTOR_BIN") == NULL)
+    skip();
+  daemon_t d;
+  sink_format = "json";
+  start(&d, 1.0);
+  sink_format = "protobuf";
+  const char *body =
+      "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+      "\"value\":{\"stringValue\":\"web\"}}]},\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+      "\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\",\"name\":"
+      "\"GET /\",\"status\":{\"code\":2}}]}]}]}";
+  char resp[4096];
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.http_port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  char req[2048];
+  int n = snprintf(req, sizeof req,
+                   "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   strlen(body), body);
+  assert_int_equal(write(fd, req, (size_t)n), n);
+  ssize_t got = read(fd, resp, sizeof resp - 1);
+  assert_true(got > 12);
+  resp[got] = '\0';
+  close(fd);
+  assert_non_null(strstr(resp, "HTTP/1.1 200"));
+  assert_int_equal(stop(&d, SIGTERM), 0);
+  FILE *f = fopen(d.out, "r");
+  assert_non_null(f);
+  char line[8192];
+  assert_non_null(fgets(line, sizeof line, f));
+  fclose(f);
+  assert_non_null(strstr(line, "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\""));
+  assert_non_null(strstr(line, "\"traceState\":\"ot=th:0\""));
+  assert_non_null(strstr(line, "{\"key\":\"SampleRate\",\"value\":{\"intValue\":\"1\"}}"));
+  assert_non_null(strstr(line, "\"stringValue\":\"shutdown\""));
+  cleanup(&d);
+}
+
 static void bad_config_should_never_start_the_daemon(void **state) {
   (void)state;
   const char *bin = getenv("TT_COLLECTOR_BIN");
@@ -260,6 +304,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sigterm_should_decide_held_traces_flush_and_exit_cleanly),
       cmocka_unit_test(sighup_should_reload_policies),
+      cmocka_unit_test(json_sink_should_write_kept_traces_as_otlp_json_lines),
       cmocka_unit_test(bad_config_should_never_start_the_daemon),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
