@@ -425,7 +425,7 @@ void *tt__shard_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     if (s->in_head == NULL && !s->stop && s->sync_req == s->sync_done) {
       struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
+      clock_gettime(CLOCK_MONOTONIC, &ts);
       uint64_t ns = (uint64_t)ts.tv_nsec + p->o.tick_ns;
       ts.tv_sec += (time_t)(ns / 1000000000ull);
       ts.tv_nsec = (long)(ns % 1000000000ull);
