@@ -244,6 +244,7 @@ int main(int argc, char **argv) {
   unsigned workers = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
   tt_buf_t span = TT_BUF_INIT;
   make_span(&span, 42, 2, 1);
+  figure("bench_span_bytes", (double)span.len, "bytes");
   bench_scan(secs, &span);
   bench_pipeline(secs, workers);
   tt__buf_free(&span);
