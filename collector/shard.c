@@ -255,6 +255,17 @@ static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
   tt__metrics_observe_latency(&p->metrics, (now - t->first_seen_ns) / 1000000ull);
   snprintf(t->reason, sizeof t->reason, "%s", d.reason);
   t->threshold = d.threshold;
+  if (atomic_load_explicit(&tt__log_min_level, memory_order_relaxed) <= TT_LOG_DEBUG) {
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+      snprintf(hex + 2 * i, 3, "%02x", t->id[i]);
+    tt__log_write(TT_LOG_DEBUG, "trace decided",
+                  "\"trace_id\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"trigger\":\"%s\","
+                  "\"spans\":%u,\"bytes\":%llu,\"held_ms\":%llu",
+                  hex, d.keep ? "keep" : "drop", t->reason, tt__trigger_name(trig), t->nspans,
+                  (unsigned long long)t->bytes,
+                  (unsigned long long)((now - t->first_seen_ns) / 1000000ull));
+  }
   if (d.keep) {
     bool small[64];
     bool *done = t->nspans <= 64 ? small : calloc(t->nspans, sizeof *done);
