@@ -219,6 +219,35 @@ static void shipped_config_should_equal_the_defaults(void **state) {
   tt__buf_free(&e);
 }
 
+static void docs_should_list_every_key_with_its_default(void **state) {
+  (void)state;
+  const char *src = getenv("TT_SOURCE_DIR");
+  if (src == NULL)
+    skip();
+  char path[512];
+  snprintf(path, sizeof path, "%s/docs/config.md", src);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  tt_buf_t doc = TT_BUF_INIT, table = TT_BUF_INIT;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    tt__buf_append(&doc, chunk, n);
+  fclose(f);
+  tt__buf_append(&doc, "", 1);
+  assert_int_equal(tt__config_describe(&table), 0);
+  tt__buf_append(&table, "", 1);
+  /* Each row of the binary's own table must appear in the docs verbatim. */
+  for (char *line = (char *)table.data, *nl; *line != '\0'; line = nl + 1) {
+    nl = strchr(line, '\n');
+    *nl = '\0';
+    if (strstr((char *)doc.data, line) == NULL)
+      fail_msg("docs/config.md lacks: %s", line);
+  }
+  tt__buf_free(&doc);
+  tt__buf_free(&table);
+}
+
 /* Runs the collector binary; returns its exit status and its stderr+stdout in out. */
 static int run_bin(const char *args, char *out, size_t outlen) {
   const char *bin = getenv("TT_COLLECTOR_BIN");
@@ -274,6 +303,7 @@ int main(void) {
       cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
       cmocka_unit_test(describe_should_list_every_key),
       cmocka_unit_test(shipped_config_should_equal_the_defaults),
+      cmocka_unit_test(docs_should_list_every_key_with_its_default),
       cmocka_unit_test(validate_should_report_problems_and_exit_nonzero),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
