@@ -320,11 +320,26 @@ void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t no
       case TT_POL_RATE_LIMIT:
         matched = take_tokens(p, t, now_ns);
         break;
-      case TT_POL_RATIO:
+      case TT_POL_RATIO: {
         matched = true;
         d->threshold = p->threshold;
-        d->keep = tt__ratio_keeps(t->trace_id, p->threshold);
+        /* An explicit randomness value (ot=rv:) replaces the trace id's bits, as the consistent
+         * sampling spec says; the root's wins, else the first span carrying one. */
+        uint64_t r = tt__trace_randomness(t->trace_id), rv;
+        bool found = false;
+        for (size_t k = 0; k < t->n; k++) {
+          const tt_span_facts_t *f = &t->spans[k].facts;
+          if ((!found || f->parent_span_id_len == 0) &&
+              tt__tracestate_rv(f->trace_state, f->trace_state_len, &rv) == 0) {
+            r = rv;
+            found = true;
+            if (f->parent_span_id_len == 0)
+              break;
+          }
+        }
+        d->keep = r >= p->threshold;
         break;
+      }
       default:
         break;
     }

@@ -93,6 +93,30 @@ static void trim(const uint8_t **p, size_t *n) {
 
 #define TT_TRACESTATE_MAX_MEMBERS 32
 
+int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
+  for (size_t i = 0; i < len;) {
+    size_t j = i;
+    while (j < len && ts[j] != ',')
+      j++;
+    const uint8_t *m = ts + i;
+    size_t mn = j - i;
+    trim(&m, &mn);
+    if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
+      for (size_t a = 3; a < mn;) {
+        size_t b = a;
+        while (b < mn && m[b] != ';')
+          b++;
+        if (b - a == 17 && memcmp(m + a, "rv:", 3) == 0 &&
+            tt__threshold_parse((const char *)m + a + 3, 14, rv) == 0)
+          return 0;
+        a = b + 1;
+      }
+    }
+    i = j + 1;
+  }
+  return -ENOENT;
+}
+
 int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_buf_t *out,
                          uint64_t *effective) {
   const uint8_t *ot = NULL;

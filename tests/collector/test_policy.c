@@ -223,6 +223,30 @@ static void rate_limit_should_keep_until_the_bucket_is_empty(void **state) {
   fx_free(&t);
 }
 
+static void ratio_should_prefer_explicit_randomness_from_tracestate(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t); /* trace id randomness 0x19...1f: below the 0.5 threshold, so dropped */
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_RATIO;
+  s->items[0].ratio = 0.5;
+  bool keep;
+  assert_string_equal(decide(s, &t, &keep), "ratio");
+  assert_false(keep);
+  /* The same trace whose root carries rv:ff... is kept: rv replaces the id's bits. */
+  trace_fx_t u;
+  fx_init(&u);
+  tt_buf_t *b = &u.bytes[0];
+  tt__buf_append_lenfield(b, 3, "ot=rv:ffffffffffffff", 20);
+  add_span(&u, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  assert_string_equal(decide(s, &u, &keep), "ratio");
+  assert_true(keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+  fx_free(&u);
+}
+
 static void empty_policy_list_should_drop_as_no_match(void **state) {
   (void)state;
   trace_fx_t t;
@@ -242,6 +266,7 @@ int main(void) {
       cmocka_unit_test(latency_should_measure_root_or_whole_trace),
       cmocka_unit_test(attribute_rules_should_match_each_operator),
       cmocka_unit_test(rate_limit_should_keep_until_the_bucket_is_empty),
+      cmocka_unit_test(ratio_should_prefer_explicit_randomness_from_tracestate),
       cmocka_unit_test(empty_policy_list_should_drop_as_no_match),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
