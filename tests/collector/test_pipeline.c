@@ -376,6 +376,36 @@ static void memory_budget_should_decide_early_and_throttle_without_silent_loss(v
   env_free(e);
 }
 
+static void pressure_from_shared_resource_bytes_should_still_decide_early(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 256 * 1024;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  /* One small span per request under a 4 KiB resource: the held bytes are mostly resource
+   * blobs, which belong to no shard. */
+  static char service[4096];
+  memset(service, 's', sizeof service - 1);
+  size_t ok = 0;
+  for (uint64_t i = 0; i < 300; i++) {
+    span_spec_t sp = fx_span(70000 + i, 2, 1);
+    sp.service = service;
+    ok += send(e, &sp, 1).status == TT_EXPORT_OK;
+    if (i % 10 == 9)
+      tt__pipeline_sync(e->p);
+  }
+  tt__pipeline_sync(e->p);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  uint64_t early = 0;
+  for (int k = 0; k < TT_POL__COUNT; k++)
+    early += atomic_load(&m->decisions[k][1][TT_TRIG_MEMORY]);
+  assert_true(early > 0);
+  assert_true((uint64_t)atomic_load(&m->bytes_held) <= o.memory_budget);
+  tt__pipeline_shutdown(e->p);
+  assert_int_equal(atomic_load(&e->sink->spans), ok);
+  env_free(e);
+}
+
 static void trace_reaching_the_byte_cap_should_be_decided_at_once(void **state) {
   (void)state;
   tt_pipeline_opts_t o;
@@ -484,6 +514,7 @@ int main(void) {
       cmocka_unit_test(kept_span_should_merge_ot_threshold_into_existing_tracestate),
       cmocka_unit_test(late_spans_should_follow_the_decision),
       cmocka_unit_test(memory_budget_should_decide_early_and_throttle_without_silent_loss),
+      cmocka_unit_test(pressure_from_shared_resource_bytes_should_still_decide_early),
       cmocka_unit_test(trace_reaching_the_byte_cap_should_be_decided_at_once),
       cmocka_unit_test(shutdown_should_decide_every_held_trace),
       cmocka_unit_test(new_policies_should_apply_to_later_decisions),
