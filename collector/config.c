@@ -592,6 +592,8 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
       section = strncmp(keys[j].name, path, plen) == 0 && keys[j].name[plen] == '.';
     if (section && vn->type == YAML_MAPPING_NODE)
       walk(cx, d, vn, path, c, seen);
+    else if (section && vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
+      continue; /* an empty section (`admin:`) keeps its defaults */
     else if (section)
       error_at(cx, vn, path, "expected a mapping (section)");
     else

@@ -47,6 +47,9 @@ static void empty_file_should_give_the_defaults(void **state) {
   assert_int_equal(load("", &c, &e), 0);
   assert_int_equal(c.idle_timeout_ms, 15000);
   tt__config_free(&c);
+  assert_int_equal(load("admin:\ndecision:\n", &c, &e), 0); /* empty sections */
+  assert_string_equal(c.admin_endpoint, "127.0.0.1:13133");
+  tt__config_free(&c);
   tt__buf_free(&e);
 }
 
