@@ -247,6 +247,30 @@ static void ratio_should_prefer_explicit_randomness_from_tracestate(void **state
   fx_free(&u);
 }
 
+static void errors_should_read_http_status_as_int_or_string(void **state) {
+  (void)state;
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_ERRORS;
+  s->items[0].http_5xx = true;
+  bool keep;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "http.status_code", 1, "502", 0);
+  assert_string_equal(decide(s, &t, &keep), "errors");
+  fx_free(&t);
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "http.response.status_code", 2, NULL, 499);
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  fx_free(&t);
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "http.response.status_code", 2, NULL, 500);
+  assert_string_equal(decide(s, &t, &keep), "errors");
+  s->items[0].http_5xx = false; /* switched off: the same span no longer matches */
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  fx_free(&t);
+  tt__policy_set_unref(s);
+}
+
 static void empty_policy_list_should_drop_as_no_match(void **state) {
   (void)state;
   trace_fx_t t;
@@ -267,6 +291,7 @@ int main(void) {
       cmocka_unit_test(attribute_rules_should_match_each_operator),
       cmocka_unit_test(rate_limit_should_keep_until_the_bucket_is_empty),
       cmocka_unit_test(ratio_should_prefer_explicit_randomness_from_tracestate),
+      cmocka_unit_test(errors_should_read_http_status_as_int_or_string),
       cmocka_unit_test(empty_policy_list_should_drop_as_no_match),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
