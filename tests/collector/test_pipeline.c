@@ -459,6 +459,71 @@ static void new_policies_should_apply_to_later_decisions(void **state) {
   env_free(e);
 }
 
+static void busy_trace_should_be_decided_at_its_max_age(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.idle_timeout_ns = 10 * SEC;
+  o.max_trace_age_ns = 30 * SEC;
+  o.tick_ns = 10000000ull;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  /* A span every 5 s: never idle, no root. */
+  for (uint64_t k = 0; k < 6; k++) {
+    span_spec_t c = fx_span(80, k + 2, 1);
+    send(e, &c, 1);
+    advance(e, 5 * SEC);
+  }
+  assert_int_equal(exported(e), 6);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_MAX_AGE]), 1);
+  env_free(e);
+}
+
+static void decided_ids_should_be_forgotten_after_their_ttl(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.root_grace_ns = 2 * SEC;
+  o.late_cache_ttl_ns = 10 * SEC;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  span_spec_t root = fx_span(90, 1, 0), late = fx_span(90, 2, 1), later = fx_span(90, 3, 1);
+  send(e, &root, 1);
+  advance(e, 3 * SEC); /* decided: kept */
+  send(e, &late, 1);   /* within the ttl: follows the decision at once */
+  advance(e, 0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 1);
+  advance(e, 11 * SEC); /* the id is forgotten */
+  send(e, &later, 1);
+  advance(e, 0);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 1);
+  assert_int_equal(atomic_load(&m->traces_held), 1); /* held again as a new trace */
+  env_free(e);
+}
+
+static void decided_id_cache_should_stay_within_its_size(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.late_cache_traces = 10; /* 5 per shard */
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  span_spec_t batch[40];
+  for (uint64_t i = 0; i < 40; i++)
+    batch[i] = fx_span(95000 + i, 1, 0);
+  send(e, batch, 40);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 40);
+  /* Late spans for all 40: at most the 10 remembered ids can follow their decision. */
+  for (uint64_t i = 0; i < 40; i++)
+    batch[i] = fx_span(95000 + i, 2, 1);
+  send(e, batch, 40);
+  advance(e, 0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_true(atomic_load(&m->late_spans_kept) <= 10);
+  assert_int_equal(atomic_load(&m->late_spans_kept) + (uint64_t)atomic_load(&m->traces_held), 40);
+  env_free(e);
+}
+
 typedef struct {
   env_t *e;
   int k;
@@ -518,6 +583,9 @@ int main(void) {
       cmocka_unit_test(trace_reaching_the_byte_cap_should_be_decided_at_once),
       cmocka_unit_test(shutdown_should_decide_every_held_trace),
       cmocka_unit_test(new_policies_should_apply_to_later_decisions),
+      cmocka_unit_test(busy_trace_should_be_decided_at_its_max_age),
+      cmocka_unit_test(decided_ids_should_be_forgotten_after_their_ttl),
+      cmocka_unit_test(decided_id_cache_should_stay_within_its_size),
       cmocka_unit_test(concurrent_senders_should_group_every_trace_and_lose_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
