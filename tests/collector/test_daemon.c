@@ -27,6 +27,7 @@ typedef struct {
   char cfg[128], err[128], out[128];
   pid_t pid;
   int http_port, admin_port;
+  int fifo_fd;
 } daemon_t;
 
 static void write_file(const char *path, const char *text) {
@@ -38,6 +39,8 @@ static void write_file(const char *path, const char *text) {
 
 static const char *sink_format = "protobuf";
 static const char *memory_budget = "256MiB";
+static const char *shutdown_deadline = "20s";
+static bool out_is_fifo; /* the sink writes into a pipe nobody reads: its writes block */
 
 static void write_config(daemon_t *d, double ratio) {
   char y[1024];
@@ -52,9 +55,9 @@ static void write_config(daemon_t *d, double ratio) {
            "decision: {root_grace: 60s, idle_timeout: 60s}\n"
            "sink:\n  file: {path: \"%s\", format: %s}\n"
            "memory: {budget: %s, max_trace_size: 1MiB, retry_after: 2s}\n"
-           "shutdown: {deadline: 20s}\n"
+           "shutdown: {deadline: %s}\n"
            "policies:\n  - {type: ratio, ratio: %g}\n",
-           d->out, sink_format, memory_budget, ratio);
+           d->out, sink_format, memory_budget, shutdown_deadline, ratio);
   write_file(d->cfg, y);
 }
 
@@ -92,6 +95,12 @@ static void start(daemon_t *d, double ratio) {
   snprintf(d->err, sizeof d->err, "%s/err.log", d->dir);
   snprintf(d->out, sizeof d->out, "%s/out.bin", d->dir);
   write_config(d, ratio);
+  d->fifo_fd = -1;
+  if (out_is_fifo) {
+    assert_int_equal(mkfifo(d->out, 0600), 0);
+    d->fifo_fd = open(d->out, O_RDONLY | O_NONBLOCK); /* lets the sink's open succeed */
+    assert_true(d->fifo_fd >= 0);
+  }
   d->pid = fork();
   assert_true(d->pid >= 0);
   if (d->pid == 0) {
@@ -115,6 +124,8 @@ static int stop(daemon_t *d, int sig) {
 }
 
 static void cleanup(daemon_t *d) {
+  if (d->fifo_fd >= 0)
+    close(d->fifo_fd);
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
   assert_int_equal(system(cmd), 0);
@@ -336,6 +347,35 @@ static void memory_budget_should_throttle_senders_with_retry_after(void **state)
   cleanup(&d);
 }
 
+static void shutdown_should_exit_at_its_deadline_when_a_sink_is_stuck(void **state) {
+  (void)state;
+  if (getenv("TT_COLLECTOR_BIN") == NULL)
+    skip();
+  daemon_t d;
+  out_is_fifo = true;
+  shutdown_deadline = "1s";
+  start(&d, 1.0);
+  out_is_fifo = false;
+  shutdown_deadline = "20s";
+  /* More kept bytes than a pipe holds (64 KiB): the flush at shutdown blocks in write(). */
+  static char big[1024];
+  memset(big, 'y', sizeof big - 1);
+  static span_spec_t sp[200];
+  for (int i = 0; i < 200; i++) {
+    sp[i] = fx_span(7000 + (uint64_t)i / 10, (uint64_t)i % 10 + 1, i % 10 ? 1 : 0);
+    sp[i].attr_key = "payload";
+    sp[i].attr_str = big;
+  }
+  size_t len;
+  uint8_t *req = fx_request(sp, 200, &len);
+  static char resp[4096];
+  assert_int_equal(http(d.http_port, "POST", "/v1/traces", req, len, resp, sizeof resp), 200);
+  free(req);
+  assert_int_equal(stop(&d, SIGTERM), 3);
+  assert_true(wait_log(&d, "shutdown deadline passed") >= 0);
+  cleanup(&d);
+}
+
 static void bad_config_should_never_start_the_daemon(void **state) {
   (void)state;
   const char *bin = getenv("TT_COLLECTOR_BIN");
@@ -361,6 +401,7 @@ int main(void) {
       cmocka_unit_test(sighup_should_reload_policies),
       cmocka_unit_test(json_sink_should_write_kept_traces_as_otlp_json_lines),
       cmocka_unit_test(memory_budget_should_throttle_senders_with_retry_after),
+      cmocka_unit_test(shutdown_should_exit_at_its_deadline_when_a_sink_is_stuck),
       cmocka_unit_test(bad_config_should_never_start_the_daemon),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
