@@ -3,8 +3,9 @@
  *   protobuf_c_unpack    protobuf-c full unpack + free of the same span (the alternative)
  *   span_annotate        re-framing a kept span with tracestate, SampleRate and reason
  *   pipeline             handler -> shards -> timing wheel -> policies -> re-frame -> null sink
- * Usage: bench_collector [seconds_per_figure (default 1)] [workers (default: cores)] [scan|pipeline]
- * (the last argument runs one group only, e.g. under perf) */
+ *   held_*               memory per span held undecided (budget accounting and process RSS)
+ * Usage: bench_collector [seconds_per_figure (default 1)] [workers (default: cores)]
+ * [scan|pipeline|memory] (the last argument runs one group only, e.g. under perf) */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -240,6 +241,58 @@ static void bench_pipeline(double secs, unsigned workers) {
   tt__buf_free(&req);
 }
 
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, rss = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+      rss = 0;
+    fclose(f);
+  }
+  return rss * 4;
+}
+
+/* Holds 100 000 spans undecided (long grace) and reports what the budget counts per span and what
+ * the process's resident memory grew by per span. */
+static void bench_memory(unsigned workers) {
+  tt_sink_t *null = tt__sink_null_new();
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.workers = workers;
+  o.root_grace_ns = 600000000000ull;
+  o.idle_timeout_ns = 600000000000ull;
+  o.max_trace_age_ns = 600000000000ull;
+  o.memory_budget = 1ull << 30;
+  o.sinks = &null;
+  o.nsinks = 1;
+  tt_pipeline_t *p;
+  if (tt__pipeline_new(&o, &p) != 0)
+    return;
+  enum { traces = 10, per = 10, requests = 1000 };
+  tt_buf_t req = TT_BUF_INIT;
+  size_t offs[traces * per];
+  make_request(&req, 1, traces, per);
+  size_t nids = find_trace_ids(&req, offs, (size_t)(traces * per));
+  long before = rss_kib();
+  for (uint64_t r = 0; r < requests; r++) {
+    for (size_t i = 0; i < nids; i++)
+      set_trace_id(req.data + offs[i], 1 + r * traces + i / (size_t)per);
+    tt_export_request_t rq = {req.data, req.len, "bench"};
+    tt_export_result_t res;
+    tt__pipeline_handle(p, &rq, &res);
+  }
+  tt__pipeline_sync(p);
+  long after = rss_kib();
+  tt_metrics_t *m = tt__pipeline_metrics(p);
+  double spans = (double)atomic_load(&m->spans_accepted);
+  figure("held_spans", spans, "spans");
+  figure("held_budget_bytes_per_span", (double)atomic_load(&m->bytes_held) / spans, "bytes");
+  figure("held_rss_bytes_per_span", (double)(after - before) * 1024.0 / spans, "bytes");
+  tt__pipeline_free(p);
+  null->vt->close(null);
+  tt__buf_free(&req);
+}
+
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 1.0;
   unsigned workers = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
@@ -247,10 +300,12 @@ int main(int argc, char **argv) {
   make_span(&span, 42, 2, 1);
   const char *only = argc > 3 ? argv[3] : "";
   figure("bench_span_bytes", (double)span.len, "bytes");
-  if (strcmp(only, "pipeline") != 0)
+  if (strcmp(only, "pipeline") != 0 && strcmp(only, "memory") != 0)
     bench_scan(secs, &span);
-  if (strcmp(only, "scan") != 0)
+  if (strcmp(only, "scan") != 0 && strcmp(only, "memory") != 0)
     bench_pipeline(secs, workers);
+  if (strcmp(only, "scan") != 0 && strcmp(only, "pipeline") != 0)
+    bench_memory(workers);
   tt__buf_free(&span);
   return 0;
 }
