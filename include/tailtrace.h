@@ -1,5 +1,12 @@
 /* tailtrace.h: the one public header of libtailtrace (OpenTelemetry-compatible tracing for C).
- * It includes no third-party header. Everything exported starts with tt_ / TT_. */
+ * It includes no third-party header. Everything exported starts with tt_ / TT_.
+ *
+ * Model: one process-wide tracer provider set up by tt_init() (from an options struct and/or the
+ * OTEL_* environment) and torn down by tt_shutdown(). Before tt_init and after tt_shutdown every
+ * span call is a cheap no-op. Spans are opaque handles; a span is used by one thread at a time
+ * (hand it to another thread only with your own synchronisation), and is invalid after
+ * tt_span_end. Finished spans leave the application thread through a bounded lock-free queue and
+ * are handed to the exporter, in batches, by one background thread. */
 #ifndef TAILTRACE_H
 #define TAILTRACE_H
 
@@ -22,6 +29,485 @@ extern "C" {
 
 /* Returns "MAJOR.MINOR.PATCH"; static storage, never freed. Any thread. */
 TT_EXTERN const char *tt_version_string(void);
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* One table of error codes: every fallible call returns 0 or one of these (negative). */
+#define TT_ERRNO_MAP(X)                                                                            \
+  X(EINVAL, -1, "invalid argument")                                                                \
+  X(ENOMEM, -2, "out of memory")                                                                   \
+  X(EBUSY, -3, "already initialised or in use")                                                    \
+  X(ENOTINIT, -4, "tracer provider not initialised")                                               \
+  X(ETIMEDOUT, -5, "deadline passed")                                                              \
+  X(EPARSE, -6, "malformed input")                                                                 \
+  X(ENOSPC, -7, "buffer too small or limit reached")                                               \
+  X(ENOTFOUND, -8, "not found")                                                                    \
+  X(EEXPORT, -9, "exporter failed")                                                                \
+  X(ENOTSUP, -10, "not supported")
+
+enum {
+#define TT_ERRNO_ENUM(name, value, text) TT_##name = (value),
+  TT_ERRNO_MAP(TT_ERRNO_ENUM)
+#undef TT_ERRNO_ENUM
+};
+
+/* Returns a static English description of a TT_E* code (or "unknown error"). Any thread. */
+TT_EXTERN const char *tt_strerror(int err);
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+/* Deadlines are absolute CLOCK_MONOTONIC nanoseconds. Any thread. */
+TT_EXTERN uint64_t tt_monotonic_ns(void);
+/* Wall-clock (CLOCK_REALTIME) nanoseconds since the Unix epoch, the unit of span timestamps. */
+TT_EXTERN uint64_t tt_unix_ns(void);
+
+/* ---- values -------------------------------------------------------------------------------- */
+
+typedef enum tt_attr_type_e {
+  TT_ATTR_STRING = 1,
+  TT_ATTR_BOOL = 2,
+  TT_ATTR_INT = 3,
+  TT_ATTR_DOUBLE = 4,
+  TT_ATTR_STRING_ARRAY = 5, /* items: const char *const[] (NUL-terminated strings) */
+  TT_ATTR_BOOL_ARRAY = 6,   /* items: const uint8_t[] (0 or 1) */
+  TT_ATTR_INT_ARRAY = 7,    /* items: const int64_t[] */
+  TT_ATTR_DOUBLE_ARRAY = 8  /* items: const double[] */
+} tt_attr_type_t;
+
+/* A key/value attribute. Used both as input (caller's memory, copied by the library before the
+ * call returns) and as output in the finished-span view (library memory, valid during the
+ * exporter callback only). Keys are NUL-terminated. On input a string value with len 0 is
+ * measured with strlen; on output len is exact and the string is also NUL-terminated. */
+typedef struct tt_attribute_s {
+  const char *key;
+  tt_attr_type_t type;
+  union {
+    struct {
+      const char *ptr;
+      size_t len;
+    } str;
+    int64_t i;
+    double d;
+    int b;
+    struct {
+      const void *items;
+      size_t count;
+    } array;
+  } value;
+} tt_attribute_t;
+
+/* Initialiser helpers for attribute arrays: tt_attribute_t a[] = {TT_STR("k", "v"), TT_INT(..)}; */
+#define TT_STR(k, v)                                                                               \
+  {                                                                                                \
+    .key = (k), .type = TT_ATTR_STRING, .value.str = {(v), 0 }                                     \
+  }
+#define TT_INT(k, v)                                                                               \
+  { .key = (k), .type = TT_ATTR_INT, .value.i = (int64_t)(v) }
+#define TT_DOUBLE(k, v)                                                                            \
+  { .key = (k), .type = TT_ATTR_DOUBLE, .value.d = (double)(v) }
+#define TT_BOOL(k, v)                                                                              \
+  { .key = (k), .type = TT_ATTR_BOOL, .value.b = !!(v) }
+
+/* ---- span context -------------------------------------------------------------------------- */
+
+#define TT_TRACE_FLAG_SAMPLED 0x01u
+#define TT_TRACE_FLAG_RANDOM 0x02u /* W3C Level 2: the trace id's right 7 bytes are random */
+
+/* The small value type that identifies a span. A context is valid when neither id is all zero. */
+typedef struct tt_span_context_s {
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint8_t trace_flags; /* TT_TRACE_FLAG_* */
+  uint8_t is_remote;   /* 1 when extracted from a carrier */
+} tt_span_context_t;
+
+/* Pure functions on a caller's context value; any thread. hex outputs are lowercase and
+ * NUL-terminated (33 and 17 bytes). */
+TT_EXTERN int tt_span_context_is_valid(const tt_span_context_t *ctx);
+TT_EXTERN int tt_span_context_is_sampled(const tt_span_context_t *ctx);
+TT_EXTERN void tt_trace_id_hex(const tt_span_context_t *ctx, char out[33]);
+TT_EXTERN void tt_span_id_hex(const tt_span_context_t *ctx, char out[17]);
+
+/* ---- baggage (W3C) ------------------------------------------------------------------------- */
+
+#define TT_BAGGAGE_MAX_ENTRIES 180
+#define TT_BAGGAGE_MAX_BYTES 8192
+
+/* A self-contained baggage set (no heap): values stored decoded. Zero it or call
+ * tt_baggage_init before use. Not thread-safe; owned by the caller. */
+typedef struct tt_baggage_s {
+  uint16_t count;
+  uint16_t used; /* bytes of buf in use */
+  struct {
+    uint16_t key_off, key_len, value_off, value_len, meta_off, meta_len;
+  } entry[TT_BAGGAGE_MAX_ENTRIES];
+  char buf[TT_BAGGAGE_MAX_BYTES];
+} tt_baggage_t;
+
+TT_EXTERN void tt_baggage_init(tt_baggage_t *b);
+/* Sets (or replaces) key; metadata may be NULL. Strings are copied. TT_ENOSPC when full,
+ * TT_EINVAL when the key is not a valid token. */
+TT_EXTERN int tt_baggage_set(tt_baggage_t *b, const char *key, const char *value,
+                             const char *metadata);
+/* Returns the value of key (pointer into b, valid until b changes) and its length, or NULL. */
+TT_EXTERN const char *tt_baggage_get(const tt_baggage_t *b, const char *key, size_t *len);
+TT_EXTERN int tt_baggage_remove(tt_baggage_t *b, const char *key);
+/* Parses a W3C baggage header value, adding its entries to b. Invalid list members are skipped
+ * (counted in the return value as a positive number of skipped members); entries past the
+ * limits are dropped. Returns the number of skipped members (>= 0) or a TT_E* code. */
+TT_EXTERN int tt_baggage_parse(tt_baggage_t *b, const char *header, size_t len);
+/* Formats b as a header value (percent-encoding values) into out (NUL-terminated). Returns the
+ * length or TT_ENOSPC. */
+TT_EXTERN int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap);
+
+/* ---- propagation (W3C trace context + baggage) ---------------------------------------------- */
+
+#define TT_TRACESTATE_MAX_LEN 512
+#define TT_TRACEPARENT_LEN 55
+
+/* What tt_extract found in a carrier. Caller-owned value (about 11 KB: put it on the stack or
+ * embed it); no heap. span_context is all zero when there was no valid traceparent. */
+typedef struct tt_remote_context_s {
+  tt_span_context_t span_context;
+  char tracestate[TT_TRACESTATE_MAX_LEN + 1]; /* normalised; "" when absent or invalid */
+  tt_baggage_t baggage;
+} tt_remote_context_t;
+
+/* Carrier callbacks. get returns the NUL-terminated value of a header (the carrier matches names
+ * case-insensitively as HTTP does and joins repeated headers with ","), or NULL; the pointer
+ * must stay valid until the next get. set stores a copy of value under key. */
+typedef const char *(*tt_carrier_get_fn)(void *carrier, const char *key);
+typedef void (*tt_carrier_set_fn)(void *carrier, const char *key, const char *value);
+
+/* Extracts with the configured propagators (OTEL_PROPAGATORS; default "tracecontext,baggage",
+ * also before tt_init). Returns 0 when a valid traceparent was found, TT_ENOTFOUND when absent
+ * or invalid (baggage may still have been extracted). Any thread. */
+TT_EXTERN int tt_extract(tt_carrier_get_fn get, void *carrier, tt_remote_context_t *out);
+/* Injects span's context (traceparent + tracestate) and baggage (may be NULL) with the
+ * configured propagators. A NULL span injects baggage only. Any thread owning span. */
+typedef struct tt_span_s tt_span_t;
+TT_EXTERN int tt_inject(const tt_span_t *span, const tt_baggage_t *baggage, tt_carrier_set_fn set,
+                        void *carrier);
+
+/* Low-level W3C codecs (pure, any thread), exposed for other transports and the fuzzers. */
+/* Strict traceparent parse (lowercase hex, version ff invalid, zero ids invalid, future
+ * versions by their first 55 characters). Surrounding spaces and tabs are ignored. */
+TT_EXTERN int tt_traceparent_parse(const char *s, size_t len, tt_span_context_t *out);
+/* Writes "00-<trace>-<span>-<flags>" (55 chars + NUL). */
+TT_EXTERN void tt_traceparent_format(const tt_span_context_t *ctx, char out[56]);
+/* Validates a tracestate header and writes its normalised form (members joined by ",", no
+ * blanks, at most TT_TRACESTATE_MAX_LEN chars by dropping members per the W3C rules) into out.
+ * Returns the length, or TT_EPARSE when the whole header must be discarded. */
+TT_EXTERN int tt_tracestate_parse(const char *s, size_t len, char *out, size_t cap);
+
+/* ---- finished-span view (what exporters read) ------------------------------------------------ */
+
+typedef enum tt_span_kind_e {
+  TT_SPAN_KIND_UNSPECIFIED = 0,
+  TT_SPAN_KIND_INTERNAL = 1,
+  TT_SPAN_KIND_SERVER = 2,
+  TT_SPAN_KIND_CLIENT = 3,
+  TT_SPAN_KIND_PRODUCER = 4,
+  TT_SPAN_KIND_CONSUMER = 5
+} tt_span_kind_t; /* numbers equal OTLP's SpanKind */
+
+typedef enum tt_status_code_e {
+  TT_STATUS_UNSET = 0,
+  TT_STATUS_OK = 1,
+  TT_STATUS_ERROR = 2
+} tt_status_code_t; /* numbers equal OTLP's StatusCode */
+
+typedef struct tt_event_s {
+  const char *name;
+  uint64_t time_unix_ns;
+  const tt_attribute_t *attributes;
+  uint32_t attribute_count;
+  uint32_t dropped_attributes_count;
+} tt_event_t;
+
+/* A link. As input to tt_span_add_link / span options: context, tracestate (may be NULL) and
+ * attributes are copied. As output: library memory valid during the export call. */
+typedef struct tt_link_s {
+  tt_span_context_t context;
+  const char *tracestate;
+  const tt_attribute_t *attributes;
+  uint32_t attribute_count;
+  uint32_t dropped_attributes_count;
+} tt_link_t;
+
+/* Resource and instrumentation scope shared by many spans; exporters may group by pointer
+ * identity (the same resource/scope has the same address for the life of the provider). */
+typedef struct tt_resource_s {
+  const tt_attribute_t *attributes;
+  uint32_t attribute_count;
+  uint32_t dropped_attributes_count;
+  const char *schema_url; /* "" when none */
+} tt_resource_t;
+
+typedef struct tt_scope_s {
+  const char *name;
+  const char *version;    /* "" when none */
+  const char *schema_url; /* "" when none */
+} tt_scope_t;
+
+/* OTLP Span.flags bits (trace flags in the low byte, plus whether the parent is remote). */
+#define TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE 0x100u
+#define TT_SPAN_FLAGS_CONTEXT_IS_REMOTE 0x200u
+
+/* A finished span, read-only. Exporters receive arrays of pointers to these; every pointer in
+ * it (strings, arrays, resource, scope) is library memory valid until the export callback
+ * returns, and strings are NUL-terminated. Copy what you keep. */
+typedef struct tt_span_data_s {
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint8_t parent_span_id[8]; /* all zero for a root span */
+  int has_parent;
+  uint32_t flags;         /* OTLP Span.flags: trace flags | TT_SPAN_FLAGS_* */
+  const char *tracestate; /* "" when none */
+  const char *name;
+  tt_span_kind_t kind;
+  uint64_t start_time_unix_ns;
+  uint64_t end_time_unix_ns;
+  const tt_attribute_t *attributes;
+  uint32_t attribute_count;
+  uint32_t dropped_attributes_count;
+  const tt_event_t *events;
+  uint32_t event_count;
+  uint32_t dropped_events_count;
+  const tt_link_t *links;
+  uint32_t link_count;
+  uint32_t dropped_links_count;
+  tt_status_code_t status_code;
+  const char *status_message; /* "" when none */
+  const tt_resource_t *resource;
+  const tt_scope_t *scope;
+} tt_span_data_t;
+
+/* ---- exporter interface --------------------------------------------------------------------- */
+
+typedef enum tt_export_result_e {
+  TT_EXPORT_SUCCESS = 0,
+  TT_EXPORT_RETRYABLE = 1, /* try again after *retry_after_ns (0: library backoff) */
+  TT_EXPORT_FAILURE = 2    /* permanent: the batch is dropped and counted */
+} tt_export_result_t;
+
+/* An exporter is a table of callbacks plus its state. The library calls them from its one
+ * exporter thread, never two at once, and never from an application thread. deadline_ns is
+ * absolute tt_monotonic_ns(); the callback should return by then. tt_init copies this struct;
+ * the library owns the exporter afterwards and calls shutdown exactly once (then never again),
+ * after which the exporter frees its state. force_flush and shutdown may be NULL. */
+typedef struct tt_exporter_s {
+  size_t size; /* sizeof(tt_exporter_t) */
+  void *state;
+  tt_export_result_t (*export_spans)(void *state, const tt_span_data_t *const *spans, size_t count,
+                                     uint64_t deadline_ns, uint64_t *retry_after_ns);
+  int (*force_flush)(void *state, uint64_t deadline_ns);
+  void (*shutdown)(void *state, uint64_t deadline_ns);
+} tt_exporter_t;
+
+/* In-memory exporter for tests: keeps deep copies of exported spans (up to max_spans; more are
+ * counted as dropped). The handle stays owned by the caller, who frees it with
+ * tt_memory_exporter_free after tt_shutdown. Its accessors are thread-safe. */
+typedef struct tt_memory_exporter_s tt_memory_exporter_t;
+TT_EXTERN tt_memory_exporter_t *tt_memory_exporter_new(size_t max_spans);
+/* Fills *out with an exporter that forwards to m (m must outlive the provider). */
+TT_EXTERN void tt_memory_exporter_as_exporter(tt_memory_exporter_t *m, tt_exporter_t *out);
+TT_EXTERN size_t tt_memory_exporter_count(tt_memory_exporter_t *m);
+/* Returns the i-th kept span (deep copy owned by m, valid until reset/free), or NULL. */
+TT_EXTERN const tt_span_data_t *tt_memory_exporter_get(tt_memory_exporter_t *m, size_t i);
+/* Finds the first kept span with this name, or NULL. */
+TT_EXTERN const tt_span_data_t *tt_memory_exporter_find(tt_memory_exporter_t *m, const char *name);
+TT_EXTERN void tt_memory_exporter_reset(tt_memory_exporter_t *m);
+/* Makes the next n export calls return result (to test retries and failures). */
+TT_EXTERN void tt_memory_exporter_fail_next(tt_memory_exporter_t *m, int n,
+                                            tt_export_result_t result);
+/* Makes every export call sleep this long first (to test deadlines). */
+TT_EXTERN void tt_memory_exporter_set_delay(tt_memory_exporter_t *m, uint64_t delay_ns);
+TT_EXTERN uint64_t tt_memory_exporter_export_calls(tt_memory_exporter_t *m);
+TT_EXTERN uint64_t tt_memory_exporter_shutdown_calls(tt_memory_exporter_t *m);
+TT_EXTERN void tt_memory_exporter_free(tt_memory_exporter_t *m);
+
+/* Attribute lookup helper on a finished span (linear); NULL when absent. Any thread. */
+TT_EXTERN const tt_attribute_t *tt_span_data_attribute(const tt_span_data_t *s, const char *key);
+
+/* ---- set-up ------------------------------------------------------------------------------- */
+
+typedef enum tt_sampler_kind_e {
+  TT_SAMPLER_FROM_ENV = 0, /* OTEL_TRACES_SAMPLER, default parentbased_always_on */
+  TT_SAMPLER_ALWAYS_ON,
+  TT_SAMPLER_ALWAYS_OFF,
+  TT_SAMPLER_TRACEIDRATIO,
+  TT_SAMPLER_PARENTBASED_ALWAYS_ON,
+  TT_SAMPLER_PARENTBASED_ALWAYS_OFF,
+  TT_SAMPLER_PARENTBASED_TRACEIDRATIO
+} tt_sampler_kind_t;
+
+/* Log levels for TT_LOG=error|warn|info|debug and the handler. */
+typedef enum tt_log_level_e {
+  TT_LOG_OFF = 0,
+  TT_LOG_ERROR = 1,
+  TT_LOG_WARN = 2,
+  TT_LOG_INFO = 3,
+  TT_LOG_DEBUG = 4
+} tt_log_level_t;
+/* Called with a formatted NUL-terminated line (no newline) from any library thread. */
+typedef void (*tt_log_fn)(tt_log_level_t level, const char *line, void *arg);
+
+/* Options for tt_init. Zero means "from the environment, else the OpenTelemetry default" for
+ * every field, so `tt_options_t o = {.size = sizeof o};` is the environment-only set-up. */
+typedef struct tt_options_s {
+  size_t size; /* sizeof(tt_options_t): lets the struct grow */
+  const char *service_name;
+  /* Extra resource attributes; override OTEL_RESOURCE_ATTRIBUTES on the same key. Copied. */
+  const tt_attribute_t *resource_attributes;
+  size_t resource_attribute_count;
+  tt_sampler_kind_t sampler;
+  double sampler_ratio; /* for the ratio samplers; used when sampler != FROM_ENV */
+  /* The exporter; NULL selects by OTEL_TRACES_EXPORTER (otlp when linked in, console, none). */
+  const tt_exporter_t *exporter;
+  uint32_t max_queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */
+  uint32_t schedule_delay_ms;     /* OTEL_BSP_SCHEDULE_DELAY, default 5000 */
+  uint32_t max_export_batch_size; /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512 */
+  uint32_t export_timeout_ms;     /* OTEL_BSP_EXPORT_TIMEOUT, default 30000 */
+} tt_options_t;
+
+/* Sets up the process-wide provider. opts may be NULL (environment alone). Returns TT_EBUSY if
+ * already initialised. OTEL_SDK_DISABLED=true makes it succeed and leave tracing off. Not
+ * concurrently with tt_shutdown. */
+TT_EXTERN int tt_init(const tt_options_t *opts);
+/* Exports everything queued so far and calls the exporter's force_flush, waiting at most until
+ * deadline_ns (absolute tt_monotonic_ns). 0, TT_ETIMEDOUT or TT_ENOTINIT. Any thread. */
+TT_EXTERN int tt_flush(uint64_t deadline_ns);
+/* Stops tracing (new spans become no-ops), exports what is queued and shuts the exporter down,
+ * waiting at most until deadline_ns. Safe from atexit and to call twice. Returns TT_ETIMEDOUT
+ * when the exporter thread did not finish in time (it is then left to finish on its own). */
+TT_EXTERN int tt_shutdown(uint64_t deadline_ns);
+/* Convenience for atexit(): tt_shutdown with a 5 s deadline. */
+TT_EXTERN void tt_shutdown_atexit(void);
+
+/* Replaces the allocator. Only before the first tt_init (TT_EBUSY after). The library never
+ * allocates on the span hot path in steady state; it does when growing its record pool. */
+TT_EXTERN int tt_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                               void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *));
+/* Installs a log handler (NULL: stderr) and level (overrides TT_LOG). Any time. */
+TT_EXTERN void tt_set_log_handler(tt_log_fn fn, void *arg, tt_log_level_t level);
+
+/* Statistics, summed over threads (a consistent snapshot is not promised). */
+typedef struct tt_stats_s {
+  size_t size;                    /* sizeof(tt_stats_t) */
+  uint64_t spans_started;         /* recording spans started */
+  uint64_t spans_unsampled;       /* non-recording spans started (head sampler said no) */
+  uint64_t spans_ended;           /* recording spans ended */
+  uint64_t spans_exported;        /* accepted by the exporter */
+  uint64_t dropped_queue_full;    /* ended while the thread's queue was full */
+  uint64_t dropped_no_record;     /* not recorded: the span record pool was exhausted */
+  uint64_t dropped_export_failed; /* the exporter failed or ran out of time */
+  uint64_t dropped_shutdown;      /* ended after tt_shutdown began */
+  uint64_t dropped_attributes;    /* attributes/events/links dropped by limits, summed */
+  uint64_t export_calls;
+} tt_stats_t;
+/* Fills *out (set out->size first). Any thread. */
+TT_EXTERN int tt_stats_get(tt_stats_t *out);
+
+/* ---- tracers (instrumentation scopes) ---------------------------------------------------------
+ */
+
+typedef struct tt_tracer_s tt_tracer_t;
+/* Returns the tracer for an instrumentation scope (name copied, at most 127 bytes; same name and
+ * version give the same tracer). Works before tt_init. Never freed; at most 64 distinct scopes,
+ * further ones get the default tracer. NULL name gives the default tracer ("tailtrace"). */
+TT_EXTERN tt_tracer_t *tt_tracer_get(const char *name, const char *version);
+
+/* ---- spans --------------------------------------------------------------------------------- */
+
+typedef enum tt_parent_e {
+  TT_PARENT_CURRENT = 0, /* the calling thread's current span, else a new root */
+  TT_PARENT_SPAN = 1,    /* options.parent (a live span; NULL: new root) */
+  TT_PARENT_REMOTE = 2,  /* options.remote (from tt_extract; invalid context: new root) */
+  TT_PARENT_NONE = 3     /* a new root */
+} tt_parent_t;
+
+typedef struct tt_span_options_s {
+  size_t size;         /* sizeof(tt_span_options_t) */
+  tt_span_kind_t kind; /* 0 is taken as INTERNAL */
+  tt_parent_t parent_mode;
+  const tt_span_t *parent;
+  const tt_remote_context_t *remote;
+  uint64_t start_time_unix_ns;      /* 0: now */
+  const tt_attribute_t *attributes; /* seen by the sampler; copied */
+  size_t attribute_count;
+  const tt_link_t *links; /* copied */
+  size_t link_count;
+} tt_span_options_t;
+
+/* Starts a span. tracer NULL: the default tracer. opts NULL: INTERNAL, child of the current
+ * span. name is copied. Returns NULL when no provider is installed or no record is free (all
+ * other span calls accept NULL as a no-op); an unsampled span returns a non-recording handle
+ * that still carries a context for propagation. The calling thread owns the span. */
+TT_EXTERN tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name,
+                                   const tt_span_options_t *opts);
+/* Ends the span (now / at end_time_unix_ns) and invalidates the handle. */
+TT_EXTERN void tt_span_end(tt_span_t *span);
+TT_EXTERN void tt_span_end_at(tt_span_t *span, uint64_t end_time_unix_ns);
+TT_EXTERN int tt_span_is_recording(const tt_span_t *span);
+/* Copies the span's context; an all-zero context for NULL. */
+TT_EXTERN void tt_span_get_context(const tt_span_t *span, tt_span_context_t *out);
+
+/* Attributes: keys and values are copied; setting an existing key replaces its value. Over the
+ * limits (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, or the
+ * record's fixed storage) the attribute is dropped and counted, or its strings truncated. */
+TT_EXTERN void tt_span_set_attribute(tt_span_t *span, const tt_attribute_t *attr);
+TT_EXTERN void tt_span_set_attributes(tt_span_t *span, const tt_attribute_t *attrs, size_t n);
+TT_EXTERN void tt_span_set_str(tt_span_t *span, const char *key, const char *value);
+TT_EXTERN void tt_span_set_strn(tt_span_t *span, const char *key, const char *value, size_t len);
+TT_EXTERN void tt_span_set_int(tt_span_t *span, const char *key, int64_t value);
+TT_EXTERN void tt_span_set_double(tt_span_t *span, const char *key, double value);
+TT_EXTERN void tt_span_set_bool(tt_span_t *span, const char *key, int value);
+
+/* Events and links with attributes (copied). time 0: now. */
+TT_EXTERN void tt_span_add_event(tt_span_t *span, const char *name, const tt_attribute_t *attrs,
+                                 size_t n);
+TT_EXTERN void tt_span_add_event_at(tt_span_t *span, const char *name, uint64_t time_unix_ns,
+                                    const tt_attribute_t *attrs, size_t n);
+TT_EXTERN void tt_span_add_link(tt_span_t *span, const tt_link_t *link);
+
+/* Status: OK is final (later ERROR/UNSET are ignored); UNSET is ignored; the message is kept for
+ * ERROR only. */
+TT_EXTERN void tt_span_set_status(tt_span_t *span, tt_status_code_t code, const char *message);
+TT_EXTERN void tt_span_update_name(tt_span_t *span, const char *name);
+/* Adds the semantic-convention "exception" event (exception.type, exception.message,
+ * exception.stacktrace; NULLs omitted) and sets status ERROR with message. */
+TT_EXTERN void tt_span_record_exception(tt_span_t *span, const char *type, const char *message,
+                                        const char *stacktrace);
+#define tt_span_record_error tt_span_record_exception
+
+/* ---- current span (per thread) ----------------------------------------------------------------
+ */
+
+/* The calling thread's current span or NULL. */
+TT_EXTERN tt_span_t *tt_current_span(void);
+/* Makes span current on the calling thread and returns the previous current span, which the
+ * caller restores with tt_restore_current (scopes nest like a stack). */
+TT_EXTERN tt_span_t *tt_make_current(tt_span_t *span);
+TT_EXTERN void tt_restore_current(tt_span_t *previous);
+
+/* A span scope for TT_SPAN: starts a child of the current span, makes it current; the cleanup
+ * restores the previous current span and ends the span. */
+typedef struct tt_scope_s_ {
+  tt_span_t *span;
+  tt_span_t *previous;
+} tt_span_scope_t;
+TT_EXTERN tt_span_scope_t tt_scope_begin(tt_tracer_t *tracer, const char *name,
+                                         const tt_span_options_t *opts);
+TT_EXTERN void tt_scope_end(tt_span_scope_t *scope);
+
+/* TT_SPAN(var, "name"); declares `tt_span_t *var`, current until the enclosing block exits by
+ * any path (return, break, goto), when it is ended. */
+#define TT_SPAN(var, name) TT_SPAN_EX(var, NULL, name, NULL)
+#define TT_SPAN_EX(var, tracer, name, opts)                                                        \
+  __attribute__((cleanup(tt_scope_end))) tt_span_scope_t tt_scope__##var =                         \
+      tt_scope_begin((tracer), (name), (opts));                                                    \
+  tt_span_t *const var __attribute__((unused)) = tt_scope__##var.span
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,233 @@
+/* W3C Baggage: a fixed-capacity set of key/value(/metadata) entries stored decoded in one buffer
+ * inside tt_baggage_t, so baggage never touches the heap. An entry's key, value and metadata are
+ * contiguous in buf and entries are kept in insertion order, which makes removal a memmove. */
+#include "internal.h"
+
+#include <string.h>
+
+void tt_baggage_init(tt_baggage_t *b) {
+  if (b != NULL) {
+    b->count = 0;
+    b->used = 0;
+  }
+}
+
+/* token characters (RFC 7230 tchar). */
+static int tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return 1;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* baggage-octet: printable ASCII except space, '"', ',', ';' and '\'. */
+static int boctet(unsigned char c) {
+  return c >= 0x21 && c <= 0x7e && c != '"' && c != ',' && c != ';' && c != '\\';
+}
+
+static int valid_token(const char *k, size_t n) {
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!tchar((unsigned char)k[i]))
+      return 0;
+  return 1;
+}
+
+static int find(const tt_baggage_t *b, const char *key, size_t kl) {
+  for (int i = 0; i < b->count; i++)
+    if (b->entry[i].key_len == kl && memcmp(b->buf + b->entry[i].key_off, key, kl) == 0)
+      return i;
+  return -1;
+}
+
+static void remove_at(tt_baggage_t *b, int i) {
+  size_t start = b->entry[i].key_off;
+  size_t end = (size_t)b->entry[i].meta_off + b->entry[i].meta_len;
+  size_t gap = end - start;
+  memmove(b->buf + start, b->buf + end, b->used - end);
+  b->used = (uint16_t)(b->used - gap);
+  for (int k = i + 1; k < b->count; k++) {
+    b->entry[k - 1] = b->entry[k];
+    b->entry[k - 1].key_off = (uint16_t)(b->entry[k - 1].key_off - gap);
+    b->entry[k - 1].value_off = (uint16_t)(b->entry[k - 1].value_off - gap);
+    b->entry[k - 1].meta_off = (uint16_t)(b->entry[k - 1].meta_off - gap);
+  }
+  b->count--;
+}
+
+static int add(tt_baggage_t *b, const char *k, size_t kl, const char *v, size_t vl, const char *m,
+               size_t ml) {
+  int old = find(b, k, kl);
+  if (old >= 0)
+    remove_at(b, old);
+  if (b->count >= TT_BAGGAGE_MAX_ENTRIES || (size_t)b->used + kl + vl + ml > TT_BAGGAGE_MAX_BYTES)
+    return TT_ENOSPC;
+  size_t o = b->used;
+  b->entry[b->count].key_off = (uint16_t)o;
+  b->entry[b->count].key_len = (uint16_t)kl;
+  memcpy(b->buf + o, k, kl);
+  o += kl;
+  b->entry[b->count].value_off = (uint16_t)o;
+  b->entry[b->count].value_len = (uint16_t)vl;
+  if (vl != 0)
+    memcpy(b->buf + o, v, vl);
+  o += vl;
+  b->entry[b->count].meta_off = (uint16_t)o;
+  b->entry[b->count].meta_len = (uint16_t)ml;
+  if (ml != 0)
+    memcpy(b->buf + o, m, ml);
+  o += ml;
+  b->used = (uint16_t)o;
+  b->count++;
+  return 0;
+}
+
+int tt_baggage_set(tt_baggage_t *b, const char *key, const char *value, const char *metadata) {
+  if (b == NULL || key == NULL || value == NULL)
+    return TT_EINVAL;
+  size_t kl = strlen(key);
+  if (!valid_token(key, kl))
+    return TT_EINVAL;
+  return add(b, key, kl, value, strlen(value), metadata, metadata != NULL ? strlen(metadata) : 0);
+}
+
+const char *tt_baggage_get(const tt_baggage_t *b, const char *key, size_t *len) {
+  if (b == NULL || key == NULL)
+    return NULL;
+  int i = find(b, key, strlen(key));
+  if (i < 0)
+    return NULL;
+  if (len != NULL)
+    *len = b->entry[i].value_len;
+  return b->buf + b->entry[i].value_off;
+}
+
+int tt_baggage_remove(tt_baggage_t *b, const char *key) {
+  if (b == NULL || key == NULL)
+    return TT_EINVAL;
+  int i = find(b, key, strlen(key));
+  if (i < 0)
+    return TT_ENOTFOUND;
+  remove_at(b, i);
+  return 0;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static void trim(const char **s, size_t *n) {
+  while (*n > 0 && (**s == ' ' || **s == '\t')) {
+    (*s)++;
+    (*n)--;
+  }
+  while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+    (*n)--;
+}
+
+/* Parses one list-member; returns 0, TT_EPARSE (skip it) or TT_ENOSPC (stop). */
+static int parse_member(tt_baggage_t *b, const char *s, size_t n) {
+  const char *semi = memchr(s, ';', n);
+  size_t kvl = semi != NULL ? (size_t)(semi - s) : n;
+  const char *eq = memchr(s, '=', kvl);
+  if (eq == NULL)
+    return TT_EPARSE;
+  const char *k = s;
+  size_t kl = (size_t)(eq - s);
+  trim(&k, &kl);
+  const char *v = eq + 1;
+  size_t vl = (size_t)(s + kvl - v);
+  trim(&v, &vl);
+  if (!valid_token(k, kl))
+    return TT_EPARSE;
+  char dec[TT_BAGGAGE_MAX_BYTES];
+  size_t dl = 0;
+  for (size_t i = 0; i < vl; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (!boctet(c))
+      return TT_EPARSE;
+    if (c == '%') {
+      int hi = i + 2 < vl ? hexval(v[i + 1]) : -1, lo = i + 2 < vl ? hexval(v[i + 2]) : -1;
+      if (hi < 0 || lo < 0)
+        return TT_EPARSE;
+      c = (unsigned char)(hi << 4 | lo);
+      i += 2;
+    }
+    if (dl == sizeof dec)
+      return TT_ENOSPC;
+    dec[dl++] = (char)c;
+  }
+  const char *m = NULL;
+  size_t ml = 0;
+  if (semi != NULL) {
+    m = semi + 1;
+    ml = (size_t)(s + n - m);
+    trim(&m, &ml);
+  }
+  return add(b, k, kl, dec, dl, m, ml);
+}
+
+int tt_baggage_parse(tt_baggage_t *b, const char *h, size_t len) {
+  if (b == NULL || h == NULL)
+    return TT_EINVAL;
+  int skipped = 0;
+  size_t i = 0;
+  while (i <= len) {
+    size_t j = i;
+    while (j < len && h[j] != ',')
+      j++;
+    const char *e = h + i;
+    size_t el = j - i;
+    trim(&e, &el);
+    if (el != 0) {
+      int rc = parse_member(b, e, el);
+      if (rc == TT_ENOSPC)
+        return skipped; /* limits reached: the rest is dropped */
+      if (rc != 0)
+        skipped++;
+    }
+    i = j + 1;
+  }
+  return skipped;
+}
+
+int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap) {
+  static const char hx[] = "0123456789ABCDEF";
+  if (b == NULL || out == NULL || cap == 0)
+    return TT_EINVAL;
+  size_t o = 0;
+  for (int i = 0; i < b->count; i++) {
+    size_t need = (i > 0) + b->entry[i].key_len + 1 + 3u * b->entry[i].value_len +
+                  (b->entry[i].meta_len != 0 ? 1u + b->entry[i].meta_len : 0);
+    if (o + need + 1 > cap)
+      return TT_ENOSPC;
+    if (i > 0)
+      out[o++] = ',';
+    memcpy(out + o, b->buf + b->entry[i].key_off, b->entry[i].key_len);
+    o += b->entry[i].key_len;
+    out[o++] = '=';
+    const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
+    for (size_t k = 0; k < b->entry[i].value_len; k++) {
+      if (boctet(v[k]) && v[k] != '%') {
+        out[o++] = (char)v[k];
+      } else {
+        out[o++] = '%';
+        out[o++] = hx[v[k] >> 4];
+        out[o++] = hx[v[k] & 15];
+      }
+    }
+    if (b->entry[i].meta_len != 0) {
+      out[o++] = ';';
+      memcpy(out + o, b->buf + b->entry[i].meta_off, b->entry[i].meta_len);
+      o += b->entry[i].meta_len;
+    }
+  }
+  out[o] = '\0';
+  return (int)o;
+}

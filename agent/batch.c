@@ -1,0 +1,303 @@
+/* Batch span processor: the one exporter thread. It drains every thread's ring, groups records
+ * into batches of at most max_export_batch_size, calls the exporter (never two calls at once),
+ * retries within the export timeout, and returns records to the pool.
+ *
+ * Ownership: the fields under "mu" are shared with application threads (flush requests, stop,
+ * wake-ups); pending/views belong to the exporter thread alone. The exporter thread never holds
+ * mu while it calls the exporter, so neither fork nor a flusher waits behind an export. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+_Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
+_Atomic int tt__batch_needs_thread;
+
+struct tt__batch_s {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;      /* exporter thread waits here */
+  pthread_cond_t done_cv; /* flushers and shutdown wait here */
+  pthread_t thread;
+  int running, stop, exited, wake;
+  uint64_t flush_req, flush_done;
+  uint64_t stop_deadline;
+  _Atomic int wake_pending;
+  tt__provider_t *p;
+  /* exporter thread only */
+  struct tt_span_s **pending;
+  const tt_span_data_t **views;
+  uint32_t npending;
+};
+
+static void init_sync(struct tt__batch_s *b) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, &ca);
+  pthread_cond_init(&b->done_cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+static struct timespec abs_ts(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  return ts;
+}
+
+static void sleep_until(uint64_t until) {
+  struct timespec ts = abs_ts(until);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+  }
+}
+
+static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
+  tt__provider_t *p = b->p;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < b->npending; i++)
+    b->views[n++] = &b->pending[i]->data;
+  if (n == 0)
+    return;
+  uint64_t now = tt__now_mono_ns();
+  uint64_t deadline = now + (uint64_t)p->export_timeout_ms * 1000000u;
+  if (hard_deadline != 0 && hard_deadline < deadline)
+    deadline = hard_deadline;
+  uint64_t backoff = 100000000u; /* 100 ms, doubling: gives a struggling backend room */
+  if (!p->has_exporter || p->exporter.export_spans == NULL) {
+    atomic_fetch_add(&tt__stat_export_failed, n);
+  } else {
+    for (;;) {
+      uint64_t retry_after = 0;
+      atomic_fetch_add(&tt__stat_export_calls, 1);
+      tt_export_result_t res =
+          p->exporter.export_spans(p->exporter.state, b->views, n, deadline, &retry_after);
+      if (res == TT_EXPORT_SUCCESS) {
+        atomic_fetch_add(&tt__stat_exported, n);
+        break;
+      }
+      now = tt__now_mono_ns();
+      uint64_t delay = retry_after != 0 ? retry_after : backoff;
+      if (res != TT_EXPORT_RETRYABLE || now + delay >= deadline) {
+        TT_LOG(TT_LOG_WARN, "export of %u spans failed%s; dropped", n,
+               res == TT_EXPORT_RETRYABLE ? " past its deadline" : "");
+        atomic_fetch_add(&tt__stat_export_failed, n);
+        break;
+      }
+      sleep_until(now + delay);
+      if (backoff < 5000000000u)
+        backoff *= 2;
+    }
+  }
+  tt__pool_return(b->pending, b->npending);
+  b->npending = 0;
+}
+
+/* Moves queued records into pending, exporting each full batch. Only records queued before the
+ * call are taken (head is sampled once per ring) so a flush ends even under constant load. */
+static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadline) {
+  tt__provider_t *p = b->p;
+  for (tt__tstate_t *t = tt__tstate_first(); t != NULL;
+       t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
+    uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
+    uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
+    while (tl != h) {
+      struct tt_span_s *r = t->ring[tl & t->ring_mask];
+      tl++;
+      atomic_store_explicit(&t->tail, tl, memory_order_release);
+      if (r->provider != p) {
+        /* Ended just as an earlier provider shut down: never export it into this one. */
+        tt__pool_return(&r, 1);
+        continue;
+      }
+      b->pending[b->npending++] = r;
+      if (b->npending == p->max_export_batch_size)
+        export_pending(b, hard_deadline);
+    }
+  }
+  if (export_partial)
+    export_pending(b, hard_deadline);
+}
+
+static void *batch_main(void *arg) {
+  struct tt__batch_s *b = arg;
+  tt__provider_t *p = b->p;
+  pthread_mutex_lock(&b->mu);
+  uint64_t next = tt__now_mono_ns() + (uint64_t)p->schedule_delay_ms * 1000000u;
+  for (;;) {
+    int timed_out = 0;
+    while (!b->stop && b->flush_req == b->flush_done && !b->wake) {
+      struct timespec ts = abs_ts(next);
+      if (pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT) {
+        timed_out = 1;
+        break;
+      }
+    }
+    uint64_t want = b->flush_req;
+    int stopping = b->stop;
+    uint64_t hard = stopping ? b->stop_deadline : 0;
+    b->wake = 0;
+    atomic_store(&b->wake_pending, 0);
+    pthread_mutex_unlock(&b->mu);
+
+    int all = timed_out || stopping || want != b->flush_done;
+    drain(b, all, hard);
+    if (all)
+      next = tt__now_mono_ns() + (uint64_t)p->schedule_delay_ms * 1000000u;
+    if (want != b->flush_done && p->has_exporter && p->exporter.force_flush != NULL)
+      p->exporter.force_flush(p->exporter.state,
+                              tt__now_mono_ns() + (uint64_t)p->export_timeout_ms * 1000000u);
+
+    pthread_mutex_lock(&b->mu);
+    b->flush_done = want;
+    pthread_cond_broadcast(&b->done_cv);
+    if (stopping)
+      break;
+  }
+  uint64_t deadline = b->stop_deadline;
+  pthread_mutex_unlock(&b->mu);
+  if (p->has_exporter && p->exporter.shutdown != NULL)
+    p->exporter.shutdown(p->exporter.state, deadline);
+  pthread_mutex_lock(&b->mu);
+  b->exited = 1;
+  pthread_cond_broadcast(&b->done_cv);
+  pthread_mutex_unlock(&b->mu);
+  return NULL;
+}
+
+/* Starts the thread; mu held. */
+static int start_locked(struct tt__batch_s *b) {
+  if (b->running || b->exited)
+    return 0;
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  int rc = pthread_create(&b->thread, &a, batch_main, b);
+  pthread_attr_destroy(&a);
+  if (rc != 0) {
+    TT_LOG(TT_LOG_ERROR, "cannot start the exporter thread (%d)", rc);
+    return TT_ENOMEM;
+  }
+  b->running = 1;
+  return 0;
+}
+
+int tt__batch_start(tt__provider_t *p) {
+  struct tt__batch_s *b = tt__calloc(1, sizeof *b);
+  if (b == NULL)
+    return TT_ENOMEM;
+  b->p = p;
+  b->pending = tt__calloc(p->max_export_batch_size, sizeof *b->pending);
+  b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
+  if (b->pending == NULL || b->views == NULL) {
+    tt__free(b->pending);
+    tt__free(b->views);
+    tt__free(b);
+    return TT_ENOMEM;
+  }
+  init_sync(b);
+  p->batch = b;
+  pthread_mutex_lock(&b->mu);
+  int rc = start_locked(b);
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void tt__batch_wake(tt__provider_t *p) {
+  struct tt__batch_s *b = p->batch;
+  if (atomic_exchange(&b->wake_pending, 1))
+    return;
+  pthread_mutex_lock(&b->mu);
+  b->wake = 1;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+void tt__batch_ensure_thread(tt__provider_t *p) {
+  struct tt__batch_s *b = p->batch;
+  pthread_mutex_lock(&b->mu);
+  if (!b->stop)
+    start_locked(b);
+  atomic_store(&tt__batch_needs_thread, 0);
+  pthread_mutex_unlock(&b->mu);
+}
+
+int tt__batch_flush(tt__provider_t *p, uint64_t deadline) {
+  struct tt__batch_s *b = p->batch;
+  pthread_mutex_lock(&b->mu);
+  if (!b->stop)
+    start_locked(b);
+  if (!b->running) {
+    pthread_mutex_unlock(&b->mu);
+    return TT_ENOTINIT;
+  }
+  uint64_t mine = ++b->flush_req;
+  pthread_cond_signal(&b->cv);
+  int rc = 0;
+  struct timespec ts = abs_ts(deadline);
+  while (b->flush_done < mine && !b->exited) {
+    if (pthread_cond_timedwait(&b->done_cv, &b->mu, &ts) == ETIMEDOUT) {
+      rc = b->flush_done < mine ? TT_ETIMEDOUT : 0;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+int tt__batch_shutdown(tt__provider_t *p, uint64_t deadline) {
+  struct tt__batch_s *b = p->batch;
+  pthread_mutex_lock(&b->mu);
+  b->stop = 1;
+  b->stop_deadline = deadline;
+  if (!b->running) {
+    /* Never started (or not restarted after fork): start it to drain and shut down, so the
+     * exporter is still only ever called from the exporter thread. */
+    b->stop = 0;
+    int rc = start_locked(b);
+    b->stop = 1;
+    if (rc != 0) {
+      pthread_mutex_unlock(&b->mu);
+      return rc;
+    }
+  }
+  pthread_cond_signal(&b->cv);
+  struct timespec ts = abs_ts(deadline);
+  int rc = 0;
+  while (!b->exited) {
+    if (pthread_cond_timedwait(&b->done_cv, &b->mu, &ts) == ETIMEDOUT && !b->exited) {
+      rc = TT_ETIMEDOUT;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  if (rc == 0) {
+    pthread_join(b->thread, NULL);
+  } else {
+    /* The thread finishes on its own; the provider and batch are never freed, so it is safe. */
+    pthread_detach(b->thread);
+  }
+  return rc;
+}
+
+void tt__batch_atfork_prepare(tt__provider_t *p) {
+  pthread_mutex_lock(&p->batch->mu);
+}
+
+void tt__batch_atfork_parent(tt__provider_t *p) {
+  pthread_mutex_unlock(&p->batch->mu);
+}
+
+void tt__batch_atfork_child(tt__provider_t *p) {
+  struct tt__batch_s *b = p->batch;
+  /* The exporter thread did not survive the fork. Records it held in pending are abandoned
+   * (at most one batch, in the child only): it may have been between reading a ring slot and
+   * advancing the tail, so returning them could hand a record out twice. */
+  init_sync(b);
+  b->running = 0;
+  b->npending = 0;
+  b->wake = 0;
+  atomic_store(&b->wake_pending, 0);
+  b->flush_req = b->flush_done = 0;
+  if (!b->stop)
+    atomic_store(&tt__batch_needs_thread, 1);
+  tt__resource_set_pid(p, (int64_t)getpid());
+}

@@ -1,0 +1,203 @@
+/* internal.h: types and functions shared by the libtailtrace subsystems (never installed).
+ *
+ * Data path: a span is a fixed-size record (struct tt_span_s) taken from the calling thread's
+ * free list; its exporter-visible part (tt_span_data_t) comes first so the exporter reads the
+ * record in place. Attributes, events, links and strings live in the record's own bump arena,
+ * so a span never allocates. At end the record goes into the ending thread's single-producer
+ * ring; the one exporter thread drains every ring, exports, and returns records to the global
+ * pool, from which threads refill their free lists in batches. */
+#ifndef TT_INTERNAL_H
+#define TT_INTERNAL_H
+
+#include "tailtrace.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- allocator (alloc.c) ---- */
+void *tt__malloc(size_t n);
+void *tt__calloc(size_t n, size_t m);
+void *tt__realloc(void *p, size_t n);
+void tt__free(void *p);
+char *tt__strdup(const char *s);
+void tt__allocator_freeze(void);
+
+/* ---- logging (log.c) ---- */
+extern _Atomic int tt__log_level;
+void tt__log_init_from_env(void);
+void tt__log(tt_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define TT_LOG(level, ...)                                                                         \
+  do {                                                                                             \
+    if ((int)(level) <= atomic_load_explicit(&tt__log_level, memory_order_relaxed))                \
+      tt__log((level), __VA_ARGS__);                                                               \
+  } while (0)
+
+/* ---- clocks ---- */
+static inline uint64_t tt__now_unix_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static inline uint64_t tt__now_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- ids (id.c) ---- */
+typedef struct tt__rng_s {
+  uint64_t state;
+} tt__rng_t;
+void tt__rng_seed(tt__rng_t *r);
+static inline uint64_t tt__rng_next(tt__rng_t *r) {
+  /* wyrand: one multiply per 64 random bits, passes BigCrush; state seeded from getrandom. */
+  r->state += 0xa0761d6478bd642full;
+  __uint128_t t = (__uint128_t)r->state * (r->state ^ 0xe7037ed1a0b428dbull);
+  return (uint64_t)(t >> 64) ^ (uint64_t)t;
+}
+void tt__hex_encode(const uint8_t *in, size_t n, char *out);
+int tt__hex_decode_lower(const char *in, size_t n, uint8_t *out);
+
+/* ---- limits and configuration (config.c) ---- */
+typedef struct tt__limits_s {
+  uint32_t attr_count;     /* per span */
+  uint32_t attr_value_len; /* UINT32_MAX: unlimited */
+  uint32_t event_count;
+  uint32_t link_count;
+  uint32_t event_attr_count;
+  uint32_t link_attr_count;
+} tt__limits_t;
+
+typedef enum tt__propagator_e { TT__PROP_TRACECONTEXT = 1, TT__PROP_BAGGAGE = 2 } tt__propagator_t;
+extern _Atomic int tt__propagators; /* bit set of tt__propagator_t */
+void tt__propagators_from_env(void);
+
+/* ---- the provider (config.c), immutable after tt_init publishes it ---- */
+typedef struct tt__provider_s {
+  tt__limits_t limits;
+  tt_sampler_kind_t sampler;
+  uint64_t ratio_threshold; /* sample when the trace id's random 56 bits < threshold */
+  tt_resource_t resource;
+  tt_attribute_t *resource_attrs;
+  uint32_t max_queue_size, schedule_delay_ms, max_export_batch_size, export_timeout_ms;
+  tt_exporter_t exporter;
+  struct tt__batch_s *batch;
+  int has_exporter;
+} tt__provider_t;
+
+/* The live provider, or NULL. Spans remember the provider that started them; one ended after
+ * that provider was shut down is dropped, never exported into the next one. Providers are
+ * never freed (a retired list keeps them reachable) so a racing reader never touches freed
+ * memory. */
+extern _Atomic(tt__provider_t *) tt__provider;
+
+/* ---- span records (span.c) ---- */
+#define TT__RECORD_SIZE 4096
+
+struct tt_span_s {
+  tt_span_data_t data; /* first: exporters read records through this view */
+  struct tt_span_s *next;
+  tt__provider_t *provider;
+  const tt__limits_t *limits;
+  tt_attribute_t *attrs;
+  tt_event_t *events;
+  tt_link_t *links;
+  uint32_t attr_cap, event_cap, link_cap;
+  uint32_t arena_used;
+  uint8_t recording;
+  uint8_t live; /* between start and end: guards double end */
+  uint8_t status_final;
+  uint8_t pad_;
+  uint64_t dropped_total; /* for stats */
+  _Alignas(16) char arena[];
+};
+#define TT__ARENA_SIZE (TT__RECORD_SIZE - sizeof(struct tt_span_s))
+
+/* ---- thread state (thread.c) ---- */
+/* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new
+ * thread adopts an orphan before creating another, so thread churn does not grow memory. */
+typedef struct tt__tstate_s {
+  /* Ring, single producer (the owning thread) and single consumer (the exporter thread). */
+  _Alignas(64) _Atomic uint64_t head; /* written by the producer */
+  uint64_t tail_cache;                /* producer's last view of tail */
+  struct tt_span_s **ring;
+  uint64_t ring_mask;
+  _Alignas(64) _Atomic uint64_t tail;                 /* written by the consumer */
+  _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
+  struct tt_span_s *free_list;                        /* owner-only */
+  uint32_t free_count;
+  tt_span_t *current; /* owner-only */
+  tt__rng_t rng;
+  uint64_t fork_gen;
+  int in_use; /* under the registry mutex */
+  /* Counters written only by the owner (relaxed atomics compile to plain adds) and read by
+   * tt_stats_get. */
+  _Atomic uint64_t c_started, c_unsampled, c_ended, c_queue_full, c_no_record, c_shutdown,
+      c_dropped_attrs;
+} tt__tstate_t;
+
+extern __thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
+tt__tstate_t *tt__tstate_slow(void);
+static inline tt__tstate_t *tt__tstate(void) {
+  tt__tstate_t *t = tt__tls;
+  return t != NULL ? t : tt__tstate_slow();
+}
+static inline void tt__count(_Atomic uint64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+tt__tstate_t *tt__tstate_first(void);
+struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
+void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
+void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
+void tt__pool_set_cap(uint64_t cap);
+int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
+extern _Atomic uint64_t tt__fork_gen;
+void tt__thread_atfork_install(void);
+
+/* ---- sampler (sampler.c) ---- */
+int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has_parent,
+               const uint8_t trace_id[16]);
+uint64_t tt__ratio_threshold(double ratio);
+int tt__sampler_from_env(tt_sampler_kind_t *kind, double *ratio);
+
+/* ---- resource (resource.c) ---- */
+int tt__resource_build(tt__provider_t *p, const tt_options_t *o);
+void tt__resource_free(tt__provider_t *p);
+void tt__resource_set_pid(tt__provider_t *p, int64_t pid);
+/* Parses OTEL_RESOURCE_ATTRIBUTES syntax; calls cb for each decoded pair only when the whole
+ * value is well-formed. Returns the pair count or TT_EPARSE. Pure; used by the fuzzer. */
+int tt__resource_attrs_parse(const char *s, size_t len,
+                             void (*cb)(void *arg, const char *key, const char *value), void *arg);
+
+/* ---- batch processor (batch.c) ---- */
+struct tt__batch_s;
+int tt__batch_start(tt__provider_t *p);
+void tt__batch_wake(tt__provider_t *p);
+void tt__batch_ensure_thread(tt__provider_t *p);
+int tt__batch_flush(tt__provider_t *p, uint64_t deadline_ns);
+int tt__batch_shutdown(tt__provider_t *p, uint64_t deadline_ns);
+void tt__batch_atfork_prepare(tt__provider_t *p);
+void tt__batch_atfork_parent(tt__provider_t *p);
+void tt__batch_atfork_child(tt__provider_t *p);
+extern _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
+/* Non-zero when the exporter thread needs starting (after fork): checked on span end. */
+extern _Atomic int tt__batch_needs_thread;
+
+/* ---- scopes (tracer.c) ---- */
+struct tt_tracer_s {
+  tt_scope_t scope;
+  char name[128];
+  char version[64];
+};
+tt_tracer_t *tt__default_tracer(void);
+
+/* ---- exporters chosen by name (config.c); the OTLP one is provided by otlp_*.c if linked.
+ * Contract for that file: fill *out from the OTEL_EXPORTER_OTLP_* environment and return 0, or
+ * return a TT_E* code. */
+int tt__exporter_otlp_from_env(tt_exporter_t *out) __attribute__((weak));
+int tt__exporter_console(tt_exporter_t *out);
+
+#endif /* TT_INTERNAL_H */

@@ -1,0 +1,270 @@
+/* W3C Trace Context (traceparent, tracestate) codecs and the inject/extract front door.
+ * Parsing is strict where the W3C specification is strict: a traceparent that breaks a rule is
+ * ignored whole, and a bad tracestate is dropped without invalidating the traceparent. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Atomic int tt__propagators = TT__PROP_TRACECONTEXT | TT__PROP_BAGGAGE;
+
+static int is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+static void trim(const char **s, size_t *len) {
+  while (*len > 0 && is_ows(**s)) {
+    (*s)++;
+    (*len)--;
+  }
+  while (*len > 0 && is_ows((*s)[*len - 1]))
+    (*len)--;
+}
+
+int tt_traceparent_parse(const char *s, size_t len, tt_span_context_t *out) {
+  if (s == NULL || out == NULL)
+    return TT_EINVAL;
+  memset(out, 0, sizeof *out);
+  trim(&s, &len);
+  if (len < TT_TRACEPARENT_LEN)
+    return TT_EPARSE;
+  uint8_t version;
+  if (tt__hex_decode_lower(s, 1, &version) != 0 || version == 0xff)
+    return TT_EPARSE;
+  /* Version 00 has exactly 55 characters; a later version may append fields after a dash, and
+   * is read by its first 55 characters as version 00. */
+  if (version == 0 && len != TT_TRACEPARENT_LEN)
+    return TT_EPARSE;
+  if (version != 0 && len > TT_TRACEPARENT_LEN && s[TT_TRACEPARENT_LEN] != '-')
+    return TT_EPARSE;
+  if (s[2] != '-' || s[35] != '-' || s[52] != '-')
+    return TT_EPARSE;
+  tt_span_context_t c;
+  memset(&c, 0, sizeof c);
+  if (tt__hex_decode_lower(s + 3, 16, c.trace_id) != 0 ||
+      tt__hex_decode_lower(s + 36, 8, c.span_id) != 0 ||
+      tt__hex_decode_lower(s + 53, 1, &c.trace_flags) != 0)
+    return TT_EPARSE;
+  if (!tt_span_context_is_valid(&c))
+    return TT_EPARSE;
+  c.is_remote = 1;
+  *out = c;
+  return 0;
+}
+
+void tt_traceparent_format(const tt_span_context_t *ctx, char out[56]) {
+  memcpy(out, "00-", 3);
+  tt__hex_encode(ctx->trace_id, 16, out + 3);
+  out[35] = '-';
+  tt__hex_encode(ctx->span_id, 8, out + 36);
+  out[52] = '-';
+  uint8_t f = ctx->trace_flags;
+  tt__hex_encode(&f, 1, out + 53);
+}
+
+/* ---- tracestate ---- */
+
+#define TT__TS_MAX_MEMBERS 32
+
+static int lcalpha(char c) {
+  return c >= 'a' && c <= 'z';
+}
+static int digit(char c) {
+  return c >= '0' && c <= '9';
+}
+static int keychar(char c) {
+  return lcalpha(c) || digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+/* key = simple-key / multi-tenant-key (tenant@system) per W3C Trace Context Level 1/2. */
+static int valid_key(const char *k, size_t n) {
+  const char *at = memchr(k, '@', n);
+  if (at == NULL) {
+    if (n < 1 || n > 256 || !lcalpha(k[0]))
+      return 0;
+    for (size_t i = 1; i < n; i++)
+      if (!keychar(k[i]))
+        return 0;
+    return 1;
+  }
+  size_t tn = (size_t)(at - k), sn = n - tn - 1;
+  if (tn < 1 || tn > 241 || sn < 1 || sn > 14)
+    return 0;
+  if (!lcalpha(k[0]) && !digit(k[0]))
+    return 0;
+  for (size_t i = 1; i < tn; i++)
+    if (!keychar(k[i]))
+      return 0;
+  if (!lcalpha(at[1]))
+    return 0;
+  for (size_t i = 1; i < sn; i++)
+    if (!keychar(at[1 + i]))
+      return 0;
+  return 1;
+}
+
+/* value = 0*255(chr) nblk-chr; chr = %x20 / nblk-chr; nblk-chr excludes "," and "=". */
+static int valid_value(const char *v, size_t n) {
+  if (n < 1 || n > 256 || v[n - 1] == ' ')
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c < 0x20 || c > 0x7e || c == ',' || c == '=')
+      return 0;
+  }
+  return 1;
+}
+
+typedef struct member_s {
+  const char *p;
+  size_t len;
+  size_t keylen;
+} member_t;
+
+int tt_tracestate_parse(const char *s, size_t len, char *out, size_t cap) {
+  if (s == NULL || out == NULL || cap == 0)
+    return TT_EINVAL;
+  member_t m[TT__TS_MAX_MEMBERS];
+  int nm = 0;
+  size_t i = 0;
+  while (i <= len) {
+    size_t j = i;
+    while (j < len && s[j] != ',')
+      j++;
+    const char *e = s + i;
+    size_t el = j - i;
+    trim(&e, &el);
+    if (el != 0) { /* empty members are allowed and skipped */
+      const char *eq = memchr(e, '=', el);
+      if (eq == NULL)
+        return TT_EPARSE;
+      size_t kl = (size_t)(eq - e);
+      if (!valid_key(e, kl) || !valid_value(eq + 1, el - kl - 1))
+        return TT_EPARSE;
+      if (nm == TT__TS_MAX_MEMBERS)
+        return TT_EPARSE;
+      for (int k = 0; k < nm; k++)
+        if (m[k].keylen == kl && memcmp(m[k].p, e, kl) == 0)
+          return TT_EPARSE; /* duplicate keys invalidate the whole header */
+      m[nm].p = e;
+      m[nm].len = el;
+      m[nm].keylen = kl;
+      nm++;
+    }
+    i = j + 1;
+  }
+  /* Over 512 characters: drop members longer than 128 first, then from the end. */
+  size_t total = 0;
+  for (int k = 0; k < nm; k++)
+    total += m[k].len + (k > 0);
+  int keep[TT__TS_MAX_MEMBERS];
+  for (int k = 0; k < nm; k++)
+    keep[k] = 1;
+  for (int k = nm - 1; k >= 0 && total > TT_TRACESTATE_MAX_LEN; k--) {
+    if (m[k].len > 128) {
+      keep[k] = 0;
+      total -= m[k].len + 1;
+    }
+  }
+  for (int k = nm - 1; k >= 0 && total > TT_TRACESTATE_MAX_LEN; k--) {
+    if (keep[k]) {
+      keep[k] = 0;
+      total -= m[k].len + 1;
+    }
+  }
+  size_t o = 0;
+  for (int k = 0; k < nm; k++) {
+    if (!keep[k])
+      continue;
+    size_t need = m[k].len + (o > 0);
+    if (o + need + 1 > cap)
+      return TT_ENOSPC;
+    if (o > 0)
+      out[o++] = ',';
+    memcpy(out + o, m[k].p, m[k].len);
+    o += m[k].len;
+  }
+  out[o] = '\0';
+  return (int)o;
+}
+
+/* ---- inject / extract ---- */
+
+int tt_extract(tt_carrier_get_fn get, void *carrier, tt_remote_context_t *out) {
+  if (get == NULL || out == NULL)
+    return TT_EINVAL;
+  memset(&out->span_context, 0, sizeof out->span_context);
+  out->tracestate[0] = '\0';
+  tt_baggage_init(&out->baggage);
+  int props = atomic_load_explicit(&tt__propagators, memory_order_relaxed);
+  int rc = TT_ENOTFOUND;
+  if (props & TT__PROP_TRACECONTEXT) {
+    const char *tp = get(carrier, "traceparent");
+    if (tp != NULL && tt_traceparent_parse(tp, strlen(tp), &out->span_context) == 0) {
+      rc = 0;
+      const char *ts = get(carrier, "tracestate");
+      if (ts != NULL &&
+          tt_tracestate_parse(ts, strlen(ts), out->tracestate, sizeof out->tracestate) < 0)
+        out->tracestate[0] = '\0';
+    }
+  }
+  if (props & TT__PROP_BAGGAGE) {
+    const char *bg = get(carrier, "baggage");
+    if (bg != NULL)
+      tt_baggage_parse(&out->baggage, bg, strlen(bg));
+  }
+  return rc;
+}
+
+int tt_inject(const tt_span_t *span, const tt_baggage_t *baggage, tt_carrier_set_fn set,
+              void *carrier) {
+  if (set == NULL)
+    return TT_EINVAL;
+  int props = atomic_load_explicit(&tt__propagators, memory_order_relaxed);
+  if ((props & TT__PROP_TRACECONTEXT) && span != NULL) {
+    tt_span_context_t c;
+    tt_span_get_context(span, &c);
+    if (tt_span_context_is_valid(&c)) {
+      char tp[56];
+      tt_traceparent_format(&c, tp);
+      set(carrier, "traceparent", tp);
+      if (span->data.tracestate != NULL && span->data.tracestate[0] != '\0')
+        set(carrier, "tracestate", span->data.tracestate);
+    }
+  }
+  if ((props & TT__PROP_BAGGAGE) && baggage != NULL && baggage->count > 0) {
+    char buf[TT_BAGGAGE_MAX_BYTES * 3 + 1];
+    int n = tt_baggage_format(baggage, buf, sizeof buf);
+    if (n > 0)
+      set(carrier, "baggage", buf);
+  }
+  return 0;
+}
+
+/* OTEL_PROPAGATORS: a comma list. tracecontext and baggage are supported; "none" disables;
+ * others (b3, jaeger, ...) are warned about and ignored. */
+void tt__propagators_from_env(void) {
+  const char *v = getenv("OTEL_PROPAGATORS");
+  if (v == NULL || *v == '\0') {
+    atomic_store(&tt__propagators, TT__PROP_TRACECONTEXT | TT__PROP_BAGGAGE);
+    return;
+  }
+  int props = 0;
+  const char *p = v;
+  while (*p != '\0') {
+    const char *e = strchr(p, ',');
+    size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+    const char *w = p;
+    trim(&w, &n);
+    if (n == 12 && memcmp(w, "tracecontext", 12) == 0)
+      props |= TT__PROP_TRACECONTEXT;
+    else if (n == 7 && memcmp(w, "baggage", 7) == 0)
+      props |= TT__PROP_BAGGAGE;
+    else if (!(n == 4 && memcmp(w, "none", 4) == 0) && n != 0)
+      TT_LOG(TT_LOG_WARN, "OTEL_PROPAGATORS: propagator '%.*s' is not supported", (int)n, w);
+    if (e == NULL)
+      break;
+    p = e + 1;
+  }
+  atomic_store(&tt__propagators, props);
+}

@@ -1,0 +1,533 @@
+/* Spans: start/end, attributes, events, links, status, scopes.
+ *
+ * Everything a span stores goes into its record's arena (bump allocation, 8-byte aligned), so a
+ * span never calls malloc. Growing arrays (attributes, events, links) are reallocated inside the
+ * arena by doubling; the space they leave behind is bounded by the arena. What does not fit the
+ * limits or the arena is dropped and counted in the span's dropped_* fields. */
+#include "internal.h"
+
+#include <string.h>
+
+static void *arena_alloc(struct tt_span_s *r, size_t n) {
+  size_t off = (r->arena_used + 7u) & ~(size_t)7u;
+  if (off + n > TT__ARENA_SIZE)
+    return NULL;
+  r->arena_used = (uint32_t)(off + n);
+  return r->arena + off;
+}
+
+static const char *arena_strn(struct tt_span_s *r, const char *s, size_t len) {
+  char *d = arena_alloc(r, len + 1);
+  if (d == NULL)
+    return NULL;
+  memcpy(d, s, len);
+  d[len] = '\0';
+  return d;
+}
+
+/* Truncates to the value-length limit without splitting a UTF-8 sequence. */
+static size_t limit_len(const char *s, size_t len, uint32_t limit) {
+  if (len <= limit)
+    return len;
+  size_t cut = limit;
+  while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+    cut--;
+  return cut;
+}
+
+/* Copies a value into the arena; 0 on success, -1 when it does not fit or is malformed. */
+static int copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
+  uint32_t lim = r->limits->attr_value_len;
+  out->type = in->type;
+  switch (in->type) {
+    case TT_ATTR_STRING: {
+      const char *v = in->value.str.ptr != NULL ? in->value.str.ptr : "";
+      size_t len = in->value.str.len != 0 ? in->value.str.len : strlen(v);
+      len = limit_len(v, len, lim);
+      const char *c = arena_strn(r, v, len);
+      if (c == NULL)
+        return -1;
+      out->value.str.ptr = c;
+      out->value.str.len = len;
+      return 0;
+    }
+    case TT_ATTR_BOOL:
+      out->value.b = in->value.b != 0;
+      return 0;
+    case TT_ATTR_INT:
+      out->value.i = in->value.i;
+      return 0;
+    case TT_ATTR_DOUBLE:
+      out->value.d = in->value.d;
+      return 0;
+    case TT_ATTR_BOOL_ARRAY:
+    case TT_ATTR_INT_ARRAY:
+    case TT_ATTR_DOUBLE_ARRAY: {
+      size_t n = in->value.array.count;
+      size_t w = in->type == TT_ATTR_BOOL_ARRAY ? 1 : 8;
+      if (n != 0 && in->value.array.items == NULL)
+        return -1;
+      void *d = arena_alloc(r, n * w + 1);
+      if (d == NULL)
+        return -1;
+      if (n != 0)
+        memcpy(d, in->value.array.items, n * w);
+      out->value.array.items = d;
+      out->value.array.count = n;
+      return 0;
+    }
+    case TT_ATTR_STRING_ARRAY: {
+      size_t n = in->value.array.count;
+      const char *const *src = in->value.array.items;
+      if (n != 0 && src == NULL)
+        return -1;
+      const char **d = arena_alloc(r, n * sizeof *d + 1);
+      if (d == NULL)
+        return -1;
+      for (size_t i = 0; i < n; i++) {
+        const char *v = src[i] != NULL ? src[i] : "";
+        d[i] = arena_strn(r, v, limit_len(v, strlen(v), lim));
+        if (d[i] == NULL)
+          return -1;
+      }
+      out->value.array.items = d;
+      out->value.array.count = n;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Adds or replaces key in a growable attribute array. Returns 0, or -1 when dropped. */
+static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t *count, uint32_t *cap,
+                    uint32_t limit, const tt_attribute_t *a) {
+  if (a == NULL || a->key == NULL)
+    return -1;
+  tt_attribute_t *base = *arr;
+  for (uint32_t i = 0; i < *count; i++) {
+    if (base[i].key[0] == a->key[0] && strcmp(base[i].key, a->key) == 0) {
+      tt_attribute_t v;
+      if (copy_value(r, a, &v) != 0)
+        return -1;
+      base[i].type = v.type;
+      base[i].value = v.value;
+      return 0;
+    }
+  }
+  if (*count >= limit)
+    return -1;
+  if (*count == *cap) {
+    uint32_t ncap = *cap != 0 ? *cap * 2 : 8;
+    if (ncap > limit)
+      ncap = limit;
+    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * sizeof *n);
+    if (n == NULL)
+      return -1;
+    if (*count != 0)
+      memcpy(n, base, (size_t)*count * sizeof *n);
+    *arr = base = n;
+    *cap = ncap;
+  }
+  tt_attribute_t *slot = &base[*count];
+  if (copy_value(r, a, slot) != 0)
+    return -1;
+  slot->key = arena_strn(r, a->key, strlen(a->key));
+  if (slot->key == NULL)
+    return -1;
+  (*count)++;
+  return 0;
+}
+
+/* Copies a caller's attribute list (for an event or link), de-duplicating keys (the last value
+ * wins) and applying the count limit. */
+static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t n, uint32_t limit,
+                           const tt_attribute_t **out, uint32_t *count, uint32_t *dropped) {
+  tt_attribute_t *arr = NULL;
+  uint32_t cnt = 0, cap = 0, drop = 0;
+  if (in != NULL && n != 0) {
+    cap = n < limit ? (uint32_t)n : limit;
+    arr = cap != 0 ? arena_alloc(r, (size_t)cap * sizeof *arr) : NULL;
+    if (arr == NULL)
+      cap = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (put_attr(r, &arr, &cnt, &cap, cap, &in[i]) != 0)
+        drop++;
+    }
+  }
+  *out = arr;
+  *count = cnt;
+  *dropped = drop;
+}
+
+static inline void span_context_of(const struct tt_span_s *s, tt_span_context_t *c) {
+  memcpy(c->trace_id, s->data.trace_id, 16);
+  memcpy(c->span_id, s->data.span_id, 8);
+  c->trace_flags = (uint8_t)s->data.flags;
+  c->is_remote = 0;
+}
+
+static void add_link(struct tt_span_s *r, const tt_link_t *in) {
+  tt_span_data_t *d = &r->data;
+  if (in == NULL || !tt_span_context_is_valid(&in->context))
+    return;
+  if (d->link_count >= r->limits->link_count)
+    goto drop;
+  if (d->link_count == r->link_cap) {
+    uint32_t ncap = r->link_cap != 0 ? r->link_cap * 2 : 2;
+    tt_link_t *n = arena_alloc(r, (size_t)ncap * sizeof *n);
+    if (n == NULL)
+      goto drop;
+    if (d->link_count != 0)
+      memcpy(n, r->links, (size_t)d->link_count * sizeof *n);
+    r->links = n;
+    r->link_cap = ncap;
+    d->links = n;
+  }
+  tt_link_t *l = &r->links[d->link_count];
+  l->context = in->context;
+  l->tracestate = "";
+  if (in->tracestate != NULL && in->tracestate[0] != '\0') {
+    l->tracestate = arena_strn(r, in->tracestate, strlen(in->tracestate));
+    if (l->tracestate == NULL)
+      goto drop;
+  }
+  copy_attr_list(r, in->attributes, in->attribute_count, r->limits->link_attr_count, &l->attributes,
+                 &l->attribute_count, &l->dropped_attributes_count);
+  d->link_count++;
+  return;
+drop:
+  d->dropped_links_count++;
+}
+
+tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_options_t *o) {
+  tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
+  if (__builtin_expect(p == NULL, 0))
+    return NULL;
+  tt__tstate_t *t = tt__tstate();
+  if (t == NULL)
+    return NULL;
+  if (o != NULL && o->size < sizeof(size_t))
+    o = NULL;
+
+  /* Resolve the parent before taking a record: a parent is read, never modified. */
+  tt_span_context_t pc;
+  const tt_span_context_t *parent = NULL;
+  const char *parent_ts = "";
+  tt_parent_t mode = o != NULL ? o->parent_mode : TT_PARENT_CURRENT;
+  const struct tt_span_s *ps = NULL;
+  if (mode == TT_PARENT_CURRENT)
+    ps = t->current;
+  else if (mode == TT_PARENT_SPAN)
+    ps = o->parent;
+  if (ps != NULL) {
+    span_context_of(ps, &pc);
+    parent = &pc;
+    parent_ts = ps->data.tracestate;
+  } else if (mode == TT_PARENT_REMOTE && o->remote != NULL &&
+             tt_span_context_is_valid(&o->remote->span_context)) {
+    parent = &o->remote->span_context;
+    parent_ts = o->remote->tracestate;
+  }
+
+  struct tt_span_s *r = t->free_list;
+  if (__builtin_expect(r != NULL, 1)) {
+    t->free_list = r->next;
+    t->free_count--;
+  } else if ((r = tt__record_refill(t)) == NULL) {
+    tt__count(&t->c_no_record, 1);
+    return NULL;
+  }
+
+  tt_span_data_t *d = &r->data;
+  uint8_t flags;
+  if (parent != NULL) {
+    memcpy(d->trace_id, parent->trace_id, 16);
+    memcpy(d->parent_span_id, parent->span_id, 8);
+    d->has_parent = 1;
+    flags = parent->trace_flags & TT_TRACE_FLAG_RANDOM;
+  } else {
+    uint64_t a = tt__rng_next(&t->rng), b = tt__rng_next(&t->rng);
+    if ((a | b) == 0)
+      a = 1;
+    memcpy(d->trace_id, &a, 8);
+    memcpy(d->trace_id + 8, &b, 8);
+    memset(d->parent_span_id, 0, 8);
+    d->has_parent = 0;
+    flags = TT_TRACE_FLAG_RANDOM;
+  }
+  uint64_t sid;
+  do
+    sid = tt__rng_next(&t->rng);
+  while (sid == 0);
+  memcpy(d->span_id, &sid, 8);
+
+  r->live = 1;
+  r->arena_used = 0;
+  r->limits = &p->limits;
+  r->provider = p;
+  int sampled = tt__sample(p, parent, parent != NULL, d->trace_id);
+  if (!sampled) {
+    /* A non-recording span keeps only what propagation needs: ids, flags and tracestate. */
+    r->recording = 0;
+    d->flags = flags;
+    d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
+    tt__count(&t->c_unsampled, 1);
+    return r;
+  }
+  flags |= TT_TRACE_FLAG_SAMPLED;
+  uint32_t f = flags;
+  if (parent != NULL)
+    f |= TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE |
+         (parent->is_remote ? TT_SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
+  r->recording = 1;
+  r->status_final = 0;
+  r->attrs = NULL;
+  r->events = NULL;
+  r->links = NULL;
+  r->attr_cap = r->event_cap = r->link_cap = 0;
+  d->flags = f;
+  d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
+  if (d->tracestate == NULL)
+    d->tracestate = "";
+  const char *nm = arena_strn(r, name != NULL ? name : "", name != NULL ? strlen(name) : 0);
+  d->name = nm != NULL ? nm : "";
+  d->kind = o != NULL && o->kind != TT_SPAN_KIND_UNSPECIFIED ? o->kind : TT_SPAN_KIND_INTERNAL;
+  d->start_time_unix_ns =
+      o != NULL && o->start_time_unix_ns != 0 ? o->start_time_unix_ns : tt__now_unix_ns();
+  d->end_time_unix_ns = 0;
+  d->attributes = NULL;
+  d->attribute_count = d->dropped_attributes_count = 0;
+  d->events = NULL;
+  d->event_count = d->dropped_events_count = 0;
+  d->links = NULL;
+  d->link_count = d->dropped_links_count = 0;
+  d->status_code = TT_STATUS_UNSET;
+  d->status_message = "";
+  d->resource = &p->resource;
+  d->scope = &(tracer != NULL ? tracer : tt__default_tracer())->scope;
+  tt__count(&t->c_started, 1);
+  if (o != NULL) {
+    if (o->attribute_count != 0)
+      tt_span_set_attributes(r, o->attributes, o->attribute_count);
+    for (size_t i = 0; o->links != NULL && i < o->link_count; i++)
+      add_link(r, &o->links[i]);
+  }
+  return r;
+}
+
+void tt_span_end(tt_span_t *s) {
+  tt_span_end_at(s, 0);
+}
+
+void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
+  if (s == NULL || !s->live)
+    return;
+  s->live = 0;
+  tt__tstate_t *t = tt__tstate();
+  if (t == NULL)
+    return; /* cannot happen after a start on this process; leak rather than crash */
+  if (!s->recording) {
+    tt__record_release_local(t, s);
+    return;
+  }
+  tt_span_data_t *d = &s->data;
+  d->end_time_unix_ns = end_ns != 0 ? end_ns : tt__now_unix_ns();
+  if (d->end_time_unix_ns < d->start_time_unix_ns)
+    d->end_time_unix_ns = d->start_time_unix_ns;
+  tt__count(&t->c_ended, 1);
+  uint32_t dropped = d->dropped_attributes_count + d->dropped_events_count + d->dropped_links_count;
+  if (dropped != 0)
+    tt__count(&t->c_dropped_attrs, dropped);
+
+  tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
+  if (__builtin_expect(p != s->provider, 0)) {
+    tt__count(&t->c_shutdown, 1);
+    tt__record_release_local(t, s);
+    return;
+  }
+  if (__builtin_expect(t->ring == NULL, 0) && tt__ring_ensure(t, p->max_queue_size) != 0) {
+    tt__count(&t->c_queue_full, 1);
+    tt__record_release_local(t, s);
+    return;
+  }
+  uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
+  uint64_t limit = p->max_queue_size <= t->ring_mask + 1 ? p->max_queue_size : t->ring_mask + 1;
+  if (h - t->tail_cache >= limit) {
+    t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
+    if (h - t->tail_cache >= limit) {
+      tt__count(&t->c_queue_full, 1);
+      tt__record_release_local(t, s);
+      return;
+    }
+  }
+  t->ring[h & t->ring_mask] = s;
+  atomic_store_explicit(&t->head, h + 1, memory_order_release);
+  /* Wake the exporter when this thread alone has a full batch waiting; otherwise it wakes on
+   * its schedule. The estimate can only over-count, which wakes it early, never late. */
+  if (h + 1 - t->tail_cache == p->max_export_batch_size)
+    tt__batch_wake(p);
+  if (__builtin_expect(atomic_load_explicit(&tt__batch_needs_thread, memory_order_relaxed), 0))
+    tt__batch_ensure_thread(p);
+}
+
+int tt_span_is_recording(const tt_span_t *s) {
+  return s != NULL && s->live && s->recording;
+}
+
+void tt_span_get_context(const tt_span_t *s, tt_span_context_t *out) {
+  if (out == NULL)
+    return;
+  if (s == NULL) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  span_context_of(s, out);
+}
+
+void tt_span_set_attribute(tt_span_t *s, const tt_attribute_t *a) {
+  if (s == NULL || !s->recording || !s->live)
+    return;
+  uint32_t cnt = s->data.attribute_count;
+  if (put_attr(s, &s->attrs, &cnt, &s->attr_cap, s->limits->attr_count, a) != 0)
+    s->data.dropped_attributes_count++;
+  s->data.attribute_count = cnt;
+  s->data.attributes = s->attrs;
+}
+
+void tt_span_set_attributes(tt_span_t *s, const tt_attribute_t *a, size_t n) {
+  for (size_t i = 0; a != NULL && i < n; i++)
+    tt_span_set_attribute(s, &a[i]);
+}
+
+void tt_span_set_str(tt_span_t *s, const char *key, const char *value) {
+  tt_attribute_t a = {.key = key, .type = TT_ATTR_STRING, .value.str = {value, 0}};
+  tt_span_set_attribute(s, &a);
+}
+
+void tt_span_set_strn(tt_span_t *s, const char *key, const char *value, size_t len) {
+  if (len == 0)
+    value = "";
+  tt_attribute_t a = {.key = key, .type = TT_ATTR_STRING, .value.str = {value, len}};
+  tt_span_set_attribute(s, &a);
+}
+
+void tt_span_set_int(tt_span_t *s, const char *key, int64_t value) {
+  tt_attribute_t a = {.key = key, .type = TT_ATTR_INT, .value.i = value};
+  tt_span_set_attribute(s, &a);
+}
+
+void tt_span_set_double(tt_span_t *s, const char *key, double value) {
+  tt_attribute_t a = {.key = key, .type = TT_ATTR_DOUBLE, .value.d = value};
+  tt_span_set_attribute(s, &a);
+}
+
+void tt_span_set_bool(tt_span_t *s, const char *key, int value) {
+  tt_attribute_t a = {.key = key, .type = TT_ATTR_BOOL, .value.b = value != 0};
+  tt_span_set_attribute(s, &a);
+}
+
+void tt_span_add_event_at(tt_span_t *s, const char *name, uint64_t ts, const tt_attribute_t *attrs,
+                          size_t n) {
+  if (s == NULL || !s->recording || !s->live)
+    return;
+  tt_span_data_t *d = &s->data;
+  if (d->event_count >= s->limits->event_count)
+    goto drop;
+  if (d->event_count == s->event_cap) {
+    uint32_t ncap = s->event_cap != 0 ? s->event_cap * 2 : 4;
+    tt_event_t *e = arena_alloc(s, (size_t)ncap * sizeof *e);
+    if (e == NULL)
+      goto drop;
+    if (d->event_count != 0)
+      memcpy(e, s->events, (size_t)d->event_count * sizeof *e);
+    s->events = e;
+    s->event_cap = ncap;
+    d->events = e;
+  }
+  tt_event_t *e = &s->events[d->event_count];
+  e->name = arena_strn(s, name != NULL ? name : "", name != NULL ? strlen(name) : 0);
+  if (e->name == NULL)
+    goto drop;
+  e->time_unix_ns = ts != 0 ? ts : tt__now_unix_ns();
+  copy_attr_list(s, attrs, n, s->limits->event_attr_count, &e->attributes, &e->attribute_count,
+                 &e->dropped_attributes_count);
+  d->event_count++;
+  return;
+drop:
+  d->dropped_events_count++;
+}
+
+void tt_span_add_event(tt_span_t *s, const char *name, const tt_attribute_t *attrs, size_t n) {
+  tt_span_add_event_at(s, name, 0, attrs, n);
+}
+
+void tt_span_add_link(tt_span_t *s, const tt_link_t *link) {
+  if (s == NULL || !s->recording || !s->live)
+    return;
+  add_link(s, link);
+}
+
+void tt_span_set_status(tt_span_t *s, tt_status_code_t code, const char *message) {
+  if (s == NULL || !s->recording || !s->live || s->status_final)
+    return;
+  if (code == TT_STATUS_OK) {
+    /* OK is final and carries no description, per the OpenTelemetry API. */
+    s->data.status_code = TT_STATUS_OK;
+    s->data.status_message = "";
+    s->status_final = 1;
+  } else if (code == TT_STATUS_ERROR) {
+    s->data.status_code = TT_STATUS_ERROR;
+    const char *m = message != NULL ? arena_strn(s, message, strlen(message)) : "";
+    s->data.status_message = m != NULL ? m : "";
+  }
+}
+
+void tt_span_update_name(tt_span_t *s, const char *name) {
+  if (s == NULL || !s->recording || !s->live || name == NULL)
+    return;
+  const char *n = arena_strn(s, name, strlen(name));
+  if (n != NULL)
+    s->data.name = n;
+}
+
+void tt_span_record_exception(tt_span_t *s, const char *type, const char *message,
+                              const char *stacktrace) {
+  if (s == NULL || !s->recording || !s->live)
+    return;
+  tt_attribute_t a[3];
+  size_t n = 0;
+  if (type != NULL)
+    a[n++] = (tt_attribute_t)TT_STR("exception.type", type);
+  if (message != NULL)
+    a[n++] = (tt_attribute_t)TT_STR("exception.message", message);
+  if (stacktrace != NULL)
+    a[n++] = (tt_attribute_t)TT_STR("exception.stacktrace", stacktrace);
+  tt_span_add_event(s, "exception", a, n);
+  tt_span_set_status(s, TT_STATUS_ERROR, message != NULL ? message : type);
+}
+
+tt_span_scope_t tt_scope_begin(tt_tracer_t *tracer, const char *name,
+                               const tt_span_options_t *opts) {
+  tt_span_scope_t sc = {NULL, NULL};
+  sc.span = tt_span_start(tracer, name, opts);
+  if (sc.span != NULL)
+    sc.previous = tt_make_current(sc.span);
+  return sc;
+}
+
+void tt_scope_end(tt_span_scope_t *sc) {
+  if (sc == NULL || sc->span == NULL)
+    return;
+  tt_restore_current(sc->previous);
+  tt_span_end(sc->span);
+  sc->span = NULL;
+}
+
+const tt_attribute_t *tt_span_data_attribute(const tt_span_data_t *s, const char *key) {
+  if (s == NULL || key == NULL)
+    return NULL;
+  for (uint32_t i = 0; i < s->attribute_count; i++)
+    if (strcmp(s->attributes[i].key, key) == 0)
+      return &s->attributes[i];
+  return NULL;
+}

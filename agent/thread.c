@@ -1,0 +1,266 @@
+/* Thread state: per-thread span free lists, rings and current span; the global record pool;
+ * fork handling.
+ *
+ * Ownership: a tt__tstate_t is written only by its owning thread, except its ring's tail (the
+ * exporter thread) and in_use (under g_reg_mu). The registry is an append-only list so the
+ * exporter thread can walk it without a lock. The record pool (g_pool_*) is shared under
+ * g_pool_mu; threads touch it once per TT__REFILL records, never per span. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TT__REFILL 32
+#define TT__LOCAL_MAX 96
+#define TT__CHUNK_RECORDS 32
+
+__thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
+_Atomic uint64_t tt__fork_gen;
+
+static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static tt__tstate_t *_Atomic g_reg_head;
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tt_span_s *g_pool_free;
+static uint64_t g_pool_total;
+static uint64_t g_pool_cap = 8192;
+static void *g_chunks; /* linked through the first word; keeps chunks reachable, never freed */
+
+static void pool_push_locked(struct tt_span_s *r) {
+  r->next = g_pool_free;
+  g_pool_free = r;
+}
+
+static void on_thread_exit(void *arg) {
+  tt__tstate_t *t = arg;
+  pthread_mutex_lock(&g_pool_mu);
+  while (t->free_list != NULL) {
+    struct tt_span_s *r = t->free_list;
+    t->free_list = r->next;
+    pool_push_locked(r);
+  }
+  t->free_count = 0;
+  pthread_mutex_unlock(&g_pool_mu);
+  t->current = NULL;
+  /* The ring stays with the state: the exporter thread still drains it, and the adopting thread
+   * becomes its producer (the registry mutex orders the hand-over). */
+  pthread_mutex_lock(&g_reg_mu);
+  t->in_use = 0;
+  pthread_mutex_unlock(&g_reg_mu);
+  tt__tls = NULL;
+}
+
+static void make_key(void) {
+  pthread_key_create(&g_key, on_thread_exit);
+}
+
+tt__tstate_t *tt__tstate_first(void) {
+  return atomic_load_explicit(&g_reg_head, memory_order_acquire);
+}
+
+tt__tstate_t *tt__tstate_slow(void) {
+  pthread_once(&g_key_once, make_key);
+  pthread_mutex_lock(&g_reg_mu);
+  tt__tstate_t *t = atomic_load_explicit(&g_reg_head, memory_order_relaxed);
+  while (t != NULL && t->in_use)
+    t = atomic_load_explicit(&t->next_all, memory_order_relaxed);
+  if (t == NULL) {
+    /* Over-allocate to align to a cache line; states are never freed, so the raw pointer is
+     * not needed later. */
+    char *raw = tt__calloc(1, sizeof(tt__tstate_t) + 64);
+    if (raw == NULL) {
+      pthread_mutex_unlock(&g_reg_mu);
+      return NULL;
+    }
+    t = (tt__tstate_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    atomic_store_explicit(&t->next_all, atomic_load_explicit(&g_reg_head, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&g_reg_head, t, memory_order_release);
+  }
+  t->in_use = 1;
+  t->current = NULL;
+  tt__rng_seed(&t->rng);
+  t->fork_gen = atomic_load(&tt__fork_gen);
+  pthread_mutex_unlock(&g_reg_mu);
+  pthread_setspecific(g_key, t);
+  tt__tls = t;
+  return t;
+}
+
+void tt__pool_set_cap(uint64_t cap) {
+  pthread_mutex_lock(&g_pool_mu);
+  if (cap > g_pool_cap)
+    g_pool_cap = cap;
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+/* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
+ * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
+struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
+  pthread_mutex_lock(&g_pool_mu);
+  if (g_pool_free == NULL && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap) {
+    char *chunk = tt__malloc(64 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE);
+    if (chunk != NULL) {
+      *(void **)chunk = g_chunks;
+      g_chunks = chunk;
+      for (int i = 0; i < TT__CHUNK_RECORDS; i++)
+        pool_push_locked((struct tt_span_s *)(chunk + 64 + (size_t)i * TT__RECORD_SIZE));
+      g_pool_total += TT__CHUNK_RECORDS;
+    }
+  }
+  for (int i = 0; i < TT__REFILL && g_pool_free != NULL; i++) {
+    struct tt_span_s *r = g_pool_free;
+    g_pool_free = r->next;
+    r->next = t->free_list;
+    t->free_list = r;
+    t->free_count++;
+  }
+  pthread_mutex_unlock(&g_pool_mu);
+  struct tt_span_s *r = t->free_list;
+  if (r != NULL) {
+    t->free_list = r->next;
+    t->free_count--;
+  }
+  return r;
+}
+
+void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
+  r->next = t->free_list;
+  t->free_list = r;
+  if (++t->free_count <= TT__LOCAL_MAX)
+    return;
+  /* A thread that ends many spans started elsewhere would hoard records; give a batch back. */
+  pthread_mutex_lock(&g_pool_mu);
+  for (int i = 0; i < TT__REFILL; i++) {
+    struct tt_span_s *x = t->free_list;
+    t->free_list = x->next;
+    pool_push_locked(x);
+  }
+  t->free_count -= TT__REFILL;
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+void tt__pool_return(struct tt_span_s **recs, size_t n) {
+  if (n == 0)
+    return;
+  pthread_mutex_lock(&g_pool_mu);
+  for (size_t i = 0; i < n; i++)
+    pool_push_locked(recs[i]);
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
+  if (t->ring != NULL)
+    return 0;
+  uint64_t cap = 256;
+  while (cap < capacity)
+    cap <<= 1;
+  /* The ring is published to the exporter thread by the release store of head that follows the
+   * first push, and never replaced, so the consumer never sees a half-set ring. */
+  t->ring = tt__calloc(cap, sizeof *t->ring);
+  if (t->ring == NULL)
+    return TT_ENOMEM;
+  t->ring_mask = cap - 1;
+  return 0;
+}
+
+/* ---- current span ---- */
+
+tt_span_t *tt_current_span(void) {
+  tt__tstate_t *t = tt__tstate();
+  return t != NULL ? t->current : NULL;
+}
+
+tt_span_t *tt_make_current(tt_span_t *span) {
+  tt__tstate_t *t = tt__tstate();
+  if (t == NULL)
+    return NULL;
+  tt_span_t *prev = t->current;
+  t->current = span;
+  return prev;
+}
+
+void tt_restore_current(tt_span_t *previous) {
+  tt__tstate_t *t = tt__tstate();
+  if (t != NULL)
+    t->current = previous;
+}
+
+/* ---- statistics ---- */
+
+int tt_stats_get(tt_stats_t *out) {
+  if (out == NULL || out->size < sizeof(tt_stats_t))
+    return TT_EINVAL;
+  memset((char *)out + sizeof out->size, 0, sizeof *out - sizeof out->size);
+  for (tt__tstate_t *t = tt__tstate_first(); t != NULL;
+       t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
+    out->spans_started += atomic_load_explicit(&t->c_started, memory_order_relaxed);
+    out->spans_unsampled += atomic_load_explicit(&t->c_unsampled, memory_order_relaxed);
+    out->spans_ended += atomic_load_explicit(&t->c_ended, memory_order_relaxed);
+    out->dropped_queue_full += atomic_load_explicit(&t->c_queue_full, memory_order_relaxed);
+    out->dropped_no_record += atomic_load_explicit(&t->c_no_record, memory_order_relaxed);
+    out->dropped_shutdown += atomic_load_explicit(&t->c_shutdown, memory_order_relaxed);
+    out->dropped_attributes += atomic_load_explicit(&t->c_dropped_attrs, memory_order_relaxed);
+  }
+  out->spans_exported = atomic_load(&tt__stat_exported);
+  out->dropped_export_failed = atomic_load(&tt__stat_export_failed);
+  out->export_calls = atomic_load(&tt__stat_export_calls);
+  return 0;
+}
+
+/* ---- fork ----
+ * prepare takes every library lock (batch, registry, pool, in that order, the only order used
+ * anywhere) so no lock is held mid-update by a thread that will not exist in the child. The
+ * exporter thread never holds a library lock while it calls the exporter, so fork does not wait
+ * for an export. */
+
+static void atfork_prepare(void) {
+  tt__provider_t *p = atomic_load(&tt__provider);
+  if (p != NULL)
+    tt__batch_atfork_prepare(p);
+  pthread_mutex_lock(&g_reg_mu);
+  pthread_mutex_lock(&g_pool_mu);
+}
+
+static void atfork_parent(void) {
+  pthread_mutex_unlock(&g_pool_mu);
+  pthread_mutex_unlock(&g_reg_mu);
+  tt__provider_t *p = atomic_load(&tt__provider);
+  if (p != NULL)
+    tt__batch_atfork_parent(p);
+}
+
+static void atfork_child(void) {
+  /* Only this thread exists now. Empty every ring (the child starts with an empty queue; the
+   * parent exports those spans), orphan the states of threads that did not survive, and give
+   * this thread fresh randomness so parent and child never produce the same ids. */
+  for (tt__tstate_t *t = atomic_load(&g_reg_head); t != NULL; t = atomic_load(&t->next_all)) {
+    uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
+    for (; tl != h; tl++)
+      pool_push_locked(t->ring[tl & t->ring_mask]);
+    atomic_store(&t->tail, h);
+    t->tail_cache = h;
+    if (t != tt__tls) {
+      t->in_use = 0;
+      t->current = NULL;
+    }
+  }
+  atomic_fetch_add(&tt__fork_gen, 1);
+  if (tt__tls != NULL)
+    tt__rng_seed(&tt__tls->rng);
+  pthread_mutex_unlock(&g_pool_mu);
+  pthread_mutex_unlock(&g_reg_mu);
+  tt__provider_t *p = atomic_load(&tt__provider);
+  if (p != NULL)
+    tt__batch_atfork_child(p);
+}
+
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) {
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+void tt__thread_atfork_install(void) {
+  pthread_once(&g_atfork_once, install_atfork);
+}
