@@ -1,12 +1,247 @@
-/* tailtrace-collector entry point (placeholder until the collector core lands). */
+/* tailtrace-collector: the daemon's entry point. It loads the configuration (a bad one never
+ * starts anything), builds the pipeline and its sink, starts the receivers and the admin port,
+ * then waits for signals on the main thread:
+ *   SIGTERM / SIGINT  stop receiving, decide every held trace, flush, exit within the deadline
+ *   SIGHUP            reload the policies from the configuration file
+ * Signals are blocked in every thread and taken with sigwait here, so no handler runs on a
+ * receiver or shard thread. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "otlp_json.h"
+#include "pipeline.h"
+#include "recv_grpc.h"
+#include "recv_http.h"
+#include "sink.h"
+#include "version.h"
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: tailtrace-collector [--config FILE] [--validate] [--version]\n"
+             "                           [--describe-config]\n"
+             "  --config FILE       YAML configuration (default: built-in defaults)\n"
+             "  --validate          check the configuration, print problems, exit 0 or 2\n"
+             "  --describe-config   print every configuration key with its default\n"
+             "  --version           print the version\n");
+}
+
+typedef struct {
+  uint64_t deadline_ms;
+} watchdog_t;
+
+/* Enforces the shutdown deadline: if a flush hangs (a stuck disk, later a remote backend), the
+ * process still exits, with a log line saying so. */
+static void *watchdog(void *arg) {
+  watchdog_t *w = arg;
+  struct timespec ts = {(time_t)(w->deadline_ms / 1000), (long)(w->deadline_ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  TT_LOG(TT_LOG_ERROR, "shutdown deadline passed; exiting without a complete flush",
+         "\"deadline_ms\":%llu", (unsigned long long)w->deadline_ms);
+  _exit(3);
+  return NULL;
+}
+
+static int json_encode(const uint8_t *pb, size_t len, tt_buf_t *out) {
+  return tt__otlp_json_from_pb(pb, len, out);
+}
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-    printf("tailtrace-collector %s\n", TT_VERSION_STRING_BUILD);
+  const char *config_path = NULL;
+  bool validate = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--version") == 0) {
+      printf("tailtrace-collector %s\n", tt__collector_version());
+      return 0;
+    } else if (strcmp(argv[i], "--validate") == 0) {
+      validate = true;
+    } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (strncmp(argv[i], "--config=", 9) == 0) {
+      config_path = argv[i] + 9;
+    } else if (strcmp(argv[i], "--describe-config") == 0) {
+      tt_buf_t b = TT_BUF_INIT;
+      tt__config_describe(&b);
+      fwrite(b.data, 1, b.len, stdout);
+      tt__buf_free(&b);
+      return 0;
+    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "tailtrace-collector: unknown argument %s\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  tt_config_t cfg;
+  tt_buf_t errs = TT_BUF_INIT;
+  int rc = config_path ? tt__config_load_file(config_path, &cfg, &errs) : tt__config_defaults(&cfg);
+  if (rc != 0) {
+    if (errs.len > 0)
+      fwrite(errs.data, 1, errs.len, stderr);
+    fprintf(stderr, "tailtrace-collector: configuration refused\n");
+    tt__buf_free(&errs);
+    tt__config_free(&cfg);
+    return 2;
+  }
+  tt__buf_free(&errs);
+  if (validate) {
+    printf("%s: OK\n", cfg.source);
+    tt__config_free(&cfg);
     return 0;
   }
-  fprintf(stderr, "tailtrace-collector %s: not implemented yet\n", TT_VERSION_STRING_BUILD);
-  return 1;
+  tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
+
+  /* Block the signals we wait for before any thread exists, so every thread inherits the mask. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  tt_sink_t *sink = NULL;
+  if (strcmp(cfg.sink_type, "null") == 0) {
+    sink = tt__sink_null_new();
+  } else {
+    bool proto = strcmp(cfg.file_format, "protobuf") == 0;
+    tt_file_sink_opts_t fo = {cfg.file_path, cfg.file_max_bytes, (unsigned)cfg.file_max_files,
+                              proto ? tt__sink_encode_delimited : json_encode, proto};
+    rc = tt__sink_file_open(&fo, &sink);
+    if (rc != 0) {
+      TT_LOG(TT_LOG_ERROR, "cannot open the file sink", "\"path\":\"%s\",\"errno\":%d",
+             cfg.file_path, -rc);
+      tt__config_free(&cfg);
+      return 1;
+    }
+  }
+  tt_pipeline_opts_t po;
+  tt__config_pipeline_opts(&cfg, &po);
+  po.sinks = &sink;
+  po.nsinks = 1;
+  po.policies = cfg.policies;
+  tt_pipeline_t *pipe = NULL;
+  rc = tt__pipeline_new(&po, &pipe);
+  if (rc != 0) {
+    TT_LOG(TT_LOG_ERROR, "cannot start the pipeline", "\"errno\":%d", -rc);
+    sink->vt->close(sink);
+    tt__config_free(&cfg);
+    return 1;
+  }
+
+  atomic_bool ready;
+  atomic_init(&ready, false);
+  tt_grpc_receiver_t *grpc = NULL;
+  tt_http_receiver_t *http = NULL;
+  tt_admin_t *admin = NULL;
+  char host[128];
+  int port;
+  int exit_code = 0;
+  if (cfg.grpc_enabled) {
+    tt__config_split_endpoint(cfg.grpc_endpoint, host, sizeof host, &port);
+    tt_grpc_receiver_opts_t go = {host, port, cfg.grpc_max_message, 0, tt__pipeline_handle, pipe};
+    rc = tt__grpc_receiver_start(&go, &grpc);
+    if (rc != 0) {
+      TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/gRPC receiver",
+             "\"endpoint\":\"%s\",\"errno\":%d", cfg.grpc_endpoint, -rc);
+      exit_code = 1;
+      goto stop;
+    }
+    TT_LOG(TT_LOG_INFO, "otlp_grpc listening", "\"host\":\"%s\",\"port\":%d", host,
+           tt__grpc_receiver_port(grpc));
+  }
+  if (cfg.http_enabled) {
+    tt__config_split_endpoint(cfg.http_endpoint, host, sizeof host, &port);
+    tt_http_receiver_opts_t ho = {host, port, cfg.http_max_body, 0, tt__pipeline_handle, pipe};
+    rc = tt__http_receiver_start(&ho, &http);
+    if (rc != 0) {
+      TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/HTTP receiver",
+             "\"endpoint\":\"%s\",\"errno\":%d", cfg.http_endpoint, -rc);
+      exit_code = 1;
+      goto stop;
+    }
+    TT_LOG(TT_LOG_INFO, "otlp_http listening", "\"host\":\"%s\",\"port\":%d", host,
+           tt__http_receiver_port(http));
+  }
+  if (cfg.admin_enabled) {
+    tt__config_split_endpoint(cfg.admin_endpoint, host, sizeof host, &port);
+    tt_admin_opts_t ao = {host, port, pipe, &ready};
+    rc = tt__admin_start(&ao, &admin);
+    if (rc != 0) {
+      TT_LOG(TT_LOG_ERROR, "cannot start the admin port", "\"endpoint\":\"%s\",\"errno\":%d",
+             cfg.admin_endpoint, -rc);
+      exit_code = 1;
+      goto stop;
+    }
+    TT_LOG(TT_LOG_INFO, "admin listening", "\"host\":\"%s\",\"port\":%d", host,
+           tt__admin_port(admin));
+  }
+  atomic_store(&ready, true);
+  TT_LOG(TT_LOG_INFO, "tailtrace-collector started",
+         "\"version\":\"%s\",\"config\":\"%s\",\"sink\":\"%s\"", tt__collector_version(),
+         cfg.source, cfg.sink_type);
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&sigs, &sig) != 0)
+      continue;
+    if (sig == SIGHUP) {
+      if (config_path == NULL) {
+        TT_LOG(TT_LOG_INFO, "SIGHUP: no configuration file; policies unchanged", "%s", "");
+        continue;
+      }
+      tt_config_t fresh;
+      tt_buf_t e = TT_BUF_INIT;
+      if (tt__config_load_file(config_path, &fresh, &e) == 0) {
+        tt__pipeline_set_policies(pipe, fresh.policies);
+        TT_LOG(TT_LOG_INFO, "SIGHUP: policies reloaded", "\"policies\":%zu", fresh.policies->n);
+      } else {
+        if (e.len > 0)
+          fwrite(e.data, 1, e.len, stderr);
+        TT_LOG(TT_LOG_ERROR, "SIGHUP: configuration refused; policies unchanged", "%s", "");
+      }
+      tt__buf_free(&e);
+      tt__config_free(&fresh);
+      continue;
+    }
+    TT_LOG(TT_LOG_INFO, "shutting down", "\"signal\":%d,\"deadline_ms\":%llu", sig,
+           (unsigned long long)cfg.shutdown_deadline_ms);
+    break;
+  }
+
+stop:;
+  static watchdog_t wd;
+  wd.deadline_ms = cfg.shutdown_deadline_ms;
+  pthread_t wt;
+  pthread_create(&wt, NULL, watchdog, &wd);
+  pthread_detach(wt);
+  atomic_store(&ready, false);
+  /* Receivers first: new requests get UNAVAILABLE from the pipeline meanwhile, and once the
+   * receivers have stopped no handler call is in flight. */
+  tt__grpc_receiver_stop(grpc);
+  tt__http_receiver_stop(http);
+  tt__pipeline_shutdown(pipe);
+  tt_metrics_t *m = tt__pipeline_metrics(pipe);
+  TT_LOG(TT_LOG_INFO, "stopped",
+         "\"spans_accepted\":%llu,\"spans_exported\":%llu,\"spans_dropped\":%llu",
+         (unsigned long long)atomic_load(&m->spans_accepted),
+         (unsigned long long)atomic_load(&m->spans_exported),
+         (unsigned long long)atomic_load(&m->spans_dropped));
+  tt__admin_stop(admin);
+  tt__pipeline_free(pipe);
+  sink->vt->close(sink);
+  tt__config_free(&cfg);
+  return exit_code;
 }

@@ -20,4 +20,9 @@ int tt__otlp_json_to_pb(const char *json, size_t len, tt_buf_t *out, char *errbu
  * are not a valid message. */
 int tt__otlp_json_from_pb(const uint8_t *pb, size_t len, tt_buf_t *out);
 
+/* Appends `s` (len bytes) as a JSON string literal with quotes, escaping what JSON requires.
+ * Invalid UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON. Returns 0 or
+ * -ENOMEM. */
+int tt__json_append_string(tt_buf_t *out, const char *s, size_t len);
+
 #endif

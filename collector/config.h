@@ -1,0 +1,72 @@
+/* tailtrace-collector configuration: one YAML file (libyaml), every key in one table
+ * {name, type, default, field, validator} in config.c, documented in docs/config.md. No file at
+ * all gives the defaults. `${VAR}` and `${VAR:-default}` in values expand from the environment.
+ * Every error names the file, the line and the key; a config with any error is refused whole.
+ * Functions here are called from the main thread only. */
+#ifndef TT_COLLECTOR_CONFIG_H
+#define TT_COLLECTOR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "pipeline.h"
+#include "policy.h"
+
+typedef struct {
+  bool grpc_enabled;
+  char grpc_endpoint[128];
+  uint64_t grpc_max_message;
+  bool http_enabled;
+  char http_endpoint[128];
+  uint64_t http_max_body;
+  bool admin_enabled;
+  char admin_endpoint[128];
+  int64_t workers;
+  uint64_t root_grace_ms;
+  uint64_t idle_timeout_ms;
+  uint64_t max_trace_age_ms;
+  uint64_t tick_ms;
+  uint64_t memory_budget;
+  uint64_t max_trace_bytes;
+  uint64_t retry_after_ms;
+  int64_t late_cache_traces;
+  uint64_t late_cache_ttl_ms;
+  char sink_type[16];
+  char file_path[512];
+  char file_format[16];
+  uint64_t file_max_bytes;
+  int64_t file_max_files;
+  char log_level[16];
+  uint64_t shutdown_deadline_ms;
+  tt_policy_set_t *policies; /* owned reference */
+  char source[512];          /* the file this came from, or "(defaults)" */
+} tt_config_t;
+
+/* Fills every key with its default (policies included). Returns 0 or -ENOMEM. */
+int tt__config_defaults(tt_config_t *c);
+
+/* Loads defaults, then the YAML text over them. On error returns -EINVAL and appends one line per
+ * problem to errs ("FILE:LINE: KEY: message\n"); *c is then left with defaults and must still be
+ * freed. `name` is the file name used in messages. */
+int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_config_t *c,
+                           tt_buf_t *errs);
+
+/* Reads the file and loads it as tt__config_load_string does. */
+int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs);
+
+/* Drops the policy reference. */
+void tt__config_free(tt_config_t *c);
+
+/* Splits "host:port" (or "[v6]:port"). Returns 0 or -EINVAL. */
+int tt__config_split_endpoint(const char *ep, char *host, size_t hostlen, int *port);
+
+/* Maps the decision, memory and late-span keys onto pipeline options (sinks, clock and policies
+ * are left to the caller). */
+void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o);
+
+/* Appends a Markdown table of every key (name, type, default, description). */
+int tt__config_describe(tt_buf_t *out);
+
+#endif

@@ -1,0 +1,90 @@
+/* A small HTTP/1.1 server: one thread running its own libuv loop, http-parser for framing.
+ *
+ * It is the transport under the OTLP/HTTP receiver (recv_http.c) and the admin port
+ * (/healthz, /readyz, /metrics). It handles the HTTP-level work so routes never see it:
+ * keep-alive, chunked request bodies, `Expect: 100-continue`, `Content-Encoding: gzip` (inflated
+ * before the route runs, with the body limit applied to the inflated size too), and per-connection
+ * limits (header bytes, body bytes, idle timeout, connection count) so a slow or hostile client
+ * cannot hold memory. A body over the limit is answered 413 as soon as the limit is known to be
+ * exceeded (from Content-Length, or while chunks arrive) and the connection is closed without
+ * reading the rest.
+ *
+ * Threads: tt__http_server_start/port/stop are called from one controlling thread. The route
+ * callback runs on the server's own thread, one request at a time, and must not block for long. */
+#ifndef TT_COLLECTOR_HTTP_SERVER_H
+#define TT_COLLECTOR_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef struct tt_http_server_s tt_http_server_t;
+
+/* One complete request as a route sees it. Everything is borrowed for the call only. Header
+ * values are NULL when the header was absent. */
+typedef struct {
+  const char *method;       /* "GET", "POST", ... */
+  const char *path;         /* path part of the URL, without the query string */
+  const char *query;        /* after '?', or NULL */
+  const char *content_type; /* raw Content-Type value, e.g. "application/json; charset=utf-8" */
+  const char *user_agent;   /* raw User-Agent value */
+  const uint8_t *body;      /* the decoded body (already inflated when it was gzip) */
+  size_t body_len;
+  size_t wire_body_len; /* bytes on the wire, before inflation */
+} tt_http_request_t;
+
+/* What a route fills in. The server sends it and then resets it. */
+typedef struct {
+  int status;               /* HTTP status code; 0 is answered as 500 */
+  const char *content_type; /* static string or NULL (no Content-Type) */
+  char extra_headers[256];  /* "Name: value\r\n" lines, NUL-terminated; may be empty */
+  tt_buf_t body;            /* owned by the server; the route appends to it */
+  int close;                /* nonzero: close the connection after this response */
+} tt_http_response_t;
+
+typedef void (*tt_http_route_fn)(void *ctx, const tt_http_request_t *req, tt_http_response_t *res);
+
+typedef struct {
+  const char *host;         /* bind address, e.g. "127.0.0.1" or "0.0.0.0"; NULL: 127.0.0.1 */
+  int port;                 /* 0 picks an ephemeral port; read it back with _port() */
+  size_t max_body_bytes;    /* limit on both wire and inflated body; 0: 20 MiB */
+  size_t max_header_bytes;  /* limit on the request line plus headers; 0: 16 KiB */
+  uint32_t idle_timeout_ms; /* close a connection idle (or stalled mid-request) this long;
+                               0: 30 s */
+  uint32_t max_connections; /* further connections are accepted and closed at once; 0: 1024 */
+  tt_http_route_fn route;   /* required */
+  void *ctx;                /* passed to route */
+  const char *name;         /* short name for the thread and logs ("otlp-http", "admin") */
+} tt_http_server_opts_t;
+
+/* Binds, listens and starts the server thread. The options are copied (host and name too).
+ * Returns 0, or a negative errno (-EADDRINUSE, -EINVAL, -ENOMEM, ...). */
+int tt__http_server_start(const tt_http_server_opts_t *opts, tt_http_server_t **out);
+
+/* The bound TCP port (useful when opts.port was 0). Any thread. */
+int tt__http_server_port(const tt_http_server_t *s);
+
+/* Stops accepting, lets responses already being written finish, closes every connection, joins
+ * the thread and frees the server. NULL is a no-op. Not from the server's own thread. */
+void tt__http_server_stop(tt_http_server_t *s);
+
+/* ---- Socket-less core, for the fuzzer and unit tests ---------------------------------------
+ * A session is one connection's protocol state without a socket: bytes in, bytes out. The uv
+ * layer drives exactly this code, so fuzzing it covers the server's parsing. */
+typedef struct tt_http_session_s tt_http_session_t;
+
+/* `opts` must outlive the session; only the limits, route and ctx are used. */
+tt_http_session_t *tt__http_session_new(const tt_http_server_opts_t *opts);
+void tt__http_session_free(tt_http_session_t *ss);
+
+/* Feeds received bytes; any response bytes produced are appended to `out`. Returns 0 to keep the
+ * connection, 1 when the connection must be closed once `out` is written (error, limit,
+ * `Connection: close`), or a negative errno on allocation failure. After 1 further input is
+ * ignored. */
+int tt__http_session_feed(tt_http_session_t *ss, const uint8_t *data, size_t len, tt_buf_t *out);
+
+/* Tells the session the peer closed its side (EOF); returns as _feed does. */
+int tt__http_session_eof(tt_http_session_t *ss, tt_buf_t *out);
+
+#endif

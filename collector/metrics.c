@@ -1,0 +1,115 @@
+/* Prometheus text rendering of the collector's counters: see metrics.h. */
+#include "metrics.h"
+
+static const char *const trigger_names[TT_TRIG__COUNT] = {
+    "root_grace", "idle", "max_age", "trace_cap", "memory_pressure", "shutdown",
+};
+
+const char *tt__trigger_name(tt_trigger_t t) {
+  return (unsigned)t < TT_TRIG__COUNT ? trigger_names[t] : "unknown";
+}
+
+static const uint64_t bucket_ms[TT_LATENCY_BUCKETS - 1] = {10,   50,   100,   250,   500,  1000,
+                                                           2500, 5000, 10000, 30000, 60000};
+
+void tt__metrics_observe_latency(tt_metrics_t *m, uint64_t ms) {
+  int i = 0;
+  while (i < TT_LATENCY_BUCKETS - 1 && ms > bucket_ms[i])
+    i++;
+  atomic_fetch_add_explicit(&m->latency_buckets[i], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->latency_sum_ms, ms, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
+}
+
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+static int counter(tt_buf_t *o, const char *name, const char *help, unsigned long long v) {
+  return tt__buf_appendf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                         v);
+}
+
+int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
+  int rc = 0;
+  rc |= counter(o, "tailtrace_requests_total", "Export requests received.", LOAD(m->requests));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_requests_refused_total Export requests refused, by "
+                        "cause.\n# TYPE tailtrace_requests_refused_total counter\n"
+                        "tailtrace_requests_refused_total{cause=\"invalid\"} %llu\n"
+                        "tailtrace_requests_refused_total{cause=\"throttled\"} %llu\n"
+                        "tailtrace_requests_refused_total{cause=\"unavailable\"} %llu\n",
+                        LOAD(m->requests_invalid), LOAD(m->requests_throttled),
+                        LOAD(m->requests_unavailable));
+  rc |= counter(o, "tailtrace_throttled_bytes_total",
+                "Request bytes refused with a retry delay under memory pressure.",
+                LOAD(m->bytes_throttled));
+  rc |= counter(o, "tailtrace_spans_received_total", "Spans in accepted-for-scan requests.",
+                LOAD(m->spans_received));
+  rc |= counter(o, "tailtrace_spans_accepted_total", "Spans accepted and held.",
+                LOAD(m->spans_accepted));
+  rc |= counter(o, "tailtrace_spans_refused_total",
+                "Spans refused one by one (invalid ids), reported via partial_success.",
+                LOAD(m->spans_refused_invalid));
+  rc |= tt__buf_appendf(o, "# HELP tailtrace_traces_decided_total Traces decided, by decision, "
+                           "reason kind and trigger.\n# TYPE tailtrace_traces_decided_total "
+                           "counter\n");
+  for (int k = 0; k < TT_POL__COUNT; k++)
+    for (int d = 0; d < 2; d++)
+      for (int t = 0; t < TT_TRIG__COUNT; t++) {
+        unsigned long long v = LOAD(m->decisions[k][d][t]);
+        if (v == 0)
+          continue;
+        rc |= tt__buf_appendf(o,
+                              "tailtrace_traces_decided_total{decision=\"%s\",reason=\"%s\","
+                              "trigger=\"%s\"} %llu\n",
+                              d ? "keep" : "drop", tt__policy_kind_name((tt_policy_kind_t)k),
+                              trigger_names[t], v);
+      }
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_late_spans_total Spans arriving after their trace was "
+                        "decided.\n# TYPE tailtrace_late_spans_total counter\n"
+                        "tailtrace_late_spans_total{decision=\"keep\"} %llu\n"
+                        "tailtrace_late_spans_total{decision=\"drop\"} %llu\n",
+                        LOAD(m->late_spans_kept), LOAD(m->late_spans_dropped));
+  unsigned long long early = 0;
+  for (int k = 0; k < TT_POL__COUNT; k++)
+    for (int d = 0; d < 2; d++)
+      early +=
+          LOAD(m->decisions[k][d][TT_TRIG_MEMORY]) + LOAD(m->decisions[k][d][TT_TRIG_TRACE_CAP]);
+  rc |= counter(o, "tailtrace_early_decisions_total",
+                "Traces decided early under memory pressure or at the per-trace cap.", early);
+  rc |= counter(o, "tailtrace_spans_dropped_total", "Spans of traces decided drop.",
+                LOAD(m->spans_dropped));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_traces_held Traces held undecided.\n# TYPE "
+                        "tailtrace_traces_held gauge\ntailtrace_traces_held %lld\n"
+                        "# HELP tailtrace_bytes_held Bytes held for undecided traces.\n# TYPE "
+                        "tailtrace_bytes_held gauge\ntailtrace_bytes_held %lld\n",
+                        (long long)atomic_load(&m->traces_held),
+                        (long long)atomic_load(&m->bytes_held));
+  rc |= tt__buf_appendf(o, "# HELP tailtrace_decision_latency_ms Time from a trace's first span "
+                           "to its decision.\n# TYPE tailtrace_decision_latency_ms histogram\n");
+  unsigned long long cum = 0;
+  for (int i = 0; i < TT_LATENCY_BUCKETS; i++) {
+    cum += LOAD(m->latency_buckets[i]);
+    if (i < TT_LATENCY_BUCKETS - 1)
+      rc |= tt__buf_appendf(o, "tailtrace_decision_latency_ms_bucket{le=\"%llu\"} %llu\n",
+                            (unsigned long long)bucket_ms[i], cum);
+    else
+      rc |= tt__buf_appendf(o, "tailtrace_decision_latency_ms_bucket{le=\"+Inf\"} %llu\n", cum);
+  }
+  rc |= tt__buf_appendf(o,
+                        "tailtrace_decision_latency_ms_sum %llu\n"
+                        "tailtrace_decision_latency_ms_count %llu\n",
+                        LOAD(m->latency_sum_ms), LOAD(m->latency_count));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_export_batches_total Batches handed to sinks, by "
+                        "outcome.\n# TYPE tailtrace_export_batches_total counter\n"
+                        "tailtrace_export_batches_total{outcome=\"ok\"} %llu\n"
+                        "tailtrace_export_batches_total{outcome=\"failed\"} %llu\n",
+                        LOAD(m->export_batches_ok), LOAD(m->export_batches_failed));
+  rc |= counter(o, "tailtrace_spans_exported_total", "Spans written by sinks.",
+                LOAD(m->spans_exported));
+  rc |= counter(o, "tailtrace_export_bytes_total", "OTLP bytes handed to sinks.",
+                LOAD(m->export_bytes));
+  return rc ? -12 : 0;
+}

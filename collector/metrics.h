@@ -1,0 +1,56 @@
+/* Collector metrics: lock-free counters written by receivers' threads (through the handler) and
+ * shard threads, read by the admin port's /metrics in Prometheus text format. */
+#ifndef TT_COLLECTOR_METRICS_H
+#define TT_COLLECTOR_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "policy.h"
+
+/* What made a trace be decided when it was. */
+typedef enum {
+  TT_TRIG_ROOT_GRACE = 0, /* root span seen, grace elapsed */
+  TT_TRIG_IDLE,           /* no span for idle_timeout */
+  TT_TRIG_MAX_AGE,        /* held for max_trace_age */
+  TT_TRIG_TRACE_CAP,      /* early: the trace reached max_trace_bytes */
+  TT_TRIG_MEMORY,         /* early: memory pressure, largest size x age first */
+  TT_TRIG_SHUTDOWN,       /* decided at shutdown */
+  TT_TRIG__COUNT
+} tt_trigger_t;
+
+const char *tt__trigger_name(tt_trigger_t t);
+
+#define TT_LATENCY_BUCKETS 12
+
+typedef struct {
+  atomic_uint_fast64_t requests;
+  atomic_uint_fast64_t requests_invalid;
+  atomic_uint_fast64_t requests_throttled;
+  atomic_uint_fast64_t requests_unavailable;
+  atomic_uint_fast64_t bytes_throttled;
+  atomic_uint_fast64_t spans_received;
+  atomic_uint_fast64_t spans_accepted;
+  atomic_uint_fast64_t spans_refused_invalid;
+  atomic_uint_fast64_t decisions[TT_POL__COUNT][2][TT_TRIG__COUNT]; /* [kind][kept][trigger] */
+  atomic_uint_fast64_t late_spans_kept;
+  atomic_uint_fast64_t late_spans_dropped;
+  atomic_uint_fast64_t spans_dropped;  /* spans of traces decided "drop" */
+  atomic_uint_fast64_t spans_exported; /* spans handed to sinks successfully */
+  atomic_uint_fast64_t export_batches_ok;
+  atomic_uint_fast64_t export_batches_failed;
+  atomic_uint_fast64_t export_bytes;
+  atomic_int_fast64_t traces_held;
+  atomic_int_fast64_t bytes_held;
+  atomic_uint_fast64_t latency_buckets[TT_LATENCY_BUCKETS]; /* cumulative at render time */
+  atomic_uint_fast64_t latency_sum_ms;
+  atomic_uint_fast64_t latency_count;
+} tt_metrics_t;
+
+/* Records the time from a trace's first span to its decision. */
+void tt__metrics_observe_latency(tt_metrics_t *m, uint64_t ms);
+/* Appends the Prometheus text exposition of every metric. */
+int tt__metrics_render(tt_metrics_t *m, tt_buf_t *out);
+
+#endif

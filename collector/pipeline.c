@@ -1,0 +1,423 @@
+/* The export handler and the pipeline's lifecycle: see pipeline.h. The handler runs on receiver
+ * threads; it never touches a trace table, only shard inboxes. */
+#include "pipeline_int.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wire.h"
+
+void tt__pipeline_opts_default(tt_pipeline_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->workers = 0;
+  o->root_grace_ns = 2000000000ull;
+  o->idle_timeout_ns = 15000000000ull;
+  o->max_trace_age_ns = 60000000000ull;
+  o->tick_ns = 50000000ull;
+  o->memory_budget = 256ull << 20;
+  o->max_trace_bytes = 16ull << 20;
+  o->retry_after_ms = 1000;
+  o->late_cache_traces = 200000;
+  o->late_cache_ttl_ns = 300000000000ull;
+}
+
+static uint64_t mono_clock(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tt__pipeline_now(struct tt_pipeline_s *p) {
+  return p->o.clock(p->o.clock_ctx);
+}
+
+unsigned tt__pipeline_shard_of(const uint8_t id[16], unsigned nshards) {
+  uint64_t a, b;
+  memcpy(&a, id, 8);
+  memcpy(&b, id + 8, 8);
+  uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+  return (unsigned)((h >> 32) % nshards);
+}
+
+static void account(struct tt_pipeline_s *p, int64_t delta) {
+  atomic_fetch_add_explicit(&p->bytes_held, delta, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.bytes_held, delta, memory_order_relaxed);
+}
+
+void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b) {
+  if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1)
+    return;
+  account(p, -(int64_t)(sizeof *b + b->len));
+  free(b);
+}
+
+void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r) {
+  tt__blob_unref(p, r->res);
+  tt__blob_unref(p, r->scope);
+  account(p, -(int64_t)(sizeof *r + r->len));
+  free(r);
+}
+
+/* Copies the fields of a ResourceSpans / ScopeSpans other than field 2 into a new blob. */
+static tt_blob_t *make_blob(struct tt_pipeline_s *p, const uint8_t *msg, size_t len,
+                            bool is_resource) {
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  size_t total = 0;
+  tt__wire_reader_init(&r, msg, len);
+  while (tt__wire_next(&r, &f) == 1)
+    if (f.field != 2)
+      total += (size_t)(f.end - f.start);
+  tt_blob_t *b = malloc(sizeof *b + total);
+  if (b == NULL)
+    return NULL;
+  atomic_init(&b->refs, 1);
+  b->len = (uint32_t)total;
+  b->resource = b->service = NULL;
+  b->resource_len = b->service_len = 0;
+  size_t off = 0;
+  tt__wire_reader_init(&r, msg, len);
+  while (tt__wire_next(&r, &f) == 1) {
+    if (f.field == 2)
+      continue;
+    size_t n = (size_t)(f.end - f.start);
+    memcpy(b->data + off, f.start, n);
+    if (is_resource && f.field == 1 && f.wt == TT_WT_LEN) {
+      b->resource = b->data + off + (size_t)(f.p - f.start);
+      b->resource_len = (uint32_t)f.len;
+    }
+    off += n;
+  }
+  if (b->resource != NULL) {
+    tt_any_t v;
+    if (tt__wire_find_attr(b->resource, b->resource_len, 1, "service.name", &v) == 1 &&
+        v.type == TT_ANY_STRING) {
+      b->service = v.s;
+      b->service_len = (uint32_t)v.slen;
+    }
+  }
+  account(p, (int64_t)(sizeof *b + total));
+  return b;
+}
+
+/* Per-request staging: spans grouped by shard before one push per shard. */
+typedef struct {
+  span_rec_t *head;
+  span_rec_t **tail;
+} stage_t;
+
+/* Checks that a message is well-formed protobuf all the way through its fields. */
+static int well_formed(const uint8_t *p, size_t len) {
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  int rc;
+  tt__wire_reader_init(&r, p, len);
+  while ((rc = tt__wire_next(&r, &f)) == 1) {
+  }
+  return rc;
+}
+
+static void note_reject(tt_export_result_t *res, const char *why) {
+  if (res->rejected_spans++ == 0)
+    snprintf(res->message, sizeof res->message, "%s", why);
+}
+
+/* Scans one ScopeSpans; appends valid spans to the stages. Returns 0, -EINVAL, -ENOMEM. */
+static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, tt_blob_t **res,
+                      const uint8_t *rs, size_t rslen, stage_t *stages, tt_export_result_t *res_out,
+                      uint64_t *accepted) {
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  int rc;
+  tt_blob_t *scope = NULL;
+  tt__wire_reader_init(&r, msg, len);
+  while ((rc = tt__wire_next(&r, &f)) == 1) {
+    if (f.field != 2)
+      continue;
+    if (f.wt != TT_WT_LEN) {
+      rc = -EINVAL;
+      break;
+    }
+    atomic_fetch_add_explicit(&p->metrics.spans_received, 1, memory_order_relaxed);
+    tt_span_facts_t sf;
+    const char *why = "malformed span";
+    if (tt__wire_scan_span(f.p, f.len, &sf) != 0 || !tt__wire_span_ids_valid(&sf, &why)) {
+      /* One bad span is refused alone; its neighbours are still accepted. */
+      atomic_fetch_add_explicit(&p->metrics.spans_refused_invalid, 1, memory_order_relaxed);
+      note_reject(res_out, why);
+      continue;
+    }
+    if (*res == NULL && (*res = make_blob(p, rs, rslen, true)) == NULL)
+      return -ENOMEM;
+    if (scope == NULL && (scope = make_blob(p, msg, len, false)) == NULL)
+      return -ENOMEM;
+    span_rec_t *rec = malloc(sizeof *rec + f.len);
+    if (rec == NULL) {
+      tt__blob_unref(p, scope);
+      return -ENOMEM;
+    }
+    memcpy(rec->data, f.p, f.len);
+    rec->len = (uint32_t)f.len;
+    memcpy(rec->trace_id, sf.trace_id, 16);
+    rec->start_ns = sf.start_ns;
+    rec->end_ns = sf.end_ns;
+    rec->root = sf.parent_span_id_len == 0;
+    rec->next = NULL;
+    atomic_fetch_add(&(*res)->refs, 1);
+    atomic_fetch_add(&scope->refs, 1);
+    rec->res = *res;
+    rec->scope = scope;
+    account(p, (int64_t)(sizeof *rec + f.len));
+    stage_t *st = &stages[tt__pipeline_shard_of(rec->trace_id, p->nshards)];
+    *st->tail = rec;
+    st->tail = &rec->next;
+    (*accepted)++;
+  }
+  /* Drop the scan's own reference: the spans hold theirs. */
+  tt__blob_unref(p, scope);
+  return rc < 0 ? -EINVAL : 0;
+}
+
+static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req, stage_t *stages,
+                        tt_export_result_t *res, uint64_t *accepted) {
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  int rc;
+  tt__wire_reader_init(&r, req->data, req->len);
+  while ((rc = tt__wire_next(&r, &f)) == 1) {
+    if (f.field != 1)
+      continue;
+    if (f.wt != TT_WT_LEN || well_formed(f.p, f.len) < 0)
+      return -EINVAL;
+    tt_blob_t *rb = NULL;
+    tt_wire_reader_t rr;
+    tt_wire_field_t rf;
+    int rrc;
+    tt__wire_reader_init(&rr, f.p, f.len);
+    while ((rrc = tt__wire_next(&rr, &rf)) == 1) {
+      if (rf.field != 2)
+        continue;
+      if (rf.wt != TT_WT_LEN || well_formed(rf.p, rf.len) < 0) {
+        tt__blob_unref(p, rb);
+        return -EINVAL;
+      }
+      int src = scan_scope(p, rf.p, rf.len, &rb, f.p, f.len, stages, res, accepted);
+      if (src != 0) {
+        tt__blob_unref(p, rb);
+        return src;
+      }
+    }
+    tt__blob_unref(p, rb);
+  }
+  return rc < 0 ? -EINVAL : 0;
+}
+
+void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_result_t *res) {
+  struct tt_pipeline_s *p = ctx;
+  memset(res, 0, sizeof *res);
+  atomic_fetch_add(&p->inflight, 1);
+  atomic_fetch_add_explicit(&p->metrics.requests, 1, memory_order_relaxed);
+  if (atomic_load(&p->stopping)) {
+    atomic_fetch_sub(&p->inflight, 1);
+    atomic_fetch_add_explicit(&p->metrics.requests_unavailable, 1, memory_order_relaxed);
+    res->status = TT_EXPORT_UNAVAILABLE;
+    res->retry_after_ms = p->o.retry_after_ms;
+    snprintf(res->message, sizeof res->message, "collector is shutting down");
+    return;
+  }
+  /* Held bytes cost about the request's size plus per-span overhead: refuse before copying when
+   * that would cross the budget, and ask the shards to make room. The sender retries; nothing
+   * is lost. */
+  int64_t held = atomic_load_explicit(&p->bytes_held, memory_order_relaxed);
+  if ((uint64_t)held + req->len * 2 > p->o.memory_budget) {
+    atomic_store(&p->pressure, true);
+    for (unsigned i = 0; i < p->nshards; i++)
+      pthread_cond_signal(&p->shards[i].wake);
+    atomic_fetch_sub(&p->inflight, 1);
+    atomic_fetch_add_explicit(&p->metrics.requests_throttled, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->metrics.bytes_throttled, req->len, memory_order_relaxed);
+    res->status = TT_EXPORT_THROTTLED;
+    res->retry_after_ms = p->o.retry_after_ms;
+    snprintf(res->message, sizeof res->message, "memory budget reached; retry later");
+    return;
+  }
+  stage_t *st = calloc(p->nshards, sizeof *st);
+  if (st == NULL) {
+    atomic_fetch_sub(&p->inflight, 1);
+    res->status = TT_EXPORT_UNAVAILABLE;
+    res->retry_after_ms = p->o.retry_after_ms;
+    snprintf(res->message, sizeof res->message, "out of memory");
+    return;
+  }
+  for (unsigned i = 0; i < p->nshards; i++)
+    st[i].tail = &st[i].head;
+  uint64_t accepted = 0;
+  int rc = scan_request(p, req, st, res, &accepted);
+  if (rc != 0) {
+    for (unsigned i = 0; i < p->nshards; i++)
+      for (span_rec_t *r = st[i].head, *n; r != NULL; r = n) {
+        n = r->next;
+        tt__span_rec_free(p, r);
+      }
+    free(st);
+    atomic_fetch_sub(&p->inflight, 1);
+    if (rc == -EINVAL) {
+      atomic_fetch_add_explicit(&p->metrics.requests_invalid, 1, memory_order_relaxed);
+      res->status = TT_EXPORT_INVALID;
+      res->rejected_spans = 0;
+      snprintf(res->message, sizeof res->message,
+               "malformed ExportTraceServiceRequest (protobuf wire error)");
+    } else {
+      res->status = TT_EXPORT_UNAVAILABLE;
+      res->retry_after_ms = p->o.retry_after_ms;
+      snprintf(res->message, sizeof res->message, "out of memory");
+    }
+    return;
+  }
+  for (unsigned i = 0; i < p->nshards; i++) {
+    if (st[i].head == NULL)
+      continue;
+    shard_t *s = &p->shards[i];
+    pthread_mutex_lock(&s->mu);
+    *s->in_tail = st[i].head;
+    s->in_tail = st[i].tail;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+  }
+  free(st);
+  atomic_fetch_add_explicit(&p->metrics.spans_accepted, accepted, memory_order_relaxed);
+  res->status = TT_EXPORT_OK;
+  atomic_fetch_sub(&p->inflight, 1);
+}
+
+int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
+  struct tt_pipeline_s *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return -ENOMEM;
+  p->o = *o;
+  if (p->o.clock == NULL)
+    p->o.clock = mono_clock;
+  if (p->o.tick_ns == 0)
+    p->o.tick_ns = 50000000ull;
+  unsigned n = o->workers;
+  if (n == 0) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n = c > 0 ? (unsigned)c : 1;
+  }
+  p->nshards = n;
+  pthread_mutex_init(&p->pol_mu, NULL);
+  if (o->policies != NULL) {
+    tt__policy_set_ref(o->policies);
+    p->policies = o->policies;
+  } else {
+    p->policies = tt__policy_set_default();
+  }
+  p->o.policies = NULL;
+  p->shards = calloc(n, sizeof *p->shards);
+  if (p->shards == NULL || p->policies == NULL) {
+    tt__policy_set_unref(p->policies);
+    free(p->shards);
+    free(p);
+    return -ENOMEM;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    shard_t *s = &p->shards[i];
+    s->p = p;
+    s->idx = i;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->done, NULL);
+    s->in_tail = &s->in_head;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    if (pthread_create(&p->shards[i].thread, NULL, tt__shard_main, &p->shards[i]) != 0) {
+      tt__pipeline_free(p);
+      return -EAGAIN;
+    }
+    p->shards[i].started = true;
+  }
+  *out = p;
+  return 0;
+}
+
+void tt__pipeline_set_policies(tt_pipeline_t *p, tt_policy_set_t *s) {
+  tt__policy_set_ref(s);
+  pthread_mutex_lock(&p->pol_mu);
+  tt_policy_set_t *old = p->policies;
+  p->policies = s;
+  pthread_mutex_unlock(&p->pol_mu);
+  tt__policy_set_unref(old);
+}
+
+void tt__pipeline_sync(tt_pipeline_t *p) {
+  for (unsigned i = 0; i < p->nshards; i++) {
+    shard_t *s = &p->shards[i];
+    pthread_mutex_lock(&s->mu);
+    uint64_t target = ++s->sync_req;
+    pthread_cond_signal(&s->wake);
+    while (s->sync_done < target && !s->finished)
+      pthread_cond_wait(&s->done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+  }
+}
+
+void tt__pipeline_shutdown(tt_pipeline_t *p) {
+  if (p->shut)
+    return;
+  p->shut = true;
+  atomic_store(&p->stopping, true);
+  /* Requests already past the stopping check finish their push before the shards stop, so their
+   * spans are decided too rather than stranded in an inbox. */
+  while (atomic_load(&p->inflight) > 0)
+    sched_yield();
+  for (unsigned i = 0; i < p->nshards; i++) {
+    shard_t *s = &p->shards[i];
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+  }
+  for (unsigned i = 0; i < p->nshards; i++)
+    if (p->shards[i].started) {
+      pthread_join(p->shards[i].thread, NULL);
+      p->shards[i].started = false;
+    }
+  for (size_t i = 0; i < p->o.nsinks; i++)
+    if (p->o.sinks[i]->vt->flush != NULL)
+      p->o.sinks[i]->vt->flush(p->o.sinks[i]);
+}
+
+void tt__pipeline_free(tt_pipeline_t *p) {
+  if (p == NULL)
+    return;
+  tt__pipeline_shutdown(p);
+  for (unsigned i = 0; i < p->nshards; i++) {
+    shard_t *s = &p->shards[i];
+    tt__shard_destroy(s);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->done);
+  }
+  free(p->shards);
+  tt__policy_set_unref(p->policies);
+  pthread_mutex_destroy(&p->pol_mu);
+  free(p);
+}
+
+tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p) {
+  return &p->metrics;
+}
+
+bool tt__pipeline_sinks_healthy(tt_pipeline_t *p) {
+  for (size_t i = 0; i < p->o.nsinks; i++)
+    if (p->o.sinks[i]->vt->healthy != NULL && !p->o.sinks[i]->vt->healthy(p->o.sinks[i]))
+      return false;
+  return true;
+}

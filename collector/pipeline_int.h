@@ -1,0 +1,111 @@
+/* Internals shared by pipeline.c (the handler and lifecycle) and shard.c (trace tables, timing
+ * wheel, decisions, emission). Not for other files. */
+#ifndef TT_COLLECTOR_PIPELINE_INT_H
+#define TT_COLLECTOR_PIPELINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "pipeline.h"
+#include "buf.h"
+
+/* Bytes shared by every span of one ResourceSpans (or one ScopeSpans) of one request: the
+ * message's fields other than its repeated children (field 2), kept verbatim so re-framing
+ * preserves resource, scope, schema_url and unknown fields. Refcounted across shards; the last
+ * span to go frees it. */
+typedef struct {
+  atomic_int refs;
+  uint32_t len;
+  const uint8_t *resource; /* ResourceSpans blobs: the Resource message inside data, or NULL */
+  uint32_t resource_len;
+  const uint8_t *service; /* service.name inside data, or NULL */
+  uint32_t service_len;
+  uint8_t data[];
+} tt_blob_t;
+
+/* One held span: its raw bytes plus the facts the trace table maintains on arrival. Allocated by
+ * the handler, owned by the shard once pushed. */
+typedef struct span_rec {
+  struct span_rec *next;
+  tt_blob_t *res;
+  tt_blob_t *scope;
+  uint8_t trace_id[16];
+  uint64_t start_ns, end_ns;
+  uint32_t len;
+  bool root;
+  uint8_t data[];
+} span_rec_t;
+
+typedef enum { TRACE_HELD = 0, TRACE_KEPT, TRACE_DROPPED } trace_state_t;
+
+typedef struct trace {
+  uint8_t id[16];
+  struct trace *hnext;         /* hash chain */
+  struct trace *lprev, *lnext; /* wheel slot while held; decided FIFO afterwards */
+  span_rec_t *spans, **tail;   /* held spans, arrival order */
+  uint32_t nspans;
+  uint8_t state;
+  uint8_t deadline_trigger;
+  uint64_t bytes;
+  uint64_t first_seen_ns, last_seen_ns, root_seen_ns, deadline_ns, decided_ns;
+  uint64_t threshold; /* decided: the weight's threshold, for late spans */
+  char reason[40];    /* decided: the reason, for late spans */
+} trace_t;
+
+#define TT_WHEEL_SLOTS 1024
+
+struct tt_pipeline_s;
+
+/* One shard. `mu` guards the inbox and the control fields; everything under "owned" belongs to
+ * the shard thread alone. */
+typedef struct shard {
+  struct tt_pipeline_s *p;
+  unsigned idx;
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t mu;
+  pthread_cond_t wake;
+  pthread_cond_t done;
+  span_rec_t *in_head, **in_tail;
+  uint64_t sync_req, sync_done;
+  bool stop;
+  bool finished;
+  /* owned by the shard thread */
+  trace_t **buckets;
+  size_t nbuckets;
+  size_t ntraces; /* held + decided */
+  size_t nheld;
+  trace_t *wheel[TT_WHEEL_SLOTS];
+  uint64_t wheel_tick; /* last tick processed */
+  trace_t *dec_head, *dec_tail;
+  size_t ndecided;
+  atomic_uint_fast64_t held_bytes; /* written by the shard, read for pressure decisions */
+  tt_buf_t out;
+  size_t out_spans;
+  tt_buf_t scratch, scratch2, scratch3;
+  tt_span_view_t *views;
+  size_t views_cap;
+  tt_policy_set_t *pol; /* reference held for the current round */
+} shard_t;
+
+struct tt_pipeline_s {
+  tt_pipeline_opts_t o;
+  unsigned nshards;
+  shard_t *shards;
+  tt_metrics_t metrics;
+  atomic_int_fast64_t bytes_held; /* every span record and blob, inboxes included */
+  atomic_bool stopping;
+  atomic_int inflight; /* handler calls in progress */
+  atomic_bool pressure;
+  pthread_mutex_t pol_mu;
+  tt_policy_set_t *policies;
+  bool shut;
+};
+
+uint64_t tt__pipeline_now(struct tt_pipeline_s *p);
+void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b);
+void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r);
+void *tt__shard_main(void *arg);
+void tt__shard_destroy(shard_t *s);
+
+#endif

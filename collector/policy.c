@@ -1,0 +1,341 @@
+/* Tail-sampling policy evaluation: see policy.h. */
+#include "policy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampling.h"
+
+static const char *const kind_names[TT_POL__COUNT] = {
+    "errors", "latency", "attribute", "rate_limit", "ratio", "no_match",
+};
+
+const char *tt__policy_kind_name(tt_policy_kind_t k) {
+  return (unsigned)k < TT_POL__COUNT ? kind_names[k] : "unknown";
+}
+
+int tt__policy_kind_parse(const char *s) {
+  for (int i = 0; i < TT_POL_NO_MATCH; i++)
+    if (strcmp(s, kind_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+tt_policy_set_t *tt__policy_set_new(size_t n) {
+  tt_policy_set_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return NULL;
+  s->items = calloc(n ? n : 1, sizeof *s->items);
+  if (s->items == NULL) {
+    free(s);
+    return NULL;
+  }
+  s->n = n;
+  atomic_init(&s->refs, 1);
+  for (size_t i = 0; i < n; i++)
+    s->items[i].keep = true;
+  return s;
+}
+
+int tt__policy_prepare(tt_policy_t *p, char *err, size_t errlen) {
+  if (p->name[0] == '\0')
+    snprintf(p->name, sizeof p->name, "%s", tt__policy_kind_name(p->kind));
+  switch (p->kind) {
+    case TT_POL_ATTRIBUTE:
+      if (p->key == NULL || p->key[0] == '\0') {
+        snprintf(err, errlen, "attribute policy needs a key");
+        return -EINVAL;
+      }
+      if ((p->op == TT_ATTR_EQUALS || p->op == TT_ATTR_REGEX) && p->value == NULL) {
+        snprintf(err, errlen, "attribute policy with op equals/regex needs a value");
+        return -EINVAL;
+      }
+      if (p->op == TT_ATTR_REGEX) {
+        int rc = regcomp(&p->re, p->value, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+          char msg[128];
+          regerror(rc, &p->re, msg, sizeof msg);
+          snprintf(err, errlen, "bad regex: %s", msg);
+          return -EINVAL;
+        }
+        p->re_ready = true;
+      }
+      if (p->op == TT_ATTR_RANGE && !(p->min <= p->max)) {
+        snprintf(err, errlen, "attribute range needs min <= max");
+        return -EINVAL;
+      }
+      break;
+    case TT_POL_RATE_LIMIT:
+      if (!(p->per_second > 0)) {
+        snprintf(err, errlen, "rate_limit needs a positive per_second");
+        return -EINVAL;
+      }
+      pthread_mutex_init(&p->mu, NULL);
+      p->mu_ready = true;
+      p->tokens = p->per_second;
+      break;
+    case TT_POL_RATIO:
+      if (!(p->ratio >= 0.0 && p->ratio <= 1.0)) {
+        snprintf(err, errlen, "ratio must be between 0 and 1");
+        return -EINVAL;
+      }
+      p->threshold = tt__threshold_from_ratio(p->ratio);
+      break;
+    case TT_POL_LATENCY:
+      if (p->threshold_ns == 0 && p->nservices == 0 && p->noperations == 0) {
+        snprintf(err, errlen, "latency policy needs threshold, services or operations");
+        return -EINVAL;
+      }
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+tt_policy_set_t *tt__policy_set_default(void) {
+  tt_policy_set_t *s = tt__policy_set_new(3);
+  if (s == NULL)
+    return NULL;
+  char err[64];
+  s->items[0].kind = TT_POL_ERRORS;
+  s->items[0].http_5xx = true;
+  s->items[0].exception_event = true;
+  s->items[1].kind = TT_POL_LATENCY;
+  s->items[1].threshold_ns = 1000000000ull;
+  s->items[2].kind = TT_POL_RATIO;
+  s->items[2].ratio = 0.1;
+  for (size_t i = 0; i < s->n; i++)
+    tt__policy_prepare(&s->items[i], err, sizeof err);
+  return s;
+}
+
+void tt__policy_set_ref(tt_policy_set_t *s) {
+  atomic_fetch_add(&s->refs, 1);
+}
+
+static void free_named(tt_named_threshold_t *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(v[i].name);
+  free(v);
+}
+
+void tt__policy_set_unref(tt_policy_set_t *s) {
+  if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+    return;
+  for (size_t i = 0; i < s->n; i++) {
+    tt_policy_t *p = &s->items[i];
+    free_named(p->services, p->nservices);
+    free_named(p->operations, p->noperations);
+    free(p->key);
+    free(p->value);
+    if (p->re_ready)
+      regfree(&p->re);
+    if (p->mu_ready)
+      pthread_mutex_destroy(&p->mu);
+  }
+  free(s->items);
+  free(s);
+}
+
+/* An HTTP status arrives as an int, or as a numeric string from older instrumentations. */
+static int64_t http_status(const tt_span_view_t *sv) {
+  static const char *const keys[] = {"http.response.status_code", "http.status_code"};
+  for (size_t k = 0; k < 2; k++) {
+    tt_any_t v;
+    if (tt__wire_find_attr(sv->data, sv->len, 9, keys[k], &v) != 1)
+      continue;
+    if (v.type == TT_ANY_INT)
+      return v.i;
+    if (v.type == TT_ANY_STRING && v.slen > 0 && v.slen < 8) {
+      char tmp[8];
+      memcpy(tmp, v.s, v.slen);
+      tmp[v.slen] = '\0';
+      return strtoll(tmp, NULL, 10);
+    }
+  }
+  return 0;
+}
+
+static bool match_errors(const tt_policy_t *p, const tt_trace_view_t *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    const tt_span_view_t *sv = &t->spans[i];
+    if (sv->facts.status_code == 2)
+      return true;
+    if (p->exception_event && tt__wire_span_has_event(sv->data, sv->len, "exception") == 1)
+      return true;
+    if (p->http_5xx && http_status(sv) >= 500)
+      return true;
+  }
+  return false;
+}
+
+static uint64_t span_duration(const tt_span_facts_t *f) {
+  return f->end_ns > f->start_ns ? f->end_ns - f->start_ns : 0;
+}
+
+static const tt_named_threshold_t *find_named(const tt_named_threshold_t *v, size_t n,
+                                              const uint8_t *s, size_t len) {
+  if (s == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strlen(v[i].name) == len && memcmp(v[i].name, s, len) == 0)
+      return &v[i];
+  return NULL;
+}
+
+static bool match_latency(const tt_policy_t *p, const tt_trace_view_t *t) {
+  uint64_t min_start = UINT64_MAX, max_end = 0, root = 0;
+  bool have_root = false;
+  for (size_t i = 0; i < t->n; i++) {
+    const tt_span_facts_t *f = &t->spans[i].facts;
+    uint64_t d = span_duration(f);
+    if (f->start_ns != 0 && f->start_ns < min_start)
+      min_start = f->start_ns;
+    if (f->end_ns > max_end)
+      max_end = f->end_ns;
+    if (f->parent_span_id_len == 0) {
+      have_root = true;
+      root = d;
+    }
+    const tt_named_threshold_t *s =
+        find_named(p->services, p->nservices, t->spans[i].service, t->spans[i].service_len);
+    if (s != NULL && d >= s->ns)
+      return true;
+    const tt_named_threshold_t *o = find_named(p->operations, p->noperations, f->name, f->name_len);
+    if (o != NULL && d >= o->ns)
+      return true;
+  }
+  if (p->threshold_ns == 0)
+    return false;
+  /* Without its root, a root-only policy falls back to the trace's span: the best we know. */
+  uint64_t dur = (p->root_only && have_root) ? root
+                 : (max_end > min_start)     ? max_end - min_start
+                                             : 0;
+  return dur >= p->threshold_ns;
+}
+
+static bool value_matches(const tt_policy_t *p, const tt_any_t *v) {
+  switch (p->op) {
+    case TT_ATTR_EXISTS:
+      return true;
+    case TT_ATTR_EQUALS: {
+      if (v->type == TT_ANY_STRING)
+        return strlen(p->value) == v->slen && memcmp(p->value, v->s, v->slen) == 0;
+      char tmp[32];
+      if (v->type == TT_ANY_INT)
+        snprintf(tmp, sizeof tmp, "%lld", (long long)v->i);
+      else if (v->type == TT_ANY_BOOL)
+        snprintf(tmp, sizeof tmp, "%s", v->i ? "true" : "false");
+      else
+        return false;
+      return strcmp(tmp, p->value) == 0;
+    }
+    case TT_ATTR_REGEX: {
+      if (v->type != TT_ANY_STRING)
+        return false;
+      char small[256];
+      char *s = v->slen < sizeof small ? small : malloc(v->slen + 1);
+      if (s == NULL)
+        return false;
+      memcpy(s, v->s, v->slen);
+      s[v->slen] = '\0';
+      bool m = regexec(&p->re, s, 0, NULL, 0) == 0;
+      if (s != small)
+        free(s);
+      return m;
+    }
+    case TT_ATTR_RANGE: {
+      double x;
+      if (v->type == TT_ANY_INT)
+        x = (double)v->i;
+      else if (v->type == TT_ANY_DOUBLE)
+        x = v->d;
+      else
+        return false;
+      return x >= p->min && x <= p->max;
+    }
+  }
+  return false;
+}
+
+static bool match_attribute(const tt_policy_t *p, const tt_trace_view_t *t) {
+  const uint8_t *last_res = NULL;
+  for (size_t i = 0; i < t->n; i++) {
+    const tt_span_view_t *sv = &t->spans[i];
+    tt_any_t v;
+    if (p->scope != TT_ATTR_IN_RESOURCE &&
+        tt__wire_find_attr(sv->data, sv->len, 9, p->key, &v) == 1 && value_matches(p, &v))
+      return true;
+    /* Spans of one request share a resource: look at each distinct one once in a row. */
+    if (p->scope != TT_ATTR_IN_SPAN && sv->resource != NULL && sv->resource != last_res) {
+      last_res = sv->resource;
+      if (tt__wire_find_attr(sv->resource, sv->resource_len, 1, p->key, &v) == 1 &&
+          value_matches(p, &v))
+        return true;
+    }
+  }
+  return false;
+}
+
+static bool take_tokens(tt_policy_t *p, const tt_trace_view_t *t, uint64_t now_ns) {
+  double cost = p->count_spans ? (double)t->n : 1.0;
+  pthread_mutex_lock(&p->mu);
+  if (p->last_ns != 0 && now_ns > p->last_ns) {
+    p->tokens += (double)(now_ns - p->last_ns) / 1e9 * p->per_second;
+    /* The bucket holds one second's worth: a quiet minute does not buy a burst of a minute. */
+    if (p->tokens > p->per_second)
+      p->tokens = p->per_second;
+  }
+  if (now_ns > p->last_ns)
+    p->last_ns = now_ns;
+  bool ok = p->tokens >= cost;
+  if (ok)
+    p->tokens -= cost;
+  pthread_mutex_unlock(&p->mu);
+  return ok;
+}
+
+void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
+                       tt_decision_t *d) {
+  for (size_t i = 0; i < s->n; i++) {
+    tt_policy_t *p = &s->items[i];
+    bool matched = false;
+    d->keep = true;
+    d->threshold = 0;
+    switch (p->kind) {
+      case TT_POL_ERRORS:
+        matched = match_errors(p, t);
+        break;
+      case TT_POL_LATENCY:
+        matched = match_latency(p, t);
+        break;
+      case TT_POL_ATTRIBUTE:
+        matched = match_attribute(p, t);
+        d->keep = p->keep;
+        break;
+      case TT_POL_RATE_LIMIT:
+        matched = take_tokens(p, t, now_ns);
+        break;
+      case TT_POL_RATIO:
+        matched = true;
+        d->threshold = p->threshold;
+        d->keep = tt__ratio_keeps(t->trace_id, p->threshold);
+        break;
+      default:
+        break;
+    }
+    if (matched) {
+      d->kind = p->kind;
+      d->reason = p->name;
+      return;
+    }
+  }
+  d->keep = false;
+  d->threshold = 0;
+  d->kind = TT_POL_NO_MATCH;
+  d->reason = "no_match";
+}

@@ -1,0 +1,129 @@
+/* Tail-sampling policies: an ordered list evaluated against one whole trace, first match wins.
+ *
+ *   errors     keep when a span has status ERROR (optionally: an `exception` event, or an HTTP
+ *              status attribute >= 500)
+ *   latency    keep when the trace (earliest start to latest end), or its root span, lasts at
+ *              least threshold; or a span of a listed service / with a listed name lasts at least
+ *              that entry's threshold
+ *   attribute  keep or drop when a span (or its resource) has an attribute that equals a string,
+ *              matches a regex, lies in a numeric range, or is present
+ *   rate_limit keep while a token bucket of traces/s or spans/s has room; else fall through
+ *   ratio      keep the consistent-probability share `ratio`, drop the rest (always matches)
+ *
+ * A trace no policy matches is dropped with reason "no_match". A policy set is immutable once
+ * built apart from rate-limit buckets (which lock themselves), and refcounted so that SIGHUP can
+ * swap in a new set while shards finish decisions with the old one. */
+#ifndef TT_COLLECTOR_POLICY_H
+#define TT_COLLECTOR_POLICY_H
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+typedef enum {
+  TT_POL_ERRORS = 0,
+  TT_POL_LATENCY,
+  TT_POL_ATTRIBUTE,
+  TT_POL_RATE_LIMIT,
+  TT_POL_RATIO,
+  TT_POL_NO_MATCH, /* not a policy: the reason for traces nothing matched */
+  TT_POL__COUNT
+} tt_policy_kind_t;
+
+typedef enum { TT_ATTR_EQUALS = 0, TT_ATTR_REGEX, TT_ATTR_RANGE, TT_ATTR_EXISTS } tt_attr_op_t;
+typedef enum { TT_ATTR_IN_ANY = 0, TT_ATTR_IN_SPAN, TT_ATTR_IN_RESOURCE } tt_attr_scope_t;
+
+typedef struct {
+  char *name; /* owned */
+  uint64_t ns;
+} tt_named_threshold_t;
+
+typedef struct {
+  tt_policy_kind_t kind;
+  char name[64]; /* the decision reason written on kept spans and in metrics */
+  bool keep;     /* attribute rules: keep (true) or drop (false); other kinds keep */
+  /* errors */
+  bool exception_event;
+  bool http_5xx;
+  /* latency */
+  uint64_t threshold_ns; /* 0: no trace-level threshold */
+  bool root_only;
+  tt_named_threshold_t *services;
+  size_t nservices;
+  tt_named_threshold_t *operations;
+  size_t noperations;
+  /* attribute */
+  char *key;   /* owned */
+  char *value; /* owned; equals / regex pattern */
+  tt_attr_op_t op;
+  tt_attr_scope_t scope;
+  double min, max;
+  regex_t re;
+  bool re_ready;
+  /* rate_limit */
+  double per_second;
+  bool count_spans;
+  pthread_mutex_t mu;
+  bool mu_ready;
+  double tokens;
+  uint64_t last_ns;
+  /* ratio */
+  double ratio;
+  uint64_t threshold;
+} tt_policy_t;
+
+typedef struct tt_policy_set_s {
+  atomic_int refs;
+  size_t n;
+  tt_policy_t *items;
+} tt_policy_set_t;
+
+/* One span of the trace being decided. All pointers borrow from the held span. */
+typedef struct {
+  const uint8_t *data;
+  size_t len;
+  const uint8_t *resource; /* the Resource message, or NULL */
+  size_t resource_len;
+  const uint8_t *service; /* service.name, not NUL-terminated, or NULL */
+  size_t service_len;
+  tt_span_facts_t facts;
+} tt_span_view_t;
+
+typedef struct {
+  const uint8_t *trace_id; /* 16 bytes */
+  size_t n;
+  const tt_span_view_t *spans;
+} tt_trace_view_t;
+
+typedef struct {
+  bool keep;
+  uint64_t threshold; /* sampling threshold for the weight (0: weight 1) */
+  tt_policy_kind_t kind;
+  const char *reason; /* the policy's name; static or owned by the set */
+} tt_decision_t;
+
+/* An empty set of n zeroed policies (refs 1). Returns NULL on allocation failure. */
+tt_policy_set_t *tt__policy_set_new(size_t n);
+/* Finishes policy i after its fields were filled: compiles regexes, derives thresholds. Returns 0
+ * or -EINVAL with a message in err. */
+int tt__policy_prepare(tt_policy_t *p, char *err, size_t errlen);
+/* The built-in default: errors, latency >= 1 s, ratio 0.1. */
+tt_policy_set_t *tt__policy_set_default(void);
+void tt__policy_set_ref(tt_policy_set_t *s);
+/* Drops a reference; the last one frees the set. NULL is a no-op. */
+void tt__policy_set_unref(tt_policy_set_t *s);
+
+/* Decides one trace. Any thread; rate-limit buckets lock internally. */
+void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
+                       tt_decision_t *d);
+
+const char *tt__policy_kind_name(tt_policy_kind_t k);
+/* Parses a kind name; returns -1 when unknown. */
+int tt__policy_kind_parse(const char *s);
+
+#endif

@@ -1,0 +1,78 @@
+/* The OTLP/HTTP receiver: `POST /v1/traces` on an http_server.h server.
+ *
+ * Bodies are `application/x-protobuf` or `application/json` (an optional `; charset=utf-8` is
+ * accepted), optionally gzip-compressed, chunked or not. Protobuf bodies are checked to be a
+ * well-formed ExportTraceServiceRequest at the wire level (bounds-checked scan, no unpack); JSON
+ * bodies are transcoded to protobuf (otlp_json.h). Then the handler of receiver.h runs, on the
+ * receiver's thread, and its result becomes the answer in the request's content type:
+ *   OK 200 (ExportTraceServiceResponse; partial_success when spans were rejected),
+ *   INVALID 400, THROTTLED 429 + Retry-After, UNAVAILABLE 503 + Retry-After,
+ *   malformed body 400, unknown content type 415, body too large 413, other path 404,
+ *   other method 405 (+ Allow: POST).
+ * Error bodies are google.rpc.Status for protobuf requests and {"code":..,"message":..} for JSON.
+ */
+#ifndef TT_COLLECTOR_RECV_HTTP_H
+#define TT_COLLECTOR_RECV_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http_server.h"
+#include "receiver.h"
+
+typedef struct tt_http_receiver_s tt_http_receiver_t;
+
+typedef struct {
+  const char *host;             /* bind address; NULL: 127.0.0.1 */
+  int port;                     /* 0 picks an ephemeral port (read back with _port) */
+  size_t max_body_bytes;        /* applies to wire and inflated size; 0: 20 MiB */
+  uint32_t idle_timeout_ms;     /* 0: 30 s */
+  tt_export_handler_fn handler; /* required; called on the receiver's thread */
+  void *ctx;                    /* passed to handler */
+} tt_http_receiver_opts_t;
+
+/* Counters, read with relaxed atomics: a consistent snapshot is not promised. */
+typedef struct {
+  uint64_t requests;   /* complete requests on /v1/traces */
+  uint64_t accepted;   /* handler answered OK */
+  uint64_t malformed;  /* 400 before the handler (bad protobuf / JSON / gzip) */
+  uint64_t rejected;   /* handler answered INVALID, THROTTLED or UNAVAILABLE */
+  uint64_t body_bytes; /* decoded body bytes handed to the handler */
+} tt_http_receiver_stats_t;
+
+/* Starts the server thread with its own uv loop. Options are copied. Returns 0 or negative
+ * errno. */
+int tt__http_receiver_start(const tt_http_receiver_opts_t *o, tt_http_receiver_t **out);
+
+/* The bound port. Any thread. */
+int tt__http_receiver_port(const tt_http_receiver_t *r);
+
+/* Any thread. */
+void tt__http_receiver_stats(const tt_http_receiver_t *r, tt_http_receiver_stats_t *out);
+
+/* Stops accepting, finishes in-flight responses, joins the thread, frees. NULL is a no-op. */
+void tt__http_receiver_stop(tt_http_receiver_t *r);
+
+/* Checks that `pb` is a well-formed ExportTraceServiceRequest at the wire level: every tag,
+ * length and nested message of the known OTLP trace messages parses within bounds, wire types
+ * match the schema, unknown fields are skipped. Cheap (one pass, no allocation). Returns 0, or
+ * -EINVAL with a short reason in errbuf. Pure; any thread. Shared by both receivers. */
+int tt__otlp_validate_export_request(const uint8_t *pb, size_t len, char *errbuf, size_t errlen);
+
+/* Encodes google.rpc.Status{code, message, details:[Any(google.rpc.RetryInfo{retry_delay})]} into
+ * `out` (the RetryInfo detail only when retry_delay_ms > 0). `code` is a gRPC status code. Used
+ * for HTTP error bodies and the gRPC `grpc-status-details-bin` trailer. Returns 0 or -ENOMEM. */
+int tt__rpc_status_encode(tt_buf_t *out, int32_t code, const char *message,
+                          uint32_t retry_delay_ms);
+
+/* The request path behind `POST /v1/traces`, usable without a socket (the HTTP fuzzer drives
+ * it through a tt_http_session_t). `route_ctx` is a tt_otlp_http_route_ctx_t the caller owns; the
+ * counters are updated with relaxed atomics. */
+typedef struct {
+  tt_export_handler_fn handler;
+  void *ctx;
+  _Atomic uint64_t requests, accepted, malformed, rejected, body_bytes;
+} tt_otlp_http_route_ctx_t;
+void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_response_t *res);
+
+#endif

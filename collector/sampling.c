@@ -1,0 +1,259 @@
+/* Sampling thresholds, tracestate merging and span annotation: see sampling.h. */
+#include "sampling.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wire.h"
+
+uint64_t tt__threshold_from_ratio(double ratio) {
+  if (!(ratio > 0.0))
+    return TT_TH_MAX;
+  if (ratio >= 1.0)
+    return 0;
+  /* Round the keep share p * 2^56 rather than (1 - p) * 2^56: 1 - p loses the low bits of a
+   * small p, while p * 2^56 is exact up to double precision (0.1 gives e6666666666666). */
+  uint64_t keep = (uint64_t)llround(ratio * (double)TT_TH_MAX);
+  return keep >= TT_TH_MAX ? 0 : TT_TH_MAX - keep;
+}
+
+uint64_t tt__trace_randomness(const uint8_t id[16]) {
+  uint64_t r = 0;
+  for (int i = 9; i < 16; i++)
+    r = (r << 8) | id[i];
+  return r;
+}
+
+bool tt__ratio_keeps(const uint8_t id[16], uint64_t threshold) {
+  return tt__trace_randomness(id) >= threshold;
+}
+
+int64_t tt__sample_rate(uint64_t threshold) {
+  if (threshold >= TT_TH_MAX)
+    return INT64_MAX;
+  double rate = (double)TT_TH_MAX / (double)(TT_TH_MAX - threshold);
+  int64_t r = (int64_t)llround(rate);
+  return r < 1 ? 1 : r;
+}
+
+void tt__threshold_format(uint64_t threshold, char *out) {
+  if (threshold == 0) {
+    strcpy(out, "0");
+    return;
+  }
+  if (threshold >= TT_TH_MAX)
+    threshold = TT_TH_MAX - 1; /* th cannot express "never"; callers never export those */
+  snprintf(out, 15, "%014llx", (unsigned long long)threshold);
+  size_t n = 14;
+  while (n > 1 && out[n - 1] == '0')
+    n--;
+  out[n] = '\0';
+}
+
+static int hexval(uint8_t c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+int tt__threshold_parse(const char *s, size_t len, uint64_t *out) {
+  if (len == 0 || len > 14)
+    return -EINVAL;
+  uint64_t v = 0;
+  for (size_t i = 0; i < 14; i++) {
+    int d = 0;
+    if (i < len) {
+      d = hexval((uint8_t)s[i]);
+      if (d < 0)
+        return -EINVAL;
+    }
+    v = (v << 4) | (uint64_t)d;
+  }
+  *out = v;
+  return 0;
+}
+
+static bool is_ows(uint8_t c) {
+  return c == ' ' || c == '\t';
+}
+
+/* Trims optional white space around a list member. */
+static void trim(const uint8_t **p, size_t *n) {
+  while (*n > 0 && is_ows(**p)) {
+    (*p)++;
+    (*n)--;
+  }
+  while (*n > 0 && is_ows((*p)[*n - 1]))
+    (*n)--;
+}
+
+#define TT_TRACESTATE_MAX_MEMBERS 32
+
+int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_buf_t *out,
+                         uint64_t *effective) {
+  const uint8_t *ot = NULL;
+  size_t otlen = 0;
+  /* First pass: find the ot member's value, and with it an upstream threshold. */
+  for (size_t i = 0; i < len;) {
+    size_t j = i;
+    while (j < len && ts[j] != ',')
+      j++;
+    const uint8_t *m = ts + i;
+    size_t mn = j - i;
+    trim(&m, &mn);
+    if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
+      ot = m + 3;
+      otlen = mn - 3;
+    }
+    i = j + 1;
+  }
+  uint64_t eff = threshold;
+  for (size_t i = 0; ot != NULL && i < otlen;) {
+    size_t j = i;
+    while (j < otlen && ot[j] != ';')
+      j++;
+    uint64_t up;
+    if (j - i > 3 && memcmp(ot + i, "th:", 3) == 0 &&
+        tt__threshold_parse((const char *)ot + i + 3, j - i - 3, &up) == 0 && up > eff)
+      eff = up;
+    i = j + 1;
+  }
+  char th[16];
+  tt__threshold_format(eff, th);
+  int rc = tt__buf_appendf(out, "ot=th:%s", th);
+  /* Keep the ot member's other sub-keys (rv:, vendor extensions) in their order. */
+  for (size_t i = 0; rc == 0 && ot != NULL && i < otlen;) {
+    size_t j = i;
+    while (j < otlen && ot[j] != ';')
+      j++;
+    if (j > i && !(j - i >= 3 && memcmp(ot + i, "th:", 3) == 0)) {
+      rc = tt__buf_append(out, ";", 1);
+      if (rc == 0)
+        rc = tt__buf_append(out, ot + i, j - i);
+    }
+    i = j + 1;
+  }
+  int members = 1;
+  for (size_t i = 0; rc == 0 && i < len && members < TT_TRACESTATE_MAX_MEMBERS;) {
+    size_t j = i;
+    while (j < len && ts[j] != ',')
+      j++;
+    const uint8_t *m = ts + i;
+    size_t mn = j - i;
+    trim(&m, &mn);
+    if (mn > 0 && !(mn >= 3 && memcmp(m, "ot=", 3) == 0)) {
+      rc = tt__buf_append(out, ",", 1);
+      if (rc == 0)
+        rc = tt__buf_append(out, m, mn);
+      members++;
+    }
+    i = j + 1;
+  }
+  if (effective != NULL)
+    *effective = eff;
+  return rc;
+}
+
+int tt__buf_append_lenfield(tt_buf_t *b, uint32_t field, const void *p, size_t len) {
+  int rc = tt__buf_append_tag(b, field, TT_WT_LEN);
+  if (rc == 0)
+    rc = tt__buf_append_varint(b, len);
+  if (rc == 0)
+    rc = tt__buf_append(b, p, len);
+  return rc;
+}
+
+static bool is_our_attr(const uint8_t *kv, size_t len) {
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  tt__wire_reader_init(&r, kv, len);
+  while (tt__wire_next(&r, &f) == 1) {
+    if (f.field == 1 && f.wt == TT_WT_LEN) {
+      if (f.len == 10 && memcmp(f.p, "SampleRate", 10) == 0)
+        return true;
+      return f.len > 19 && memcmp(f.p, "tailtrace.decision.", 19) == 0;
+    }
+  }
+  return false;
+}
+
+/* Appends KeyValue{key, AnyValue{string_value}} as a span attribute (field 9). */
+static int append_str_attr(tt_buf_t *b, const char *key, const char *val) {
+  size_t kl = strlen(key), vl = strlen(val);
+  tt_buf_t any = TT_BUF_INIT, kv = TT_BUF_INIT;
+  int rc = tt__buf_append_lenfield(&any, 1, val, vl);
+  if (rc == 0)
+    rc = tt__buf_append_lenfield(&kv, 1, key, kl);
+  if (rc == 0)
+    rc = tt__buf_append_lenfield(&kv, 2, any.data, any.len);
+  if (rc == 0)
+    rc = tt__buf_append_lenfield(b, 9, kv.data, kv.len);
+  tt__buf_free(&any);
+  tt__buf_free(&kv);
+  return rc;
+}
+
+static int append_int_attr(tt_buf_t *b, const char *key, int64_t val) {
+  size_t kl = strlen(key);
+  tt_buf_t any = TT_BUF_INIT, kv = TT_BUF_INIT;
+  int rc = tt__buf_append_tag(&any, 3, TT_WT_VARINT);
+  if (rc == 0)
+    rc = tt__buf_append_varint(&any, (uint64_t)val);
+  if (rc == 0)
+    rc = tt__buf_append_lenfield(&kv, 1, key, kl);
+  if (rc == 0)
+    rc = tt__buf_append_lenfield(&kv, 2, any.data, any.len);
+  if (rc == 0)
+    rc = tt__buf_append_lenfield(b, 9, kv.data, kv.len);
+  tt__buf_free(&any);
+  tt__buf_free(&kv);
+  return rc;
+}
+
+int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a, tt_buf_t *out) {
+  const uint8_t *ts = NULL;
+  size_t tslen = 0;
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  int rc;
+  size_t mark = out->len;
+  tt__wire_reader_init(&r, span, len);
+  /* Copy field by field: the bytes we keep are never re-encoded, only re-framed. */
+  while ((rc = tt__wire_next(&r, &f)) == 1) {
+    if (f.field == 3 && f.wt == TT_WT_LEN) {
+      ts = f.p;
+      tslen = f.len;
+      continue;
+    }
+    if (f.field == 9 && f.wt == TT_WT_LEN && is_our_attr(f.p, f.len))
+      continue;
+    if (tt__buf_append(out, f.start, (size_t)(f.end - f.start)) != 0)
+      goto nomem;
+  }
+  if (rc < 0) {
+    out->len = mark;
+    return -EINVAL;
+  }
+  tt_buf_t tsb = TT_BUF_INIT;
+  uint64_t eff = a->threshold;
+  if (tt__tracestate_merge(ts, tslen, a->threshold, &tsb, &eff) != 0 ||
+      tt__buf_append_lenfield(out, 3, tsb.data, tsb.len) != 0) {
+    tt__buf_free(&tsb);
+    goto nomem;
+  }
+  tt__buf_free(&tsb);
+  if (append_int_attr(out, "SampleRate", tt__sample_rate(eff)) != 0)
+    goto nomem;
+  if (a->reason != NULL && append_str_attr(out, "tailtrace.decision.reason", a->reason) != 0)
+    goto nomem;
+  if (a->trigger != NULL && append_str_attr(out, "tailtrace.decision.trigger", a->trigger) != 0)
+    goto nomem;
+  return 0;
+nomem:
+  out->len = mark;
+  return -ENOMEM;
+}

@@ -1,0 +1,57 @@
+/* Sampling weights and the annotation of kept spans.
+ *
+ * Ratio decisions follow the OpenTelemetry consistent-probability sampling spec: the randomness
+ * R is the trace id's last 7 bytes (56 bits, W3C trace context level 2), the rejection threshold
+ * is T = round((1 - ratio) * 2^56), and a trace is kept when R >= T. Any collector, and any late
+ * span, reaches the same answer from the trace id alone. A kept span carries T in tracestate
+ * (`ot=th:<hex>`) and its weight 2^56 / (2^56 - T) as the integer attribute `SampleRate`.
+ * Pure functions; any thread. */
+#ifndef TT_COLLECTOR_SAMPLING_H
+#define TT_COLLECTOR_SAMPLING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define TT_TH_MAX (UINT64_C(1) << 56)
+
+/* Rejection threshold for a keep probability in [0, 1]: 0 keeps all, 2^56 keeps nothing. */
+uint64_t tt__threshold_from_ratio(double ratio);
+/* The 56 random bits of a 16-byte trace id. */
+uint64_t tt__trace_randomness(const uint8_t trace_id[16]);
+/* The consistent ratio decision. */
+bool tt__ratio_keeps(const uint8_t trace_id[16], uint64_t threshold);
+/* Integer weight of a span kept with threshold T (>= 1; rounded). */
+int64_t tt__sample_rate(uint64_t threshold);
+/* Writes T as the spec's th value (up to 14 hex digits, trailing zeros removed, "0" for 0) into
+ * out (at least 15 bytes). */
+void tt__threshold_format(uint64_t threshold, char *out);
+/* Parses a th value. Returns 0 or -EINVAL. */
+int tt__threshold_parse(const char *s, size_t len, uint64_t *out);
+
+/* Rewrites a W3C tracestate so that its `ot` member carries th:<threshold>, keeping the ot
+ * member's other sub-keys and every other member; the ot member moves to the front, as W3C asks
+ * for a modified entry. When the existing ot member already holds a larger threshold (the span was
+ * sampled upstream with a lower probability) that one is kept, since consistent samplers compose
+ * by taking the maximum. *effective receives the threshold written. Appends to out. */
+int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_buf_t *out,
+                         uint64_t *effective);
+
+typedef struct {
+  uint64_t threshold;  /* our decision's threshold (0 for keep-all reasons) */
+  const char *reason;  /* tailtrace.decision.reason, e.g. "errors" */
+  const char *trigger; /* tailtrace.decision.trigger, e.g. "root_grace"; NULL to omit */
+} tt_annotation_t;
+
+/* Appends to out the span re-framed for export: every field copied through unchanged except
+ * trace_state (field 3), which is replaced by the merged tracestate, and any earlier SampleRate
+ * or tailtrace.decision.* attributes, which are replaced by ours (appended as extra field-9
+ * entries). Returns 0, -EINVAL for a malformed span, -ENOMEM. */
+int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a, tt_buf_t *out);
+
+/* Appends a length-delimited field (tag, length, payload). */
+int tt__buf_append_lenfield(tt_buf_t *b, uint32_t field, const void *p, size_t len);
+
+#endif

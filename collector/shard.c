@@ -1,0 +1,495 @@
+/* A shard: one thread that owns a trace table, a timing wheel and a cache of decided trace ids.
+ * Nothing here is shared with other threads except the inbox (under shard->mu), the byte
+ * counters (atomics) and the policy set (refcounted). */
+#include "pipeline_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "sampling.h"
+#include "wire.h"
+
+#define OUT_FLUSH_BYTES (4u << 20)
+
+/* ---- trace table ---------------------------------------------------------------------------- */
+
+static size_t hash_id(const uint8_t id[16]) {
+  uint64_t a, b;
+  memcpy(&a, id, 8);
+  memcpy(&b, id + 8, 8);
+  return (size_t)((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full) ^ (b >> 29));
+}
+
+static trace_t *lookup(shard_t *s, const uint8_t id[16]) {
+  if (s->nbuckets == 0)
+    return NULL;
+  for (trace_t *t = s->buckets[hash_id(id) & (s->nbuckets - 1)]; t != NULL; t = t->hnext)
+    if (memcmp(t->id, id, 16) == 0)
+      return t;
+  return NULL;
+}
+
+static int grow(shard_t *s) {
+  size_t n = s->nbuckets ? s->nbuckets * 2 : 1024;
+  trace_t **b = calloc(n, sizeof *b);
+  if (b == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < s->nbuckets; i++)
+    for (trace_t *t = s->buckets[i], *next; t != NULL; t = next) {
+      next = t->hnext;
+      size_t h = hash_id(t->id) & (n - 1);
+      t->hnext = b[h];
+      b[h] = t;
+    }
+  free(s->buckets);
+  s->buckets = b;
+  s->nbuckets = n;
+  return 0;
+}
+
+static trace_t *insert(shard_t *s, const uint8_t id[16]) {
+  if (s->ntraces >= s->nbuckets && grow(s) != 0 && s->nbuckets == 0)
+    return NULL;
+  trace_t *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  memcpy(t->id, id, 16);
+  t->tail = &t->spans;
+  size_t h = hash_id(id) & (s->nbuckets - 1);
+  t->hnext = s->buckets[h];
+  s->buckets[h] = t;
+  s->ntraces++;
+  return t;
+}
+
+static void remove_trace(shard_t *s, trace_t *t) {
+  trace_t **pp = &s->buckets[hash_id(t->id) & (s->nbuckets - 1)];
+  while (*pp != t)
+    pp = &(*pp)->hnext;
+  *pp = t->hnext;
+  s->ntraces--;
+  free(t);
+}
+
+/* ---- timing wheel --------------------------------------------------------------------------- */
+/* A hashed wheel: slot = deadline tick mod slots; an entry further than one revolution away waits
+ * in its slot for later rounds. Rescheduling on every span is O(1); expiring is O(due entries +
+ * entries sharing their slots), never a scan of the table. */
+
+static void wheel_unlink(shard_t *s, trace_t *t) {
+  if (t->lprev != NULL)
+    t->lprev->lnext = t->lnext;
+  else
+    s->wheel[(t->deadline_ns / s->p->o.tick_ns) % TT_WHEEL_SLOTS] = t->lnext;
+  if (t->lnext != NULL)
+    t->lnext->lprev = t->lprev;
+  t->lprev = t->lnext = NULL;
+}
+
+static void wheel_link(shard_t *s, trace_t *t) {
+  trace_t **slot = &s->wheel[(t->deadline_ns / s->p->o.tick_ns) % TT_WHEEL_SLOTS];
+  t->lprev = NULL;
+  t->lnext = *slot;
+  if (*slot != NULL)
+    (*slot)->lprev = t;
+  *slot = t;
+}
+
+static void schedule(shard_t *s, trace_t *t, bool linked) {
+  const tt_pipeline_opts_t *o = &s->p->o;
+  uint64_t d = t->last_seen_ns + o->idle_timeout_ns;
+  uint8_t trig = TT_TRIG_IDLE;
+  if (t->first_seen_ns + o->max_trace_age_ns < d) {
+    d = t->first_seen_ns + o->max_trace_age_ns;
+    trig = TT_TRIG_MAX_AGE;
+  }
+  if (t->root_seen_ns != 0 && t->root_seen_ns + o->root_grace_ns < d) {
+    d = t->root_seen_ns + o->root_grace_ns;
+    trig = TT_TRIG_ROOT_GRACE;
+  }
+  if (linked && d == t->deadline_ns) {
+    t->deadline_trigger = trig;
+    return;
+  }
+  if (linked)
+    wheel_unlink(s, t);
+  t->deadline_ns = d;
+  t->deadline_trigger = trig;
+  wheel_link(s, t);
+}
+
+/* ---- decided-id cache ----------------------------------------------------------------------- */
+
+static void decided_push(shard_t *s, trace_t *t) {
+  t->lnext = NULL;
+  t->lprev = s->dec_tail;
+  if (s->dec_tail != NULL)
+    s->dec_tail->lnext = t;
+  else
+    s->dec_head = t;
+  s->dec_tail = t;
+  s->ndecided++;
+}
+
+static void decided_expire(shard_t *s, uint64_t now) {
+  const tt_pipeline_opts_t *o = &s->p->o;
+  size_t cap = (size_t)(o->late_cache_traces / s->p->nshards);
+  while (s->dec_head != NULL &&
+         (s->ndecided > cap || s->dec_head->decided_ns + o->late_cache_ttl_ns <= now)) {
+    trace_t *t = s->dec_head;
+    s->dec_head = t->lnext;
+    if (s->dec_head != NULL)
+      s->dec_head->lprev = NULL;
+    else
+      s->dec_tail = NULL;
+    s->ndecided--;
+    remove_trace(s, t);
+  }
+}
+
+/* ---- emission ------------------------------------------------------------------------------- */
+
+static bool blob_same(const tt_blob_t *a, const tt_blob_t *b) {
+  return a == b || (a->len == b->len && memcmp(a->data, b->data, a->len) == 0);
+}
+
+static void flush_out(shard_t *s) {
+  struct tt_pipeline_s *p = s->p;
+  if (s->out.len == 0)
+    return;
+  for (size_t i = 0; i < p->o.nsinks; i++) {
+    tt_sink_t *k = p->o.sinks[i];
+    if (k->vt->submit(k, s->out.data, s->out.len, s->out_spans) == 0) {
+      atomic_fetch_add_explicit(&p->metrics.export_batches_ok, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&p->metrics.spans_exported, s->out_spans, memory_order_relaxed);
+      atomic_fetch_add_explicit(&p->metrics.export_bytes, s->out.len, memory_order_relaxed);
+    } else {
+      atomic_fetch_add_explicit(&p->metrics.export_batches_failed, 1, memory_order_relaxed);
+    }
+  }
+  tt__buf_reset(&s->out);
+  s->out_spans = 0;
+}
+
+/* Appends ResourceSpans{res header, ScopeSpans{scope header, spans}} for spans[0..n) that share
+ * the resource and scope bytes, annotated with `a`. Several ScopeSpans of one resource are framed
+ * under one ResourceSpans. `done` marks spans already emitted. Returns 0 or -ENOMEM. */
+static int emit_spans(shard_t *s, span_rec_t **spans, size_t n, bool *done,
+                      const tt_annotation_t *a) {
+  tt_buf_t *rs = &s->scratch, *ss = &s->scratch2, *sp = &s->scratch3;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (done[i])
+      continue;
+    tt_blob_t *res = spans[i]->res;
+    tt__buf_reset(rs);
+    rc |= tt__buf_append(rs, res->data, res->len);
+    /* Every scope under this resource. */
+    for (size_t j = i; j < n && rc == 0; j++) {
+      if (done[j] || !blob_same(spans[j]->res, res))
+        continue;
+      tt_blob_t *scope = spans[j]->scope;
+      tt__buf_reset(ss);
+      rc |= tt__buf_append(ss, scope->data, scope->len);
+      for (size_t k = j; k < n && rc == 0; k++) {
+        if (done[k] || !blob_same(spans[k]->res, res) || !blob_same(spans[k]->scope, scope))
+          continue;
+        tt__buf_reset(sp);
+        int arc = tt__span_annotate(spans[k]->data, spans[k]->len, a, sp);
+        if (arc == -ENOMEM)
+          rc = arc;
+        else if (arc == 0)
+          rc |= tt__buf_append_lenfield(ss, 2, sp->data, sp->len);
+        done[k] = true;
+        s->out_spans++;
+      }
+      rc |= tt__buf_append_lenfield(rs, 2, ss->data, ss->len);
+    }
+    rc |= tt__buf_append_lenfield(&s->out, 1, rs->data, rs->len);
+  }
+  return rc ? -ENOMEM : 0;
+}
+
+/* ---- decisions ------------------------------------------------------------------------------ */
+
+static void free_spans(shard_t *s, trace_t *t) {
+  for (span_rec_t *r = t->spans, *n; r != NULL; r = n) {
+    n = r->next;
+    tt__span_rec_free(s->p, r);
+  }
+  t->spans = NULL;
+  t->tail = &t->spans;
+}
+
+static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  if (t->nspans > s->views_cap) {
+    size_t cap = t->nspans * 2;
+    tt_span_view_t *v = realloc(s->views, cap * sizeof *v);
+    if (v == NULL)
+      goto oom;
+    s->views = v;
+    s->views_cap = cap;
+  }
+  size_t n = 0;
+  for (span_rec_t *r = t->spans; r != NULL; r = r->next) {
+    tt_span_view_t *v = &s->views[n];
+    if (tt__wire_scan_span(r->data, r->len, &v->facts) != 0)
+      continue; /* cannot happen: the handler scanned these bytes already */
+    v->data = r->data;
+    v->len = r->len;
+    v->resource = r->res->resource;
+    v->resource_len = r->res->resource_len;
+    v->service = r->res->service;
+    v->service_len = r->res->service_len;
+    n++;
+  }
+  tt_trace_view_t tv = {.trace_id = t->id, .n = n, .spans = s->views};
+  tt_decision_t d;
+  tt__policy_decide(s->pol, &tv, now, &d);
+  atomic_fetch_add_explicit(&p->metrics.decisions[d.kind][d.keep][trig], 1, memory_order_relaxed);
+  tt__metrics_observe_latency(&p->metrics, (now - t->first_seen_ns) / 1000000ull);
+  snprintf(t->reason, sizeof t->reason, "%s", d.reason);
+  t->threshold = d.threshold;
+  if (d.keep) {
+    bool small[64];
+    bool *done = t->nspans <= 64 ? small : calloc(t->nspans, sizeof *done);
+    span_rec_t *arr_small[64];
+    span_rec_t **arr = t->nspans <= 64 ? arr_small : malloc(t->nspans * sizeof *arr);
+    if (done == NULL || arr == NULL) {
+      if (done != small)
+        free(done);
+      if (arr != arr_small)
+        free(arr);
+      goto oom;
+    }
+    size_t i = 0;
+    for (span_rec_t *r = t->spans; r != NULL; r = r->next)
+      arr[i++] = r;
+    memset(done, 0, t->nspans * sizeof *done);
+    tt_annotation_t a = {d.threshold, d.reason, tt__trigger_name(trig)};
+    if (emit_spans(s, arr, t->nspans, done, &a) != 0)
+      TT_LOG(TT_LOG_ERROR, "out of memory framing a kept trace", "\"shard\":%u", s->idx);
+    if (done != small)
+      free(done);
+    if (arr != arr_small)
+      free(arr);
+    if (s->out.len >= OUT_FLUSH_BYTES)
+      flush_out(s);
+  } else {
+    atomic_fetch_add_explicit(&p->metrics.spans_dropped, t->nspans, memory_order_relaxed);
+  }
+  t->state = d.keep ? TRACE_KEPT : TRACE_DROPPED;
+  goto done;
+oom:
+  /* Without memory to decide we still must not keep holding: count the trace as dropped. */
+  TT_LOG(TT_LOG_ERROR, "out of memory deciding a trace; dropped", "\"shard\":%u", s->idx);
+  atomic_fetch_add_explicit(&p->metrics.decisions[TT_POL_NO_MATCH][0][trig], 1,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.spans_dropped, t->nspans, memory_order_relaxed);
+  snprintf(t->reason, sizeof t->reason, "no_match");
+  t->state = TRACE_DROPPED;
+done:
+  wheel_unlink(s, t);
+  atomic_fetch_sub_explicit(&s->held_bytes, t->bytes, memory_order_relaxed);
+  free_spans(s, t);
+  t->decided_ns = now;
+  s->nheld--;
+  atomic_fetch_sub_explicit(&p->metrics.traces_held, 1, memory_order_relaxed);
+  decided_push(s, t);
+}
+
+/* A span whose trace was decided follows the decision: kept traces' late spans go straight out
+ * with the same weight and reason; dropped traces' late spans are counted and freed. */
+static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
+  struct tt_pipeline_s *p = s->p;
+  if (t->state == TRACE_KEPT) {
+    bool done = false;
+    tt_annotation_t a = {t->threshold, t->reason, "late"};
+    emit_spans(s, &r, 1, &done, &a);
+    atomic_fetch_add_explicit(&p->metrics.late_spans_kept, 1, memory_order_relaxed);
+  } else {
+    atomic_fetch_add_explicit(&p->metrics.late_spans_dropped, 1, memory_order_relaxed);
+  }
+  tt__span_rec_free(p, r);
+}
+
+static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
+  trace_t *t = lookup(s, r->trace_id);
+  if (t != NULL && t->state != TRACE_HELD) {
+    late_span(s, t, r);
+    return;
+  }
+  bool fresh = t == NULL;
+  if (fresh) {
+    t = insert(s, r->trace_id);
+    if (t == NULL) {
+      TT_LOG(TT_LOG_ERROR, "out of memory holding a span; dropped", "\"shard\":%u", s->idx);
+      atomic_fetch_add_explicit(&s->p->metrics.spans_dropped, 1, memory_order_relaxed);
+      tt__span_rec_free(s->p, r);
+      return;
+    }
+    t->first_seen_ns = now;
+    s->nheld++;
+    atomic_fetch_add_explicit(&s->p->metrics.traces_held, 1, memory_order_relaxed);
+  }
+  r->next = NULL;
+  *t->tail = r;
+  t->tail = &r->next;
+  t->nspans++;
+  uint64_t cost = sizeof *r + r->len;
+  t->bytes += cost;
+  atomic_fetch_add_explicit(&s->held_bytes, cost, memory_order_relaxed);
+  t->last_seen_ns = now;
+  if (r->root && t->root_seen_ns == 0)
+    t->root_seen_ns = now ? now : 1;
+  schedule(s, t, !fresh);
+  if (t->bytes >= s->p->o.max_trace_bytes)
+    decide(s, t, TT_TRIG_TRACE_CAP, now);
+}
+
+static void advance_wheel(shard_t *s, uint64_t now) {
+  uint64_t tick = s->p->o.tick_ns;
+  uint64_t now_tick = now / tick;
+  if (s->wheel_tick == 0 || now_tick < s->wheel_tick) {
+    /* First round: start from one revolution back so nothing scheduled is skipped. */
+    s->wheel_tick = now_tick > TT_WHEEL_SLOTS ? now_tick - TT_WHEEL_SLOTS : 0;
+  }
+  uint64_t steps = now_tick - s->wheel_tick;
+  if (steps > TT_WHEEL_SLOTS)
+    steps = TT_WHEEL_SLOTS;
+  for (uint64_t i = 0; i <= steps; i++) {
+    uint64_t slot = (now_tick - steps + i) % TT_WHEEL_SLOTS;
+    for (trace_t *t = s->wheel[slot], *next; t != NULL; t = next) {
+      next = t->lnext;
+      if (t->deadline_ns <= now)
+        decide(s, t, (tt_trigger_t)t->deadline_trigger, now);
+    }
+  }
+  s->wheel_tick = now_tick;
+}
+
+typedef struct {
+  double score;
+  trace_t *t;
+} cand_t;
+
+static int cand_cmp(const void *a, const void *b) {
+  double x = ((const cand_t *)a)->score, y = ((const cand_t *)b)->score;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Under memory pressure, decide early the traces that cost most: bytes held times age. A full
+ * scan is acceptable here because it runs only past the high watermark, and each run brings the
+ * shard well below it. */
+static void relieve_pressure(shard_t *s, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  uint64_t share = p->o.memory_budget / p->nshards;
+  uint64_t own = atomic_load_explicit(&s->held_bytes, memory_order_relaxed);
+  bool global = (uint64_t)atomic_load(&p->bytes_held) > p->o.memory_budget / 10 * 9 ||
+                atomic_load(&p->pressure);
+  uint64_t low = share / 10 * 7;
+  if (!(own > share / 10 * 9 || (global && own > low)) || s->nheld == 0)
+    return;
+  cand_t *c = malloc(s->nheld * sizeof *c);
+  if (c == NULL)
+    return;
+  size_t n = 0;
+  for (size_t i = 0; i < s->nbuckets; i++)
+    for (trace_t *t = s->buckets[i]; t != NULL; t = t->hnext)
+      if (t->state == TRACE_HELD && n < s->nheld)
+        c[n++] = (cand_t){(double)t->bytes * (double)(now - t->first_seen_ns + 1), t};
+  qsort(c, n, sizeof *c, cand_cmp);
+  for (size_t i = 0; i < n && atomic_load(&s->held_bytes) > low; i++)
+    decide(s, c[i].t, TT_TRIG_MEMORY, now);
+  free(c);
+}
+
+static void decide_all(shard_t *s, uint64_t now) {
+  for (size_t i = 0; i < s->nbuckets; i++)
+    for (trace_t *t = s->buckets[i], *next; t != NULL; t = next) {
+      next = t->hnext;
+      if (t->state == TRACE_HELD)
+        decide(s, t, TT_TRIG_SHUTDOWN, now);
+    }
+}
+
+void *tt__shard_main(void *arg) {
+  shard_t *s = arg;
+  struct tt_pipeline_s *p = s->p;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    if (s->in_head == NULL && !s->stop && s->sync_req == s->sync_done) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      uint64_t ns = (uint64_t)ts.tv_nsec + p->o.tick_ns;
+      ts.tv_sec += (time_t)(ns / 1000000000ull);
+      ts.tv_nsec = (long)(ns % 1000000000ull);
+      pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+    }
+    span_rec_t *in = s->in_head;
+    s->in_head = NULL;
+    s->in_tail = &s->in_head;
+    bool stop = s->stop;
+    uint64_t sync_target = s->sync_req;
+    pthread_mutex_unlock(&s->mu);
+
+    pthread_mutex_lock(&p->pol_mu);
+    s->pol = p->policies;
+    tt__policy_set_ref(s->pol);
+    pthread_mutex_unlock(&p->pol_mu);
+
+    uint64_t now = tt__pipeline_now(p);
+    for (span_rec_t *r = in, *next; r != NULL; r = next) {
+      next = r->next;
+      take_span(s, r, now);
+    }
+    advance_wheel(s, now);
+    relieve_pressure(s, now);
+    if (stop)
+      decide_all(s, now);
+    decided_expire(s, now);
+    flush_out(s);
+    tt__policy_set_unref(s->pol);
+    s->pol = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    s->sync_done = sync_target;
+    if (stop)
+      s->finished = true;
+    pthread_cond_broadcast(&s->done);
+    pthread_mutex_unlock(&s->mu);
+    if (stop)
+      break;
+    if (s->idx == 0 && atomic_load(&p->pressure) &&
+        (uint64_t)atomic_load(&p->bytes_held) < p->o.memory_budget / 10 * 7)
+      atomic_store(&p->pressure, false);
+  }
+  return NULL;
+}
+
+void tt__shard_destroy(shard_t *s) {
+  for (span_rec_t *r = s->in_head, *n; r != NULL; r = n) {
+    n = r->next;
+    tt__span_rec_free(s->p, r);
+  }
+  s->in_head = NULL;
+  for (size_t i = 0; i < s->nbuckets; i++)
+    for (trace_t *t = s->buckets[i], *n; t != NULL; t = n) {
+      n = t->hnext;
+      free_spans(s, t);
+      free(t);
+    }
+  free(s->buckets);
+  s->buckets = NULL;
+  s->nbuckets = 0;
+  tt__buf_free(&s->out);
+  tt__buf_free(&s->scratch);
+  tt__buf_free(&s->scratch2);
+  tt__buf_free(&s->scratch3);
+  free(s->views);
+}

@@ -1,0 +1,106 @@
+/* Bounds-checked protobuf wire scanning for OTLP trace data.
+ *
+ * The collector never unpacks a whole span: it keeps the span's raw bytes and reads from them
+ * only the fields a decision needs (ids, times, status, named attributes, events). Every reader
+ * here checks every length against the end of its buffer, so arbitrary bytes give -EINVAL,
+ * never a read out of bounds. Pure functions over borrowed bytes; any thread. */
+#ifndef TT_COLLECTOR_WIRE_H
+#define TT_COLLECTOR_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TT_WT_VARINT 0
+#define TT_WT_FIXED64 1
+#define TT_WT_LEN 2
+#define TT_WT_FIXED32 5
+
+/* A cursor over one message's fields. */
+typedef struct {
+  const uint8_t *p;
+  const uint8_t *end;
+} tt_wire_reader_t;
+
+/* One field: `start` and `end` delimit its whole encoding (tag included), so a field can be
+ * copied through unchanged. For TT_WT_LEN, `p`/`len` is the payload; otherwise `u` is the value. */
+typedef struct {
+  uint32_t field;
+  uint32_t wt;
+  uint64_t u;
+  const uint8_t *p;
+  size_t len;
+  const uint8_t *start;
+  const uint8_t *end;
+} tt_wire_field_t;
+
+static inline void tt__wire_reader_init(tt_wire_reader_t *r, const uint8_t *p, size_t len) {
+  r->p = p;
+  r->end = p + len;
+}
+
+/* Reads the next field. Returns 1 with *f filled, 0 at the end of the message, -EINVAL for
+ * malformed bytes (bad varint, length past the end, group or reserved wire types, field 0). */
+int tt__wire_next(tt_wire_reader_t *r, tt_wire_field_t *f);
+
+/* Reads a varint at *p (not past end); advances *p. Returns 0 or -EINVAL. */
+int tt__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+/* Span fields a decision reads. Pointers borrow from the scanned bytes. An id absent from the
+ * wire has length 0. */
+typedef struct {
+  const uint8_t *trace_id;
+  size_t trace_id_len;
+  const uint8_t *span_id;
+  size_t span_id_len;
+  const uint8_t *parent_span_id;
+  size_t parent_span_id_len;
+  const uint8_t *name;
+  size_t name_len;
+  const uint8_t *trace_state;
+  size_t trace_state_len;
+  uint64_t start_ns;
+  uint64_t end_ns;
+  uint32_t kind;
+  uint32_t status_code; /* 0 unset, 1 ok, 2 error */
+  uint32_t flags;
+} tt_span_facts_t;
+
+/* Scans one Span message. Returns 0, or -EINVAL when the bytes are not a well-formed Span
+ * (including a known field with the wrong wire type). Unknown fields are skipped. */
+int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *f);
+
+/* True when the ids make a span we can hold: a 16-byte non-zero trace id, an 8-byte non-zero
+ * span id and a parent id that is empty or 8 bytes. *why gets a static reason otherwise. */
+bool tt__wire_span_ids_valid(const tt_span_facts_t *f, const char **why);
+
+typedef enum {
+  TT_ANY_NONE = 0,
+  TT_ANY_STRING,
+  TT_ANY_BOOL,
+  TT_ANY_INT,
+  TT_ANY_DOUBLE,
+  TT_ANY_OTHER, /* array, kvlist, bytes: present but not comparable */
+} tt_any_type_t;
+
+typedef struct {
+  tt_any_type_t type;
+  const uint8_t *s; /* TT_ANY_STRING: borrowed, not NUL-terminated */
+  size_t slen;
+  int64_t i; /* TT_ANY_INT and TT_ANY_BOOL */
+  double d;  /* TT_ANY_DOUBLE */
+} tt_any_t;
+
+/* Looks for the attribute `key` among the KeyValue entries carried in field `attr_field` of the
+ * message (Span: 9, Resource: 1, Span.Event: 3, InstrumentationScope: 3). Returns 1 when found
+ * (*out filled, first occurrence), 0 when absent, -EINVAL for malformed bytes. */
+int tt__wire_find_attr(const uint8_t *msg, size_t len, uint32_t attr_field, const char *key,
+                       tt_any_t *out);
+
+/* Returns 1 when the span has an event named `name`, 0 when not, -EINVAL for malformed bytes. */
+int tt__wire_span_has_event(const uint8_t *span, size_t len, const char *name);
+
+/* Reads an AnyValue message. Returns 0 or -EINVAL. */
+int tt__wire_any(const uint8_t *p, size_t len, tt_any_t *out);
+
+#endif

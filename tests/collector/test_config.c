@@ -1,0 +1,254 @@
+/* Configuration: defaults with no file, every key from YAML, ${ENV} expansion, policies, and
+ * errors that name the file, the line and the key; `--validate` on the real binary. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static int load(const char *yaml, tt_config_t *c, tt_buf_t *errs) {
+  tt__buf_reset(errs);
+  int rc = tt__config_load_string(yaml, strlen(yaml), "test.yaml", c, errs);
+  tt__buf_append(errs, "", 1);
+  return rc;
+}
+
+static void defaults_should_work_with_no_file(void **state) {
+  (void)state;
+  tt_config_t c;
+  assert_int_equal(tt__config_defaults(&c), 0);
+  assert_string_equal(c.grpc_endpoint, "127.0.0.1:4317");
+  assert_string_equal(c.http_endpoint, "127.0.0.1:4318");
+  assert_string_equal(c.admin_endpoint, "127.0.0.1:13133");
+  assert_int_equal(c.root_grace_ms, 2000);
+  assert_int_equal(c.idle_timeout_ms, 15000);
+  assert_int_equal(c.memory_budget, 256u << 20);
+  assert_string_equal(c.file_path, "./tailtrace-traces.jsonl");
+  assert_int_equal(c.policies->n, 3);
+  assert_int_equal(c.policies->items[0].kind, TT_POL_ERRORS);
+  assert_int_equal(c.policies->items[1].kind, TT_POL_LATENCY);
+  assert_int_equal(c.policies->items[2].kind, TT_POL_RATIO);
+  tt__config_free(&c);
+}
+
+static void empty_file_should_give_the_defaults(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  assert_int_equal(load("", &c, &e), 0);
+  assert_int_equal(c.idle_timeout_ms, 15000);
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void values_should_parse_with_units(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "workers: 3\n"
+                  "decision:\n  root_grace: 500ms\n  idle_timeout: 1m\n"
+                  "memory:\n  budget: 64MiB\n  max_trace_size: 1MiB\n"
+                  "receivers:\n  otlp_http:\n    enabled: false\n    endpoint: \"[::1]:0\"\n"
+                  "sink: {type: null}\nlog: {level: warn}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  assert_int_equal(c.workers, 3);
+  assert_int_equal(c.root_grace_ms, 500);
+  assert_int_equal(c.idle_timeout_ms, 60000);
+  assert_int_equal(c.memory_budget, 64u << 20);
+  assert_false(c.http_enabled);
+  assert_string_equal(c.sink_type, "null");
+  char host[64];
+  int port;
+  assert_int_equal(tt__config_split_endpoint(c.http_endpoint, host, sizeof host, &port), 0);
+  assert_string_equal(host, "::1");
+  assert_int_equal(port, 0);
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void env_references_should_expand(void **state) {
+  (void)state;
+  setenv("TT_TEST_BIND", "0.0.0.0:4999", 1);
+  unsetenv("TT_TEST_UNSET");
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  assert_int_equal(load("receivers:\n  otlp_grpc:\n    endpoint: ${TT_TEST_BIND}\n"
+                        "sink:\n  file:\n    path: ${TT_TEST_UNSET:-/tmp/x.jsonl}\n",
+                        &c, &e),
+                   0);
+  assert_string_equal(c.grpc_endpoint, "0.0.0.0:4999");
+  assert_string_equal(c.file_path, "/tmp/x.jsonl");
+  tt__config_free(&c);
+  assert_int_equal(load("admin:\n  endpoint: ${TT_TEST_UNSET}\n", &c, &e), -EINVAL);
+  assert_non_null(strstr((char *)e.data, "test.yaml:2: admin.endpoint: environment variable "
+                                         "TT_TEST_UNSET is not set"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void errors_should_name_file_line_and_key(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "decision:\n"
+                  "  root_grace: soon\n"
+                  "  typo_key: 1\n"
+                  "memory:\n"
+                  "  budget: 12\n"
+                  "admin:\n"
+                  "  endpoint: nohostport\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  const char *s = (const char *)e.data;
+  assert_non_null(strstr(s, "test.yaml:2: decision.root_grace: expected a duration"));
+  assert_non_null(strstr(s, "test.yaml:3: decision.typo_key: unknown key"));
+  assert_non_null(strstr(s, "test.yaml:5: memory.budget: must be at least 1MiB"));
+  assert_non_null(strstr(s, "test.yaml:7: admin.endpoint: expected host:port"));
+  /* A refused file leaves the defaults, never a half-applied mix. */
+  assert_int_equal(c.root_grace_ms, 2000);
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void yaml_syntax_errors_should_name_the_line(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  assert_int_equal(load("workers: 1\ndecision: [unclosed\n", &c, &e), -EINVAL);
+  assert_non_null(strstr((char *)e.data, "test.yaml:"));
+  assert_non_null(strstr((char *)e.data, "(yaml)"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void policies_should_parse_in_order(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "policies:\n"
+                  "  - name: drop-health\n    type: attribute\n    key: http.route\n"
+                  "    op: regex\n    value: ^/health\n    action: drop\n"
+                  "  - type: errors\n    exception_event: false\n"
+                  "  - type: latency\n    threshold: 2s\n    measure: root\n"
+                  "    services: {checkout: 500ms}\n    operations: {\"SELECT\": 100ms}\n"
+                  "  - type: attribute\n    key: user.tier\n    op: equals\n    value: gold\n"
+                  "  - type: attribute\n    key: retry.count\n    op: range\n    min: 3\n"
+                  "  - type: rate_limit\n    traces_per_second: 50\n"
+                  "  - type: ratio\n    ratio: 0.25\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  tt_policy_set_t *s = c.policies;
+  assert_int_equal(s->n, 7);
+  assert_string_equal(s->items[0].name, "drop-health");
+  assert_false(s->items[0].keep);
+  assert_int_equal(s->items[0].op, TT_ATTR_REGEX);
+  assert_false(s->items[1].exception_event);
+  assert_true(s->items[1].http_5xx);
+  assert_int_equal(s->items[2].threshold_ns, 2000000000ull);
+  assert_true(s->items[2].root_only);
+  assert_int_equal(s->items[2].nservices, 1);
+  assert_string_equal(s->items[2].services[0].name, "checkout");
+  assert_int_equal(s->items[2].operations[0].ns, 100000000ull);
+  assert_string_equal(s->items[3].value, "gold");
+  assert_true(s->items[4].min == 3.0);
+  assert_true(s->items[5].per_second == 50.0);
+  assert_string_equal(s->items[6].name, "ratio");
+  assert_true(s->items[6].ratio == 0.25);
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void bad_policies_should_be_refused_with_their_index(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "policies:\n"
+                  "  - type: ratio\n    ratio: 1.5\n"
+                  "  - type: attribute\n    key: a\n    op: regex\n    value: \"([\"\n"
+                  "  - type: magic\n"
+                  "  - type: errors\n    threshold: 1s\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  const char *s = (const char *)e.data;
+  assert_non_null(strstr(s, "test.yaml:3: policies[0].ratio: invalid value \"1.5\""));
+  assert_non_null(strstr(s, "policies[1]: bad regex"));
+  assert_non_null(strstr(s, "test.yaml:8: policies[2]: type must be"));
+  assert_non_null(strstr(s, "test.yaml:10: policies[3].threshold: unknown key for a errors"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void describe_should_list_every_key(void **state) {
+  (void)state;
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__config_describe(&b), 0);
+  tt__buf_append(&b, "", 1);
+  assert_non_null(strstr((char *)b.data, "`memory.budget` | size | `256MiB`"));
+  assert_non_null(strstr((char *)b.data, "`decision.root_grace`"));
+  tt__buf_free(&b);
+}
+
+/* Runs the collector binary; returns its exit status and its stderr+stdout in out. */
+static int run_bin(const char *args, char *out, size_t outlen) {
+  const char *bin = getenv("TT_COLLECTOR_BIN");
+  if (bin == NULL)
+    return -1;
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
+  FILE *p = popen(cmd, "r");
+  size_t n = fread(out, 1, outlen - 1, p);
+  out[n] = '\0';
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void validate_should_report_problems_and_exit_nonzero(void **state) {
+  (void)state;
+  if (getenv("TT_COLLECTOR_BIN") == NULL)
+    skip();
+  char path[] = "/tmp/tt-validate-XXXXXX";
+  int fd = mkstemp(path);
+  const char *bad = "decision:\n  idle_timeout: never\n";
+  assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+  close(fd);
+  char out[4096], args[256];
+  snprintf(args, sizeof args, "--config %s --validate", path);
+  assert_int_equal(run_bin(args, out, sizeof out), 2);
+  char want[128];
+  snprintf(want, sizeof want, "%s:2: decision.idle_timeout: expected a duration", path);
+  assert_non_null(strstr(out, want));
+  fd = open(path, O_WRONLY | O_TRUNC);
+  const char *good = "decision:\n  idle_timeout: 20s\n";
+  assert_int_equal(write(fd, good, strlen(good)), (ssize_t)strlen(good));
+  close(fd);
+  assert_int_equal(run_bin(args, out, sizeof out), 0);
+  assert_non_null(strstr(out, "OK"));
+  unlink(path);
+  assert_int_equal(run_bin("--validate", out, sizeof out), 0);
+  assert_int_equal(run_bin("--config /nonexistent/tt.yaml --validate", out, sizeof out), 2);
+  assert_non_null(strstr(out, "/nonexistent/tt.yaml:0: (file): cannot open"));
+  assert_int_equal(run_bin("--version", out, sizeof out), 0);
+  assert_non_null(strstr(out, "tailtrace-collector 0."));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(defaults_should_work_with_no_file),
+      cmocka_unit_test(empty_file_should_give_the_defaults),
+      cmocka_unit_test(values_should_parse_with_units),
+      cmocka_unit_test(env_references_should_expand),
+      cmocka_unit_test(errors_should_name_file_line_and_key),
+      cmocka_unit_test(yaml_syntax_errors_should_name_the_line),
+      cmocka_unit_test(policies_should_parse_in_order),
+      cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
+      cmocka_unit_test(describe_should_list_every_key),
+      cmocka_unit_test(validate_should_report_problems_and_exit_nonzero),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

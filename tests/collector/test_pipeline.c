@@ -1,0 +1,450 @@
+/* The collector core through its handler: grouping, decision timing, policies, annotation, late
+ * spans, memory budget, per-trace cap and shutdown. A fake clock drives the timing wheel and
+ * tt__pipeline_sync() makes each step deterministic, so no test sleeps or measures time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "otlp_fixture.h"
+#include "pipeline.h"
+#include "sampling.h"
+
+#define SEC 1000000000ull
+
+typedef struct {
+  fake_clock_t clock;
+  cap_sink_t *sink;
+  tt_sink_t *sinks[1];
+  tt_pipeline_t *p;
+} env_t;
+
+static tt_policy_set_t *policies_errors_latency_ratio(double ratio) {
+  tt_policy_set_t *s = tt__policy_set_new(3);
+  char err[128];
+  s->items[0].kind = TT_POL_ERRORS;
+  s->items[0].http_5xx = true;
+  s->items[0].exception_event = true;
+  s->items[1].kind = TT_POL_LATENCY;
+  s->items[1].threshold_ns = 1 * SEC;
+  s->items[2].kind = TT_POL_RATIO;
+  s->items[2].ratio = ratio;
+  for (size_t i = 0; i < s->n; i++)
+    assert_int_equal(tt__policy_prepare(&s->items[i], err, sizeof err), 0);
+  return s;
+}
+
+static env_t *env_new_with(tt_pipeline_opts_t *o, tt_policy_set_t *pol) {
+  env_t *e = calloc(1, sizeof *e);
+  atomic_init(&e->clock.now, 100 * SEC);
+  e->sink = cap_new();
+  e->sinks[0] = &e->sink->base;
+  o->workers = 2;
+  o->clock = fake_clock_read;
+  o->clock_ctx = &e->clock;
+  o->sinks = e->sinks;
+  o->nsinks = 1;
+  o->policies = pol;
+  assert_int_equal(tt__pipeline_new(o, &e->p), 0);
+  tt__policy_set_unref(pol);
+  return e;
+}
+
+static env_t *env_new(double ratio) {
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.root_grace_ns = 2 * SEC;
+  o.idle_timeout_ns = 10 * SEC;
+  o.tick_ns = 10000000ull;
+  return env_new_with(&o, policies_errors_latency_ratio(ratio));
+}
+
+static void env_free(env_t *e) {
+  tt__pipeline_free(e->p);
+  e->sink->base.vt->close(&e->sink->base);
+  free(e);
+}
+
+/* Lets the shards take in what was sent at the current time, then moves the clock. */
+static void advance(env_t *e, uint64_t ns) {
+  tt__pipeline_sync(e->p);
+  atomic_fetch_add(&e->clock.now, ns);
+  tt__pipeline_sync(e->p);
+}
+
+static tt_export_result_t send(env_t *e, const span_spec_t *sp, size_t n) {
+  size_t len;
+  uint8_t *req = fx_request(sp, n, &len);
+  tt_export_request_t r = {req, len, "test"};
+  tt_export_result_t res;
+  tt__pipeline_handle(e->p, &r, &res);
+  free(req);
+  return res;
+}
+
+static size_t exported(env_t *e) {
+  tt__pipeline_sync(e->p);
+  return atomic_load(&e->sink->spans);
+}
+
+static void handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t sp[4] = {fx_span(1, 1, 0), fx_span(1, 2, 1), fx_span(2, 3, 0), fx_span(3, 4, 0)};
+  sp[2].trace_id_len = 8;      /* short trace id */
+  memset(sp[3].span_id, 0, 8); /* all-zero span id */
+  tt_export_result_t res = send(e, sp, 4);
+  assert_int_equal(res.status, TT_EXPORT_OK);
+  assert_int_equal(res.rejected_spans, 2);
+  assert_non_null(strstr(res.message, "trace_id"));
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->spans_accepted), 2);
+  assert_int_equal(atomic_load(&m->spans_refused_invalid), 2);
+  env_free(e);
+}
+
+static void handler_should_refuse_a_malformed_request_whole(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t sp = fx_span(1, 1, 0);
+  size_t len;
+  uint8_t *req = fx_request(&sp, 1, &len);
+  tt_export_request_t r = {req, len - 3, "test"}; /* truncated inside a span */
+  tt_export_result_t res;
+  tt__pipeline_handle(e->p, &r, &res);
+  assert_int_equal(res.status, TT_EXPORT_INVALID);
+  free(req);
+  assert_int_equal(atomic_load(&tt__pipeline_metrics(e->p)->spans_accepted), 0);
+  env_free(e);
+}
+
+static void trace_should_be_decided_a_grace_after_its_root_arrives(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  /* Children first, in separate requests, the root last: out of order across requests. */
+  span_spec_t c1 = fx_span(7, 2, 1), c2 = fx_span(7, 3, 2), root = fx_span(7, 1, 0);
+  send(e, &c2, 1);
+  advance(e, SEC);
+  send(e, &c1, 1);
+  advance(e, SEC);
+  assert_int_equal(exported(e), 0);
+  send(e, &root, 1);
+  advance(e, 1900000000ull);
+  assert_int_equal(exported(e), 0);
+  advance(e, 200000000ull);
+  assert_int_equal(exported(e), 3);
+  /* All three spans came back in one ResourceSpans, grouped under their shared resource. */
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 3);
+  assert_int_equal(v.nreqs, 1);
+  assert_int_equal(v.reqs[0]->n_resource_spans, 1);
+  assert_string_equal(v.reqs[0]->resource_spans[0]->schema_url,
+                      "https://opentelemetry.io/schemas/1.24.0");
+  assert_string_equal(v.reqs[0]->resource_spans[0]->scope_spans[0]->scope->name, "fixture");
+  for (size_t i = 0; i < v.n; i++)
+    assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.trigger")->string_value,
+                        "root_grace");
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void trace_without_root_should_be_decided_after_idle_timeout(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t c1 = fx_span(8, 2, 1);
+  send(e, &c1, 1);
+  advance(e, 9 * SEC);
+  assert_int_equal(exported(e), 0);
+  send(e, &c1, 1); /* activity resets the idle timer */
+  advance(e, 9 * SEC);
+  assert_int_equal(exported(e), 0);
+  advance(e, 2 * SEC);
+  assert_int_equal(exported(e), 2);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_IDLE]), 1);
+  env_free(e);
+}
+
+static void error_trace_should_be_kept_with_weight_one_and_its_reason(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0); /* the ratio keeps nothing: only the error policy can keep */
+  span_spec_t sp[2] = {fx_span(9, 1, 0), fx_span(9, 2, 1)};
+  sp[1].status = 2;
+  send(e, sp, 2);
+  span_spec_t ok = fx_span(10, 1, 0);
+  send(e, &ok, 1);
+  advance(e, 3 * SEC);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 2);
+  for (size_t i = 0; i < v.n; i++) {
+    assert_int_equal(fx_attr(v.spans[i], "SampleRate")->int_value, 1);
+    assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.reason")->string_value, "errors");
+    assert_string_equal(v.spans[i]->trace_state, "ot=th:0");
+  }
+  cap_view_free(&v);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][0][TT_TRIG_ROOT_GRACE]), 1);
+  env_free(e);
+}
+
+static void errors_policy_should_see_http_5xx_and_exception_events(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0);
+  span_spec_t a = fx_span(11, 1, 0), b = fx_span(12, 1, 0), c = fx_span(13, 1, 0);
+  a.http_status = 503;
+  b.exception_event = true;
+  c.http_status = 404;
+  send(e, &a, 1);
+  send(e, &b, 1);
+  send(e, &c, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 2);
+  env_free(e);
+}
+
+static void slow_trace_should_be_kept_by_latency(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0);
+  span_spec_t sp[2] = {fx_span(14, 1, 0), fx_span(14, 2, 1)};
+  sp[1].start_ns = sp[0].start_ns + 500000000ull;
+  sp[1].end_ns = sp[0].start_ns + 1500000000ull; /* the trace spans 1.5 s */
+  send(e, sp, 2);
+  span_spec_t fast = fx_span(15, 1, 0);
+  send(e, &fast, 1);
+  advance(e, 3 * SEC);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 2);
+  assert_string_equal(fx_attr(v.spans[0], "tailtrace.decision.reason")->string_value, "latency");
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void ratio_should_keep_its_share_deterministically_with_weight(void **state) {
+  (void)state;
+  env_t *e = env_new(0.1);
+  const size_t n = 10000;
+  uint64_t th = tt__threshold_from_ratio(0.1);
+  size_t expect = 0;
+  span_spec_t batch[100];
+  for (size_t i = 0; i < n; i++) {
+    batch[i % 100] = fx_span(100000 + i, 1, 0);
+    expect += tt__ratio_keeps(batch[i % 100].trace_id, th);
+    if (i % 100 == 99)
+      send(e, batch, 100);
+  }
+  advance(e, 3 * SEC);
+  size_t kept = exported(e);
+  assert_int_equal(kept, expect);
+  /* Binomial(10000, 0.1): sd = 30; 5 sd either side. */
+  assert_true(kept > 850 && kept < 1150);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  char ths[16];
+  tt__threshold_format(th, ths);
+  char want[32];
+  snprintf(want, sizeof want, "ot=th:%s", ths);
+  assert_string_equal(want, "ot=th:e6666666666666");
+  for (size_t i = 0; i < v.n; i++) {
+    assert_int_equal(fx_attr(v.spans[i], "SampleRate")->int_value, 10);
+    assert_string_equal(v.spans[i]->trace_state, want);
+    assert_true(tt__ratio_keeps(v.spans[i]->trace_id.data, th));
+  }
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void policies_should_apply_in_order_first_match_wins(void **state) {
+  (void)state;
+  tt_policy_set_t *s = tt__policy_set_new(2);
+  char err[128];
+  s->items[0].kind = TT_POL_ATTRIBUTE;
+  s->items[0].key = strdup("http.route");
+  s->items[0].value = strdup("^/health");
+  s->items[0].op = TT_ATTR_REGEX;
+  s->items[0].keep = false;
+  snprintf(s->items[0].name, sizeof s->items[0].name, "drop-health");
+  s->items[1].kind = TT_POL_ERRORS;
+  for (size_t i = 0; i < s->n; i++)
+    assert_int_equal(tt__policy_prepare(&s->items[i], err, sizeof err), 0);
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  env_t *e = env_new_with(&o, s);
+  span_spec_t a = fx_span(20, 1, 0), b = fx_span(21, 1, 0);
+  a.status = b.status = 2;
+  a.attr_key = b.attr_key = "http.route";
+  a.attr_str = "/healthz";
+  b.attr_str = "/api/orders";
+  send(e, &a, 1);
+  send(e, &b, 1);
+  advance(e, 3 * SEC);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 1);
+  assert_string_equal(fx_attr(v.spans[0], "http.route")->string_value, "/api/orders");
+  cap_view_free(&v);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_ATTRIBUTE][0][TT_TRIG_ROOT_GRACE]), 1);
+  env_free(e);
+}
+
+static void kept_span_should_merge_ot_threshold_into_existing_tracestate(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t a = fx_span(30, 1, 0);
+  a.trace_state = "vendor=x, ot=rv:abcdef01234567;th:8,other=y";
+  send(e, &a, 1);
+  advance(e, 3 * SEC);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 1);
+  /* Upstream sampled at 1/2 (th:8): that threshold wins and the weight is 2. */
+  assert_string_equal(v.spans[0]->trace_state, "ot=th:8;rv:abcdef01234567,vendor=x,other=y");
+  assert_int_equal(fx_attr(v.spans[0], "SampleRate")->int_value, 2);
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void late_spans_should_follow_the_decision(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0);
+  span_spec_t kept = fx_span(40, 1, 0), dropped = fx_span(41, 1, 0);
+  kept.status = 2;
+  send(e, &kept, 1);
+  send(e, &dropped, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 1);
+  span_spec_t late_k = fx_span(40, 2, 1), late_d = fx_span(41, 2, 1);
+  send(e, &late_k, 1);
+  send(e, &late_d, 1);
+  advance(e, 0);
+  assert_int_equal(exported(e), 2);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 1);
+  assert_int_equal(atomic_load(&m->late_spans_dropped), 1);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 2);
+  assert_string_equal(fx_attr(v.spans[1], "tailtrace.decision.reason")->string_value, "errors");
+  assert_string_equal(fx_attr(v.spans[1], "tailtrace.decision.trigger")->string_value, "late");
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void memory_budget_should_decide_early_and_throttle_without_silent_loss(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 64 * 1024;
+  o.retry_after_ms = 700;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  size_t throttled = 0, sent_ok = 0;
+  span_spec_t batch[20];
+  for (uint64_t i = 0; i < 400; i++) {
+    for (uint64_t k = 0; k < 20; k++)
+      batch[k] = fx_span(1000 + i, k + 1, k ? 1 : 0); /* 20-span traces, never idle */
+    tt_export_result_t r = send(e, batch, 20);
+    if (r.status == TT_EXPORT_THROTTLED) {
+      assert_int_equal(r.retry_after_ms, 700);
+      throttled++;
+    } else {
+      assert_int_equal(r.status, TT_EXPORT_OK);
+      sent_ok++;
+    }
+    if (i % 10 == 9)
+      tt__pipeline_sync(e->p); /* shards run their pressure checks */
+  }
+  tt__pipeline_sync(e->p);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_true(throttled > 0);
+  assert_int_equal(atomic_load(&m->requests_throttled), throttled);
+  uint64_t early = 0;
+  for (int k = 0; k < TT_POL__COUNT; k++)
+    early += atomic_load(&m->decisions[k][1][TT_TRIG_MEMORY]);
+  assert_true(early > 0);
+  assert_true((uint64_t)atomic_load(&m->bytes_held) <= o.memory_budget);
+  /* Every accepted span is exported, dropped or still held: nothing vanished. */
+  tt__pipeline_shutdown(e->p);
+  assert_int_equal(atomic_load(&m->spans_accepted), sent_ok * 20);
+  assert_int_equal(atomic_load(&e->sink->spans) + atomic_load(&m->spans_dropped), sent_ok * 20);
+  assert_int_equal(atomic_load(&m->bytes_held), 0);
+  env_free(e);
+}
+
+static void trace_reaching_the_byte_cap_should_be_decided_at_once(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.max_trace_bytes = 2048;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  span_spec_t batch[50];
+  for (uint64_t k = 0; k < 50; k++)
+    batch[k] = fx_span(50, k + 1, 1);
+  send(e, batch, 50);
+  tt__pipeline_sync(e->p);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_TRACE_CAP]), 1);
+  /* The spans after the cap follow the decision as late spans. */
+  assert_true(atomic_load(&m->late_spans_kept) > 0);
+  assert_int_equal(exported(e), 50);
+  env_free(e);
+}
+
+static void shutdown_should_decide_every_held_trace(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t batch[30];
+  for (uint64_t k = 0; k < 30; k++)
+    batch[k] = fx_span(60 + k, 2, 1);
+  send(e, batch, 30);
+  tt__pipeline_sync(e->p);
+  assert_int_equal(exported(e), 0);
+  tt__pipeline_shutdown(e->p);
+  assert_int_equal(atomic_load(&e->sink->spans), 30);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_SHUTDOWN]), 30);
+  tt_export_result_t r = send(e, batch, 1);
+  assert_int_equal(r.status, TT_EXPORT_UNAVAILABLE);
+  env_free(e);
+}
+
+static void new_policies_should_apply_to_later_decisions(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0);
+  span_spec_t a = fx_span(70, 1, 0), b = fx_span(71, 1, 0);
+  send(e, &a, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 0);
+  tt_policy_set_t *all = policies_errors_latency_ratio(1.0);
+  tt__pipeline_set_policies(e->p, all);
+  tt__policy_set_unref(all);
+  send(e, &b, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 1);
+  env_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
+      cmocka_unit_test(handler_should_refuse_a_malformed_request_whole),
+      cmocka_unit_test(trace_should_be_decided_a_grace_after_its_root_arrives),
+      cmocka_unit_test(trace_without_root_should_be_decided_after_idle_timeout),
+      cmocka_unit_test(error_trace_should_be_kept_with_weight_one_and_its_reason),
+      cmocka_unit_test(errors_policy_should_see_http_5xx_and_exception_events),
+      cmocka_unit_test(slow_trace_should_be_kept_by_latency),
+      cmocka_unit_test(ratio_should_keep_its_share_deterministically_with_weight),
+      cmocka_unit_test(policies_should_apply_in_order_first_match_wins),
+      cmocka_unit_test(kept_span_should_merge_ot_threshold_into_existing_tracestate),
+      cmocka_unit_test(late_spans_should_follow_the_decision),
+      cmocka_unit_test(memory_budget_should_decide_early_and_throttle_without_silent_loss),
+      cmocka_unit_test(trace_reaching_the_byte_cap_should_be_decided_at_once),
+      cmocka_unit_test(shutdown_should_decide_every_held_trace),
+      cmocka_unit_test(new_policies_should_apply_to_later_decisions),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,393 @@
+/* The OTLP/gRPC receiver over a real HTTP/2 channel on 127.0.0.1: gRPC's C core as the client,
+ * and Python's grpcio (/usr/bin/python3) as an independent peer for the RetryInfo trailer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <sys/wait.h>
+
+#include "recv_grpc.h"
+#include "test_recv_util.h"
+
+#define EXPORT "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+typedef struct {
+  recorder_t rec;
+  tt_grpc_receiver_t *r;
+  int port;
+} fixture_t;
+
+static fixture_t *start(size_t max_msg) {
+  fixture_t *f = calloc(1, sizeof *f);
+  recorder_init(&f->rec);
+  tt_grpc_receiver_opts_t o = {
+      .port = 0, .max_recv_msg_bytes = max_msg, .handler = recorder_handler, .ctx = &f->rec};
+  assert_int_equal(tt__grpc_receiver_start(&o, &f->r), 0);
+  f->port = tt__grpc_receiver_port(f->r);
+  assert_true(f->port > 0);
+  return f;
+}
+
+static void stop(fixture_t *f) {
+  tt__grpc_receiver_stop(f->r);
+  recorder_free(&f->rec);
+  free(f);
+}
+
+static int setup(void **state) {
+  *state = start(64 * 1024);
+  return 0;
+}
+
+static int teardown(void **state) {
+  stop(*state);
+  return 0;
+}
+
+typedef struct {
+  grpc_status_code code;
+  char details[256];
+  tt_buf_t response;
+  tt_buf_t status_bin; /* grpc-status-details-bin trailer, if any */
+} result_t;
+
+static void result_free(result_t *r) {
+  tt__buf_free(&r->response);
+  tt__buf_free(&r->status_bin);
+}
+
+static grpc_channel *make_channel(int port, bool gzip) {
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  grpc_arg args[] = {
+      {GRPC_ARG_INTEGER,
+       GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
+       {.integer = GRPC_COMPRESS_GZIP}},
+  };
+  grpc_channel_args cargs = {gzip ? 1 : 0, args};
+  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  grpc_channel *ch = grpc_channel_create(target, creds, &cargs);
+  grpc_channel_credentials_release(creds);
+  return ch;
+}
+
+/* Everything one unary call needs to stay alive until its batch completes. */
+typedef struct {
+  grpc_call *call;
+  grpc_metadata_array initial, trailing;
+  grpc_byte_buffer *send, *recv;
+  grpc_status_code code;
+  grpc_slice details;
+} client_call_t;
+
+static void call_start(client_call_t *c, grpc_channel *ch, grpc_completion_queue *cq,
+                       const char *method, const uint8_t *req, size_t len) {
+  memset(c, 0, sizeof *c);
+  grpc_slice m = grpc_slice_from_copied_string(method);
+  gpr_timespec deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(20, GPR_TIMESPAN));
+  c->call =
+      grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
+  grpc_slice_unref(m);
+  grpc_metadata_array_init(&c->initial);
+  grpc_metadata_array_init(&c->trailing);
+  grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, len);
+  c->send = grpc_raw_byte_buffer_create(&body, 1);
+  grpc_slice_unref(body);
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = c->send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &c->recv;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing;
+  ops[5].data.recv_status_on_client.status = &c->code;
+  ops[5].data.recv_status_on_client.status_details = &c->details;
+  assert_int_equal(grpc_call_start_batch(c->call, ops, 6, c, NULL), GRPC_CALL_OK);
+}
+
+static void call_finish(client_call_t *c, result_t *out) {
+  memset(out, 0, sizeof *out);
+  out->code = c->code;
+  size_t n = GRPC_SLICE_LENGTH(c->details);
+  if (n >= sizeof out->details)
+    n = sizeof out->details - 1;
+  memcpy(out->details, GRPC_SLICE_START_PTR(c->details), n);
+  if (c->recv != NULL) {
+    grpc_byte_buffer_reader rd;
+    assert_true(grpc_byte_buffer_reader_init(&rd, c->recv));
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    tt__buf_append(&out->response, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
+    grpc_slice_unref(all);
+    grpc_byte_buffer_reader_destroy(&rd);
+    grpc_byte_buffer_destroy(c->recv);
+  }
+  for (size_t i = 0; i < c->trailing.count; i++) {
+    if (grpc_slice_str_cmp(c->trailing.metadata[i].key, "grpc-status-details-bin") == 0)
+      tt__buf_append(&out->status_bin, GRPC_SLICE_START_PTR(c->trailing.metadata[i].value),
+                     GRPC_SLICE_LENGTH(c->trailing.metadata[i].value));
+  }
+  grpc_byte_buffer_destroy(c->send);
+  grpc_slice_unref(c->details);
+  grpc_metadata_array_destroy(&c->initial);
+  grpc_metadata_array_destroy(&c->trailing);
+  grpc_call_unref(c->call);
+}
+
+static void drain_and_destroy(grpc_channel *ch, grpc_completion_queue *cq) {
+  grpc_channel_destroy(ch);
+  grpc_completion_queue_shutdown(cq);
+  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+         GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(cq);
+}
+
+static void unary(int port, const char *method, const uint8_t *req, size_t len, bool gzip,
+                  result_t *out) {
+  grpc_channel *ch = make_channel(port, gzip);
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+  client_call_t c;
+  call_start(&c, ch, cq, method, req, len);
+  grpc_event ev = grpc_completion_queue_next(
+      cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
+  assert_int_equal(ev.type, GRPC_OP_COMPLETE);
+  assert_ptr_equal(ev.tag, &c);
+  call_finish(&c, out);
+  drain_and_destroy(ch, cq);
+}
+
+static void export_should_reach_handler_and_return_ok(void **state) {
+  fixture_t *f = *state;
+  size_t len;
+  uint8_t *pb = sample_request("grpc-span", &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(r.response.len, 0);
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  assert_int_equal(f->rec.last.len, len);
+  assert_memory_equal(f->rec.last.data, pb, len);
+  assert_string_equal(f->rec.transport, "grpc");
+  tt_grpc_receiver_stats_t st;
+  tt__grpc_receiver_stats(f->r, &st);
+  assert_int_equal(st.calls, 1);
+  assert_int_equal(st.accepted, 1);
+  free(pb);
+  result_free(&r);
+}
+
+static void gzip_message_should_be_decompressed_before_the_handler(void **state) {
+  fixture_t *f = *state;
+  size_t len;
+  uint8_t *pb = sample_request("gz-span", &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, true, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(f->rec.last.len, len);
+  assert_memory_equal(f->rec.last.data, pb, len);
+  free(pb);
+  result_free(&r);
+}
+
+static void partial_success_should_come_back_in_the_response(void **state) {
+  fixture_t *f = *state;
+  f->rec.answer.rejected_spans = 2;
+  snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "2 spans without ids");
+  size_t len;
+  uint8_t *pb = sample_request("p", &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *resp =
+      opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+          NULL, r.response.len, r.response.data);
+  assert_non_null(resp);
+  assert_non_null(resp->partial_success);
+  assert_int_equal(resp->partial_success->rejected_spans, 2);
+  assert_string_equal(resp->partial_success->error_message, "2 spans without ids");
+  opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(resp,
+                                                                                           NULL);
+  free(pb);
+  result_free(&r);
+}
+
+static void malformed_message_should_be_invalid_argument_with_a_message(void **state) {
+  fixture_t *f = *state;
+  const uint8_t bad[] = {0x0a, 0x05, 0x12, 0x03, 0x12, 0x09, 0x00};
+  result_t r;
+  unary(f->port, EXPORT, bad, sizeof bad, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(r.details, "malformed"));
+  assert_int_equal(recorder_calls(&f->rec), 0);
+  result_free(&r);
+}
+
+static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **state) {
+  fixture_t *f = *state;
+  size_t len;
+  uint8_t *pb = sample_request("x", &len);
+  result_t r;
+  f->rec.answer.status = TT_EXPORT_INVALID;
+  snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "bad batch");
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_string_equal(r.details, "bad batch");
+  result_free(&r);
+  f->rec.answer.status = TT_EXPORT_UNAVAILABLE;
+  f->rec.answer.message[0] = '\0';
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_UNAVAILABLE);
+  result_free(&r);
+  free(pb);
+}
+
+static void throttled_should_be_resource_exhausted_with_retry_info(void **state) {
+  fixture_t *f = *state;
+  f->rec.answer.status = TT_EXPORT_THROTTLED;
+  f->rec.answer.retry_after_ms = 1500;
+  size_t len;
+  uint8_t *pb = sample_request("x", &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_true(r.status_bin.len > 0);
+  rpc_status_t st;
+  assert_int_equal(parse_rpc_status(r.status_bin.data, r.status_bin.len, &st), 0);
+  assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_true(st.has_retry);
+  assert_int_equal(st.retry_ms, 1500);
+  free(pb);
+  result_free(&r);
+}
+
+static void unknown_method_should_be_unimplemented(void **state) {
+  fixture_t *f = *state;
+  result_t r;
+  unary(f->port, "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        (const uint8_t *)"", 0, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_UNIMPLEMENTED);
+  assert_int_equal(recorder_calls(&f->rec), 0);
+  result_free(&r);
+}
+
+static void message_over_the_limit_should_be_resource_exhausted(void **state) {
+  fixture_t *f = *state;
+  /* A valid request whose span name alone is 100 KiB, over the fixture's 64 KiB limit. */
+  char *name = malloc(100 * 1024 + 1);
+  memset(name, 'n', 100 * 1024);
+  name[100 * 1024] = '\0';
+  size_t len;
+  uint8_t *pb = sample_request(name, &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(recorder_calls(&f->rec), 0);
+  /* And the server still serves normal calls afterwards. */
+  free(pb);
+  result_free(&r);
+  pb = sample_request("small", &len);
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  free(pb);
+  free(name);
+  result_free(&r);
+}
+
+static void concurrent_calls_should_all_be_answered(void **state) {
+  fixture_t *f = *state;
+  enum { N = 24 };
+  grpc_channel *ch = make_channel(f->port, false);
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+  client_call_t *calls = calloc(N, sizeof *calls);
+  size_t len;
+  uint8_t *pb = sample_request("c", &len);
+  for (int i = 0; i < N; i++)
+    call_start(&calls[i], ch, cq, EXPORT, pb, len);
+  int ok = 0;
+  for (int done = 0; done < N; done++) {
+    grpc_event ev = grpc_completion_queue_next(
+        cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)),
+        NULL);
+    assert_int_equal(ev.type, GRPC_OP_COMPLETE);
+    result_t r;
+    call_finish(ev.tag, &r);
+    ok += r.code == GRPC_STATUS_OK;
+    result_free(&r);
+  }
+  assert_int_equal(ok, N);
+  assert_int_equal(recorder_calls(&f->rec), N);
+  drain_and_destroy(ch, cq);
+  free(calls);
+  free(pb);
+}
+
+static void start_should_fail_on_a_port_in_use(void **state) {
+  fixture_t *f = *state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_grpc_receiver_opts_t o = {.port = f->port, .handler = recorder_handler, .ctx = &rec};
+  tt_grpc_receiver_t *r2 = NULL;
+  assert_int_equal(tt__grpc_receiver_start(&o, &r2), -EADDRINUSE);
+  assert_null(r2);
+  recorder_free(&rec);
+}
+
+/* A real, independent peer: Python grpcio sends a request, gets RESOURCE_EXHAUSTED and decodes
+ * google.rpc.Status and RetryInfo from the trailer with protobuf's own parser. */
+static void python_grpc_peer_should_parse_retry_info(void **state) {
+  fixture_t *f = *state;
+  f->rec.answer.status = TT_EXPORT_THROTTLED;
+  f->rec.answer.retry_after_ms = 2250;
+  snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "shard queue full");
+  const char *src = getenv("TT_SOURCE_DIR");
+  assert_non_null(src);
+  char script[1024], port[16];
+  snprintf(script, sizeof script, "%s/tests/wire/grpc_retryinfo_peer.py", src);
+  snprintf(port, sizeof port, "%d", f->port);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/usr/bin/python3", "python3", script, port, "8", "2.25", "shard queue full",
+          (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(recorder_calls(&f->rec), 1);
+}
+
+int main(void) {
+  grpc_init();
+  const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+      T(export_should_reach_handler_and_return_ok),
+      T(gzip_message_should_be_decompressed_before_the_handler),
+      T(partial_success_should_come_back_in_the_response),
+      T(malformed_message_should_be_invalid_argument_with_a_message),
+      T(handler_invalid_and_unavailable_should_map_to_grpc_codes),
+      T(throttled_should_be_resource_exhausted_with_retry_info),
+      T(unknown_method_should_be_unimplemented),
+      T(message_over_the_limit_should_be_resource_exhausted),
+      T(concurrent_calls_should_all_be_answered),
+      T(start_should_fail_on_a_port_in_use),
+      T(python_grpc_peer_should_parse_retry_info),
+#undef T
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  grpc_shutdown();
+  return rc;
+}

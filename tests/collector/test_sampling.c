@@ -1,0 +1,145 @@
+/* Sampling weights, th encoding, tracestate merging and span annotation. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "otlp_fixture.h"
+#include "sampling.h"
+#include "wire.h"
+
+static char *merge(const char *ts, uint64_t th, uint64_t *eff) {
+  static char out[2048];
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__tracestate_merge((const uint8_t *)ts, strlen(ts), th, &b, eff), 0);
+  assert_true(b.len < sizeof out);
+  memcpy(out, b.data, b.len);
+  out[b.len] = '\0';
+  tt__buf_free(&b);
+  return out;
+}
+
+static void threshold_should_follow_the_consistent_probability_spec(void **state) {
+  (void)state;
+  char s[16];
+  tt__threshold_format(tt__threshold_from_ratio(1.0), s);
+  assert_string_equal(s, "0");
+  tt__threshold_format(tt__threshold_from_ratio(0.5), s);
+  assert_string_equal(s, "8");
+  tt__threshold_format(tt__threshold_from_ratio(0.25), s);
+  assert_string_equal(s, "c");
+  tt__threshold_format(tt__threshold_from_ratio(0.1), s);
+  assert_string_equal(s, "e6666666666666");
+  uint64_t t;
+  assert_int_equal(tt__threshold_parse("c", 1, &t), 0);
+  assert_int_equal(t, 0xc0000000000000ull);
+  assert_int_equal(tt__threshold_parse("C", 1, &t), -EINVAL); /* lowercase only */
+  assert_int_equal(tt__threshold_parse("123456789012345", 15, &t), -EINVAL);
+  assert_int_equal(tt__sample_rate(0), 1);
+  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.1)), 10);
+  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.01)), 100);
+  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.25)), 4);
+}
+
+static void ratio_should_compare_the_last_56_bits(void **state) {
+  (void)state;
+  uint8_t id[16];
+  memset(id, 0xff, sizeof id);
+  id[9] = 0x7f; /* R = 0x7fffff... < 0x80000000000000 */
+  uint64_t half = tt__threshold_from_ratio(0.5);
+  assert_false(tt__ratio_keeps(id, half));
+  id[9] = 0x80;
+  memset(id + 10, 0, 6);
+  assert_true(tt__ratio_keeps(id, half)); /* R == T keeps */
+  /* The first 9 bytes play no part. */
+  memset(id, 0, 9);
+  assert_true(tt__ratio_keeps(id, half));
+  assert_int_equal(tt__trace_randomness(id), 0x80000000000000ull);
+}
+
+static void tracestate_merge_should_add_update_and_preserve(void **state) {
+  (void)state;
+  uint64_t eff;
+  uint64_t th10 = tt__threshold_from_ratio(0.1);
+  assert_string_equal(merge("", th10, &eff), "ot=th:e6666666666666");
+  assert_string_equal(merge("congo=t61rcWkgMzE", 0, &eff), "ot=th:0,congo=t61rcWkgMzE");
+  /* An existing lower threshold is replaced by ours; other ot sub-keys stay, in order. */
+  assert_string_equal(merge("a=1 , ot=th:4;rv:0123456789abcd;x:y ,b=2", th10, &eff),
+                      "ot=th:e6666666666666;rv:0123456789abcd;x:y,a=1,b=2");
+  assert_int_equal(eff, th10);
+  /* An upstream higher threshold wins: the span was already sampled at a lower probability. */
+  assert_string_equal(merge("ot=th:f", th10, &eff), "ot=th:f");
+  assert_int_equal(tt__sample_rate(eff), 16);
+  /* A malformed upstream th is ignored, never propagated. */
+  assert_string_equal(merge("ot=th:XYZ", 0, &eff), "ot=th:0");
+  /* Empty members disappear; at most 32 members in all. */
+  assert_string_equal(merge(",,a=1,,", 0, &eff), "ot=th:0,a=1");
+  char many[1024] = "";
+  for (int i = 0; i < 40; i++) {
+    char m[16];
+    snprintf(m, sizeof m, "%sk%d=v", i ? "," : "", i);
+    strcat(many, m);
+  }
+  char *out = merge(many, 0, &eff);
+  int members = 1;
+  for (char *p = out; *p; p++)
+    members += *p == ',';
+  assert_int_equal(members, 32);
+  assert_non_null(strstr(out, "ot=th:0,k0=v,k1=v"));
+  assert_null(strstr(out, "k31=v"));
+}
+
+static void annotate_should_replace_tracestate_and_append_weight_and_reason(void **state) {
+  (void)state;
+  span_spec_t sp = fx_span(1, 1, 0);
+  sp.trace_state = "ot=rv:00000000000001,z=9";
+  sp.attr_key = "SampleRate"; /* a stale weight from an upstream sampler */
+  sp.attr_str = "7";
+  size_t len;
+  uint8_t *req = fx_request(&sp, 1, &len);
+  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r =
+      opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len,
+                                                                                       req);
+  pb_span_t *in = r->resource_spans[0]->scope_spans[0]->spans[0];
+  size_t slen = opentelemetry__proto__trace__v1__span__get_packed_size(in);
+  uint8_t *span = malloc(slen);
+  opentelemetry__proto__trace__v1__span__pack(in, span);
+  tt_buf_t out = TT_BUF_INIT;
+  tt_annotation_t a = {tt__threshold_from_ratio(0.25), "sampled", "idle"};
+  assert_int_equal(tt__span_annotate(span, slen, &a, &out), 0);
+  pb_span_t *s = opentelemetry__proto__trace__v1__span__unpack(NULL, out.len, out.data);
+  assert_non_null(s);
+  assert_string_equal(s->trace_state, "ot=th:c;rv:00000000000001,z=9");
+  assert_memory_equal(s->trace_id.data, in->trace_id.data, 16);
+  assert_string_equal(s->name, in->name);
+  assert_int_equal(s->start_time_unix_nano, in->start_time_unix_nano);
+  size_t rates = 0;
+  for (size_t i = 0; i < s->n_attributes; i++)
+    rates += strcmp(s->attributes[i]->key, "SampleRate") == 0;
+  assert_int_equal(rates, 1);
+  assert_int_equal(fx_attr(s, "SampleRate")->int_value, 4);
+  assert_string_equal(fx_attr(s, "tailtrace.decision.reason")->string_value, "sampled");
+  assert_string_equal(fx_attr(s, "tailtrace.decision.trigger")->string_value, "idle");
+  opentelemetry__proto__trace__v1__span__free_unpacked(s, NULL);
+  /* Malformed input leaves the output untouched. */
+  size_t before = out.len;
+  assert_int_equal(tt__span_annotate(span, slen - 1, &a, &out), -EINVAL);
+  assert_int_equal(out.len, before);
+  tt__buf_free(&out);
+  free(span);
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
+  free(req);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(threshold_should_follow_the_consistent_probability_spec),
+      cmocka_unit_test(ratio_should_compare_the_last_56_bits),
+      cmocka_unit_test(tracestate_merge_should_add_update_and_preserve),
+      cmocka_unit_test(annotate_should_replace_tracestate_and_append_weight_and_reason),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

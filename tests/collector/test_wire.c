@@ -1,0 +1,220 @@
+/* The wire scanner against protobuf-c's encoder: valid spans, unknown fields, wrong wire types,
+ * truncation at every length, attributes and events. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "otlp_fixture.h"
+#include "wire.h"
+
+/* Packs one span with protobuf-c. */
+static uint8_t *pack_span(const span_spec_t *sp, size_t *len) {
+  pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+  s.trace_id.data = (uint8_t *)sp->trace_id;
+  s.trace_id.len = 16;
+  s.span_id.data = (uint8_t *)sp->span_id;
+  s.span_id.len = 8;
+  if (sp->has_parent) {
+    s.parent_span_id.data = (uint8_t *)sp->parent_id;
+    s.parent_span_id.len = 8;
+  }
+  s.name = (char *)sp->name;
+  s.start_time_unix_nano = sp->start_ns;
+  s.end_time_unix_nano = sp->end_ns;
+  s.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
+  s.flags = 0x301;
+  if (sp->trace_state)
+    s.trace_state = (char *)sp->trace_state;
+  Opentelemetry__Proto__Trace__V1__Status st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+  if (sp->status) {
+    st.code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)sp->status;
+    st.message = "boom";
+    s.status = &st;
+  }
+  pb_kv_t *attrs[3];
+  attrs[0] = fx_kv_str("http.route", "/api");
+  attrs[1] = fx_kv_int("http.response.status_code", 503);
+  attrs[2] = fx_kv_str("peer.service", "db");
+  attrs[2]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+  attrs[2]->value->double_value = 2.5;
+  s.n_attributes = 3;
+  s.attributes = attrs;
+  Opentelemetry__Proto__Trace__V1__Span__Event ev =
+      OPENTELEMETRY__PROTO__TRACE__V1__SPAN__EVENT__INIT;
+  Opentelemetry__Proto__Trace__V1__Span__Event *evp = &ev;
+  ev.name = "exception";
+  if (sp->exception_event) {
+    s.n_events = 1;
+    s.events = &evp;
+  }
+  *len = opentelemetry__proto__trace__v1__span__get_packed_size(&s);
+  uint8_t *out = malloc(*len);
+  opentelemetry__proto__trace__v1__span__pack(&s, out);
+  for (int i = 0; i < 3; i++)
+    fx_kv_free(attrs[i]);
+  return out;
+}
+
+static void scan_should_read_every_decision_field(void **state) {
+  (void)state;
+  span_spec_t sp = fx_span(1, 2, 3);
+  sp.name = "GET /api";
+  sp.start_ns = 111;
+  sp.end_ns = 222;
+  sp.status = 2;
+  sp.trace_state = "a=b";
+  size_t len;
+  uint8_t *b = pack_span(&sp, &len);
+  tt_span_facts_t f;
+  assert_int_equal(tt__wire_scan_span(b, len, &f), 0);
+  assert_int_equal(f.trace_id_len, 16);
+  assert_memory_equal(f.trace_id, sp.trace_id, 16);
+  assert_memory_equal(f.span_id, sp.span_id, 8);
+  assert_int_equal(f.parent_span_id_len, 8);
+  assert_memory_equal(f.parent_span_id, sp.parent_id, 8);
+  assert_int_equal(f.name_len, 8);
+  assert_memory_equal(f.name, "GET /api", 8);
+  assert_int_equal(f.start_ns, 111);
+  assert_int_equal(f.end_ns, 222);
+  assert_int_equal(f.status_code, 2);
+  assert_int_equal(f.kind, 3);
+  assert_int_equal(f.flags, 0x301);
+  assert_int_equal(f.trace_state_len, 3);
+  assert_true(tt__wire_span_ids_valid(&f, NULL));
+  free(b);
+}
+
+static void scan_should_skip_unknown_fields(void **state) {
+  (void)state;
+  span_spec_t sp = fx_span(1, 2, 0);
+  size_t len;
+  uint8_t *b = pack_span(&sp, &len);
+  tt_buf_t x = TT_BUF_INIT;
+  tt__buf_append(&x, b, len);
+  /* Unknown fields of each wire type, as a newer OTLP version could send. */
+  tt__buf_append_tag(&x, 99, TT_WT_VARINT);
+  tt__buf_append_varint(&x, 12345);
+  tt__buf_append_tag(&x, 100, TT_WT_LEN);
+  tt__buf_append_varint(&x, 3);
+  tt__buf_append(&x, "xyz", 3);
+  tt__buf_append_tag(&x, 101, TT_WT_FIXED32);
+  tt__buf_append(&x, "abcd", 4);
+  tt__buf_append_tag(&x, 102, TT_WT_FIXED64);
+  tt__buf_append(&x, "abcdefgh", 8);
+  tt_span_facts_t f;
+  assert_int_equal(tt__wire_scan_span(x.data, x.len, &f), 0);
+  assert_memory_equal(f.trace_id, sp.trace_id, 16);
+  assert_int_equal(f.parent_span_id_len, 0);
+  tt__buf_free(&x);
+  free(b);
+}
+
+static void scan_should_reject_every_truncation(void **state) {
+  (void)state;
+  span_spec_t sp = fx_span(1, 2, 3);
+  sp.status = 2;
+  size_t len;
+  uint8_t *b = pack_span(&sp, &len);
+  /* The top-level field boundaries, where a cut leaves a valid shorter span. */
+  bool boundary[1024] = {false};
+  assert_true(len < sizeof boundary);
+  tt_wire_reader_t r;
+  tt_wire_field_t fl;
+  tt__wire_reader_init(&r, b, len);
+  boundary[0] = true;
+  while (tt__wire_next(&r, &fl) == 1)
+    boundary[fl.end - b] = true;
+  tt_span_facts_t f;
+  for (size_t n = 0; n < len; n++) {
+    uint8_t *cut = malloc(n ? n : 1); /* exact size: ASan sees any overread */
+    memcpy(cut, b, n);
+    int rc = tt__wire_scan_span(cut, n, &f);
+    if (boundary[n])
+      assert_int_equal(rc, 0);
+    else
+      assert_int_equal(rc, -EINVAL);
+    free(cut);
+  }
+  free(b);
+}
+
+static void scan_should_reject_wrong_wire_types_and_bad_tags(void **state) {
+  (void)state;
+  tt_span_facts_t f;
+  const uint8_t trace_id_as_varint[] = {0x08, 0x01};     /* field 1, varint */
+  const uint8_t start_as_fixed32[] = {0x3d, 1, 2, 3, 4}; /* field 7, fixed32 */
+  const uint8_t field_zero[] = {0x00, 0x01};
+  const uint8_t group[] = {0x0b}; /* field 1, start group */
+  const uint8_t long_varint[] = {0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+  const uint8_t len_past_end[] = {0x0a, 0x10, 0x01};
+  assert_int_equal(tt__wire_scan_span(trace_id_as_varint, 2, &f), -EINVAL);
+  assert_int_equal(tt__wire_scan_span(start_as_fixed32, 5, &f), -EINVAL);
+  assert_int_equal(tt__wire_scan_span(field_zero, 2, &f), -EINVAL);
+  assert_int_equal(tt__wire_scan_span(group, 1, &f), -EINVAL);
+  assert_int_equal(tt__wire_scan_span(long_varint, sizeof long_varint, &f), -EINVAL);
+  assert_int_equal(tt__wire_scan_span(len_past_end, 3, &f), -EINVAL);
+  assert_int_equal(tt__wire_scan_span(NULL, 0, &f), 0); /* an empty span parses; ids then fail */
+  const char *why = NULL;
+  assert_false(tt__wire_span_ids_valid(&f, &why));
+  assert_non_null(strstr(why, "trace_id"));
+}
+
+static void ids_should_be_checked_for_length_and_zero(void **state) {
+  (void)state;
+  tt_span_facts_t f;
+  uint8_t tid[16] = {0}, sid[8] = {1}, pid[4] = {1};
+  memset(&f, 0, sizeof f);
+  f.trace_id = tid;
+  f.trace_id_len = 16;
+  f.span_id = sid;
+  f.span_id_len = 8;
+  assert_false(tt__wire_span_ids_valid(&f, NULL)); /* all-zero trace id */
+  tid[15] = 1;
+  assert_true(tt__wire_span_ids_valid(&f, NULL));
+  f.parent_span_id = pid;
+  f.parent_span_id_len = 4;
+  assert_false(tt__wire_span_ids_valid(&f, NULL));
+  f.parent_span_id_len = 0;
+  memset(sid, 0, 8);
+  assert_false(tt__wire_span_ids_valid(&f, NULL));
+}
+
+static void attributes_and_events_should_be_found_by_name(void **state) {
+  (void)state;
+  span_spec_t sp = fx_span(1, 2, 0);
+  sp.exception_event = true;
+  size_t len;
+  uint8_t *b = pack_span(&sp, &len);
+  tt_any_t v;
+  assert_int_equal(tt__wire_find_attr(b, len, 9, "http.route", &v), 1);
+  assert_int_equal(v.type, TT_ANY_STRING);
+  assert_int_equal(v.slen, 4);
+  assert_memory_equal(v.s, "/api", 4);
+  assert_int_equal(tt__wire_find_attr(b, len, 9, "http.response.status_code", &v), 1);
+  assert_int_equal(v.type, TT_ANY_INT);
+  assert_int_equal(v.i, 503);
+  assert_int_equal(tt__wire_find_attr(b, len, 9, "peer.service", &v), 1);
+  assert_int_equal(v.type, TT_ANY_DOUBLE);
+  assert_true(v.d == 2.5);
+  assert_int_equal(tt__wire_find_attr(b, len, 9, "http.rout", &v), 0);
+  assert_int_equal(tt__wire_span_has_event(b, len, "exception"), 1);
+  assert_int_equal(tt__wire_span_has_event(b, len, "retry"), 0);
+  free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(scan_should_read_every_decision_field),
+      cmocka_unit_test(scan_should_skip_unknown_fields),
+      cmocka_unit_test(scan_should_reject_every_truncation),
+      cmocka_unit_test(scan_should_reject_wrong_wire_types_and_bad_tags),
+      cmocka_unit_test(ids_should_be_checked_for_length_and_zero),
+      cmocka_unit_test(attributes_and_events_should_be_found_by_name),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
