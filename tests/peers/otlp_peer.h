@@ -26,7 +26,7 @@ typedef struct {
 
 /* Starts the receiver; extra_args is NULL or one extra argument pair, e.g.
  * {"--require-header", "x-honeycomb-team=k", NULL}. Returns 0, or -1 after printing why. */
-static int peer_start(tt_peer_t *p, const char *const *extra_args) {
+static __attribute__((unused)) int peer_start(tt_peer_t *p, const char *const *extra_args) {
   const char *src = getenv("TT_SOURCE_DIR");
   if (src == NULL) {
     fprintf(stderr, "peer_start: TT_SOURCE_DIR is not set (run through ctest)\n");
@@ -95,7 +95,7 @@ static int peer_start(tt_peer_t *p, const char *const *extra_args) {
   return 0;
 }
 
-static void peer_stop(tt_peer_t *p) {
+static __attribute__((unused)) void peer_stop(tt_peer_t *p) {
   if (p->pid <= 0)
     return;
   close(p->stdin_fd);
@@ -117,7 +117,7 @@ typedef struct {
   size_t len;
 } peer_buf_t;
 
-static size_t peer_write_cb(char *d, size_t s, size_t n, void *ud) {
+static __attribute__((unused)) size_t peer_write_cb(char *d, size_t s, size_t n, void *ud) {
   peer_buf_t *b = ud;
   char *nb = realloc(b->buf, b->len + s * n + 1);
   if (nb == NULL)
@@ -157,14 +157,14 @@ static char *peer_ctl(const tt_peer_t *p, const char *path, const char *body) {
   return b.buf;
 }
 
-static int peer_fault(const tt_peer_t *p, const char *json) {
+static __attribute__((unused)) int peer_fault(const tt_peer_t *p, const char *json) {
   char *r = peer_ctl(p, "/_control/fault", json);
   free(r);
   return r ? 0 : -1;
 }
 
 /* Reads one counter ("requests", "http", "grpc", "spans") from /_control/stats; -1 on error. */
-static long peer_stat(const tt_peer_t *p, const char *name) {
+static __attribute__((unused)) long peer_stat(const tt_peer_t *p, const char *name) {
   char *s = peer_ctl(p, "/_control/stats", NULL);
   if (s == NULL)
     return -1;
@@ -177,7 +177,7 @@ static long peer_stat(const tt_peer_t *p, const char *name) {
 }
 
 /* Counts occurrences of needle in haystack. */
-static int count_substr(const char *hay, const char *needle) {
+static __attribute__((unused)) int count_substr(const char *hay, const char *needle) {
   int n = 0;
   for (const char *at = hay; (at = strstr(at, needle)) != NULL; at += strlen(needle))
     n++;
@@ -188,7 +188,7 @@ static int count_substr(const char *hay, const char *needle) {
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-static int closed_port(void) {
+static __attribute__((unused)) int closed_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);

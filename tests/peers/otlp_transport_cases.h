@@ -22,6 +22,7 @@
 #include "exporter_otlp.h"
 #include "peers/otlp_peer.h"
 #include "peers/otlp_sample.h"
+#include "peers/tsan_grpc.h"
 
 #ifndef PROTO
 #error "define PROTO as TT_OTLP_PROTOCOL_HTTP_PROTOBUF or TT_OTLP_PROTOCOL_GRPC"
