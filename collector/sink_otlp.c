@@ -52,8 +52,8 @@ typedef struct {
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;
-  int sending;  /* the sender holds a batch outside the queue */
-  int finished; /* the sender thread has left its loop */
+  int sending;                   /* the sender holds a batch outside the queue */
+  int finished;                  /* the sender thread has left its loop */
   unsigned logged_permanent[32]; /* status codes already logged (once each) */
   size_t n_logged;
   tt_otlp_sink_stats_t st; /* guarded by mu */
@@ -438,8 +438,8 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
 
   tt_otlp_options_t opts = {0};
   opts.size = sizeof opts;
-  opts.protocol = o->protocol == TT_FWD_PROTOCOL_GRPC ? TT_OTLP_PROTOCOL_GRPC
-                                                      : TT_OTLP_PROTOCOL_HTTP_PROTOBUF;
+  opts.protocol =
+      o->protocol == TT_FWD_PROTOCOL_GRPC ? TT_OTLP_PROTOCOL_GRPC : TT_OTLP_PROTOCOL_HTTP_PROTOBUF;
   opts.endpoint = o->endpoint;
   opts.headers = o->headers;
   opts.timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -461,8 +461,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
   rc = s->cfg.protocol == TT_OTLP_PROTOCOL_GRPC ? tt__transport_grpc_new(&s->cfg, &s->transport)
                                                 : tt__transport_http_new(&s->cfg, &s->transport);
   if (rc != 0) {
-    snprintf(err, errlen, "exporter %s: invalid endpoint or TLS files (%s)", s->name,
-             o->endpoint);
+    snprintf(err, errlen, "exporter %s: invalid endpoint or TLS files (%s)", s->name, o->endpoint);
     otlp_free(s);
     return rc;
   }

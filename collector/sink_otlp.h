@@ -52,9 +52,9 @@ typedef struct {
 
 typedef struct {
   uint64_t batches_sent, spans_sent;
-  uint64_t batches_retried;        /* attempts that failed retryably and were tried again */
+  uint64_t batches_retried; /* attempts that failed retryably and were tried again */
   uint64_t batches_failed_permanent, spans_failed_permanent;
-  uint64_t spans_rejected;         /* partial success: refused by the backend one by one */
+  uint64_t spans_rejected; /* partial success: refused by the backend one by one */
   uint64_t batches_dropped_queue_full, spans_dropped_queue_full;
   uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
   uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
