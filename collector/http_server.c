@@ -52,7 +52,8 @@ struct tt_http_session_s {
   int encoding;
   bool bad_encoding;
   bool expect_continue;
-  tt_buf_t body; /* wire body */
+  bool in_headers; /* between the first byte of a request and the end of its headers */
+  tt_buf_t body;   /* wire body */
   tt_buf_t inflated;
 
   tt_buf_t *out; /* where responses go during a feed() */
@@ -139,6 +140,7 @@ static int on_message_begin(http_parser *p) {
   ss->encoding = ENC_IDENTITY;
   ss->bad_encoding = false;
   ss->expect_continue = false;
+  ss->in_headers = true;
   return 0;
 }
 
@@ -216,6 +218,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
 static int on_headers_complete(http_parser *p) {
   tt_http_session_t *ss = p->data;
   finish_header(ss);
+  ss->in_headers = false;
   if (p->upgrade) {
     fail(ss, 400, "protocol upgrade is not supported");
     return -1;
@@ -550,7 +553,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     verdict = tt__http_session_eof(c->ss, &out);
   } else {
-    uv_timer_again(&c->timer);
+    /* Reads restart the idle timer, except while headers arrive: a client trickling header
+     * bytes gets one idle period for the whole header block, not one per byte. */
+    if (!c->ss->in_headers)
+      uv_timer_again(&c->timer);
     verdict = tt__http_session_feed(c->ss, (const uint8_t *)buf->base, (size_t)nread, &out);
   }
   conn_send(c, &out, verdict);

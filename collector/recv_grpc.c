@@ -34,6 +34,7 @@
 #define MAX_CALLS 256u
 /* How long stop() lets calls in flight finish before cancelling them. */
 #define STOP_GRACE_MS 2000
+#define DEFAULT_READ_TIMEOUT_MS 30000u
 
 typedef enum { SLOT_IDLE, SLOT_REQUESTED, SLOT_READING, SLOT_FINISHING } slot_state_t;
 
@@ -49,6 +50,7 @@ typedef struct {
   grpc_metadata trailer; /* grpc-status-details-bin */
   bool has_trailer;
   int cancelled;
+  int64_t read_started_ms; /* when RECV_MESSAGE was started (SLOT_READING) */
 } slot_t;
 
 struct tt_grpc_receiver_s {
@@ -64,6 +66,12 @@ struct tt_grpc_receiver_s {
   int shutdown_tag; /* its address tags the server-shutdown notification */
   _Atomic uint64_t calls, accepted, malformed, rejected, unimplemented;
 };
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void slot_request(slot_t *s) {
   tt_grpc_receiver_t *r = s->r;
@@ -162,6 +170,7 @@ static void on_new_call(slot_t *s, bool ok) {
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &s->payload;
   s->state = SLOT_READING;
+  s->read_started_ms = now_ms();
   if (grpc_call_start_batch(s->call, &op, 1, s, NULL) != GRPC_CALL_OK)
     slot_recycle(s);
 }
@@ -255,12 +264,6 @@ static void on_message(slot_t *s, bool ok) {
   }
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *receiver_thread(void *arg) {
   tt_grpc_receiver_t *r = arg;
   pthread_setname_np(pthread_self(), "tt-otlp-grpc");
@@ -281,6 +284,18 @@ static void *receiver_thread(void *arg) {
     if (shutdown_started && !cancelled && now_ms() - stop_at > STOP_GRACE_MS) {
       grpc_server_cancel_all_calls(r->server);
       cancelled = true;
+    }
+    /* Calls that never send their message are cancelled; RECV_MESSAGE then completes empty
+     * and the slot is recycled through the normal path. */
+    int64_t now = now_ms();
+    for (unsigned i = 0; i < r->nslots; i++) {
+      slot_t *s = &r->slots[i];
+      if (s->state == SLOT_READING && s->read_started_ms != 0 &&
+          now - s->read_started_ms > (int64_t)r->o.read_timeout_ms) {
+        grpc_call_cancel_with_status(s->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                                     "no request message received in time", NULL);
+        s->read_started_ms = 0; /* cancel once */
+      }
     }
     if (ev.type != GRPC_OP_COMPLETE)
       continue;
@@ -318,6 +333,8 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
   r->o.host = r->host;
   if (!r->o.max_recv_msg_bytes)
     r->o.max_recv_msg_bytes = DEFAULT_MAX_MSG;
+  if (!r->o.read_timeout_ms)
+    r->o.read_timeout_ms = DEFAULT_READ_TIMEOUT_MS;
   r->nslots = r->o.concurrent_calls ? r->o.concurrent_calls : DEFAULT_CALLS;
   if (r->nslots > MAX_CALLS)
     r->nslots = MAX_CALLS;

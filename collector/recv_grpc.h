@@ -31,6 +31,9 @@ typedef struct {
   unsigned concurrent_calls;    /* calls kept requested at once; 0: 8 */
   tt_export_handler_fn handler; /* required; called on the receiver's thread */
   void *ctx;                    /* passed to handler */
+  uint32_t read_timeout_ms;     /* a call that sends no request message this long after it
+                                   starts is cancelled, so idle calls cannot hold every slot;
+                                   0: 30 s */
 } tt_grpc_receiver_opts_t;
 
 typedef struct {

@@ -344,6 +344,65 @@ static void start_should_fail_on_a_port_in_use(void **state) {
   recorder_free(&rec);
 }
 
+static void calls_that_never_send_a_message_should_not_hold_the_slots(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_grpc_receiver_opts_t o = {
+      .concurrent_calls = 2, .read_timeout_ms = 200, .handler = recorder_handler, .ctx = &rec};
+  tt_grpc_receiver_t *rx;
+  assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
+  int port = tt__grpc_receiver_port(rx);
+  grpc_channel *ch = make_channel(port, false);
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+  /* Two calls (as many as there are slots) that send headers but never a message. */
+  struct {
+    grpc_call *call;
+    grpc_metadata_array md;
+    grpc_status_code code;
+    grpc_slice details;
+  } idle[2];
+  for (int i = 0; i < 2; i++) {
+    grpc_slice m = grpc_slice_from_static_string(EXPORT);
+    idle[i].call = grpc_channel_create_call(
+        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
+    grpc_metadata_array_init(&idle[i].md);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[1].data.recv_status_on_client.trailing_metadata = &idle[i].md;
+    ops[1].data.recv_status_on_client.status = &idle[i].code;
+    ops[1].data.recv_status_on_client.status_details = &idle[i].details;
+    assert_int_equal(grpc_call_start_batch(idle[i].call, ops, 2, &idle[i], NULL), GRPC_CALL_OK);
+  }
+  /* A normal call must still be served once the idle ones are cancelled. */
+  size_t len;
+  uint8_t *pb = sample_request("after-idle", &len);
+  result_t r;
+  unary(port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(recorder_calls(&rec), 1);
+  for (int done = 0; done < 2; done++) {
+    grpc_event ev = grpc_completion_queue_next(
+        cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)),
+        NULL);
+    assert_int_equal(ev.type, GRPC_OP_COMPLETE);
+  }
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(idle[i].code, GRPC_STATUS_DEADLINE_EXCEEDED);
+    grpc_slice_unref(idle[i].details);
+    grpc_metadata_array_destroy(&idle[i].md);
+    grpc_call_unref(idle[i].call);
+  }
+  drain_and_destroy(ch, cq);
+  free(pb);
+  result_free(&r);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
 /* A real, independent peer: Python grpcio sends a request, gets RESOURCE_EXHAUSTED and decodes
  * google.rpc.Status and RetryInfo from the trailer with protobuf's own parser. */
 static void python_grpc_peer_should_parse_retry_info(void **state) {
@@ -385,6 +444,7 @@ int main(void) {
       T(concurrent_calls_should_all_be_answered),
       T(start_should_fail_on_a_port_in_use),
       T(python_grpc_peer_should_parse_retry_info),
+      cmocka_unit_test(calls_that_never_send_a_message_should_not_hold_the_slots),
 #undef T
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -492,6 +492,33 @@ static void idle_connection_should_be_closed_by_the_server(void **state) {
   stop(f);
 }
 
+static void trickled_headers_should_not_keep_the_connection_open(void **state) {
+  (void)state;
+  fixture_t *f = start(0, 300);
+  int fd = connect_local(f->port);
+  assert_true(fd >= 0);
+  /* One header byte every 50 ms, each well inside the idle period: the server must still close
+   * the connection because the header block as a whole takes too long. Bounded at 400 bytes
+   * (20 s) so a broken server fails the test rather than hanging it. */
+  const char *start_line = "POST /v1/traces HTTP/1.1\r\nX-Slow: ";
+  assert_int_equal(send_all(fd, start_line, strlen(start_line)), 0);
+  bool closed = false;
+  for (int i = 0; i < 400 && !closed; i++) {
+    if (send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 50) > 0) {
+      char buf[16];
+      closed = recv(fd, buf, sizeof buf, 0) <= 0;
+    }
+  }
+  assert_true(closed);
+  close(fd);
+  stop(f);
+}
+
 static void stop_should_close_open_keep_alive_connections(void **state) {
   (void)state;
   fixture_t *f = start(0, 0);
@@ -554,6 +581,7 @@ int main(void) {
       T(garbage_request_line_should_answer_400),
       T(start_should_fail_on_a_port_in_use),
       cmocka_unit_test(idle_connection_should_be_closed_by_the_server),
+      cmocka_unit_test(trickled_headers_should_not_keep_the_connection_open),
       cmocka_unit_test(stop_should_close_open_keep_alive_connections),
 #undef T
   };
