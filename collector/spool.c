@@ -27,9 +27,9 @@
 
 typedef struct {
   uint64_t seq;
-  uint64_t size;      /* bytes of valid records (a damaged tail is not counted) */
-  uint64_t waiting;   /* records not yet consumed */
-  uint64_t read_off;  /* offset of the first record that may still wait */
+  uint64_t size;     /* bytes of valid records (a damaged tail is not counted) */
+  uint64_t waiting;  /* records not yet consumed */
+  uint64_t read_off; /* offset of the first record that may still wait */
 } segment_t;
 
 struct tt_spool_s {
@@ -312,8 +312,7 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
   while ((de = readdir(d)) != NULL) {
     uint64_t seq;
     char tail[8];
-    if (sscanf(de->d_name, "seg-%16" SCNx64 ".%7s", &seq, tail) == 2 &&
-        strcmp(tail, "tts") == 0) {
+    if (sscanf(de->d_name, "seg-%16" SCNx64 ".%7s", &seq, tail) == 2 && strcmp(tail, "tts") == 0) {
       segment_t seg = {seq, 0, 0, 0};
       if ((rc = segs_push(s, seg)) != 0)
         break;
