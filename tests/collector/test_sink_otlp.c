@@ -122,23 +122,33 @@ static void start_peer(tt_peer_t *p, const char *const *extra) {
     fail_msg("the Python OTLP receiver did not start (python3-grpcio/python3-protobuf needed)");
 }
 
-static void run_delivery(int protocol) {
-  tt_peer_t p;
-  start_peer(&p, NULL);
+/* Starts a peer, injects `fault` (JSON, or NULL), sends batches 0..n-1 through a fresh sink,
+ * waits for the queue to drain and closes the sink. The peer keeps running for the caller's
+ * assertions; the caller stops it. */
+static void send_through_sink(int protocol, const char *fault, int n, tt_peer_t *p,
+                              tt_otlp_sink_stats_t *st) {
+  start_peer(p, NULL);
+  if (fault != NULL)
+    assert_int_equal(peer_fault(p, fault), 0);
   tt_otlp_sink_opts_t o;
   char ep[128];
-  opts_for(&o, protocol, &p, ep, sizeof ep);
+  opts_for(&o, protocol, p, ep, sizeof ep);
   tt_sink_t *s = open_sink(&o);
-  submit_n(s, 0, 40);
+  submit_n(s, 0, n);
   assert_int_equal(s->vt->flush(s), 0);
+  tt__sink_otlp_stats(s, st);
+  assert_true(s->vt->healthy(s));
+  s->vt->close(s);
+}
+
+static void run_delivery(int protocol) {
+  tt_peer_t p;
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
+  send_through_sink(protocol, NULL, 40, &p, &st);
   assert_int_equal(st.batches_sent, 40);
   assert_int_equal(st.spans_sent, 40);
   assert_int_equal(peer_stat(&p, "spans"), 40);
   assert_delivered_in_order(&p, 0, 40);
-  assert_true(s->vt->healthy(s));
-  s->vt->close(s);
   peer_stop(&p);
 }
 
@@ -155,93 +165,61 @@ static void sink_otlp_should_deliver_every_batch_once_in_order_over_http(void **
 static void sink_otlp_should_retry_503_with_retry_after_then_deliver(void **state) {
   (void)state;
   tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"http\",\"kind\":\"status\",\"status\":503,"
-                                  "\"retry_after\":\"1\",\"times\":2}"),
-                   0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
-  tt_sink_t *s = open_sink(&o);
-  submit_n(s, 0, 3);
-  assert_int_equal(s->vt->flush(s), 0);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
+  send_through_sink(TT_FWD_PROTOCOL_HTTP_PROTOBUF,
+                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":503,"
+                    "\"retry_after\":\"1\",\"times\":2}",
+                    3, &p, &st);
   assert_int_equal(st.batches_retried, 2);
   assert_int_equal(st.batches_sent, 3);
   assert_int_equal(st.batches_failed_permanent, 0);
   assert_int_equal(peer_stat(&p, "requests"), 5);
   assert_delivered_in_order(&p, 0, 3);
-  s->vt->close(s);
   peer_stop(&p);
 }
 
 static void sink_otlp_should_retry_grpc_unavailable_then_deliver(void **state) {
   (void)state;
   tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"grpc\",\"kind\":\"status\",\"code\":"
-                                  "\"UNAVAILABLE\",\"message\":\"down\",\"times\":2}"),
-                   0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  tt_sink_t *s = open_sink(&o);
-  submit_n(s, 0, 2);
-  assert_int_equal(s->vt->flush(s), 0);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
+  send_through_sink(TT_FWD_PROTOCOL_GRPC,
+                    "{\"proto\":\"grpc\",\"kind\":\"status\",\"code\":\"UNAVAILABLE\","
+                    "\"message\":\"down\",\"times\":2}",
+                    2, &p, &st);
   assert_int_equal(st.batches_retried, 2);
   assert_int_equal(st.batches_sent, 2);
   assert_delivered_in_order(&p, 0, 2);
-  s->vt->close(s);
   peer_stop(&p);
 }
 
 static void sink_otlp_should_drop_and_count_a_400_without_retrying(void **state) {
   (void)state;
   tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
-                                  "\"message\":\"bad data\",\"times\":1}"),
-                   0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
-  tt_sink_t *s = open_sink(&o);
-  submit_n(s, 0, 3);
-  assert_int_equal(s->vt->flush(s), 0);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
+  send_through_sink(TT_FWD_PROTOCOL_HTTP_PROTOBUF,
+                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
+                    "\"message\":\"bad data\",\"times\":1}",
+                    3, &p, &st);
   assert_int_equal(st.batches_failed_permanent, 1);
   assert_int_equal(st.spans_failed_permanent, 1);
   assert_int_equal(st.batches_retried, 0);
   assert_int_equal(st.batches_sent, 2);
   assert_int_equal(peer_stat(&p, "requests"), 3);
   assert_delivered_in_order(&p, 1, 3);
-  s->vt->close(s);
   peer_stop(&p);
 }
 
 static void sink_otlp_should_count_partial_success_without_retrying(void **state) {
   (void)state;
   tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"grpc\",\"kind\":\"partial\",\"rejected\":1,"
-                                  "\"message\":\"one bad span\",\"times\":1}"),
-                   0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  tt_sink_t *s = open_sink(&o);
-  submit_n(s, 0, 2);
-  assert_int_equal(s->vt->flush(s), 0);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
+  send_through_sink(TT_FWD_PROTOCOL_GRPC,
+                    "{\"proto\":\"grpc\",\"kind\":\"partial\",\"rejected\":1,"
+                    "\"message\":\"one bad span\",\"times\":1}",
+                    2, &p, &st);
   assert_int_equal(st.spans_rejected, 1);
   assert_int_equal(st.batches_retried, 0);
   assert_int_equal(peer_stat(&p, "requests"), 2);
-  s->vt->close(s);
   peer_stop(&p);
 }
 
