@@ -3,7 +3,8 @@
  *   protobuf_c_unpack    protobuf-c full unpack + free of the same span (the alternative)
  *   span_annotate        re-framing a kept span with tracestate, SampleRate and reason
  *   pipeline             handler -> shards -> timing wheel -> policies -> re-frame -> null sink
- * Usage: bench_collector [seconds_per_figure (default 1)] [workers (default: cores)] */
+ * Usage: bench_collector [seconds_per_figure (default 1)] [workers (default: cores)] [scan|pipeline]
+ * (the last argument runs one group only, e.g. under perf) */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -244,8 +245,12 @@ int main(int argc, char **argv) {
   unsigned workers = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
   tt_buf_t span = TT_BUF_INIT;
   make_span(&span, 42, 2, 1);
-  bench_scan(secs, &span);
-  bench_pipeline(secs, workers);
+  const char *only = argc > 3 ? argv[3] : "";
+  figure("bench_span_bytes", (double)span.len, "bytes");
+  if (strcmp(only, "pipeline") != 0)
+    bench_scan(secs, &span);
+  if (strcmp(only, "scan") != 0)
+    bench_pipeline(secs, workers);
   tt__buf_free(&span);
   return 0;
 }

@@ -390,6 +390,10 @@ static int named_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *
     error_at(cx, n, key, "expected a mapping of name: duration");
     return -EINVAL;
   }
+  if (*out != NULL) {
+    error_at(cx, n, key, "set twice");
+    return -EINVAL;
+  }
   size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
   *out = calloc(cnt ? cnt : 1, sizeof **out);
   if (*out == NULL)
@@ -588,6 +592,8 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
       section = strncmp(keys[j].name, path, plen) == 0 && keys[j].name[plen] == '.';
     if (section && vn->type == YAML_MAPPING_NODE)
       walk(cx, d, vn, path, c, seen);
+    else if (section && vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
+      continue; /* an empty section (`admin:`) keeps its defaults */
     else if (section)
       error_at(cx, vn, path, "expected a mapping (section)");
     else

@@ -97,7 +97,9 @@ static const char *reason(int status) {
   }
 }
 
-static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool close) {
+/* `head`: the answer to a HEAD request carries the headers (Content-Length included) but never
+ * a body, or a keep-alive client would read the body as the next response. */
+static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool close, bool head) {
   int status = res->status ? res->status : 500;
   tt_buf_t *o = ss->out;
   int rc = tt__buf_appendf(o, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status, reason(status),
@@ -110,7 +112,7 @@ static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool 
     rc = tt__buf_append_str(o, "Connection: close\r\n");
   if (rc == 0)
     rc = tt__buf_append(o, "\r\n", 2);
-  if (rc == 0)
+  if (rc == 0 && !head)
     rc = tt__buf_append(o, res->body.data, res->body.len);
   if (rc != 0)
     ss->oom = rc;
@@ -122,7 +124,7 @@ static void fail(tt_http_session_t *ss, int status, const char *msg) {
   tt_http_response_t res = {.status = status, .content_type = "text/plain; charset=utf-8"};
   if (tt__buf_appendf(&res.body, "%s\n", msg) != 0)
     ss->oom = -ENOMEM;
-  write_response(ss, &res, true);
+  write_response(ss, &res, true, false);
   tt__buf_free(&res.body);
   ss->closing = true;
   ss->answered = true;
@@ -231,6 +233,14 @@ static int on_headers_complete(http_parser *p) {
     fail(ss, 415, "unsupported Content-Encoding (use gzip, deflate or identity)");
     return -1;
   }
+  /* Small declared bodies are allocated once. Large ones still grow with the bytes actually
+   * received, so a client cannot reserve 20 MiB per connection by only sending headers. */
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
+      tt__buf_reserve(&ss->body,
+                      (size_t)(p->content_length < 262144 ? p->content_length : 262144)) != 0) {
+    ss->oom = -ENOMEM;
+    return -1;
+  }
   if (ss->expect_continue && tt__buf_append_str(ss->out, "HTTP/1.1 100 Continue\r\n\r\n") != 0)
     ss->oom = -ENOMEM;
   return 0;
@@ -334,7 +344,7 @@ static int on_message_complete(http_parser *p) {
   tt_http_response_t res = {0};
   ss->route(ss->ctx, &req, &res);
   bool close = res.close || !http_should_keep_alive(p);
-  write_response(ss, &res, close);
+  write_response(ss, &res, close, p->method == HTTP_HEAD);
   tt__buf_free(&res.body);
   /* Large bodies are not kept between requests on a keep-alive connection. */
   if (ss->body.cap > 65536)

@@ -151,7 +151,11 @@ int main(int argc, char **argv) {
   int exit_code = 0;
   if (cfg.grpc_enabled) {
     tt__config_split_endpoint(cfg.grpc_endpoint, host, sizeof host, &port);
-    tt_grpc_receiver_opts_t go = {host, port, cfg.grpc_max_message, 0, tt__pipeline_handle, pipe};
+    tt_grpc_receiver_opts_t go = {.host = host,
+                                  .port = port,
+                                  .max_recv_msg_bytes = cfg.grpc_max_message,
+                                  .handler = tt__pipeline_handle,
+                                  .ctx = pipe};
     rc = tt__grpc_receiver_start(&go, &grpc);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/gRPC receiver",
@@ -164,7 +168,11 @@ int main(int argc, char **argv) {
   }
   if (cfg.http_enabled) {
     tt__config_split_endpoint(cfg.http_endpoint, host, sizeof host, &port);
-    tt_http_receiver_opts_t ho = {host, port, cfg.http_max_body, 0, tt__pipeline_handle, pipe};
+    tt_http_receiver_opts_t ho = {.host = host,
+                                  .port = port,
+                                  .max_body_bytes = cfg.http_max_body,
+                                  .handler = tt__pipeline_handle,
+                                  .ctx = pipe};
     rc = tt__http_receiver_start(&ho, &http);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/HTTP receiver",

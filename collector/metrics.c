@@ -42,7 +42,8 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
   rc |= counter(o, "tailtrace_throttled_bytes_total",
                 "Request bytes refused with a retry delay under memory pressure.",
                 LOAD(m->bytes_throttled));
-  rc |= counter(o, "tailtrace_spans_received_total", "Spans in accepted-for-scan requests.",
+  rc |= counter(o, "tailtrace_spans_received_total",
+                "Spans seen in well-formed requests (accepted + refused one by one).",
                 LOAD(m->spans_received));
   rc |= counter(o, "tailtrace_spans_accepted_total", "Spans accepted and held.",
                 LOAD(m->spans_accepted));

@@ -145,12 +145,10 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
       rc = -EINVAL;
       break;
     }
-    atomic_fetch_add_explicit(&p->metrics.spans_received, 1, memory_order_relaxed);
     tt_span_facts_t sf;
     const char *why = "malformed span";
     if (tt__wire_scan_span(f.p, f.len, &sf) != 0 || !tt__wire_span_ids_valid(&sf, &why)) {
       /* One bad span is refused alone; its neighbours are still accepted. */
-      atomic_fetch_add_explicit(&p->metrics.spans_refused_invalid, 1, memory_order_relaxed);
       note_reject(res_out, why);
       continue;
     }
@@ -292,6 +290,12 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
     pthread_mutex_unlock(&s->mu);
   }
   free(st);
+  /* Counted once per request, not per span: the counters' cache lines are shared by every
+   * receiver thread. */
+  atomic_fetch_add_explicit(&p->metrics.spans_received, accepted + (uint64_t)res->rejected_spans,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.spans_refused_invalid, (uint64_t)res->rejected_spans,
+                            memory_order_relaxed);
   atomic_fetch_add_explicit(&p->metrics.spans_accepted, accepted, memory_order_relaxed);
   res->status = TT_EXPORT_OK;
   atomic_fetch_sub(&p->inflight, 1);
@@ -332,7 +336,13 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
     s->p = p;
     s->idx = i;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->wake, NULL);
+    /* Shards wait with timeouts on the monotonic clock: a wall-clock step must not stall the
+     * timing wheel. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&s->done, NULL);
     s->in_tail = &s->in_head;
   }

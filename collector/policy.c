@@ -142,34 +142,75 @@ void tt__policy_set_unref(tt_policy_set_t *s) {
 }
 
 /* An HTTP status arrives as an int, or as a numeric string from older instrumentations. */
-static int64_t http_status(const tt_span_view_t *sv) {
-  static const char *const keys[] = {"http.response.status_code", "http.status_code"};
-  for (size_t k = 0; k < 2; k++) {
-    tt_any_t v;
-    if (tt__wire_find_attr(sv->data, sv->len, 9, keys[k], &v) != 1)
-      continue;
-    if (v.type == TT_ANY_INT)
-      return v.i;
-    if (v.type == TT_ANY_STRING && v.slen > 0 && v.slen < 8) {
-      char tmp[8];
-      memcpy(tmp, v.s, v.slen);
-      tmp[v.slen] = '\0';
-      return strtoll(tmp, NULL, 10);
-    }
+static int64_t status_value(const uint8_t *any, size_t len) {
+  tt_any_t v;
+  if (tt__wire_any(any, len, &v) != 0)
+    return 0;
+  if (v.type == TT_ANY_INT)
+    return v.i;
+  if (v.type == TT_ANY_STRING && v.slen > 0 && v.slen < 8) {
+    char tmp[8];
+    memcpy(tmp, v.s, v.slen);
+    tmp[v.slen] = '\0';
+    return strtoll(tmp, NULL, 10);
   }
   return 0;
 }
 
-static bool match_errors(const tt_policy_t *p, const tt_trace_view_t *t) {
-  for (size_t i = 0; i < t->n; i++) {
-    const tt_span_view_t *sv = &t->spans[i];
-    if (sv->facts.status_code == 2)
-      return true;
-    if (p->exception_event && tt__wire_span_has_event(sv->data, sv->len, "exception") == 1)
-      return true;
-    if (p->http_5xx && http_status(sv) >= 500)
-      return true;
+static bool key_is(const uint8_t *k, size_t kl, const char *lit, size_t litlen) {
+  return kl == litlen && memcmp(k, lit, litlen) == 0;
+}
+
+/* One pass over a span's fields for every error signal the policy asks for: its attributes
+ * (HTTP status) and events (exception) are read together rather than in a scan each. */
+static bool span_has_error_signal(const tt_policy_t *p, const tt_span_view_t *sv) {
+  if (sv->facts.status_code == 2)
+    return true;
+  if (!p->exception_event && !p->http_5xx)
+    return false;
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  tt__wire_reader_init(&r, sv->data, sv->len);
+  while (tt__wire_next(&r, &f) == 1) {
+    if (f.wt != TT_WT_LEN)
+      continue;
+    if (f.field == 9 && p->http_5xx) {
+      tt_wire_reader_t kr;
+      tt_wire_field_t kf;
+      const uint8_t *k = NULL, *v = NULL;
+      size_t kl = 0, vl = 0;
+      tt__wire_reader_init(&kr, f.p, f.len);
+      while (tt__wire_next(&kr, &kf) == 1) {
+        if (kf.field == 1 && kf.wt == TT_WT_LEN)
+          k = kf.p, kl = kf.len;
+        else if (kf.field == 2 && kf.wt == TT_WT_LEN)
+          v = kf.p, vl = kf.len;
+      }
+      if (k != NULL && v != NULL &&
+          (key_is(k, kl, "http.response.status_code", 25) ||
+           key_is(k, kl, "http.status_code", 16)) &&
+          status_value(v, vl) >= 500)
+        return true;
+    } else if (f.field == 11 && p->exception_event) {
+      tt_wire_reader_t er;
+      tt_wire_field_t ef;
+      tt__wire_reader_init(&er, f.p, f.len);
+      while (tt__wire_next(&er, &ef) == 1)
+        if (ef.field == 2 && ef.wt == TT_WT_LEN && key_is(ef.p, ef.len, "exception", 9))
+          return true;
+    }
   }
+  return false;
+}
+
+static bool match_errors(const tt_policy_t *p, const tt_trace_view_t *t) {
+  /* Status first across the whole trace: it costs nothing, the facts are already scanned. */
+  for (size_t i = 0; i < t->n; i++)
+    if (t->spans[i].facts.status_code == 2)
+      return true;
+  for (size_t i = 0; i < t->n; i++)
+    if (span_has_error_signal(p, &t->spans[i]))
+      return true;
   return false;
 }
 
@@ -320,11 +361,26 @@ void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t no
       case TT_POL_RATE_LIMIT:
         matched = take_tokens(p, t, now_ns);
         break;
-      case TT_POL_RATIO:
+      case TT_POL_RATIO: {
         matched = true;
         d->threshold = p->threshold;
-        d->keep = tt__ratio_keeps(t->trace_id, p->threshold);
+        /* An explicit randomness value (ot=rv:) replaces the trace id's bits, as the consistent
+         * sampling spec says; the root's wins, else the first span carrying one. */
+        uint64_t r = tt__trace_randomness(t->trace_id), rv;
+        bool found = false;
+        for (size_t k = 0; k < t->n; k++) {
+          const tt_span_facts_t *f = &t->spans[k].facts;
+          if ((!found || f->parent_span_id_len == 0) &&
+              tt__tracestate_rv(f->trace_state, f->trace_state_len, &rv) == 0) {
+            r = rv;
+            found = true;
+            if (f->parent_span_id_len == 0)
+              break;
+          }
+        }
+        d->keep = r >= p->threshold;
         break;
+      }
       default:
         break;
     }

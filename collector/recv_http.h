@@ -33,9 +33,9 @@ typedef struct {
 
 /* Counters, read with relaxed atomics: a consistent snapshot is not promised. */
 typedef struct {
-  uint64_t requests;   /* complete requests on /v1/traces */
+  uint64_t requests;   /* POSTs to /v1/traces with a supported content type */
   uint64_t accepted;   /* handler answered OK */
-  uint64_t malformed;  /* 400 before the handler (bad protobuf / JSON / gzip) */
+  uint64_t malformed;  /* 400 before the handler (bad protobuf or JSON) */
   uint64_t rejected;   /* handler answered INVALID, THROTTLED or UNAVAILABLE */
   uint64_t body_bytes; /* decoded body bytes handed to the handler */
 } tt_http_receiver_stats_t;

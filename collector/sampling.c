@@ -93,6 +93,30 @@ static void trim(const uint8_t **p, size_t *n) {
 
 #define TT_TRACESTATE_MAX_MEMBERS 32
 
+int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
+  for (size_t i = 0; i < len;) {
+    size_t j = i;
+    while (j < len && ts[j] != ',')
+      j++;
+    const uint8_t *m = ts + i;
+    size_t mn = j - i;
+    trim(&m, &mn);
+    if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
+      for (size_t a = 3; a < mn;) {
+        size_t b = a;
+        while (b < mn && m[b] != ';')
+          b++;
+        if (b - a == 17 && memcmp(m + a, "rv:", 3) == 0 &&
+            tt__threshold_parse((const char *)m + a + 3, 14, rv) == 0)
+          return 0;
+        a = b + 1;
+      }
+    }
+    i = j + 1;
+  }
+  return -ENOENT;
+}
+
 int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_buf_t *out,
                          uint64_t *effective) {
   const uint8_t *ot = NULL;
@@ -181,37 +205,35 @@ static bool is_our_attr(const uint8_t *kv, size_t len) {
   return false;
 }
 
-/* Appends KeyValue{key, AnyValue{string_value}} as a span attribute (field 9). */
-static int append_str_attr(tt_buf_t *b, const char *key, const char *val) {
-  size_t kl = strlen(key), vl = strlen(val);
-  tt_buf_t any = TT_BUF_INIT, kv = TT_BUF_INIT;
-  int rc = tt__buf_append_lenfield(&any, 1, val, vl);
-  if (rc == 0)
-    rc = tt__buf_append_lenfield(&kv, 1, key, kl);
-  if (rc == 0)
-    rc = tt__buf_append_lenfield(&kv, 2, any.data, any.len);
-  if (rc == 0)
-    rc = tt__buf_append_lenfield(b, 9, kv.data, kv.len);
-  tt__buf_free(&any);
-  tt__buf_free(&kv);
-  return rc;
+static size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
 }
 
-static int append_int_attr(tt_buf_t *b, const char *key, int64_t val) {
-  size_t kl = strlen(key);
-  tt_buf_t any = TT_BUF_INIT, kv = TT_BUF_INIT;
-  int rc = tt__buf_append_tag(&any, 3, TT_WT_VARINT);
-  if (rc == 0)
-    rc = tt__buf_append_varint(&any, (uint64_t)val);
-  if (rc == 0)
-    rc = tt__buf_append_lenfield(&kv, 1, key, kl);
-  if (rc == 0)
-    rc = tt__buf_append_lenfield(&kv, 2, any.data, any.len);
-  if (rc == 0)
-    rc = tt__buf_append_lenfield(b, 9, kv.data, kv.len);
-  tt__buf_free(&any);
-  tt__buf_free(&kv);
-  return rc;
+/* Appends KeyValue{key, AnyValue{...}} as a span attribute (field 9), framed in place: the sizes
+ * are computed up front, so no temporary buffer is needed. `val` is a string (is_int false) or
+ * `ival` an int. */
+static int append_attr(tt_buf_t *b, const char *key, bool is_int, const char *val, int64_t ival) {
+  size_t kl = strlen(key), vl = is_int ? 0 : strlen(val);
+  size_t any_len = is_int ? 1 + varint_size((uint64_t)ival) : 1 + varint_size(vl) + vl;
+  size_t kv_len = 1 + varint_size(kl) + kl + 1 + varint_size(any_len) + any_len;
+  int rc = tt__buf_reserve(b, 1 + varint_size(kv_len) + kv_len);
+  rc |= tt__buf_append_tag(b, 9, TT_WT_LEN);
+  rc |= tt__buf_append_varint(b, kv_len);
+  rc |= tt__buf_append_lenfield(b, 1, key, kl);
+  rc |= tt__buf_append_tag(b, 2, TT_WT_LEN);
+  rc |= tt__buf_append_varint(b, any_len);
+  if (is_int) {
+    rc |= tt__buf_append_tag(b, 3, TT_WT_VARINT);
+    rc |= tt__buf_append_varint(b, (uint64_t)ival);
+  } else {
+    rc |= tt__buf_append_lenfield(b, 1, val, vl);
+  }
+  return rc ? -ENOMEM : 0;
 }
 
 int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a, tt_buf_t *out) {
@@ -238,19 +260,32 @@ int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a,
     out->len = mark;
     return -EINVAL;
   }
-  tt_buf_t tsb = TT_BUF_INIT;
+  /* The merged tracestate is written in place and its tag and length slid in front of it, so
+   * annotating a span allocates nothing beyond the output's own growth. */
   uint64_t eff = a->threshold;
-  if (tt__tracestate_merge(ts, tslen, a->threshold, &tsb, &eff) != 0 ||
-      tt__buf_append_lenfield(out, 3, tsb.data, tsb.len) != 0) {
-    tt__buf_free(&tsb);
+  size_t ts_at = out->len;
+  if (tt__tracestate_merge(ts, tslen, a->threshold, out, &eff) != 0)
     goto nomem;
+  size_t merged = out->len - ts_at;
+  uint8_t hdr[12];
+  size_t hn = 0;
+  hdr[hn++] = (3 << 3) | TT_WT_LEN;
+  for (uint64_t v = merged; hn < sizeof hdr; v >>= 7) {
+    hdr[hn++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+    if (v < 0x80)
+      break;
   }
-  tt__buf_free(&tsb);
-  if (append_int_attr(out, "SampleRate", tt__sample_rate(eff)) != 0)
+  if (tt__buf_reserve(out, hn) != 0)
     goto nomem;
-  if (a->reason != NULL && append_str_attr(out, "tailtrace.decision.reason", a->reason) != 0)
+  memmove(out->data + ts_at + hn, out->data + ts_at, merged);
+  memcpy(out->data + ts_at, hdr, hn);
+  out->len += hn;
+  if (append_attr(out, "SampleRate", true, NULL, tt__sample_rate(eff)) != 0)
     goto nomem;
-  if (a->trigger != NULL && append_str_attr(out, "tailtrace.decision.trigger", a->trigger) != 0)
+  if (a->reason != NULL && append_attr(out, "tailtrace.decision.reason", false, a->reason, 0) != 0)
+    goto nomem;
+  if (a->trigger != NULL &&
+      append_attr(out, "tailtrace.decision.trigger", false, a->trigger, 0) != 0)
     goto nomem;
   return 0;
 nomem:

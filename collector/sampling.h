@@ -21,6 +21,9 @@
 uint64_t tt__threshold_from_ratio(double ratio);
 /* The 56 random bits of a 16-byte trace id. */
 uint64_t tt__trace_randomness(const uint8_t trace_id[16]);
+/* Finds an explicit randomness value (`rv:` followed by 14 hex digits in the `ot` member) in a
+ * W3C tracestate. Returns 0 with *rv set, or -ENOENT. */
+int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv);
 /* The consistent ratio decision. */
 bool tt__ratio_keeps(const uint8_t trace_id[16], uint64_t threshold);
 /* Integer weight of a span kept with threshold T (>= 1; rounded). */

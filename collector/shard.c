@@ -255,6 +255,17 @@ static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
   tt__metrics_observe_latency(&p->metrics, (now - t->first_seen_ns) / 1000000ull);
   snprintf(t->reason, sizeof t->reason, "%s", d.reason);
   t->threshold = d.threshold;
+  if (atomic_load_explicit(&tt__log_min_level, memory_order_relaxed) <= TT_LOG_DEBUG) {
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+      snprintf(hex + 2 * i, 3, "%02x", t->id[i]);
+    tt__log_write(TT_LOG_DEBUG, "trace decided",
+                  "\"trace_id\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"trigger\":\"%s\","
+                  "\"spans\":%u,\"bytes\":%llu,\"held_ms\":%llu",
+                  hex, d.keep ? "keep" : "drop", t->reason, tt__trigger_name(trig), t->nspans,
+                  (unsigned long long)t->bytes,
+                  (unsigned long long)((now - t->first_seen_ns) / 1000000ull));
+  }
   if (d.keep) {
     bool small[64];
     bool *done = t->nspans <= 64 ? small : calloc(t->nspans, sizeof *done);
@@ -388,12 +399,22 @@ static int cand_cmp(const void *a, const void *b) {
  * shard well below it. */
 static void relieve_pressure(shard_t *s, uint64_t now) {
   struct tt_pipeline_s *p = s->p;
-  uint64_t share = p->o.memory_budget / p->nshards;
+  uint64_t budget = p->o.memory_budget, share = budget / p->nshards;
   uint64_t own = atomic_load_explicit(&s->held_bytes, memory_order_relaxed);
-  bool global = (uint64_t)atomic_load(&p->bytes_held) > p->o.memory_budget / 10 * 9 ||
-                atomic_load(&p->pressure);
-  uint64_t low = share / 10 * 7;
-  if (!(own > share / 10 * 9 || (global && own > low)) || s->nheld == 0)
+  int64_t g = atomic_load(&p->bytes_held);
+  uint64_t global = g > 0 ? (uint64_t)g : 1;
+  bool over_global = global > budget / 10 * 9 || atomic_load(&p->pressure);
+  if (!(over_global || own > share / 10 * 9) || s->nheld == 0)
+    return;
+  uint64_t target = share / 10 * 7;
+  /* Shared resource and scope bytes count globally but belong to no shard: shrink this shard by
+   * the factor the whole pipeline must shrink by, so blob-heavy traffic still finds room. */
+  if (over_global && global > budget / 10 * 7) {
+    uint64_t scaled = (uint64_t)((double)own * (double)(budget / 10 * 7) / (double)global);
+    if (scaled < target)
+      target = scaled;
+  }
+  if (own <= target)
     return;
   cand_t *c = malloc(s->nheld * sizeof *c);
   if (c == NULL)
@@ -404,7 +425,7 @@ static void relieve_pressure(shard_t *s, uint64_t now) {
       if (t->state == TRACE_HELD && n < s->nheld)
         c[n++] = (cand_t){(double)t->bytes * (double)(now - t->first_seen_ns + 1), t};
   qsort(c, n, sizeof *c, cand_cmp);
-  for (size_t i = 0; i < n && atomic_load(&s->held_bytes) > low; i++)
+  for (size_t i = 0; i < n && atomic_load(&s->held_bytes) > target; i++)
     decide(s, c[i].t, TT_TRIG_MEMORY, now);
   free(c);
 }
@@ -425,7 +446,7 @@ void *tt__shard_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     if (s->in_head == NULL && !s->stop && s->sync_req == s->sync_done) {
       struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
+      clock_gettime(CLOCK_MONOTONIC, &ts);
       uint64_t ns = (uint64_t)ts.tv_nsec + p->o.tick_ns;
       ts.tv_sec += (time_t)(ns / 1000000000ull);
       ts.tv_nsec = (long)(ns % 1000000000ull);

@@ -47,6 +47,9 @@ static void empty_file_should_give_the_defaults(void **state) {
   assert_int_equal(load("", &c, &e), 0);
   assert_int_equal(c.idle_timeout_ms, 15000);
   tt__config_free(&c);
+  assert_int_equal(load("admin:\ndecision:\n", &c, &e), 0); /* empty sections */
+  assert_string_equal(c.admin_endpoint, "127.0.0.1:13133");
+  tt__config_free(&c);
   tt__buf_free(&e);
 }
 
@@ -194,6 +197,60 @@ static void describe_should_list_every_key(void **state) {
   tt__buf_free(&b);
 }
 
+static void shipped_config_should_equal_the_defaults(void **state) {
+  (void)state;
+  const char *src = getenv("TT_SOURCE_DIR");
+  if (src == NULL)
+    skip();
+  char path[512];
+  snprintf(path, sizeof path, "%s/deploy/tailtrace-collector.yaml", src);
+  tt_config_t file, def;
+  tt_buf_t e = TT_BUF_INIT;
+  assert_int_equal(tt__config_load_file(path, &file, &e), 0);
+  assert_int_equal(tt__config_defaults(&def), 0);
+  /* Every scalar key: the struct up to the policy pointer. */
+  assert_memory_equal(&file, &def, offsetof(tt_config_t, policies));
+  assert_int_equal(file.policies->n, def.policies->n);
+  for (size_t i = 0; i < def.policies->n; i++) {
+    assert_int_equal(file.policies->items[i].kind, def.policies->items[i].kind);
+    assert_string_equal(file.policies->items[i].name, def.policies->items[i].name);
+    assert_int_equal(file.policies->items[i].threshold_ns, def.policies->items[i].threshold_ns);
+    assert_int_equal(file.policies->items[i].threshold, def.policies->items[i].threshold);
+  }
+  tt__config_free(&file);
+  tt__config_free(&def);
+  tt__buf_free(&e);
+}
+
+static void docs_should_list_every_key_with_its_default(void **state) {
+  (void)state;
+  const char *src = getenv("TT_SOURCE_DIR");
+  if (src == NULL)
+    skip();
+  char path[512];
+  snprintf(path, sizeof path, "%s/docs/config.md", src);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  tt_buf_t doc = TT_BUF_INIT, table = TT_BUF_INIT;
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    tt__buf_append(&doc, chunk, n);
+  fclose(f);
+  tt__buf_append(&doc, "", 1);
+  assert_int_equal(tt__config_describe(&table), 0);
+  tt__buf_append(&table, "", 1);
+  /* Each row of the binary's own table must appear in the docs verbatim. */
+  for (char *line = (char *)table.data, *nl; *line != '\0'; line = nl + 1) {
+    nl = strchr(line, '\n');
+    *nl = '\0';
+    if (strstr((char *)doc.data, line) == NULL)
+      fail_msg("docs/config.md lacks: %s", line);
+  }
+  tt__buf_free(&doc);
+  tt__buf_free(&table);
+}
+
 /* Runs the collector binary; returns its exit status and its stderr+stdout in out. */
 static int run_bin(const char *args, char *out, size_t outlen) {
   const char *bin = getenv("TT_COLLECTOR_BIN");
@@ -248,6 +305,8 @@ int main(void) {
       cmocka_unit_test(policies_should_parse_in_order),
       cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
       cmocka_unit_test(describe_should_list_every_key),
+      cmocka_unit_test(shipped_config_should_equal_the_defaults),
+      cmocka_unit_test(docs_should_list_every_key_with_its_default),
       cmocka_unit_test(validate_should_report_problems_and_exit_nonzero),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@ typedef struct {
   char cfg[128], err[128], out[128];
   pid_t pid;
   int http_port, admin_port;
+  int fifo_fd;
 } daemon_t;
 
 static void write_file(const char *path, const char *text) {
@@ -35,6 +36,11 @@ static void write_file(const char *path, const char *text) {
   fputs(text, f);
   fclose(f);
 }
+
+static const char *sink_format = "protobuf";
+static const char *memory_budget = "256MiB";
+static const char *shutdown_deadline = "20s";
+static bool out_is_fifo; /* the sink writes into a pipe nobody reads: its writes block */
 
 static void write_config(daemon_t *d, double ratio) {
   char y[1024];
@@ -47,10 +53,11 @@ static void write_config(daemon_t *d, double ratio) {
            "admin: {endpoint: \"127.0.0.1:0\"}\n"
            "workers: 2\n"
            "decision: {root_grace: 60s, idle_timeout: 60s}\n"
-           "sink:\n  file: {path: \"%s\", format: protobuf}\n"
-           "shutdown: {deadline: 20s}\n"
+           "sink:\n  file: {path: \"%s\", format: %s}\n"
+           "memory: {budget: %s, max_trace_size: 1MiB, retry_after: 2s}\n"
+           "shutdown: {deadline: %s}\n"
            "policies:\n  - {type: ratio, ratio: %g}\n",
-           d->out, ratio);
+           d->out, sink_format, memory_budget, shutdown_deadline, ratio);
   write_file(d->cfg, y);
 }
 
@@ -88,6 +95,12 @@ static void start(daemon_t *d, double ratio) {
   snprintf(d->err, sizeof d->err, "%s/err.log", d->dir);
   snprintf(d->out, sizeof d->out, "%s/out.bin", d->dir);
   write_config(d, ratio);
+  d->fifo_fd = -1;
+  if (out_is_fifo) {
+    assert_int_equal(mkfifo(d->out, 0600), 0);
+    d->fifo_fd = open(d->out, O_RDONLY | O_NONBLOCK); /* lets the sink's open succeed */
+    assert_true(d->fifo_fd >= 0);
+  }
   d->pid = fork();
   assert_true(d->pid >= 0);
   if (d->pid == 0) {
@@ -111,6 +124,8 @@ static int stop(daemon_t *d, int sig) {
 }
 
 static void cleanup(daemon_t *d) {
+  if (d->fifo_fd >= 0)
+    close(d->fifo_fd);
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
   assert_int_equal(system(cmd), 0);
@@ -237,6 +252,130 @@ static void sighup_should_reload_policies(void **state) {
   cleanup(&d);
 }
 
+static void json_sink_should_write_kept_traces_as_otlp_json_lines(void **state) {
+  (void)state;
+  if (getenv("TT_COLLECTOR_BIN") == NULL)
+    skip();
+  daemon_t d;
+  sink_format = "json";
+  start(&d, 1.0);
+  sink_format = "protobuf";
+  const char *body =
+      "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+      "\"value\":{\"stringValue\":\"web\"}}]},\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+      "\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\",\"name\":"
+      "\"GET /\",\"status\":{\"code\":2}}]}]}]}";
+  char resp[4096];
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.http_port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  char req[2048];
+  int n = snprintf(req, sizeof req,
+                   "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   strlen(body), body);
+  assert_int_equal(write(fd, req, (size_t)n), n);
+  ssize_t got = read(fd, resp, sizeof resp - 1);
+  assert_true(got > 12);
+  resp[got] = '\0';
+  close(fd);
+  assert_non_null(strstr(resp, "HTTP/1.1 200"));
+  assert_int_equal(stop(&d, SIGTERM), 0);
+  FILE *f = fopen(d.out, "r");
+  assert_non_null(f);
+  char line[8192];
+  assert_non_null(fgets(line, sizeof line, f));
+  fclose(f);
+  assert_non_null(strstr(line, "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\""));
+  assert_non_null(strstr(line, "\"traceState\":\"ot=th:0\""));
+  assert_non_null(strstr(line, "{\"key\":\"SampleRate\",\"value\":{\"intValue\":\"1\"}}"));
+  assert_non_null(strstr(line, "\"stringValue\":\"shutdown\""));
+  cleanup(&d);
+}
+
+static void memory_budget_should_throttle_senders_with_retry_after(void **state) {
+  (void)state;
+  if (getenv("TT_COLLECTOR_BIN") == NULL)
+    skip();
+  daemon_t d;
+  memory_budget = "1MiB";
+  start(&d, 1.0);
+  memory_budget = "256MiB";
+  /* Requests of 20 traces x 20 spans with 1 KiB attributes (~420 KiB) against a 1 MiB budget and
+   * a 60 s grace: the budget fills within a few requests and the sender must be told to retry. */
+  static char big[1024];
+  memset(big, 'x', sizeof big - 1);
+  static span_spec_t sp[400];
+  static char resp[4096];
+  int accepted = 0, throttled = 0;
+  for (int r = 0; r < 12 && throttled == 0; r++) {
+    for (int i = 0; i < 400; i++) {
+      sp[i] =
+          fx_span(9000 + (uint64_t)r * 20 + (uint64_t)i / 20, (uint64_t)i % 20 + 1, i % 20 ? 1 : 0);
+      sp[i].attr_key = "payload";
+      sp[i].attr_str = big;
+    }
+    size_t len;
+    uint8_t *req = fx_request(sp, 400, &len);
+    int st = http(d.http_port, "POST", "/v1/traces", req, len, resp, sizeof resp);
+    free(req);
+    if (st == 200) {
+      accepted++;
+    } else {
+      assert_int_equal(st, 429);
+      assert_non_null(strstr(resp, "Retry-After: 2"));
+      throttled++;
+    }
+  }
+  assert_true(accepted >= 1);
+  assert_int_equal(throttled, 1);
+  assert_int_equal(stop(&d, SIGTERM), 0);
+  /* Every accepted span was decided and written; none of the refused request's. Some traces were
+   * decided early under pressure, the rest at shutdown. */
+  FILE *f = fopen(d.err, "r");
+  char line[1024];
+  bool found = false;
+  char want[64];
+  snprintf(want, sizeof want, "\"spans_accepted\":%d,\"spans_exported\":%d", accepted * 400,
+           accepted * 400);
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    found |= strstr(line, want) != NULL;
+  if (f != NULL)
+    fclose(f);
+  assert_true(found);
+  cleanup(&d);
+}
+
+static void shutdown_should_exit_at_its_deadline_when_a_sink_is_stuck(void **state) {
+  (void)state;
+  if (getenv("TT_COLLECTOR_BIN") == NULL)
+    skip();
+  daemon_t d;
+  out_is_fifo = true;
+  shutdown_deadline = "1s";
+  start(&d, 1.0);
+  out_is_fifo = false;
+  shutdown_deadline = "20s";
+  /* More kept bytes than a pipe holds (64 KiB): the flush at shutdown blocks in write(). */
+  static char big[1024];
+  memset(big, 'y', sizeof big - 1);
+  static span_spec_t sp[200];
+  for (int i = 0; i < 200; i++) {
+    sp[i] = fx_span(7000 + (uint64_t)i / 10, (uint64_t)i % 10 + 1, i % 10 ? 1 : 0);
+    sp[i].attr_key = "payload";
+    sp[i].attr_str = big;
+  }
+  size_t len;
+  uint8_t *req = fx_request(sp, 200, &len);
+  static char resp[4096];
+  assert_int_equal(http(d.http_port, "POST", "/v1/traces", req, len, resp, sizeof resp), 200);
+  free(req);
+  assert_int_equal(stop(&d, SIGTERM), 3);
+  assert_true(wait_log(&d, "shutdown deadline passed") >= 0);
+  cleanup(&d);
+}
+
 static void bad_config_should_never_start_the_daemon(void **state) {
   (void)state;
   const char *bin = getenv("TT_COLLECTOR_BIN");
@@ -260,6 +399,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sigterm_should_decide_held_traces_flush_and_exit_cleanly),
       cmocka_unit_test(sighup_should_reload_policies),
+      cmocka_unit_test(json_sink_should_write_kept_traces_as_otlp_json_lines),
+      cmocka_unit_test(memory_budget_should_throttle_senders_with_retry_after),
+      cmocka_unit_test(shutdown_should_exit_at_its_deadline_when_a_sink_is_stuck),
       cmocka_unit_test(bad_config_should_never_start_the_daemon),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include <cmocka.h>
@@ -375,6 +376,36 @@ static void memory_budget_should_decide_early_and_throttle_without_silent_loss(v
   env_free(e);
 }
 
+static void pressure_from_shared_resource_bytes_should_still_decide_early(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 256 * 1024;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  /* One small span per request under a 4 KiB resource: the held bytes are mostly resource
+   * blobs, which belong to no shard. */
+  static char service[4096];
+  memset(service, 's', sizeof service - 1);
+  size_t ok = 0;
+  for (uint64_t i = 0; i < 300; i++) {
+    span_spec_t sp = fx_span(70000 + i, 2, 1);
+    sp.service = service;
+    ok += send(e, &sp, 1).status == TT_EXPORT_OK;
+    if (i % 10 == 9)
+      tt__pipeline_sync(e->p);
+  }
+  tt__pipeline_sync(e->p);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  uint64_t early = 0;
+  for (int k = 0; k < TT_POL__COUNT; k++)
+    early += atomic_load(&m->decisions[k][1][TT_TRIG_MEMORY]);
+  assert_true(early > 0);
+  assert_true((uint64_t)atomic_load(&m->bytes_held) <= o.memory_budget);
+  tt__pipeline_shutdown(e->p);
+  assert_int_equal(atomic_load(&e->sink->spans), ok);
+  env_free(e);
+}
+
 static void trace_reaching_the_byte_cap_should_be_decided_at_once(void **state) {
   (void)state;
   tt_pipeline_opts_t o;
@@ -428,6 +459,112 @@ static void new_policies_should_apply_to_later_decisions(void **state) {
   env_free(e);
 }
 
+static void busy_trace_should_be_decided_at_its_max_age(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.idle_timeout_ns = 10 * SEC;
+  o.max_trace_age_ns = 30 * SEC;
+  o.tick_ns = 10000000ull;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  /* A span every 5 s: never idle, no root. */
+  for (uint64_t k = 0; k < 6; k++) {
+    span_spec_t c = fx_span(80, k + 2, 1);
+    send(e, &c, 1);
+    advance(e, 5 * SEC);
+  }
+  assert_int_equal(exported(e), 6);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_MAX_AGE]), 1);
+  env_free(e);
+}
+
+static void decided_ids_should_be_forgotten_after_their_ttl(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.root_grace_ns = 2 * SEC;
+  o.late_cache_ttl_ns = 10 * SEC;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  span_spec_t root = fx_span(90, 1, 0), late = fx_span(90, 2, 1), later = fx_span(90, 3, 1);
+  send(e, &root, 1);
+  advance(e, 3 * SEC); /* decided: kept */
+  send(e, &late, 1);   /* within the ttl: follows the decision at once */
+  advance(e, 0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 1);
+  advance(e, 11 * SEC); /* the id is forgotten */
+  send(e, &later, 1);
+  advance(e, 0);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 1);
+  assert_int_equal(atomic_load(&m->traces_held), 1); /* held again as a new trace */
+  env_free(e);
+}
+
+static void decided_id_cache_should_stay_within_its_size(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.late_cache_traces = 10; /* 5 per shard */
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  span_spec_t batch[40];
+  for (uint64_t i = 0; i < 40; i++)
+    batch[i] = fx_span(95000 + i, 1, 0);
+  send(e, batch, 40);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 40);
+  /* Late spans for all 40: at most the 10 remembered ids can follow their decision. */
+  for (uint64_t i = 0; i < 40; i++)
+    batch[i] = fx_span(95000 + i, 2, 1);
+  send(e, batch, 40);
+  advance(e, 0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_true(atomic_load(&m->late_spans_kept) <= 10);
+  assert_int_equal(atomic_load(&m->late_spans_kept) + (uint64_t)atomic_load(&m->traces_held), 40);
+  env_free(e);
+}
+
+typedef struct {
+  env_t *e;
+  int k;
+} sender_t;
+
+/* Sender k sends span k of every trace, so each trace's spans arrive from four threads. */
+static void *sender(void *arg) {
+  sender_t *sd = arg;
+  span_spec_t batch[20];
+  for (uint64_t r = 0; r < 25; r++) {
+    for (uint64_t i = 0; i < 20; i++) {
+      uint64_t trace = 200000 + r * 20 + i;
+      batch[i] = fx_span(trace, (uint64_t)sd->k + 1, sd->k == 0 ? 0 : 1);
+    }
+    tt_export_result_t res = send(sd->e, batch, 20);
+    assert_int_equal(res.status, TT_EXPORT_OK);
+  }
+  return NULL;
+}
+
+static void concurrent_senders_should_group_every_trace_and_lose_nothing(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  pthread_t th[4];
+  sender_t sd[4];
+  for (int k = 0; k < 4; k++) {
+    sd[k] = (sender_t){e, k};
+    pthread_create(&th[k], NULL, sender, &sd[k]);
+  }
+  for (int k = 0; k < 4; k++)
+    pthread_join(th[k], NULL);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 4 * 25 * 20);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  /* 500 traces, each decided once with all four spans: no span arrived late. */
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_ROOT_GRACE]), 500);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 0);
+  assert_int_equal(atomic_load(&m->traces_held), 0);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
@@ -442,9 +579,14 @@ int main(void) {
       cmocka_unit_test(kept_span_should_merge_ot_threshold_into_existing_tracestate),
       cmocka_unit_test(late_spans_should_follow_the_decision),
       cmocka_unit_test(memory_budget_should_decide_early_and_throttle_without_silent_loss),
+      cmocka_unit_test(pressure_from_shared_resource_bytes_should_still_decide_early),
       cmocka_unit_test(trace_reaching_the_byte_cap_should_be_decided_at_once),
       cmocka_unit_test(shutdown_should_decide_every_held_trace),
       cmocka_unit_test(new_policies_should_apply_to_later_decisions),
+      cmocka_unit_test(busy_trace_should_be_decided_at_its_max_age),
+      cmocka_unit_test(decided_ids_should_be_forgotten_after_their_ttl),
+      cmocka_unit_test(decided_id_cache_should_stay_within_its_size),
+      cmocka_unit_test(concurrent_senders_should_group_every_trace_and_lose_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

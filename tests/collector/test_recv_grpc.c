@@ -177,9 +177,12 @@ static void export_should_reach_handler_and_return_ok(void **state) {
   assert_int_equal(r.code, GRPC_STATUS_OK);
   assert_int_equal(r.response.len, 0);
   assert_int_equal(recorder_calls(&f->rec), 1);
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   assert_int_equal(f->rec.last.len, len);
   assert_memory_equal(f->rec.last.data, pb, len);
   assert_string_equal(f->rec.transport, "grpc");
+  pthread_mutex_unlock(&f->rec.mu);
   tt_grpc_receiver_stats_t st;
   tt__grpc_receiver_stats(f->r, &st);
   assert_int_equal(st.calls, 1);
@@ -195,16 +198,22 @@ static void gzip_message_should_be_decompressed_before_the_handler(void **state)
   result_t r;
   unary(f->port, EXPORT, pb, len, true, &r);
   assert_int_equal(r.code, GRPC_STATUS_OK);
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   assert_int_equal(f->rec.last.len, len);
   assert_memory_equal(f->rec.last.data, pb, len);
+  pthread_mutex_unlock(&f->rec.mu);
   free(pb);
   result_free(&r);
 }
 
 static void partial_success_should_come_back_in_the_response(void **state) {
   fixture_t *f = *state;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.rejected_spans = 2;
   snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "2 spans without ids");
+  pthread_mutex_unlock(&f->rec.mu);
   size_t len;
   uint8_t *pb = sample_request("p", &len);
   result_t r;
@@ -239,14 +248,20 @@ static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **stat
   size_t len;
   uint8_t *pb = sample_request("x", &len);
   result_t r;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_INVALID;
   snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "bad batch");
+  pthread_mutex_unlock(&f->rec.mu);
   unary(f->port, EXPORT, pb, len, false, &r);
   assert_int_equal(r.code, GRPC_STATUS_INVALID_ARGUMENT);
   assert_string_equal(r.details, "bad batch");
   result_free(&r);
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_UNAVAILABLE;
   f->rec.answer.message[0] = '\0';
+  pthread_mutex_unlock(&f->rec.mu);
   unary(f->port, EXPORT, pb, len, false, &r);
   assert_int_equal(r.code, GRPC_STATUS_UNAVAILABLE);
   result_free(&r);
@@ -255,8 +270,11 @@ static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **stat
 
 static void throttled_should_be_resource_exhausted_with_retry_info(void **state) {
   fixture_t *f = *state;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_THROTTLED;
   f->rec.answer.retry_after_ms = 1500;
+  pthread_mutex_unlock(&f->rec.mu);
   size_t len;
   uint8_t *pb = sample_request("x", &len);
   result_t r;
@@ -300,6 +318,24 @@ static void message_over_the_limit_should_be_resource_exhausted(void **state) {
   pb = sample_request("small", &len);
   unary(f->port, EXPORT, pb, len, false, &r);
   assert_int_equal(r.code, GRPC_STATUS_OK);
+  free(pb);
+  free(name);
+  result_free(&r);
+}
+
+static void compressed_message_over_the_limit_once_inflated_should_be_refused(void **state) {
+  fixture_t *f = *state;
+  /* 200 KiB of one letter gzips to well under the 64 KiB limit; inflated it is over it. */
+  size_t big = 200 * 1024;
+  char *name = malloc(big + 1);
+  memset(name, 'z', big);
+  name[big] = '\0';
+  size_t len;
+  uint8_t *pb = sample_request(name, &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, true, &r);
+  assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_int_equal(recorder_calls(&f->rec), 0);
   free(pb);
   free(name);
   result_free(&r);
@@ -403,13 +439,47 @@ static void calls_that_never_send_a_message_should_not_hold_the_slots(void **sta
   recorder_free(&rec);
 }
 
+typedef struct {
+  int port;
+  uint8_t *pb;
+  size_t len;
+  result_t r;
+} bg_call_t;
+
+static void *bg_unary(void *arg) {
+  bg_call_t *b = arg;
+  unary(b->port, EXPORT, b->pb, b->len, false, &b->r);
+  return NULL;
+}
+
+static void stop_should_let_a_call_in_flight_finish(void **state) {
+  (void)state;
+  fixture_t *f = start(0);
+  pthread_mutex_lock(&f->rec.mu);
+  f->rec.delay_ms = 300;
+  pthread_mutex_unlock(&f->rec.mu);
+  bg_call_t b = {.port = f->port};
+  b.pb = sample_request("in-flight", &b.len);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, bg_unary, &b), 0);
+  recorder_wait_entered(&f->rec);
+  stop(f); /* while the handler is still running */
+  pthread_join(th, NULL);
+  assert_int_equal(b.r.code, GRPC_STATUS_OK);
+  free(b.pb);
+  result_free(&b.r);
+}
+
 /* A real, independent peer: Python grpcio sends a request, gets RESOURCE_EXHAUSTED and decodes
  * google.rpc.Status and RetryInfo from the trailer with protobuf's own parser. */
 static void python_grpc_peer_should_parse_retry_info(void **state) {
   fixture_t *f = *state;
+  /* The receiver thread reads and writes the recorder: hold its lock. */
+  pthread_mutex_lock(&f->rec.mu);
   f->rec.answer.status = TT_EXPORT_THROTTLED;
   f->rec.answer.retry_after_ms = 2250;
   snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "shard queue full");
+  pthread_mutex_unlock(&f->rec.mu);
   const char *src = getenv("TT_SOURCE_DIR");
   assert_non_null(src);
   char script[1024], port[16];
@@ -441,10 +511,12 @@ int main(void) {
       T(throttled_should_be_resource_exhausted_with_retry_info),
       T(unknown_method_should_be_unimplemented),
       T(message_over_the_limit_should_be_resource_exhausted),
+      T(compressed_message_over_the_limit_once_inflated_should_be_refused),
       T(concurrent_calls_should_all_be_answered),
       T(start_should_fail_on_a_port_in_use),
       T(python_grpc_peer_should_parse_retry_info),
       cmocka_unit_test(calls_that_never_send_a_message_should_not_hold_the_slots),
+      cmocka_unit_test(stop_should_let_a_call_in_flight_finish),
 #undef T
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -546,6 +546,39 @@ static void stop_should_close_open_keep_alive_connections(void **state) {
   tt__buf_free(&r.body);
 }
 
+typedef struct {
+  int port;
+  uint8_t *pb;
+  size_t len;
+  http_resp_t r;
+  int rc;
+} bg_post_t;
+
+static void *bg_post(void *arg) {
+  bg_post_t *b = arg;
+  b->rc = http_post(b->port, "/v1/traces", "application/x-protobuf", NULL, b->pb, b->len, &b->r);
+  return NULL;
+}
+
+static void stop_should_let_a_request_in_flight_finish(void **state) {
+  (void)state;
+  fixture_t *f = start(0, 0);
+  pthread_mutex_lock(&f->rec.mu);
+  f->rec.delay_ms = 300;
+  pthread_mutex_unlock(&f->rec.mu);
+  bg_post_t b = {.port = f->port};
+  b.pb = sample_request("in-flight", &b.len);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, bg_post, &b), 0);
+  recorder_wait_entered(&f->rec);
+  stop(f); /* while the handler is still running */
+  pthread_join(th, NULL);
+  assert_int_equal(b.rc, 0);
+  assert_int_equal(b.r.status, 200);
+  free(b.pb);
+  tt__buf_free(&b.r.body);
+}
+
 static void start_should_fail_on_a_port_in_use(void **state) {
   fixture_t *f = *state;
   recorder_t rec;
@@ -583,6 +616,7 @@ int main(void) {
       cmocka_unit_test(idle_connection_should_be_closed_by_the_server),
       cmocka_unit_test(trickled_headers_should_not_keep_the_connection_open),
       cmocka_unit_test(stop_should_close_open_keep_alive_connections),
+      cmocka_unit_test(stop_should_let_a_request_in_flight_finish),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,15 @@
 #include "receiver.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
+/* Under TSan, uninstrumented gRPC/Abseil shared libraries report races inside themselves; the
+ * same list lives in tests/wire/tsan-grpc.supp for TSAN_OPTIONS=suppressions=... runs. */
+#if defined(__SANITIZE_THREAD__)
+const char *__tsan_default_suppressions(void);
+__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void) {
+  return "race:libgrpc.so\nrace:libgpr.so\nrace:libabsl_\n";
+}
+#endif
+
 /* ---- recording handler ---- */
 
 typedef struct {
@@ -32,21 +41,41 @@ typedef struct {
   tt_buf_t last; /* the last request's bytes */
   char transport[32];
   tt_export_result_t answer; /* what the handler answers */
+  pthread_cond_t entered_cv; /* signalled when the handler starts */
+  int entered;
+  int delay_ms; /* the handler sleeps this long (outside the lock) before answering */
 } recorder_t;
 
 static inline void recorder_init(recorder_t *r) {
   memset(r, 0, sizeof *r);
   pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->entered_cv, NULL);
 }
 
 static inline void recorder_free(recorder_t *r) {
   tt__buf_free(&r->last);
+  pthread_cond_destroy(&r->entered_cv);
   pthread_mutex_destroy(&r->mu);
+}
+
+/* Waits until the handler has been entered at least once. */
+static inline void recorder_wait_entered(recorder_t *r) {
+  pthread_mutex_lock(&r->mu);
+  while (!r->entered)
+    pthread_cond_wait(&r->entered_cv, &r->mu);
+  pthread_mutex_unlock(&r->mu);
 }
 
 static inline void recorder_handler(void *ctx, const tt_export_request_t *req,
                                     tt_export_result_t *res) {
   recorder_t *r = ctx;
+  pthread_mutex_lock(&r->mu);
+  r->entered = 1;
+  pthread_cond_broadcast(&r->entered_cv);
+  int delay = r->delay_ms;
+  pthread_mutex_unlock(&r->mu);
+  if (delay > 0)
+    usleep((useconds_t)delay * 1000);
   pthread_mutex_lock(&r->mu);
   r->calls++;
   tt__buf_reset(&r->last);

@@ -92,6 +92,18 @@ static void tracestate_merge_should_add_update_and_preserve(void **state) {
   assert_null(strstr(out, "k31=v"));
 }
 
+static void explicit_randomness_should_be_read_from_the_ot_member(void **state) {
+  (void)state;
+  uint64_t rv = 0;
+  const char *a = "x=1,ot=th:8;rv:fedcba98765432,y=2";
+  assert_int_equal(tt__tracestate_rv((const uint8_t *)a, strlen(a), &rv), 0);
+  assert_int_equal(rv, 0xfedcba98765432ull);
+  const char *short_rv = "ot=rv:fedcba9876543"; /* 13 digits: not a randomness value */
+  assert_int_equal(tt__tracestate_rv((const uint8_t *)short_rv, strlen(short_rv), &rv), -ENOENT);
+  const char *other = "vendor=rv:fedcba98765432";
+  assert_int_equal(tt__tracestate_rv((const uint8_t *)other, strlen(other), &rv), -ENOENT);
+}
+
 static void annotate_should_replace_tracestate_and_append_weight_and_reason(void **state) {
   (void)state;
   span_spec_t sp = fx_span(1, 1, 0);
@@ -139,6 +151,7 @@ int main(void) {
       cmocka_unit_test(threshold_should_follow_the_consistent_probability_spec),
       cmocka_unit_test(ratio_should_compare_the_last_56_bits),
       cmocka_unit_test(tracestate_merge_should_add_update_and_preserve),
+      cmocka_unit_test(explicit_randomness_should_be_read_from_the_ot_member),
       cmocka_unit_test(annotate_should_replace_tracestate_and_append_weight_and_reason),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

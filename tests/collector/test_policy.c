@@ -1,0 +1,298 @@
+/* Policies evaluated directly on trace views: latency per service and per operation, root-only
+ * latency, attribute rules (equals, regex, range, exists; span or resource), rate limits and the
+ * no-match default. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "policy.h"
+#include "sampling.h"
+#include "wire.h"
+
+#define MS 1000000ull
+
+typedef struct {
+  tt_buf_t bytes[8];
+  tt_span_view_t views[8];
+  uint8_t trace_id[16];
+  size_t n;
+  tt_buf_t resource;
+} trace_fx_t;
+
+static void kv(tt_buf_t *b, uint32_t field, const char *k, int type, const char *s, int64_t i) {
+  tt_buf_t any = TT_BUF_INIT, kvb = TT_BUF_INIT;
+  if (type == 1) {
+    tt__buf_append_lenfield(&any, 1, s, strlen(s));
+  } else {
+    tt__buf_append_tag(&any, 3, TT_WT_VARINT);
+    tt__buf_append_varint(&any, (uint64_t)i);
+  }
+  tt__buf_append_lenfield(&kvb, 1, k, strlen(k));
+  tt__buf_append_lenfield(&kvb, 2, any.data, any.len);
+  tt__buf_append_lenfield(b, field, kvb.data, kvb.len);
+  tt__buf_free(&any);
+  tt__buf_free(&kvb);
+}
+
+static void fixed64(tt_buf_t *b, uint32_t field, uint64_t v) {
+  tt__buf_append_tag(b, field, TT_WT_FIXED64);
+  for (int i = 0; i < 8; i++) {
+    uint8_t c = (uint8_t)(v >> (8 * i));
+    tt__buf_append(b, &c, 1);
+  }
+}
+
+/* Adds a span: name, duration in ms, root or not, one optional attribute. */
+static void add_span(trace_fx_t *t, const char *service, const char *name, uint64_t start_ms,
+                     uint64_t dur_ms, bool root, const char *key, int type, const char *s,
+                     int64_t i) {
+  tt_buf_t *b = &t->bytes[t->n];
+  uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, (uint8_t)(t->n + 1)};
+  tt__buf_append_lenfield(b, 1, t->trace_id, 16);
+  tt__buf_append_lenfield(b, 2, sid, 8);
+  if (!root)
+    tt__buf_append_lenfield(b, 4, "\1\1\1\1\1\1\1\1", 8);
+  tt__buf_append_lenfield(b, 5, name, strlen(name));
+  fixed64(b, 7, 1000 * MS + start_ms * MS);
+  fixed64(b, 8, 1000 * MS + (start_ms + dur_ms) * MS);
+  if (key != NULL)
+    kv(b, 9, key, type, s, i);
+  tt_span_view_t *v = &t->views[t->n];
+  memset(v, 0, sizeof *v);
+  v->data = b->data;
+  v->len = b->len;
+  v->resource = t->resource.data;
+  v->resource_len = t->resource.len;
+  v->service = (const uint8_t *)service;
+  v->service_len = service ? strlen(service) : 0;
+  assert_int_equal(tt__wire_scan_span(v->data, v->len, &v->facts), 0);
+  t->n++;
+}
+
+static void fx_init(trace_fx_t *t) {
+  memset(t, 0, sizeof *t);
+  for (int i = 0; i < 16; i++)
+    t->trace_id[i] = (uint8_t)(0x10 + i);
+  kv(&t->resource, 1, "deployment.environment", 1, "prod", 0);
+}
+
+static void fx_free(trace_fx_t *t) {
+  for (size_t i = 0; i < 8; i++)
+    tt__buf_free(&t->bytes[i]);
+  tt__buf_free(&t->resource);
+}
+
+static const char *decide(tt_policy_set_t *s, trace_fx_t *t, bool *keep) {
+  for (size_t i = 0; i < s->n; i++) {
+    char err[128];
+    if (s->items[i].kind != TT_POL_RATE_LIMIT || !s->items[i].mu_ready)
+      assert_int_equal(tt__policy_prepare(&s->items[i], err, sizeof err), 0);
+  }
+  tt_trace_view_t tv = {t->trace_id, t->n, t->views};
+  tt_decision_t d;
+  tt__policy_decide(s, &tv, 5000 * MS, &d);
+  *keep = d.keep;
+  return d.reason;
+}
+
+static void latency_should_apply_service_and_operation_thresholds_to_spans(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 120, true, NULL, 0, NULL, 0);
+  add_span(&t, "db", "SELECT orders", 10, 60, false, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_LATENCY;
+  s->items[0].threshold_ns = 1000 * MS; /* the trace (120 ms) is not slow */
+  s->items[0].operations = calloc(1, sizeof(tt_named_threshold_t));
+  s->items[0].operations[0].name = strdup("SELECT orders");
+  s->items[0].operations[0].ns = 50 * MS;
+  s->items[0].noperations = 1;
+  bool keep;
+  assert_string_equal(decide(s, &t, &keep), "latency");
+  assert_true(keep);
+  s->items[0].operations[0].ns = 70 * MS;
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  s->items[0].services = calloc(1, sizeof(tt_named_threshold_t));
+  s->items[0].services[0].name = strdup("web");
+  s->items[0].services[0].ns = 100 * MS;
+  s->items[0].nservices = 1;
+  assert_string_equal(decide(s, &t, &keep), "latency");
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void latency_should_measure_root_or_whole_trace(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 100, true, NULL, 0, NULL, 0);
+  add_span(&t, "worker", "async job", 50, 2000, false, NULL, 0, NULL, 0); /* outlives root */
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_LATENCY;
+  s->items[0].threshold_ns = 1000 * MS;
+  bool keep;
+  assert_string_equal(decide(s, &t, &keep), "latency"); /* trace: 2050 ms */
+  s->items[0].root_only = true;
+  assert_string_equal(decide(s, &t, &keep), "no_match"); /* root: 100 ms */
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void attribute_rules_should_match_each_operator(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "user.tier", 1, "gold", 0);
+  add_span(&t, "web", "retry", 0, 10, false, "retry.count", 2, NULL, 4);
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  tt_policy_t *p = &s->items[0];
+  p->kind = TT_POL_ATTRIBUTE;
+  p->key = strdup("user.tier");
+  p->value = strdup("gold");
+  p->op = TT_ATTR_EQUALS;
+  bool keep;
+  assert_string_equal(decide(s, &t, &keep), "attribute");
+  free(p->value);
+  p->value = strdup("silver");
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  free(p->key);
+  p->key = strdup("retry.count");
+  p->op = TT_ATTR_RANGE;
+  p->min = 3;
+  p->max = INFINITY;
+  assert_string_equal(decide(s, &t, &keep), "attribute");
+  p->min = 5;
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  p->op = TT_ATTR_EQUALS; /* ints compare by their decimal text */
+  free(p->value);
+  p->value = strdup("4");
+  assert_string_equal(decide(s, &t, &keep), "attribute");
+  p->op = TT_ATTR_EXISTS;
+  free(p->key);
+  p->key = strdup("missing.key");
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  /* Resource attributes count, unless the rule is limited to spans. */
+  free(p->key);
+  p->key = strdup("deployment.environment");
+  assert_string_equal(decide(s, &t, &keep), "attribute");
+  p->scope = TT_ATTR_IN_SPAN;
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  p->scope = TT_ATTR_IN_RESOURCE;
+  p->keep = false;
+  assert_string_equal(decide(s, &t, &keep), "attribute");
+  assert_false(keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void rate_limit_should_keep_until_the_bucket_is_empty(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = tt__policy_set_new(2);
+  s->items[0].kind = TT_POL_RATE_LIMIT;
+  s->items[0].per_second = 3;
+  s->items[1].kind = TT_POL_RATIO;
+  s->items[1].ratio = 0;
+  char err[64];
+  assert_int_equal(tt__policy_prepare(&s->items[0], err, sizeof err), 0);
+  assert_int_equal(tt__policy_prepare(&s->items[1], err, sizeof err), 0);
+  tt_trace_view_t tv = {t.trace_id, t.n, t.views};
+  tt_decision_t d;
+  int kept = 0;
+  for (int i = 0; i < 10; i++) {
+    tt__policy_decide(s, &tv, 5000 * MS, &d); /* same instant: no refill */
+    kept += d.keep;
+  }
+  assert_int_equal(kept, 3);
+  assert_string_equal(d.reason, "ratio");
+  tt__policy_decide(s, &tv, 5000 * MS + 1000 * MS, &d); /* a second later: refilled */
+  assert_true(d.keep);
+  assert_string_equal(d.reason, "rate_limit");
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void ratio_should_prefer_explicit_randomness_from_tracestate(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t); /* trace id randomness 0x19...1f: below the 0.5 threshold, so dropped */
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_RATIO;
+  s->items[0].ratio = 0.5;
+  bool keep;
+  assert_string_equal(decide(s, &t, &keep), "ratio");
+  assert_false(keep);
+  /* The same trace whose root carries rv:ff... is kept: rv replaces the id's bits. */
+  trace_fx_t u;
+  fx_init(&u);
+  tt_buf_t *b = &u.bytes[0];
+  tt__buf_append_lenfield(b, 3, "ot=rv:ffffffffffffff", 20);
+  add_span(&u, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  assert_string_equal(decide(s, &u, &keep), "ratio");
+  assert_true(keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+  fx_free(&u);
+}
+
+static void errors_should_read_http_status_as_int_or_string(void **state) {
+  (void)state;
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_ERRORS;
+  s->items[0].http_5xx = true;
+  bool keep;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "http.status_code", 1, "502", 0);
+  assert_string_equal(decide(s, &t, &keep), "errors");
+  fx_free(&t);
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "http.response.status_code", 2, NULL, 499);
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  fx_free(&t);
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, "http.response.status_code", 2, NULL, 500);
+  assert_string_equal(decide(s, &t, &keep), "errors");
+  s->items[0].http_5xx = false; /* switched off: the same span no longer matches */
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  fx_free(&t);
+  tt__policy_set_unref(s);
+}
+
+static void empty_policy_list_should_drop_as_no_match(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = tt__policy_set_new(0);
+  bool keep = true;
+  assert_string_equal(decide(s, &t, &keep), "no_match");
+  assert_false(keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(latency_should_apply_service_and_operation_thresholds_to_spans),
+      cmocka_unit_test(latency_should_measure_root_or_whole_trace),
+      cmocka_unit_test(attribute_rules_should_match_each_operator),
+      cmocka_unit_test(rate_limit_should_keep_until_the_bucket_is_empty),
+      cmocka_unit_test(ratio_should_prefer_explicit_randomness_from_tracestate),
+      cmocka_unit_test(errors_should_read_http_status_as_int_or_string),
+      cmocka_unit_test(empty_policy_list_should_drop_as_no_match),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
