@@ -26,6 +26,7 @@ struct tt__batch_s {
   tt__provider_t *p;
   /* exporter thread only */
   struct tt_span_s **pending;
+  tt__tstate_t **pending_src; /* the thread whose ring each pending record came from */
   const tt_span_data_t **views;
   uint32_t npending;
 };
@@ -88,7 +89,8 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
         backoff *= 2;
     }
   }
-  tt__pool_return(b->pending, b->npending);
+  for (uint32_t i = 0; i < b->npending; i++)
+    tt__record_give_back(b->pending_src[i], b->pending[i]);
   b->npending = 0;
 }
 
@@ -101,14 +103,16 @@ static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadl
     uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
     while (tl != h) {
-      struct tt_span_s *r = t->ring[tl & t->ring_mask];
+      uintptr_t v = t->ring[tl & t->ring_mask];
+      struct tt_span_s *r = tt__ring_record(v);
       tl++;
       atomic_store_explicit(&t->tail, tl, memory_order_release);
-      if (r->provider != p) {
+      if ((v & TT__TAG_MASK) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
         tt__pool_return(&r, 1);
         continue;
       }
+      b->pending_src[b->npending] = t;
       b->pending[b->npending++] = r;
       if (b->npending == p->max_export_batch_size)
         export_pending(b, hard_deadline);
@@ -187,7 +191,9 @@ int tt__batch_start(tt__provider_t *p) {
   b->p = p;
   b->pending = tt__calloc(p->max_export_batch_size, sizeof *b->pending);
   b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
-  if (b->pending == NULL || b->views == NULL) {
+  b->pending_src = tt__calloc(p->max_export_batch_size, sizeof *b->pending_src);
+  if (b->pending == NULL || b->views == NULL || b->pending_src == NULL) {
+    tt__free(b->pending_src);
     tt__free(b->pending);
     tt__free(b->views);
     tt__free(b);

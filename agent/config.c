@@ -9,6 +9,9 @@
 #include <strings.h>
 
 _Atomic(tt__provider_t *) tt__provider;
+/* Its own section: ASan does not instrument globals in named sections, so it adds no
+ * __odr_asan symbol (which would break the rule that every exported symbol starts with tt_). */
+__attribute__((section(".data.tt_flags"))) int tt_tracing_on_ = 0;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static tt__provider_t *g_current;
@@ -106,7 +109,11 @@ int tt_init(const tt_options_t *o) {
     pthread_mutex_unlock(&g_mu);
     return TT_ENOMEM;
   }
+  static uintptr_t last_tag;
+  last_tag = last_tag % 63 + 1; /* under g_mu */
+  p->tag = last_tag;
   limits_from_env(&p->limits);
+  p->default_scope = &tt__default_tracer()->scope;
   double ratio = 1.0;
   if (o != NULL && o->sampler != TT_SAMPLER_FROM_ENV) {
     p->sampler = o->sampler;
@@ -152,6 +159,7 @@ int tt_init(const tt_options_t *o) {
   }
   g_current = p;
   atomic_store_explicit(&tt__provider, p, memory_order_release);
+  __atomic_store_n(&tt_tracing_on_, 1, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&g_mu);
   TT_LOG(TT_LOG_INFO, "tracing on: queue %u, batch %u, delay %u ms", p->max_queue_size,
          p->max_export_batch_size, p->schedule_delay_ms);
@@ -172,6 +180,7 @@ int tt_shutdown(uint64_t deadline_ns) {
     pthread_mutex_unlock(&g_mu);
     return 0;
   }
+  __atomic_store_n(&tt_tracing_on_, 0, __ATOMIC_RELEASE);
   atomic_store_explicit(&tt__provider, NULL, memory_order_release);
   g_current = NULL;
   int rc = tt__batch_shutdown(p, deadline_ns);

@@ -14,6 +14,7 @@ typedef struct kept_s {
 
 struct tt_memory_exporter_s {
   pthread_mutex_t mu;
+  struct tt_memory_exporter_s *next_all; /* g_all list, under g_all_mu */
   kept_t **spans;
   size_t n, max;
   uint64_t dropped, calls, shutdowns;
@@ -21,6 +22,26 @@ struct tt_memory_exporter_s {
   tt_export_result_t fail_result;
   uint64_t delay_ns;
 };
+
+/* fork safety: the exporter thread takes m->mu while it exports; a fork at that moment would
+ * leave the child's copy locked forever. These handlers hold every instance's lock across fork. */
+static pthread_mutex_t g_all_mu = PTHREAD_MUTEX_INITIALIZER;
+static tt_memory_exporter_t *g_all;
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+
+static void prepare(void) {
+  pthread_mutex_lock(&g_all_mu);
+  for (tt_memory_exporter_t *m = g_all; m != NULL; m = m->next_all)
+    pthread_mutex_lock(&m->mu);
+}
+static void release(void) {
+  for (tt_memory_exporter_t *m = g_all; m != NULL; m = m->next_all)
+    pthread_mutex_unlock(&m->mu);
+  pthread_mutex_unlock(&g_all_mu);
+}
+static void install(void) {
+  pthread_atfork(prepare, release, release);
+}
 
 static void *blk(kept_t *k, size_t n) {
   if (k->nblocks == k->capblocks) {
@@ -151,19 +172,21 @@ static tt_export_result_t mem_export(void *state, const tt_span_data_t *const *s
     *retry = 1000000; /* 1 ms: keeps retry tests short */
     return fail;
   }
+  /* Copies are made under the lock, so the fork handlers (which take it) also guarantee that no
+   * allocation of ours is in flight at fork: some allocators (ASan's) are not fork-safe. */
+  pthread_mutex_lock(&m->mu);
   for (size_t i = 0; i < n; i++) {
-    kept_t *k = deep_copy(spans[i]);
-    pthread_mutex_lock(&m->mu);
-    if (k != NULL && m->n < m->max) {
-      m->spans[m->n++] = k;
-      k = NULL;
-    } else {
+    if (m->n >= m->max) {
       m->dropped++;
+      continue;
     }
-    pthread_mutex_unlock(&m->mu);
+    kept_t *k = deep_copy(spans[i]);
     if (k != NULL)
-      free_kept(k);
+      m->spans[m->n++] = k;
+    else
+      m->dropped++;
   }
+  pthread_mutex_unlock(&m->mu);
   return TT_EXPORT_SUCCESS;
 }
 
@@ -186,6 +209,11 @@ tt_memory_exporter_t *tt_memory_exporter_new(size_t max_spans) {
   }
   m->max = max_spans;
   pthread_mutex_init(&m->mu, NULL);
+  pthread_once(&g_atfork_once, install);
+  pthread_mutex_lock(&g_all_mu);
+  m->next_all = g_all;
+  g_all = m;
+  pthread_mutex_unlock(&g_all_mu);
   return m;
 }
 
@@ -261,6 +289,14 @@ uint64_t tt_memory_exporter_shutdown_calls(tt_memory_exporter_t *m) {
 void tt_memory_exporter_free(tt_memory_exporter_t *m) {
   if (m == NULL)
     return;
+  pthread_mutex_lock(&g_all_mu);
+  for (tt_memory_exporter_t **pp = &g_all; *pp != NULL; pp = &(*pp)->next_all) {
+    if (*pp == m) {
+      *pp = m->next_all;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_all_mu);
   tt_memory_exporter_reset(m);
   pthread_mutex_destroy(&m->mu);
   tt__free(m->spans);

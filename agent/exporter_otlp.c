@@ -28,7 +28,8 @@ struct tt__otlp_exporter_s {
   tt__otlp_config_t cfg;
   tt__transport_t *transport;
   tt__retry_policy_t policy;
-  uint64_t rng; /* exporter thread only */
+  tt__otlp_encoder_t encoder; /* exporter thread only */
+  uint64_t rng;               /* exporter thread only */
   int partial_logged;
   stats_t stats;
   /* Cancellation: `cancelled` under mu, signalled through cond to the backoff wait. */
@@ -122,9 +123,9 @@ tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
   int64_t deadline = tt__otlp_now_ns() + (int64_t)e->cfg.timeout_ms * 1000000LL;
   if (deadline_ns > 0 && deadline_ns < deadline)
     deadline = deadline_ns;
-  uint8_t *body;
+  const uint8_t *body;
   size_t len;
-  int erc = tt__otlp_encode_request(spans, n, &body, &len);
+  int erc = tt__otlp_encoder_encode(&e->encoder, spans, n, &body, &len);
   if (erc) {
     tt__otlp_log("cannot encode a batch of %zu spans (%s): dropped", n, tt_strerror(erc));
     return count_failure(e, n, TT__OTLP_FAIL_ENCODE);
@@ -134,7 +135,6 @@ tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
   tt__otlp_outcome_t rc;
   tt__otlp_send_with_retry(e->transport, &e->policy, body, len, deadline, sleep_until, e, &e->rng,
                            &res, &retries);
-  tt__free(body);
   ADD(attempts, retries + 1);
   ADD(retries, retries);
   if (retries)
@@ -206,6 +206,7 @@ void tt__otlp_exporter_destroy(tt__otlp_exporter_t *e) {
   if (e == NULL)
     return;
   tt__transport_destroy(e->transport);
+  tt__otlp_encoder_free(&e->encoder);
   tt__otlp_config_free(&e->cfg);
   pthread_cond_destroy(&e->cond);
   pthread_mutex_destroy(&e->mu);

@@ -82,6 +82,10 @@ TT_EXTERN int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t 
  * For debugging without a collector. 0, TT_EINVAL (cannot open) or TT_ENOMEM. */
 TT_EXTERN int tt_otlp_json_exporter_new(const char *path, tt_exporter_t *out);
 
+/* One batch as an OTLP/JSON line (TracesData, "\n"-terminated) in a tt__malloc'd string; NULL
+ * when out of memory. What tt_otlp_json_exporter_new writes; exposed for tests. */
+char *tt__otlp_json_encode(const tt_span_data_t *const *spans, size_t n);
+
 /* The OTLP exporter object behind an exporter made by tt_otlp_exporter_new (its state). */
 static inline tt__otlp_exporter_t *tt__otlp_exporter_of(const tt_exporter_t *x) {
   return (tt__otlp_exporter_t *)x->state;

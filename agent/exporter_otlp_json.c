@@ -320,8 +320,6 @@ static void put_batch(jbuf_t *b, const tt_span_data_t *const *spans, size_t n) {
   puts_(b, "]}\n");
 }
 
-/* Exposed for tests: the line put_batch writes, in a tt__malloc'd NUL-terminated string. */
-char *tt__otlp_json_encode(const tt_span_data_t *const *spans, size_t n);
 char *tt__otlp_json_encode(const tt_span_data_t *const *spans, size_t n) {
   jbuf_t b = {NULL, 0, 0, 0};
   put_batch(&b, spans, n);

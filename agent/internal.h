@@ -85,6 +85,8 @@ typedef struct tt__provider_s {
   uint32_t max_queue_size, schedule_delay_ms, max_export_batch_size, export_timeout_ms;
   tt_exporter_t exporter;
   struct tt__batch_s *batch;
+  const tt_scope_t *default_scope; /* the default tracer's, cached off the hot path */
+  uintptr_t tag;                   /* 1..63, differs from the previous provider's */
   int has_exporter;
 } tt__provider_t;
 
@@ -103,6 +105,7 @@ struct tt_span_s {
   tt__provider_t *provider;
   const tt__limits_t *limits;
   tt_attribute_t *attrs;
+  uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
   tt_event_t *events;
   tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;
@@ -123,13 +126,20 @@ typedef struct tt__tstate_s {
   /* Ring, single producer (the owning thread) and single consumer (the exporter thread). */
   _Alignas(64) _Atomic uint64_t head; /* written by the producer */
   uint64_t tail_cache;                /* producer's last view of tail */
-  struct tt_span_s **ring;
+  uintptr_t *ring;                    /* record pointer | provider tag (low 6 bits) */
   uint64_t ring_mask;
-  _Alignas(64) _Atomic uint64_t tail;                 /* written by the consumer */
+  _Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
+  /* Return ring, the other way: the exporter thread gives records back to the thread that ended
+   * them, so a record keeps living in one core's cache instead of bouncing between threads. */
+  _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
+  _Alignas(64) _Atomic uint64_t ret_tail; /* written by the owner */
+  struct tt_span_s **ret;
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
   struct tt_span_s *free_list;                        /* owner-only */
   uint32_t free_count;
-  tt_span_t *current; /* owner-only */
+  uint32_t since_wake; /* spans queued since this thread last woke the exporter */
+  const struct tt__provider_s *wake_provider; /* the provider since_wake counts for */
+  tt_span_t *current;                         /* owner-only */
   tt__rng_t rng;
   uint64_t fork_gen;
   int in_use; /* under the registry mutex */
@@ -152,8 +162,16 @@ tt__tstate_t *tt__tstate_first(void);
 struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
+/* Exporter thread: gives r back to t's return ring, or to the global pool when it is full. */
+void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
+/* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the
+ * exporter can reject a span of an earlier provider without touching the record. */
+#define TT__TAG_MASK ((uintptr_t)63)
+static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
+  return (struct tt_span_s *)(v & ~TT__TAG_MASK);
+}
 extern _Atomic uint64_t tt__fork_gen;
 void tt__thread_atfork_install(void);
 

@@ -22,33 +22,46 @@ typedef Opentelemetry__Proto__Trace__V1__ResourceSpans pb_resource_spans_t;
 
 /* ---- arena ------------------------------------------------------------------------------ */
 
+/* Blocks are kept across encodes (reset, not freed): a batch needs a few hundred KB of nodes,
+ * and freeing that much after every batch makes glibc trim and re-fault the heap each time,
+ * which cost more than the encoding itself. The arena belongs to one encoder (exporter thread). */
 typedef struct block_s {
   struct block_s *next;
   size_t used, cap;
   max_align_t data[];
 } block_t;
 
-typedef struct {
-  block_t *head;
-  int failed;
-} arena_t;
+struct tt__otlp_arena_s {
+  block_t *head, *cur, *tail;
+  size_t total;
+};
+typedef struct tt__otlp_arena_s arena_t;
+
+#define ARENA_BLOCK 65536
+#define ARENA_KEEP (8u << 20) /* free rather than keep more than this between batches */
 
 static void *arena_alloc(arena_t *a, size_t size) {
   size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-  if (a->head == NULL || a->head->cap - a->head->used < size) {
-    size_t cap = size > 65536 ? size : 65536;
+  while (a->cur != NULL && a->cur->cap - a->cur->used < size)
+    a->cur = a->cur->next;
+  if (a->cur == NULL) {
+    size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
     block_t *b = tt__malloc(sizeof *b + cap);
-    if (b == NULL) {
-      a->failed = 1;
+    if (b == NULL)
       return NULL;
-    }
-    b->next = a->head;
+    b->next = NULL;
     b->used = 0;
     b->cap = cap;
-    a->head = b;
+    if (a->tail)
+      a->tail->next = b;
+    else
+      a->head = b;
+    a->tail = b;
+    a->cur = b;
+    a->total += cap;
   }
-  void *p = (char *)a->head->data + a->head->used;
-  a->head->used += size;
+  void *p = (char *)a->cur->data + a->cur->used;
+  a->cur->used += size;
   return p;
 }
 
@@ -58,6 +71,18 @@ static void arena_free(arena_t *a) {
     tt__free(a->head);
     a->head = n;
   }
+  a->cur = a->tail = NULL;
+  a->total = 0;
+}
+
+static void arena_reset(arena_t *a) {
+  if (a->total > ARENA_KEEP) {
+    arena_free(a); /* one unusually large batch should not pin its memory forever */
+    return;
+  }
+  for (block_t *b = a->head; b; b = b->next)
+    b->used = 0;
+  a->cur = a->head;
 }
 
 static char *str(const char *s) {
@@ -354,29 +379,60 @@ static int build(arena_t *a, const tt_span_data_t *const *spans, size_t n,
   return 0;
 }
 
-int tt__otlp_encode_request(const tt_span_data_t *const *spans, size_t n, uint8_t **out,
-                            size_t *out_len) {
+int tt__otlp_encoder_encode(tt__otlp_encoder_t *enc, const tt_span_data_t *const *spans, size_t n,
+                            const uint8_t **out, size_t *out_len) {
   *out = NULL;
   *out_len = 0;
   if (n == 0 || spans == NULL)
     return TT_EINVAL;
-  arena_t a = {NULL, 0};
+  if (enc->arena == NULL && (enc->arena = tt__calloc(1, sizeof *enc->arena)) == NULL)
+    return TT_ENOMEM;
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req;
   opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
-  int rc = build(&a, spans, n, &req);
+  int rc = build(enc->arena, spans, n, &req);
   if (rc == 0) {
     size_t len =
         opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
             &req);
-    uint8_t *buf = tt__malloc(len ? len : 1);
-    if (buf == NULL) {
-      rc = TT_ENOMEM;
-    } else {
-      opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
-      *out = buf;
+    if (len + 1 > enc->cap) {
+      uint8_t *nb = tt__realloc(enc->buf, len + 1);
+      if (nb == NULL) {
+        rc = TT_ENOMEM;
+      } else {
+        enc->buf = nb;
+        enc->cap = len + 1;
+      }
+    }
+    if (rc == 0) {
+      opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req,
+                                                                                     enc->buf);
+      *out = enc->buf;
       *out_len = len;
     }
   }
-  arena_free(&a);
+  arena_reset(enc->arena);
+  return rc;
+}
+
+void tt__otlp_encoder_free(tt__otlp_encoder_t *enc) {
+  if (enc->arena) {
+    arena_free(enc->arena);
+    tt__free(enc->arena);
+  }
+  tt__free(enc->buf);
+  memset(enc, 0, sizeof *enc);
+}
+
+int tt__otlp_encode_request(const tt_span_data_t *const *spans, size_t n, uint8_t **out,
+                            size_t *out_len) {
+  tt__otlp_encoder_t enc = {NULL, NULL, 0};
+  const uint8_t *p;
+  int rc = tt__otlp_encoder_encode(&enc, spans, n, &p, out_len);
+  *out = NULL;
+  if (rc == 0) {
+    *out = enc.buf; /* hand the buffer over instead of copying it */
+    enc.buf = NULL;
+  }
+  tt__otlp_encoder_free(&enc);
   return rc;
 }

@@ -98,14 +98,27 @@ static int copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribut
   return -1;
 }
 
-/* Adds or replaces key in a growable attribute array. Returns 0, or -1 when dropped. */
-static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t *count, uint32_t *cap,
-                    uint32_t limit, const tt_attribute_t *a) {
+/* A cheap key fingerprint (length and three sampled bytes) so the duplicate-key scan compares
+ * one word per existing attribute and calls strcmp only on a likely match. */
+static inline uint32_t key_print(const char *k, size_t len) {
+  if (len == 0)
+    return 0;
+  return (uint32_t)len ^ (uint32_t)(unsigned char)k[0] << 8 ^
+         (uint32_t)(unsigned char)k[len - 1] << 16 ^ (uint32_t)(unsigned char)k[len / 2] << 24;
+}
+
+/* Adds or replaces key in a growable attribute array with a parallel fingerprint array.
+ * Returns 0, or -1 when dropped. */
+static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t **prints, uint32_t *count,
+                    uint32_t *cap, uint32_t limit, const tt_attribute_t *a) {
   if (a == NULL || a->key == NULL)
     return -1;
+  size_t klen = strlen(a->key);
+  uint32_t fp = key_print(a->key, klen);
   tt_attribute_t *base = *arr;
+  uint32_t *fps = *prints;
   for (uint32_t i = 0; i < *count; i++) {
-    if (base[i].key[0] == a->key[0] && strcmp(base[i].key, a->key) == 0) {
+    if (fps[i] == fp && strcmp(base[i].key, a->key) == 0) {
       tt_attribute_t v;
       if (copy_value(r, a, &v) != 0)
         return -1;
@@ -117,23 +130,28 @@ static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t *count, 
   if (*count >= limit)
     return -1;
   if (*count == *cap) {
-    uint32_t ncap = *cap != 0 ? *cap * 2 : 8;
+    uint32_t ncap = *cap != 0 ? *cap * 2 : 16;
     if (ncap > limit)
       ncap = limit;
-    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * sizeof *n);
+    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * (sizeof *n + sizeof *fps));
     if (n == NULL)
       return -1;
-    if (*count != 0)
+    uint32_t *nf = (uint32_t *)(n + ncap);
+    if (*count != 0) {
       memcpy(n, base, (size_t)*count * sizeof *n);
+      memcpy(nf, fps, (size_t)*count * sizeof *fps);
+    }
     *arr = base = n;
+    *prints = fps = nf;
     *cap = ncap;
   }
   tt_attribute_t *slot = &base[*count];
   if (copy_value(r, a, slot) != 0)
     return -1;
-  slot->key = arena_strn(r, a->key, strlen(a->key));
+  slot->key = arena_strn(r, a->key, klen);
   if (slot->key == NULL)
     return -1;
+  fps[*count] = fp;
   (*count)++;
   return 0;
 }
@@ -143,20 +161,24 @@ static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t *count, 
 static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t n, uint32_t limit,
                            const tt_attribute_t **out, uint32_t *count, uint32_t *dropped) {
   tt_attribute_t *arr = NULL;
+  uint32_t *fps = NULL;
   uint32_t cnt = 0, cap = 0, drop = 0;
   if (in != NULL && n != 0) {
     cap = n < limit ? (uint32_t)n : limit;
-    arr = cap != 0 ? arena_alloc(r, (size_t)cap * sizeof *arr) : NULL;
+    arr = cap != 0 ? arena_alloc(r, (size_t)cap * (sizeof *arr + sizeof *fps)) : NULL;
     if (arr == NULL)
       cap = 0;
+    else
+      fps = (uint32_t *)(arr + cap);
     for (size_t i = 0; i < n; i++) {
-      if (put_attr(r, &arr, &cnt, &cap, cap, &in[i]) != 0)
+      if (put_attr(r, &arr, &fps, &cnt, &cap, cap, &in[i]) != 0)
         drop++;
     }
   }
   *out = arr;
   *count = cnt;
   *dropped = drop;
+  r->dropped_total += drop;
 }
 
 static inline void span_context_of(const struct tt_span_s *s, tt_span_context_t *c) {
@@ -199,7 +221,7 @@ drop:
   d->dropped_links_count++;
 }
 
-tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_options_t *o) {
+tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_options_t *o) {
   tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
   if (__builtin_expect(p == NULL, 0))
     return NULL;
@@ -282,9 +304,11 @@ tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_op
   r->recording = 1;
   r->status_final = 0;
   r->attrs = NULL;
+  r->attr_prints = NULL;
   r->events = NULL;
   r->links = NULL;
   r->attr_cap = r->event_cap = r->link_cap = 0;
+  r->dropped_total = 0;
   d->flags = f;
   d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
   if (d->tracestate == NULL)
@@ -304,7 +328,7 @@ tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_op
   d->status_code = TT_STATUS_UNSET;
   d->status_message = "";
   d->resource = &p->resource;
-  d->scope = &(tracer != NULL ? tracer : tt__default_tracer())->scope;
+  d->scope = tracer != NULL ? &tracer->scope : p->default_scope;
   tt__count(&t->c_started, 1);
   if (o != NULL) {
     if (o->attribute_count != 0)
@@ -313,10 +337,6 @@ tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name, const tt_span_op
       add_link(r, &o->links[i]);
   }
   return r;
-}
-
-void tt_span_end(tt_span_t *s) {
-  tt_span_end_at(s, 0);
 }
 
 void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
@@ -335,7 +355,8 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (d->end_time_unix_ns < d->start_time_unix_ns)
     d->end_time_unix_ns = d->start_time_unix_ns;
   tt__count(&t->c_ended, 1);
-  uint32_t dropped = d->dropped_attributes_count + d->dropped_events_count + d->dropped_links_count;
+  uint64_t dropped = d->dropped_attributes_count + d->dropped_events_count +
+                     d->dropped_links_count + s->dropped_total;
   if (dropped != 0)
     tt__count(&t->c_dropped_attrs, dropped);
 
@@ -360,12 +381,18 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
       return;
     }
   }
-  t->ring[h & t->ring_mask] = s;
+  t->ring[h & t->ring_mask] = (uintptr_t)s | p->tag;
   atomic_store_explicit(&t->head, h + 1, memory_order_release);
-  /* Wake the exporter when this thread alone has a full batch waiting; otherwise it wakes on
-   * its schedule. The estimate can only over-count, which wakes it early, never late. */
-  if (h + 1 - t->tail_cache == p->max_export_batch_size)
+  /* Wake the exporter each time this thread has queued a full batch since its last wake-up;
+   * spans trickling in from many threads wait for the schedule instead. */
+  if (__builtin_expect(t->wake_provider != p, 0)) {
+    t->wake_provider = p; /* a count left from an earlier provider means nothing to this one */
+    t->since_wake = 0;
+  }
+  if (++t->since_wake >= p->max_export_batch_size) {
+    t->since_wake = 0;
     tt__batch_wake(p);
+  }
   if (__builtin_expect(atomic_load_explicit(&tt__batch_needs_thread, memory_order_relaxed), 0))
     tt__batch_ensure_thread(p);
 }
@@ -388,7 +415,7 @@ void tt_span_set_attribute(tt_span_t *s, const tt_attribute_t *a) {
   if (s == NULL || !s->recording || !s->live)
     return;
   uint32_t cnt = s->data.attribute_count;
-  if (put_attr(s, &s->attrs, &cnt, &s->attr_cap, s->limits->attr_count, a) != 0)
+  if (put_attr(s, &s->attrs, &s->attr_prints, &cnt, &s->attr_cap, s->limits->attr_count, a) != 0)
     s->data.dropped_attributes_count++;
   s->data.attribute_count = cnt;
   s->data.attributes = s->attrs;
@@ -504,23 +531,6 @@ void tt_span_record_exception(tt_span_t *s, const char *type, const char *messag
     a[n++] = (tt_attribute_t)TT_STR("exception.stacktrace", stacktrace);
   tt_span_add_event(s, "exception", a, n);
   tt_span_set_status(s, TT_STATUS_ERROR, message != NULL ? message : type);
-}
-
-tt_span_scope_t tt_scope_begin(tt_tracer_t *tracer, const char *name,
-                               const tt_span_options_t *opts) {
-  tt_span_scope_t sc = {NULL, NULL};
-  sc.span = tt_span_start(tracer, name, opts);
-  if (sc.span != NULL)
-    sc.previous = tt_make_current(sc.span);
-  return sc;
-}
-
-void tt_scope_end(tt_span_scope_t *sc) {
-  if (sc == NULL || sc->span == NULL)
-    return;
-  tt_restore_current(sc->previous);
-  tt_span_end(sc->span);
-  sc->span = NULL;
 }
 
 const tt_attribute_t *tt_span_data_attribute(const tt_span_data_t *s, const char *key) {

@@ -23,14 +23,17 @@ static pthread_key_t g_key;
 static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct tt_span_s *g_pool_free;
+/* Free records as an array of pointers, not an intrusive list: returning a record then writes
+ * nothing into it, so the exporter thread does not dirty cache lines the next span will use. Its
+ * capacity always covers every record ever allocated, so a push never fails. */
+static struct tt_span_s **g_pool_arr;
+static size_t g_pool_n;
 static uint64_t g_pool_total;
 static uint64_t g_pool_cap = 8192;
 static void *g_chunks; /* linked through the first word; keeps chunks reachable, never freed */
 
 static void pool_push_locked(struct tt_span_s *r) {
-  r->next = g_pool_free;
-  g_pool_free = r;
+  g_pool_arr[g_pool_n++] = r;
 }
 
 static void on_thread_exit(void *arg) {
@@ -99,20 +102,43 @@ void tt__pool_set_cap(uint64_t cap) {
 /* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
  * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
 struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
+  if (t->ret != NULL) {
+    uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
+    if (h != tl) {
+      for (int i = 0; i < TT__REFILL && tl != h; i++, tl++) {
+        struct tt_span_s *r = t->ret[tl & t->ring_mask];
+        r->next = t->free_list;
+        t->free_list = r;
+        t->free_count++;
+      }
+      atomic_store_explicit(&t->ret_tail, tl, memory_order_release);
+      struct tt_span_s *r = t->free_list;
+      t->free_list = r->next;
+      t->free_count--;
+      return r;
+    }
+  }
   pthread_mutex_lock(&g_pool_mu);
-  if (g_pool_free == NULL && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap) {
-    char *chunk = tt__malloc(64 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE);
+  if (g_pool_n == 0 && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap) {
+    struct tt_span_s **arr =
+        tt__realloc(g_pool_arr, (size_t)(g_pool_total + TT__CHUNK_RECORDS) * sizeof *arr);
+    char *chunk =
+        arr != NULL ? tt__malloc(128 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
+    if (arr != NULL)
+      g_pool_arr = arr;
     if (chunk != NULL) {
       *(void **)chunk = g_chunks;
       g_chunks = chunk;
+      /* Records are 64-byte aligned: the ring keeps a provider tag in the low bits. */
+      char *base = (char *)(((uintptr_t)chunk + 64 + 63) & ~(uintptr_t)63);
       for (int i = 0; i < TT__CHUNK_RECORDS; i++)
-        pool_push_locked((struct tt_span_s *)(chunk + 64 + (size_t)i * TT__RECORD_SIZE));
+        pool_push_locked((struct tt_span_s *)(base + (size_t)i * TT__RECORD_SIZE));
       g_pool_total += TT__CHUNK_RECORDS;
     }
   }
-  for (int i = 0; i < TT__REFILL && g_pool_free != NULL; i++) {
-    struct tt_span_s *r = g_pool_free;
-    g_pool_free = r->next;
+  for (int i = 0; i < TT__REFILL && g_pool_n != 0; i++) {
+    struct tt_span_s *r = g_pool_arr[--g_pool_n];
     r->next = t->free_list;
     t->free_list = r;
     t->free_count++;
@@ -151,6 +177,17 @@ void tt__pool_return(struct tt_span_s **recs, size_t n) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
+void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+  uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
+  if (t->ret != NULL &&
+      h - atomic_load_explicit(&t->ret_tail, memory_order_acquire) <= t->ring_mask) {
+    t->ret[h & t->ring_mask] = r;
+    atomic_store_explicit(&t->ret_head, h + 1, memory_order_release);
+    return;
+  }
+  tt__pool_return(&r, 1);
+}
+
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
   if (t->ring != NULL)
     return 0;
@@ -159,10 +196,16 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
     cap <<= 1;
   /* The ring is published to the exporter thread by the release store of head that follows the
    * first push, and never replaced, so the consumer never sees a half-set ring. */
-  t->ring = tt__calloc(cap, sizeof *t->ring);
-  if (t->ring == NULL)
+  struct tt_span_s **ret = tt__calloc(cap, sizeof *ret);
+  if (ret == NULL)
     return TT_ENOMEM;
+  t->ring = tt__calloc(cap, sizeof *t->ring);
+  if (t->ring == NULL) {
+    tt__free(ret);
+    return TT_ENOMEM;
+  }
   t->ring_mask = cap - 1;
+  t->ret = ret;
   return 0;
 }
 
@@ -239,7 +282,7 @@ static void atfork_child(void) {
   for (tt__tstate_t *t = atomic_load(&g_reg_head); t != NULL; t = atomic_load(&t->next_all)) {
     uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
     for (; tl != h; tl++)
-      pool_push_locked(t->ring[tl & t->ring_mask]);
+      pool_push_locked(tt__ring_record(t->ring[tl & t->ring_mask]));
     atomic_store(&t->tail, h);
     t->tail_cache = h;
     if (t != tt__tls) {

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "tailtrace.h"
 
@@ -35,6 +36,7 @@ typedef struct {
   grpc_metadata *md;
   size_t n_md;
   atomic_int aborted;
+  pid_t pid; /* gRPC's threads and channel do not survive fork: see grpc_send */
   pthread_mutex_t mu;
   grpc_call *current; /* the call in flight, for abort; guarded by mu */
 } grpc_t;
@@ -93,6 +95,14 @@ static void grpc_send(tt__transport_t *t, const uint8_t *body, size_t len, int64
                       tt__export_result_t *res) {
   grpc_t *g = (grpc_t *)t;
   tt__export_result_init(res);
+  if (g->pid != getpid()) {
+    /* gRPC's C core needs its own fork support (GRPC_ENABLE_FORK_SUPPORT and fork handlers we
+     * cannot install for the host) to be usable in a child; rather than risk a hang, a forked
+     * child's gRPC exporter drops its batches, counted as permanent failures. */
+    res->outcome = TT__EXPORT_PERMANENT;
+    snprintf(res->message, sizeof res->message, "OTLP/gRPC is not available in a forked child");
+    return;
+  }
   if (atomic_load(&g->aborted)) {
     res->outcome = TT__EXPORT_ABORTED;
     snprintf(res->message, sizeof res->message, "exporter shut down");
@@ -206,6 +216,11 @@ static void grpc_abort(tt__transport_t *t) {
 
 static void grpc_destroy(tt__transport_t *t) {
   grpc_t *g = (grpc_t *)t;
+  if (g->pid != getpid()) { /* a forked child: the gRPC objects are not ours to touch */
+    tt__free(g->md);
+    tt__free(g);
+    return;
+  }
   if (g->channel)
     grpc_channel_destroy(g->channel);
   if (g->cq) {
@@ -328,6 +343,7 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   g->base.ops = &grpc_ops;
   g->cfg = cfg;
   atomic_init(&g->aborted, 0);
+  g->pid = getpid();
   pthread_mutex_init(&g->mu, NULL);
 
   char ua[64];
@@ -340,9 +356,10 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   args[na].key = (char *)GRPC_ARG_PRIMARY_USER_AGENT_STRING;
   args[na++].value.string = ua;
   /* Reconnect quickly after an outage: the default backoff (1 s growing to 120 s) would keep
-   * failing exports long after the collector is back. */
+   * failing exports long after the collector is back. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left
+   * at its default on purpose: gRPC uses it as the connect timeout, and a short one aborts every
+   * TLS handshake on a loaded machine; the call deadline bounds a slow connect anyway. */
   args[na++] = int_arg(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args[na++] = int_arg(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args[na++] = int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   if (cfg->gzip)
     args[na++] = int_arg(GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM, GRPC_COMPRESS_GZIP);

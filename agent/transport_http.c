@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "tailtrace.h"
@@ -32,6 +33,7 @@ typedef struct {
   CURL *easy;
   struct curl_slist *headers_plain, *headers_gzip;
   atomic_int aborted;
+  pid_t pid; /* the process the handles belong to (fork check) */
   /* Per-attempt scratch, reset by each send. */
   uint8_t *resp;
   size_t resp_len;
@@ -156,10 +158,22 @@ static int retryable_curl(CURLcode rc) {
   }
 }
 
+static int make_handles(http_t *h);
+
 static void http_send(tt__transport_t *t, const uint8_t *body, size_t len, int64_t deadline_ns,
                       tt__export_result_t *res) {
   http_t *h = (http_t *)t;
   tt__export_result_init(res);
+  if (h->pid != getpid()) {
+    h->pid = getpid();
+    h->multi = NULL;
+    h->easy = NULL;
+    if (make_handles(h) != 0) {
+      res->outcome = TT__EXPORT_PERMANENT;
+      snprintf(res->message, sizeof res->message, "cannot recreate HTTP handles after fork");
+      return;
+    }
+  }
   if (atomic_load(&h->aborted)) {
     res->outcome = TT__EXPORT_ABORTED;
     snprintf(res->message, sizeof res->message, "exporter shut down");
@@ -225,7 +239,8 @@ static void http_send(tt__transport_t *t, const uint8_t *body, size_t len, int64
   }
   curl_multi_remove_handle(h->multi, h->easy);
 
-  if (aborted || rc == CURLE_ABORTED_BY_CALLBACK || atomic_load(&h->aborted)) {
+  /* A cancel that lands just as the answer arrives does not undo the answer. */
+  if (aborted || rc == CURLE_ABORTED_BY_CALLBACK) {
     res->outcome = TT__EXPORT_ABORTED;
     res->no_response = 1;
     snprintf(res->message, sizeof res->message, "exporter shut down during export");
@@ -268,10 +283,12 @@ static void http_abort(tt__transport_t *t) {
 
 static void http_destroy(tt__transport_t *t) {
   http_t *h = (http_t *)t;
-  if (h->easy)
-    curl_easy_cleanup(h->easy);
-  if (h->multi)
-    curl_multi_cleanup(h->multi);
+  if (h->pid == getpid()) { /* in a forked child they are the parent's: leave them alone */
+    if (h->easy)
+      curl_easy_cleanup(h->easy);
+    if (h->multi)
+      curl_multi_cleanup(h->multi);
+  }
   curl_slist_free_all(h->headers_plain);
   curl_slist_free_all(h->headers_gzip);
   tt__free(h->resp);
@@ -306,6 +323,41 @@ fail:
   return NULL;
 }
 
+/* Creates the multi and easy handles. Also used in a forked child: the handles it inherited
+ * share the parent's keep-alive connection (and TLS state), so the child leaks them, untouched,
+ * and starts its own; cleaning them up could write on the parent's connection. */
+static int make_handles(http_t *h) {
+  h->multi = curl_multi_init();
+  h->easy = curl_easy_init();
+  if (h->multi == NULL || h->easy == NULL)
+    return -1;
+  char ua[64]; /* CURLOPT_USERAGENT copies it */
+  snprintf(ua, sizeof ua, "OTel-OTLP-Exporter-C/%s tailtrace/%s", tt_version_string(),
+           tt_version_string());
+  CURL *e = h->easy;
+  curl_easy_setopt(e, CURLOPT_URL, h->cfg->endpoint);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* never touch the host's signal handlers */
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (h->cfg->certificate)
+    curl_easy_setopt(e, CURLOPT_CAINFO, h->cfg->certificate);
+  if (h->cfg->client_certificate)
+    curl_easy_setopt(e, CURLOPT_SSLCERT, h->cfg->client_certificate);
+  if (h->cfg->client_key)
+    curl_easy_setopt(e, CURLOPT_SSLKEY, h->cfg->client_key);
+  return 0;
+}
+
 int tt__transport_http_new(const tt__otlp_config_t *cfg, tt__transport_t **out) {
   *out = NULL;
   if (strncasecmp(cfg->endpoint, "http://", 7) != 0 &&
@@ -321,38 +373,13 @@ int tt__transport_http_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   h->cfg = cfg;
   atomic_init(&h->aborted, 0);
   h->resp = tt__malloc(MAX_RESPONSE_BODY);
-  h->multi = curl_multi_init();
-  h->easy = curl_easy_init();
+  h->pid = getpid();
   h->headers_plain = build_headers(cfg, 0);
   h->headers_gzip = build_headers(cfg, 1);
-  if (!h->resp || !h->multi || !h->easy || !h->headers_plain || !h->headers_gzip) {
+  if (!h->resp || !h->headers_plain || !h->headers_gzip || make_handles(h) != 0) {
     http_destroy(&h->base);
     return TT_ENOMEM;
   }
-  char ua[64]; /* CURLOPT_USERAGENT copies it */
-  snprintf(ua, sizeof ua, "OTel-OTLP-Exporter-C/%s tailtrace/%s", tt_version_string(),
-           tt_version_string());
-  CURL *e = h->easy;
-  curl_easy_setopt(e, CURLOPT_URL, cfg->endpoint);
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* never touch the host's signal handlers */
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
-  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  if (cfg->certificate)
-    curl_easy_setopt(e, CURLOPT_CAINFO, cfg->certificate);
-  if (cfg->client_certificate)
-    curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->client_certificate);
-  if (cfg->client_key)
-    curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->client_key);
   *out = &h->base;
   return 0;
 }

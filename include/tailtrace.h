@@ -440,15 +440,28 @@ typedef struct tt_span_options_s {
   size_t link_count;
 } tt_span_options_t;
 
+/* Non-zero while a provider is installed; read (relaxed) by the inline fast paths below so a
+ * call with no tracer installed costs a load and a branch. Never write it. */
+TT_EXTERN extern int tt_tracing_on_;
+TT_EXTERN tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name,
+                                    const tt_span_options_t *opts);
+
 /* Starts a span. tracer NULL: the default tracer. opts NULL: INTERNAL, child of the current
  * span. name is copied. Returns NULL when no provider is installed or no record is free (all
  * other span calls accept NULL as a no-op); an unsampled span returns a non-recording handle
  * that still carries a context for propagation. The calling thread owns the span. */
-TT_EXTERN tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name,
-                                   const tt_span_options_t *opts);
+static inline tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name,
+                                       const tt_span_options_t *opts) {
+  if (__builtin_expect(!__atomic_load_n(&tt_tracing_on_, __ATOMIC_RELAXED), 0))
+    return NULL;
+  return tt_span_start_(tracer, name, opts);
+}
 /* Ends the span (now / at end_time_unix_ns) and invalidates the handle. */
-TT_EXTERN void tt_span_end(tt_span_t *span);
 TT_EXTERN void tt_span_end_at(tt_span_t *span, uint64_t end_time_unix_ns);
+static inline void tt_span_end(tt_span_t *span) {
+  if (span != NULL)
+    tt_span_end_at(span, 0);
+}
 TT_EXTERN int tt_span_is_recording(const tt_span_t *span);
 /* Copies the span's context; an all-zero context for NULL. */
 TT_EXTERN void tt_span_get_context(const tt_span_t *span, tt_span_context_t *out);
@@ -497,9 +510,21 @@ typedef struct tt_scope_s_ {
   tt_span_t *span;
   tt_span_t *previous;
 } tt_span_scope_t;
-TT_EXTERN tt_span_scope_t tt_scope_begin(tt_tracer_t *tracer, const char *name,
-                                         const tt_span_options_t *opts);
-TT_EXTERN void tt_scope_end(tt_span_scope_t *scope);
+static inline tt_span_scope_t tt_scope_begin(tt_tracer_t *tracer, const char *name,
+                                             const tt_span_options_t *opts) {
+  tt_span_scope_t sc = {NULL, NULL};
+  sc.span = tt_span_start(tracer, name, opts);
+  if (sc.span != NULL)
+    sc.previous = tt_make_current(sc.span);
+  return sc;
+}
+static inline void tt_scope_end(tt_span_scope_t *sc) {
+  if (sc->span == NULL)
+    return;
+  tt_restore_current(sc->previous);
+  tt_span_end(sc->span);
+  sc->span = NULL;
+}
 
 /* TT_SPAN(var, "name"); declares `tt_span_t *var`, current until the enclosing block exits by
  * any path (return, break, goto), when it is ended. */

@@ -12,8 +12,6 @@
 #include "peers/otlp_peer.h"
 #include "peers/otlp_sample.h"
 
-char *tt__otlp_json_encode(const tt_span_data_t *const *spans, size_t n);
-
 static tt_peer_t g_peer;
 
 static int setup(void **state) {

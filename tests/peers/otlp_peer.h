@@ -22,6 +22,9 @@ typedef struct {
   int stdin_fd; /* closing it makes the receiver exit */
   int grpc_port;
   int http_port;
+  /* For a receiver started with --tls-*: how the control client trusts and authenticates to it
+   * (empty: plain HTTP). */
+  char ca[256], cert[256], key[256];
 } tt_peer_t;
 
 /* Starts the receiver; extra_args is NULL or one extra argument pair, e.g.
@@ -62,6 +65,7 @@ static __attribute__((unused)) int peer_start(tt_peer_t *p, const char *const *e
   }
   close(in[0]);
   close(out[1]);
+  p->ca[0] = p->cert[0] = p->key[0] = '\0';
   p->pid = pid;
   p->stdin_fd = in[1];
   char line[256];
@@ -132,8 +136,14 @@ static __attribute__((unused)) size_t peer_write_cb(char *d, size_t s, size_t n,
 /* GET (body NULL) or POST a control endpoint; returns the malloc'd response body or NULL. */
 static char *peer_ctl(const tt_peer_t *p, const char *path, const char *body) {
   char url[256];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", p->http_port, path);
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", p->ca[0] ? "https" : "http", p->http_port, path);
   CURL *c = curl_easy_init();
+  if (p->ca[0])
+    curl_easy_setopt(c, CURLOPT_CAINFO, p->ca);
+  if (p->cert[0]) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, p->cert);
+    curl_easy_setopt(c, CURLOPT_SSLKEY, p->key);
+  }
   peer_buf_t b = {NULL, 0};
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -24,9 +24,12 @@ Control endpoints (on the HTTP port, plain text/JSON, used by tests; never by OT
   GET  /_control/stats   "requests=N http=N grpc=N spans=N faults=N"
   GET  /_control/dump    one text line per request, resource, scope, span, attribute, event and
                          link (see dump_request), easy to match with strstr from C.
-  GET  /_control/json    every recorded request as JSON (the decoded message plus metadata).
+  GET  /_control/json    every recorded request as JSON (the decoded message, ids in hex, plus
+                         protocol, fault, headers/metadata, time).
 Options: --require-header NAME=VALUE answers 401 / UNAUTHENTICATED without it (as Honeycomb does
-with x-honeycomb-team); --record FILE appends one JSON line per request.
+with x-honeycomb-team); --record FILE appends one JSON line per request; --tls-cert/--tls-key
+serve both protocols over TLS (the control endpoints too), --tls-client-ca also requires client
+certificates.
 """
 
 import argparse
@@ -117,7 +120,7 @@ class State:
             self.requests.append(entry)
             if self.record_file:
                 with open(self.record_file, "a") as fh:
-                    fh.write(json.dumps(entry) + "\n")
+                    fh.write(json.dumps({k: v for k, v in entry.items() if k != "_req"}) + "\n")
 
 
 def hexid(b):
@@ -214,6 +217,20 @@ def hex_ids_to_base64(obj):
             hex_ids_to_base64(x)
 
 
+def base64_ids_to_hex(obj):
+    """The recorded JSON shows ids as OTLP/JSON does (hex), not as json_format's base64."""
+    if isinstance(obj, dict):
+        for k, v in list(obj.items()):
+            if k in ("trace_id", "span_id", "parent_span_id") and isinstance(v, str):
+                obj[k] = hexid(base64.b64decode(v))
+            else:
+                base64_ids_to_hex(v)
+    elif isinstance(obj, list):
+        for x in obj:
+            base64_ids_to_hex(x)
+    return obj
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--proto-dir", default=os.path.join(HERE, "..", "..", "proto"))
@@ -221,6 +238,10 @@ def main():
     ap.add_argument("--http-port", type=int, default=0)
     ap.add_argument("--require-header", default=None, help="NAME=VALUE")
     ap.add_argument("--record", default=None, help="append one JSON line per request")
+    ap.add_argument("--tls-cert", default=None, help="PEM server certificate: serve TLS")
+    ap.add_argument("--tls-key", default=None, help="PEM server private key")
+    ap.add_argument("--tls-client-ca", default=None,
+                    help="PEM CA: require client certificates signed by it (mutual TLS)")
     ap.add_argument("--quiet", action="store_true", help="do not keep decoded requests "
                     "(benchmarks: count only)")
     args = ap.parse_args()
@@ -252,7 +273,8 @@ def main():
         if extra:
             entry.update(extra)
         if req is not None:
-            entry["request"] = json_format.MessageToDict(req, preserving_proto_field_name=True)
+            entry["request"] = base64_ids_to_hex(
+                json_format.MessageToDict(req, preserving_proto_field_name=True))
             entry["_req"] = req.SerializeToString()
         state.record(entry)
 
@@ -306,7 +328,27 @@ def main():
         "opentelemetry.proto.collector.trace.v1.TraceService",
         {"Export": grpc.unary_unary_rpc_method_handler(grpc_export)})
     gserver.add_generic_rpc_handlers((handler,))
-    gport = gserver.add_insecure_port("127.0.0.1:%d" % args.grpc_port)
+    tls_ctx = None
+    if args.tls_cert:
+        with open(args.tls_cert, "rb") as fh:
+            cert = fh.read()
+        with open(args.tls_key, "rb") as fh:
+            key = fh.read()
+        client_ca = None
+        if args.tls_client_ca:
+            with open(args.tls_client_ca, "rb") as fh:
+                client_ca = fh.read()
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                            require_client_auth=client_ca is not None)
+        gport = gserver.add_secure_port("127.0.0.1:%d" % args.grpc_port, creds)
+        import ssl
+        tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls_ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            tls_ctx.verify_mode = ssl.CERT_REQUIRED
+            tls_ctx.load_verify_locations(args.tls_client_ca)
+    else:
+        gport = gserver.add_insecure_port("127.0.0.1:%d" % args.grpc_port)
     gserver.start()
 
     # ---- HTTP -----------------------------------------------------------------------------
@@ -315,6 +357,13 @@ def main():
 
         def log_message(self, fmt, *a):  # quiet: tests read stderr only on failure
             pass
+
+        def setup(self):
+            if hasattr(self.request, "do_handshake"):
+                self.request.settimeout(10)
+                self.request.do_handshake()  # TLS; a failure just drops this connection
+                self.request.settimeout(None)
+            super().setup()
 
         def read_body(self):
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -328,7 +377,11 @@ def main():
                     self.rfile.readline()
             return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
-        def reply(self, code, body=b"", ctype="application/x-protobuf", extra=()):
+        def reply(self, code, body=b"", ctype="application/x-protobuf", extra=(), msg=None):
+            # OTLP answers in the request's encoding: protobuf messages become JSON for JSON
+            # clients (the spec's rule; the OpenTelemetry JS exporter checks it).
+            if ctype == "application/json" and msg is not None:
+                body = json_format.MessageToJson(msg).encode()
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -385,7 +438,8 @@ def main():
             rtype = "application/json" if is_json else "application/x-protobuf"
             if required and self.headers.get(required[0]) != required[1]:
                 record("http", hdrs, None, "unauthenticated", extra)
-                self.reply(401, status_bytes(16, "missing or wrong " + required[0]), rtype)
+                self.reply(401, status_bytes(16, "missing or wrong " + required[0]), rtype,
+                           msg=rpc.Status(code=16, message="missing or wrong " + required[0]))
                 return
             try:
                 if self.headers.get("Content-Encoding", "").lower() == "gzip":
@@ -400,12 +454,14 @@ def main():
             except (ValueError, OSError, zlib.error, json_format.ParseError,
                     binascii.Error, Exception) as e:  # noqa: BLE001
                 record("http", hdrs, None, "bad_request", extra)
-                self.reply(400, status_bytes(3, "cannot decode: %s" % e), rtype)
+                self.reply(400, status_bytes(3, "cannot decode: %s" % e), rtype,
+                           msg=rpc.Status(code=3, message="cannot decode: %s" % e))
                 return
             f = state.take_fault("http")
             if f is None:
                 record("http", hdrs, req, "none", extra)
-                self.reply(200, pb.ExportTraceServiceResponse().SerializeToString(), rtype)
+                resp = pb.ExportTraceServiceResponse()
+                self.reply(200, resp.SerializeToString(), rtype, msg=resp)
                 return
             kind = f["kind"]
             if kind == "partial":
@@ -413,7 +469,7 @@ def main():
                 resp = pb.ExportTraceServiceResponse()
                 resp.partial_success.rejected_spans = f.get("rejected", 1)
                 resp.partial_success.error_message = f.get("message", "partially rejected")
-                self.reply(200, resp.SerializeToString(), rtype)
+                self.reply(200, resp.SerializeToString(), rtype, msg=resp)
                 return
             if kind == "hang":
                 record("http", hdrs, req, "hang", extra)
@@ -423,14 +479,24 @@ def main():
             code = int(f.get("status", 503))
             record("http", hdrs, req, "status:%d" % code, extra)
             hdr = [("Retry-After", f["retry_after"])] if "retry_after" in f else []
-            self.reply(code, status_bytes(14 if code >= 500 else 3, f.get("message", "injected")),
-                       rtype, hdr)
+            st = rpc.Status(code=14 if code >= 500 else 3, message=f.get("message", "injected"))
+            self.reply(code, st.SerializeToString(), rtype, hdr, msg=st)
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
 
+        def handle_error(self, request, client_address):
+            # Expected in tests (failed TLS handshakes, clients giving up on a hung request):
+            # one line, not a traceback.
+            log("connection from %s:%d ended: %s" % (client_address[0], client_address[1],
+                                                     sys.exc_info()[1]))
+
     hserver = Server(("127.0.0.1", args.http_port), Handler)
+    if tls_ctx is not None:
+        # Handshake in the handler thread, so a client that fails it cannot stall accept().
+        hserver.socket = tls_ctx.wrap_socket(hserver.socket, server_side=True,
+                                             do_handshake_on_connect=False)
     threading.Thread(target=hserver.serve_forever, daemon=True).start()
 
     sys.stdout.write("READY grpc=%d http=%d\n" % (gport, hserver.server_address[1]))

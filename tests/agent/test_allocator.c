@@ -1,0 +1,69 @@
+/* Allocator hook, and the zero-allocation promise: after warm-up, starting and ending spans with
+ * attributes and events allocates nothing on the application thread. */
+#include "tt_test_util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static pthread_t g_main;
+static _Atomic long g_main_allocs, g_any_allocs;
+
+static void note(void) {
+  atomic_fetch_add(&g_any_allocs, 1);
+  if (pthread_equal(pthread_self(), g_main))
+    atomic_fetch_add(&g_main_allocs, 1);
+}
+static void *my_malloc(size_t n) {
+  note();
+  return malloc(n);
+}
+static void *my_realloc(void *p, size_t n) {
+  note();
+  return realloc(p, n);
+}
+static void *my_calloc(size_t n, size_t m) {
+  note();
+  return calloc(n, m);
+}
+static void my_free(void *p) {
+  free(p);
+}
+
+static void work(int n) {
+  for (int i = 0; i < n; i++) {
+    TT_SPAN(s, "steady");
+    tt_span_set_int(s, "i", i);
+    tt_span_set_str(s, "http.method", "GET");
+    tt_attribute_t ea[] = {TT_INT("n", 1)};
+    tt_span_add_event(s, "ev", ea, 1);
+  }
+}
+
+static void allocator_hook_should_serve_every_library_allocation(void **state) {
+  (void)state;
+  g_main = pthread_self();
+  assert_int_equal(tt_set_allocator(NULL, realloc, calloc, free), TT_EINVAL);
+  assert_int_equal(tt_set_allocator(my_malloc, my_realloc, my_calloc, my_free), 0);
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  assert_true(atomic_load(&g_any_allocs) > 0);
+  /* Warm up: the thread state, its ring and the record pool are created here. */
+  for (int round = 0; round < 5; round++) {
+    work(300);
+    assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  }
+  long before = atomic_load(&g_main_allocs);
+  for (int round = 0; round < 20; round++) {
+    work(300);
+    assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  }
+  assert_int_equal(atomic_load(&g_main_allocs) - before, 0);
+  assert_int_equal(tt_memory_exporter_count(m), 25 * 300);
+  test_finish(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(allocator_hook_should_serve_every_library_allocation),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,111 @@
+/* W3C baggage parsing, encoding and the fixed-capacity set. */
+#include "tt_test_util.h"
+
+static void baggage_should_parse_and_percent_decode(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  const char *h = "userId=alice, serverNode = DF%2028 ,isProduction=false;p=1";
+  assert_int_equal(tt_baggage_parse(&b, h, strlen(h)), 0);
+  size_t len;
+  const char *v = tt_baggage_get(&b, "userId", &len);
+  assert_int_equal(len, 5);
+  assert_memory_equal(v, "alice", 5);
+  v = tt_baggage_get(&b, "serverNode", &len);
+  assert_int_equal(len, 5);
+  assert_memory_equal(v, "DF 28", 5);
+  v = tt_baggage_get(&b, "isProduction", &len);
+  assert_memory_equal(v, "false", 5);
+  assert_int_equal(b.count, 3);
+}
+
+static void baggage_should_skip_invalid_members_only(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  const char *h = "good=1,no-equals,bad key=2,pct=%zz,quote=a\"b,also=ok";
+  assert_int_equal(tt_baggage_parse(&b, h, strlen(h)), 4);
+  assert_int_equal(b.count, 2);
+  assert_non_null(tt_baggage_get(&b, "good", NULL));
+  assert_non_null(tt_baggage_get(&b, "also", NULL));
+}
+
+static void baggage_should_replace_existing_key(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  assert_int_equal(tt_baggage_set(&b, "a", "1", NULL), 0);
+  assert_int_equal(tt_baggage_set(&b, "b", "2", NULL), 0);
+  assert_int_equal(tt_baggage_set(&b, "a", "three", NULL), 0);
+  size_t len;
+  const char *v = tt_baggage_get(&b, "a", &len);
+  assert_int_equal(len, 5);
+  assert_memory_equal(v, "three", 5);
+  assert_int_equal(b.count, 2);
+  assert_int_equal(tt_baggage_remove(&b, "b"), 0);
+  assert_null(tt_baggage_get(&b, "b", NULL));
+  assert_int_equal(tt_baggage_remove(&b, "b"), TT_ENOTFOUND);
+  v = tt_baggage_get(&b, "a", &len);
+  assert_memory_equal(v, "three", 5);
+}
+
+static void baggage_should_reject_invalid_key_on_set(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  assert_int_equal(tt_baggage_set(&b, "bad key", "1", NULL), TT_EINVAL);
+  assert_int_equal(tt_baggage_set(&b, "", "1", NULL), TT_EINVAL);
+}
+
+static void baggage_should_format_with_percent_encoding_and_round_trip(void **state) {
+  (void)state;
+  static tt_baggage_t b, c;
+  tt_baggage_init(&b);
+  tt_baggage_set(&b, "k", "a b,c;d%e\"", NULL);
+  tt_baggage_set(&b, "m", "v", "prop=1");
+  char out[256];
+  int n = tt_baggage_format(&b, out, sizeof out);
+  assert_true(n > 0);
+  assert_string_equal(out, "k=a%20b%2Cc%3Bd%25e%22,m=v;prop=1");
+  tt_baggage_init(&c);
+  assert_int_equal(tt_baggage_parse(&c, out, (size_t)n), 0);
+  size_t len;
+  const char *v = tt_baggage_get(&c, "k", &len);
+  assert_int_equal(len, strlen("a b,c;d%e\""));
+  assert_memory_equal(v, "a b,c;d%e\"", len);
+}
+
+static void baggage_should_stop_at_entry_limit(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  static char h[8192];
+  size_t o = 0;
+  for (int i = 0; i < 200; i++)
+    o += (size_t)snprintf(h + o, sizeof h - o, "%sk%d=v", i ? "," : "", i);
+  assert_true(tt_baggage_parse(&b, h, o) >= 0);
+  assert_int_equal(b.count, TT_BAGGAGE_MAX_ENTRIES);
+  assert_int_equal(tt_baggage_set(&b, "one_more", "v", NULL), TT_ENOSPC);
+}
+
+static void baggage_format_should_report_small_buffer(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  tt_baggage_set(&b, "key", "value", NULL);
+  char out[4];
+  assert_int_equal(tt_baggage_format(&b, out, sizeof out), TT_ENOSPC);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(baggage_should_parse_and_percent_decode),
+      cmocka_unit_test(baggage_should_skip_invalid_members_only),
+      cmocka_unit_test(baggage_should_replace_existing_key),
+      cmocka_unit_test(baggage_should_reject_invalid_key_on_set),
+      cmocka_unit_test(baggage_should_format_with_percent_encoding_and_round_trip),
+      cmocka_unit_test(baggage_should_stop_at_entry_limit),
+      cmocka_unit_test(baggage_format_should_report_small_buffer),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

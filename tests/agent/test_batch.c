@@ -1,0 +1,240 @@
+/* Batch processor: schedule, flush and shutdown deadlines, retries, failures, full-queue drops,
+ * many producer threads and thread churn. Waits are bounded polls, never timing assertions. */
+#include "tt_test_util.h"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Polls until the exporter holds n spans or 10 s pass. */
+static size_t wait_count(tt_memory_exporter_t *m, size_t n) {
+  for (int i = 0; i < 1000 && tt_memory_exporter_count(m) < n; i++)
+    sleep_ms(10);
+  return tt_memory_exporter_count(m);
+}
+
+static void stats(tt_stats_t *s) {
+  s->size = sizeof *s;
+  assert_int_equal(tt_stats_get(s), 0);
+}
+
+static void batch_should_export_when_the_schedule_delay_passes(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 20);
+  for (int i = 0; i < 3; i++)
+    tt_span_end(tt_span_start(NULL, "scheduled", NULL));
+  assert_int_equal(wait_count(m, 3), 3);
+  test_finish(m);
+}
+
+static void batch_should_export_a_full_batch_without_waiting_for_the_schedule(void **state) {
+  (void)state;
+  /* A one-minute delay: only the full-batch wake-up can export these in time. */
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 64, 8, 60000);
+  for (int i = 0; i < 8; i++)
+    tt_span_end(tt_span_start(NULL, "full", NULL));
+  assert_int_equal(wait_count(m, 8), 8);
+  test_finish(m);
+}
+
+static void shutdown_should_export_queued_spans_and_shut_the_exporter_down(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  for (int i = 0; i < 5; i++)
+    tt_span_end(tt_span_start(NULL, "queued", NULL));
+  assert_int_equal(tt_shutdown(test_deadline_ms(10000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 5);
+  assert_int_equal(tt_memory_exporter_shutdown_calls(m), 1);
+  assert_int_equal(tt_shutdown(test_deadline_ms(100)), 0); /* twice is fine */
+  tt_memory_exporter_free(m);
+}
+
+static void full_queue_should_drop_new_spans_and_count_them(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 8, 8, 60000);
+  tt_stats_t a, b;
+  stats(&a);
+  /* Park the exporter thread inside a slow export so nothing drains the queue. */
+  tt_memory_exporter_set_delay(m, 2000000000ull);
+  tt_span_end(tt_span_start(NULL, "first", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(100)), TT_ETIMEDOUT);
+  for (int i = 0; i < 20; i++)
+    tt_span_end(tt_span_start(NULL, "burst", NULL));
+  stats(&b);
+  uint64_t dropped = b.dropped_queue_full - a.dropped_queue_full;
+  assert_true(dropped >= 12);
+  tt_memory_exporter_set_delay(m, 0);
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  stats(&b);
+  assert_int_equal(b.spans_ended - a.spans_ended, 21);
+  assert_int_equal(tt_memory_exporter_count(m) + dropped, 21);
+  test_finish(m);
+}
+
+static void flush_should_time_out_while_the_exporter_is_slow(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  tt_memory_exporter_set_delay(m, 1000000000ull);
+  tt_span_end(tt_span_start(NULL, "slow", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(50)), TT_ETIMEDOUT);
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 1);
+  tt_memory_exporter_set_delay(m, 0);
+  test_finish(m);
+}
+
+static void shutdown_should_return_at_its_deadline_when_the_exporter_hangs(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  tt_memory_exporter_set_delay(m, 1500000000ull);
+  tt_span_end(tt_span_start(NULL, "stuck", NULL));
+  assert_int_equal(tt_shutdown(test_deadline_ms(100)), TT_ETIMEDOUT);
+  /* Tracing is off at once; a new provider may start while the old thread finishes. */
+  assert_null(tt_span_start(NULL, "after", NULL));
+  for (int i = 0; i < 1000 && tt_memory_exporter_shutdown_calls(m) == 0; i++)
+    sleep_ms(10);
+  assert_int_equal(tt_memory_exporter_shutdown_calls(m), 1);
+  assert_int_equal(tt_memory_exporter_count(m), 1);
+  sleep_ms(100); /* let the detached thread leave the exporter before it is freed */
+  tt_memory_exporter_free(m);
+}
+
+static void retryable_failure_should_be_retried_until_success(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  tt_memory_exporter_fail_next(m, 2, TT_EXPORT_RETRYABLE);
+  tt_span_end(tt_span_start(NULL, "retried", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 1);
+  assert_int_equal(tt_memory_exporter_export_calls(m), 3);
+  test_finish(m);
+}
+
+static void permanent_failure_should_drop_the_batch_and_count_it(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  tt_stats_t a, b;
+  stats(&a);
+  tt_memory_exporter_fail_next(m, 1, TT_EXPORT_FAILURE);
+  tt_span_end(tt_span_start(NULL, "lost", NULL));
+  tt_span_end(tt_span_start(NULL, "lost", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  stats(&b);
+  assert_int_equal(b.dropped_export_failed - a.dropped_export_failed, 2);
+  assert_int_equal(tt_memory_exporter_count(m), 0);
+  assert_int_equal(tt_memory_exporter_export_calls(m), 1);
+  test_finish(m);
+}
+
+static void retries_should_stop_at_the_export_timeout(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = tt_memory_exporter_new(100);
+  tt_exporter_t e;
+  tt_memory_exporter_as_exporter(m, &e);
+  tt_options_t o = {
+      .size = sizeof o, .exporter = &e, .schedule_delay_ms = 60000, .export_timeout_ms = 50};
+  assert_int_equal(tt_init(&o), 0);
+  tt_stats_t a, b;
+  stats(&a);
+  tt_memory_exporter_fail_next(m, 1000000, TT_EXPORT_RETRYABLE); /* asks for 1 ms retries */
+  tt_span_end(tt_span_start(NULL, "never", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  stats(&b);
+  assert_int_equal(b.dropped_export_failed - a.dropped_export_failed, 1);
+  assert_true(tt_memory_exporter_export_calls(m) > 1);
+  assert_int_equal(tt_memory_exporter_count(m), 0);
+  tt_memory_exporter_fail_next(m, 0, TT_EXPORT_SUCCESS);
+  test_finish(m);
+}
+
+#define NTHREADS 8
+#define PER_THREAD 3000
+
+static void *producer(void *arg) {
+  (void)arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    TT_SPAN(outer, "outer");
+    tt_span_set_int(outer, "i", i);
+    tt_span_t *inner = tt_span_start(NULL, "inner", NULL);
+    tt_span_add_event(inner, "tick", NULL, 0);
+    tt_span_end(inner);
+  }
+  return NULL;
+}
+
+static int cmp_id(const void *a, const void *b) {
+  return memcmp(a, b, 8);
+}
+
+static void many_threads_should_account_for_every_span(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 4096, 512, 10);
+  tt_stats_t a, b;
+  stats(&a);
+  pthread_t th[NTHREADS];
+  for (int i = 0; i < NTHREADS; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, producer, NULL), 0);
+  for (int i = 0; i < NTHREADS; i++)
+    pthread_join(th[i], NULL);
+  assert_int_equal(tt_flush(test_deadline_ms(60000)), 0);
+  stats(&b);
+  uint64_t total = 2ull * NTHREADS * PER_THREAD;
+  uint64_t started = b.spans_started - a.spans_started;
+  uint64_t no_record = b.dropped_no_record - a.dropped_no_record;
+  uint64_t full = b.dropped_queue_full - a.dropped_queue_full;
+  uint64_t exported = b.spans_exported - a.spans_exported;
+  assert_int_equal(started + no_record, total);
+  assert_int_equal(exported + full, started);
+  size_t n = tt_memory_exporter_count(m);
+  assert_int_equal(n, exported);
+  /* Every exported span id is distinct. */
+  uint8_t(*ids)[8] = malloc(n * 8);
+  for (size_t i = 0; i < n; i++)
+    memcpy(ids[i], tt_memory_exporter_get(m, i)->span_id, 8);
+  qsort(ids, n, 8, cmp_id);
+  for (size_t i = 1; i < n; i++)
+    assert_memory_not_equal(ids[i - 1], ids[i], 8);
+  free(ids);
+  test_finish(m);
+}
+
+static void *one_span(void *arg) {
+  (void)arg;
+  tt_span_end(tt_span_start(NULL, "churn", NULL));
+  return NULL;
+}
+
+static void exited_threads_should_still_have_their_spans_exported(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  for (int i = 0; i < 50; i++) {
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, one_span, NULL), 0);
+    pthread_join(t, NULL);
+  }
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 50);
+  test_finish(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(batch_should_export_when_the_schedule_delay_passes),
+      cmocka_unit_test(batch_should_export_a_full_batch_without_waiting_for_the_schedule),
+      cmocka_unit_test(shutdown_should_export_queued_spans_and_shut_the_exporter_down),
+      cmocka_unit_test(full_queue_should_drop_new_spans_and_count_them),
+      cmocka_unit_test(flush_should_time_out_while_the_exporter_is_slow),
+      cmocka_unit_test(shutdown_should_return_at_its_deadline_when_the_exporter_hangs),
+      cmocka_unit_test(retryable_failure_should_be_retried_until_success),
+      cmocka_unit_test(permanent_failure_should_drop_the_batch_and_count_it),
+      cmocka_unit_test(retries_should_stop_at_the_export_timeout),
+      cmocka_unit_test(many_threads_should_account_for_every_span),
+      cmocka_unit_test(exited_threads_should_still_have_their_spans_exported),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

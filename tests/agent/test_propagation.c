@@ -1,0 +1,135 @@
+/* Inject/extract through caller callbacks, and OTEL_PROPAGATORS. */
+#include "tt_test_util.h"
+
+static test_carrier_t *carrier(void) {
+  return calloc(1, sizeof(test_carrier_t));
+}
+
+static void extract_should_read_traceparent_tracestate_and_baggage(void **state) {
+  (void)state;
+  static tt_remote_context_t rc;
+  test_carrier_t *c = carrier();
+  test_carrier_set(c, "TraceParent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7");
+  test_carrier_set(c, "baggage", "user=alice%21,n=1");
+  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
+  assert_true(tt_span_context_is_valid(&rc.span_context));
+  assert_true(rc.span_context.is_remote);
+  assert_string_equal(rc.tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  size_t len;
+  const char *v = tt_baggage_get(&rc.baggage, "user", &len);
+  assert_int_equal(len, 6);
+  assert_memory_equal(v, "alice!", 6);
+  free(c);
+}
+
+static void bad_tracestate_should_not_invalidate_traceparent(void **state) {
+  (void)state;
+  static tt_remote_context_t rc;
+  test_carrier_t *c = carrier();
+  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "a=1,a=2");
+  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
+  assert_true(tt_span_context_is_valid(&rc.span_context));
+  assert_string_equal(rc.tracestate, "");
+  free(c);
+}
+
+static void invalid_traceparent_should_be_ignored_but_baggage_kept(void **state) {
+  (void)state;
+  static tt_remote_context_t rc;
+  test_carrier_t *c = carrier();
+  test_carrier_set(c, "traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "a=1");
+  test_carrier_set(c, "baggage", "k=v");
+  assert_int_equal(tt_extract(test_carrier_get, c, &rc), TT_ENOTFOUND);
+  assert_false(tt_span_context_is_valid(&rc.span_context));
+  assert_string_equal(rc.tracestate, "");
+  assert_non_null(tt_baggage_get(&rc.baggage, "k", NULL));
+  free(c);
+}
+
+static void inject_should_write_what_extract_reads(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 0);
+  static tt_remote_context_t in, out;
+  test_carrier_t *c = carrier();
+  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03");
+  test_carrier_set(c, "tracestate", "rojo=1");
+  assert_int_equal(tt_extract(test_carrier_get, c, &in), 0);
+  tt_span_options_t o = {.size = sizeof o, .parent_mode = TT_PARENT_REMOTE, .remote = &in};
+  tt_span_t *s = tt_span_start(NULL, "client", &o);
+  static tt_baggage_t bag;
+  tt_baggage_init(&bag);
+  tt_baggage_set(&bag, "tenant", "a b", NULL);
+  test_carrier_t *d = carrier();
+  assert_int_equal(tt_inject(s, &bag, test_carrier_set, d), 0);
+  assert_int_equal(tt_extract(test_carrier_get, d, &out), 0);
+  tt_span_context_t sc;
+  tt_span_get_context(s, &sc);
+  assert_memory_equal(out.span_context.trace_id, sc.trace_id, 16);
+  assert_memory_equal(out.span_context.span_id, sc.span_id, 8);
+  assert_int_equal(out.span_context.trace_flags, 3); /* sampled + random inherited */
+  assert_string_equal(out.tracestate, "rojo=1");
+  assert_string_equal(test_carrier_get(d, "baggage"), "tenant=a%20b");
+  tt_span_end(s);
+  free(c);
+  free(d);
+  test_finish(m);
+}
+
+static void otel_propagators_should_select_what_is_injected(void **state) {
+  (void)state;
+  static tt_baggage_t bag;
+  tt_baggage_init(&bag);
+  tt_baggage_set(&bag, "k", "v", NULL);
+  const char *settings[] = {"baggage", "tracecontext", "none", "b3,tracecontext"};
+  int want_tp[] = {0, 1, 0, 1}, want_bg[] = {1, 0, 0, 0};
+  for (int i = 0; i < 4; i++) {
+    setenv("OTEL_PROPAGATORS", settings[i], 1);
+    tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 0);
+    tt_span_t *s = tt_span_start(NULL, "p", NULL);
+    test_carrier_t *c = carrier();
+    tt_inject(s, &bag, test_carrier_set, c);
+    assert_int_equal(test_carrier_get(c, "traceparent") != NULL, want_tp[i]);
+    assert_int_equal(test_carrier_get(c, "baggage") != NULL, want_bg[i]);
+    free(c);
+    tt_span_end(s);
+    test_finish(m);
+  }
+  unsetenv("OTEL_PROPAGATORS");
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 0);
+  test_carrier_t *c = carrier();
+  tt_span_t *s = tt_span_start(NULL, "p", NULL);
+  tt_inject(s, &bag, test_carrier_set, c);
+  assert_non_null(test_carrier_get(c, "traceparent"));
+  assert_non_null(test_carrier_get(c, "baggage"));
+  free(c);
+  tt_span_end(s);
+  test_finish(m);
+}
+
+static void inject_of_null_span_should_write_only_baggage(void **state) {
+  (void)state;
+  static tt_baggage_t bag;
+  tt_baggage_init(&bag);
+  tt_baggage_set(&bag, "k", "v", NULL);
+  test_carrier_t *c = carrier();
+  assert_int_equal(tt_inject(NULL, &bag, test_carrier_set, c), 0);
+  assert_null(test_carrier_get(c, "traceparent"));
+  assert_string_equal(test_carrier_get(c, "baggage"), "k=v");
+  assert_int_equal(tt_inject(NULL, NULL, NULL, c), TT_EINVAL);
+  free(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(extract_should_read_traceparent_tracestate_and_baggage),
+      cmocka_unit_test(bad_tracestate_should_not_invalidate_traceparent),
+      cmocka_unit_test(invalid_traceparent_should_be_ignored_but_baggage_kept),
+      cmocka_unit_test(inject_should_write_what_extract_reads),
+      cmocka_unit_test(otel_propagators_should_select_what_is_injected),
+      cmocka_unit_test(inject_of_null_span_should_write_only_baggage),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,184 @@
+/* Head samplers: built-in kinds from options and from OTEL_TRACES_SAMPLER(_ARG). */
+#include "tt_test_util.h"
+
+static tt_remote_context_t g_rc;
+
+static const tt_remote_context_t *remote(const char *tp) {
+  memset(&g_rc, 0, sizeof g_rc);
+  assert_int_equal(tt_traceparent_parse(tp, strlen(tp), &g_rc.span_context), 0);
+  return &g_rc;
+}
+
+static tt_span_t *child_of(const tt_remote_context_t *rc) {
+  tt_span_options_t o = {.size = sizeof o, .parent_mode = TT_PARENT_REMOTE, .remote = rc};
+  return tt_span_start(NULL, "child", &o);
+}
+
+static tt_span_t *root(void) {
+  tt_span_options_t o = {.size = sizeof o, .parent_mode = TT_PARENT_NONE};
+  return tt_span_start(NULL, "root", &o);
+}
+
+static tt_memory_exporter_t *init_ratio(tt_sampler_kind_t kind, double ratio) {
+  tt_memory_exporter_t *m = tt_memory_exporter_new(10000);
+  tt_exporter_t e;
+  tt_memory_exporter_as_exporter(m, &e);
+  tt_options_t o = {.size = sizeof o, .sampler = kind, .sampler_ratio = ratio, .exporter = &e};
+  assert_int_equal(tt_init(&o), 0);
+  return m;
+}
+
+static void always_off_should_return_non_recording_spans_that_still_propagate(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_OFF, 0, 0, 0);
+  tt_span_t *s = tt_span_start(NULL, "off", NULL);
+  assert_non_null(s);
+  assert_false(tt_span_is_recording(s));
+  tt_span_context_t c;
+  tt_span_get_context(s, &c);
+  assert_true(tt_span_context_is_valid(&c));
+  assert_false(tt_span_context_is_sampled(&c));
+  tt_span_t *prev = tt_make_current(s);
+  tt_span_t *child = tt_span_start(NULL, "off-child", NULL);
+  tt_span_context_t cc;
+  tt_span_get_context(child, &cc);
+  assert_memory_equal(cc.trace_id, c.trace_id, 16);
+  test_carrier_t *car = calloc(1, sizeof *car);
+  tt_inject(child, NULL, test_carrier_set, car);
+  const char *tp = test_carrier_get(car, "traceparent");
+  assert_non_null(tp);
+  assert_string_equal(tp + 53, "02"); /* random, not sampled */
+  free(car);
+  tt_span_set_int(child, "k", 1); /* no-op */
+  tt_span_end(child);
+  tt_restore_current(prev);
+  tt_span_end(s);
+  assert_int_equal(tt_flush(test_deadline_ms(10000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 0);
+  tt_stats_t st = {.size = sizeof st};
+  tt_stats_get(&st);
+  assert_true(st.spans_unsampled >= 2);
+  test_finish(m);
+}
+
+static void parentbased_should_follow_the_remote_parent_flag(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_PARENTBASED_ALWAYS_ON, 0);
+  tt_span_t *a = child_of(remote("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+  assert_false(tt_span_is_recording(a));
+  tt_span_t *b = child_of(remote("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  assert_true(tt_span_is_recording(b));
+  tt_span_t *r = root();
+  assert_true(tt_span_is_recording(r));
+  tt_span_end(a);
+  tt_span_end(b);
+  tt_span_end(r);
+  test_finish(m);
+  m = init_ratio(TT_SAMPLER_PARENTBASED_ALWAYS_OFF, 0);
+  r = root();
+  assert_false(tt_span_is_recording(r));
+  b = child_of(remote("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  assert_true(tt_span_is_recording(b));
+  tt_span_end(r);
+  tt_span_end(b);
+  test_finish(m);
+}
+
+static void traceidratio_should_decide_by_the_random_part_of_the_trace_id(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.5);
+  /* Not parent-based: the parent's flag is ignored, only the id's right 7 bytes count. */
+  tt_span_t *lo = child_of(remote("00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-00"));
+  tt_span_t *hi = child_of(remote("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-01"));
+  assert_true(tt_span_is_recording(lo));
+  assert_false(tt_span_is_recording(hi));
+  tt_span_end(lo);
+  tt_span_end(hi);
+  int sampled = 0;
+  for (int i = 0; i < 2000; i++) {
+    tt_span_t *s = root();
+    sampled += tt_span_is_recording(s);
+    tt_span_end(s);
+  }
+  /* Binomial(2000, 0.5): +-200 is more than 8 standard deviations. */
+  assert_in_range(sampled, 800, 1200);
+  test_finish(m);
+}
+
+static void ratio_zero_and_one_should_be_never_and_always(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.0);
+  for (int i = 0; i < 100; i++) {
+    tt_span_t *s = root();
+    assert_false(tt_span_is_recording(s));
+    tt_span_end(s);
+  }
+  test_finish(m);
+  m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 1.0);
+  for (int i = 0; i < 100; i++) {
+    tt_span_t *s = root();
+    assert_true(tt_span_is_recording(s));
+    tt_span_end(s);
+  }
+  test_finish(m);
+}
+
+static void sampler_should_come_from_the_environment(void **state) {
+  (void)state;
+  setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio", 1);
+  setenv("OTEL_TRACES_SAMPLER_ARG", "0", 1);
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_FROM_ENV, 0, 0, 0);
+  tt_span_t *r = root();
+  assert_false(tt_span_is_recording(r));
+  tt_span_t *b = child_of(remote("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  assert_true(tt_span_is_recording(b));
+  tt_span_end(r);
+  tt_span_end(b);
+  test_finish(m);
+  /* Unknown names and bad arguments fall back to the defaults. */
+  setenv("OTEL_TRACES_SAMPLER", "no_such_sampler", 1);
+  m = test_init(TT_SAMPLER_FROM_ENV, 0, 0, 0);
+  r = root();
+  assert_true(tt_span_is_recording(r));
+  tt_span_end(r);
+  test_finish(m);
+  setenv("OTEL_TRACES_SAMPLER", "traceidratio", 1);
+  setenv("OTEL_TRACES_SAMPLER_ARG", "1.5", 1);
+  m = test_init(TT_SAMPLER_FROM_ENV, 0, 0, 0);
+  r = root();
+  assert_true(tt_span_is_recording(r));
+  tt_span_end(r);
+  test_finish(m);
+  setenv("OTEL_TRACES_SAMPLER", "always_off", 1);
+  m = test_init(TT_SAMPLER_FROM_ENV, 0, 0, 0);
+  r = root();
+  assert_false(tt_span_is_recording(r));
+  tt_span_end(r);
+  test_finish(m);
+  unsetenv("OTEL_TRACES_SAMPLER");
+  unsetenv("OTEL_TRACES_SAMPLER_ARG");
+}
+
+static void default_sampler_should_be_parentbased_always_on(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_FROM_ENV, 0, 0, 0);
+  tt_span_t *r = root();
+  assert_true(tt_span_is_recording(r));
+  tt_span_t *a = child_of(remote("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+  assert_false(tt_span_is_recording(a));
+  tt_span_end(a);
+  tt_span_end(r);
+  test_finish(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(always_off_should_return_non_recording_spans_that_still_propagate),
+      cmocka_unit_test(parentbased_should_follow_the_remote_parent_flag),
+      cmocka_unit_test(traceidratio_should_decide_by_the_random_part_of_the_trace_id),
+      cmocka_unit_test(ratio_zero_and_one_should_be_never_and_always),
+      cmocka_unit_test(sampler_should_come_from_the_environment),
+      cmocka_unit_test(default_sampler_should_be_parentbased_always_on),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,408 @@
+/* Span API: attributes, events, links, status, names, parents, current span, scope macro, ids,
+ * limits and stats, observed through the in-memory exporter. */
+#include "tt_test_util.h"
+
+static tt_memory_exporter_t *start(void) {
+  return test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 0);
+}
+
+static void flush(void) {
+  assert_int_equal(tt_flush(test_deadline_ms(10000)), 0);
+}
+
+static void span_calls_should_be_noops_before_init(void **state) {
+  (void)state;
+  tt_span_t *s = tt_span_start(NULL, "x", NULL);
+  assert_null(s);
+  tt_span_set_int(s, "k", 1);
+  tt_span_add_event(s, "e", NULL, 0);
+  tt_span_end(s);
+  assert_int_equal(tt_flush(test_deadline_ms(10)), TT_ENOTINIT);
+  assert_int_equal(tt_shutdown(test_deadline_ms(10)), 0);
+  TT_SPAN(sc, "scoped");
+  assert_null(sc);
+  assert_null(tt_current_span());
+}
+
+static void span_should_export_attributes_of_every_type(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "attrs", NULL);
+  assert_non_null(s);
+  assert_true(tt_span_is_recording(s));
+  tt_span_set_str(s, "s", "hello");
+  tt_span_set_strn(s, "sn", "hello world", 5);
+  tt_span_set_int(s, "i", -42);
+  tt_span_set_double(s, "d", 2.5);
+  tt_span_set_bool(s, "b", 1);
+  const char *strs[] = {"x", "yy"};
+  int64_t ints[] = {1, 2, 3};
+  double dbls[] = {0.5};
+  uint8_t bools[] = {1, 0};
+  tt_attribute_t arr[] = {
+      {.key = "sa", .type = TT_ATTR_STRING_ARRAY, .value.array = {strs, 2}},
+      {.key = "ia", .type = TT_ATTR_INT_ARRAY, .value.array = {ints, 3}},
+      {.key = "da", .type = TT_ATTR_DOUBLE_ARRAY, .value.array = {dbls, 1}},
+      {.key = "ba", .type = TT_ATTR_BOOL_ARRAY, .value.array = {bools, 2}},
+  };
+  tt_span_set_attributes(s, arr, 4);
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "attrs");
+  assert_non_null(d);
+  assert_int_equal(d->attribute_count, 9);
+  assert_string_equal(tt_span_data_attribute(d, "s")->value.str.ptr, "hello");
+  assert_int_equal(tt_span_data_attribute(d, "sn")->value.str.len, 5);
+  assert_string_equal(tt_span_data_attribute(d, "sn")->value.str.ptr, "hello");
+  assert_int_equal(tt_span_data_attribute(d, "i")->value.i, -42);
+  assert_true(tt_span_data_attribute(d, "d")->value.d == 2.5);
+  assert_int_equal(tt_span_data_attribute(d, "b")->value.b, 1);
+  const tt_attribute_t *sa = tt_span_data_attribute(d, "sa");
+  assert_int_equal(sa->type, TT_ATTR_STRING_ARRAY);
+  assert_int_equal(sa->value.array.count, 2);
+  assert_string_equal(((const char *const *)sa->value.array.items)[1], "yy");
+  const tt_attribute_t *ia = tt_span_data_attribute(d, "ia");
+  assert_int_equal(((const int64_t *)ia->value.array.items)[2], 3);
+  assert_int_equal(((const uint8_t *)tt_span_data_attribute(d, "ba")->value.array.items)[0], 1);
+  assert_int_equal(d->kind, TT_SPAN_KIND_INTERNAL);
+  assert_true(d->end_time_unix_ns >= d->start_time_unix_ns);
+  assert_non_null(d->resource);
+  assert_string_equal(d->scope->name, "tailtrace");
+  test_finish(m);
+}
+
+static void set_attribute_should_replace_existing_key(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "dup", NULL);
+  tt_span_set_int(s, "k", 1);
+  tt_span_set_str(s, "k", "two");
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "dup");
+  assert_int_equal(d->attribute_count, 1);
+  assert_int_equal(d->attributes[0].type, TT_ATTR_STRING);
+  assert_string_equal(d->attributes[0].value.str.ptr, "two");
+  test_finish(m);
+}
+
+static void span_should_carry_events_links_status_and_new_name(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *other = tt_span_start(
+      NULL, "other",
+      &(tt_span_options_t){.size = sizeof(tt_span_options_t), .parent_mode = TT_PARENT_NONE});
+  tt_span_context_t oc;
+  tt_span_get_context(other, &oc);
+  tt_attribute_t la[] = {TT_STR("link.kind", "follows")};
+  tt_link_t link = {.context = oc, .tracestate = "a=b", .attributes = la, .attribute_count = 1};
+  tt_span_options_t o = {.size = sizeof o,
+                         .kind = TT_SPAN_KIND_SERVER,
+                         .links = &link,
+                         .link_count = 1,
+                         .start_time_unix_ns = 1000};
+  tt_span_t *s = tt_span_start(tt_tracer_get("my.lib", "1.2"), "before", &o);
+  tt_attribute_t ea[] = {TT_INT("n", 7), TT_BOOL("ok", 0)};
+  tt_span_add_event_at(s, "ev", 1500, ea, 2);
+  tt_span_add_event(s, "ev2", NULL, 0);
+  tt_span_update_name(s, "after");
+  tt_span_set_status(s, TT_STATUS_ERROR, "boom");
+  tt_span_end_at(s, 2000);
+  tt_span_end(other);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "after");
+  assert_non_null(d);
+  assert_int_equal(d->kind, TT_SPAN_KIND_SERVER);
+  assert_int_equal(d->start_time_unix_ns, 1000);
+  assert_int_equal(d->end_time_unix_ns, 2000);
+  assert_string_equal(d->scope->name, "my.lib");
+  assert_string_equal(d->scope->version, "1.2");
+  assert_int_equal(d->event_count, 2);
+  assert_string_equal(d->events[0].name, "ev");
+  assert_int_equal(d->events[0].time_unix_ns, 1500);
+  assert_int_equal(d->events[0].attribute_count, 2);
+  assert_int_equal(d->events[0].attributes[0].value.i, 7);
+  assert_int_equal(d->link_count, 1);
+  assert_memory_equal(d->links[0].context.span_id, oc.span_id, 8);
+  assert_string_equal(d->links[0].tracestate, "a=b");
+  assert_string_equal(d->links[0].attributes[0].value.str.ptr, "follows");
+  assert_int_equal(d->status_code, TT_STATUS_ERROR);
+  assert_string_equal(d->status_message, "boom");
+  test_finish(m);
+}
+
+static void status_ok_should_be_final_and_drop_description(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "ok", NULL);
+  tt_span_set_status(s, TT_STATUS_OK, "ignored");
+  tt_span_set_status(s, TT_STATUS_ERROR, "too late");
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "ok");
+  assert_int_equal(d->status_code, TT_STATUS_OK);
+  assert_string_equal(d->status_message, "");
+  test_finish(m);
+}
+
+static void record_exception_should_add_event_and_set_error(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "exc", NULL);
+  tt_span_record_exception(s, "IOError", "disk full", "main()\nwrite()");
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "exc");
+  assert_int_equal(d->status_code, TT_STATUS_ERROR);
+  assert_string_equal(d->status_message, "disk full");
+  assert_int_equal(d->event_count, 1);
+  assert_string_equal(d->events[0].name, "exception");
+  assert_int_equal(d->events[0].attribute_count, 3);
+  assert_string_equal(d->events[0].attributes[0].key, "exception.type");
+  assert_string_equal(d->events[0].attributes[0].value.str.ptr, "IOError");
+  assert_string_equal(d->events[0].attributes[2].key, "exception.stacktrace");
+  test_finish(m);
+}
+
+static void child_should_follow_current_explicit_and_remote_parents(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *root = tt_span_start(NULL, "root", NULL);
+  tt_span_t *prev = tt_make_current(root);
+  assert_null(prev);
+  assert_ptr_equal(tt_current_span(), root);
+  tt_span_t *child = tt_span_start(NULL, "child", NULL);
+  tt_restore_current(prev);
+  tt_span_t *orphan = tt_span_start(NULL, "new-root", NULL);
+  tt_span_t *explicit_child = tt_span_start(NULL, "explicit",
+                                            &(tt_span_options_t){.size = sizeof(tt_span_options_t),
+                                                                 .parent_mode = TT_PARENT_SPAN,
+                                                                 .parent = child});
+  static tt_remote_context_t rc;
+  test_carrier_t *c = calloc(1, sizeof *c);
+  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "rojo=1");
+  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
+  free(c);
+  tt_span_t *server = tt_span_start(NULL, "server",
+                                    &(tt_span_options_t){.size = sizeof(tt_span_options_t),
+                                                         .kind = TT_SPAN_KIND_SERVER,
+                                                         .parent_mode = TT_PARENT_REMOTE,
+                                                         .remote = &rc});
+  tt_span_end(server);
+  tt_span_end(explicit_child);
+  tt_span_end(orphan);
+  tt_span_end(child);
+  tt_span_end(root);
+  flush();
+  const tt_span_data_t *r = tt_memory_exporter_find(m, "root");
+  const tt_span_data_t *ch = tt_memory_exporter_find(m, "child");
+  const tt_span_data_t *nr = tt_memory_exporter_find(m, "new-root");
+  const tt_span_data_t *ex = tt_memory_exporter_find(m, "explicit");
+  const tt_span_data_t *sv = tt_memory_exporter_find(m, "server");
+  assert_false(r->has_parent);
+  assert_true(ch->has_parent);
+  assert_memory_equal(ch->trace_id, r->trace_id, 16);
+  assert_memory_equal(ch->parent_span_id, r->span_id, 8);
+  assert_false(nr->has_parent);
+  assert_memory_not_equal(nr->trace_id, r->trace_id, 16);
+  assert_memory_equal(ex->parent_span_id, ch->span_id, 8);
+  assert_memory_equal(ex->trace_id, r->trace_id, 16);
+  char hex[33];
+  tt_span_context_t sc;
+  memcpy(sc.trace_id, sv->trace_id, 16);
+  tt_trace_id_hex(&sc, hex);
+  assert_string_equal(hex, "4bf92f3577b34da6a3ce929d0e0e4736");
+  assert_string_equal(sv->tracestate, "rojo=1");
+  assert_int_equal(sv->flags & 0x300,
+                   TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | TT_SPAN_FLAGS_CONTEXT_IS_REMOTE);
+  assert_int_equal(ch->flags & 0x300, TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE);
+  test_finish(m);
+}
+
+static int scoped_work(int fail) {
+  TT_SPAN(s, fail ? "scoped-fail" : "scoped-ok");
+  assert_ptr_equal(tt_current_span(), s);
+  {
+    TT_SPAN(inner, "inner");
+    assert_ptr_equal(tt_current_span(), inner);
+    if (fail)
+      return -1; /* both spans must end on this path */
+  }
+  assert_ptr_equal(tt_current_span(), s);
+  return 0;
+}
+
+static void scope_macro_should_end_span_on_every_exit_path(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  assert_int_equal(scoped_work(1), -1);
+  assert_null(tt_current_span());
+  assert_int_equal(scoped_work(0), 0);
+  assert_null(tt_current_span());
+  flush();
+  assert_int_equal(tt_memory_exporter_count(m), 4);
+  const tt_span_data_t *f = tt_memory_exporter_find(m, "scoped-fail");
+  assert_non_null(f);
+  /* The first "inner" is the child of scoped-fail. */
+  const tt_span_data_t *in = tt_memory_exporter_find(m, "inner");
+  assert_memory_equal(in->parent_span_id, f->span_id, 8);
+  test_finish(m);
+}
+
+static void ids_should_be_random_and_carry_the_random_flag(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_context_t a, b;
+  tt_span_t *s1 = tt_span_start(NULL, "a", NULL);
+  tt_span_t *s2 = tt_span_start(
+      NULL, "b",
+      &(tt_span_options_t){.size = sizeof(tt_span_options_t), .parent_mode = TT_PARENT_NONE});
+  tt_span_get_context(s1, &a);
+  tt_span_get_context(s2, &b);
+  assert_true(tt_span_context_is_valid(&a));
+  assert_memory_not_equal(a.trace_id, b.trace_id, 16);
+  assert_memory_not_equal(a.span_id, b.span_id, 8);
+  assert_true(a.trace_flags & TT_TRACE_FLAG_RANDOM);
+  assert_true(tt_span_context_is_sampled(&a));
+  char h[33], sh[17];
+  tt_trace_id_hex(&a, h);
+  tt_span_id_hex(&a, sh);
+  assert_int_equal(strlen(h), 32);
+  assert_int_equal(strlen(sh), 16);
+  for (int i = 0; i < 32; i++)
+    assert_true((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'));
+  tt_span_end(s1);
+  tt_span_end(s2);
+  test_finish(m);
+}
+
+static void limits_should_drop_and_count_over_the_environment_limits(void **state) {
+  (void)state;
+  setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2", 1);
+  setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4", 1);
+  setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "1", 1);
+  setenv("OTEL_SPAN_LINK_COUNT_LIMIT", "1", 1);
+  setenv("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "1", 1);
+  tt_memory_exporter_t *m = start();
+  unsetenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT");
+  unsetenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT");
+  unsetenv("OTEL_SPAN_EVENT_COUNT_LIMIT");
+  unsetenv("OTEL_SPAN_LINK_COUNT_LIMIT");
+  unsetenv("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT");
+  tt_span_t *s = tt_span_start(NULL, "limited", NULL);
+  tt_span_set_str(s, "a", "abcdefgh");
+  tt_span_set_str(s, "u", "\xc3\xa9\xc3\xa9\xc3\xa9"); /* 3 two-byte characters */
+  tt_span_set_int(s, "c", 3);                          /* third: dropped */
+  tt_span_set_int(s, "a", 1);                          /* replacing is not adding */
+  tt_attribute_t ea[] = {TT_INT("x", 1), TT_INT("y", 2)};
+  tt_span_add_event(s, "e1", ea, 2);
+  tt_span_add_event(s, "e2", NULL, 0);
+  tt_span_context_t ctx;
+  tt_span_get_context(s, &ctx);
+  tt_link_t l = {.context = ctx};
+  tt_span_add_link(s, &l);
+  tt_span_add_link(s, &l);
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "limited");
+  assert_int_equal(d->attribute_count, 2);
+  assert_int_equal(d->dropped_attributes_count, 1);
+  assert_int_equal(tt_span_data_attribute(d, "a")->value.i, 1);
+  const tt_attribute_t *u = tt_span_data_attribute(d, "u");
+  assert_int_equal(u->value.str.len, 4); /* cut on a character boundary */
+  assert_int_equal(d->event_count, 1);
+  assert_int_equal(d->dropped_events_count, 1);
+  assert_int_equal(d->events[0].attribute_count, 1);
+  assert_int_equal(d->events[0].dropped_attributes_count, 1);
+  assert_int_equal(d->link_count, 1);
+  assert_int_equal(d->dropped_links_count, 1);
+  tt_stats_t st = {.size = sizeof st};
+  assert_int_equal(tt_stats_get(&st), 0);
+  assert_true(st.dropped_attributes >= 4);
+  test_finish(m);
+}
+
+static void record_storage_overflow_should_drop_not_crash(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "big", NULL);
+  char val[1000];
+  memset(val, 'v', sizeof val - 1);
+  val[sizeof val - 1] = '\0';
+  for (int i = 0; i < 100; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "k%d", i);
+    tt_span_set_str(s, key, val);
+  }
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "big");
+  assert_true(d->attribute_count > 0);
+  assert_int_equal(d->attribute_count + d->dropped_attributes_count, 100);
+  test_finish(m);
+}
+
+static void stats_should_count_started_ended_and_exported(void **state) {
+  (void)state;
+  tt_stats_t before = {.size = sizeof before}, after = {.size = sizeof after};
+  tt_stats_get(&before);
+  tt_memory_exporter_t *m = start();
+  for (int i = 0; i < 10; i++)
+    tt_span_end(tt_span_start(NULL, "n", NULL));
+  flush();
+  tt_stats_get(&after);
+  assert_int_equal(after.spans_started - before.spans_started, 10);
+  assert_int_equal(after.spans_ended - before.spans_ended, 10);
+  assert_int_equal(after.spans_exported - before.spans_exported, 10);
+  assert_int_equal(tt_memory_exporter_count(m), 10);
+  tt_stats_t bad = {.size = 3};
+  assert_int_equal(tt_stats_get(&bad), TT_EINVAL);
+  test_finish(m);
+}
+
+static void span_ended_after_shutdown_should_be_dropped_and_counted(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "late", NULL);
+  assert_int_equal(tt_shutdown(test_deadline_ms(5000)), 0);
+  tt_stats_t a = {.size = sizeof a}, b = {.size = sizeof b};
+  tt_stats_get(&a);
+  tt_span_set_int(s, "k", 1);
+  tt_span_end(s);
+  tt_stats_get(&b);
+  assert_int_equal(b.dropped_shutdown - a.dropped_shutdown, 1);
+  assert_null(tt_memory_exporter_find(m, "late"));
+  assert_null(tt_span_start(NULL, "after", NULL));
+  tt_memory_exporter_free(m);
+}
+
+static void init_should_refuse_a_second_provider(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_options_t o = {.size = sizeof o};
+  assert_int_equal(tt_init(&o), TT_EBUSY);
+  assert_string_equal(tt_strerror(TT_EBUSY), "already initialised or in use");
+  assert_string_equal(tt_strerror(12345), "unknown error");
+  test_finish(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(span_calls_should_be_noops_before_init),
+      cmocka_unit_test(span_should_export_attributes_of_every_type),
+      cmocka_unit_test(set_attribute_should_replace_existing_key),
+      cmocka_unit_test(span_should_carry_events_links_status_and_new_name),
+      cmocka_unit_test(status_ok_should_be_final_and_drop_description),
+      cmocka_unit_test(record_exception_should_add_event_and_set_error),
+      cmocka_unit_test(child_should_follow_current_explicit_and_remote_parents),
+      cmocka_unit_test(scope_macro_should_end_span_on_every_exit_path),
+      cmocka_unit_test(ids_should_be_random_and_carry_the_random_flag),
+      cmocka_unit_test(limits_should_drop_and_count_over_the_environment_limits),
+      cmocka_unit_test(record_storage_overflow_should_drop_not_crash),
+      cmocka_unit_test(stats_should_count_started_ended_and_exported),
+      cmocka_unit_test(span_ended_after_shutdown_should_be_dropped_and_counted),
+      cmocka_unit_test(init_should_refuse_a_second_provider),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
