@@ -431,12 +431,14 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
       error_body(res, kind, 400, GRPC_INVALID_ARGUMENT, r.message[0] ? r.message : "invalid data",
                  0);
       break;
-    case TT_EXPORT_THROTTLED:
+    case TT_EXPORT_THROTTLED: {
+      /* Same default as the gRPC receiver: a throttled answer always says when to retry. */
+      uint32_t ms = r.retry_after_ms ? r.retry_after_ms : 1000;
       error_body(res, kind, 429, GRPC_RESOURCE_EXHAUSTED,
-                 r.message[0] ? r.message : "collector is overloaded, retry later",
-                 r.retry_after_ms);
-      retry_after(res, r.retry_after_ms);
+                 r.message[0] ? r.message : "collector is overloaded, retry later", ms);
+      retry_after(res, ms);
       break;
+    }
     case TT_EXPORT_UNAVAILABLE:
     default:
       error_body(res, kind, 503, GRPC_UNAVAILABLE,

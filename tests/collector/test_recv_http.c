@@ -579,6 +579,60 @@ static void stop_should_let_a_request_in_flight_finish(void **state) {
   tt__buf_free(&b.r.body);
 }
 
+typedef struct {
+  int port;
+  int ok;
+} load_t;
+
+/* One client: 4 connections in turn, 10 keep-alive requests on each. */
+static void *load_client(void *arg) {
+  load_t *l = arg;
+  size_t len;
+  uint8_t *pb = sample_request("load", &len);
+  tt_buf_t req = TT_BUF_INIT, pending = TT_BUF_INIT;
+  tt__buf_appendf(&req,
+                  "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                  "Content-Length: %zu\r\n\r\n",
+                  len);
+  tt__buf_append(&req, pb, len);
+  http_resp_t r = {0};
+  for (int c = 0; c < 4; c++) {
+    int fd = connect_local(l->port);
+    if (fd < 0)
+      continue;
+    tt__buf_reset(&pending);
+    for (int i = 0; i < 10; i++) {
+      if (send_all(fd, req.data, req.len) != 0 || read_response(fd, &pending, &r) != 0)
+        break;
+      l->ok += r.status == 200;
+    }
+    close(fd);
+  }
+  free(pb);
+  tt__buf_free(&req);
+  tt__buf_free(&pending);
+  tt__buf_free(&r.body);
+  return NULL;
+}
+
+static void concurrent_clients_should_all_be_served(void **state) {
+  fixture_t *f = *state;
+  enum { CLIENTS = 8 };
+  pthread_t th[CLIENTS];
+  load_t l[CLIENTS];
+  for (int i = 0; i < CLIENTS; i++) {
+    l[i] = (load_t){.port = f->port};
+    assert_int_equal(pthread_create(&th[i], NULL, load_client, &l[i]), 0);
+  }
+  int ok = 0;
+  for (int i = 0; i < CLIENTS; i++) {
+    pthread_join(th[i], NULL);
+    ok += l[i].ok;
+  }
+  assert_int_equal(ok, CLIENTS * 40);
+  assert_int_equal(recorder_calls(&f->rec), CLIENTS * 40);
+}
+
 static void start_should_fail_on_a_port_in_use(void **state) {
   fixture_t *f = *state;
   recorder_t rec;
@@ -612,6 +666,7 @@ int main(void) {
       T(invalid_and_unavailable_should_map_to_400_and_503),
       T(huge_headers_should_answer_431_and_close),
       T(garbage_request_line_should_answer_400),
+      T(concurrent_clients_should_all_be_served),
       T(start_should_fail_on_a_port_in_use),
       cmocka_unit_test(idle_connection_should_be_closed_by_the_server),
       cmocka_unit_test(trickled_headers_should_not_keep_the_connection_open),
