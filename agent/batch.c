@@ -13,6 +13,7 @@
 
 _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
 _Atomic int tt__batch_needs_thread;
+_Atomic int tt__exporter_threads_alive;
 
 struct tt__batch_s {
   pthread_mutex_t mu;
@@ -27,6 +28,7 @@ struct tt__batch_s {
   /* exporter thread only */
   struct tt_span_s **pending;
   tt__tstate_t **pending_src; /* the thread whose ring each pending record came from */
+  uint8_t *pending_ext;       /* whether it has extension records */
   const tt_span_data_t **views;
   uint32_t npending;
 };
@@ -89,8 +91,21 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
         backoff *= 2;
     }
   }
-  for (uint32_t i = 0; i < b->npending; i++)
-    tt__record_give_back(b->pending_src[i], b->pending[i]);
+  /* Records go back to the thread that ended them; what it cannot take goes to the pool in one
+   * locked batch. pending[] is reused for that overflow (slots below i are done). */
+  uint32_t over = 0;
+  for (uint32_t i = 0; i < b->npending; i++) {
+    struct tt_span_s *r = b->pending[i];
+    tt__tstate_t *src = b->pending_src[i];
+    for (uint32_t k = 0; b->pending_ext[i] && k < r->n_ext; k++) {
+      struct tt_span_s *x = r->exts[k];
+      if (tt__record_give_back(src, x) != 0)
+        tt__pool_return(&x, 1);
+    }
+    if (tt__record_give_back(src, r) != 0)
+      b->pending[over++] = r;
+  }
+  tt__pool_return(b->pending, over);
   b->npending = 0;
 }
 
@@ -107,11 +122,15 @@ static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadl
       struct tt_span_s *r = tt__ring_record(v);
       tl++;
       atomic_store_explicit(&t->tail, tl, memory_order_release);
-      if ((v & TT__TAG_MASK) != p->tag) {
+      if ((v & TT__TAG_PROVIDER) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
+        tt__pool_return(r->exts, r->n_ext);
         tt__pool_return(&r, 1);
         continue;
       }
+      /* The exporter thread reads a record's header only when it has extensions: a read would
+       * pull the line away from the core that reuses the record. */
+      b->pending_ext[b->npending] = (v & TT__TAG_HAS_EXT) != 0;
       b->pending_src[b->npending] = t;
       b->pending[b->npending++] = r;
       if (b->npending == p->max_export_batch_size)
@@ -165,6 +184,7 @@ static void *batch_main(void *arg) {
   b->exited = 1;
   pthread_cond_broadcast(&b->done_cv);
   pthread_mutex_unlock(&b->mu);
+  atomic_fetch_sub(&tt__exporter_threads_alive, 1);
   return NULL;
 }
 
@@ -181,6 +201,7 @@ static int start_locked(struct tt__batch_s *b) {
     return TT_ENOMEM;
   }
   b->running = 1;
+  atomic_fetch_add(&tt__exporter_threads_alive, 1);
   return 0;
 }
 
@@ -192,7 +213,9 @@ int tt__batch_start(tt__provider_t *p) {
   b->pending = tt__calloc(p->max_export_batch_size, sizeof *b->pending);
   b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
   b->pending_src = tt__calloc(p->max_export_batch_size, sizeof *b->pending_src);
-  if (b->pending == NULL || b->views == NULL || b->pending_src == NULL) {
+  b->pending_ext = tt__calloc(p->max_export_batch_size, sizeof *b->pending_ext);
+  if (b->pending == NULL || b->views == NULL || b->pending_src == NULL || b->pending_ext == NULL) {
+    tt__free(b->pending_ext);
     tt__free(b->pending_src);
     tt__free(b->pending);
     tt__free(b->views);
@@ -298,6 +321,7 @@ void tt__batch_atfork_child(tt__provider_t *p) {
    * (at most one batch, in the child only): it may have been between reading a ring slot and
    * advancing the tail, so returning them could hand a record out twice. */
   init_sync(b);
+  atomic_store(&tt__exporter_threads_alive, 0);
   b->running = 0;
   b->npending = 0;
   b->wake = 0;

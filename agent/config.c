@@ -93,7 +93,7 @@ int tt_init(const tt_options_t *o) {
   if (o != NULL && o->size < sizeof(size_t))
     return TT_EINVAL;
   pthread_mutex_lock(&g_mu);
-  if (g_current != NULL) {
+  if (g_current != NULL || atomic_load(&tt__exporter_threads_alive) != 0) {
     pthread_mutex_unlock(&g_mu);
     return TT_EBUSY;
   }

@@ -109,7 +109,13 @@ struct tt_span_s {
   tt_event_t *events;
   tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;
-  uint32_t arena_used;
+  /* Allocation block: the record's own arena, then whole extension records (used raw, all
+   * TT__RECORD_SIZE bytes, so one can hold a 128-attribute array) taken from the thread's free
+   * list when it fills up, listed in exts and returned with the span. */
+  char *blk;
+  uint32_t blk_used, blk_cap;
+  uint32_t n_ext;
+  struct tt_span_s *exts[7];
   uint8_t recording;
   uint8_t live; /* between start and end: guards double end */
   uint8_t status_final;
@@ -118,6 +124,7 @@ struct tt_span_s {
   _Alignas(16) char arena[];
 };
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - sizeof(struct tt_span_s))
+#define TT__MAX_EXT 7 /* = the size of exts: a span uses at most 8 records (32 KB) */
 
 /* ---- thread state (thread.c) ---- */
 /* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new
@@ -142,7 +149,8 @@ typedef struct tt__tstate_s {
   tt_span_t *current;                         /* owner-only */
   tt__rng_t rng;
   uint64_t fork_gen;
-  int in_use; /* under the registry mutex */
+  int in_use;        /* under the registry mutex */
+  _Atomic int owned; /* mirrors in_use for the exporter thread's give-back decision */
   /* Counters written only by the owner (relaxed atomics compile to plain adds) and read by
    * tt_stats_get. */
   _Atomic uint64_t c_started, c_unsampled, c_ended, c_queue_full, c_no_record, c_shutdown,
@@ -161,14 +169,20 @@ static inline void tt__count(_Atomic uint64_t *c, uint64_t n) {
 tt__tstate_t *tt__tstate_first(void);
 struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
+/* Releases r and its extension records to t's free list. */
+void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
-/* Exporter thread: gives r back to t's return ring, or to the global pool when it is full. */
-void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
+/* Returns 0 when r went into t's return ring, -1 when the caller must pool it instead (t has no
+ * live owner, or already holds TT__RET_MAX returned records). */
+int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
+#define TT__RET_MAX 256 /* records an idle thread may hold back from others */
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
 /* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the
  * exporter can reject a span of an earlier provider without touching the record. */
-#define TT__TAG_MASK ((uintptr_t)63)
+#define TT__TAG_MASK ((uintptr_t)127) /* records are 128-byte aligned */
+#define TT__TAG_PROVIDER ((uintptr_t)63)
+#define TT__TAG_HAS_EXT ((uintptr_t)64) /* the span has extension records: read r->exts */
 static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
   return (struct tt_span_s *)(v & ~TT__TAG_MASK);
 }
@@ -203,6 +217,9 @@ void tt__batch_atfork_child(tt__provider_t *p);
 extern _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
 /* Non-zero when the exporter thread needs starting (after fork): checked on span end. */
 extern _Atomic int tt__batch_needs_thread;
+/* Exporter threads still running. The rings are single-consumer, so a new provider may only
+ * start once the previous provider's thread (left running by a timed-out shutdown) is gone. */
+extern _Atomic int tt__exporter_threads_alive;
 
 /* ---- scopes (tracer.c) ---- */
 struct tt_tracer_s {

@@ -8,19 +8,64 @@
 
 #include <string.h>
 
-static void *arena_alloc(struct tt_span_s *r, size_t n) {
-  size_t off = (r->arena_used + 7u) & ~(size_t)7u;
-  if (off + n > TT__ARENA_SIZE)
+/* Opens an extension record when the current block is full; NULL when the span already has
+ * TT__MAX_EXT of them, the request is larger than a block, or no record is free. */
+static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
+  if (n > TT__RECORD_SIZE || r->n_ext >= TT__MAX_EXT)
     return NULL;
-  r->arena_used = (uint32_t)(off + n);
-  return r->arena + off;
+  tt__tstate_t *t = tt__tstate();
+  if (t == NULL)
+    return NULL;
+  struct tt_span_s *x = t->free_list;
+  if (x != NULL) {
+    t->free_list = x->next;
+    t->free_count--;
+  } else if ((x = tt__record_refill(t)) == NULL) {
+    return NULL;
+  }
+  r->exts[r->n_ext++] = x;
+  r->blk = (char *)x;
+  r->blk_cap = TT__RECORD_SIZE;
+  r->blk_used = (uint32_t)n;
+  return x;
+}
+
+static inline void *arena_alloc(struct tt_span_s *r, size_t n) {
+  size_t off = (r->blk_used + 7u) & ~(size_t)7u;
+  if (__builtin_expect(off + n > r->blk_cap, 0))
+    return arena_alloc_slow(r, n);
+  r->blk_used = (uint32_t)(off + n);
+  return r->blk + off;
+}
+
+/* Copies n bytes; short keys and values are the common case, and a call to memcpy costs more
+ * than the copy. Only bytes inside [0, n) are read (overlapping loads, never past the end). */
+static inline void copy_small(char *d, const char *s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; i++)
+      d[i] = s[i];
+  } else {
+    memcpy(d, s, n);
+  }
 }
 
 static const char *arena_strn(struct tt_span_s *r, const char *s, size_t len) {
   char *d = arena_alloc(r, len + 1);
   if (d == NULL)
     return NULL;
-  memcpy(d, s, len);
+  copy_small(d, s, len);
   d[len] = '\0';
   return d;
 }
@@ -133,10 +178,10 @@ static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t **prints
     uint32_t ncap = *cap != 0 ? *cap * 2 : 16;
     if (ncap > limit)
       ncap = limit;
-    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * (sizeof *n + sizeof *fps));
-    if (n == NULL)
+    tt_attribute_t *n = arena_alloc(r, (size_t)ncap * sizeof *n);
+    uint32_t *nf = n != NULL ? arena_alloc(r, (size_t)ncap * sizeof *fps) : NULL;
+    if (nf == NULL)
       return -1;
-    uint32_t *nf = (uint32_t *)(n + ncap);
     if (*count != 0) {
       memcpy(n, base, (size_t)*count * sizeof *n);
       memcpy(nf, fps, (size_t)*count * sizeof *fps);
@@ -165,11 +210,10 @@ static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t
   uint32_t cnt = 0, cap = 0, drop = 0;
   if (in != NULL && n != 0) {
     cap = n < limit ? (uint32_t)n : limit;
-    arr = cap != 0 ? arena_alloc(r, (size_t)cap * (sizeof *arr + sizeof *fps)) : NULL;
-    if (arr == NULL)
+    arr = cap != 0 ? arena_alloc(r, (size_t)cap * sizeof *arr) : NULL;
+    fps = arr != NULL ? arena_alloc(r, (size_t)cap * sizeof *fps) : NULL;
+    if (fps == NULL)
       cap = 0;
-    else
-      fps = (uint32_t *)(arr + cap);
     for (size_t i = 0; i < n; i++) {
       if (put_attr(r, &arr, &fps, &cnt, &cap, cap, &in[i]) != 0)
         drop++;
@@ -284,7 +328,10 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   memcpy(d->span_id, &sid, 8);
 
   r->live = 1;
-  r->arena_used = 0;
+  r->blk = r->arena;
+  r->blk_used = 0;
+  r->blk_cap = (uint32_t)TT__ARENA_SIZE;
+  r->n_ext = 0;
   r->limits = &p->limits;
   r->provider = p;
   int sampled = tt__sample(p, parent, parent != NULL, d->trace_id);
@@ -363,12 +410,12 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
   if (__builtin_expect(p != s->provider, 0)) {
     tt__count(&t->c_shutdown, 1);
-    tt__record_release_local(t, s);
+    tt__record_release_chain(t, s);
     return;
   }
   if (__builtin_expect(t->ring == NULL, 0) && tt__ring_ensure(t, p->max_queue_size) != 0) {
     tt__count(&t->c_queue_full, 1);
-    tt__record_release_local(t, s);
+    tt__record_release_chain(t, s);
     return;
   }
   uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
@@ -377,11 +424,11 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
     t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
     if (h - t->tail_cache >= limit) {
       tt__count(&t->c_queue_full, 1);
-      tt__record_release_local(t, s);
+      tt__record_release_chain(t, s);
       return;
     }
   }
-  t->ring[h & t->ring_mask] = (uintptr_t)s | p->tag;
+  t->ring[h & t->ring_mask] = (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0);
   atomic_store_explicit(&t->head, h + 1, memory_order_release);
   /* Wake the exporter each time this thread has queued a full batch since its last wake-up;
    * spans trickling in from many threads wait for the schedule instead. */

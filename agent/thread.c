@@ -45,6 +45,14 @@ static void on_thread_exit(void *arg) {
     pool_push_locked(r);
   }
   t->free_count = 0;
+  /* Records the exporter gave back to this thread go to everyone again. */
+  atomic_store(&t->owned, 0);
+  if (t->ret != NULL) {
+    uint64_t tl = atomic_load(&t->ret_tail), h = atomic_load(&t->ret_head);
+    for (; tl != h; tl++)
+      pool_push_locked(t->ret[tl & t->ring_mask]);
+    atomic_store(&t->ret_tail, tl);
+  }
   pthread_mutex_unlock(&g_pool_mu);
   t->current = NULL;
   /* The ring stays with the state: the exporter thread still drains it, and the adopting thread
@@ -83,6 +91,7 @@ tt__tstate_t *tt__tstate_slow(void) {
     atomic_store_explicit(&g_reg_head, t, memory_order_release);
   }
   t->in_use = 1;
+  atomic_store(&t->owned, 1);
   t->current = NULL;
   tt__rng_seed(&t->rng);
   t->fork_gen = atomic_load(&tt__fork_gen);
@@ -124,14 +133,14 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
     struct tt_span_s **arr =
         tt__realloc(g_pool_arr, (size_t)(g_pool_total + TT__CHUNK_RECORDS) * sizeof *arr);
     char *chunk =
-        arr != NULL ? tt__malloc(128 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
+        arr != NULL ? tt__malloc(192 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
     if (arr != NULL)
       g_pool_arr = arr;
     if (chunk != NULL) {
       *(void **)chunk = g_chunks;
       g_chunks = chunk;
-      /* Records are 64-byte aligned: the ring keeps a provider tag in the low bits. */
-      char *base = (char *)(((uintptr_t)chunk + 64 + 63) & ~(uintptr_t)63);
+      /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
+      char *base = (char *)(((uintptr_t)chunk + 64 + 127) & ~(uintptr_t)127);
       for (int i = 0; i < TT__CHUNK_RECORDS; i++)
         pool_push_locked((struct tt_span_s *)(base + (size_t)i * TT__RECORD_SIZE));
       g_pool_total += TT__CHUNK_RECORDS;
@@ -168,6 +177,12 @@ void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
+void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
+  for (uint32_t i = 0; i < r->n_ext; i++)
+    tt__record_release_local(t, r->exts[i]);
+  tt__record_release_local(t, r);
+}
+
 void tt__pool_return(struct tt_span_s **recs, size_t n) {
   if (n == 0)
     return;
@@ -177,15 +192,15 @@ void tt__pool_return(struct tt_span_s **recs, size_t n) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
-void tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+  if (t->ret == NULL || !atomic_load_explicit(&t->owned, memory_order_relaxed))
+    return -1;
   uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
-  if (t->ret != NULL &&
-      h - atomic_load_explicit(&t->ret_tail, memory_order_acquire) <= t->ring_mask) {
-    t->ret[h & t->ring_mask] = r;
-    atomic_store_explicit(&t->ret_head, h + 1, memory_order_release);
-    return;
-  }
-  tt__pool_return(&r, 1);
+  if (h - atomic_load_explicit(&t->ret_tail, memory_order_acquire) >= TT__RET_MAX)
+    return -1;
+  t->ret[h & t->ring_mask] = r;
+  atomic_store_explicit(&t->ret_head, h + 1, memory_order_release);
+  return 0;
 }
 
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
@@ -281,13 +296,23 @@ static void atfork_child(void) {
    * this thread fresh randomness so parent and child never produce the same ids. */
   for (tt__tstate_t *t = atomic_load(&g_reg_head); t != NULL; t = atomic_load(&t->next_all)) {
     uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
-    for (; tl != h; tl++)
-      pool_push_locked(tt__ring_record(t->ring[tl & t->ring_mask]));
+    for (; tl != h; tl++) {
+      struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
+      for (uint32_t i = 0; r->recording && i < r->n_ext; i++)
+        pool_push_locked(r->exts[i]);
+      pool_push_locked(r);
+    }
     atomic_store(&t->tail, h);
     t->tail_cache = h;
     if (t != tt__tls) {
+      /* A vanished thread may have been halfway through moving records from its return ring
+       * to its free list, so the same record could be in both. Its free list is abandoned (a
+       * bounded leak in the child); the return ring stays the authority. */
       t->in_use = 0;
+      atomic_store(&t->owned, 0);
       t->current = NULL;
+      t->free_list = NULL;
+      t->free_count = 0;
     }
   }
   atomic_fetch_add(&tt__fork_gen, 1);

@@ -94,13 +94,26 @@ static void shutdown_should_return_at_its_deadline_when_the_exporter_hangs(void 
   tt_memory_exporter_set_delay(m, 1500000000ull);
   tt_span_end(tt_span_start(NULL, "stuck", NULL));
   assert_int_equal(tt_shutdown(test_deadline_ms(100)), TT_ETIMEDOUT);
-  /* Tracing is off at once; a new provider may start while the old thread finishes. */
+  /* Tracing is off at once, and no new provider may start while the old exporter thread is
+   * still draining the (single-consumer) queues. */
   assert_null(tt_span_start(NULL, "after", NULL));
+  tt_options_t o = {.size = sizeof o};
+  assert_int_equal(tt_init(&o), TT_EBUSY);
   for (int i = 0; i < 1000 && tt_memory_exporter_shutdown_calls(m) == 0; i++)
     sleep_ms(10);
   assert_int_equal(tt_memory_exporter_shutdown_calls(m), 1);
   assert_int_equal(tt_memory_exporter_count(m), 1);
   sleep_ms(100); /* let the detached thread leave the exporter before it is freed */
+  setenv("OTEL_TRACES_EXPORTER", "none", 1);
+  int rc = TT_EBUSY;
+  for (int i = 0; i < 1000 && rc == TT_EBUSY; i++) { /* until the old thread has left */
+    rc = tt_init(&o);
+    if (rc == TT_EBUSY)
+      sleep_ms(10);
+  }
+  assert_int_equal(rc, 0);
+  unsetenv("OTEL_TRACES_EXPORTER");
+  assert_int_equal(tt_shutdown(test_deadline_ms(10000)), 0);
   tt_memory_exporter_free(m);
 }
 

@@ -343,6 +343,51 @@ static void record_storage_overflow_should_drop_not_crash(void **state) {
   test_finish(m);
 }
 
+static void keys_and_values_of_every_short_length_should_round_trip(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "lengths", NULL);
+  char keys[40][41], vals[40][41];
+  for (int n = 1; n <= 40; n++) {
+    for (int i = 0; i < n; i++) {
+      keys[n - 1][i] = (char)('a' + (i + n) % 26);
+      vals[n - 1][i] = (char)('A' + (i * 7 + n) % 26);
+    }
+    keys[n - 1][n] = vals[n - 1][n] = '\0';
+    tt_span_set_str(s, keys[n - 1], vals[n - 1]);
+  }
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "lengths");
+  assert_int_equal(d->attribute_count, 40);
+  for (int n = 1; n <= 40; n++) {
+    const tt_attribute_t *a = tt_span_data_attribute(d, keys[n - 1]);
+    assert_non_null(a);
+    assert_int_equal(a->value.str.len, n);
+    assert_string_equal(a->value.str.ptr, vals[n - 1]);
+  }
+  test_finish(m);
+}
+
+static void default_limit_of_128_attributes_should_fit_and_the_129th_drop(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "many-attrs", NULL);
+  for (int i = 0; i < 129; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "app.attribute.%d", i);
+    tt_span_set_int(s, key, i);
+  }
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "many-attrs");
+  assert_int_equal(d->attribute_count, 128);
+  assert_int_equal(d->dropped_attributes_count, 1);
+  assert_int_equal(tt_span_data_attribute(d, "app.attribute.127")->value.i, 127);
+  assert_null(tt_span_data_attribute(d, "app.attribute.128"));
+  test_finish(m);
+}
+
 static void stats_should_count_started_ended_and_exported(void **state) {
   (void)state;
   tt_stats_t before = {.size = sizeof before}, after = {.size = sizeof after};
@@ -400,6 +445,8 @@ int main(void) {
       cmocka_unit_test(ids_should_be_random_and_carry_the_random_flag),
       cmocka_unit_test(limits_should_drop_and_count_over_the_environment_limits),
       cmocka_unit_test(record_storage_overflow_should_drop_not_crash),
+      cmocka_unit_test(keys_and_values_of_every_short_length_should_round_trip),
+      cmocka_unit_test(default_limit_of_128_attributes_should_fit_and_the_129th_drop),
       cmocka_unit_test(stats_should_count_started_ended_and_exported),
       cmocka_unit_test(span_ended_after_shutdown_should_be_dropped_and_counted),
       cmocka_unit_test(init_should_refuse_a_second_provider),
