@@ -68,7 +68,9 @@ int tt__otlp_exporter_new(const tt_otlp_options_t *opts, tt__otlp_exporter_t **o
                                                 : tt__transport_http_new(&e->cfg, &e->transport);
   if (rc) {
     tt__otlp_log("cannot create the %s transport for \"%s\" (%d)",
-                 e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC ? "grpc" : "http/protobuf",
+                 e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC        ? "grpc"
+                 : e->cfg.protocol == TT_OTLP_PROTOCOL_HTTP_JSON ? "http/json"
+                                                                 : "http/protobuf",
                  e->cfg.endpoint, rc);
     tt__otlp_config_free(&e->cfg);
     tt__free(e);
@@ -125,7 +127,16 @@ tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
     deadline = deadline_ns;
   const uint8_t *body;
   size_t len;
-  int erc = tt__otlp_encoder_encode(&e->encoder, spans, n, &body, &len);
+  char *json = NULL;
+  int erc;
+  if (e->cfg.protocol == TT_OTLP_PROTOCOL_HTTP_JSON) {
+    json = tt__otlp_json_encode(spans, n);
+    erc = json ? 0 : TT_ENOMEM;
+    body = (const uint8_t *)json;
+    len = json ? strlen(json) : 0;
+  } else {
+    erc = tt__otlp_encoder_encode(&e->encoder, spans, n, &body, &len);
+  }
   if (erc) {
     tt__otlp_log("cannot encode a batch of %zu spans (%s): dropped", n, tt_strerror(erc));
     return count_failure(e, n, TT__OTLP_FAIL_ENCODE);
@@ -135,6 +146,7 @@ tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
   tt__otlp_outcome_t rc;
   tt__otlp_send_with_retry(e->transport, &e->policy, body, len, deadline, sleep_until, e, &e->rng,
                            &res, &retries);
+  tt__free(json);
   ADD(attempts, retries + 1);
   ADD(retries, retries);
   if (retries)

@@ -143,7 +143,9 @@ static int parse_protocol(const char *v) {
     return TT_OTLP_PROTOCOL_HTTP_PROTOBUF;
   if (strcmp(v, "grpc") == 0)
     return TT_OTLP_PROTOCOL_GRPC;
-  return 0; /* http/json is valid OTLP but not offered by this exporter: warn and ignore */
+  if (strcmp(v, "http/json") == 0)
+    return TT_OTLP_PROTOCOL_HTTP_JSON;
+  return 0;
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -211,7 +213,8 @@ int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opt
   const char *v;
 
   cfg->protocol = TT_OTLP_PROTOCOL_HTTP_PROTOBUF;
-  if (opts->protocol == TT_OTLP_PROTOCOL_HTTP_PROTOBUF || opts->protocol == TT_OTLP_PROTOCOL_GRPC) {
+  if (opts->protocol == TT_OTLP_PROTOCOL_HTTP_PROTOBUF || opts->protocol == TT_OTLP_PROTOCOL_GRPC ||
+      opts->protocol == TT_OTLP_PROTOCOL_HTTP_JSON) {
     cfg->protocol = opts->protocol;
   } else if ((v = env2(ge, ud, "PROTOCOL", NULL)) != NULL) {
     int p = parse_protocol(v);

@@ -12,6 +12,7 @@ enum {
   TT_OTLP_PROTOCOL_DEFAULT = 0,
   TT_OTLP_PROTOCOL_HTTP_PROTOBUF = 1,
   TT_OTLP_PROTOCOL_GRPC = 2,
+  TT_OTLP_PROTOCOL_HTTP_JSON = 3,
 };
 
 /* Compression and insecure: DEFAULT means "from the environment, else the spec default". */
@@ -50,7 +51,7 @@ typedef struct tt__otlp_header_s {
 
 /* The resolved configuration; every string is owned by the struct (tt__otlp_config_free). */
 typedef struct tt__otlp_config_s {
-  int protocol;   /* TT_OTLP_PROTOCOL_HTTP_PROTOBUF or TT_OTLP_PROTOCOL_GRPC, never DEFAULT */
+  int protocol;   /* TT_OTLP_PROTOCOL_HTTP_PROTOBUF, _HTTP_JSON or _GRPC, never DEFAULT */
   char *endpoint; /* HTTP: full URL; gRPC: as configured, scheme included if given */
   tt__otlp_header_t *headers;
   size_t n_headers;

@@ -5,6 +5,7 @@
  * checked against the end of the buffer: the input comes from the network. */
 #include "otlp_transport.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define RETRY_INFO_URL "type.googleapis.com/google.rpc.RetryInfo"
@@ -186,6 +187,138 @@ int tt__otlp_parse_export_response(const uint8_t *p, size_t len, tt__export_resu
       else if (pf == 2 && pwt == 2)
         copy_msg(res, pd, pdl);
     }
+  }
+  return 0;
+}
+
+/* ---- OTLP/JSON answers ------------------------------------------------------------------ *
+ * For http/json the server answers in JSON. Only three facts matter (rejected span count, a
+ * message, a retry delay), so a bounded key scan is enough; it may be fooled by a key name
+ * inside a string value, which at worst yields a wrong message, never a bad read. */
+
+static const char *json_find(const char *p, const char *end, const char *key) {
+  size_t kl = strlen(key);
+  for (const char *q = p; q + kl + 2 <= end; q++) {
+    if (q[0] != '"' || memcmp(q + 1, key, kl) != 0 || q[kl + 1] != '"')
+      continue;
+    const char *r = q + kl + 2;
+    while (r < end && (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r'))
+      r++;
+    if (r >= end || *r != ':')
+      continue;
+    r++;
+    while (r < end && (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r'))
+      r++;
+    return r < end ? r : NULL;
+  }
+  return NULL;
+}
+
+/* Copies a JSON string value (escapes decoded; \uXXXX outside ASCII becomes '?'). */
+static int json_string(const char *p, const char *end, char *out, size_t cap) {
+  if (p >= end || *p != '"' || cap == 0)
+    return -1;
+  size_t n = 0;
+  for (p++; p < end && *p != '"'; p++) {
+    char c = *p;
+    if (c == '\\') {
+      if (++p >= end)
+        return -1;
+      switch (*p) {
+        case 'n':
+          c = '\n';
+          break;
+        case 't':
+          c = '\t';
+          break;
+        case 'r':
+          c = '\r';
+          break;
+        case 'b':
+          c = '\b';
+          break;
+        case 'f':
+          c = '\f';
+          break;
+        case 'u': {
+          if (end - p < 5)
+            return -1;
+          unsigned v = 0;
+          for (int i = 1; i <= 4; i++) {
+            char h = p[i];
+            v = v * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
+                                    : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                    : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                           : 0);
+          }
+          c = v < 0x80 ? (char)v : '?';
+          p += 4;
+          break;
+        }
+        default:
+          c = *p; /* \" \\ \/ */
+          break;
+      }
+    }
+    if (n + 1 < cap)
+      out[n++] = c;
+  }
+  if (p >= end)
+    return -1;
+  out[n] = '\0';
+  return 0;
+}
+
+/* An int64 written as a JSON number or, per the proto3 JSON mapping, a string. */
+static int json_int(const char *p, const char *end, int64_t *v) {
+  int quoted = p < end && *p == '"';
+  p += quoted;
+  int neg = p < end && *p == '-';
+  p += neg;
+  if (p >= end || *p < '0' || *p > '9')
+    return -1;
+  int64_t x = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; p++) {
+    if (x > (INT64_MAX - 9) / 10)
+      return -1;
+    x = x * 10 + (*p - '0');
+  }
+  *v = neg ? -x : x;
+  return 0;
+}
+
+int tt__otlp_parse_json_response(const char *p, size_t len, tt__export_result_t *res) {
+  const char *end = p + len;
+  const char *ps = json_find(p, end, "partialSuccess");
+  if (ps == NULL)
+    return 0;
+  const char *v = json_find(ps, end, "rejectedSpans");
+  int64_t n;
+  if (v != NULL && json_int(v, end, &n) == 0 && n >= 0)
+    res->rejected_spans = n;
+  v = json_find(ps, end, "errorMessage");
+  char msg[sizeof res->message];
+  if (v != NULL && json_string(v, end, msg, sizeof msg) == 0 && msg[0])
+    memcpy(res->message, msg, sizeof msg);
+  return 0;
+}
+
+int tt__otlp_parse_json_status(const char *p, size_t len, tt__export_result_t *res) {
+  const char *end = p + len;
+  const char *v = json_find(p, end, "message");
+  char msg[sizeof res->message];
+  if (v == NULL || json_string(v, end, msg, sizeof msg) != 0)
+    return -1;
+  if (msg[0])
+    memcpy(res->message, msg, sizeof msg);
+  /* google.rpc.RetryInfo in JSON: "retryDelay": "1.500s" (a google.protobuf.Duration). */
+  v = json_find(p, end, "retryDelay");
+  char d[32];
+  if (v != NULL && json_string(v, end, d, sizeof d) == 0) {
+    char *e;
+    double sec = strtod(d, &e);
+    if (e != d && *e == 's' && e[1] == '\0' && sec >= 0 && sec < 86400.0 * 365)
+      res->retry_after_ms = (int64_t)(sec * 1000.0 + 0.5);
   }
   return 0;
 }

@@ -75,4 +75,10 @@ int tt__otlp_parse_rpc_status(const uint8_t *p, size_t len, int *code, tt__expor
  * Returns 0, or -1 when malformed (the export still counts as accepted: the status said so). */
 int tt__otlp_parse_export_response(const uint8_t *p, size_t len, tt__export_result_t *res);
 
+/* The same for OTLP/JSON answers (http/json): partial success, and a google.rpc.Status error
+ * body (message, RetryInfo's retryDelay). Bounded scans; safe on hostile input. The status
+ * parser returns -1 when there is no "message" string. */
+int tt__otlp_parse_json_response(const char *p, size_t len, tt__export_result_t *res);
+int tt__otlp_parse_json_status(const char *p, size_t len, tt__export_result_t *res);
+
 #endif /* TT_OTLP_TRANSPORT_H */

@@ -29,8 +29,8 @@ static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tt_span_s **g_pool_arr;
 static size_t g_pool_n;
 static uint64_t g_pool_total;
-static uint64_t g_pool_cap = 8192;
-static void *g_chunks; /* linked through the first word; keeps chunks reachable, never freed */
+static uint64_t g_pool_cap; /* raised by tt_init (2 * queue + 512), never lowered */
+static void *g_chunks;      /* linked through the first word; keeps chunks reachable, never freed */
 
 static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;

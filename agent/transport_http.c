@@ -1,4 +1,4 @@
-/* transport_http.c: OTLP/HTTP with protobuf bodies over libcurl.
+/* transport_http.c: OTLP/HTTP over libcurl, protobuf (http/protobuf) or JSON (http/json) bodies.
  *
  * One easy handle inside one multi handle, both reused for every export so the connection is
  * kept alive between batches. The multi interface (rather than curl_easy_perform) is what makes
@@ -39,6 +39,7 @@ typedef struct {
   size_t resp_len;
   int64_t retry_after_ms;
   int resp_is_protobuf;
+  int resp_is_json;
   uint8_t *zbuf; /* gzip output, grown as needed and kept */
   size_t zcap;
 } http_t;
@@ -95,11 +96,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
     /* A new response (after a redirect or 100-continue): forget the previous one's headers. */
     h->retry_after_ms = -1;
     h->resp_is_protobuf = 0;
+    h->resp_is_json = 0;
   } else if (strncasecmp(line, "retry-after:", 12) == 0) {
     h->retry_after_ms = parse_retry_after(line + 12);
   } else if (strncasecmp(line, "content-type:", 13) == 0) {
     h->resp_is_protobuf = strstr(line + 13, "application/x-protobuf") != NULL ||
                           strstr(line + 13, "application/protobuf") != NULL;
+    h->resp_is_json = strstr(line + 13, "application/json") != NULL;
   }
   return n;
 }
@@ -199,6 +202,7 @@ static void http_send(tt__transport_t *t, const uint8_t *body, size_t len, int64
   h->resp_len = 0;
   h->retry_after_ms = -1;
   h->resp_is_protobuf = 0;
+  h->resp_is_json = 0;
   curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (const char *)payload);
   curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)plen);
   curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->cfg->gzip ? h->headers_gzip : h->headers_plain);
@@ -258,7 +262,9 @@ static void http_send(tt__transport_t *t, const uint8_t *body, size_t len, int64
   res->code = (int)status;
   if (status >= 200 && status < 300) {
     res->outcome = TT__EXPORT_OK;
-    if (h->resp_is_protobuf || h->resp_len > 0)
+    if (h->resp_is_json)
+      tt__otlp_parse_json_response((const char *)h->resp, h->resp_len, res);
+    else if (h->resp_is_protobuf || h->resp_len > 0)
       tt__otlp_parse_export_response(h->resp, h->resp_len, res);
     return;
   }
@@ -266,7 +272,11 @@ static void http_send(tt__transport_t *t, const uint8_t *body, size_t len, int64
   res->retry_after_ms = res->outcome == TT__EXPORT_RETRYABLE ? h->retry_after_ms : -1;
   /* The spec says error bodies are a google.rpc.Status in the request's encoding; anything else
    * (an HTML error page from a proxy) is summarised rather than parsed. */
-  if (!h->resp_is_protobuf || tt__otlp_parse_rpc_status(h->resp, h->resp_len, NULL, res) != 0)
+  int parsed =
+      h->resp_is_json
+          ? tt__otlp_parse_json_status((const char *)h->resp, h->resp_len, res)
+          : (h->resp_is_protobuf ? tt__otlp_parse_rpc_status(h->resp, h->resp_len, NULL, res) : -1);
+  if (parsed != 0)
     snprintf(res->message, sizeof res->message, "HTTP %ld", status);
   else if (res->message[0] == '\0')
     snprintf(res->message, sizeof res->message, "HTTP %ld", status);
@@ -307,7 +317,8 @@ static struct curl_slist *build_headers(const tt__otlp_config_t *cfg, int gzip) 
       goto fail;                                                                                   \
     l = n;                                                                                         \
   } while (0)
-  ADD("Content-Type: application/x-protobuf");
+  ADD(cfg->protocol == TT_OTLP_PROTOCOL_HTTP_JSON ? "Content-Type: application/json"
+                                                  : "Content-Type: application/x-protobuf");
   /* No "Expect: 100-continue" round trip on large bodies: OTLP receivers answer directly. */
   ADD("Expect:");
   if (gzip)

@@ -41,6 +41,12 @@ static void defaults_should_follow_the_specification(void **state) {
   assert_int_equal(c.warnings, 0);
   tt__otlp_config_free(&c);
 
+  fake_env_t j = {{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", NULL}};
+  resolve(&c, NULL, &j);
+  assert_int_equal(c.protocol, TT_OTLP_PROTOCOL_HTTP_JSON);
+  assert_string_equal(c.endpoint, "http://localhost:4318/v1/traces");
+  tt__otlp_config_free(&c);
+
   fake_env_t g = {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", NULL}};
   resolve(&c, NULL, &g);
   assert_int_equal(c.protocol, TT_OTLP_PROTOCOL_GRPC);
@@ -126,7 +132,7 @@ static void unparsable_values_should_be_ignored_with_a_warning(void **state) {
   (void)state;
   fake_env_t env = {{"OTEL_EXPORTER_OTLP_TIMEOUT", "10s", "OTEL_EXPORTER_OTLP_COMPRESSION", "zstd",
                      "OTEL_EXPORTER_OTLP_INSECURE", "yes", "OTEL_EXPORTER_OTLP_PROTOCOL",
-                     "http/json", "OTEL_EXPORTER_OTLP_ENDPOINT", "not a url", NULL}};
+                     "http/xml", "OTEL_EXPORTER_OTLP_ENDPOINT", "not a url", NULL}};
   tt__otlp_config_t c;
   resolve(&c, NULL, &env);
   assert_int_equal(c.timeout_ms, 10000);

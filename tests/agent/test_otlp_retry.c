@@ -264,6 +264,42 @@ static void export_response_should_yield_partial_success(void **state) {
   }
 }
 
+static void json_answers_should_yield_partial_success_message_and_retry_delay(void **state) {
+  (void)state;
+  static const char ok[] = "{\n  \"partialSuccess\": {\"rejectedSpans\": \"12\", "
+                           "\"errorMessage\": \"too \\\"old\\\"\\u0021\"}}";
+  tt__export_result_t res;
+  tt__export_result_init(&res);
+  assert_int_equal(tt__otlp_parse_json_response(ok, strlen(ok), &res), 0);
+  assert_int_equal(res.rejected_spans, 12);
+  assert_string_equal(res.message, "too \"old\"!");
+
+  static const char num[] = "{\"partialSuccess\":{\"rejectedSpans\":3}}";
+  tt__export_result_init(&res);
+  assert_int_equal(tt__otlp_parse_json_response(num, strlen(num), &res), 0);
+  assert_int_equal(res.rejected_spans, 3);
+
+  static const char st[] =
+      "{\"code\":8,\"message\":\"slow down\",\"details\":[{\"@type\":"
+      "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"1.250s\"}]}";
+  tt__export_result_init(&res);
+  assert_int_equal(tt__otlp_parse_json_status(st, strlen(st), &res), 0);
+  assert_string_equal(res.message, "slow down");
+  assert_int_equal(res.retry_after_ms, 1250);
+
+  /* Every truncation: never a read past the end (ASan), never a retry delay from half a value. */
+  for (size_t cut = 0; cut < sizeof st - 1; cut++) {
+    char *p = malloc(cut ? cut : 1);
+    memcpy(p, st, cut);
+    tt__export_result_init(&res);
+    tt__otlp_parse_json_status(p, cut, &res);
+    assert_true(res.retry_after_ms == -1 || res.retry_after_ms == 1250);
+    tt__export_result_init(&res);
+    tt__otlp_parse_json_response(p, cut, &res);
+    free(p);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(retryable_results_should_back_off_exponentially_up_to_the_cap),
@@ -276,6 +312,7 @@ int main(void) {
       cmocka_unit_test(other_details_should_not_count_as_retry_info),
       cmocka_unit_test(truncated_status_should_never_be_misread),
       cmocka_unit_test(export_response_should_yield_partial_success),
+      cmocka_unit_test(json_answers_should_yield_partial_success_message_and_retry_delay),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

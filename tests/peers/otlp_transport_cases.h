@@ -25,9 +25,10 @@
 #include "peers/tsan_grpc.h"
 
 #ifndef PROTO
-#error "define PROTO as TT_OTLP_PROTOCOL_HTTP_PROTOBUF or TT_OTLP_PROTOCOL_GRPC"
+#error "define PROTO as TT_OTLP_PROTOCOL_HTTP_PROTOBUF, _HTTP_JSON or _GRPC"
 #endif
 #define IS_GRPC (PROTO == TT_OTLP_PROTOCOL_GRPC)
+#define IS_JSON (PROTO == TT_OTLP_PROTOCOL_HTTP_JSON)
 
 static tt_peer_t g_peer;
 
@@ -110,7 +111,8 @@ static void export_should_deliver_every_field_intact(void **state) {
   assert_dump_has(dump, "header n=1 x-tenant=acme");
   assert_dump_has(dump, "tailtrace/0.1.0");
   if (!IS_GRPC)
-    assert_dump_has(dump, "header n=1 content-type=application/x-protobuf");
+    assert_dump_has(dump, IS_JSON ? "header n=1 content-type=application/json"
+                                  : "header n=1 content-type=application/x-protobuf");
   /* Two scopes under one resource: one ResourceSpans, two ScopeSpans. */
   assert_int_equal(count_substr(dump, "scope name="), 2);
   assert_int_equal(count_substr(dump, "resource attr key=service.name"), 1);
