@@ -10,6 +10,7 @@
 #include "sink_otlp.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -320,7 +321,9 @@ static int otlp_flush(tt_sink_t *base) {
   struct timespec ts;
   abs_deadline(&ts, until);
   pthread_mutex_lock(&s->mu);
-  int rc = 0;
+  /* While the backend is failing nothing can be delivered; waiting would only stall shutdown.
+   * What is queued stays queued (and spooled, with a spool) for when it returns. */
+  int rc = s->st.degraded ? -EAGAIN : 0;
   while ((s->head != NULL || s->sending || spool_has_data(s)) && rc == 0) {
     if (pthread_cond_timedwait(&s->idle, &s->mu, &ts) == ETIMEDOUT)
       rc = -ETIMEDOUT;
@@ -391,6 +394,83 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
   pthread_mutex_unlock(&s->mu);
 }
 
+static int is_otlp(const tt_sink_t *s);
+
+typedef struct {
+  const char *name, *type, *help;
+  size_t off; /* of a uint64_t in tt_otlp_sink_stats_t */
+  const char *label;
+} family_t;
+
+#define SOFF(f) offsetof(tt_otlp_sink_stats_t, f)
+
+static const family_t families[] = {
+    {"tailtrace_exporter_batches_total", "counter", "Batches by outcome, per exporter.",
+     SOFF(batches_sent), "outcome=\"sent\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_retried), "outcome=\"retried\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_failed_permanent),
+     "outcome=\"failed_permanent\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_dropped_queue_full),
+     "outcome=\"dropped_queue_full\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_dropped_spool_budget),
+     "outcome=\"dropped_spool_budget\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_lost_at_shutdown),
+     "outcome=\"lost_at_shutdown\""},
+    {"tailtrace_exporter_spans_total", "counter", "Spans by outcome, per exporter.",
+     SOFF(spans_sent), "outcome=\"sent\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_failed_permanent),
+     "outcome=\"failed_permanent\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_rejected),
+     "outcome=\"rejected_partial\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_dropped_queue_full),
+     "outcome=\"dropped_queue_full\""},
+    {"tailtrace_exporter_spool_errors_total", "counter", "Spool writes that failed.",
+     SOFF(spool_errors), NULL},
+    {"tailtrace_exporter_queue_bytes", "gauge", "Bytes in the memory queue.", SOFF(queue_bytes),
+     NULL},
+    {"tailtrace_exporter_spool_bytes", "gauge", "Bytes in the disk spool.", SOFF(spool_bytes),
+     NULL},
+    {"tailtrace_exporter_spool_batches", "gauge", "Batches waiting in the disk spool.",
+     SOFF(spool_batches), NULL},
+    {"tailtrace_exporter_oldest_spooled_age_seconds", "gauge", "Age of the oldest spooled batch.",
+     SOFF(oldest_spooled_age_ms), NULL},
+};
+
+int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *out) {
+  size_t nf = sizeof families / sizeof families[0];
+  tt_otlp_sink_stats_t *st = calloc(n ? n : 1, sizeof *st);
+  if (st == NULL)
+    return -ENOMEM;
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++)
+    if (is_otlp(sinks[i])) {
+      tt__sink_otlp_stats(sinks[i], &st[i]);
+      count++;
+    }
+  int rc = 0;
+  for (size_t f = 0; count > 0 && f < nf; f++) {
+    const family_t *fam = &families[f];
+    if (fam->type != NULL)
+      rc |= tt__buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
+                            fam->type);
+    for (size_t i = 0; i < n; i++) {
+      if (!is_otlp(sinks[i]))
+        continue;
+      uint64_t v;
+      memcpy(&v, (const char *)&st[i] + fam->off, sizeof v);
+      const char *name = ((const otlp_sink_t *)sinks[i])->name;
+      if (fam->off == SOFF(oldest_spooled_age_ms))
+        rc |= tt__buf_appendf(out, "%s{exporter=\"%s\"} %.3f\n", fam->name, name, (double)v / 1000);
+      else
+        rc |= tt__buf_appendf(out, "%s{exporter=\"%s\"%s%s} %llu\n", fam->name, name,
+                              fam->label ? "," : "", fam->label ? fam->label : "",
+                              (unsigned long long)v);
+    }
+  }
+  free(st);
+  return rc ? -ENOMEM : 0;
+}
+
 void tt__sink_otlp_set_close_deadline(tt_sink_t *base, int32_t ms) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
@@ -412,6 +492,10 @@ static const char *no_env(const char *name, void *ud) {
   (void)name;
   (void)ud;
   return NULL;
+}
+
+static int is_otlp(const tt_sink_t *s) {
+  return s != NULL && s->vt == &otlp_vtable;
 }
 
 int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err, size_t errlen) {

@@ -72,6 +72,10 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
 /* Copies the counters. Any thread. */
 void tt__sink_otlp_stats(tt_sink_t *s, tt_otlp_sink_stats_t *out);
 
+/* Appends the per-exporter metrics of every OTLP sink among sinks (others are skipped) in the
+ * Prometheus text format, one family at a time with an `exporter` label. Any thread. */
+int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *out);
+
 /* The deadline close() gives the sender to deliver what is queued, in ms (default 5000);
  * what remains then goes to the spool (or is counted lost). Call before close. */
 void tt__sink_otlp_set_close_deadline(tt_sink_t *s, int32_t ms);

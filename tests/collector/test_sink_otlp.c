@@ -92,6 +92,17 @@ static void assert_delivered_in_order(const tt_peer_t *p, int from, int to) {
   assert_int_equal(next, to);
 }
 
+/* Waits (at most 20 s) until the sink has handed everything to the backend. flush answers at
+ * once while the backend is failing, so retry it while the sink backs off. */
+static void wait_drained(tt_sink_t *s) {
+  for (int i = 0; i < 1000; i++) {
+    if (s->vt->flush(s) == 0)
+      return;
+    usleep(20000);
+  }
+  fail_msg("the sink did not drain within 20 s");
+}
+
 static void opts_for(tt_otlp_sink_opts_t *o, int protocol, const tt_peer_t *p, char *ep,
                      size_t eplen) {
   memset(o, 0, sizeof *o);
@@ -135,7 +146,7 @@ static void send_through_sink(int protocol, const char *fault, int n, tt_peer_t 
   opts_for(&o, protocol, p, ep, sizeof ep);
   tt_sink_t *s = open_sink(&o);
   submit_n(s, 0, n);
-  assert_int_equal(s->vt->flush(s), 0);
+  wait_drained(s);
   tt__sink_otlp_stats(s, st);
   assert_true(s->vt->healthy(s));
   s->vt->close(s);
@@ -235,7 +246,7 @@ static void sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requi
     /* Without the header: refused (401 / UNAUTHENTICATED), counted, not retried. */
     tt_sink_t *s = open_sink(&o);
     submit_n(s, 0, 1);
-    assert_int_equal(s->vt->flush(s), 0);
+    wait_drained(s);
     tt_otlp_sink_stats_t st;
     tt__sink_otlp_stats(s, &st);
     assert_int_equal(st.batches_failed_permanent, 1);
@@ -245,7 +256,7 @@ static void sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requi
     o.headers = "x-honeycomb-team=secret-key";
     s = open_sink(&o);
     submit_n(s, 1, 2);
-    assert_int_equal(s->vt->flush(s), 0);
+    wait_drained(s);
     tt__sink_otlp_stats(s, &st);
     assert_int_equal(st.batches_sent, 1);
     s->vt->close(s);
@@ -302,7 +313,7 @@ static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(voi
   submit_n(s, 30, 35); /* new batches queue behind the replayed ones */
   for (int i = 0; i < 50 && peer_stat(&p, "spans") < 35; i++)
     usleep(100000);
-  assert_int_equal(s->vt->flush(s), 0);
+  wait_drained(s);
   tt_otlp_sink_stats_t st;
   tt__sink_otlp_stats(s, &st);
   assert_int_equal(st.batches_sent, 35);
