@@ -4,6 +4,8 @@
  * and ignored, because a tracing library must not take its host down over a typo. */
 #include "otlp_config.h"
 
+#include "internal.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

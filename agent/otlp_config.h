@@ -7,8 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
-
 /* Protocol selection. DEFAULT means "from the environment, else http/protobuf". */
 enum {
   TT_OTLP_PROTOCOL_DEFAULT = 0,
@@ -84,7 +82,10 @@ void tt__otlp_config_free(tt__otlp_config_t *cfg);
  * without '=' or with an empty key are skipped with a warning (counted in *warnings). */
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings);
 
-/* Exporter warnings go through the library's logger (TT_LOG level check before formatting). */
+/* Exporter warnings go through the library's logger (TT_LOG level check before formatting).
+ * The macro expands where it is used, in files that include internal.h; this header itself
+ * stays free of the library's internals so the collector's forwarding sink can include it
+ * next to its own logger. */
 #define tt__otlp_log(...) TT_LOG(TT_LOG_WARN, __VA_ARGS__)
 
 /* CLOCK_MONOTONIC in nanoseconds. */

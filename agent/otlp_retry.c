@@ -4,6 +4,8 @@
  * sleep through an export that cannot succeed in time. */
 #include "otlp_retry.h"
 
+#include "internal.h"
+
 #include <stdio.h>
 
 static uint64_t xorshift(uint64_t *s) {

@@ -2,6 +2,8 @@
  * so it never waits on the span path. */
 #include "admin.h"
 
+#include "sink_otlp.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,9 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     tt__metrics_render(tt__pipeline_metrics(a->o.pipeline), &res->body);
+    size_t nsinks;
+    tt_sink_t *const *sinks = tt__pipeline_sinks(a->o.pipeline, &nsinks);
+    tt__sink_otlp_render_metrics(sinks, nsinks, &res->body);
   } else {
     res->status = 404;
     tt__buf_append_str(&res->body, "not found: try /healthz, /readyz or /metrics\n");

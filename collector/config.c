@@ -83,8 +83,8 @@ static int v_max_files(const void *f, char *err, size_t n) {
 }
 
 static int v_sink(const void *f, char *err, size_t n) {
-  if (strcmp(f, "file") != 0 && strcmp(f, "null") != 0) {
-    snprintf(err, n, "must be \"file\" or \"null\"");
+  if (strcmp(f, "file") != 0 && strcmp(f, "null") != 0 && strcmp(f, "none") != 0) {
+    snprintf(err, n, "must be \"file\", \"null\" or \"none\"");
     return -EINVAL;
   }
   return 0;
@@ -158,7 +158,8 @@ static const key_t_ keys[] = {
     {"late_spans.ttl", CT_DURATION, "5m", OFF(late_cache_ttl_ms), 0, v_positive,
      "How long a decided trace id is remembered."},
     {"sink.type", CT_STRING, "file", OFF(sink_type), SZ(sink_type), v_sink,
-     "Where kept traces go: file (OTLP/JSON lines) or null (discard; benchmarks)."},
+     "The local sink for kept traces: file (OTLP/JSON lines), null (discard; benchmarks) or none "
+     "(only the `exporters:` list)."},
     {"sink.file.path", CT_STRING, "./tailtrace-traces.jsonl", OFF(file_path), SZ(file_path), v_path,
      "The file sink's output: one OTLP/JSON ExportTraceServiceRequest per line."},
     {"sink.file.format", CT_STRING, "json", OFF(file_format), SZ(file_format), v_format,
@@ -293,8 +294,10 @@ static int expand_env(const char *in, tt_buf_t *out, char *err, size_t errlen) {
   return tt__buf_append(out, "", 1);
 }
 
-static int set_key(tt_config_t *c, const key_t_ *k, const char *val, char *err, size_t errlen) {
-  void *f = (char *)c + k->off;
+/* Parses val into the field k describes inside the struct at base (a tt_config_t or, for the
+ * exporter keys, a tt_exporter_conf_t). */
+static int set_key(void *base, const key_t_ *k, const char *val, char *err, size_t errlen) {
+  void *f = (char *)base + k->off;
   int rc = 0;
   switch (k->type) {
     case CT_BOOL:
@@ -355,6 +358,7 @@ typedef struct {
   tt_buf_t *errs;
   int nerr;
   tt_buf_t tmp;
+  const tt_exporter_conf_t *base_exporters; /* owned by the config being loaded over */
 } ctx_t;
 
 static void error_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...)
@@ -550,6 +554,196 @@ static tt_policy_set_t *parse_policies(ctx_t *cx, yaml_document_t *d, yaml_node_
   return s;
 }
 
+/* ---- exporters ------------------------------------------------------------------------------ */
+
+static int v_protocol(const void *f, char *err, size_t n) {
+  if (strcmp(f, "grpc") != 0 && strcmp(f, "http/protobuf") != 0) {
+    snprintf(err, n, "must be \"grpc\" or \"http/protobuf\"");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int v_compression(const void *f, char *err, size_t n) {
+  if (strcmp(f, "gzip") != 0 && strcmp(f, "none") != 0) {
+    snprintf(err, n, "must be \"gzip\" or \"none\"");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+#define EOFF(field) offsetof(tt_exporter_conf_t, field)
+#define ESZ(field) sizeof(((tt_exporter_conf_t *)0)->field)
+
+/* The keys of one `exporters:` item; `headers` (a mapping) is handled apart. */
+static const key_t_ exporter_keys[] = {
+    {"name", CT_STRING, "", EOFF(name), ESZ(name), v_path,
+     "Required, unique: names the exporter in logs and metrics."},
+    {"protocol", CT_STRING, "grpc", EOFF(protocol), ESZ(protocol), v_protocol,
+     "grpc or http/protobuf."},
+    {"endpoint", CT_STRING, "", EOFF(endpoint), ESZ(endpoint), v_path,
+     "Required. gRPC: host:port (or https://host:port); HTTP: the full URL with /v1/traces."},
+    {"insecure", CT_BOOL, "false", EOFF(insecure), 0, NULL,
+     "gRPC: plaintext instead of TLS (HTTP takes it from the URL's scheme)."},
+    {"compression", CT_STRING, "gzip", EOFF(compression), ESZ(compression), v_compression,
+     "gzip or none."},
+    {"timeout", CT_DURATION, "10s", EOFF(timeout_ms), 0, v_positive,
+     "Deadline of one export attempt."},
+    {"ca_file", CT_STRING, "", EOFF(ca_file), ESZ(ca_file), NULL,
+     "PEM CA bundle for the backend's certificate; empty: the system's roots."},
+    {"cert_file", CT_STRING, "", EOFF(cert_file), ESZ(cert_file), NULL,
+     "Client certificate (PEM) for mutual TLS."},
+    {"key_file", CT_STRING, "", EOFF(key_file), ESZ(key_file), NULL,
+     "Client private key (PEM) for mutual TLS."},
+    {"queue_size", CT_SIZE, "64MiB", EOFF(queue_bytes), 0, v_positive,
+     "Memory queue of this exporter, in bytes of OTLP requests."},
+    {"retry_initial", CT_DURATION, "1s", EOFF(retry_initial_ms), 0, v_positive,
+     "First retry delay (exponential backoff with jitter; Retry-After/RetryInfo win)."},
+    {"retry_max", CT_DURATION, "30s", EOFF(retry_max_ms), 0, v_positive,
+     "Longest retry delay. Retryable failures are retried for as long as the backend is down."},
+    {"spool.dir", CT_STRING, "", EOFF(spool_dir), ESZ(spool_dir), NULL,
+     "Directory of the disk spool that holds kept batches while the backend is down and across "
+     "restarts; empty: no spool (an outage longer than the memory queue drops and counts)."},
+    {"spool.max_size", CT_SIZE, "1GiB", EOFF(spool_bytes), 0, v_positive,
+     "Spool budget; past it the oldest batches are dropped and counted."},
+    {"spool.fsync", CT_BOOL, "true", EOFF(spool_fsync), 0, NULL,
+     "fsync every spooled batch (durable across power loss, slower)."},
+    {"headers", CT_STRING, "", EOFF(headers), 0, NULL,
+     "Mapping of header (gRPC metadata) names to values, e.g. x-honeycomb-team: "
+     "${HONEYCOMB_API_KEY}."},
+};
+
+#define NEXPKEYS (sizeof exporter_keys / sizeof exporter_keys[0])
+
+/* Appends "name=value" to the header list, percent-encoding what the W3C baggage format (which
+ * the transports parse) does not allow verbatim. */
+static int add_header(tt_exporter_conf_t *e, const char *name, const char *value) {
+  size_t len = strlen(e->headers);
+  char *o = e->headers + len, *end = e->headers + sizeof e->headers - 1;
+  if (len > 0 && o < end)
+    *o++ = ',';
+  for (const char *p = name; *p != '\0' && o < end; p++)
+    *o++ = *p;
+  if (o < end)
+    *o++ = '=';
+  for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+    if (isalnum(*p) || strchr("-._~:/+!*'()", *p) != NULL) {
+      if (o >= end)
+        return -ENOSPC;
+      *o++ = (char)*p;
+    } else {
+      if (end - o < 3)
+        return -ENOSPC;
+      o += snprintf(o, 4, "%%%02X", *p);
+    }
+  }
+  if (o >= end)
+    return -ENOSPC;
+  *o = '\0';
+  return 0;
+}
+
+static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *where,
+                               const char *prefix, tt_exporter_conf_t *e, bool *seen) {
+  for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+    yaml_node_t *kn = yaml_document_get_node(d, pr->key);
+    yaml_node_t *vn = yaml_document_get_node(d, pr->value);
+    char key[192];
+    snprintf(key, sizeof key, "%s.%s%s%s", where, prefix, prefix[0] ? "." : "",
+             kn->type == YAML_SCALAR_NODE ? (const char *)kn->data.scalar.value : "?");
+    if (kn->type != YAML_SCALAR_NODE) {
+      error_at(cx, kn, where, "keys must be plain strings");
+      continue;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "",
+             (const char *)kn->data.scalar.value);
+    if (strcmp(name, "spool") == 0 && vn->type == YAML_MAPPING_NODE) {
+      parse_exporter_map(cx, d, vn, where, "spool", e, seen);
+      continue;
+    }
+    size_t i = 0;
+    while (i < NEXPKEYS && strcmp(exporter_keys[i].name, name) != 0)
+      i++;
+    if (i == NEXPKEYS) {
+      error_at(cx, kn, key, "unknown key");
+      continue;
+    }
+    if (seen[i])
+      error_at(cx, kn, key, "set twice");
+    seen[i] = true;
+    if (strcmp(name, "headers") == 0) {
+      if (vn->type != YAML_MAPPING_NODE) {
+        error_at(cx, vn, key, "expected a mapping of header names to values");
+        continue;
+      }
+      for (yaml_node_pair_t *h = vn->data.mapping.pairs.start; h < vn->data.mapping.pairs.top;
+           h++) {
+        yaml_node_t *hk = yaml_document_get_node(d, h->key);
+        const char *hv = scalar(cx, yaml_document_get_node(d, h->value), key);
+        if (hk->type != YAML_SCALAR_NODE || hk->data.scalar.length == 0 ||
+            strpbrk((const char *)hk->data.scalar.value, "=, \t") != NULL) {
+          error_at(cx, hk, key, "header names must be plain tokens");
+          continue;
+        }
+        if (hv != NULL && add_header(e, (const char *)hk->data.scalar.value, hv) != 0)
+          error_at(cx, hk, key, "headers longer than %zu bytes", sizeof e->headers - 1);
+      }
+      continue;
+    }
+    const char *v = scalar(cx, vn, key);
+    char err[256];
+    if (v != NULL && set_key(e, &exporter_keys[i], v, err, sizeof err) != 0)
+      error_at(cx, vn, key, "%s", err);
+  }
+}
+
+/* Parses the `exporters:` list into a new array. Errors are recorded in cx. */
+static tt_exporter_conf_t *parse_exporters(ctx_t *cx, yaml_document_t *d, yaml_node_t *n,
+                                           size_t *count) {
+  *count = 0;
+  if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+    return NULL; /* `exporters:` with nothing under it */
+  if (n->type != YAML_SEQUENCE_NODE) {
+    error_at(cx, n, "exporters", "expected a list of exporters");
+    return NULL;
+  }
+  size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+  tt_exporter_conf_t *arr = calloc(cnt ? cnt : 1, sizeof *arr);
+  if (arr == NULL) {
+    error_at(cx, n, "exporters", "out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < cnt; i++) {
+    yaml_node_t *item = yaml_document_get_node(d, n->data.sequence.items.start[i]);
+    tt_exporter_conf_t *e = &arr[i];
+    char where[32], err[256];
+    snprintf(where, sizeof where, "exporters[%zu]", i);
+    for (size_t k = 0; k < NEXPKEYS; k++)
+      if (exporter_keys[k].def[0] != '\0' &&
+          set_key(e, &exporter_keys[k], exporter_keys[k].def, err, sizeof err) != 0)
+        error_at(cx, item, where, "bad default for %s (a bug)", exporter_keys[k].name);
+    if (item->type != YAML_MAPPING_NODE) {
+      error_at(cx, item, where, "each exporter is a mapping with a name and an endpoint");
+      continue;
+    }
+    bool seen[NEXPKEYS] = {0};
+    parse_exporter_map(cx, d, item, where, "", e, seen);
+    if (e->name[0] == '\0')
+      error_at(cx, item, where, "name: required");
+    if (e->endpoint[0] == '\0')
+      error_at(cx, item, where, "endpoint: required");
+    if (strcmp(e->protocol, "http/protobuf") == 0 && e->endpoint[0] != '\0' &&
+        strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0)
+      error_at(cx, item, where, "endpoint: an http/protobuf endpoint is a URL (http[s]://...)");
+    for (size_t j = 0; j < i; j++)
+      if (e->name[0] != '\0' && strcmp(arr[j].name, e->name) == 0)
+        error_at(cx, item, where, "name: \"%s\" is used twice", e->name);
+  }
+  *count = cnt;
+  return arr;
+}
+
 /* ---- the document walk ---------------------------------------------------------------------- */
 
 static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *prefix, tt_config_t *c,
@@ -564,6 +758,15 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
     char path[256];
     snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "",
              (const char *)kn->data.scalar.value);
+    if (strcmp(path, "exporters") == 0) {
+      size_t cnt = 0;
+      tt_exporter_conf_t *arr = parse_exporters(cx, d, vn, &cnt);
+      if (c->exporters != cx->base_exporters)
+        free(c->exporters);
+      c->exporters = arr;
+      c->nexporters = cnt;
+      continue;
+    }
     if (strcmp(path, "policies") == 0) {
       tt_policy_set_t *s = parse_policies(cx, d, vn);
       if (s != NULL) {
@@ -617,7 +820,7 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   int rc = tt__config_defaults(c);
   if (rc != 0)
     return rc;
-  ctx_t cx = {name, errs, 0, TT_BUF_INIT};
+  ctx_t cx = {name, errs, 0, TT_BUF_INIT, c->exporters};
   yaml_parser_t parser;
   yaml_document_t doc;
   yaml_parser_initialize(&parser);
@@ -639,14 +842,20 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
     error_at(&cx, root, "(top)", "the configuration must be a mapping of keys");
   if (cx.nerr == 0 && work.max_trace_bytes > work.memory_budget)
     error_at(&cx, root, "memory.max_trace_size", "must not exceed memory.budget");
+  if (cx.nerr == 0 && strcmp(work.sink_type, "none") == 0 && work.nexporters == 0)
+    error_at(&cx, root, "sink.type", "\"none\" needs at least one entry under exporters:");
   yaml_document_delete(&doc);
   yaml_parser_delete(&parser);
   tt__buf_free(&cx.tmp);
   if (cx.nerr != 0) {
     tt__policy_set_unref(work.policies);
+    if (work.exporters != c->exporters)
+      free(work.exporters);
     return -EINVAL;
   }
   tt__policy_set_unref(c->policies);
+  if (c->exporters != work.exporters)
+    free(c->exporters);
   *c = work;
   snprintf(c->source, sizeof c->source, "%s", name);
   return 0;
@@ -675,6 +884,9 @@ int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs) {
 void tt__config_free(tt_config_t *c) {
   tt__policy_set_unref(c->policies);
   c->policies = NULL;
+  free(c->exporters);
+  c->exporters = NULL;
+  c->nexporters = 0;
 }
 
 void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o) {
@@ -696,5 +908,15 @@ int tt__config_describe(tt_buf_t *out) {
   for (size_t i = 0; i < NKEYS; i++)
     rc |= tt__buf_appendf(out, "| `%s` | %s | `%s` | %s |\n", keys[i].name,
                           ctype_names[keys[i].type], keys[i].def, keys[i].doc);
+  rc |= tt__buf_append_str(out, "\nKeys of each `exporters:` item:\n\n"
+                                "| key | type | default | meaning |\n|---|---|---|---|\n");
+  for (size_t i = 0; i < NEXPKEYS; i++)
+    rc |= tt__buf_appendf(out, "| `%s` | %s | %s%s%s | %s |\n", exporter_keys[i].name,
+                          strcmp(exporter_keys[i].name, "headers") == 0
+                              ? "mapping"
+                              : ctype_names[exporter_keys[i].type],
+                          exporter_keys[i].def[0] ? "`" : "",
+                          exporter_keys[i].def[0] ? exporter_keys[i].def : "(none)",
+                          exporter_keys[i].def[0] ? "`" : "", exporter_keys[i].doc);
   return rc;
 }

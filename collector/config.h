@@ -14,6 +14,26 @@
 #include "pipeline.h"
 #include "policy.h"
 
+/* One OTLP forwarding exporter (the `exporters:` list): see sink_otlp.h and docs/config.md. */
+typedef struct {
+  char name[64];
+  char protocol[16]; /* grpc | http/protobuf */
+  char endpoint[256];
+  bool insecure;
+  char compression[8]; /* gzip | none */
+  uint64_t timeout_ms;
+  char ca_file[256];
+  char cert_file[256];
+  char key_file[256];
+  uint64_t queue_bytes;
+  uint64_t retry_initial_ms;
+  uint64_t retry_max_ms;
+  char spool_dir[256];
+  uint64_t spool_bytes;
+  bool spool_fsync;
+  char headers[2048]; /* built from the `headers` mapping: "k=v,k2=v2", values percent-encoded */
+} tt_exporter_conf_t;
+
 typedef struct {
   bool grpc_enabled;
   char grpc_endpoint[128];
@@ -40,8 +60,10 @@ typedef struct {
   int64_t file_max_files;
   char log_level[16];
   uint64_t shutdown_deadline_ms;
-  tt_policy_set_t *policies; /* owned reference */
-  char source[512];          /* the file this came from, or "(defaults)" */
+  tt_policy_set_t *policies;     /* owned reference */
+  tt_exporter_conf_t *exporters; /* owned array (NULL when none) */
+  size_t nexporters;
+  char source[512]; /* the file this came from, or "(defaults)" */
 } tt_config_t;
 
 /* Fills every key with its default (policies included). Returns 0 or -ENOMEM. */
@@ -56,7 +78,7 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
 /* Reads the file and loads it as tt__config_load_string does. */
 int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs);
 
-/* Drops the policy reference. */
+/* Drops the policy reference and frees the exporters. */
 void tt__config_free(tt_config_t *c);
 
 /* Splits "host:port" (or "[v6]:port"). Returns 0 or -EINVAL. */
@@ -66,7 +88,8 @@ int tt__config_split_endpoint(const char *ep, char *host, size_t hostlen, int *p
  * are left to the caller). */
 void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o);
 
-/* Appends a Markdown table of every key (name, type, default, description). */
+/* Appends a Markdown table of every key (name, type, default, description), then one of the
+ * keys of an `exporters:` item. */
 int tt__config_describe(tt_buf_t *out);
 
 #endif

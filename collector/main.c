@@ -23,6 +23,7 @@
 #include "recv_grpc.h"
 #include "recv_http.h"
 #include "sink.h"
+#include "sink_otlp.h"
 #include "version.h"
 
 static void usage(FILE *f) {
@@ -53,6 +54,75 @@ static void *watchdog(void *arg) {
 
 static int json_encode(const uint8_t *pb, size_t len, tt_buf_t *out) {
   return tt__otlp_json_from_pb(pb, len, out);
+}
+
+static void close_sinks(tt_sink_t **sinks, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    sinks[i]->vt->close(sinks[i]);
+  free(sinks);
+}
+
+/* The local sink (unless sink.type is none) followed by one OTLP sink per exporter. The pipeline
+ * hands every kept batch to each, and each OTLP sink queues it on its own, so a slow backend
+ * never holds back the file or another backend. On failure everything opened is closed. */
+static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
+  tt_sink_t **sinks = calloc(cfg->nexporters + 1, sizeof *sinks);
+  if (sinks == NULL)
+    return -ENOMEM;
+  size_t k = 0;
+  int rc = 0;
+  if (strcmp(cfg->sink_type, "null") == 0) {
+    sinks[k] = tt__sink_null_new();
+    rc = sinks[k] ? 0 : -ENOMEM;
+    k += sinks[k] != NULL;
+  } else if (strcmp(cfg->sink_type, "file") == 0) {
+    bool proto = strcmp(cfg->file_format, "protobuf") == 0;
+    tt_file_sink_opts_t fo = {cfg->file_path, cfg->file_max_bytes, (unsigned)cfg->file_max_files,
+                              proto ? tt__sink_encode_delimited : json_encode, proto};
+    rc = tt__sink_file_open(&fo, &sinks[k]);
+    if (rc != 0)
+      TT_LOG(TT_LOG_ERROR, "cannot open the file sink", "\"path\":\"%s\",\"errno\":%d",
+             cfg->file_path, -rc);
+    else
+      k++;
+  }
+  for (size_t i = 0; rc == 0 && i < cfg->nexporters; i++) {
+    const tt_exporter_conf_t *e = &cfg->exporters[i];
+    tt_otlp_sink_opts_t o = {0};
+    o.name = e->name;
+    o.protocol =
+        strcmp(e->protocol, "grpc") == 0 ? TT_FWD_PROTOCOL_GRPC : TT_FWD_PROTOCOL_HTTP_PROTOBUF;
+    o.endpoint = e->endpoint;
+    o.headers = e->headers[0] ? e->headers : NULL;
+    o.timeout_ms = (int32_t)e->timeout_ms;
+    o.gzip = strcmp(e->compression, "gzip") == 0;
+    o.insecure = e->insecure;
+    o.ca_file = e->ca_file[0] ? e->ca_file : NULL;
+    o.cert_file = e->cert_file[0] ? e->cert_file : NULL;
+    o.key_file = e->key_file[0] ? e->key_file : NULL;
+    o.queue_bytes = e->queue_bytes;
+    o.retry_initial_ms = (int32_t)e->retry_initial_ms;
+    o.retry_max_ms = (int32_t)e->retry_max_ms;
+    o.spool_dir = e->spool_dir[0] ? e->spool_dir : NULL;
+    o.spool_bytes = e->spool_bytes;
+    o.spool_fsync = e->spool_fsync;
+    char err[320] = "";
+    rc = tt__sink_otlp_open(&o, &sinks[k], err, sizeof err);
+    if (rc != 0) {
+      TT_LOG(TT_LOG_ERROR, err, "\"exporter\":\"%s\",\"errno\":%d", e->name, -rc);
+      break;
+    }
+    /* SIGTERM: half the shutdown deadline to deliver what is queued, then spill to the spool. */
+    tt__sink_otlp_set_close_deadline(sinks[k], (int32_t)(cfg->shutdown_deadline_ms / 2));
+    k++;
+  }
+  if (rc != 0) {
+    close_sinks(sinks, k);
+    return rc;
+  }
+  *out = sinks;
+  *n = k;
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -112,31 +182,22 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  tt_sink_t *sink = NULL;
-  if (strcmp(cfg.sink_type, "null") == 0) {
-    sink = tt__sink_null_new();
-  } else {
-    bool proto = strcmp(cfg.file_format, "protobuf") == 0;
-    tt_file_sink_opts_t fo = {cfg.file_path, cfg.file_max_bytes, (unsigned)cfg.file_max_files,
-                              proto ? tt__sink_encode_delimited : json_encode, proto};
-    rc = tt__sink_file_open(&fo, &sink);
-    if (rc != 0) {
-      TT_LOG(TT_LOG_ERROR, "cannot open the file sink", "\"path\":\"%s\",\"errno\":%d",
-             cfg.file_path, -rc);
-      tt__config_free(&cfg);
-      return 1;
-    }
+  tt_sink_t **sinks = NULL;
+  size_t nsinks = 0;
+  if (open_sinks(&cfg, &sinks, &nsinks) != 0) {
+    tt__config_free(&cfg);
+    return 1;
   }
   tt_pipeline_opts_t po;
   tt__config_pipeline_opts(&cfg, &po);
-  po.sinks = &sink;
-  po.nsinks = 1;
+  po.sinks = sinks;
+  po.nsinks = nsinks;
   po.policies = cfg.policies;
   tt_pipeline_t *pipe = NULL;
   rc = tt__pipeline_new(&po, &pipe);
   if (rc != 0) {
     TT_LOG(TT_LOG_ERROR, "cannot start the pipeline", "\"errno\":%d", -rc);
-    sink->vt->close(sink);
+    close_sinks(sinks, nsinks);
     tt__config_free(&cfg);
     return 1;
   }
@@ -249,7 +310,7 @@ stop:;
          (unsigned long long)atomic_load(&m->spans_dropped));
   tt__admin_stop(admin);
   tt__pipeline_free(pipe);
-  sink->vt->close(sink);
+  close_sinks(sinks, nsinks);
   tt__config_free(&cfg);
   return exit_code;
 }

@@ -425,6 +425,11 @@ tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p) {
   return &p->metrics;
 }
 
+tt_sink_t *const *tt__pipeline_sinks(tt_pipeline_t *p, size_t *n) {
+  *n = p->o.nsinks;
+  return p->o.sinks;
+}
+
 bool tt__pipeline_sinks_healthy(tt_pipeline_t *p) {
   for (size_t i = 0; i < p->o.nsinks; i++)
     if (p->o.sinks[i]->vt->healthy != NULL && !p->o.sinks[i]->vt->healthy(p->o.sinks[i]))

@@ -74,6 +74,9 @@ tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p);
 /* True when every sink reports healthy. */
 bool tt__pipeline_sinks_healthy(tt_pipeline_t *p);
 
+/* The sinks the pipeline was given (borrowed), for the admin port's per-exporter metrics. */
+tt_sink_t *const *tt__pipeline_sinks(tt_pipeline_t *p, size_t *n);
+
 /* Shard index of a trace id, given the shard count (stable: tests and benchmarks use it). */
 unsigned tt__pipeline_shard_of(const uint8_t trace_id[16], unsigned nshards);
 

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "exporter_otlp.h"
+#include "internal.h"
 #include "peers/otlp_peer.h"
 #include "peers/tsan_grpc.h"
 

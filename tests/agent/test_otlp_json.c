@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "exporter_otlp.h"
+#include "internal.h"
 #include "peers/otlp_peer.h"
 #include "peers/otlp_sample.h"
 

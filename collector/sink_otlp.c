@@ -1,0 +1,574 @@
+/* OTLP forwarding sink; the delivery contract is in sink_otlp.h.
+ *
+ * Ownership: shard threads call submit, which only appends to the memory queue under `mu` and
+ * signals. Everything else (sending, retrying, spilling to and replaying from the spool) is
+ * done by the one sender thread, so the spool has a single writer and a single reader and a
+ * shard thread never waits on disk or network I/O.
+ *
+ * The transports are libtailtrace's own (agent/transport_http.c, agent/transport_grpc.c,
+ * compiled into the collector too): one OTLP client implementation serves both programs. */
+#include "sink_otlp.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "otlp_config.h"
+#include "otlp_retry.h"
+#include "otlp_transport.h"
+#include "spool.h"
+
+#define DEFAULT_QUEUE_BYTES (64ull << 20)
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_CLOSE_MS 5000
+
+typedef struct batch_s {
+  struct batch_s *next;
+  size_t nspans;
+  size_t len;
+  uint8_t data[];
+} batch_t;
+
+typedef struct {
+  tt_sink_t base;
+  char *name;
+  tt__otlp_config_t cfg;
+  tt__transport_t *transport;
+  tt__retry_policy_t retry;
+  uint64_t rng;
+  tt_spool_t *spool; /* NULL without a spool directory */
+
+  pthread_mutex_t mu;
+  pthread_cond_t wake; /* sender: new work or stop */
+  pthread_cond_t idle; /* flush: queue drained */
+  pthread_t thread;
+  batch_t *head, *tail; /* memory queue; guarded by mu */
+  uint64_t queue_bytes, queue_cap;
+  int stopping;
+  int64_t close_deadline_ns; /* set by close */
+  int32_t close_ms;
+  int sending;                   /* the sender holds a batch outside the queue */
+  int finished;                  /* the sender thread has left its loop */
+  unsigned logged_permanent[32]; /* status codes already logged (once each) */
+  size_t n_logged;
+  tt_otlp_sink_stats_t st; /* guarded by mu */
+} otlp_sink_t;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void abs_deadline(struct timespec *ts, int64_t mono_ns) {
+  /* Condition variables below are created with CLOCK_MONOTONIC. */
+  ts->tv_sec = (time_t)(mono_ns / 1000000000);
+  ts->tv_nsec = (long)(mono_ns % 1000000000);
+}
+
+static void spool_report(void *ctx, const char *msg) {
+  otlp_sink_t *s = ctx;
+  TT_LOG(TT_LOG_WARN, msg, "\"exporter\":\"%s\"", s->name);
+}
+
+/* A spool record is the span count (4 bytes, little-endian) followed by the request bytes, so
+ * counters stay right for batches replayed after a restart. */
+static int spill(otlp_sink_t *s, const batch_t *b) {
+  uint8_t stackbuf[4096];
+  size_t need = 4 + b->len;
+  uint8_t *rec = need <= sizeof stackbuf ? stackbuf : malloc(need);
+  if (rec == NULL)
+    return -ENOMEM;
+  uint32_t n = (uint32_t)b->nspans;
+  for (int i = 0; i < 4; i++)
+    rec[i] = (uint8_t)(n >> (8 * i));
+  memcpy(rec + 4, b->data, b->len);
+  int rc = tt__spool_append(s->spool, rec, need, unix_ms());
+  if (rec != stackbuf)
+    free(rec);
+  return rc;
+}
+
+/* Moves every batch of the memory queue to the spool, oldest first. Called by the sender with
+ * mu held; the batches leave the queue only once they are on disk. */
+static void spill_queue(otlp_sink_t *s) {
+  while (s->head != NULL) {
+    batch_t *b = s->head;
+    int rc = spill(s, b);
+    if (rc != 0) {
+      s->st.spool_errors++;
+      TT_LOG(TT_LOG_ERROR, "spool write failed; batch kept in memory",
+             "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+      return;
+    }
+    s->head = b->next;
+    if (s->head == NULL)
+      s->tail = NULL;
+    s->queue_bytes -= b->len;
+    free(b);
+  }
+}
+
+static int spool_has_data(otlp_sink_t *s) {
+  if (s->spool == NULL)
+    return 0;
+  tt_spool_stats_t ss;
+  tt__spool_stats(s->spool, &ss);
+  return ss.records > 0;
+}
+
+static void log_permanent_once(otlp_sink_t *s, const tt__export_result_t *r) {
+  unsigned code = (unsigned)r->code;
+  for (size_t i = 0; i < s->n_logged; i++)
+    if (s->logged_permanent[i] == code)
+      return;
+  if (s->n_logged < sizeof s->logged_permanent / sizeof s->logged_permanent[0])
+    s->logged_permanent[s->n_logged++] = code;
+  char msg[400];
+  snprintf(msg, sizeof msg, "backend refused a batch permanently: %s",
+           r->message[0] ? r->message : "(no message)");
+  TT_LOG(TT_LOG_ERROR, msg, "\"exporter\":\"%s\",\"code\":%d", s->name, r->code);
+}
+
+/* Sleeps until the backoff ends or stop is requested, spilling new batches to the spool as
+ * they arrive so they are durable while the backend is down. mu held. */
+static void backoff_wait(otlp_sink_t *s, int64_t until_ns) {
+  struct timespec ts;
+  abs_deadline(&ts, until_ns);
+  while (!s->stopping && now_ns() < until_ns) {
+    if (s->spool != NULL && s->head != NULL)
+      spill_queue(s);
+    pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+  }
+}
+
+/* Takes the next batch to send: from the spool while it holds anything (older data), else from
+ * the memory queue. Returns 1 with body/len/nspans set, 0 when there is nothing. mu held. */
+static int next_batch(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *nspans) {
+  *mem = NULL;
+  while (spool_has_data(s)) {
+    if (s->head != NULL)
+      spill_queue(s); /* keep order: memory batches are newer than spooled ones */
+    uint64_t enq;
+    if (tt__spool_peek(s->spool, spooled, &enq) != 0)
+      break;
+    if (spooled->len >= 4) {
+      *nspans = (size_t)spooled->data[0] | (size_t)spooled->data[1] << 8 |
+                (size_t)spooled->data[2] << 16 | (size_t)spooled->data[3] << 24;
+      return 1;
+    }
+    tt__spool_ack(s->spool); /* too short to be one of ours: skip it */
+  }
+  if (s->head == NULL)
+    return 0;
+  *mem = s->head;
+  *nspans = s->head->nspans;
+  return 1;
+}
+
+static void *sender_main(void *arg) {
+  otlp_sink_t *s = arg;
+  tt_buf_t spooled = TT_BUF_INIT;
+  unsigned attempt = 0;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    batch_t *mem = NULL;
+    size_t nspans = 0;
+    int have = next_batch(s, &spooled, &mem, &nspans);
+    if (!have) {
+      s->st.degraded = 0;
+      pthread_cond_broadcast(&s->idle);
+      if (s->stopping)
+        break;
+      pthread_cond_wait(&s->wake, &s->mu);
+      continue;
+    }
+    if (s->stopping && now_ns() >= s->close_deadline_ns)
+      break;
+    const uint8_t *body = mem ? mem->data : spooled.data + 4;
+    size_t len = mem ? mem->len : spooled.len - 4;
+    s->sending = 1;
+    int64_t deadline = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+    if (s->stopping && deadline > s->close_deadline_ns)
+      deadline = s->close_deadline_ns;
+    pthread_mutex_unlock(&s->mu);
+
+    tt__export_result_t r;
+    tt__export_result_init(&r);
+    tt__transport_send(s->transport, body, len, deadline, &r);
+
+    pthread_mutex_lock(&s->mu);
+    s->sending = 0;
+    int done = 0;
+    switch (r.outcome) {
+      case TT__EXPORT_OK:
+        s->st.batches_sent++;
+        s->st.spans_sent += nspans;
+        if (r.rejected_spans > 0) {
+          s->st.spans_rejected += (uint64_t)r.rejected_spans;
+          char msg[400];
+          snprintf(msg, sizeof msg, "backend rejected some spans (partial success): %s",
+                   r.message[0] ? r.message : "(no message)");
+          TT_LOG(TT_LOG_WARN, msg, "\"exporter\":\"%s\",\"rejected\":%" PRId64, s->name,
+                 r.rejected_spans);
+        }
+        done = 1;
+        attempt = 0;
+        break;
+      case TT__EXPORT_PERMANENT:
+        s->st.batches_failed_permanent++;
+        s->st.spans_failed_permanent += nspans;
+        log_permanent_once(s, &r);
+        done = 1;
+        attempt = 0;
+        break;
+      case TT__EXPORT_RETRYABLE:
+      case TT__EXPORT_ABORTED:
+      default:
+        break;
+    }
+    if (done) {
+      if (mem != NULL) {
+        s->head = mem->next;
+        if (s->head == NULL)
+          s->tail = NULL;
+        s->queue_bytes -= mem->len;
+        free(mem);
+      } else {
+        tt__spool_ack(s->spool);
+      }
+      continue;
+    }
+    if (r.outcome == TT__EXPORT_ABORTED || (s->stopping && now_ns() >= s->close_deadline_ns))
+      break;
+    /* Retryable: the backend is down or throttling. Hold everything, durably if we can. */
+    s->st.batches_retried++;
+    if (!s->st.degraded) {
+      s->st.degraded = 1;
+      char msg[400];
+      snprintf(msg, sizeof msg, "backend unavailable, holding batches%s: %s",
+               s->spool ? " in the spool" : " in memory",
+               r.message[0] ? r.message : "(no message)");
+      TT_LOG(TT_LOG_WARN, msg, "\"exporter\":\"%s\",\"code\":%d", s->name, r.code);
+    }
+    if (s->spool != NULL)
+      spill_queue(s);
+    int64_t delay_ms = r.retry_after_ms >= 0 ? r.retry_after_ms
+                                             : tt__retry_backoff_ms(&s->retry, attempt, &s->rng);
+    if (attempt < 64)
+      attempt++;
+    backoff_wait(s, now_ns() + delay_ms * 1000000);
+  }
+  /* Stopped: what is still in memory goes to the spool for the next run, or is lost. */
+  if (s->spool != NULL)
+    spill_queue(s);
+  for (batch_t *b = s->head; b != NULL; b = b->next)
+    s->st.batches_lost_at_shutdown++;
+  if (s->st.batches_lost_at_shutdown > 0)
+    TT_LOG(TT_LOG_ERROR, "batches not delivered by the close deadline were lost",
+           "\"exporter\":\"%s\",\"batches\":%" PRIu64, s->name, s->st.batches_lost_at_shutdown);
+  s->finished = 1;
+  pthread_cond_broadcast(&s->idle);
+  pthread_mutex_unlock(&s->mu);
+  tt__buf_free(&spooled);
+  return NULL;
+}
+
+static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t nspans) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  batch_t *b = malloc(sizeof *b + len);
+  if (b == NULL)
+    return -ENOMEM;
+  b->next = NULL;
+  b->nspans = nspans;
+  b->len = len;
+  memcpy(b->data, req, len);
+  pthread_mutex_lock(&s->mu);
+  if (s->stopping || s->queue_bytes + len > s->queue_cap) {
+    s->st.batches_dropped_queue_full++;
+    s->st.spans_dropped_queue_full += nspans;
+    pthread_mutex_unlock(&s->mu);
+    free(b);
+    return -ENOBUFS;
+  }
+  if (s->tail)
+    s->tail->next = b;
+  else
+    s->head = b;
+  s->tail = b;
+  s->queue_bytes += len;
+  pthread_cond_signal(&s->wake);
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+/* Waits until everything queued was handed to the backend, up to one export timeout. */
+static int otlp_flush(tt_sink_t *base) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  int64_t until = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+  struct timespec ts;
+  abs_deadline(&ts, until);
+  pthread_mutex_lock(&s->mu);
+  /* While the backend is failing nothing can be delivered; waiting would only stall shutdown.
+   * What is queued stays queued (and spooled, with a spool) for when it returns. */
+  int rc = s->st.degraded ? -EAGAIN : 0;
+  while ((s->head != NULL || s->sending || spool_has_data(s)) && rc == 0) {
+    if (pthread_cond_timedwait(&s->idle, &s->mu, &ts) == ETIMEDOUT)
+      rc = -ETIMEDOUT;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+static bool otlp_healthy(tt_sink_t *base) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
+  bool ok = !s->st.degraded;
+  pthread_mutex_unlock(&s->mu);
+  return ok;
+}
+
+static void otlp_free(otlp_sink_t *s) {
+  while (s->head) {
+    batch_t *n = s->head->next;
+    free(s->head);
+    s->head = n;
+  }
+  tt__transport_destroy(s->transport);
+  tt__spool_close(s->spool);
+  tt__otlp_config_free(&s->cfg);
+  pthread_cond_destroy(&s->wake);
+  pthread_cond_destroy(&s->idle);
+  pthread_mutex_destroy(&s->mu);
+  free(s->name);
+  free(s);
+}
+
+/* Gives the sender until the close deadline to deliver what is queued, then aborts the
+ * request in flight so close never waits longer than that (plus the spill to disk). */
+static void otlp_close(tt_sink_t *base) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = 1;
+  s->close_deadline_ns = now_ns() + (int64_t)s->close_ms * 1000000;
+  pthread_cond_broadcast(&s->wake);
+  struct timespec ts;
+  abs_deadline(&ts, s->close_deadline_ns);
+  while (!s->finished && pthread_cond_timedwait(&s->idle, &s->mu, &ts) != ETIMEDOUT) {
+  }
+  int finished = s->finished;
+  pthread_mutex_unlock(&s->mu);
+  if (!finished)
+    tt__transport_abort(s->transport);
+  pthread_join(s->thread, NULL);
+  otlp_free(s);
+}
+
+void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
+  *out = s->st;
+  out->queue_bytes = s->queue_bytes;
+  if (s->spool != NULL) {
+    tt_spool_stats_t ss;
+    tt__spool_stats(s->spool, &ss);
+    out->spool_bytes = ss.bytes;
+    out->spool_batches = ss.records;
+    out->batches_dropped_spool_budget = ss.dropped_records;
+    uint64_t now = unix_ms();
+    out->oldest_spooled_age_ms =
+        ss.records > 0 && ss.oldest_unix_ms <= now ? now - ss.oldest_unix_ms : 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static int is_otlp(const tt_sink_t *s);
+
+typedef struct {
+  const char *name, *type, *help;
+  size_t off; /* of a uint64_t in tt_otlp_sink_stats_t */
+  const char *label;
+} family_t;
+
+#define SOFF(f) offsetof(tt_otlp_sink_stats_t, f)
+
+static const family_t families[] = {
+    {"tailtrace_exporter_batches_total", "counter", "Batches by outcome, per exporter.",
+     SOFF(batches_sent), "outcome=\"sent\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_retried), "outcome=\"retried\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_failed_permanent),
+     "outcome=\"failed_permanent\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_dropped_queue_full),
+     "outcome=\"dropped_queue_full\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_dropped_spool_budget),
+     "outcome=\"dropped_spool_budget\""},
+    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_lost_at_shutdown),
+     "outcome=\"lost_at_shutdown\""},
+    {"tailtrace_exporter_spans_total", "counter", "Spans by outcome, per exporter.",
+     SOFF(spans_sent), "outcome=\"sent\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_failed_permanent),
+     "outcome=\"failed_permanent\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_rejected),
+     "outcome=\"rejected_partial\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_dropped_queue_full),
+     "outcome=\"dropped_queue_full\""},
+    {"tailtrace_exporter_spool_errors_total", "counter", "Spool writes that failed.",
+     SOFF(spool_errors), NULL},
+    {"tailtrace_exporter_queue_bytes", "gauge", "Bytes in the memory queue.", SOFF(queue_bytes),
+     NULL},
+    {"tailtrace_exporter_spool_bytes", "gauge", "Bytes in the disk spool.", SOFF(spool_bytes),
+     NULL},
+    {"tailtrace_exporter_spool_batches", "gauge", "Batches waiting in the disk spool.",
+     SOFF(spool_batches), NULL},
+    {"tailtrace_exporter_oldest_spooled_age_seconds", "gauge", "Age of the oldest spooled batch.",
+     SOFF(oldest_spooled_age_ms), NULL},
+};
+
+int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *out) {
+  size_t nf = sizeof families / sizeof families[0];
+  tt_otlp_sink_stats_t *st = calloc(n ? n : 1, sizeof *st);
+  if (st == NULL)
+    return -ENOMEM;
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++)
+    if (is_otlp(sinks[i])) {
+      tt__sink_otlp_stats(sinks[i], &st[i]);
+      count++;
+    }
+  int rc = 0;
+  for (size_t f = 0; count > 0 && f < nf; f++) {
+    const family_t *fam = &families[f];
+    if (fam->type != NULL)
+      rc |= tt__buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
+                            fam->type);
+    for (size_t i = 0; i < n; i++) {
+      if (!is_otlp(sinks[i]))
+        continue;
+      uint64_t v;
+      memcpy(&v, (const char *)&st[i] + fam->off, sizeof v);
+      const char *name = ((const otlp_sink_t *)sinks[i])->name;
+      if (fam->off == SOFF(oldest_spooled_age_ms))
+        rc |= tt__buf_appendf(out, "%s{exporter=\"%s\"} %.3f\n", fam->name, name, (double)v / 1000);
+      else
+        rc |= tt__buf_appendf(out, "%s{exporter=\"%s\"%s%s} %llu\n", fam->name, name,
+                              fam->label ? "," : "", fam->label ? fam->label : "",
+                              (unsigned long long)v);
+    }
+  }
+  free(st);
+  return rc ? -ENOMEM : 0;
+}
+
+void tt__sink_otlp_set_close_deadline(tt_sink_t *base, int32_t ms) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
+  s->close_ms = ms;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static const tt_sink_vtable_t otlp_vtable = {
+    .name = "otlp",
+    .submit = otlp_submit,
+    .flush = otlp_flush,
+    .healthy = otlp_healthy,
+    .close = otlp_close,
+};
+
+/* The collector's settings come from its YAML file, never from OTEL_* variables meant for the
+ * applications next to it: resolve against an empty environment. */
+static const char *no_env(const char *name, void *ud) {
+  (void)name;
+  (void)ud;
+  return NULL;
+}
+
+static int is_otlp(const tt_sink_t *s) {
+  return s != NULL && s->vt == &otlp_vtable;
+}
+
+int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (o->endpoint == NULL || o->endpoint[0] == '\0') {
+    snprintf(err, errlen, "exporter %s: no endpoint", o->name ? o->name : "?");
+    return -EINVAL;
+  }
+  otlp_sink_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return -ENOMEM;
+  s->base.vt = &otlp_vtable;
+  s->name = strdup(o->name ? o->name : "otlp");
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->wake, &ca);
+  pthread_cond_init(&s->idle, &ca);
+  pthread_condattr_destroy(&ca);
+  s->queue_cap = o->queue_bytes ? o->queue_bytes : DEFAULT_QUEUE_BYTES;
+  s->close_ms = DEFAULT_CLOSE_MS;
+  s->rng = (uint64_t)now_ns() | 1;
+
+  tt_otlp_options_t opts = {0};
+  opts.size = sizeof opts;
+  opts.protocol =
+      o->protocol == TT_FWD_PROTOCOL_GRPC ? TT_OTLP_PROTOCOL_GRPC : TT_OTLP_PROTOCOL_HTTP_PROTOBUF;
+  opts.endpoint = o->endpoint;
+  opts.headers = o->headers;
+  opts.timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  opts.compression = o->gzip ? TT_OTLP_COMPRESSION_GZIP : TT_OTLP_COMPRESSION_NONE;
+  opts.insecure = o->insecure ? TT_OTLP_INSECURE_TRUE : TT_OTLP_INSECURE_FALSE;
+  opts.certificate = o->ca_file;
+  opts.client_certificate = o->cert_file;
+  opts.client_key = o->key_file;
+  int rc = s->name ? tt__otlp_config_resolve(&s->cfg, &opts, no_env, NULL) : -ENOMEM;
+  if (rc != 0) {
+    snprintf(err, errlen, "exporter %s: cannot resolve its settings", o->name ? o->name : "?");
+    otlp_free(s);
+    return rc;
+  }
+  s->retry.initial_ms = o->retry_initial_ms > 0 ? o->retry_initial_ms : 1000;
+  s->retry.max_ms = o->retry_max_ms > 0 ? o->retry_max_ms : 30000;
+  s->retry.multiplier = 1.5;
+  s->retry.jitter = 0.2;
+  rc = s->cfg.protocol == TT_OTLP_PROTOCOL_GRPC ? tt__transport_grpc_new(&s->cfg, &s->transport)
+                                                : tt__transport_http_new(&s->cfg, &s->transport);
+  if (rc != 0) {
+    snprintf(err, errlen, "exporter %s: invalid endpoint or TLS files (%s)", s->name, o->endpoint);
+    otlp_free(s);
+    return rc;
+  }
+  if (o->spool_dir != NULL && o->spool_dir[0] != '\0') {
+    tt_spool_opts_t so = {0};
+    so.dir = o->spool_dir;
+    so.max_bytes = o->spool_bytes;
+    so.fsync = o->spool_fsync;
+    so.report = spool_report;
+    so.report_ctx = s;
+    char serr[256] = "";
+    rc = tt__spool_open(&so, &s->spool, serr, sizeof serr);
+    if (rc != 0) {
+      snprintf(err, errlen, "exporter %s: %s", s->name, serr);
+      otlp_free(s);
+      return rc;
+    }
+  }
+  if (pthread_create(&s->thread, NULL, sender_main, s) != 0) {
+    snprintf(err, errlen, "exporter %s: cannot start its thread", s->name);
+    otlp_free(s);
+    return -EAGAIN;
+  }
+  *out = &s->base;
+  return 0;
+}

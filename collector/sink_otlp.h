@@ -1,0 +1,83 @@
+/* OTLP forwarding sink: sends kept traces to a backend (Jaeger, Honeycomb, any OTLP receiver)
+ * over OTLP/gRPC or OTLP/HTTP-protobuf, behind the tt_sink_t interface (sink.h).
+ *
+ * Each sink has its own bounded memory queue and its own sender thread, so a slow backend
+ * holds back only its own sink when several are configured (fan-out).
+ *
+ * Delivery: batches go out in submission order. A retryable outcome (connection refused,
+ * timeout, HTTP 429/502/503/504, gRPC UNAVAILABLE and the like) is retried with exponential
+ * backoff and jitter, honouring Retry-After / RetryInfo, for as long as it takes: the backend
+ * being down is exactly when kept data must be held, not dropped. A permanent outcome
+ * (400, 401, 403, INVALID_ARGUMENT, UNAUTHENTICATED, ...) is logged once per status with the
+ * backend's message, counted, and the batch dropped.
+ *
+ * Outage mode, with a spool directory configured: on the first failed attempt, the whole
+ * memory queue (the batch in flight included) moves to the disk spool (spool.h), and from then
+ * on the sender spills each new batch to disk before it sends anything, so a SIGKILL during an
+ * outage loses nothing already submitted. Batches are replayed from the spool in order; when
+ * the spool is empty the sink returns to memory mode. At start-up, batches left in the spool by
+ * an earlier run are replayed first. What the spool's byte budget forces out is counted.
+ * Without a spool, a full memory queue drops the new batch and counts it.
+ *
+ * Threading: submit/flush/healthy from any thread; close once, last. */
+#ifndef TT_COLLECTOR_SINK_OTLP_H
+#define TT_COLLECTOR_SINK_OTLP_H
+
+#include <stdint.h>
+
+#include "sink.h"
+
+typedef enum {
+  TT_FWD_PROTOCOL_GRPC = 1,
+  TT_FWD_PROTOCOL_HTTP_PROTOBUF = 2,
+} tt_fwd_protocol_t;
+
+typedef struct {
+  const char *name;     /* exporter name, for logs and metrics labels; copied */
+  int protocol;         /* tt_fwd_protocol_t */
+  const char *endpoint; /* gRPC: host:port or http(s)://host:port; HTTP: full URL */
+  const char *headers;  /* "k=v,k2=v2" (W3C baggage format, percent-decoded); may be NULL */
+  int32_t timeout_ms;   /* one attempt's deadline; 0 = 10000 */
+  int gzip;             /* 1: compress request bodies */
+  int insecure;         /* gRPC: 1 = plaintext; HTTP: decided by the URL scheme */
+  const char *ca_file;  /* PEM CA bundle; NULL = the system's roots */
+  const char *cert_file, *key_file; /* client certificate and key (mTLS); may be NULL */
+  uint64_t queue_bytes;             /* memory queue bound; 0 = 64 MiB */
+  int32_t retry_initial_ms;         /* 0 = 1000 */
+  int32_t retry_max_ms;             /* 0 = 30000 */
+  const char *spool_dir;            /* NULL or "": no disk spool */
+  uint64_t spool_bytes;             /* spool budget; 0 = 1 GiB */
+  int spool_fsync;                  /* 1: fsync every spooled batch (default in config) */
+} tt_otlp_sink_opts_t;
+
+typedef struct {
+  uint64_t batches_sent, spans_sent;
+  uint64_t batches_retried; /* attempts that failed retryably and were tried again */
+  uint64_t batches_failed_permanent, spans_failed_permanent;
+  uint64_t spans_rejected; /* partial success: refused by the backend one by one */
+  uint64_t batches_dropped_queue_full, spans_dropped_queue_full;
+  uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
+  uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
+  uint64_t spool_errors;                 /* spool writes that failed (batch kept in memory) */
+  uint64_t queue_bytes;                  /* now */
+  uint64_t spool_bytes, spool_batches;   /* now */
+  uint64_t oldest_spooled_age_ms;        /* now; 0 when the spool is empty */
+  int degraded;                          /* 1 while the backend is failing */
+} tt_otlp_sink_stats_t;
+
+/* Creates the sink and starts its sender thread. On error returns a negative errno and a
+ * message in err (bad endpoint, unreadable certificate, spool directory problem). */
+int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err, size_t errlen);
+
+/* Copies the counters. Any thread. */
+void tt__sink_otlp_stats(tt_sink_t *s, tt_otlp_sink_stats_t *out);
+
+/* Appends the per-exporter metrics of every OTLP sink among sinks (others are skipped) in the
+ * Prometheus text format, one family at a time with an `exporter` label. Any thread. */
+int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *out);
+
+/* The deadline close() gives the sender to deliver what is queued, in ms (default 5000);
+ * what remains then goes to the spool (or is counted lost). Call before close. */
+void tt__sink_otlp_set_close_deadline(tt_sink_t *s, int32_t ms);
+
+#endif

@@ -1,0 +1,375 @@
+/* OTLP forwarding sink against a real peer (tests/peers/otlp_receiver.py on python3-grpcio):
+ * delivery order over both protocols, retry on retryable answers, no retry on permanent ones,
+ * the Honeycomb-style auth header, and the disk spool across a backend outage and a restart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "peers/otlp_peer.h"
+#include "peers/tsan_grpc.h"
+#include "sink_otlp.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+/* One request with one span named "batch-<i>" (trace id derived from i), serialized. */
+static uint8_t *make_request(int i, size_t *len) {
+  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
+      OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+  Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
+      OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+  Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
+      OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+  Opentelemetry__Proto__Trace__V1__Span span = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+  uint8_t tid[16] = {0}, sid[8] = {0};
+  tid[0] = 0x42;
+  tid[15] = (uint8_t)(i + 1);
+  tid[14] = (uint8_t)((i + 1) >> 8);
+  sid[7] = (uint8_t)(i + 1);
+  sid[0] = 0x17;
+  char name[32];
+  snprintf(name, sizeof name, "batch-%04d", i);
+  span.trace_id.data = tid;
+  span.trace_id.len = 16;
+  span.span_id.data = sid;
+  span.span_id.len = 8;
+  span.name = name;
+  span.start_time_unix_nano = 1000;
+  span.end_time_unix_nano = 2000;
+  Opentelemetry__Proto__Trace__V1__Span *spans[1] = {&span};
+  ss.n_spans = 1;
+  ss.spans = spans;
+  Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
+  rs.n_scope_spans = 1;
+  rs.scope_spans = sss;
+  Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
+  req.n_resource_spans = 1;
+  req.resource_spans = rss;
+  *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+      &req);
+  uint8_t *buf = malloc(*len);
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+  return buf;
+}
+
+static void submit_n(tt_sink_t *s, int from, int to) {
+  for (int i = from; i < to; i++) {
+    size_t len;
+    uint8_t *b = make_request(i, &len);
+    assert_int_equal(s->vt->submit(s, b, len, 1), 0);
+    free(b);
+  }
+}
+
+/* Asserts the peer accepted batch-from .. batch-(to-1), each exactly once, in that order.
+ * Only requests the peer answered with success count: it also records the ones it refused
+ * when told to inject a fault. */
+static void assert_delivered_in_order(const tt_peer_t *p, int from, int to) {
+  char *dump = peer_ctl(p, "/_control/dump", NULL);
+  assert_non_null(dump);
+  int next = from, accepted = 0;
+  for (char *line = strtok(dump, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "request ", 8) == 0) {
+      accepted = strstr(line, " fault=none ") != NULL || strstr(line, " fault=partial") != NULL;
+      continue;
+    }
+    const char *name = strstr(line, " name=batch-");
+    if (!accepted || strncmp(line, "span ", 5) != 0 || name == NULL)
+      continue;
+    int got = atoi(name + 12);
+    if (got != next)
+      fail_msg("expected batch-%04d next, the peer accepted batch-%04d", next, got);
+    next++;
+  }
+  free(dump);
+  assert_int_equal(next, to);
+}
+
+/* Waits (at most 20 s) until the sink has handed everything to the backend. flush answers at
+ * once while the backend is failing, so retry it while the sink backs off. */
+static void wait_drained(tt_sink_t *s) {
+  for (int i = 0; i < 1000; i++) {
+    if (s->vt->flush(s) == 0)
+      return;
+    usleep(20000);
+  }
+  fail_msg("the sink did not drain within 20 s");
+}
+
+static void opts_for(tt_otlp_sink_opts_t *o, int protocol, const tt_peer_t *p, char *ep,
+                     size_t eplen) {
+  memset(o, 0, sizeof *o);
+  o->name = protocol == TT_FWD_PROTOCOL_GRPC ? "test-grpc" : "test-http";
+  o->protocol = protocol;
+  if (protocol == TT_FWD_PROTOCOL_GRPC)
+    snprintf(ep, eplen, "127.0.0.1:%d", p->grpc_port);
+  else
+    snprintf(ep, eplen, "http://127.0.0.1:%d/v1/traces", p->http_port);
+  o->endpoint = ep;
+  o->insecure = 1;
+  o->timeout_ms = 3000;
+  o->retry_initial_ms = 20;
+  o->retry_max_ms = 200;
+}
+
+static tt_sink_t *open_sink(const tt_otlp_sink_opts_t *o) {
+  tt_sink_t *s = NULL;
+  char err[256] = "";
+  int rc = tt__sink_otlp_open(o, &s, err, sizeof err);
+  if (rc != 0)
+    fail_msg("sink open: %s", err);
+  return s;
+}
+
+static void start_peer(tt_peer_t *p, const char *const *extra) {
+  if (peer_start(p, extra) != 0)
+    fail_msg("the Python OTLP receiver did not start (python3-grpcio/python3-protobuf needed)");
+}
+
+/* Starts a peer, injects `fault` (JSON, or NULL), sends batches 0..n-1 through a fresh sink,
+ * waits for the queue to drain and closes the sink. The peer keeps running for the caller's
+ * assertions; the caller stops it. */
+static void send_through_sink(int protocol, const char *fault, int n, tt_peer_t *p,
+                              tt_otlp_sink_stats_t *st) {
+  start_peer(p, NULL);
+  if (fault != NULL)
+    assert_int_equal(peer_fault(p, fault), 0);
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  opts_for(&o, protocol, p, ep, sizeof ep);
+  tt_sink_t *s = open_sink(&o);
+  submit_n(s, 0, n);
+  wait_drained(s);
+  tt__sink_otlp_stats(s, st);
+  assert_true(s->vt->healthy(s));
+  s->vt->close(s);
+}
+
+static void run_delivery(int protocol) {
+  tt_peer_t p;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(protocol, NULL, 40, &p, &st);
+  assert_int_equal(st.batches_sent, 40);
+  assert_int_equal(st.spans_sent, 40);
+  assert_int_equal(peer_stat(&p, "spans"), 40);
+  assert_delivered_in_order(&p, 0, 40);
+  peer_stop(&p);
+}
+
+static void sink_otlp_should_deliver_every_batch_once_in_order_over_grpc(void **state) {
+  (void)state;
+  run_delivery(TT_FWD_PROTOCOL_GRPC);
+}
+
+static void sink_otlp_should_deliver_every_batch_once_in_order_over_http(void **state) {
+  (void)state;
+  run_delivery(TT_FWD_PROTOCOL_HTTP_PROTOBUF);
+}
+
+static void sink_otlp_should_retry_503_with_retry_after_then_deliver(void **state) {
+  (void)state;
+  tt_peer_t p;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(TT_FWD_PROTOCOL_HTTP_PROTOBUF,
+                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":503,"
+                    "\"retry_after\":\"1\",\"times\":2}",
+                    3, &p, &st);
+  assert_int_equal(st.batches_retried, 2);
+  assert_int_equal(st.batches_sent, 3);
+  assert_int_equal(st.batches_failed_permanent, 0);
+  assert_int_equal(peer_stat(&p, "requests"), 5);
+  assert_delivered_in_order(&p, 0, 3);
+  peer_stop(&p);
+}
+
+static void sink_otlp_should_retry_grpc_unavailable_then_deliver(void **state) {
+  (void)state;
+  tt_peer_t p;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(TT_FWD_PROTOCOL_GRPC,
+                    "{\"proto\":\"grpc\",\"kind\":\"status\",\"code\":\"UNAVAILABLE\","
+                    "\"message\":\"down\",\"times\":2}",
+                    2, &p, &st);
+  assert_int_equal(st.batches_retried, 2);
+  assert_int_equal(st.batches_sent, 2);
+  assert_delivered_in_order(&p, 0, 2);
+  peer_stop(&p);
+}
+
+static void sink_otlp_should_drop_and_count_a_400_without_retrying(void **state) {
+  (void)state;
+  tt_peer_t p;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(TT_FWD_PROTOCOL_HTTP_PROTOBUF,
+                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
+                    "\"message\":\"bad data\",\"times\":1}",
+                    3, &p, &st);
+  assert_int_equal(st.batches_failed_permanent, 1);
+  assert_int_equal(st.spans_failed_permanent, 1);
+  assert_int_equal(st.batches_retried, 0);
+  assert_int_equal(st.batches_sent, 2);
+  assert_int_equal(peer_stat(&p, "requests"), 3);
+  assert_delivered_in_order(&p, 1, 3);
+  peer_stop(&p);
+}
+
+static void sink_otlp_should_count_partial_success_without_retrying(void **state) {
+  (void)state;
+  tt_peer_t p;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(TT_FWD_PROTOCOL_GRPC,
+                    "{\"proto\":\"grpc\",\"kind\":\"partial\",\"rejected\":1,"
+                    "\"message\":\"one bad span\",\"times\":1}",
+                    2, &p, &st);
+  assert_int_equal(st.spans_rejected, 1);
+  assert_int_equal(st.batches_retried, 0);
+  assert_int_equal(peer_stat(&p, "requests"), 2);
+  peer_stop(&p);
+}
+
+static void sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires(void **state) {
+  (void)state;
+  const char *extra[] = {"--require-header", "x-honeycomb-team=secret-key", NULL};
+  for (int protocol = TT_FWD_PROTOCOL_GRPC; protocol <= TT_FWD_PROTOCOL_HTTP_PROTOBUF; protocol++) {
+    tt_peer_t p;
+    start_peer(&p, extra);
+    tt_otlp_sink_opts_t o;
+    char ep[128];
+    opts_for(&o, protocol, &p, ep, sizeof ep);
+    /* Without the header: refused (401 / UNAUTHENTICATED), counted, not retried. */
+    tt_sink_t *s = open_sink(&o);
+    submit_n(s, 0, 1);
+    wait_drained(s);
+    tt_otlp_sink_stats_t st;
+    tt__sink_otlp_stats(s, &st);
+    assert_int_equal(st.batches_failed_permanent, 1);
+    assert_int_equal(st.batches_retried, 0);
+    s->vt->close(s);
+    /* With it: delivered. */
+    o.headers = "x-honeycomb-team=secret-key";
+    s = open_sink(&o);
+    submit_n(s, 1, 2);
+    wait_drained(s);
+    tt__sink_otlp_stats(s, &st);
+    assert_int_equal(st.batches_sent, 1);
+    s->vt->close(s);
+    assert_delivered_in_order(&p, 1, 2);
+    char *dump = peer_ctl(&p, "/_control/dump", NULL);
+    assert_non_null(dump);
+    assert_true(count_substr(dump, "x-honeycomb-team=secret-key") >= 1);
+    free(dump);
+    peer_stop(&p);
+  }
+}
+
+static void remove_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    unlink(path);
+  }
+  if (d)
+    closedir(d);
+  rmdir(dir);
+}
+
+static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(void **state) {
+  (void)state;
+  char dir[] = "/tmp/tt-fwd-spool-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  tt_peer_t p;
+  start_peer(&p, NULL);
+
+  /* The backend is down (nothing listens): everything goes to the spool. */
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
+  snprintf(ep, sizeof ep, "127.0.0.1:%d", closed_port());
+  o.timeout_ms = 500;
+  o.spool_dir = dir;
+  o.spool_fsync = 1;
+  o.queue_bytes = 4096; /* a small memory queue: the outage outlasts it */
+  tt_sink_t *s = open_sink(&o);
+  submit_n(s, 0, 30);
+  tt__sink_otlp_set_close_deadline(s, 300);
+  s->vt->close(s);
+
+  /* "Restart" against the live backend with the same spool: all 30 arrive once, in order. */
+  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
+  o.spool_dir = dir;
+  o.spool_fsync = 1;
+  s = open_sink(&o);
+  submit_n(s, 30, 35); /* new batches queue behind the replayed ones */
+  for (int i = 0; i < 50 && peer_stat(&p, "spans") < 35; i++)
+    usleep(100000);
+  wait_drained(s);
+  tt_otlp_sink_stats_t st;
+  tt__sink_otlp_stats(s, &st);
+  assert_int_equal(st.batches_sent, 35);
+  assert_int_equal(st.spool_batches, 0);
+  assert_int_equal(peer_stat(&p, "spans"), 35);
+  assert_delivered_in_order(&p, 0, 35);
+  s->vt->close(s);
+  peer_stop(&p);
+  remove_dir(dir);
+}
+
+static void sink_otlp_should_count_batches_it_cannot_hold_without_a_spool(void **state) {
+  (void)state;
+  tt_otlp_sink_opts_t o;
+  memset(&o, 0, sizeof o);
+  char ep[64];
+  snprintf(ep, sizeof ep, "127.0.0.1:%d", closed_port());
+  o.name = "nospool";
+  o.protocol = TT_FWD_PROTOCOL_GRPC;
+  o.endpoint = ep;
+  o.insecure = 1;
+  o.timeout_ms = 300;
+  o.retry_initial_ms = 20;
+  o.queue_bytes = 300; /* room for a few ~80-byte batches */
+  tt_sink_t *s = open_sink(&o);
+  int refused = 0;
+  for (int i = 0; i < 20; i++) {
+    size_t len;
+    uint8_t *b = make_request(i, &len);
+    if (s->vt->submit(s, b, len, 1) != 0)
+      refused++;
+    free(b);
+  }
+  tt_otlp_sink_stats_t st;
+  tt__sink_otlp_stats(s, &st);
+  assert_true(refused > 0);
+  assert_int_equal(st.batches_dropped_queue_full, (uint64_t)refused);
+  tt__sink_otlp_set_close_deadline(s, 200);
+  s->vt->close(s); /* must return by its deadline although the backend never answers */
+}
+
+int main(void) {
+  tt__log_set_level(TT_LOG_OFF);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_grpc),
+      cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_http),
+      cmocka_unit_test(sink_otlp_should_retry_503_with_retry_after_then_deliver),
+      cmocka_unit_test(sink_otlp_should_retry_grpc_unavailable_then_deliver),
+      cmocka_unit_test(sink_otlp_should_drop_and_count_a_400_without_retrying),
+      cmocka_unit_test(sink_otlp_should_count_partial_success_without_retrying),
+      cmocka_unit_test(sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires),
+      cmocka_unit_test(sink_otlp_should_spool_during_an_outage_and_replay_after_restart),
+      cmocka_unit_test(sink_otlp_should_count_batches_it_cannot_hold_without_a_spool),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_cleanup();
+  return rc;
+}
