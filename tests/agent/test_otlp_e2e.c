@@ -10,7 +10,6 @@
 #include "exporter_otlp.h"
 #include "internal.h"
 #include "peers/otlp_peer.h"
-#include "peers/tsan_grpc.h"
 
 static tt_peer_t g_peer;
 

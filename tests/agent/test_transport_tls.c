@@ -9,7 +9,6 @@
 #include "exporter_otlp.h"
 #include "peers/otlp_peer.h"
 #include "peers/otlp_sample.h"
-#include "peers/tsan_grpc.h"
 
 static char g_dir[64];
 static char g_ca[128], g_srv_cert[128], g_srv_key[128], g_cli_cert[128], g_cli_key[128];

@@ -24,15 +24,6 @@
 #include "receiver.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
-/* Under TSan, uninstrumented gRPC/Abseil shared libraries report races inside themselves; the
- * same list lives in tests/wire/tsan-grpc.supp for TSAN_OPTIONS=suppressions=... runs. */
-#if defined(__SANITIZE_THREAD__)
-const char *__tsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void) {
-  return "race:libgrpc.so\nrace:libgpr.so\nrace:libabsl_\n";
-}
-#endif
-
 /* ---- recording handler ---- */
 
 typedef struct {

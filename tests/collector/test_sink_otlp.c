@@ -15,7 +15,6 @@
 
 #include "log.h"
 #include "peers/otlp_peer.h"
-#include "peers/tsan_grpc.h"
 #include "sink_otlp.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 

@@ -22,7 +22,6 @@
 #include "exporter_otlp.h"
 #include "peers/otlp_peer.h"
 #include "peers/otlp_sample.h"
-#include "peers/tsan_grpc.h"
 
 #ifndef PROTO
 #error "define PROTO as TT_OTLP_PROTOCOL_HTTP_PROTOBUF, _HTTP_JSON or _GRPC"
