@@ -202,6 +202,23 @@ static void sink_otlp_should_retry_grpc_unavailable_then_deliver(void **state) {
   peer_stop(&p);
 }
 
+/* A backend that accepts the request and never answers: the attempt times out (timeout_ms is
+ * 3 s in opts_for) and is retried; the batch is delivered once the backend answers again. */
+static void sink_otlp_should_retry_a_hung_request_after_its_deadline(void **state) {
+  (void)state;
+  for (int protocol = TT_FWD_PROTOCOL_GRPC; protocol <= TT_FWD_PROTOCOL_HTTP_PROTOBUF; protocol++) {
+    tt_peer_t p;
+    tt_otlp_sink_stats_t st;
+    send_through_sink(protocol, "{\"proto\":\"any\",\"kind\":\"hang\",\"seconds\":5,\"times\":1}",
+                      2, &p, &st);
+    assert_int_equal(st.batches_retried, 1);
+    assert_int_equal(st.batches_sent, 2);
+    assert_int_equal(st.batches_failed_permanent, 0);
+    assert_delivered_in_order(&p, 0, 2);
+    peer_stop(&p);
+  }
+}
+
 static void sink_otlp_should_drop_and_count_a_400_without_retrying(void **state) {
   (void)state;
   tt_peer_t p;
@@ -362,6 +379,7 @@ int main(void) {
       cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_http),
       cmocka_unit_test(sink_otlp_should_retry_503_with_retry_after_then_deliver),
       cmocka_unit_test(sink_otlp_should_retry_grpc_unavailable_then_deliver),
+      cmocka_unit_test(sink_otlp_should_retry_a_hung_request_after_its_deadline),
       cmocka_unit_test(sink_otlp_should_drop_and_count_a_400_without_retrying),
       cmocka_unit_test(sink_otlp_should_count_partial_success_without_retrying),
       cmocka_unit_test(sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires),
