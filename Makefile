@@ -19,7 +19,7 @@ ifneq ($(SANITIZE),)
   CMAKE_ARGS += -DTT_SANITIZE=$(SANITIZE)
 endif
 
-.PHONY: all deps configure build run test bench fuzz format format-check clean
+.PHONY: all deps configure build run test bench fuzz fuzz-run format format-check clean
 
 all: build
 
@@ -44,7 +44,12 @@ bench: build
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DTT_FUZZ=ON -DTT_BENCH=OFF >/dev/null
-	cmake --build build-fuzz -j $(JOBS)
+	cmake --build build-fuzz -j $(JOBS) -- --no-print-directory
+
+# Every fuzz target for FUZZ_SECONDS each from its seed corpus (CI runs this).
+FUZZ_SECONDS ?= 20
+fuzz-run: fuzz
+	tests/fuzz/run_fuzzers.sh build-fuzz $(FUZZ_SECONDS)
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
