@@ -12,7 +12,7 @@ PKGS=(
   libhttp-parser-dev
   python3 python3-grpcio python3-protobuf
   nodejs npm
-  binutils curl ca-certificates
+  binutils curl ca-certificates openssl
 )
 
 missing=()

@@ -149,9 +149,18 @@ shutdown: {deadline: 10s}
 
 
 class Peer:
-    """tests/peers/otlp_receiver.py: a real OTLP backend stand-in (Jaeger, Honeycomb)."""
+    """tests/peers/otlp_receiver.py: a real OTLP backend stand-in (Jaeger, Honeycomb). With
+    tls_ca set, the peer serves TLS (extra_args carry --tls-*) and is queried over https."""
 
-    def __init__(self, work, extra_args=()):
+    def __init__(self, work, extra_args=(), tls_ca=None):
+        self.scheme = "https" if tls_ca else "http"
+        self.ssl = None
+        if tls_ca:
+            import ssl
+            self.ssl = ssl.create_default_context(cafile=tls_ca)
+            if "--tls-client-ca" in extra_args:
+                self.ssl.load_cert_chain(os.path.join(os.path.dirname(tls_ca), "client.pem"),
+                                         os.path.join(os.path.dirname(tls_ca), "client.key"))
         self.record = os.path.join(work, "peer-%d.jsonl" % free_port())
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(SRC, "tests", "peers", "otlp_receiver.py"),
@@ -165,19 +174,22 @@ class Peer:
         self.grpc, self.http = int(m.group(1)), int(m.group(2))
 
     def stat(self, name):
-        with urllib.request.urlopen("http://127.0.0.1:%d/_control/stats" % self.http,
-                                    timeout=5) as r:
+        with urllib.request.urlopen("%s://127.0.0.1:%d/_control/stats" % (self.scheme, self.http),
+                                    timeout=5, context=self.ssl) as r:
             text = r.read().decode()
         m = re.search(r"\b%s=(\d+)" % name, text)
         return int(m.group(1)) if m else -1
 
-    def accepted_requests(self):
-        """The requests the peer answered with success, as OTLP/JSON-shaped dicts."""
+    def accepted_requests(self, proto=None):
+        """The requests the peer answered with success (over proto, if given), as OTLP/JSON-shaped
+        dicts."""
         out = []
         if not os.path.exists(self.record):
             return out
         for line in open(self.record):
             e = json.loads(line)
+            if proto is not None and e.get("proto") != proto:
+                continue
             if e.get("fault") == "none" or str(e.get("fault", "")).startswith("partial"):
                 out.append((e, camelize(e.get("request", {}))))
         return out
@@ -265,6 +277,27 @@ def check_kept_spans(spans, manifest, ratio, late=None):
     if extra:
         fail("delivered traces that were never sent: %s" % sorted(extra)[:3])
     return len(seen), sum(1 for c in want.values() if c == "normal")
+
+
+def make_certs(work):
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate (openssl)."""
+    cmd = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout ca.key -out ca.pem -days 2 -subj /CN=tt-test-ca && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout server.key -out server.csr -subj /CN=localhost && "
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 2 -extfile san.ext && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout client.key -out client.csr -subj /CN=tt-client && "
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out client.pem -days 2")
+    r = subprocess.run(cmd, shell=True, cwd=work, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("certificate generation failed: " + r.stderr[-500:])
+    return {k: os.path.join(work, k) for k in ("ca.pem", "server.pem", "server.key",
+                                                "client.pem", "client.key")}
 
 
 def new_workdir():

@@ -10,6 +10,9 @@ Scenarios (argument):
                the key comes from the environment through ${HONEYCOMB_API_KEY} in the YAML and
                everything arrives; a second collector with a wrong key has its batches counted
                as permanent failures, not retried, and nothing arrives.
+  mtls         a backend that serves TLS and requires a client certificate, reached by two
+               exporters at once (fan-out): gRPC and HTTP/protobuf, each with the configured CA,
+               client certificate and key; each receives every kept span once.
   outage       the backend is down (nothing listens): kept batches go to the disk spool; the
                collector is killed with SIGKILL and restarted against the now-running backend:
                every kept span arrives exactly once.
@@ -19,7 +22,7 @@ import os
 import sys
 import time
 
-from e2e_lib import (Collector, Peer, check_kept_spans, fail, free_port, metric_sum, new_workdir,
+from e2e_lib import (Collector, Peer, check_kept_spans, fail, free_port, make_certs, new_workdir,
                      require_env, run_node, spans_of, wait_until)
 
 RATIO = 0.25
@@ -47,8 +50,8 @@ exporters:
 %s""" % (name, protocol, endpoint, extra)
 
 
-def delivered(peer):
-    return [x for _, req in peer.accepted_requests() for x in spans_of(req)]
+def delivered(peer, proto=None):
+    return [x for _, req in peer.accepted_requests(proto) for x in spans_of(req)]
 
 
 def send_and_decide(col, work):
@@ -170,6 +173,38 @@ def scenario_outage():
     print("OK outage: %d kept spans spooled, survived SIGKILL and arrived once each" % nspans)
 
 
+def scenario_mtls():
+    work = new_workdir()
+    c = make_certs(work)
+    peer = Peer(work, ["--tls-cert", c["server.pem"], "--tls-key", c["server.key"],
+                       "--tls-client-ca", c["ca.pem"]], tls_ca=c["ca.pem"])
+    tls = ('    ca_file: "%s"\n    cert_file: "%s"\n    key_file: "%s"\n' %
+           (c["ca.pem"], c["client.pem"], c["client.key"]))
+    yaml = ("sink: {type: none}\n" + POLICIES +
+            exporter_yaml("tls-grpc", "grpc", "https://127.0.0.1:%d" % peer.grpc, tls)
+            .replace("    insecure: true\n", "") +
+            exporter_yaml("tls-http", "http/protobuf", "https://127.0.0.1:%d/v1/traces" %
+                          peer.http, tls).replace("exporters:\n", "")
+            .replace("    insecure: true\n", ""))
+    col = Collector(work, yaml)
+    try:
+        traces = send_and_decide(col, work)
+        want = sum(len(t["spanIds"]) for t in traces
+                   if t["category"] != "normal" or
+                   int(t["traceId"][-14:], 16) >= (1 << 56) - round(RATIO * (1 << 56)))
+        wait_until("both exporters to deliver %d spans" % want,
+                   lambda: peer.stat("spans") >= 2 * want, 60, col.admin)
+        for proto in ("grpc", "http"):
+            check_kept_spans(delivered(peer, proto), traces, RATIO)
+    finally:
+        rc = col.stop()
+        peer.stop()
+    if rc != 0:
+        fail("the collector exited with %d" % rc)
+    print("OK mtls: %d kept spans delivered once over gRPC and once over HTTP, both with a "
+          "configured CA and client certificate" % want)
+
+
 def main():
     require_env()
     what = sys.argv[1] if len(sys.argv) == 2 else ""
@@ -181,8 +216,10 @@ def main():
         scenario_honeycomb()
     elif what == "outage":
         scenario_outage()
+    elif what == "mtls":
+        scenario_mtls()
     else:
-        fail("usage: test_forward_e2e.py jaeger-grpc|jaeger-http|honeycomb|outage")
+        fail("usage: test_forward_e2e.py jaeger-grpc|jaeger-http|honeycomb|mtls|outage")
 
 
 if __name__ == "__main__":
