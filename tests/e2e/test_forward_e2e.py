@@ -155,8 +155,14 @@ def scenario_outage():
     traces = send_and_decide(col, work)
     spooled = 'tailtrace_exporter_spool_batches{exporter="jaeger"}'
     queued = 'tailtrace_exporter_queue_bytes{exporter="jaeger"}'
-    wait_until("every kept batch to reach the spool", lambda: (
-        col.metrics().get(spooled, 0) > 0 and col.metrics().get(queued, 1) == 0), 30, col.admin)
+    handed = 'tailtrace_export_batches_total{outcome="ok"}'
+
+    def all_spooled():
+        # Every batch the pipeline handed to the exporter is on disk, none waits in memory.
+        m = col.metrics()
+        return (m.get(handed, 0) > 0 and m.get(spooled, 0) == m.get(handed) and
+                m.get(queued, 1) == 0)
+    wait_until("every kept batch to reach the spool", all_spooled, 30, col.admin)
     col.stop(sig=9)  # SIGKILL: no chance to flush anything
     peer = Peer(work)
     col = Collector(work, "sink: {type: none}\n" + POLICIES +
