@@ -325,6 +325,33 @@ static void rate_limit_by_spans_should_weigh_traces_by_their_span_count(void **s
   fx_free(&t);
 }
 
+static void rate_limit_should_prefer_explicit_randomness_from_tracestate(void **state) {
+  (void)state;
+  /* Two traces with the same id (randomness 0x191a...1f, below a 1/10 threshold), the second's
+   * root carrying rv:ff...: rv replaces the id's bits, so only the second is kept. */
+  trace_fx_t t, u;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  fx_init(&u);
+  tt__buf_append_lenfield(&u.bytes[0], 3, "ot=rv:ffffffffffffff", 20);
+  add_span(&u, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = rate_limit_then_ratio(10, false);
+  tt_trace_view_t tv = {t.trace_id, t.n, t.views}, uv = {u.trace_id, u.n, u.views};
+  tt_decision_t d;
+  for (int i = 0; i < 100; i++) /* ten times the limit in the first second */
+    tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
+  tt__policy_decide(s, &tv, 6000 * MS, &d);
+  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_false(d.keep);
+  assert_string_equal(d.reason, "rate_limit");
+  tt__policy_decide(s, &uv, 6001 * MS, &d);
+  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_true(d.keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+  fx_free(&u);
+}
+
 static void ratio_should_prefer_explicit_randomness_from_tracestate(void **state) {
   (void)state;
   trace_fx_t t;
@@ -395,6 +422,7 @@ int main(void) {
       cmocka_unit_test(rate_limit_should_keep_about_the_limit_with_honest_weights_under_overload),
       cmocka_unit_test(rate_limit_should_forget_an_old_rate_after_an_idle_window),
       cmocka_unit_test(rate_limit_by_spans_should_weigh_traces_by_their_span_count),
+      cmocka_unit_test(rate_limit_should_prefer_explicit_randomness_from_tracestate),
       cmocka_unit_test(ratio_should_prefer_explicit_randomness_from_tracestate),
       cmocka_unit_test(errors_should_read_http_status_as_int_or_string),
       cmocka_unit_test(empty_policy_list_should_drop_as_no_match),
