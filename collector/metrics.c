@@ -87,6 +87,14 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_bytes_held gauge\ntailtrace_bytes_held %lld\n",
                         (long long)atomic_load(&m->traces_held),
                         (long long)atomic_load(&m->bytes_held));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_decided_cache_bytes Bytes of the decided-trace cache "
+                        "(counted against memory.budget).\n# TYPE tailtrace_decided_cache_bytes "
+                        "gauge\ntailtrace_decided_cache_bytes %lld\n",
+                        (long long)atomic_load(&m->cache_bytes));
+  rc |= counter(o, "tailtrace_spans_duplicate_total",
+                "Spans dropped because their trace already held or emitted their span id.",
+                LOAD(m->spans_duplicate));
   rc |= tt__buf_appendf(o, "# HELP tailtrace_decision_latency_ms Time from a trace's first span "
                            "to its decision.\n# TYPE tailtrace_decision_latency_ms histogram\n");
   unsigned long long cum = 0;

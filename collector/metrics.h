@@ -36,13 +36,15 @@ typedef struct {
   atomic_uint_fast64_t decisions[TT_POL__COUNT][2][TT_TRIG__COUNT]; /* [kind][kept][trigger] */
   atomic_uint_fast64_t late_spans_kept;
   atomic_uint_fast64_t late_spans_dropped;
-  atomic_uint_fast64_t spans_dropped;  /* spans of traces decided "drop" */
-  atomic_uint_fast64_t spans_exported; /* spans handed to sinks successfully */
+  atomic_uint_fast64_t spans_dropped;   /* spans of traces decided "drop" */
+  atomic_uint_fast64_t spans_duplicate; /* spans whose id their trace already held or emitted */
+  atomic_uint_fast64_t spans_exported;  /* spans handed to sinks successfully */
   atomic_uint_fast64_t export_batches_ok;
   atomic_uint_fast64_t export_batches_failed;
   atomic_uint_fast64_t export_bytes;
   atomic_int_fast64_t traces_held;
   atomic_int_fast64_t bytes_held;
+  atomic_int_fast64_t cache_bytes; /* the decided-id cache, also counted against the budget */
   atomic_uint_fast64_t latency_buckets[TT_LATENCY_BUCKETS]; /* cumulative at render time */
   atomic_uint_fast64_t latency_sum_ms;
   atomic_uint_fast64_t latency_count;

@@ -51,6 +51,15 @@ static void account(struct tt_pipeline_s *p, int64_t delta) {
   atomic_fetch_add_explicit(&p->metrics.bytes_held, delta, memory_order_relaxed);
 }
 
+void tt__pipeline_account(struct tt_pipeline_s *p, int64_t delta) {
+  account(p, delta);
+}
+
+void tt__pipeline_account_cache(struct tt_pipeline_s *p, int64_t delta) {
+  atomic_fetch_add_explicit(&p->bytes_held, delta, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.cache_bytes, delta, memory_order_relaxed);
+}
+
 void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b) {
   if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1)
     return;
@@ -164,6 +173,7 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
     memcpy(rec->data, f.p, f.len);
     rec->len = (uint32_t)f.len;
     memcpy(rec->trace_id, sf.trace_id, 16);
+    memcpy(&rec->span_id, sf.span_id, 8);
     rec->start_ns = sf.start_ns;
     rec->end_ns = sf.end_ns;
     rec->root = sf.parent_span_id_len == 0;

@@ -30,6 +30,7 @@ typedef struct span_rec {
   tt_blob_t *res;
   tt_blob_t *scope;
   uint8_t trace_id[16];
+  uint64_t span_id; /* the 8 id bytes as read (never 0: the handler refuses all-zero ids) */
   uint64_t start_ns, end_ns;
   uint32_t len;
   bool root;
@@ -50,6 +51,12 @@ typedef struct trace {
   uint64_t first_seen_ns, last_seen_ns, root_seen_ns, deadline_ns, decided_ns;
   uint64_t threshold; /* decided: the weight's threshold, for late spans */
   char reason[40];    /* decided: the reason, for late spans */
+  /* Span ids, to drop duplicates (a client retrying a batch we already accepted). Held: an
+   * open-addressing set once the trace outgrows a linear scan (NULL before). Kept: a ring of the
+   * last ids_cap span ids emitted, so a retried late span is not exported twice. Dropped: NULL. */
+  uint64_t *ids;
+  uint32_t ids_cap;
+  uint32_t ids_n; /* kept: ids ever pushed into the ring */
 } trace_t;
 
 #define TT_WHEEL_SLOTS 1024
@@ -79,6 +86,7 @@ typedef struct shard {
   uint64_t wheel_tick; /* last tick processed */
   trace_t *dec_head, *dec_tail;
   size_t ndecided;
+  uint64_t cache_bytes; /* what the decided-id cache costs, counted against memory.budget */
   atomic_uint_fast64_t held_bytes; /* written by the shard, read for pressure decisions */
   tt_buf_t out;
   size_t out_spans;
@@ -103,6 +111,10 @@ struct tt_pipeline_s {
 };
 
 uint64_t tt__pipeline_now(struct tt_pipeline_s *p);
+/* Adds delta to the bytes held for undecided traces (the budget's counter and the gauge). */
+void tt__pipeline_account(struct tt_pipeline_s *p, int64_t delta);
+/* Adds delta to the decided-id cache's bytes: they count against the budget too. */
+void tt__pipeline_account_cache(struct tt_pipeline_s *p, int64_t delta);
 void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b);
 void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r);
 void *tt__shard_main(void *arg);

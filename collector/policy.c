@@ -75,7 +75,6 @@ int tt__policy_prepare(tt_policy_t *p, char *err, size_t errlen) {
       }
       pthread_mutex_init(&p->mu, NULL);
       p->mu_ready = true;
-      p->tokens = p->per_second;
       break;
     case TT_POL_RATIO:
       if (!(p->ratio >= 0.0 && p->ratio <= 1.0)) {
@@ -322,22 +321,51 @@ static bool match_attribute(const tt_policy_t *p, const tt_trace_view_t *t) {
   return false;
 }
 
-static bool take_tokens(tt_policy_t *p, const tt_trace_view_t *t, uint64_t now_ns) {
+/* The randomness a consistent decision compares with its threshold: an explicit randomness value
+ * (ot=rv:) replaces the trace id's bits, as the consistent sampling spec says; the root's wins,
+ * else the first span carrying one. */
+static uint64_t trace_randomness(const tt_trace_view_t *t) {
+  uint64_t r = tt__trace_randomness(t->trace_id), rv;
+  bool found = false;
+  for (size_t k = 0; k < t->n; k++) {
+    const tt_span_facts_t *f = &t->spans[k].facts;
+    if ((!found || f->parent_span_id_len == 0) &&
+        tt__tracestate_rv(f->trace_state, f->trace_state_len, &rv) == 0) {
+      r = rv;
+      found = true;
+      if (f->parent_span_id_len == 0)
+        break;
+    }
+  }
+  return r;
+}
+
+/* The threshold a rate-limited trace is sampled with. The rate is estimated, not enforced: over
+ * one-second windows we count what reaches the policy and sample at limit / seen, so each kept
+ * trace's weight is the inverse of the probability it really had and weighted counts stay
+ * unbiased (a token bucket keeps the first N and drops the rest, which no weight can correct).
+ * The count is the larger of the previous window's and the current window's so far: a burst from
+ * idle is thinned as it grows instead of kept whole for a second. Either way a trace's
+ * probability depends only on how many traces came before it, never on their randomness, so
+ * 1/probability remains its honest weight. */
+static uint64_t rate_threshold(tt_policy_t *p, const tt_trace_view_t *t, uint64_t now_ns) {
   double cost = p->count_spans ? (double)t->n : 1.0;
   pthread_mutex_lock(&p->mu);
-  if (p->last_ns != 0 && now_ns > p->last_ns) {
-    p->tokens += (double)(now_ns - p->last_ns) / 1e9 * p->per_second;
-    /* The bucket holds one second's worth: a quiet minute does not buy a burst of a minute. */
-    if (p->tokens > p->per_second)
-      p->tokens = p->per_second;
+  if (p->window_start_ns == 0) {
+    p->window_start_ns = now_ns ? now_ns : 1;
+  } else if (now_ns >= p->window_start_ns + TT_RATE_WINDOW_NS) {
+    uint64_t k = (now_ns - p->window_start_ns) / TT_RATE_WINDOW_NS;
+    /* After an idle window the old count says nothing about the present. */
+    p->seen_prev = k == 1 ? p->seen_cur : 0;
+    p->seen_cur = 0;
+    p->window_start_ns += k * TT_RATE_WINDOW_NS;
   }
-  if (now_ns > p->last_ns)
-    p->last_ns = now_ns;
-  bool ok = p->tokens >= cost;
-  if (ok)
-    p->tokens -= cost;
+  /* Shards read the clock on their own: a slightly older `now` belongs to the current window. */
+  p->seen_cur += cost;
+  double seen = p->seen_prev > p->seen_cur ? p->seen_prev : p->seen_cur;
+  double limit = p->per_second * ((double)TT_RATE_WINDOW_NS / 1e9);
   pthread_mutex_unlock(&p->mu);
-  return ok;
+  return seen <= limit ? 0 : tt__threshold_from_ratio(limit / seen);
 }
 
 void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
@@ -359,28 +387,15 @@ void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t no
         d->keep = p->keep;
         break;
       case TT_POL_RATE_LIMIT:
-        matched = take_tokens(p, t, now_ns);
+        matched = true;
+        d->threshold = rate_threshold(p, t, now_ns);
+        d->keep = d->threshold == 0 || trace_randomness(t) >= d->threshold;
         break;
-      case TT_POL_RATIO: {
+      case TT_POL_RATIO:
         matched = true;
         d->threshold = p->threshold;
-        /* An explicit randomness value (ot=rv:) replaces the trace id's bits, as the consistent
-         * sampling spec says; the root's wins, else the first span carrying one. */
-        uint64_t r = tt__trace_randomness(t->trace_id), rv;
-        bool found = false;
-        for (size_t k = 0; k < t->n; k++) {
-          const tt_span_facts_t *f = &t->spans[k].facts;
-          if ((!found || f->parent_span_id_len == 0) &&
-              tt__tracestate_rv(f->trace_state, f->trace_state_len, &rv) == 0) {
-            r = rv;
-            found = true;
-            if (f->parent_span_id_len == 0)
-              break;
-          }
-        }
-        d->keep = r >= p->threshold;
+        d->keep = trace_randomness(t) >= p->threshold;
         break;
-      }
       default:
         break;
     }

@@ -7,11 +7,12 @@
  *              that entry's threshold
  *   attribute  keep or drop when a span (or its resource) has an attribute that equals a string,
  *              matches a regex, lies in a numeric range, or is present
- *   rate_limit keep while a token bucket of traces/s or spans/s has room; else fall through
+ *   rate_limit sample consistently at ratio = min(1, limit / traces (or spans) seen per second),
+ *              the rate re-estimated every second; always matches, kept traces carry 1/ratio
  *   ratio      keep the consistent-probability share `ratio`, drop the rest (always matches)
  *
  * A trace no policy matches is dropped with reason "no_match". A policy set is immutable once
- * built apart from rate-limit buckets (which lock themselves), and refcounted so that SIGHUP can
+ * built apart from rate-limit windows (which lock themselves), and refcounted so that SIGHUP can
  * swap in a new set while shards finish decisions with the old one. */
 #ifndef TT_COLLECTOR_POLICY_H
 #define TT_COLLECTOR_POLICY_H
@@ -68,10 +69,11 @@ typedef struct {
   /* rate_limit */
   double per_second;
   bool count_spans;
-  pthread_mutex_t mu;
+  pthread_mutex_t mu; /* guards the window below: every shard decides through one policy */
   bool mu_ready;
-  double tokens;
-  uint64_t last_ns;
+  uint64_t window_start_ns; /* 0: no trace seen yet */
+  double seen_cur;          /* traces (spans) that reached the policy in the current window */
+  double seen_prev;         /* ... in the window before it; 0 when it was idle */
   /* ratio */
   double ratio;
   uint64_t threshold;
@@ -118,7 +120,10 @@ void tt__policy_set_ref(tt_policy_set_t *s);
 /* Drops a reference; the last one frees the set. NULL is a no-op. */
 void tt__policy_set_unref(tt_policy_set_t *s);
 
-/* Decides one trace. Any thread; rate-limit buckets lock internally. */
+/* The rate-limit policy's counting window. */
+#define TT_RATE_WINDOW_NS 1000000000ull
+
+/* Decides one trace. Any thread; rate-limit windows lock internally. */
 void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
                        tt_decision_t *d);
 

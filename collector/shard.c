@@ -122,7 +122,100 @@ static void schedule(shard_t *s, trace_t *t, bool linked) {
   wheel_link(s, t);
 }
 
+/* ---- span ids: duplicates ------------------------------------------------------------------- */
+/* A client that retries a batch we already accepted (its answer was lost, or it timed out) sends
+ * spans we hold. A held trace checks each new span id: by a linear scan while it is small, then
+ * through an open-addressing set whose bytes count against the budget like the spans. A kept
+ * trace's tombstone remembers only its last LATE_IDS emitted span ids (a retried batch is
+ * usually the latest one), so the cache stays small; an older duplicate arriving late is
+ * exported again. */
+
+#define LINEAR_IDS 8
+#define LATE_IDS 16
+
+static uint32_t id_slot(uint64_t id, uint32_t cap) {
+  id ^= id >> 33;
+  id *= 0xff51afd7ed558ccdull;
+  id ^= id >> 33;
+  return (uint32_t)id & (cap - 1);
+}
+
+/* Adds id to the set; returns false when it was already there. 0 marks an empty slot. */
+static bool idset_add(uint64_t *set, uint32_t cap, uint64_t id) {
+  for (uint32_t i = id_slot(id, cap);; i = (i + 1) & (cap - 1)) {
+    if (set[i] == id)
+      return false;
+    if (set[i] == 0) {
+      set[i] = id;
+      return true;
+    }
+  }
+}
+
+static void idset_free(shard_t *s, trace_t *t) {
+  if (t->ids == NULL)
+    return;
+  tt__pipeline_account(s->p, -(int64_t)(t->ids_cap * sizeof *t->ids));
+  free(t->ids);
+  t->ids = NULL;
+  t->ids_cap = 0;
+}
+
+/* Returns true when a held trace already holds span id `id`; otherwise records it. */
+static bool held_duplicate(shard_t *s, trace_t *t, uint64_t id) {
+  if (t->ids == NULL && t->nspans < LINEAR_IDS) {
+    for (span_rec_t *r = t->spans; r != NULL; r = r->next)
+      if (r->span_id == id)
+        return true;
+    return false;
+  }
+  if (t->ids == NULL || (t->nspans + 1) * 2 > t->ids_cap) {
+    /* Rebuilt from the span list at double the size: amortised O(1) a span, load <= 1/2. */
+    uint32_t cap = t->ids_cap ? t->ids_cap * 2 : 4 * LINEAR_IDS;
+    uint64_t *set = calloc(cap, sizeof *set);
+    if (set == NULL) {
+      /* Without memory for the set, the scan still gives the right answer, only slower. */
+      for (span_rec_t *r = t->spans; r != NULL; r = r->next)
+        if (r->span_id == id)
+          return true;
+      return false;
+    }
+    for (span_rec_t *r = t->spans; r != NULL; r = r->next)
+      idset_add(set, cap, r->span_id);
+    int64_t delta = (int64_t)((cap - t->ids_cap) * sizeof *set);
+    free(t->ids);
+    t->ids = set;
+    t->ids_cap = cap;
+    t->bytes += (uint64_t)delta;
+    atomic_fetch_add_explicit(&s->held_bytes, (uint64_t)delta, memory_order_relaxed);
+    tt__pipeline_account(s->p, delta);
+  }
+  return !idset_add(t->ids, t->ids_cap, id);
+}
+
+static void ring_push(trace_t *t, uint64_t id) {
+  if (t->ids_cap == 0)
+    return;
+  t->ids[t->ids_n % t->ids_cap] = id;
+  t->ids_n++;
+}
+
+static bool ring_has(const trace_t *t, uint64_t id) {
+  uint32_t n = t->ids_n < t->ids_cap ? t->ids_n : t->ids_cap;
+  for (uint32_t i = 0; i < n; i++)
+    if (t->ids[i] == id)
+      return true;
+  return false;
+}
+
 /* ---- decided-id cache ----------------------------------------------------------------------- */
+/* A tombstone costs its trace_t, its share of the hash table's buckets and its span-id ring. Those
+ * bytes count against memory.budget, and the cache may use at most a quarter of it: past that (or
+ * past late_spans.cache_traces ids, or the ttl) the oldest ids are forgotten first. */
+
+static uint64_t tombstone_cost(const trace_t *t) {
+  return sizeof *t + 2 * sizeof(trace_t *) + t->ids_cap * sizeof *t->ids;
+}
 
 static void decided_push(shard_t *s, trace_t *t) {
   t->lnext = NULL;
@@ -133,13 +226,17 @@ static void decided_push(shard_t *s, trace_t *t) {
     s->dec_head = t;
   s->dec_tail = t;
   s->ndecided++;
+  uint64_t cost = tombstone_cost(t);
+  s->cache_bytes += cost;
+  tt__pipeline_account_cache(s->p, (int64_t)cost);
 }
 
 static void decided_expire(shard_t *s, uint64_t now) {
   const tt_pipeline_opts_t *o = &s->p->o;
   size_t cap = (size_t)(o->late_cache_traces / s->p->nshards);
-  while (s->dec_head != NULL &&
-         (s->ndecided > cap || s->dec_head->decided_ns + o->late_cache_ttl_ns <= now)) {
+  uint64_t cap_bytes = o->memory_budget / 4 / s->p->nshards;
+  while (s->dec_head != NULL && (s->ndecided > cap || s->cache_bytes > cap_bytes ||
+                                 s->dec_head->decided_ns + o->late_cache_ttl_ns <= now)) {
     trace_t *t = s->dec_head;
     s->dec_head = t->lnext;
     if (s->dec_head != NULL)
@@ -147,6 +244,10 @@ static void decided_expire(shard_t *s, uint64_t now) {
     else
       s->dec_tail = NULL;
     s->ndecided--;
+    uint64_t cost = tombstone_cost(t);
+    s->cache_bytes -= cost;
+    tt__pipeline_account_cache(s->p, -(int64_t)cost);
+    free(t->ids);
     remove_trace(s, t);
   }
 }
@@ -307,6 +408,17 @@ oom:
 done:
   wheel_unlink(s, t);
   atomic_fetch_sub_explicit(&s->held_bytes, t->bytes, memory_order_relaxed);
+  idset_free(s, t);
+  if (t->state == TRACE_KEPT) {
+    /* The tombstone's ring of emitted span ids: small traces get a small ring. */
+    uint32_t cap = t->nspans < 4 ? 4 : t->nspans < LATE_IDS ? t->nspans : LATE_IDS;
+    t->ids = malloc(cap * sizeof *t->ids);
+    if (t->ids != NULL) {
+      t->ids_cap = cap;
+      for (span_rec_t *r = t->spans; r != NULL; r = r->next)
+        ring_push(t, r->span_id);
+    }
+  }
   free_spans(s, t);
   t->decided_ns = now;
   s->nheld--;
@@ -318,7 +430,10 @@ done:
  * with the same weight and reason; dropped traces' late spans are counted and freed. */
 static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
   struct tt_pipeline_s *p = s->p;
-  if (t->state == TRACE_KEPT) {
+  if (t->state == TRACE_KEPT && ring_has(t, r->span_id)) {
+    atomic_fetch_add_explicit(&p->metrics.spans_duplicate, 1, memory_order_relaxed);
+  } else if (t->state == TRACE_KEPT) {
+    ring_push(t, r->span_id);
     bool done = false;
     tt_annotation_t a = {t->threshold, t->reason, "late"};
     emit_spans(s, &r, 1, &done, &a);
@@ -347,6 +462,10 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
     t->first_seen_ns = now;
     s->nheld++;
     atomic_fetch_add_explicit(&s->p->metrics.traces_held, 1, memory_order_relaxed);
+  } else if (held_duplicate(s, t, r->span_id)) {
+    atomic_fetch_add_explicit(&s->p->metrics.spans_duplicate, 1, memory_order_relaxed);
+    tt__span_rec_free(s->p, r);
+    return;
   }
   r->next = NULL;
   *t->tail = r;
@@ -503,6 +622,7 @@ void tt__shard_destroy(shard_t *s) {
     for (trace_t *t = s->buckets[i], *n; t != NULL; t = n) {
       n = t->hnext;
       free_spans(s, t);
+      free(t->ids);
       free(t);
     }
   free(s->buckets);

@@ -155,11 +155,11 @@ static void trace_should_be_decided_a_grace_after_its_root_arrives(void **state)
 static void trace_without_root_should_be_decided_after_idle_timeout(void **state) {
   (void)state;
   env_t *e = env_new(1.0);
-  span_spec_t c1 = fx_span(8, 2, 1);
+  span_spec_t c1 = fx_span(8, 2, 1), c2 = fx_span(8, 3, 1);
   send(e, &c1, 1);
   advance(e, 9 * SEC);
   assert_int_equal(exported(e), 0);
-  send(e, &c1, 1); /* activity resets the idle timer */
+  send(e, &c2, 1); /* activity resets the idle timer */
   advance(e, 9 * SEC);
   assert_int_equal(exported(e), 0);
   advance(e, 2 * SEC);
@@ -524,6 +524,163 @@ static void decided_id_cache_should_stay_within_its_size(void **state) {
   env_free(e);
 }
 
+static void rate_limited_traces_should_carry_honest_weights_and_misses_be_counted(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.root_grace_ns = 2 * SEC;
+  tt_policy_set_t *pol = tt__policy_set_new(1);
+  char err[64];
+  pol->items[0].kind = TT_POL_RATE_LIMIT;
+  pol->items[0].per_second = 100;
+  assert_int_equal(tt__policy_prepare(&pol->items[0], err, sizeof err), 0);
+  env_t *e = env_new_with(&o, pol);
+  /* Eight seconds of 1000 single-span traces a second: ten times the limit. */
+  const uint64_t per_sec = 1000, secs = 8;
+  span_spec_t batch[100];
+  for (uint64_t sec = 0; sec < secs; sec++) {
+    for (uint64_t i = 0; i < per_sec; i++) {
+      batch[i % 100] = fx_span(500000 + sec * per_sec + i, 1, 0);
+      if (i % 100 == 99)
+        send(e, batch, 100);
+    }
+    advance(e, 1 * SEC);
+  }
+  /* Second by second, as traffic would: a quiet gap of two windows resets the rate to 1. */
+  for (int i = 0; i < 3; i++)
+    advance(e, 1 * SEC);
+  size_t kept = exported(e);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  uint64_t kept_dec = atomic_load(&m->decisions[TT_POL_RATE_LIMIT][1][TT_TRIG_ROOT_GRACE]);
+  uint64_t dropped_dec = atomic_load(&m->decisions[TT_POL_RATE_LIMIT][0][TT_TRIG_ROOT_GRACE]);
+  assert_int_equal(kept_dec, kept);
+  assert_int_equal(kept_dec + dropped_dec, per_sec * secs); /* misses are drops, by reason */
+  assert_int_equal(atomic_load(&m->spans_dropped), dropped_dec);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, kept);
+  int64_t sum = 0;
+  size_t weight_ten = 0;
+  for (size_t i = 0; i < v.n; i++) {
+    const char *ts = v.spans[i]->trace_state;
+    uint64_t th;
+    assert_memory_equal(ts, "ot=th:", 6);
+    assert_int_equal(tt__threshold_parse(ts + 6, strlen(ts) - 6, &th), 0);
+    int64_t rate = fx_attr(v.spans[i], "SampleRate")->int_value;
+    assert_int_equal(rate, tt__sample_rate(th)); /* the weight matches the threshold */
+    assert_true(tt__ratio_keeps(v.spans[i]->trace_id.data, th));
+    assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.reason")->string_value,
+                        "rate_limit");
+    sum += rate;
+    weight_ten += rate == 10;
+  }
+  /* After the first second every window samples at 100/1000: most kept traces weigh 10. */
+  assert_true(weight_ten > kept / 2);
+  /* sum(SampleRate) estimates the 8000 offered: sigma = sqrt(7000*9 + ~5000) ~ 260; 5 sigma. */
+  printf("rate_limit pipeline: kept %zu of %llu, sum(SampleRate) = %lld\n", kept,
+         (unsigned long long)(per_sec * secs), (long long)sum);
+  assert_in_range(sum, 8000 - 1300, 8000 + 1300);
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void duplicate_spans_should_be_exported_once_and_counted(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  /* A 12-span trace (past the linear scan, so the id set is used) and a 2-span trace. */
+  span_spec_t big[12], small[2] = {fx_span(71, 1, 0), fx_span(71, 2, 1)};
+  for (uint64_t k = 0; k < 12; k++)
+    big[k] = fx_span(70, k + 1, k ? 1 : 0);
+  send(e, big, 6);
+  send(e, big, 12); /* a retry of the first six, with six new ones */
+  send(e, big + 6, 6);
+  send(e, small, 2);
+  send(e, small, 2);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 14);
+  assert_int_equal(atomic_load(&m->spans_duplicate), 6 + 6 + 2);
+  /* Late: a retry of already-emitted spans is dropped; a new span goes out once. */
+  span_spec_t late = fx_span(70, 13, 1);
+  send(e, big + 10, 2);
+  send(e, &late, 1);
+  send(e, &late, 1);
+  advance(e, 0);
+  assert_int_equal(exported(e), 15);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 1);
+  assert_int_equal(atomic_load(&m->spans_duplicate), 14 + 2 + 1);
+  /* The accounting still balances: accepted = exported + dropped + duplicate. */
+  assert_int_equal(atomic_load(&m->spans_accepted),
+                   exported(e) + atomic_load(&m->spans_dropped) + atomic_load(&m->spans_duplicate));
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  for (size_t i = 0; i < v.n; i++)
+    for (size_t j = i + 1; j < v.n; j++)
+      assert_false(v.spans[i]->span_id.len == v.spans[j]->span_id.len &&
+                   memcmp(v.spans[i]->span_id.data, v.spans[j]->span_id.data, 8) == 0 &&
+                   memcmp(v.spans[i]->trace_id.data, v.spans[j]->trace_id.data, 16) == 0);
+  cap_view_free(&v);
+  env_free(e);
+}
+
+static void late_duplicates_beyond_the_remembered_ids_should_go_out_again(void **state) {
+  (void)state;
+  /* The documented limit: a kept trace remembers its last 16 emitted span ids only. */
+  env_t *e = env_new(1.0);
+  span_spec_t big[40];
+  for (uint64_t k = 0; k < 40; k++)
+    big[k] = fx_span(72, k + 1, k ? 1 : 0);
+  send(e, big, 40);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 40);
+  send(e, big + 39, 1); /* among the last 16: dropped */
+  send(e, big, 1);      /* the first span, long forgotten: exported again */
+  advance(e, 0);
+  assert_int_equal(exported(e), 41);
+  assert_int_equal(atomic_load(&tt__pipeline_metrics(e->p)->spans_duplicate), 1);
+  env_free(e);
+}
+
+static void decided_cache_should_count_against_the_budget_within_its_share(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 64 * 1024;
+  o.late_cache_traces = 1000000; /* the count alone would never bound it */
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  span_spec_t batch[100];
+  for (uint64_t b = 0; b < 20; b++) {
+    for (uint64_t i = 0; i < 100; i++)
+      batch[i] = fx_span(800000 + b * 100 + i, 1, 0);
+    assert_int_equal(send(e, batch, 100).status, TT_EXPORT_OK);
+    advance(e, 3 * SEC);
+    int64_t cache = atomic_load(&m->cache_bytes);
+    assert_true(cache > 0);
+    assert_true((uint64_t)cache <= o.memory_budget / 4);
+    assert_true((uint64_t)(cache + atomic_load(&m->bytes_held)) <= o.memory_budget);
+  }
+  assert_int_equal(exported(e), 2000);
+  /* Ten more, decided last: their ids fit well within the cache's share and are remembered,
+   * while the oldest were forgotten to stay within the bytes. */
+  for (uint64_t i = 0; i < 10; i++)
+    batch[i] = fx_span(800000 + 2000 + i, 1, 0);
+  send(e, batch, 10);
+  advance(e, 3 * SEC);
+  for (uint64_t i = 0; i < 10; i++)
+    batch[i] = fx_span(800000 + 2000 + i, 2, 1);
+  send(e, batch, 10);
+  advance(e, 0);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 10);
+  for (uint64_t i = 0; i < 10; i++)
+    batch[i] = fx_span(800000 + i, 2, 1);
+  send(e, batch, 10);
+  advance(e, 0);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 10);
+  assert_int_equal(atomic_load(&m->traces_held), 10); /* new traces: their ids were forgotten */
+  env_free(e);
+}
+
 typedef struct {
   env_t *e;
   int k;
@@ -586,6 +743,10 @@ int main(void) {
       cmocka_unit_test(busy_trace_should_be_decided_at_its_max_age),
       cmocka_unit_test(decided_ids_should_be_forgotten_after_their_ttl),
       cmocka_unit_test(decided_id_cache_should_stay_within_its_size),
+      cmocka_unit_test(rate_limited_traces_should_carry_honest_weights_and_misses_be_counted),
+      cmocka_unit_test(duplicate_spans_should_be_exported_once_and_counted),
+      cmocka_unit_test(late_duplicates_beyond_the_remembered_ids_should_go_out_again),
+      cmocka_unit_test(decided_cache_should_count_against_the_budget_within_its_share),
       cmocka_unit_test(concurrent_senders_should_group_every_trace_and_lose_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

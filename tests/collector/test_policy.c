@@ -194,33 +194,162 @@ static void attribute_rules_should_match_each_operator(void **state) {
   fx_free(&t);
 }
 
-static void rate_limit_should_keep_until_the_bucket_is_empty(void **state) {
+static tt_policy_set_t *rate_limit_then_ratio(double per_second, bool count_spans) {
+  tt_policy_set_t *s = tt__policy_set_new(2);
+  s->items[0].kind = TT_POL_RATE_LIMIT;
+  s->items[0].per_second = per_second;
+  s->items[0].count_spans = count_spans;
+  s->items[1].kind = TT_POL_RATIO;
+  s->items[1].ratio = 1.0;
+  char err[64];
+  assert_int_equal(tt__policy_prepare(&s->items[0], err, sizeof err), 0);
+  assert_int_equal(tt__policy_prepare(&s->items[1], err, sizeof err), 0);
+  return s;
+}
+
+/* A reproducible stream of random trace ids (splitmix64), so the statistical tests below give the
+ * same answer on every run; their tolerances are stated in standard deviations all the same. */
+static uint64_t splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static void random_trace_id(uint8_t id[16], uint64_t *seed) {
+  uint64_t a = splitmix(seed), b = splitmix(seed);
+  memcpy(id, &a, 8);
+  memcpy(id + 8, &b, 8);
+}
+
+static void rate_limit_should_keep_everything_with_weight_one_under_the_limit(void **state) {
   (void)state;
   trace_fx_t t;
   fx_init(&t);
   add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
-  tt_policy_set_t *s = tt__policy_set_new(2);
-  s->items[0].kind = TT_POL_RATE_LIMIT;
-  s->items[0].per_second = 3;
-  s->items[1].kind = TT_POL_RATIO;
-  s->items[1].ratio = 0;
-  char err[64];
-  assert_int_equal(tt__policy_prepare(&s->items[0], err, sizeof err), 0);
-  assert_int_equal(tt__policy_prepare(&s->items[1], err, sizeof err), 0);
+  tt_policy_set_t *s = rate_limit_then_ratio(100, false);
   tt_trace_view_t tv = {t.trace_id, t.n, t.views};
   tt_decision_t d;
-  int kept = 0;
-  for (int i = 0; i < 10; i++) {
-    tt__policy_decide(s, &tv, 5000 * MS, &d); /* same instant: no refill */
-    kept += d.keep;
+  uint64_t seed = 7;
+  /* 90 traces a second for five seconds. */
+  for (int i = 0; i < 450; i++) {
+    random_trace_id(t.trace_id, &seed);
+    tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * 11 * MS, &d);
+    assert_true(d.keep);
+    assert_string_equal(d.reason, "rate_limit");
+    assert_int_equal(d.threshold, 0);
+    assert_int_equal(tt__sample_rate(d.threshold), 1);
   }
-  assert_int_equal(kept, 3);
-  assert_string_equal(d.reason, "ratio");
-  tt__policy_decide(s, &tv, 5000 * MS + 1000 * MS, &d); /* a second later: refilled */
-  assert_true(d.keep);
-  assert_string_equal(d.reason, "rate_limit");
   tt__policy_set_unref(s);
   fx_free(&t);
+}
+
+static void
+rate_limit_should_keep_about_the_limit_with_honest_weights_under_overload(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = rate_limit_then_ratio(100, false);
+  tt_trace_view_t tv = {t.trace_id, t.n, t.views};
+  tt_decision_t d;
+  uint64_t seed = 42;
+  /* 1000 traces a second (one a millisecond) for ten seconds: ten times the limit. */
+  const int per_window = 1000, windows = 10;
+  int64_t weight_sum = 0;
+  int kept_steady = 0, kept_first = 0;
+  for (int i = 0; i < per_window * windows; i++) {
+    random_trace_id(t.trace_id, &seed);
+    tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
+    assert_string_equal(d.reason, "rate_limit"); /* a miss is dropped, never passed on */
+    if (!d.keep)
+      continue;
+    /* Kept means the consistent rule said so: randomness at or above the threshold. */
+    assert_true(tt__trace_randomness(t.trace_id) >= d.threshold);
+    weight_sum += tt__sample_rate(d.threshold);
+    if (i < per_window) {
+      kept_first++;
+    } else {
+      kept_steady++;
+      assert_int_equal(tt__sample_rate(d.threshold), 10);
+    }
+  }
+  /* Steady windows: 9000 offered at p = 0.1, so 900 expected, sigma = sqrt(9000*0.1*0.9) = 28.5;
+   * accept 5 sigma. */
+  assert_in_range(kept_steady, 900 - 143, 900 + 143);
+  /* The first window thins a burst as it grows (p = 100/k for the k-th trace): about
+   * 100 * (1 + ln 10) = 330 kept, far fewer than the 1000 offered. */
+  assert_in_range(kept_first, 200, 460);
+  /* Weighted, the kept traces stand for what was offered: the variance of the sum is
+   * sum (1-p)/p = 9000*9 + ~4000, sigma ~290; accept 5 sigma around 10000. */
+  printf("rate_limit: kept %d + %d of %d, sum(SampleRate) = %lld\n", kept_first, kept_steady,
+         per_window * windows, (long long)weight_sum);
+  assert_in_range(weight_sum, 10000 - 1450, 10000 + 1450);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void rate_limit_should_forget_an_old_rate_after_an_idle_window(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = rate_limit_then_ratio(10, false);
+  tt_trace_view_t tv = {t.trace_id, t.n, t.views};
+  tt_decision_t d;
+  for (int i = 0; i < 100; i++) /* 100 in one second: ten times the limit */
+    tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
+  tt__policy_decide(s, &tv, 6000 * MS, &d); /* the next window samples at 10 / 100 */
+  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  tt__policy_decide(s, &tv, 9000 * MS, &d); /* after quiet windows: the first trace is kept */
+  assert_int_equal(d.threshold, 0);
+  assert_true(d.keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void rate_limit_by_spans_should_weigh_traces_by_their_span_count(void **state) {
+  (void)state;
+  trace_fx_t t;
+  fx_init(&t);
+  for (int i = 0; i < 4; i++)
+    add_span(&t, "web", "GET /", 0, 10, i == 0, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = rate_limit_then_ratio(40, true);
+  tt_trace_view_t tv = {t.trace_id, t.n, t.views};
+  tt_decision_t d;
+  for (int i = 0; i < 100; i++) /* 100 traces of 4 spans: 400 spans/s against 40 */
+    tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
+  tt__policy_decide(s, &tv, 6000 * MS, &d);
+  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+}
+
+static void rate_limit_should_prefer_explicit_randomness_from_tracestate(void **state) {
+  (void)state;
+  /* Two traces with the same id (randomness 0x191a...1f, below a 1/10 threshold), the second's
+   * root carrying rv:ff...: rv replaces the id's bits, so only the second is kept. */
+  trace_fx_t t, u;
+  fx_init(&t);
+  add_span(&t, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  fx_init(&u);
+  tt__buf_append_lenfield(&u.bytes[0], 3, "ot=rv:ffffffffffffff", 20);
+  add_span(&u, "web", "GET /", 0, 10, true, NULL, 0, NULL, 0);
+  tt_policy_set_t *s = rate_limit_then_ratio(10, false);
+  tt_trace_view_t tv = {t.trace_id, t.n, t.views}, uv = {u.trace_id, u.n, u.views};
+  tt_decision_t d;
+  for (int i = 0; i < 100; i++) /* ten times the limit in the first second */
+    tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
+  tt__policy_decide(s, &tv, 6000 * MS, &d);
+  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_false(d.keep);
+  assert_string_equal(d.reason, "rate_limit");
+  tt__policy_decide(s, &uv, 6001 * MS, &d);
+  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_true(d.keep);
+  tt__policy_set_unref(s);
+  fx_free(&t);
+  fx_free(&u);
 }
 
 static void ratio_should_prefer_explicit_randomness_from_tracestate(void **state) {
@@ -289,7 +418,11 @@ int main(void) {
       cmocka_unit_test(latency_should_apply_service_and_operation_thresholds_to_spans),
       cmocka_unit_test(latency_should_measure_root_or_whole_trace),
       cmocka_unit_test(attribute_rules_should_match_each_operator),
-      cmocka_unit_test(rate_limit_should_keep_until_the_bucket_is_empty),
+      cmocka_unit_test(rate_limit_should_keep_everything_with_weight_one_under_the_limit),
+      cmocka_unit_test(rate_limit_should_keep_about_the_limit_with_honest_weights_under_overload),
+      cmocka_unit_test(rate_limit_should_forget_an_old_rate_after_an_idle_window),
+      cmocka_unit_test(rate_limit_by_spans_should_weigh_traces_by_their_span_count),
+      cmocka_unit_test(rate_limit_should_prefer_explicit_randomness_from_tracestate),
       cmocka_unit_test(ratio_should_prefer_explicit_randomness_from_tracestate),
       cmocka_unit_test(errors_should_read_http_status_as_int_or_string),
       cmocka_unit_test(empty_policy_list_should_drop_as_no_match),
