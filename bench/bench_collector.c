@@ -61,9 +61,10 @@ static void make_span(tt_buf_t *b, uint64_t trace, uint64_t span, uint64_t paren
     tid[i] = (uint8_t)(x >> 56);
   }
   tid[0] |= 1;
+  /* Distinct span ids (the collector drops a repeated span id within a trace as a duplicate). */
   for (int i = 0; i < 8; i++) {
-    sid[i] = (uint8_t)((span + 1) >> (8 * (i % 4)) | 1);
-    pid[i] = (uint8_t)((parent + 1) >> (8 * (i % 4)) | 1);
+    sid[i] = (uint8_t)((span + 1) >> (8 * (7 - i)));
+    pid[i] = (uint8_t)((parent + 1) >> (8 * (7 - i)));
   }
   tt__buf_append_lenfield(b, 1, tid, 16);
   tt__buf_append_lenfield(b, 2, sid, 8);
@@ -233,8 +234,10 @@ static void bench_pipeline(double secs, unsigned workers) {
   figure("pipeline_handler_spans_per_sec", (double)spans / t_in, "spans/s");
   figure("pipeline_kept_share_percent", 100.0 * (double)kept / (double)(spans ? spans : 1), "%");
   figure("pipeline_throttled_requests", (double)throttled, "requests");
-  figure("pipeline_spans_dropped_plus_kept_minus_accepted",
-         (double)(atomic_load(&m->spans_dropped) + kept) - (double)atomic_load(&m->spans_accepted),
+  figure("pipeline_spans_duplicate", (double)atomic_load(&m->spans_duplicate), "spans");
+  figure("pipeline_spans_dropped_plus_kept_plus_duplicate_minus_accepted",
+         (double)(atomic_load(&m->spans_dropped) + kept + atomic_load(&m->spans_duplicate)) -
+             (double)atomic_load(&m->spans_accepted),
          "spans");
   tt__pipeline_free(p);
   null->vt->close(null);

@@ -147,14 +147,16 @@ static const key_t_ keys[] = {
     {"decision.tick", CT_DURATION, "50ms", OFF(tick_ms), 0, v_positive,
      "Timing wheel resolution: decisions happen within one tick of their time."},
     {"memory.budget", CT_SIZE, "256MiB", OFF(memory_budget), 0, v_budget,
-     "Bytes held for undecided traces (span bytes + bookkeeping). Past 90% the costliest traces "
-     "(size x age) are decided early; at 100% senders are throttled (429 / RESOURCE_EXHAUSTED)."},
+     "Bytes held for undecided traces (span bytes + bookkeeping) and for the decided-trace cache "
+     "(which may use at most a quarter of it). Past 90% the costliest traces (size x age) are "
+     "decided early; at 100% senders are throttled (429 / RESOURCE_EXHAUSTED)."},
     {"memory.max_trace_size", CT_SIZE, "16MiB", OFF(max_trace_bytes), 0, v_positive,
      "A trace holding this many bytes is decided at once; its later spans follow the decision."},
     {"memory.retry_after", CT_DURATION, "1s", OFF(retry_after_ms), 0, v_positive,
      "Retry delay suggested to throttled senders (Retry-After / RetryInfo)."},
     {"late_spans.cache_traces", CT_INT, "200000", OFF(late_cache_traces), 0, v_nonneg,
-     "Decided trace ids remembered so late spans follow their trace's decision."},
+     "Decided trace ids remembered so late spans follow their trace's decision (also bounded by a "
+     "quarter of memory.budget, counted against it)."},
     {"late_spans.ttl", CT_DURATION, "5m", OFF(late_cache_ttl_ms), 0, v_positive,
      "How long a decided trace id is remembered."},
     {"sink.type", CT_STRING, "file", OFF(sink_type), SZ(sink_type), v_sink,
