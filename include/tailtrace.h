@@ -291,11 +291,19 @@ typedef enum tt_export_result_e {
   TT_EXPORT_FAILURE = 2    /* permanent: the batch is dropped and counted */
 } tt_export_result_t;
 
-/* An exporter is a table of callbacks plus its state. The library calls them from its one
- * exporter thread, never two at once, and never from an application thread. deadline_ns is
- * absolute tt_monotonic_ns(); the callback should return by then. tt_init copies this struct;
- * the library owns the exporter afterwards and calls shutdown exactly once (then never again),
- * after which the exporter frees its state. force_flush and shutdown may be NULL. */
+/* An exporter is a table of callbacks plus its state. The library calls export_spans,
+ * force_flush and shutdown from its one exporter thread, never two at once, and never from an
+ * application thread. deadline_ns is absolute tt_monotonic_ns(); the callback should return by
+ * then. tt_init copies this struct (its first `size` bytes: an exporter built against an older
+ * header, without cancel, keeps working); the library owns the exporter afterwards and calls
+ * shutdown exactly once (then never again), after which the exporter frees its state.
+ * force_flush, shutdown and cancel may be NULL.
+ *
+ * cancel is the one callback made from another thread: when tt_shutdown's deadline passes while
+ * export_spans is running, the thread calling tt_shutdown calls cancel(state) once. It must not
+ * block; it makes the export in flight return promptly (its batch then counts as failed) and
+ * may make every later call fail at once, since shutdown follows. shutdown is never called
+ * before cancel has returned. tt_flush never cancels: tracing goes on after a flush. */
 typedef struct tt_exporter_s {
   size_t size; /* sizeof(tt_exporter_t) */
   void *state;
@@ -303,7 +311,10 @@ typedef struct tt_exporter_s {
                                      uint64_t deadline_ns, uint64_t *retry_after_ns);
   int (*force_flush)(void *state, uint64_t deadline_ns);
   void (*shutdown)(void *state, uint64_t deadline_ns);
+  void (*cancel)(void *state); /* newer field: absent when size is TT_EXPORTER_SIZE_V1 */
 } tt_exporter_t;
+/* The size of the first tt_exporter_t (before cancel): the smallest size tt_init accepts. */
+#define TT_EXPORTER_SIZE_V1 offsetof(tt_exporter_t, cancel)
 
 /* In-memory exporter for tests: keeps deep copies of exported spans (up to max_spans; more are
  * counted as dropped). The handle stays owned by the caller, who frees it with
@@ -321,8 +332,11 @@ TT_EXTERN void tt_memory_exporter_reset(tt_memory_exporter_t *m);
 /* Makes the next n export calls return result (to test retries and failures). */
 TT_EXTERN void tt_memory_exporter_fail_next(tt_memory_exporter_t *m, int n,
                                             tt_export_result_t result);
-/* Makes every export call sleep this long first (to test deadlines). */
+/* Makes every export call sleep this long first (to test deadlines). The exporter's cancel ends
+ * the sleep: that export and every later one then fail. */
 TT_EXTERN void tt_memory_exporter_set_delay(tt_memory_exporter_t *m, uint64_t delay_ns);
+/* How many times the library called the exporter's cancel. Any thread. */
+TT_EXTERN uint64_t tt_memory_exporter_cancel_calls(tt_memory_exporter_t *m);
 TT_EXTERN uint64_t tt_memory_exporter_export_calls(tt_memory_exporter_t *m);
 TT_EXTERN uint64_t tt_memory_exporter_shutdown_calls(tt_memory_exporter_t *m);
 TT_EXTERN void tt_memory_exporter_free(tt_memory_exporter_t *m);
@@ -380,7 +394,9 @@ TT_EXTERN int tt_init(const tt_options_t *opts);
 TT_EXTERN int tt_flush(uint64_t deadline_ns);
 /* Stops tracing (new spans become no-ops), exports what is queued and shuts the exporter down,
  * waiting at most until deadline_ns. Safe from atexit and to call twice. Returns TT_ETIMEDOUT
- * when the exporter thread did not finish in time (it is then left to finish on its own). */
+ * when the exporter thread did not finish in time: an export in flight is then cancelled
+ * (tt_exporter_t.cancel, when the exporter has one), what is still queued is dropped and
+ * counted, and the thread is left to finish on its own. */
 TT_EXTERN int tt_shutdown(uint64_t deadline_ns);
 /* Convenience for atexit(): tt_shutdown with a 5 s deadline. */
 TT_EXTERN void tt_shutdown_atexit(void);
