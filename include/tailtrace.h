@@ -7,7 +7,7 @@
  * (hand it to another thread only with your own synchronisation), and is invalid after
  * tt_span_end. Finished spans leave the application thread through a bounded lock-free queue and
  * are handed to the exporter, in batches, by one background thread. */
-#ifndef TAILTRACE_H
+#if !defined(TAILTRACE_H) && !defined(TT_OTLP_OPTIONS_ONLY)
 #define TAILTRACE_H
 
 #include <stddef.h>
@@ -554,3 +554,86 @@ static inline void tt_scope_end(tt_span_scope_t *sc) {
 }
 #endif
 #endif /* TAILTRACE_H */
+
+/* ---- OTLP exporter options -------------------------------------------------------------------
+ * Under their own guard, outside TAILTRACE_H's: libtailtrace's internal otlp_config.h, which the
+ * collector's forwarding sink shares, includes this part alone (defining TT_OTLP_OPTIONS_ONLY)
+ * because the collector's logger has its own TT_LOG_* names. Users just include tailtrace.h. */
+#ifndef TAILTRACE_OTLP_OPTIONS_H
+#define TAILTRACE_OTLP_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Protocol: DEFAULT means OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf. */
+enum {
+  TT_OTLP_PROTOCOL_DEFAULT = 0,
+  TT_OTLP_PROTOCOL_HTTP_PROTOBUF = 1,
+  TT_OTLP_PROTOCOL_GRPC = 2,
+  TT_OTLP_PROTOCOL_HTTP_JSON = 3
+};
+/* Compression: DEFAULT means OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, else none. */
+enum {
+  TT_OTLP_COMPRESSION_DEFAULT = 0,
+  TT_OTLP_COMPRESSION_NONE = 1,
+  TT_OTLP_COMPRESSION_GZIP = 2
+};
+/* Insecure (gRPC endpoints without a scheme only): DEFAULT means OTEL_EXPORTER_OTLP_INSECURE,
+ * else false (TLS). */
+enum { TT_OTLP_INSECURE_DEFAULT = 0, TT_OTLP_INSECURE_FALSE = 1, TT_OTLP_INSECURE_TRUE = 2 };
+
+/* Settings for tt_otlp_exporter_new. Every field left zero/NULL falls back to the
+ * OTEL_EXPORTER_OTLP_TRACES_* then OTEL_EXPORTER_OTLP_* environment, then the OpenTelemetry
+ * default; a field set here wins over the environment. Start with .size = sizeof(...) so the
+ * struct can grow. The caller owns the strings; they are copied before the call returns. */
+typedef struct tt_otlp_options_s {
+  size_t size;                    /* sizeof(tt_otlp_options_t) */
+  int protocol;                   /* TT_OTLP_PROTOCOL_* */
+  const char *endpoint;           /* used as given (HTTP: the full URL including /v1/traces) */
+  const char *headers;            /* "k=v,k2=v2" in W3C baggage format, values percent-encoded */
+  int32_t timeout_ms;             /* one export including its retries; 0: env, else 10000 */
+  int compression;                /* TT_OTLP_COMPRESSION_* */
+  int insecure;                   /* TT_OTLP_INSECURE_* */
+  const char *certificate;        /* PEM file: trusted CA(s) for the server */
+  const char *client_certificate; /* PEM file: client certificate for mTLS */
+  const char *client_key;         /* PEM file: client private key for mTLS */
+  /* Retry tuning; 0 = defaults (1000 ms initial, x1.5, 5000 ms max). */
+  int32_t retry_initial_ms;
+  int32_t retry_max_ms;
+  double retry_multiplier;
+} tt_otlp_options_t;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAILTRACE_OTLP_OPTIONS_H */
+
+/* ---- OTLP exporters ------------------------------------------------------------------------ */
+#if defined(TAILTRACE_H) && !defined(TAILTRACE_OTLP_EXPORTERS_H)
+#define TAILTRACE_OTLP_EXPORTERS_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fills *out with an OTLP exporter (HTTP/protobuf, HTTP/JSON or gRPC per opts and the
+ * environment; opts may be NULL) for tt_options_t.exporter. Any thread. opts' strings are
+ * copied. tt_init takes ownership of the exporter and frees it at tt_shutdown; if it is never
+ * given to tt_init, release it with out->shutdown(out->state, 0). Its cancel aborts the request
+ * in flight, so tt_shutdown's deadline holds even against a collector that never answers.
+ * 0, TT_EINVAL (bad endpoint or TLS file) or TT_ENOMEM. */
+TT_EXTERN int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out);
+
+/* Fills *out with an exporter writing each batch as one OTLP/JSON line (TracesData:
+ * {"resourceSpans":[...]}) to path, appending; NULL or "-" means stdout, "stderr" stderr. For
+ * debugging without a collector. Any thread; path is not kept. Ownership as for
+ * tt_otlp_exporter_new. 0, TT_EINVAL (cannot open) or TT_ENOMEM. */
+TT_EXTERN int tt_otlp_json_exporter_new(const char *path, tt_exporter_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAILTRACE_OTLP_EXPORTERS_H */
