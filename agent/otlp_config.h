@@ -48,7 +48,10 @@ int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opt
 void tt__otlp_config_free(tt__otlp_config_t *cfg);
 
 /* Parses a W3C-baggage-style header list ("k=v, k2=v%202") appending to *hdrs and *n. Entries
- * without '=' or with an empty key are skipped with a warning (counted in *warnings). */
+ * without '=' or with an empty key are skipped with a warning (counted in *warnings), and so are
+ * those whose decoded name is not [0-9a-z_.-] (after lowercasing) or whose decoded value is not
+ * printable ASCII: no transport can send them (a %0d%0a would inject an HTTP header line).
+ * 0 or TT_ENOMEM; on TT_ENOMEM the entries added so far stay in *hdrs (the caller frees). */
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings);
 
 /* Exporter warnings go through the library's logger (TT_LOG level check before formatting).
