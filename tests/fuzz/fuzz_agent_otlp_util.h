@@ -64,4 +64,46 @@ static __attribute__((unused)) const uint8_t *cur_take(cur_t *c, size_t max, siz
   return r;
 }
 
+/* How often a top-level field occurs in well-formed protobuf bytes (-1 if they are not). */
+static __attribute__((unused)) int pb_count_field(const uint8_t *p, size_t len, uint32_t field) {
+  const uint8_t *end = p + len;
+  int count = 0;
+  while (p < end) {
+    uint64_t v[2];
+    for (int k = 0; k < 2; k++) { /* the key, then a varint value or a length */
+      v[k] = 0;
+      for (int shift = 0;; shift += 7) {
+        if (p >= end || shift > 63)
+          return -1;
+        uint8_t b = *p++;
+        v[k] |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0)
+          break;
+      }
+      uint32_t wt = (uint32_t)(v[0] & 7);
+      if (k == 0 && wt == 1) {
+        if (end - p < 8)
+          return -1;
+        p += 8;
+        break;
+      }
+      if (k == 0 && wt == 5) {
+        if (end - p < 4)
+          return -1;
+        p += 4;
+        break;
+      }
+      if (k == 0 && wt != 0 && wt != 2)
+        return -1;
+      if (k == 1 && wt == 2) {
+        if (v[1] > (uint64_t)(end - p))
+          return -1;
+        p += v[1];
+      }
+    }
+    count += (v[0] >> 3) == field;
+  }
+  return count;
+}
+
 #endif /* TT_FUZZ_AGENT_OTLP_UTIL_H */
