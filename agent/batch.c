@@ -23,6 +23,11 @@ struct tt__batch_s {
   int running, stop, exited, wake;
   uint64_t flush_req, flush_done;
   uint64_t stop_deadline;
+  /* Shutdown past its deadline: in_export says the exporter thread is inside export_spans;
+   * abandon (set by the shutdown caller at the deadline) stops any further export call;
+   * cancelling is set while the caller runs the exporter's cancel outside the lock, and holds
+   * the exporter's shutdown (which frees its state) back until cancel has returned. */
+  int in_export, abandon, cancelling;
   _Atomic int wake_pending;
   tt__provider_t *p;
   /* exporter thread only */
@@ -71,9 +76,21 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
   } else {
     for (;;) {
       uint64_t retry_after = 0;
+      pthread_mutex_lock(&b->mu);
+      int abandoned = b->abandon;
+      b->in_export = !abandoned;
+      pthread_mutex_unlock(&b->mu);
+      if (abandoned) {
+        /* Shutdown's deadline has passed: the batch is dropped without another export call. */
+        atomic_fetch_add(&tt__stat_export_failed, n);
+        break;
+      }
       atomic_fetch_add(&tt__stat_export_calls, 1);
       tt_export_result_t res =
           p->exporter.export_spans(p->exporter.state, b->views, n, deadline, &retry_after);
+      pthread_mutex_lock(&b->mu);
+      b->in_export = 0;
+      pthread_mutex_unlock(&b->mu);
       if (res == TT_EXPORT_SUCCESS) {
         atomic_fetch_add(&tt__stat_exported, n);
         break;
@@ -177,6 +194,8 @@ static void *batch_main(void *arg) {
       break;
   }
   uint64_t deadline = b->stop_deadline;
+  while (b->cancelling) /* cancel may still be using the exporter's state */
+    pthread_cond_wait(&b->cv, &b->mu);
   pthread_mutex_unlock(&b->mu);
   if (p->has_exporter && p->exporter.shutdown != NULL)
     p->exporter.shutdown(p->exporter.state, deadline);
@@ -297,6 +316,24 @@ int tt__batch_shutdown(tt__provider_t *p, uint64_t deadline) {
       break;
     }
   }
+  if (rc == TT_ETIMEDOUT) {
+    /* The deadline passed with the exporter thread still busy. No further export starts, and an
+     * export in flight is interrupted through the exporter's cancel hook, so the thread finishes
+     * promptly instead of at the export timeout (a hung collector would otherwise hold it, and
+     * tt_init's TT_EBUSY, for as long as OTEL_BSP_EXPORT_TIMEOUT). cancel runs here, on the
+     * caller's thread, without the lock: the exporter thread is not blocked behind it, and waits
+     * for it only before calling the exporter's shutdown. */
+    b->abandon = 1;
+    int cancel = b->in_export && p->has_exporter && p->exporter.cancel != NULL;
+    if (cancel) {
+      b->cancelling = 1;
+      pthread_mutex_unlock(&b->mu);
+      p->exporter.cancel(p->exporter.state);
+      pthread_mutex_lock(&b->mu);
+      b->cancelling = 0;
+      pthread_cond_broadcast(&b->cv);
+    }
+  }
   pthread_mutex_unlock(&b->mu);
   if (rc == 0) {
     pthread_join(b->thread, NULL);
@@ -325,6 +362,8 @@ void tt__batch_atfork_child(tt__provider_t *p) {
   b->running = 0;
   b->npending = 0;
   b->wake = 0;
+  b->in_export = 0;
+  b->cancelling = 0;
   atomic_store(&b->wake_pending, 0);
   b->flush_req = b->flush_done = 0;
   if (!b->stop)

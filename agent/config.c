@@ -55,9 +55,14 @@ static uint32_t pick(uint32_t opt, const char *env, uint32_t def) {
 
 static int choose_exporter(tt__provider_t *p, const tt_options_t *o) {
   if (o != NULL && o->exporter != NULL) {
-    if (o->exporter->size < sizeof(tt_exporter_t) || o->exporter->export_spans == NULL)
+    size_t sz = o->exporter->size;
+    if (sz < TT_EXPORTER_SIZE_V1 || o->exporter->export_spans == NULL)
       return TT_EINVAL;
-    p->exporter = *o->exporter;
+    /* Copy only what the caller's struct has: an older, smaller one has no cancel field, and
+     * reading past it would take whatever follows in the caller's memory as a callback. */
+    memset(&p->exporter, 0, sizeof p->exporter);
+    memcpy(&p->exporter, o->exporter, sz < sizeof p->exporter ? sz : sizeof p->exporter);
+    p->exporter.size = sizeof p->exporter;
     p->has_exporter = 1;
     return 0;
   }
@@ -72,10 +77,6 @@ static int choose_exporter(tt__provider_t *p, const tt_options_t *o) {
     return rc;
   }
   if (strcmp(name, "otlp") == 0) {
-    if (tt__exporter_otlp_from_env == NULL) {
-      TT_LOG(TT_LOG_WARN, "the OTLP exporter is not built in; spans will not be exported");
-      return 0;
-    }
     int rc = tt__exporter_otlp_from_env(&p->exporter);
     if (rc != 0) {
       TT_LOG(TT_LOG_WARN, "OTLP exporter set-up failed (%s); spans will not be exported",

@@ -30,5 +30,6 @@ int tt__exporter_console(tt_exporter_t *out) {
   out->export_spans = console_export;
   out->force_flush = NULL;
   out->shutdown = NULL;
+  out->cancel = NULL;
   return 0;
 }

@@ -3,6 +3,7 @@
  * a mutex makes the accessors safe against the exporter thread. */
 #include "internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 typedef struct kept_s {
@@ -17,7 +18,9 @@ struct tt_memory_exporter_s {
   struct tt_memory_exporter_s *next_all; /* g_all list, under g_all_mu */
   kept_t **spans;
   size_t n, max;
-  uint64_t dropped, calls, shutdowns;
+  uint64_t dropped, calls, shutdowns, cancels;
+  pthread_cond_t cancel_cv; /* wakes a delayed export when cancelled */
+  int cancelled;            /* sticky, under mu */
   int fail_n;
   tt_export_result_t fail_result;
   uint64_t delay_ns;
@@ -39,8 +42,22 @@ static void release(void) {
     pthread_mutex_unlock(&m->mu);
   pthread_mutex_unlock(&g_all_mu);
 }
+static void init_cancel_cv(tt_memory_exporter_t *m) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&m->cancel_cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+/* The child has no exporter thread: a waiter recorded in the condition variable never leaves,
+ * and glibc's broadcast could wait for it, so the child starts with a fresh one. */
+static void release_child(void) {
+  for (tt_memory_exporter_t *m = g_all; m != NULL; m = m->next_all)
+    init_cancel_cv(m);
+  release();
+}
 static void install(void) {
-  pthread_atfork(prepare, release, release);
+  pthread_atfork(prepare, release, release_child);
 }
 
 static void *blk(kept_t *k, size_t n) {
@@ -163,11 +180,18 @@ static tt_export_result_t mem_export(void *state, const tt_span_data_t *const *s
     m->fail_n--;
     fail = m->fail_result;
   }
-  pthread_mutex_unlock(&m->mu);
   if (delay != 0) {
-    struct timespec ts = {(time_t)(delay / 1000000000u), (long)(delay % 1000000000u)};
-    nanosleep(&ts, NULL);
+    /* A cancellable sleep, standing in for a network call that a hung backend never answers. */
+    uint64_t until = tt__now_mono_ns() + delay;
+    struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    while (!m->cancelled && tt__now_mono_ns() < until)
+      if (pthread_cond_timedwait(&m->cancel_cv, &m->mu, &ts) == ETIMEDOUT)
+        break;
   }
+  int cancelled = m->cancelled;
+  pthread_mutex_unlock(&m->mu);
+  if (cancelled)
+    return TT_EXPORT_FAILURE;
   if (fail != TT_EXPORT_SUCCESS) {
     *retry = 1000000; /* 1 ms: keeps retry tests short */
     return fail;
@@ -190,6 +214,15 @@ static tt_export_result_t mem_export(void *state, const tt_span_data_t *const *s
   return TT_EXPORT_SUCCESS;
 }
 
+static void mem_cancel(void *state) {
+  tt_memory_exporter_t *m = state;
+  pthread_mutex_lock(&m->mu);
+  m->cancels++;
+  m->cancelled = 1;
+  pthread_cond_broadcast(&m->cancel_cv);
+  pthread_mutex_unlock(&m->mu);
+}
+
 static void mem_shutdown(void *state, uint64_t deadline) {
   (void)deadline;
   tt_memory_exporter_t *m = state;
@@ -209,6 +242,7 @@ tt_memory_exporter_t *tt_memory_exporter_new(size_t max_spans) {
   }
   m->max = max_spans;
   pthread_mutex_init(&m->mu, NULL);
+  init_cancel_cv(m);
   pthread_once(&g_atfork_once, install);
   pthread_mutex_lock(&g_all_mu);
   m->next_all = g_all;
@@ -223,6 +257,7 @@ void tt_memory_exporter_as_exporter(tt_memory_exporter_t *m, tt_exporter_t *out)
   out->state = m;
   out->export_spans = mem_export;
   out->shutdown = mem_shutdown;
+  out->cancel = mem_cancel;
 }
 
 size_t tt_memory_exporter_count(tt_memory_exporter_t *m) {
@@ -279,6 +314,13 @@ uint64_t tt_memory_exporter_export_calls(tt_memory_exporter_t *m) {
   return c;
 }
 
+uint64_t tt_memory_exporter_cancel_calls(tt_memory_exporter_t *m) {
+  pthread_mutex_lock(&m->mu);
+  uint64_t c = m->cancels;
+  pthread_mutex_unlock(&m->mu);
+  return c;
+}
+
 uint64_t tt_memory_exporter_shutdown_calls(tt_memory_exporter_t *m) {
   pthread_mutex_lock(&m->mu);
   uint64_t c = m->shutdowns;
@@ -298,6 +340,7 @@ void tt_memory_exporter_free(tt_memory_exporter_t *m) {
   }
   pthread_mutex_unlock(&g_all_mu);
   tt_memory_exporter_reset(m);
+  pthread_cond_destroy(&m->cancel_cv);
   pthread_mutex_destroy(&m->mu);
   tt__free(m->spans);
   tt__free(m);

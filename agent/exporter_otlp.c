@@ -251,6 +251,12 @@ static void otlp_shutdown_cb(void *state, uint64_t deadline_ns) {
   tt__otlp_exporter_destroy(state);
 }
 
+/* The core calls this from tt_shutdown's thread once its deadline passed mid-export; the
+ * sticky abort also fails at once anything the exporter thread still tries before shutdown. */
+static void otlp_cancel_cb(void *state) {
+  tt__otlp_exporter_cancel(state);
+}
+
 int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out) {
   if (out == NULL)
     return TT_EINVAL;
@@ -264,10 +270,11 @@ int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out) {
   out->export_spans = otlp_export_cb;
   out->force_flush = otlp_flush_cb;
   out->shutdown = otlp_shutdown_cb;
+  out->cancel = otlp_cancel_cb;
   return 0;
 }
 
-/* The core picks this up (weak reference in internal.h) for OTEL_TRACES_EXPORTER=otlp. */
+/* The core calls this (config.c) for OTEL_TRACES_EXPORTER=otlp, the default. */
 int tt__exporter_otlp_from_env(tt_exporter_t *out) {
   return tt_otlp_exporter_new(NULL, out);
 }

@@ -67,20 +67,8 @@ void tt__otlp_exporter_get_stats(const tt__otlp_exporter_t *e, tt__otlp_stats_t 
 /* Frees the exporter. Exporter thread, after the last export returned; no concurrent cancel. */
 void tt__otlp_exporter_destroy(tt__otlp_exporter_t *e);
 
-/* ---- plugging into the core (tt_exporter_t) ----------------------------------------------
- * These are exported (tt_ prefix) and meant for include/tailtrace.h together with
- * tt_otlp_options_t; until they move there, declare them from this header. */
-
-/* Fills *out with an OTLP exporter (HTTP/protobuf or gRPC per options and environment) for
- * tt_options_t.exporter. The library owns it once tt_init accepted it (it calls shutdown, which
- * frees it); if tt_init is never called, release it with out->shutdown(out->state, 0).
- * 0, TT_EINVAL or TT_ENOMEM. Any thread. */
-TT_EXTERN int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out);
-
-/* Fills *out with an exporter writing each batch as one OTLP/JSON line (TracesData:
- * {"resourceSpans":[...]}) to path, appending; NULL or "-" means stdout, "stderr" stderr.
- * For debugging without a collector. 0, TT_EINVAL (cannot open) or TT_ENOMEM. */
-TT_EXTERN int tt_otlp_json_exporter_new(const char *path, tt_exporter_t *out);
+/* tt_otlp_exporter_new and tt_otlp_json_exporter_new, which plug these into the core's
+ * tt_exporter_t, are public: include/tailtrace.h. */
 
 /* One batch as an OTLP/JSON line (TracesData, "\n"-terminated) in a tt__malloc'd string; NULL
  * when out of memory. What tt_otlp_json_exporter_new writes; exposed for tests. */

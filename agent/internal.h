@@ -229,10 +229,11 @@ struct tt_tracer_s {
 };
 tt_tracer_t *tt__default_tracer(void);
 
-/* ---- exporters chosen by name (config.c); the OTLP one is provided by otlp_*.c if linked.
- * Contract for that file: fill *out from the OTEL_EXPORTER_OTLP_* environment and return 0, or
- * return a TT_E* code. */
-int tt__exporter_otlp_from_env(tt_exporter_t *out) __attribute__((weak));
+/* ---- exporters chosen by name (config.c) ----
+ * The OTLP one (exporter_otlp.c) fills *out from the OTEL_EXPORTER_OTLP_* environment and
+ * returns 0, or a TT_E* code. A strong reference on purpose: a weak one never pulls
+ * exporter_otlp.o out of libtailtrace.a, so a static link silently had no OTLP exporter. */
+int tt__exporter_otlp_from_env(tt_exporter_t *out);
 int tt__exporter_console(tt_exporter_t *out);
 
 #endif /* TT_INTERNAL_H */

@@ -77,8 +77,9 @@ static int hexval(int c) {
 }
 
 /* In place; a '%' not followed by two hex digits is kept literally, as the spec's baggage
- * decoding is lenient about malformed escapes. */
-static void percent_decode(char *s) {
+ * decoding is lenient about malformed escapes. Returns the decoded length (a %00 makes it
+ * differ from strlen). */
+static size_t percent_decode(char *s) {
   char *w = s;
   for (char *r = s; *r; r++) {
     int h, l;
@@ -91,6 +92,24 @@ static void percent_decode(char *s) {
     }
   }
   *w = '\0';
+  return (size_t)(w - s);
+}
+
+/* What both transports can send. gRPC metadata keys are [0-9a-z_.-] (a subset of HTTP's token
+ * characters) and non-binary values printable ASCII; HTTP would take a decoded CR or LF as the
+ * end of the header line. A header outside these rules fails every request (gRPC) or injects
+ * header lines (HTTP), so it is refused up front instead. */
+static int header_ok(const char *k, size_t klen, const char *v, size_t vlen) {
+  if (klen == 0 || strlen(k) != klen || strlen(v) != vlen)
+    return 0;
+  for (const char *c = k; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' ||
+          *c == '.'))
+      return 0;
+  for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+    if (*c < 0x20 || *c > 0x7e)
+      return 0;
+  return 1;
 }
 
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings) {
@@ -125,13 +144,23 @@ int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, u
         return TT_ENOMEM;
       }
       *hdrs = nh;
-      percent_decode(k);
-      percent_decode(v);
+      size_t klen = percent_decode(k);
+      size_t dlen = percent_decode(v);
       for (char *c = k; *c; c++)
         *c = (char)tolower((unsigned char)*c);
-      nh[*n].name = k;
-      nh[*n].value = v;
-      (*n)++;
+      if (!header_ok(k, klen, v, dlen)) {
+        if (warnings)
+          (*warnings)++;
+        tt__otlp_log("ignoring header \"%.*s\": name or value has characters OTLP transports "
+                     "cannot send",
+                     (int)(klen > 100 ? 100 : klen), k);
+        tt__free(k);
+        tt__free(v);
+      } else {
+        nh[*n].name = k;
+        nh[*n].value = v;
+        (*n)++;
+      }
     }
     p = end ? end + 1 : NULL;
   }

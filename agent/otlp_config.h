@@ -1,48 +1,17 @@
-/* otlp_config.h: OTLP exporter settings, from an options struct and the OTEL_EXPORTER_OTLP_*
- * environment variables. Internal to libtailtrace (tt__ names); the options struct is shaped to
- * move into include/tailtrace.h unchanged once the public exporter API is settled. */
+/* otlp_config.h: OTLP exporter settings, from the public options struct (tt_otlp_options_t) and
+ * the OTEL_EXPORTER_OTLP_* environment variables. Internal to libtailtrace (tt__ names). */
 #ifndef TT_OTLP_CONFIG_H
 #define TT_OTLP_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Protocol selection. DEFAULT means "from the environment, else http/protobuf". */
-enum {
-  TT_OTLP_PROTOCOL_DEFAULT = 0,
-  TT_OTLP_PROTOCOL_HTTP_PROTOBUF = 1,
-  TT_OTLP_PROTOCOL_GRPC = 2,
-  TT_OTLP_PROTOCOL_HTTP_JSON = 3,
-};
-
-/* Compression and insecure: DEFAULT means "from the environment, else the spec default". */
-enum {
-  TT_OTLP_COMPRESSION_DEFAULT = 0,
-  TT_OTLP_COMPRESSION_NONE = 1,
-  TT_OTLP_COMPRESSION_GZIP = 2
-};
-enum { TT_OTLP_INSECURE_DEFAULT = 0, TT_OTLP_INSECURE_FALSE = 1, TT_OTLP_INSECURE_TRUE = 2 };
-
-/* Programmatic settings; every field left zero/NULL falls back to the environment, then to the
- * spec default. Options win over the environment. Start with .size = sizeof(tt_otlp_options_t)
- * so the struct can grow. Strings are copied by tt__otlp_config_resolve; the caller keeps
- * ownership of its own. */
-typedef struct tt_otlp_options_s {
-  size_t size;
-  int protocol;                   /* TT_OTLP_PROTOCOL_* */
-  const char *endpoint;           /* used as given (HTTP: the full URL including /v1/traces) */
-  const char *headers;            /* "k=v,k2=v2" in W3C baggage format, values percent-encoded */
-  int32_t timeout_ms;             /* export timeout including retries; 0 = env or 10000 */
-  int compression;                /* TT_OTLP_COMPRESSION_* */
-  int insecure;                   /* TT_OTLP_INSECURE_*: gRPC without a scheme only */
-  const char *certificate;        /* PEM file: trusted CA(s) for the server */
-  const char *client_certificate; /* PEM file: client certificate for mTLS */
-  const char *client_key;         /* PEM file: client private key for mTLS */
-  /* Retry tuning (tests shorten it); 0 = defaults (1000 ms initial, x1.5, 5000 ms max). */
-  int32_t retry_initial_ms;
-  int32_t retry_max_ms;
-  double retry_multiplier;
-} tt_otlp_options_t;
+/* tt_otlp_options_t and the TT_OTLP_* constants are public (include/tailtrace.h). Only that part
+ * of the public header is taken here: this header is shared with the collector, whose logger
+ * defines TT_LOG_* names of its own. */
+#define TT_OTLP_OPTIONS_ONLY
+#include "tailtrace.h"
+#undef TT_OTLP_OPTIONS_ONLY
 
 typedef struct tt__otlp_header_s {
   char *name; /* lowercased for gRPC metadata; HTTP header names are case-insensitive anyway */
@@ -79,7 +48,10 @@ int tt__otlp_config_resolve(tt__otlp_config_t *cfg, const tt_otlp_options_t *opt
 void tt__otlp_config_free(tt__otlp_config_t *cfg);
 
 /* Parses a W3C-baggage-style header list ("k=v, k2=v%202") appending to *hdrs and *n. Entries
- * without '=' or with an empty key are skipped with a warning (counted in *warnings). */
+ * without '=' or with an empty key are skipped with a warning (counted in *warnings), and so are
+ * those whose decoded name is not [0-9a-z_.-] (after lowercasing) or whose decoded value is not
+ * printable ASCII: no transport can send them (a %0d%0a would inject an HTTP header line).
+ * 0 or TT_ENOMEM; on TT_ENOMEM the entries added so far stay in *hdrs (the caller frees). */
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings);
 
 /* Exporter warnings go through the library's logger (TT_LOG level check before formatting).

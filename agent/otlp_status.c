@@ -279,9 +279,10 @@ static int json_int(const char *p, const char *end, int64_t *v) {
     return -1;
   int64_t x = 0;
   for (; p < end && *p >= '0' && *p <= '9'; p++) {
-    if (x > (INT64_MAX - 9) / 10)
+    int d = *p - '0';
+    if (x > (INT64_MAX - d) / 10) /* exact: INT64_MAX itself still reads */
       return -1;
-    x = x * 10 + (*p - '0');
+    x = x * 10 + d;
   }
   *v = neg ? -x : x;
   return 0;

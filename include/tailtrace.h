@@ -7,7 +7,7 @@
  * (hand it to another thread only with your own synchronisation), and is invalid after
  * tt_span_end. Finished spans leave the application thread through a bounded lock-free queue and
  * are handed to the exporter, in batches, by one background thread. */
-#ifndef TAILTRACE_H
+#if !defined(TAILTRACE_H) && !defined(TT_OTLP_OPTIONS_ONLY)
 #define TAILTRACE_H
 
 #include <stddef.h>
@@ -291,11 +291,19 @@ typedef enum tt_export_result_e {
   TT_EXPORT_FAILURE = 2    /* permanent: the batch is dropped and counted */
 } tt_export_result_t;
 
-/* An exporter is a table of callbacks plus its state. The library calls them from its one
- * exporter thread, never two at once, and never from an application thread. deadline_ns is
- * absolute tt_monotonic_ns(); the callback should return by then. tt_init copies this struct;
- * the library owns the exporter afterwards and calls shutdown exactly once (then never again),
- * after which the exporter frees its state. force_flush and shutdown may be NULL. */
+/* An exporter is a table of callbacks plus its state. The library calls export_spans,
+ * force_flush and shutdown from its one exporter thread, never two at once, and never from an
+ * application thread. deadline_ns is absolute tt_monotonic_ns(); the callback should return by
+ * then. tt_init copies this struct (its first `size` bytes: an exporter built against an older
+ * header, without cancel, keeps working); the library owns the exporter afterwards and calls
+ * shutdown exactly once (then never again), after which the exporter frees its state.
+ * force_flush, shutdown and cancel may be NULL.
+ *
+ * cancel is the one callback made from another thread: when tt_shutdown's deadline passes while
+ * export_spans is running, the thread calling tt_shutdown calls cancel(state) once. It must not
+ * block; it makes the export in flight return promptly (its batch then counts as failed) and
+ * may make every later call fail at once, since shutdown follows. shutdown is never called
+ * before cancel has returned. tt_flush never cancels: tracing goes on after a flush. */
 typedef struct tt_exporter_s {
   size_t size; /* sizeof(tt_exporter_t) */
   void *state;
@@ -303,7 +311,10 @@ typedef struct tt_exporter_s {
                                      uint64_t deadline_ns, uint64_t *retry_after_ns);
   int (*force_flush)(void *state, uint64_t deadline_ns);
   void (*shutdown)(void *state, uint64_t deadline_ns);
+  void (*cancel)(void *state); /* newer field: absent when size is TT_EXPORTER_SIZE_V1 */
 } tt_exporter_t;
+/* The size of the first tt_exporter_t (before cancel): the smallest size tt_init accepts. */
+#define TT_EXPORTER_SIZE_V1 offsetof(tt_exporter_t, cancel)
 
 /* In-memory exporter for tests: keeps deep copies of exported spans (up to max_spans; more are
  * counted as dropped). The handle stays owned by the caller, who frees it with
@@ -321,8 +332,11 @@ TT_EXTERN void tt_memory_exporter_reset(tt_memory_exporter_t *m);
 /* Makes the next n export calls return result (to test retries and failures). */
 TT_EXTERN void tt_memory_exporter_fail_next(tt_memory_exporter_t *m, int n,
                                             tt_export_result_t result);
-/* Makes every export call sleep this long first (to test deadlines). */
+/* Makes every export call sleep this long first (to test deadlines). The exporter's cancel ends
+ * the sleep: that export and every later one then fail. */
 TT_EXTERN void tt_memory_exporter_set_delay(tt_memory_exporter_t *m, uint64_t delay_ns);
+/* How many times the library called the exporter's cancel. Any thread. */
+TT_EXTERN uint64_t tt_memory_exporter_cancel_calls(tt_memory_exporter_t *m);
 TT_EXTERN uint64_t tt_memory_exporter_export_calls(tt_memory_exporter_t *m);
 TT_EXTERN uint64_t tt_memory_exporter_shutdown_calls(tt_memory_exporter_t *m);
 TT_EXTERN void tt_memory_exporter_free(tt_memory_exporter_t *m);
@@ -380,7 +394,9 @@ TT_EXTERN int tt_init(const tt_options_t *opts);
 TT_EXTERN int tt_flush(uint64_t deadline_ns);
 /* Stops tracing (new spans become no-ops), exports what is queued and shuts the exporter down,
  * waiting at most until deadline_ns. Safe from atexit and to call twice. Returns TT_ETIMEDOUT
- * when the exporter thread did not finish in time (it is then left to finish on its own). */
+ * when the exporter thread did not finish in time: an export in flight is then cancelled
+ * (tt_exporter_t.cancel, when the exporter has one), what is still queued is dropped and
+ * counted, and the thread is left to finish on its own. */
 TT_EXTERN int tt_shutdown(uint64_t deadline_ns);
 /* Convenience for atexit(): tt_shutdown with a 5 s deadline. */
 TT_EXTERN void tt_shutdown_atexit(void);
@@ -538,3 +554,86 @@ static inline void tt_scope_end(tt_span_scope_t *sc) {
 }
 #endif
 #endif /* TAILTRACE_H */
+
+/* ---- OTLP exporter options -------------------------------------------------------------------
+ * Under their own guard, outside TAILTRACE_H's: libtailtrace's internal otlp_config.h, which the
+ * collector's forwarding sink shares, includes this part alone (defining TT_OTLP_OPTIONS_ONLY)
+ * because the collector's logger has its own TT_LOG_* names. Users just include tailtrace.h. */
+#ifndef TAILTRACE_OTLP_OPTIONS_H
+#define TAILTRACE_OTLP_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Protocol: DEFAULT means OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf. */
+enum {
+  TT_OTLP_PROTOCOL_DEFAULT = 0,
+  TT_OTLP_PROTOCOL_HTTP_PROTOBUF = 1,
+  TT_OTLP_PROTOCOL_GRPC = 2,
+  TT_OTLP_PROTOCOL_HTTP_JSON = 3
+};
+/* Compression: DEFAULT means OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, else none. */
+enum {
+  TT_OTLP_COMPRESSION_DEFAULT = 0,
+  TT_OTLP_COMPRESSION_NONE = 1,
+  TT_OTLP_COMPRESSION_GZIP = 2
+};
+/* Insecure (gRPC endpoints without a scheme only): DEFAULT means OTEL_EXPORTER_OTLP_INSECURE,
+ * else false (TLS). */
+enum { TT_OTLP_INSECURE_DEFAULT = 0, TT_OTLP_INSECURE_FALSE = 1, TT_OTLP_INSECURE_TRUE = 2 };
+
+/* Settings for tt_otlp_exporter_new. Every field left zero/NULL falls back to the
+ * OTEL_EXPORTER_OTLP_TRACES_* then OTEL_EXPORTER_OTLP_* environment, then the OpenTelemetry
+ * default; a field set here wins over the environment. Start with .size = sizeof(...) so the
+ * struct can grow. The caller owns the strings; they are copied before the call returns. */
+typedef struct tt_otlp_options_s {
+  size_t size;                    /* sizeof(tt_otlp_options_t) */
+  int protocol;                   /* TT_OTLP_PROTOCOL_* */
+  const char *endpoint;           /* used as given (HTTP: the full URL including /v1/traces) */
+  const char *headers;            /* "k=v,k2=v2" in W3C baggage format, values percent-encoded */
+  int32_t timeout_ms;             /* one export including its retries; 0: env, else 10000 */
+  int compression;                /* TT_OTLP_COMPRESSION_* */
+  int insecure;                   /* TT_OTLP_INSECURE_* */
+  const char *certificate;        /* PEM file: trusted CA(s) for the server */
+  const char *client_certificate; /* PEM file: client certificate for mTLS */
+  const char *client_key;         /* PEM file: client private key for mTLS */
+  /* Retry tuning; 0 = defaults (1000 ms initial, x1.5, 5000 ms max). */
+  int32_t retry_initial_ms;
+  int32_t retry_max_ms;
+  double retry_multiplier;
+} tt_otlp_options_t;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAILTRACE_OTLP_OPTIONS_H */
+
+/* ---- OTLP exporters ------------------------------------------------------------------------ */
+#if defined(TAILTRACE_H) && !defined(TAILTRACE_OTLP_EXPORTERS_H)
+#define TAILTRACE_OTLP_EXPORTERS_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fills *out with an OTLP exporter (HTTP/protobuf, HTTP/JSON or gRPC per opts and the
+ * environment; opts may be NULL) for tt_options_t.exporter. Any thread. opts' strings are
+ * copied. tt_init takes ownership of the exporter and frees it at tt_shutdown; if it is never
+ * given to tt_init, release it with out->shutdown(out->state, 0). Its cancel aborts the request
+ * in flight, so tt_shutdown's deadline holds even against a collector that never answers.
+ * 0, TT_EINVAL (bad endpoint or TLS file) or TT_ENOMEM. */
+TT_EXTERN int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out);
+
+/* Fills *out with an exporter writing each batch as one OTLP/JSON line (TracesData:
+ * {"resourceSpans":[...]}) to path, appending; NULL or "-" means stdout, "stderr" stderr. For
+ * debugging without a collector. Any thread; path is not kept. Ownership as for
+ * tt_otlp_exporter_new. 0, TT_EINVAL (cannot open) or TT_ENOMEM. */
+TT_EXTERN int tt_otlp_json_exporter_new(const char *path, tt_exporter_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAILTRACE_OTLP_EXPORTERS_H */

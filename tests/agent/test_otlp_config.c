@@ -116,15 +116,32 @@ static void per_signal_headers_should_replace_generic_ones(void **state) {
 
 static void malformed_header_entries_should_be_skipped_with_a_warning(void **state) {
   (void)state;
-  fake_env_t env = {{"OTEL_EXPORTER_OTLP_HEADERS", "novalue,=empty-key,ok=1,%zz=%4", NULL}};
+  fake_env_t env = {{"OTEL_EXPORTER_OTLP_HEADERS", "novalue,=empty-key,ok=1,zz=%4", NULL}};
   tt__otlp_config_t c;
   resolve(&c, NULL, &env);
   assert_int_equal(c.n_headers, 2);
   assert_string_equal(c.headers[0].name, "ok");
   /* A '%' not followed by two hex digits stays literal rather than failing the header. */
-  assert_string_equal(c.headers[1].name, "%zz");
+  assert_string_equal(c.headers[1].name, "zz");
   assert_string_equal(c.headers[1].value, "%4");
   assert_int_equal(c.warnings, 2);
+  tt__otlp_config_free(&c);
+}
+
+/* Found by fuzz_agent_otlp_headers: percent-decoding could yield CR/LF (an extra HTTP header
+ * line), NUL (a silently cut value) or a name gRPC refuses (every export then fails). */
+static void headers_that_no_transport_can_send_should_be_skipped_with_a_warning(void **state) {
+  (void)state;
+  fake_env_t env = {{"OTEL_EXPORTER_OTLP_HEADERS",
+                     "a=x%0D%0AX-Injected: 1,b=x%00y,c%20d=1,%zz=1,e=caf%C3%A9,f=tab%09,"
+                     "Good-Name_1.x=still%20fine",
+                     NULL}};
+  tt__otlp_config_t c;
+  resolve(&c, NULL, &env);
+  assert_int_equal(c.n_headers, 1);
+  assert_string_equal(c.headers[0].name, "good-name_1.x");
+  assert_string_equal(c.headers[0].value, "still fine");
+  assert_int_equal(c.warnings, 6);
   tt__otlp_config_free(&c);
 }
 
@@ -225,6 +242,7 @@ int main(void) {
       cmocka_unit_test(headers_should_be_parsed_as_baggage_and_percent_decoded),
       cmocka_unit_test(per_signal_headers_should_replace_generic_ones),
       cmocka_unit_test(malformed_header_entries_should_be_skipped_with_a_warning),
+      cmocka_unit_test(headers_that_no_transport_can_send_should_be_skipped_with_a_warning),
       cmocka_unit_test(unparsable_values_should_be_ignored_with_a_warning),
       cmocka_unit_test(valid_values_should_be_read),
       cmocka_unit_test(options_should_win_over_the_environment),

@@ -135,6 +135,97 @@ static void grpc_spans_should_arrive_through_the_public_api(void **state) {
   spans_should_arrive_through_the_public_api(TT_OTLP_PROTOCOL_GRPC);
 }
 
+/* Polls (at most 60 s) until no exporter thread is left, so the next test can tt_init. */
+static void wait_exporter_thread_gone(void) {
+  for (int i = 0; i < 6000 && atomic_load(&tt__exporter_threads_alive) != 0; i++)
+    usleep(10000);
+  assert_int_equal(atomic_load(&tt__exporter_threads_alive), 0);
+}
+
+/* Wraps an OTLP exporter to keep its statistics past its shutdown (which frees it). */
+static tt_exporter_t g_inner;
+static tt__otlp_stats_t g_final;
+static _Atomic int g_final_set;
+
+static tt_export_result_t wrap_export(void *st, const tt_span_data_t *const *spans, size_t n,
+                                      uint64_t deadline, uint64_t *retry) {
+  return g_inner.export_spans(st, spans, n, deadline, retry);
+}
+static void wrap_cancel(void *st) {
+  g_inner.cancel(st);
+}
+static void wrap_shutdown(void *st, uint64_t deadline) {
+  tt__otlp_exporter_get_stats(st, &g_final);
+  atomic_store(&g_final_set, 1);
+  g_inner.shutdown(st, deadline);
+}
+
+/* The collector accepts the request and never answers; the export timeout is a minute. A 300 ms
+ * tt_shutdown must return TT_ETIMEDOUT and cancel that export through the exporter interface:
+ * the batch is counted as failed by shutdown and the exporter thread ends (the ctest timeout,
+ * well under the sum of the export timeouts, is what bounds the wait). */
+static void shutdown_should_cancel_a_hung_export(int proto) {
+  assert_int_equal(
+      peer_fault(&g_peer,
+                 proto == TT_OTLP_PROTOCOL_GRPC
+                     ? "{\"proto\":\"grpc\",\"kind\":\"hang\",\"seconds\":60,\"times\":50}"
+                     : "{\"proto\":\"http\",\"kind\":\"hang\",\"seconds\":60,\"times\":50}"),
+      0);
+  make_exporter(proto, 60000, &g_inner);
+  assert_non_null(g_inner.cancel);
+  tt_exporter_t x = g_inner;
+  x.export_spans = wrap_export;
+  x.cancel = wrap_cancel;
+  x.shutdown = wrap_shutdown;
+  atomic_store(&g_final_set, 0);
+  tt_options_t to;
+  memset(&to, 0, sizeof to);
+  to.size = sizeof to;
+  to.service_name = "cancel";
+  to.sampler = TT_SAMPLER_ALWAYS_ON;
+  to.exporter = &x;
+  to.schedule_delay_ms = 10;
+  to.export_timeout_ms = 60000;
+  assert_int_equal(tt_init(&to), 0);
+  tt_stats_t a, b;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  b = a;
+  assert_int_equal(tt_stats_get(&a), 0);
+  for (int i = 0; i < 3; i++)
+    tt_span_end(tt_span_start(NULL, "hung", NULL));
+  for (int i = 0; i < 1000 && peer_stat(&g_peer, "requests") < 1; i++)
+    usleep(10000);
+  assert_int_equal(peer_stat(&g_peer, "requests"), 1); /* the export is in flight, unanswered */
+  tt_span_end(tt_span_start(NULL, "queued-behind", NULL));
+
+  assert_int_equal(tt_shutdown(tt_monotonic_ns() + 300000000ULL), TT_ETIMEDOUT);
+  wait_exporter_thread_gone();
+  assert_int_equal(atomic_load(&g_final_set), 1);
+  /* The hung batch failed by shutdown, in one attempt; what was queued behind it was dropped
+   * without another request. */
+  assert_int_equal(g_final.batches_exported, 0);
+  assert_int_equal(g_final.attempts, 1);
+  assert_int_equal(g_final.batches_failed, 1);
+  assert_int_equal(g_final.spans_failed_shutdown, g_final.spans_failed);
+  assert_true(g_final.spans_failed_shutdown >= 1);
+  assert_int_equal(g_final.spans_failed_timeout, 0);
+  assert_int_equal(tt_stats_get(&b), 0);
+  assert_int_equal(b.dropped_export_failed - a.dropped_export_failed, 4);
+  assert_int_equal(b.spans_exported - a.spans_exported, 0);
+  assert_int_equal(peer_stat(&g_peer, "requests"), 1);
+}
+
+static void http_shutdown_should_cancel_a_hung_export(void **state) {
+  (void)state;
+  shutdown_should_cancel_a_hung_export(TT_OTLP_PROTOCOL_HTTP_PROTOBUF);
+}
+
+static void grpc_shutdown_should_cancel_a_hung_export(void **state) {
+  (void)state;
+  shutdown_should_cancel_a_hung_export(TT_OTLP_PROTOCOL_GRPC);
+}
+
 typedef struct {
   int spans;
   int done;
@@ -196,10 +287,9 @@ static void outage_should_not_block_application_threads(int proto) {
   assert_int_equal(tt_stats_get(&ts), 0);
   assert_true(ts.dropped_queue_full + ts.dropped_no_record > 0);
 
-  /* What tt_shutdown cannot yet do by itself (the exporter interface has no cancel hook): end
-   * the stuck export, so shutdown completes within its deadline. */
-  tt__otlp_exporter_cancel(oe);
-  assert_int_equal(tt_shutdown(tt_monotonic_ns() + 20000000000ULL), 0);
+  /* Shutdown's deadline passes inside the hung export: the exporter's cancel hook ends it. */
+  assert_int_equal(tt_shutdown(tt_monotonic_ns() + 300000000ULL), TT_ETIMEDOUT);
+  wait_exporter_thread_gone();
 }
 
 static void http_outage_should_not_block_application_threads(void **state) {
@@ -244,6 +334,8 @@ int main(void) {
       cmocka_unit_test_setup(grpc_spans_should_arrive_through_the_public_api, reset_peer),
       cmocka_unit_test_setup(http_outage_should_not_block_application_threads, reset_peer),
       cmocka_unit_test_setup(grpc_outage_should_not_block_application_threads, reset_peer),
+      cmocka_unit_test_setup(http_shutdown_should_cancel_a_hung_export, reset_peer),
+      cmocka_unit_test_setup(grpc_shutdown_should_cancel_a_hung_export, reset_peer),
       cmocka_unit_test_setup(otlp_should_be_chosen_by_the_environment, reset_peer),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
