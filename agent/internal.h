@@ -4,8 +4,9 @@
  * free list; its exporter-visible part (tt_span_data_t) comes first so the exporter reads the
  * record in place. Attributes, events, links and strings live in the record's own bump arena,
  * so a span never allocates. At end the record goes into the ending thread's single-producer
- * ring; the one exporter thread drains every ring, exports, and returns records to the global
- * pool, from which threads refill their free lists in batches. */
+ * ring; the one exporter thread drains every ring, exports, and hands each record back to the
+ * thread that ended it through that thread's return ring (to the global pool when the thread is
+ * gone); threads refill their free lists from there in batches. */
 #ifndef TT_INTERNAL_H
 #define TT_INTERNAL_H
 
