@@ -19,22 +19,7 @@
 
 #include "exporter_otlp.h"
 #include "internal.h"
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t l = sizeof a;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
-    close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
+#include "peers/otlp_peer.h"
 
 static int port_open(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -79,8 +64,8 @@ static void collector_start(collector_t *c) {
   snprintf(c->dir, sizeof c->dir, "/tmp/tt-a2c-XXXXXX");
   assert_non_null(mkdtemp(c->dir));
   snprintf(c->sink, sizeof c->sink, "%s/kept.jsonl", c->dir);
-  c->grpc = free_port();
-  c->http = free_port();
+  c->grpc = closed_port();
+  c->http = closed_port();
   char cfg[128];
   snprintf(cfg, sizeof cfg, "%s/collector.yaml", c->dir);
   FILE *f = fopen(cfg, "w");
