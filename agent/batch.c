@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
@@ -108,37 +109,56 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
         backoff *= 2;
     }
   }
-  /* Records go back to the thread that ended them; what it cannot take goes to the pool in one
-   * locked batch. pending[] is reused for that overflow (slots below i are done). */
+  /* Records go back to the thread that ended them, a run of records from one thread at a time;
+   * what it cannot take goes to the pool in one locked batch. pending[] is reused for that
+   * overflow (slots below i are done, and over never passes i). */
   uint32_t over = 0;
-  for (uint32_t i = 0; i < b->npending; i++) {
-    struct tt_span_s *r = b->pending[i];
+  for (uint32_t i = 0; i < b->npending;) {
     tt__tstate_t *src = b->pending_src[i];
-    for (uint32_t k = 0; b->pending_ext[i] && k < r->n_ext; k++) {
-      struct tt_span_s *x = r->exts[k];
-      if (tt__record_give_back(src, x) != 0)
-        tt__pool_return(&x, 1);
+    if (b->pending_ext[i]) {
+      struct tt_span_s *r = b->pending[i];
+      for (uint32_t k = 0; k < r->n_ext; k++) {
+        struct tt_span_s *x = r->exts[k];
+        if (tt__record_give_back(src, x) != 0)
+          tt__pool_return(&x, 1);
+      }
+      if (tt__record_give_back(src, r) != 0)
+        b->pending[over++] = r;
+      i++;
+      continue;
     }
-    if (tt__record_give_back(src, r) != 0)
-      b->pending[over++] = r;
+    uint32_t j = i + 1;
+    while (j < b->npending && b->pending_src[j] == src && !b->pending_ext[j])
+      j++;
+    size_t took = tt__record_give_back_many(src, &b->pending[i], j - i);
+    for (uint32_t k = i + (uint32_t)took; k < j; k++)
+      b->pending[over++] = b->pending[k];
+    i = j;
   }
   tt__pool_return(b->pending, over);
   b->npending = 0;
 }
 
 /* Moves queued records into pending, exporting each full batch. Only records queued before the
- * call are taken (head is sampled once per ring) so a flush ends even under constant load. */
-static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadline) {
+ * call are taken (head is sampled once per ring) so a flush ends even under constant load.
+ * Returns how many records it took; *max_ring is the most any one ring held. */
+static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadline,
+                      uint32_t *max_ring) {
   tt__provider_t *p = b->p;
+  uint32_t found = 0;
   for (tt__tstate_t *t = tt__tstate_first(); t != NULL;
        t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
     uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
+    const uintptr_t *ring = t->ring; /* set before the first head store we saw */
+    uint64_t mask = t->ring_mask;
+    if (h - tl > *max_ring)
+      *max_ring = (uint32_t)(h - tl);
+    found += (uint32_t)(h - tl);
     while (tl != h) {
-      uintptr_t v = t->ring[tl & t->ring_mask];
+      uintptr_t v = ring[tl & mask];
       struct tt_span_s *r = tt__ring_record(v);
       tl++;
-      atomic_store_explicit(&t->tail, tl, memory_order_release);
       if ((v & TT__TAG_PROVIDER) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
         tt__pool_return(r->exts, r->n_ext);
@@ -150,42 +170,99 @@ static void drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadl
       b->pending_ext[b->npending] = (v & TT__TAG_HAS_EXT) != 0;
       b->pending_src[b->npending] = t;
       b->pending[b->npending++] = r;
-      if (b->npending == p->max_export_batch_size)
+      if (b->npending == p->max_export_batch_size) {
+        /* Free the ring slots before a possibly long export; one store per batch, not per
+         * record, keeps the producer's view of tail from bouncing. */
+        atomic_store_explicit(&t->tail, tl, memory_order_release);
         export_pending(b, hard_deadline);
+      }
     }
+    atomic_store_explicit(&t->tail, tl, memory_order_release);
   }
   if (export_partial)
     export_pending(b, hard_deadline);
+  return found;
+}
+
+/* How the exporter thread waits. Asleep, it blocks on the condition variable until the schedule
+ * delay passes or an application thread wakes it (each thread does so once per full batch it
+ * queued). Under sustained load those wake-ups put a futex call, a cross-core interrupt and a
+ * context switch on the application's thread every batch, which cost more than the spans
+ * themselves. So after a drain that found a real share of a batch the thread polls instead: it
+ * keeps wake_pending set, which tells application threads not to wake it, and sleeps on its own
+ * timer for about the time the observed rate needs to fill a batch. A drain that finds little
+ * sends it back to sleep. */
+#define TT__POLL_MIN_NS 50000u /* 50 us: the shortest poll interval, at any rate */
+
+/* The next poll interval from the last one (prev, 0 when the thread was asleep), the records
+ * found and the time they took to arrive. The aim is about a batch per poll, and never a ring
+ * past half full; when the fullest ring is past half the rate estimate is unreliable (a full
+ * ring hides how many spans it turned away), so the interval halves. Growth is at most 2x a
+ * step, so one quiet interval does not open a long gap. */
+static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t found,
+                              uint32_t max_ring, uint64_t elapsed) {
+  uint64_t cap = (uint64_t)p->schedule_delay_ms * 1000000u;
+  uint64_t t;
+  if (prev == 0) {
+    t = TT__POLL_MIN_NS; /* just woken: the rate is unknown, start short */
+  } else if (max_ring >= p->max_queue_size / 2) {
+    t = prev / 2;
+  } else {
+    t = elapsed * p->max_export_batch_size / found;
+    uint64_t q = elapsed * (p->max_queue_size / 2) / (max_ring != 0 ? max_ring : 1);
+    if (q < t)
+      t = q;
+    if (t > 2 * prev)
+      t = 2 * prev;
+  }
+  if (t > cap)
+    t = cap;
+  return t < TT__POLL_MIN_NS ? TT__POLL_MIN_NS : t;
 }
 
 static void *batch_main(void *arg) {
   struct tt__batch_s *b = arg;
   tt__provider_t *p = b->p;
+  /* Linux rounds this thread's timed waits up by its timer slack (50 us by default), which
+   * would double the shortest poll interval; 10 us keeps polls near their aim. */
+  prctl(PR_SET_TIMERSLACK, 10000ul, 0ul, 0ul, 0ul);
   pthread_mutex_lock(&b->mu);
-  uint64_t next = tt__now_mono_ns() + (uint64_t)p->schedule_delay_ms * 1000000u;
+  uint64_t last = tt__now_mono_ns();
+  uint64_t next = last + (uint64_t)p->schedule_delay_ms * 1000000u;
+  uint64_t poll_ns = 0; /* 0: asleep until woken or the schedule; else the poll interval */
+  int rescan = 0;
   for (;;) {
-    int timed_out = 0;
-    while (!b->stop && b->flush_req == b->flush_done && !b->wake) {
-      struct timespec ts = abs_ts(next);
-      if (pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT) {
-        timed_out = 1;
+    uint64_t until = poll_ns != 0 && last + poll_ns < next ? last + poll_ns : next;
+    while (!rescan && !b->stop && b->flush_req == b->flush_done && !b->wake) {
+      struct timespec ts = abs_ts(until);
+      if (pthread_cond_timedwait(&b->cv, &b->mu, &ts) == ETIMEDOUT)
         break;
-      }
     }
+    rescan = 0;
     uint64_t want = b->flush_req;
     int stopping = b->stop;
     uint64_t hard = stopping ? b->stop_deadline : 0;
     b->wake = 0;
-    atomic_store(&b->wake_pending, 0);
+    atomic_store(&b->wake_pending, poll_ns != 0);
     pthread_mutex_unlock(&b->mu);
 
-    int all = timed_out || stopping || want != b->flush_done;
-    drain(b, all, hard);
+    uint64_t now = tt__now_mono_ns();
+    int all = now >= next || stopping || want != b->flush_done;
+    uint32_t max_ring = 0;
+    uint32_t found = drain(b, all, hard, &max_ring);
     if (all)
       next = tt__now_mono_ns() + (uint64_t)p->schedule_delay_ms * 1000000u;
     if (want != b->flush_done && p->has_exporter && p->exporter.force_flush != NULL)
       p->exporter.force_flush(p->exporter.state,
                               tt__now_mono_ns() + (uint64_t)p->export_timeout_ms * 1000000u);
+    uint64_t was_polling = poll_ns;
+    poll_ns = found >= p->max_export_batch_size / 4 && found != 0
+                  ? poll_interval(p, poll_ns, found, max_ring, now - last)
+                  : 0;
+    /* Going back to sleep: wake_pending was set during that drain, so a thread that filled a
+     * batch meanwhile did not wake us. Clear it and drain once more before blocking. */
+    rescan = was_polling && poll_ns == 0;
+    last = now;
 
     pthread_mutex_lock(&b->mu);
     b->flush_done = want;
@@ -251,7 +328,10 @@ int tt__batch_start(tt__provider_t *p) {
 
 void tt__batch_wake(tt__provider_t *p) {
   struct tt__batch_s *b = p->batch;
-  if (atomic_exchange(&b->wake_pending, 1))
+  /* A plain load first: while the exporter thread polls the flag stays set, and an exchange
+   * would take the line exclusive on every call. */
+  if (atomic_load_explicit(&b->wake_pending, memory_order_relaxed) ||
+      atomic_exchange(&b->wake_pending, 1))
     return;
   pthread_mutex_lock(&b->mu);
   b->wake = 1;

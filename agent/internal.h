@@ -131,31 +131,36 @@ struct tt_span_s {
 /* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new
  * thread adopts an orphan before creating another, so thread churn does not grow memory. */
 typedef struct tt__tstate_s {
-  /* Ring, single producer (the owning thread) and single consumer (the exporter thread). */
-  _Alignas(64) _Atomic uint64_t head; /* written by the producer */
-  uint64_t tail_cache;                /* producer's last view of tail */
-  uintptr_t *ring;                    /* record pointer | provider tag (low 6 bits) */
-  uint64_t ring_mask;
-  _Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
-  /* Return ring, the other way: the exporter thread gives records back to the thread that ended
-   * them, so a record keeps living in one core's cache instead of bouncing between threads. */
-  _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
-  _Alignas(64) _Atomic uint64_t ret_tail; /* written by the owner */
-  struct tt_span_s **ret;
+  /* Cache-line layout is the point of this struct. The exporter thread must not read a line the
+   * owner writes on every span (it would steal the line once per record it drains), so what the
+   * exporter reads is either set once (the first line) or written once per batch by one side. */
+  /* Set once, read by both: the registry link, the rings and the exporter's give-back gate. */
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
-  struct tt_span_s *free_list;                        /* owner-only */
+  uintptr_t *ring;                                    /* record pointer | provider tag bits */
+  struct tt_span_s **ret;
+  uint64_t ring_mask; /* both rings have this size */
+  _Atomic int owned;  /* mirrors in_use for the exporter thread's give-back decision */
+  /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
+  _Alignas(64) _Atomic uint64_t head;
+  uint64_t tail_cache; /* producer's last view of tail */
+  struct tt_span_s *free_list;
   uint32_t free_count;
-  uint32_t since_wake; /* spans queued since this thread last woke the exporter */
+  uint32_t since_wake;                        /* spans queued since this thread last woke the
+                                                 exporter */
   const struct tt__provider_s *wake_provider; /* the provider since_wake counts for */
-  tt_span_t *current;                         /* owner-only */
+  tt_span_t *current;
   tt__rng_t rng;
   uint64_t fork_gen;
-  int in_use;        /* under the registry mutex */
-  _Atomic int owned; /* mirrors in_use for the exporter thread's give-back decision */
+  int in_use; /* under the registry mutex */
   /* Counters written only by the owner (relaxed atomics compile to plain adds) and read by
    * tt_stats_get. */
   _Atomic uint64_t c_started, c_unsampled, c_ended, c_queue_full, c_no_record, c_shutdown,
       c_dropped_attrs;
+  _Alignas(64) _Atomic uint64_t tail; /* ring consumer: the exporter thread, once per batch */
+  /* Return ring, the other way: the exporter thread gives records back to the thread that ended
+   * them, so a record keeps living in one core's cache instead of bouncing between threads. */
+  _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
+  _Alignas(64) _Atomic uint64_t ret_tail; /* written by the owner */
 } tt__tstate_t;
 
 extern __thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
@@ -176,6 +181,9 @@ void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
 /* Returns 0 when r went into t's return ring, -1 when the caller must pool it instead (t has no
  * live owner, or already holds TT__RET_MAX returned records). */
 int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
+/* The same for n records in one step (one look at the owner's tail, one publication); returns
+ * how many of recs[0..n) t took. */
+size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);

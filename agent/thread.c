@@ -198,15 +198,23 @@ void tt__pool_return(struct tt_span_s **recs, size_t n) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
-int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n) {
   if (t->ret == NULL || !atomic_load_explicit(&t->owned, memory_order_relaxed))
-    return -1;
+    return 0;
   uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
-  if (h - atomic_load_explicit(&t->ret_tail, memory_order_acquire) >= TT__RET_MAX)
-    return -1;
-  t->ret[h & t->ring_mask] = r;
-  atomic_store_explicit(&t->ret_head, h + 1, memory_order_release);
-  return 0;
+  uint64_t used = h - atomic_load_explicit(&t->ret_tail, memory_order_acquire);
+  size_t room = used >= TT__RET_MAX ? 0 : (size_t)(TT__RET_MAX - used);
+  if (n > room)
+    n = room;
+  for (size_t i = 0; i < n; i++)
+    t->ret[(h + i) & t->ring_mask] = recs[i];
+  if (n != 0)
+    atomic_store_explicit(&t->ret_head, h + n, memory_order_release);
+  return n;
+}
+
+int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
+  return tt__record_give_back_many(t, &r, 1) == 1 ? 0 : -1;
 }
 
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
