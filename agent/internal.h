@@ -107,6 +107,7 @@ struct tt_span_s {
   const tt__limits_t *limits;
   tt_attribute_t *attrs;
   uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
+  uint64_t attr_bloom;   /* one bit per fingerprint seen: a clear bit means "key is new" */
   tt_event_t *events;
   tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;

@@ -61,7 +61,8 @@ static inline void copy_small(char *d, const char *s, size_t n) {
   }
 }
 
-static const char *arena_strn(struct tt_span_s *r, const char *s, size_t len) {
+static inline __attribute__((always_inline)) const char *arena_strn(struct tt_span_s *r,
+                                                                   const char *s, size_t len) {
   char *d = arena_alloc(r, len + 1);
   if (d == NULL)
     return NULL;
@@ -81,7 +82,7 @@ static size_t limit_len(const char *s, size_t len, uint32_t limit) {
 }
 
 /* Copies a value into the arena; 0 on success, -1 when it does not fit or is malformed. */
-static int copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
+static inline __attribute__((always_inline)) int copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
   uint32_t lim = r->limits->attr_value_len;
   out->type = in->type;
   switch (in->type) {
@@ -152,17 +153,29 @@ static inline uint32_t key_print(const char *k, size_t len) {
          (uint32_t)(unsigned char)k[len - 1] << 16 ^ (uint32_t)(unsigned char)k[len / 2] << 24;
 }
 
-/* Adds or replaces key in a growable attribute array with a parallel fingerprint array.
- * Returns 0, or -1 when dropped. */
-static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t **prints, uint32_t *count,
-                    uint32_t *cap, uint32_t limit, const tt_attribute_t *a) {
+/* A span's attributes are nearly always new keys. A 64-bit filter over the fingerprints lets
+ * that case skip the duplicate scan: only a set bit (a possible duplicate) scans. */
+static inline uint64_t print_bit(uint32_t fp) {
+  return 1ull << ((fp * 0x9E3779B1u) >> 26);
+}
+
+/* Adds or replaces key in a growable attribute array with a parallel fingerprint array; bloom
+ * (NULL: always scan) is the filter over the array's fingerprints. Inlined into each setter so
+ * the value copy's type switch folds away. Returns 0, or -1 when dropped. */
+static inline __attribute__((always_inline)) int put_attr(struct tt_span_s *r, tt_attribute_t **arr,
+                                                          uint32_t **prints, uint32_t *count,
+                                                          uint32_t *cap, uint32_t limit,
+                                                          uint64_t *bloom,
+                                                          const tt_attribute_t *a) {
   if (a == NULL || a->key == NULL)
     return -1;
   size_t klen = strlen(a->key);
   uint32_t fp = key_print(a->key, klen);
   tt_attribute_t *base = *arr;
   uint32_t *fps = *prints;
-  for (uint32_t i = 0; i < *count; i++) {
+  uint64_t bit = print_bit(fp);
+  uint32_t scan = bloom == NULL || (*bloom & bit) != 0 ? *count : 0;
+  for (uint32_t i = 0; i < scan; i++) {
     if (fps[i] == fp && strcmp(base[i].key, a->key) == 0) {
       tt_attribute_t v;
       if (copy_value(r, a, &v) != 0)
@@ -198,6 +211,8 @@ static int put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t **prints
     return -1;
   fps[*count] = fp;
   (*count)++;
+  if (bloom != NULL)
+    *bloom |= bit;
   return 0;
 }
 
@@ -215,7 +230,7 @@ static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t
     if (fps == NULL)
       cap = 0;
     for (size_t i = 0; i < n; i++) {
-      if (put_attr(r, &arr, &fps, &cnt, &cap, cap, &in[i]) != 0)
+      if (put_attr(r, &arr, &fps, &cnt, &cap, cap, NULL, &in[i]) != 0)
         drop++;
     }
   }
@@ -352,6 +367,7 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   r->status_final = 0;
   r->attrs = NULL;
   r->attr_prints = NULL;
+  r->attr_bloom = 0;
   r->events = NULL;
   r->links = NULL;
   r->attr_cap = r->event_cap = r->link_cap = 0;
@@ -458,14 +474,20 @@ void tt_span_get_context(const tt_span_t *s, tt_span_context_t *out) {
   span_context_of(s, out);
 }
 
-void tt_span_set_attribute(tt_span_t *s, const tt_attribute_t *a) {
+/* Every setter's body, inlined into each so a constant type folds the value copy. */
+static inline __attribute__((always_inline)) void set_attr(tt_span_t *s, const tt_attribute_t *a) {
   if (s == NULL || !s->recording || !s->live)
     return;
   uint32_t cnt = s->data.attribute_count;
-  if (put_attr(s, &s->attrs, &s->attr_prints, &cnt, &s->attr_cap, s->limits->attr_count, a) != 0)
+  if (put_attr(s, &s->attrs, &s->attr_prints, &cnt, &s->attr_cap, s->limits->attr_count,
+               &s->attr_bloom, a) != 0)
     s->data.dropped_attributes_count++;
   s->data.attribute_count = cnt;
   s->data.attributes = s->attrs;
+}
+
+void tt_span_set_attribute(tt_span_t *s, const tt_attribute_t *a) {
+  set_attr(s, a);
 }
 
 void tt_span_set_attributes(tt_span_t *s, const tt_attribute_t *a, size_t n) {
@@ -475,29 +497,29 @@ void tt_span_set_attributes(tt_span_t *s, const tt_attribute_t *a, size_t n) {
 
 void tt_span_set_str(tt_span_t *s, const char *key, const char *value) {
   tt_attribute_t a = {.key = key, .type = TT_ATTR_STRING, .value.str = {value, 0}};
-  tt_span_set_attribute(s, &a);
+  set_attr(s, &a);
 }
 
 void tt_span_set_strn(tt_span_t *s, const char *key, const char *value, size_t len) {
   if (len == 0)
     value = "";
   tt_attribute_t a = {.key = key, .type = TT_ATTR_STRING, .value.str = {value, len}};
-  tt_span_set_attribute(s, &a);
+  set_attr(s, &a);
 }
 
 void tt_span_set_int(tt_span_t *s, const char *key, int64_t value) {
   tt_attribute_t a = {.key = key, .type = TT_ATTR_INT, .value.i = value};
-  tt_span_set_attribute(s, &a);
+  set_attr(s, &a);
 }
 
 void tt_span_set_double(tt_span_t *s, const char *key, double value) {
   tt_attribute_t a = {.key = key, .type = TT_ATTR_DOUBLE, .value.d = value};
-  tt_span_set_attribute(s, &a);
+  set_attr(s, &a);
 }
 
 void tt_span_set_bool(tt_span_t *s, const char *key, int value) {
   tt_attribute_t a = {.key = key, .type = TT_ATTR_BOOL, .value.b = value != 0};
-  tt_span_set_attribute(s, &a);
+  set_attr(s, &a);
 }
 
 void tt_span_add_event_at(tt_span_t *s, const char *name, uint64_t ts, const tt_attribute_t *attrs,

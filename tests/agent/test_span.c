@@ -86,6 +86,33 @@ static void set_attribute_should_replace_existing_key(void **state) {
   test_finish(m);
 }
 
+/* The duplicate check skips its scan when a key's filter bit is clear; with 100 keys every bit
+ * is set and many keys share a fingerprint, so this exercises both the skip and the scan. */
+static void set_attribute_should_replace_every_key_among_many(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "many", NULL);
+  char key[16];
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 100; i++) {
+      snprintf(key, sizeof key, "key.%d", i);
+      tt_span_set_int(s, key, round * 1000 + i);
+    }
+  }
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "many");
+  assert_int_equal(d->attribute_count, 100);
+  assert_int_equal(d->dropped_attributes_count, 0);
+  for (int i = 0; i < 100; i++) {
+    snprintf(key, sizeof key, "key.%d", i);
+    const tt_attribute_t *a = tt_span_data_attribute(d, key);
+    assert_non_null(a);
+    assert_int_equal(a->value.i, 1000 + i);
+  }
+  test_finish(m);
+}
+
 static void span_should_carry_events_links_status_and_new_name(void **state) {
   (void)state;
   tt_memory_exporter_t *m = start();
@@ -437,6 +464,7 @@ int main(void) {
       cmocka_unit_test(span_calls_should_be_noops_before_init),
       cmocka_unit_test(span_should_export_attributes_of_every_type),
       cmocka_unit_test(set_attribute_should_replace_existing_key),
+      cmocka_unit_test(set_attribute_should_replace_every_key_among_many),
       cmocka_unit_test(span_should_carry_events_links_status_and_new_name),
       cmocka_unit_test(status_ok_should_be_final_and_drop_description),
       cmocka_unit_test(record_exception_should_add_event_and_set_error),
