@@ -155,6 +155,8 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
     if (h - tl > *max_ring)
       *max_ring = (uint32_t)(h - tl);
     found += (uint32_t)(h - tl);
+    if (h == tl && atomic_load_explicit(&t->owned, memory_order_relaxed))
+      tt__record_reclaim_idle(t);
     while (tl != h) {
       uintptr_t v = ring[tl & mask];
       struct tt_span_s *r = tt__ring_record(v);
@@ -194,24 +196,28 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
  * sends it back to sleep. */
 #define TT__POLL_MIN_NS 50000u /* 50 us: the shortest poll interval, at any rate */
 
-/* The next poll interval from the last one (prev, 0 when the thread was asleep), the records
- * found and the time they took to arrive. The aim is about a batch per poll, and never a ring
- * past half full; when the fullest ring is past half the rate estimate is unreliable (a full
- * ring hides how many spans it turned away), so the interval halves. Growth is at most 2x a
- * step, so one quiet interval does not open a long gap. */
-static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t found,
-                              uint32_t max_ring, uint64_t elapsed) {
+/* The next poll interval from the last one (prev, 0 when the thread was asleep), the fullest
+ * ring's count and the time it took to arrive. Each poll is a context switch, which on a busy
+ * machine preempts an application thread and, in a VM, costs microseconds; so the aim is the
+ * longest interval that stays clear of drops: the fullest ring filling to an eighth of the queue
+ * (at least a batch, at most a quarter: room for a late wake-up). When a ring is past half the
+ * rate estimate is unreliable (a full ring hides how many spans it turned away), so the interval
+ * halves. Growth is at most 2x a step, so one quiet interval does not open a long gap. */
+static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t max_ring,
+                              uint64_t elapsed) {
   uint64_t cap = (uint64_t)p->schedule_delay_ms * 1000000u;
+  uint64_t aim = p->max_queue_size / 4;
+  if (aim < p->max_export_batch_size)
+    aim = p->max_export_batch_size;
+  if (aim > p->max_queue_size / 4)
+    aim = p->max_queue_size / 4;
   uint64_t t;
   if (prev == 0) {
     t = TT__POLL_MIN_NS; /* just woken: the rate is unknown, start short */
   } else if (max_ring >= p->max_queue_size / 2) {
     t = prev / 2;
   } else {
-    t = elapsed * p->max_export_batch_size / found;
-    uint64_t q = elapsed * (p->max_queue_size / 2) / (max_ring != 0 ? max_ring : 1);
-    if (q < t)
-      t = q;
+    t = elapsed * aim / (max_ring != 0 ? max_ring : 1);
     if (t > 2 * prev)
       t = 2 * prev;
   }
@@ -257,7 +263,7 @@ static void *batch_main(void *arg) {
                               tt__now_mono_ns() + (uint64_t)p->export_timeout_ms * 1000000u);
     uint64_t was_polling = poll_ns;
     poll_ns = found >= p->max_export_batch_size / 4 && found != 0
-                  ? poll_interval(p, poll_ns, found, max_ring, now - last)
+                  ? poll_interval(p, poll_ns, max_ring, now - last)
                   : 0;
     /* Going back to sleep: wake_pending was set during that drain, so a thread that filled a
      * batch meanwhile did not wake us. Clear it and drain once more before blocking. */
@@ -326,12 +332,13 @@ int tt__batch_start(tt__provider_t *p) {
   return rc;
 }
 
-void tt__batch_wake(tt__provider_t *p) {
+void tt__batch_wake(tt__provider_t *p, int urgent) {
   struct tt__batch_s *b = p->batch;
   /* A plain load first: while the exporter thread polls the flag stays set, and an exchange
-   * would take the line exclusive on every call. */
-  if (atomic_load_explicit(&b->wake_pending, memory_order_relaxed) ||
-      atomic_exchange(&b->wake_pending, 1))
+   * would take the line exclusive on every call. An urgent wake (a ring past half full: the
+   * polling thread has not been scheduled in time) signals regardless. */
+  if (!urgent && (atomic_load_explicit(&b->wake_pending, memory_order_relaxed) ||
+                  atomic_exchange(&b->wake_pending, 1)))
     return;
   pthread_mutex_lock(&b->mu);
   b->wake = 1;

@@ -161,7 +161,7 @@ typedef struct tt__tstate_s {
   /* Return ring, the other way: the exporter thread gives records back to the thread that ended
    * them, so a record keeps living in one core's cache instead of bouncing between threads. */
   _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
-  _Alignas(64) _Atomic uint64_t ret_tail; /* written by the owner */
+  _Alignas(64) _Atomic uint64_t ret_tail; /* moved by the owner, or by the exporter reclaiming */
 } tt__tstate_t;
 
 extern __thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
@@ -180,12 +180,16 @@ void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
 void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r);
 void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
 /* Returns 0 when r went into t's return ring, -1 when the caller must pool it instead (t has no
- * live owner, or already holds TT__RET_MAX returned records). */
+ * live owner, or its return ring is full). A busy thread gets back all it ended: records then
+ * stay in its core's cache and never pass through the shared pool. */
 int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
 /* The same for n records in one step (one look at the owner's tail, one publication); returns
  * how many of recs[0..n) t took. */
 size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */
+/* Exporter thread: t ended nothing since the last drain, so records it was given back beyond
+ * TT__RET_MAX go to the shared pool. */
+void tt__record_reclaim_idle(tt__tstate_t *t);
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
 /* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the
@@ -217,7 +221,7 @@ int tt__resource_attrs_parse(const char *s, size_t len,
 /* ---- batch processor (batch.c) ---- */
 struct tt__batch_s;
 int tt__batch_start(tt__provider_t *p);
-void tt__batch_wake(tt__provider_t *p);
+void tt__batch_wake(tt__provider_t *p, int urgent);
 void tt__batch_ensure_thread(tt__provider_t *p);
 int tt__batch_flush(tt__provider_t *p, uint64_t deadline_ns);
 int tt__batch_shutdown(tt__provider_t *p, uint64_t deadline_ns);

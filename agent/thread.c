@@ -37,6 +37,24 @@ static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;
 }
 
+/* Takes up to max records from t's return ring into out. Two may take: the owner (refilling its
+ * free list, or at exit) and the exporter thread (reclaiming from a thread that went idle), so
+ * the tail moves by compare-and-swap; only the exporter thread adds. */
+static size_t ret_take(tt__tstate_t *t, struct tt_span_s **out, size_t max) {
+  uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+  for (;;) {
+    uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
+    size_t n = h - tl < max ? (size_t)(h - tl) : max;
+    if (n == 0)
+      return 0;
+    for (size_t i = 0; i < n; i++)
+      out[i] = t->ret[(tl + i) & t->ring_mask];
+    if (atomic_compare_exchange_weak_explicit(&t->ret_tail, &tl, tl + n, memory_order_acq_rel,
+                                              memory_order_relaxed))
+      return n;
+  }
+}
+
 static void on_thread_exit(void *arg) {
   tt__tstate_t *t = arg;
   pthread_mutex_lock(&g_pool_mu);
@@ -48,12 +66,11 @@ static void on_thread_exit(void *arg) {
   t->free_count = 0;
   /* Records the exporter gave back to this thread go to everyone again. */
   atomic_store(&t->owned, 0);
-  if (t->ret != NULL) {
-    uint64_t tl = atomic_load(&t->ret_tail), h = atomic_load(&t->ret_head);
-    for (; tl != h; tl++)
-      pool_push_locked(t->ret[tl & t->ring_mask]);
-    atomic_store(&t->ret_tail, tl);
-  }
+  struct tt_span_s *got[TT__REFILL];
+  size_t n;
+  while (t->ret != NULL && (n = ret_take(t, got, TT__REFILL)) != 0)
+    for (size_t i = 0; i < n; i++)
+      pool_push_locked(got[i]);
   pthread_mutex_unlock(&g_pool_mu);
   t->current = NULL;
   /* The ring stays with the state: the exporter thread still drains it, and the adopting thread
@@ -118,20 +135,15 @@ void tt__pool_set_cap(uint64_t cap) {
  * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
 struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
   if (t->ret != NULL) {
-    uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
-    uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
-    if (h != tl) {
-      for (int i = 0; i < TT__REFILL && tl != h; i++, tl++) {
-        struct tt_span_s *r = t->ret[tl & t->ring_mask];
-        r->next = t->free_list;
-        t->free_list = r;
+    struct tt_span_s *got[TT__REFILL];
+    size_t n = ret_take(t, got, TT__REFILL);
+    if (n != 0) {
+      for (size_t i = 1; i < n; i++) {
+        got[i]->next = t->free_list;
+        t->free_list = got[i];
         t->free_count++;
       }
-      atomic_store_explicit(&t->ret_tail, tl, memory_order_release);
-      struct tt_span_s *r = t->free_list;
-      t->free_list = r->next;
-      t->free_count--;
-      return r;
+      return got[0];
     }
   }
   pthread_mutex_lock(&g_pool_mu);
@@ -203,7 +215,8 @@ size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs,
     return 0;
   uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
   uint64_t used = h - atomic_load_explicit(&t->ret_tail, memory_order_acquire);
-  size_t room = used >= TT__RET_MAX ? 0 : (size_t)(TT__RET_MAX - used);
+  uint64_t cap = t->ring_mask + 1;
+  size_t room = used >= cap ? 0 : (size_t)(cap - used);
   if (n > room)
     n = room;
   for (size_t i = 0; i < n; i++)
@@ -211,6 +224,23 @@ size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs,
   if (n != 0)
     atomic_store_explicit(&t->ret_head, h + n, memory_order_release);
   return n;
+}
+
+void tt__record_reclaim_idle(tt__tstate_t *t) {
+  if (t->ret == NULL)
+    return;
+  for (;;) {
+    uint64_t used = atomic_load_explicit(&t->ret_head, memory_order_relaxed) -
+                    atomic_load_explicit(&t->ret_tail, memory_order_acquire);
+    if (used <= TT__RET_MAX)
+      return;
+    struct tt_span_s *got[TT__REFILL];
+    size_t want = used - TT__RET_MAX < TT__REFILL ? (size_t)(used - TT__RET_MAX) : TT__REFILL;
+    size_t n = ret_take(t, got, want);
+    if (n == 0)
+      return;
+    tt__pool_return(got, n);
+  }
 }
 
 int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
