@@ -150,13 +150,20 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
        t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
     uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
-    const uintptr_t *ring = t->ring; /* set before the first head store we saw */
+    if (h == tl) {
+      /* Nothing new from this thread. Its rings exist once it has pushed (h != 0: the acquire
+       * load of head orders their set-up before us), and what it was given back beyond what an
+       * idle thread may keep (nothing, once it has exited) goes back to everyone. */
+      if (h != 0)
+        tt__record_reclaim_idle(
+            t, atomic_load_explicit(&t->owned, memory_order_relaxed) ? TT__RET_MAX : 0);
+      continue;
+    }
+    const uintptr_t *ring = t->ring; /* set before the head store we saw */
     uint64_t mask = t->ring_mask;
     if (h - tl > *max_ring)
       *max_ring = (uint32_t)(h - tl);
     found += (uint32_t)(h - tl);
-    if (h == tl && atomic_load_explicit(&t->owned, memory_order_relaxed))
-      tt__record_reclaim_idle(t);
     while (tl != h) {
       uintptr_t v = ring[tl & mask];
       struct tt_span_s *r = tt__ring_record(v);

@@ -188,8 +188,8 @@ int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
 size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */
 /* Exporter thread: t ended nothing since the last drain, so records it was given back beyond
- * TT__RET_MAX go to the shared pool. */
-void tt__record_reclaim_idle(tt__tstate_t *t);
+ * keep (TT__RET_MAX for a live thread, 0 for an exited one) go to the shared pool. */
+void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep);
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
 /* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the

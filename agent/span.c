@@ -62,7 +62,7 @@ static inline void copy_small(char *d, const char *s, size_t n) {
 }
 
 static inline __attribute__((always_inline)) const char *arena_strn(struct tt_span_s *r,
-                                                                   const char *s, size_t len) {
+                                                                    const char *s, size_t len) {
   char *d = arena_alloc(r, len + 1);
   if (d == NULL)
     return NULL;
@@ -82,7 +82,8 @@ static size_t limit_len(const char *s, size_t len, uint32_t limit) {
 }
 
 /* Copies a value into the arena; 0 on success, -1 when it does not fit or is malformed. */
-static inline __attribute__((always_inline)) int copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
+static inline __attribute__((always_inline)) int
+copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
   uint32_t lim = r->limits->attr_value_len;
   out->type = in->type;
   switch (in->type) {
@@ -162,11 +163,9 @@ static inline uint64_t print_bit(uint32_t fp) {
 /* Adds or replaces key in a growable attribute array with a parallel fingerprint array; bloom
  * (NULL: always scan) is the filter over the array's fingerprints. Inlined into each setter so
  * the value copy's type switch folds away. Returns 0, or -1 when dropped. */
-static inline __attribute__((always_inline)) int put_attr(struct tt_span_s *r, tt_attribute_t **arr,
-                                                          uint32_t **prints, uint32_t *count,
-                                                          uint32_t *cap, uint32_t limit,
-                                                          uint64_t *bloom,
-                                                          const tt_attribute_t *a) {
+static inline __attribute__((always_inline)) int
+put_attr(struct tt_span_s *r, tt_attribute_t **arr, uint32_t **prints, uint32_t *count,
+         uint32_t *cap, uint32_t limit, uint64_t *bloom, const tt_attribute_t *a) {
   if (a == NULL || a->key == NULL)
     return -1;
   size_t klen = strlen(a->key);

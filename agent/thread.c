@@ -226,16 +226,16 @@ size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs,
   return n;
 }
 
-void tt__record_reclaim_idle(tt__tstate_t *t) {
+void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep) {
   if (t->ret == NULL)
     return;
   for (;;) {
     uint64_t used = atomic_load_explicit(&t->ret_head, memory_order_relaxed) -
                     atomic_load_explicit(&t->ret_tail, memory_order_acquire);
-    if (used <= TT__RET_MAX)
+    if (used <= keep)
       return;
     struct tt_span_s *got[TT__REFILL];
-    size_t want = used - TT__RET_MAX < TT__REFILL ? (size_t)(used - TT__RET_MAX) : TT__REFILL;
+    size_t want = used - keep < TT__REFILL ? (size_t)(used - keep) : TT__REFILL;
     size_t n = ret_take(t, got, want);
     if (n == 0)
       return;

@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -331,6 +333,55 @@ static void exited_threads_should_still_have_their_spans_exported(void **state) 
   test_finish(m);
 }
 
+/* A thread that ends many spans is given them all back (they stay in its cache); once it goes
+ * idle the exporter takes back all but TT__RET_MAX for the other threads, and all of them once it
+ * has exited, so an idle or dead thread never holds more than that hostage. */
+static pthread_mutex_t g_idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_idle_cv = PTHREAD_COND_INITIALIZER;
+static tt__tstate_t *g_idle_state;
+static int g_idle_may_exit;
+
+static void *burst_then_idle(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 1500; i++)
+    tt_span_end(tt_span_start(NULL, "burst", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  pthread_mutex_lock(&g_idle_mu);
+  g_idle_state = tt__tls;
+  pthread_cond_broadcast(&g_idle_cv);
+  while (!g_idle_may_exit)
+    pthread_cond_wait(&g_idle_cv, &g_idle_mu);
+  pthread_mutex_unlock(&g_idle_mu);
+  return NULL;
+}
+
+static uint64_t given_back(const tt__tstate_t *t) {
+  return atomic_load(&t->ret_head) - atomic_load(&t->ret_tail);
+}
+
+static void idle_and_exited_threads_should_hand_back_their_returned_records(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 2048, 512, 60000);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, burst_then_idle, NULL), 0);
+  pthread_mutex_lock(&g_idle_mu);
+  while (g_idle_state == NULL)
+    pthread_cond_wait(&g_idle_cv, &g_idle_mu);
+  pthread_mutex_unlock(&g_idle_mu);
+  /* The thread is alive and ends nothing more: the next drain reclaims down to TT__RET_MAX. */
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_true(given_back(g_idle_state) <= TT__RET_MAX);
+  pthread_mutex_lock(&g_idle_mu);
+  g_idle_may_exit = 1;
+  pthread_cond_broadcast(&g_idle_cv);
+  pthread_mutex_unlock(&g_idle_mu);
+  pthread_join(th, NULL);
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_int_equal(given_back(g_idle_state), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 1500);
+  test_finish(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_should_export_when_the_schedule_delay_passes),
@@ -345,6 +396,7 @@ int main(void) {
       cmocka_unit_test(retries_should_stop_at_the_export_timeout),
       cmocka_unit_test(many_threads_should_account_for_every_span),
       cmocka_unit_test(exited_threads_should_still_have_their_spans_exported),
+      cmocka_unit_test(idle_and_exited_threads_should_hand_back_their_returned_records),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
