@@ -118,7 +118,7 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
     if (b->pending_ext[i]) {
       struct tt_span_s *r = b->pending[i];
       for (uint32_t k = 0; k < r->n_ext; k++) {
-        struct tt_span_s *x = r->exts[k];
+        struct tt_span_s *x = TT__EXTS(r)[k];
         if (tt__record_give_back(src, x) != 0)
           tt__pool_return(&x, 1);
       }
@@ -170,7 +170,7 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
       tl++;
       if ((v & TT__TAG_PROVIDER) != p->tag) {
         /* Ended just as an earlier provider shut down: never export it into this one. */
-        tt__pool_return(r->exts, r->n_ext);
+        tt__pool_return(TT__EXTS(r), r->n_ext);
         tt__pool_return(&r, 1);
         continue;
       }

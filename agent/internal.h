@@ -102,7 +102,6 @@ extern _Atomic(tt__provider_t *) tt__provider;
 
 struct tt_span_s {
   tt_span_data_t data; /* first: exporters read records through this view */
-  struct tt_span_s *next;
   tt__provider_t *provider;
   const tt__limits_t *limits;
   tt_attribute_t *attrs;
@@ -113,11 +112,10 @@ struct tt_span_s {
   uint32_t attr_cap, event_cap, link_cap;
   /* Allocation block: the record's own arena, then whole extension records (used raw, all
    * TT__RECORD_SIZE bytes, so one can hold a 128-attribute array) taken from the thread's free
-   * list when it fills up, listed in exts and returned with the span. */
+   * list when it fills up, listed in TT__EXTS(r) and returned with the span. */
   char *blk;
   uint32_t blk_used, blk_cap;
   uint32_t n_ext;
-  struct tt_span_s *exts[7];
   uint8_t recording;
   uint8_t live; /* between start and end: guards double end */
   uint8_t status_final;
@@ -125,10 +123,17 @@ struct tt_span_s {
   uint64_t dropped_total; /* for stats */
   _Alignas(16) char arena[];
 };
-#define TT__ARENA_SIZE (TT__RECORD_SIZE - sizeof(struct tt_span_s))
-#define TT__MAX_EXT 7 /* = the size of exts: a span uses at most 8 records (32 KB) */
+/* The extension list lives in the record's last 64 bytes, not in the header: few spans need it,
+ * and out of the header it leaves everything a span start writes (header and name) in five
+ * cache lines instead of six. */
+#define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
+#define TT__EXTS(r) ((struct tt_span_s **)((char *)(r) + TT__RECORD_SIZE - 64))
+#define TT__ARENA_SIZE (TT__RECORD_SIZE - 64 - sizeof(struct tt_span_s))
 
 /* ---- thread state (thread.c) ---- */
+#define TT__REFILL 32    /* records a thread takes from its return ring or the pool at once */
+#define TT__LOCAL_MAX 96 /* free records a thread keeps; above this a batch goes to the pool */
+#define TT__FREE_CAP (TT__LOCAL_MAX + TT__REFILL)
 /* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new
  * thread adopts an orphan before creating another, so thread churn does not grow memory. */
 typedef struct tt__tstate_s {
@@ -143,9 +148,8 @@ typedef struct tt__tstate_s {
   _Atomic int owned;  /* mirrors in_use for the exporter thread's give-back decision */
   /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
   _Alignas(64) _Atomic uint64_t head;
-  uint64_t tail_cache; /* producer's last view of tail */
-  struct tt_span_s *free_list;
-  uint32_t free_count;
+  uint64_t tail_cache;                        /* producer's last view of tail */
+  uint32_t free_count;                        /* records in free_arr */
   uint32_t since_wake;                        /* spans queued since this thread last woke the
                                                  exporter */
   const struct tt__provider_s *wake_provider; /* the provider since_wake counts for */
@@ -153,6 +157,10 @@ typedef struct tt__tstate_s {
   tt__rng_t rng;
   uint64_t fork_gen;
   int in_use; /* under the registry mutex */
+  /* Free records, a stack. An array rather than a list threaded through the records: taking one
+   * then reads no record (they are often cold when they come back from the exporter), and the
+   * span start can prefetch the records it will take next. */
+  struct tt_span_s *free_arr[TT__FREE_CAP];
   /* Counters written only by the owner (relaxed atomics compile to plain adds) and read by
    * tt_stats_get. */
   _Atomic uint64_t c_started, c_unsampled, c_ended, c_queue_full, c_no_record, c_shutdown,
@@ -175,6 +183,21 @@ static inline void tt__count(_Atomic uint64_t *c, uint64_t n) {
 }
 tt__tstate_t *tt__tstate_first(void);
 struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
+/* Takes a free record for a new span (NULL: none left, counted by the caller). Prefetches the
+ * header of the record the span after next will take, so its cache misses overlap this span's
+ * work instead of stalling the next start. */
+static inline struct tt_span_s *tt__record_take(tt__tstate_t *t) {
+  uint32_t n = t->free_count;
+  if (__builtin_expect(n == 0, 0))
+    return tt__record_refill(t);
+  t->free_count = n - 1;
+  if (n >= 3) {
+    const char *ahead = (const char *)t->free_arr[n - 3];
+    for (int i = 0; i < 6; i++) /* the lines a span start writes */
+      __builtin_prefetch(ahead + 64 * i, 1);
+  }
+  return t->free_arr[n - 1];
+}
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
 /* Releases r and its extension records to t's free list. */
 void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r);

@@ -16,14 +16,10 @@ static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
   tt__tstate_t *t = tt__tstate();
   if (t == NULL)
     return NULL;
-  struct tt_span_s *x = t->free_list;
-  if (x != NULL) {
-    t->free_list = x->next;
-    t->free_count--;
-  } else if ((x = tt__record_refill(t)) == NULL) {
+  struct tt_span_s *x = tt__record_take(t);
+  if (x == NULL)
     return NULL;
-  }
-  r->exts[r->n_ext++] = x;
+  TT__EXTS(r)[r->n_ext++] = x;
   r->blk = (char *)x;
   r->blk_cap = TT__RECORD_SIZE;
   r->blk_used = (uint32_t)n;
@@ -309,11 +305,8 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
     parent_ts = o->remote->tracestate;
   }
 
-  struct tt_span_s *r = t->free_list;
-  if (__builtin_expect(r != NULL, 1)) {
-    t->free_list = r->next;
-    t->free_count--;
-  } else if ((r = tt__record_refill(t)) == NULL) {
+  struct tt_span_s *r = tt__record_take(t);
+  if (__builtin_expect(r == NULL, 0)) {
     tt__count(&t->c_no_record, 1);
     return NULL;
   }

@@ -9,10 +9,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define TT__REFILL 32
-#define TT__LOCAL_MAX 96
 #define TT__CHUNK_RECORDS 32
+/* Records sit 4 KB + 128 bytes apart, not 4 KB. At a 4 KB stride the same field of every record
+ * falls into the same few cache sets (the set index is address bits 6-15 on this class of CPU),
+ * so the L2 cache could hold that field for only ~256 records, fewer than a thread has in flight
+ * between polls, and every span start missed. The extra 128 bytes walk each record two sets
+ * further (and keep the 128-byte alignment the ring tags need). */
+#define TT__RECORD_STRIDE (TT__RECORD_SIZE + 128)
 
 __thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
 _Atomic uint64_t tt__fork_gen;
@@ -31,7 +36,7 @@ static size_t g_pool_n;
 static uint64_t g_pool_total;
 static uint64_t g_pool_cap;         /* raised by tt_init (2 * queue + 512), never lowered */
 static uint64_t g_thread_allowance; /* plus this much per thread state ever created */
-static void *g_chunks; /* linked through the first word; keeps chunks reachable, never freed */
+static void *g_chunks;              /* see pool_grow_locked */
 
 static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;
@@ -58,11 +63,8 @@ static size_t ret_take(tt__tstate_t *t, struct tt_span_s **out, size_t max) {
 static void on_thread_exit(void *arg) {
   tt__tstate_t *t = arg;
   pthread_mutex_lock(&g_pool_mu);
-  while (t->free_list != NULL) {
-    struct tt_span_s *r = t->free_list;
-    t->free_list = r->next;
-    pool_push_locked(r);
-  }
+  for (uint32_t i = 0; i < t->free_count; i++)
+    pool_push_locked(t->free_arr[i]);
   t->free_count = 0;
   /* Records the exporter gave back to this thread go to everyone again. */
   atomic_store(&t->owned, 0);
@@ -131,6 +133,52 @@ void tt__pool_set_cap(uint64_t cap) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
+/* Pool growth, under g_pool_mu. Small chunks first, so a program that traces a little stays
+ * small. Past TT__SLAB_AFTER records, 2 MB slabs the kernel may back with one huge page: a busy
+ * thread cycles through thousands of records, each on its own 4 KB page, and with 4 KB pages the
+ * TLB misses cost about a tenth of a span. The slab comes from the allocator hook like all our
+ * memory (4 MB, aligned inside; the part outside the aligned 2 MB is never touched, so never
+ * resident); madvise only advises, and failing (memory that is not the kernel's anonymous
+ * mapping) changes nothing. Chunks are never freed: each keeps the previous chunk's address and
+ * its own allocation in its first 16 bytes, so all stay reachable. */
+#define TT__SLAB (2u << 20)
+#define TT__SLAB_RECORDS ((TT__SLAB - 128) / TT__RECORD_STRIDE)
+#define TT__SLAB_AFTER 480
+
+static void pool_grow_locked(void) {
+  uint64_t limit = g_pool_cap + g_thread_allowance;
+  size_t n = g_pool_total >= TT__SLAB_AFTER && g_pool_total + TT__SLAB_RECORDS <= limit
+                 ? TT__SLAB_RECORDS
+                 : TT__CHUNK_RECORDS;
+  if (g_pool_total + n > limit)
+    return;
+  struct tt_span_s **arr = tt__realloc(g_pool_arr, (size_t)(g_pool_total + n) * sizeof *arr);
+  if (arr == NULL)
+    return;
+  g_pool_arr = arr;
+  size_t bytes = n == TT__SLAB_RECORDS ? 2 * (size_t)TT__SLAB : 256 + n * TT__RECORD_STRIDE;
+  char *raw = tt__malloc(bytes);
+  if (raw == NULL)
+    return;
+  char *block = raw;
+  if (n == TT__SLAB_RECORDS) {
+    block = (char *)(((uintptr_t)raw + TT__SLAB - 1) & ~(uintptr_t)(TT__SLAB - 1));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(block, TT__SLAB, MADV_HUGEPAGE);
+#endif
+  } else {
+    block = (char *)(((uintptr_t)raw + 127) & ~(uintptr_t)127);
+  }
+  ((void **)block)[0] = g_chunks;
+  ((void **)block)[1] = raw;
+  g_chunks = block;
+  /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
+  char *base = block + 128;
+  for (size_t i = 0; i < n; i++)
+    pool_push_locked((struct tt_span_s *)(base + i * TT__RECORD_STRIDE));
+  g_pool_total += n;
+}
+
 /* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
  * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
 struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
@@ -138,66 +186,40 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
     struct tt_span_s *got[TT__REFILL];
     size_t n = ret_take(t, got, TT__REFILL);
     if (n != 0) {
-      for (size_t i = 1; i < n; i++) {
-        got[i]->next = t->free_list;
-        t->free_list = got[i];
-        t->free_count++;
-      }
+      /* The exporter thread wrote the next slots on its core: start pulling them over now, so
+       * the next refill, TT__REFILL spans from now, does not wait for four cache misses. */
+      uint64_t next = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+      for (int i = 0; i < TT__REFILL; i += 8)
+        __builtin_prefetch(&t->ret[(next + (uint64_t)i) & t->ring_mask]);
+      /* Oldest last: got[0] is taken now, got[1] next, ... */
+      for (size_t i = n; i-- > 1;)
+        t->free_arr[t->free_count++] = got[i];
       return got[0];
     }
   }
   pthread_mutex_lock(&g_pool_mu);
-  if (g_pool_n == 0 && g_pool_total + TT__CHUNK_RECORDS <= g_pool_cap + g_thread_allowance) {
-    struct tt_span_s **arr =
-        tt__realloc(g_pool_arr, (size_t)(g_pool_total + TT__CHUNK_RECORDS) * sizeof *arr);
-    char *chunk =
-        arr != NULL ? tt__malloc(192 + (size_t)TT__CHUNK_RECORDS * TT__RECORD_SIZE) : NULL;
-    if (arr != NULL)
-      g_pool_arr = arr;
-    if (chunk != NULL) {
-      *(void **)chunk = g_chunks;
-      g_chunks = chunk;
-      /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
-      char *base = (char *)(((uintptr_t)chunk + 64 + 127) & ~(uintptr_t)127);
-      for (int i = 0; i < TT__CHUNK_RECORDS; i++)
-        pool_push_locked((struct tt_span_s *)(base + (size_t)i * TT__RECORD_SIZE));
-      g_pool_total += TT__CHUNK_RECORDS;
-    }
-  }
-  for (int i = 0; i < TT__REFILL && g_pool_n != 0; i++) {
-    struct tt_span_s *r = g_pool_arr[--g_pool_n];
-    r->next = t->free_list;
-    t->free_list = r;
-    t->free_count++;
-  }
+  if (g_pool_n == 0)
+    pool_grow_locked();
+  for (int i = 0; i < TT__REFILL && g_pool_n != 0; i++)
+    t->free_arr[t->free_count++] = g_pool_arr[--g_pool_n];
   pthread_mutex_unlock(&g_pool_mu);
-  struct tt_span_s *r = t->free_list;
-  if (r != NULL) {
-    t->free_list = r->next;
-    t->free_count--;
-  }
-  return r;
+  return t->free_count != 0 ? t->free_arr[--t->free_count] : NULL;
 }
 
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
-  r->next = t->free_list;
-  t->free_list = r;
-  if (++t->free_count <= TT__LOCAL_MAX)
+  t->free_arr[t->free_count++] = r;
+  if (t->free_count <= TT__LOCAL_MAX)
     return;
   /* A thread that ends many spans started elsewhere would hoard records; give a batch back. */
   pthread_mutex_lock(&g_pool_mu);
-  for (int i = 0; i < TT__REFILL; i++) {
-    struct tt_span_s *x = t->free_list;
-    t->free_list = x->next;
-    pool_push_locked(x);
-  }
-  t->free_count -= TT__REFILL;
+  for (int i = 0; i < TT__REFILL; i++)
+    pool_push_locked(t->free_arr[--t->free_count]);
   pthread_mutex_unlock(&g_pool_mu);
 }
 
 void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
   for (uint32_t i = 0; i < r->n_ext; i++)
-    tt__record_release_local(t, r->exts[i]);
+    tt__record_release_local(t, TT__EXTS(r)[i]);
   tt__record_release_local(t, r);
 }
 
@@ -343,7 +365,7 @@ static void atfork_child(void) {
     for (; tl != h; tl++) {
       struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
       for (uint32_t i = 0; r->recording && i < r->n_ext; i++)
-        pool_push_locked(r->exts[i]);
+        pool_push_locked(TT__EXTS(r)[i]);
       pool_push_locked(r);
     }
     atomic_store(&t->tail, h);
@@ -355,7 +377,6 @@ static void atfork_child(void) {
       t->in_use = 0;
       atomic_store(&t->owned, 0);
       t->current = NULL;
-      t->free_list = NULL;
       t->free_count = 0;
     }
   }
