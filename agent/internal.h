@@ -148,10 +148,11 @@ typedef struct tt__tstate_s {
   _Atomic int owned;  /* mirrors in_use for the exporter thread's give-back decision */
   /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
   _Alignas(64) _Atomic uint64_t head;
-  uint64_t tail_cache;                        /* producer's last view of tail */
-  uint32_t free_count;                        /* records in free_arr */
-  uint32_t since_wake;                        /* spans queued since this thread last woke the
-                                                 exporter */
+  uint64_t tail_cache; /* producer's last view of tail */
+  uint32_t free_count; /* records in free_arr */
+  int last_recording;  /* this thread's last span was recording: see tt__record_take */
+  uint32_t since_wake; /* spans queued since this thread last woke the
+                          exporter */
   const struct tt__provider_s *wake_provider; /* the provider since_wake counts for */
   tt_span_t *current;
   tt__rng_t rng;
@@ -183,15 +184,17 @@ static inline void tt__count(_Atomic uint64_t *c, uint64_t n) {
 }
 tt__tstate_t *tt__tstate_first(void);
 struct tt_span_s *tt__record_refill(tt__tstate_t *t); /* slow path of allocation */
-/* Takes a free record for a new span (NULL: none left, counted by the caller). Prefetches the
- * header of the record the span after next will take, so its cache misses overlap this span's
- * work instead of stalling the next start. */
+/* Takes a free record for a new span (NULL: none left, counted by the caller). When this thread's
+ * last span was recording it also prefetches the header of the record the span after next will
+ * take, so that record's cache misses (records come back from the exporter cold) overlap this
+ * span's work. Not after a non-recording span: those reuse one record while the others may sit
+ * on pages never touched, and a prefetch there costs a page walk every time (~40 ns here). */
 static inline struct tt_span_s *tt__record_take(tt__tstate_t *t) {
   uint32_t n = t->free_count;
   if (__builtin_expect(n == 0, 0))
     return tt__record_refill(t);
   t->free_count = n - 1;
-  if (n >= 3) {
+  if (n >= 3 && t->last_recording) {
     const char *ahead = (const char *)t->free_arr[n - 3];
     for (int i = 0; i < 6; i++) /* the lines a span start writes */
       __builtin_prefetch(ahead + 64 * i, 1);

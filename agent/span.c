@@ -345,6 +345,7 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   if (!sampled) {
     /* A non-recording span keeps only what propagation needs: ids, flags and tracestate. */
     r->recording = 0;
+    t->last_recording = 0;
     d->flags = flags;
     d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
     tt__count(&t->c_unsampled, 1);
@@ -356,6 +357,7 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
     f |= TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE |
          (parent->is_remote ? TT_SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
   r->recording = 1;
+  t->last_recording = 1;
   r->status_final = 0;
   r->attrs = NULL;
   r->attr_prints = NULL;
