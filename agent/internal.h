@@ -103,12 +103,8 @@ extern _Atomic(tt__provider_t *) tt__provider;
 struct tt_span_s {
   tt_span_data_t data; /* first: exporters read records through this view */
   tt__provider_t *provider;
-  const tt__limits_t *limits;
-  tt_attribute_t *attrs;
   uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
   uint64_t attr_bloom;   /* one bit per fingerprint seen: a clear bit means "key is new" */
-  tt_event_t *events;
-  tt_link_t *links;
   uint32_t attr_cap, event_cap, link_cap;
   /* Allocation block: the record's own arena, then whole extension records (used raw, all
    * TT__RECORD_SIZE bytes, so one can hold a 128-attribute array) taken from the thread's free

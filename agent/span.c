@@ -80,7 +80,7 @@ static size_t limit_len(const char *s, size_t len, uint32_t limit) {
 /* Copies a value into the arena; 0 on success, -1 when it does not fit or is malformed. */
 static inline __attribute__((always_inline)) int
 copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
-  uint32_t lim = r->limits->attr_value_len;
+  uint32_t lim = r->provider->limits.attr_value_len;
   out->type = in->type;
   switch (in->type) {
     case TT_ATTR_STRING: {
@@ -246,7 +246,7 @@ static void add_link(struct tt_span_s *r, const tt_link_t *in) {
   tt_span_data_t *d = &r->data;
   if (in == NULL || !tt_span_context_is_valid(&in->context))
     return;
-  if (d->link_count >= r->limits->link_count)
+  if (d->link_count >= r->provider->limits.link_count)
     goto drop;
   if (d->link_count == r->link_cap) {
     uint32_t ncap = r->link_cap != 0 ? r->link_cap * 2 : 2;
@@ -254,12 +254,11 @@ static void add_link(struct tt_span_s *r, const tt_link_t *in) {
     if (n == NULL)
       goto drop;
     if (d->link_count != 0)
-      memcpy(n, r->links, (size_t)d->link_count * sizeof *n);
-    r->links = n;
+      memcpy(n, d->links, (size_t)d->link_count * sizeof *n);
     r->link_cap = ncap;
     d->links = n;
   }
-  tt_link_t *l = &r->links[d->link_count];
+  tt_link_t *l = (tt_link_t *)&d->links[d->link_count]; /* our arena: never const */
   l->context = in->context;
   l->tracestate = "";
   if (in->tracestate != NULL && in->tracestate[0] != '\0') {
@@ -267,8 +266,8 @@ static void add_link(struct tt_span_s *r, const tt_link_t *in) {
     if (l->tracestate == NULL)
       goto drop;
   }
-  copy_attr_list(r, in->attributes, in->attribute_count, r->limits->link_attr_count, &l->attributes,
-                 &l->attribute_count, &l->dropped_attributes_count);
+  copy_attr_list(r, in->attributes, in->attribute_count, r->provider->limits.link_attr_count,
+                 &l->attributes, &l->attribute_count, &l->dropped_attributes_count);
   d->link_count++;
   return;
 drop:
@@ -339,7 +338,6 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   r->blk_used = 0;
   r->blk_cap = (uint32_t)TT__ARENA_SIZE;
   r->n_ext = 0;
-  r->limits = &p->limits;
   r->provider = p;
   int sampled = tt__sample(p, parent, parent != NULL, d->trace_id);
   if (!sampled) {
@@ -359,11 +357,8 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   r->recording = 1;
   t->last_recording = 1;
   r->status_final = 0;
-  r->attrs = NULL;
   r->attr_prints = NULL;
   r->attr_bloom = 0;
-  r->events = NULL;
-  r->links = NULL;
   r->attr_cap = r->event_cap = r->link_cap = 0;
   r->dropped_total = 0;
   d->flags = f;
@@ -474,11 +469,12 @@ static inline __attribute__((always_inline)) void set_attr(tt_span_t *s, const t
   if (s == NULL || !s->recording || !s->live)
     return;
   uint32_t cnt = s->data.attribute_count;
-  if (put_attr(s, &s->attrs, &s->attr_prints, &cnt, &s->attr_cap, s->limits->attr_count,
+  tt_attribute_t *arr = (tt_attribute_t *)s->data.attributes; /* our arena: never const */
+  if (put_attr(s, &arr, &s->attr_prints, &cnt, &s->attr_cap, s->provider->limits.attr_count,
                &s->attr_bloom, a) != 0)
     s->data.dropped_attributes_count++;
   s->data.attribute_count = cnt;
-  s->data.attributes = s->attrs;
+  s->data.attributes = arr;
 }
 
 void tt_span_set_attribute(tt_span_t *s, const tt_attribute_t *a) {
@@ -522,7 +518,7 @@ void tt_span_add_event_at(tt_span_t *s, const char *name, uint64_t ts, const tt_
   if (s == NULL || !s->recording || !s->live)
     return;
   tt_span_data_t *d = &s->data;
-  if (d->event_count >= s->limits->event_count)
+  if (d->event_count >= s->provider->limits.event_count)
     goto drop;
   if (d->event_count == s->event_cap) {
     uint32_t ncap = s->event_cap != 0 ? s->event_cap * 2 : 4;
@@ -530,18 +526,17 @@ void tt_span_add_event_at(tt_span_t *s, const char *name, uint64_t ts, const tt_
     if (e == NULL)
       goto drop;
     if (d->event_count != 0)
-      memcpy(e, s->events, (size_t)d->event_count * sizeof *e);
-    s->events = e;
+      memcpy(e, d->events, (size_t)d->event_count * sizeof *e);
     s->event_cap = ncap;
     d->events = e;
   }
-  tt_event_t *e = &s->events[d->event_count];
+  tt_event_t *e = (tt_event_t *)&d->events[d->event_count]; /* our arena: never const */
   e->name = arena_strn(s, name != NULL ? name : "", name != NULL ? strlen(name) : 0);
   if (e->name == NULL)
     goto drop;
   e->time_unix_ns = ts != 0 ? ts : tt__now_unix_ns();
-  copy_attr_list(s, attrs, n, s->limits->event_attr_count, &e->attributes, &e->attribute_count,
-                 &e->dropped_attributes_count);
+  copy_attr_list(s, attrs, n, s->provider->limits.event_attr_count, &e->attributes,
+                 &e->attribute_count, &e->dropped_attributes_count);
   d->event_count++;
   return;
 drop:
