@@ -85,12 +85,11 @@ int main(int argc, char **argv) {
   struct rusage after;
   getrusage(RUSAGE_SELF, &after);
   double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-  double app_cpu = 0, process_cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
-                                    (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
-                                    (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) /
-                                        1e6 +
-                                    (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) /
-                                        1e6;
+  double app_cpu = 0,
+         process_cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                       (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                       (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+                       (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
   uint64_t spans = 0;
   char name[64];
   for (int i = 0; i < nt; i++) {

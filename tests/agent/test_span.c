@@ -370,6 +370,44 @@ static void record_storage_overflow_should_drop_not_crash(void **state) {
   test_finish(m);
 }
 
+/* Values that fill the record and several extension records; every byte must come back. The
+ * extension list lives in the record's last 64 bytes, so an arena that ran into it would corrupt
+ * either the values or the list (and the records handed back after export). Value lengths step
+ * through 180..339 bytes, one span per length, so in some span a value ends in every part of a
+ * record; later spans reuse the records earlier ones gave back. */
+static void values_spilling_into_extension_records_should_round_trip(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  static char vals[40][341];
+  for (int len = 180; len < 340; len++) {
+    char name[16];
+    snprintf(name, sizeof name, "spill%d", len);
+    tt_span_t *s = tt_span_start(NULL, name, NULL);
+    for (int i = 0; i < 40; i++) {
+      for (int k = 0; k < len; k++)
+        vals[i][k] = (char)('a' + (i * 31 + k * 7 + len) % 26);
+      vals[i][len] = '\0';
+      char key[16];
+      snprintf(key, sizeof key, "v%d", i);
+      tt_span_set_str(s, key, vals[i]);
+    }
+    tt_span_end(s);
+    flush();
+    const tt_span_data_t *d = tt_memory_exporter_find(m, name);
+    assert_non_null(d);
+    assert_int_equal(d->attribute_count + d->dropped_attributes_count, 40);
+    assert_true(d->attribute_count >= 20); /* 8 records of 4 KB hold at least this many */
+    for (int i = 0; i < (int)d->attribute_count; i++) {
+      char key[16];
+      snprintf(key, sizeof key, "v%d", i);
+      const tt_attribute_t *a = tt_span_data_attribute(d, key);
+      assert_non_null(a);
+      assert_string_equal(a->value.str.ptr, vals[i]);
+    }
+  }
+  test_finish(m);
+}
+
 static void keys_and_values_of_every_short_length_should_round_trip(void **state) {
   (void)state;
   tt_memory_exporter_t *m = start();
@@ -474,6 +512,7 @@ int main(void) {
       cmocka_unit_test(limits_should_drop_and_count_over_the_environment_limits),
       cmocka_unit_test(record_storage_overflow_should_drop_not_crash),
       cmocka_unit_test(keys_and_values_of_every_short_length_should_round_trip),
+      cmocka_unit_test(values_spilling_into_extension_records_should_round_trip),
       cmocka_unit_test(default_limit_of_128_attributes_should_fit_and_the_129th_drop),
       cmocka_unit_test(stats_should_count_started_ended_and_exported),
       cmocka_unit_test(span_ended_after_shutdown_should_be_dropped_and_counted),
