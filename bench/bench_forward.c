@@ -14,6 +14,7 @@
  *
  * Figures (one JSON object a line), per configuration <c> in http, http_gzip, grpc, grpc_gzip:
  *   fwd_<c>_spans_per_sec     median over rounds: spans acknowledged / (first submit .. flush)
+ *   fwd_<c>_spans_per_sec_min / _max   the slowest and fastest round
  *   fwd_<c>_mb_per_sec        the same in uncompressed request bytes (1 MB = 10^6 bytes)
  *   fwd_<c>_cpu_cores_busy    process CPU time / wall time over the rounds (2.0 = both cores)
  *   fwd_<c>_latency_p50_us    one batch on an idle sink: submit .. flush returns (sent and
@@ -403,6 +404,8 @@ static int run_config(const char *cfg, int grpc, int gzip, const batches_t *bt, 
 
   if (!failed && rounds > 0) {
     figuref(cfg, "spans_per_sec", median(rate, rounds), "spans/s");
+    figuref(cfg, "spans_per_sec_min", rate[0], "spans/s"); /* sorted by median() */
+    figuref(cfg, "spans_per_sec_max", rate[rounds - 1], "spans/s");
     figuref(cfg, "mb_per_sec", median(mbs, rounds), "MB/s");
     figuref(cfg, "cpu_cores_busy", cpu_total / wall_total, "cores");
   }
