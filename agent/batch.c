@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -152,6 +151,11 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
        t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
     uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
+    if (h != 0) { /* rings exist: did the owner take from its return ring since the last drain? */
+      uint64_t rt = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+      t->ret_reusing = rt != t->ret_tail_seen;
+      t->ret_tail_seen = rt;
+    }
     if (h == tl) {
       /* Nothing new from this thread. Its rings exist once it has pushed (h != 0: the acquire
        * load of head orders their set-up before us), and what it was given back beyond what an
@@ -208,18 +212,17 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
 /* The next poll interval from the last one (prev, 0 when the thread was asleep), the fullest
  * ring's count and the time it took to arrive. Each poll is a context switch, which on a busy
  * machine preempts an application thread and, in a VM, costs microseconds; so the aim is the
- * longest interval that stays clear of drops: the fullest ring filling to an eighth of the queue
- * (at least a batch, at most a quarter: room for a late wake-up). When a ring is past half the
+ * longest interval that stays clear of drops: the fullest ring filling to a quarter of the queue
+ * (room for a late wake-up; an eighth measured 5-15 % slower with two busy threads, from twice
+ * the wake-ups). When a ring is past half the
  * rate estimate is unreliable (a full ring hides how many spans it turned away), so the interval
  * halves. Growth is at most 2x a step, so one quiet interval does not open a long gap. */
 static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t max_ring,
                               uint64_t elapsed) {
   uint64_t cap = (uint64_t)p->schedule_delay_ms * 1000000u;
   uint64_t aim = p->max_queue_size / 4;
-  if (aim < p->max_export_batch_size)
-    aim = p->max_export_batch_size;
-  if (aim > p->max_queue_size / 4)
-    aim = p->max_queue_size / 4;
+  if (elapsed > cap)
+    elapsed = cap; /* after a long export: keeps the product below from overflowing */
   uint64_t t;
   if (prev == 0) {
     t = TT__POLL_MIN_NS; /* just woken: the rate is unknown, start short */
@@ -240,7 +243,8 @@ static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t m
  * thread producing 10 M spans/s fills a quarter of a 16k queue in that time. Linux 6.12+ lets a
  * normal thread ask for a shorter slice (sched_attr.sched_runtime), which gives it an earlier
  * deadline when it wakes: the scheduler then runs it promptly. It needs no privilege and only
- * affects this thread; older kernels ignore or refuse it, and nothing else changes. */
+ * affects this thread's slice (policy, nice and flags are read first and kept); older kernels
+ * ignore or refuse it. */
 struct tt__sched_attr {
   uint32_t size, sched_policy;
   uint64_t sched_flags;
@@ -250,10 +254,14 @@ struct tt__sched_attr {
 };
 
 static void request_short_slice(void) {
-#ifdef SYS_sched_setattr
-  struct tt__sched_attr a = {.size = sizeof a, .sched_policy = 0 /* SCHED_OTHER */};
-  a.sched_nice = getpriority(PRIO_PROCESS, 0); /* Linux: this thread's nice, kept */
-  a.sched_runtime = 100000;                    /* 100 us, the shortest slice Linux accepts */
+#if defined(SYS_sched_getattr) && defined(SYS_sched_setattr)
+  /* Only a thread under the normal policy (it inherits its creator's): a SCHED_BATCH, SCHED_IDLE
+   * or real-time exporter thread is left as the application made it. */
+  struct tt__sched_attr a = {.size = sizeof a};
+  if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0u) != 0 || a.sched_policy != 0)
+    return;
+  a.size = sizeof a;
+  a.sched_runtime = 100000; /* 100 us, the shortest slice Linux accepts */
   (void)syscall(SYS_sched_setattr, 0, &a, 0u);
 #endif
 }
@@ -283,6 +291,7 @@ static void *batch_main(void *arg) {
     uint64_t hard = stopping ? b->stop_deadline : 0;
     b->wake = 0;
     atomic_store(&b->wake_pending, poll_ns != 0);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with tt__batch_wake's */
     pthread_mutex_unlock(&b->mu);
 
     uint64_t now = tt__now_mono_ns();
@@ -370,6 +379,10 @@ void tt__batch_wake(tt__provider_t *p, int urgent) {
   /* A plain load first: while the exporter thread polls the flag stays set, and an exchange
    * would take the line exclusive on every call. An urgent wake (a ring past half full: the
    * polling thread has not been scheduled in time) signals regardless. */
+  /* The fence pairs with the one after the exporter clears wake_pending: either we see the
+   * flag cleared, or its next drain sees the head we just stored (a store-buffering pattern: a
+   * plain load could miss both, and a full batch would wait for the schedule delay). */
+  atomic_thread_fence(memory_order_seq_cst);
   if (!urgent && (atomic_load_explicit(&b->wake_pending, memory_order_relaxed) ||
                   atomic_exchange(&b->wake_pending, 1)))
     return;

@@ -125,6 +125,8 @@ struct tt_span_s {
 #define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
 #define TT__EXTS(r) ((struct tt_span_s **)((char *)(r) + TT__RECORD_SIZE - 64))
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - 64 - sizeof(struct tt_span_s))
+_Static_assert(TT__MAX_EXT * sizeof(struct tt_span_s *) <= 64, "extension list fits the tail");
+_Static_assert(sizeof(struct tt_span_s) + 64 < TT__RECORD_SIZE, "header and tail fit a record");
 
 /* ---- thread state (thread.c) ---- */
 #define TT__REFILL 32    /* records a thread takes from its return ring or the pool at once */
@@ -139,9 +141,10 @@ typedef struct tt__tstate_s {
   /* Set once, read by both: the registry link, the rings and the exporter's give-back gate. */
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
   uintptr_t *ring;                                    /* record pointer | provider tag bits */
-  struct tt_span_s **ret;
-  uint64_t ring_mask; /* both rings have this size */
-  _Atomic int owned;  /* mirrors in_use for the exporter thread's give-back decision */
+  _Atomic(struct tt_span_s *) *ret; /* slots are atomic: a taker may read one as it is rewritten
+                                       (its CAS then fails and the value is discarded) */
+  uint64_t ring_mask;               /* both rings have this size */
+  _Atomic int owned; /* mirrors in_use for the exporter thread's give-back decision */
   /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
   _Alignas(64) _Atomic uint64_t head;
   uint64_t tail_cache; /* producer's last view of tail */
@@ -166,6 +169,11 @@ typedef struct tt__tstate_s {
   /* Return ring, the other way: the exporter thread gives records back to the thread that ended
    * them, so a record keeps living in one core's cache instead of bouncing between threads. */
   _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
+  /* Exporter thread only. A thread that takes records from its return ring (it starts spans)
+   * gets back everything it ended; one that only ends spans started elsewhere would just pile
+   * them up, so it gets TT__RET_MAX at most. ret_tail_seen is ret_tail at the last drain. */
+  uint64_t ret_tail_seen;
+  int ret_reusing;
   _Alignas(64) _Atomic uint64_t ret_tail; /* moved by the owner, or by the exporter reclaiming */
 } tt__tstate_t;
 

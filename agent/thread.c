@@ -46,16 +46,22 @@ static void pool_push_locked(struct tt_span_s *r) {
  * free list, or at exit) and the exporter thread (reclaiming from a thread that went idle), so
  * the tail moves by compare-and-swap; only the exporter thread adds. */
 static size_t ret_take(tt__tstate_t *t, struct tt_span_s **out, size_t max) {
-  uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
+  /* Acquire on the tail too: a tail another taker moved must not be paired with an older head
+   * (tail past head would hand records out twice). */
+  uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_acquire);
   for (;;) {
     uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
+    if (h - tl > t->ring_mask + 1) { /* cannot happen with the orders above; never trust it */
+      tl = atomic_load_explicit(&t->ret_tail, memory_order_acquire);
+      continue;
+    }
     size_t n = h - tl < max ? (size_t)(h - tl) : max;
     if (n == 0)
       return 0;
     for (size_t i = 0; i < n; i++)
-      out[i] = t->ret[(tl + i) & t->ring_mask];
+      out[i] = atomic_load_explicit(&t->ret[(tl + i) & t->ring_mask], memory_order_relaxed);
     if (atomic_compare_exchange_weak_explicit(&t->ret_tail, &tl, tl + n, memory_order_acq_rel,
-                                              memory_order_relaxed))
+                                              memory_order_acquire))
       return n;
   }
 }
@@ -238,11 +244,13 @@ size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs,
   uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
   uint64_t used = h - atomic_load_explicit(&t->ret_tail, memory_order_acquire);
   uint64_t cap = t->ring_mask + 1;
+  if (!t->ret_reusing && cap > TT__RET_MAX)
+    cap = TT__RET_MAX;
   size_t room = used >= cap ? 0 : (size_t)(cap - used);
   if (n > room)
     n = room;
   for (size_t i = 0; i < n; i++)
-    t->ret[(h + i) & t->ring_mask] = recs[i];
+    atomic_store_explicit(&t->ret[(h + i) & t->ring_mask], recs[i], memory_order_relaxed);
   if (n != 0)
     atomic_store_explicit(&t->ret_head, h + n, memory_order_release);
   return n;
@@ -277,7 +285,7 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
     cap <<= 1;
   /* The ring is published to the exporter thread by the release store of head that follows the
    * first push, and never replaced, so the consumer never sees a half-set ring. */
-  struct tt_span_s **ret = tt__calloc(cap, sizeof *ret);
+  _Atomic(struct tt_span_s *) *ret = tt__calloc(cap, sizeof *ret);
   if (ret == NULL)
     return TT_ENOMEM;
   t->ring = tt__calloc(cap, sizeof *t->ring);
@@ -371,9 +379,10 @@ static void atfork_child(void) {
     atomic_store(&t->tail, h);
     t->tail_cache = h;
     if (t != tt__tls) {
-      /* A vanished thread may have been halfway through moving records from its return ring
-       * to its free list, so the same record could be in both. Its free list is abandoned (a
-       * bounded leak in the child); the return ring stays the authority. */
+      /* A vanished thread may have been halfway through a free-array update (a release that
+       * wrote a slot but not the count, or a refill between taking from the return ring and
+       * storing), so its free array is abandoned: a bounded leak in the child. Its return ring
+       * stays the authority (records leave it only by compare-and-swap). */
       t->in_use = 0;
       atomic_store(&t->owned, 0);
       t->current = NULL;
