@@ -13,8 +13,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-_Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
-_Atomic int tt__batch_needs_thread;
+/* The exporter thread bumps these per export call; every span end reads tt__batch_needs_thread,
+ * so the two groups get lines of their own. */
+_Alignas(64) _Atomic uint64_t tt__stat_exported;
+_Alignas(64) _Atomic uint64_t tt__stat_export_failed;
+_Alignas(64) _Atomic uint64_t tt__stat_export_calls;
+_Alignas(64) _Atomic int tt__batch_needs_thread;
 _Atomic int tt__exporter_threads_alive;
 
 struct tt__batch_s {

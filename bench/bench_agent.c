@@ -37,14 +37,13 @@ static void emit(const char *name, double value, const char *unit) {
   fflush(stdout);
 }
 
-static _Atomic uint64_t g_exported;
 static tt_export_result_t noop_export(void *s, const tt_span_data_t *const *spans, size_t n,
                                       uint64_t deadline, uint64_t *retry) {
   (void)s;
   (void)spans;
   (void)deadline;
   (void)retry;
-  atomic_fetch_add(&g_exported, n);
+  (void)n;
   return TT_EXPORT_SUCCESS;
 }
 
