@@ -207,10 +207,9 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
  * delay passes or an application thread wakes it (each thread does so once per full batch it
  * queued). Under sustained load those wake-ups put a futex call, a cross-core interrupt and a
  * context switch on the application's thread every batch, which cost more than the spans
- * themselves. So after a drain that found a real share of a batch the thread polls instead: it
+ * themselves. So after a drain that found a quarter batch or more the thread polls instead: it
  * keeps wake_pending set, which tells application threads not to wake it, and sleeps on its own
- * timer for about the time the observed rate needs to fill a batch. A drain that finds little
- * sends it back to sleep. */
+ * timer (poll_interval). A drain that finds little sends it back to sleep. */
 #define TT__POLL_MIN_NS 50000u /* 50 us: the shortest poll interval, at any rate */
 
 /* The next poll interval from the last one (prev, 0 when the thread was asleep), the fullest
@@ -218,9 +217,9 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
  * machine preempts an application thread and, in a VM, costs microseconds; so the aim is the
  * longest interval that stays clear of drops: the fullest ring filling to a quarter of the queue
  * (room for a late wake-up; an eighth measured 5-15 % slower with two busy threads, from twice
- * the wake-ups). When a ring is past half the
- * rate estimate is unreliable (a full ring hides how many spans it turned away), so the interval
- * halves. Growth is at most 2x a step, so one quiet interval does not open a long gap. */
+ * the wake-ups). When a ring is past half the rate estimate is unreliable (a full ring hides how
+ * many spans it turned away), so the interval halves. Growth is at most 2x a step, so one quiet
+ * interval does not open a long gap. */
 static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t max_ring,
                               uint64_t elapsed) {
   uint64_t cap = (uint64_t)p->schedule_delay_ms * 1000000u;
@@ -382,10 +381,10 @@ void tt__batch_wake(tt__provider_t *p, int urgent) {
   struct tt__batch_s *b = p->batch;
   /* A plain load first: while the exporter thread polls the flag stays set, and an exchange
    * would take the line exclusive on every call. An urgent wake (a ring past half full: the
-   * polling thread has not been scheduled in time) signals regardless. */
-  /* The fence pairs with the one after the exporter clears wake_pending: either we see the
-   * flag cleared, or its next drain sees the head we just stored (a store-buffering pattern: a
-   * plain load could miss both, and a full batch would wait for the schedule delay). */
+   * polling thread has not been scheduled in time) signals regardless. The fence pairs with the
+   * one after the exporter clears wake_pending: either we see the flag cleared, or its next
+   * drain sees the head we just stored (a store-buffering pattern: two plain accesses could
+   * miss both, and a full batch would wait for the schedule delay). */
   atomic_thread_fence(memory_order_seq_cst);
   if (!urgent && (atomic_load_explicit(&b->wake_pending, memory_order_relaxed) ||
                   atomic_exchange(&b->wake_pending, 1)))

@@ -120,8 +120,8 @@ struct tt_span_s {
   _Alignas(16) char arena[];
 };
 /* The extension list lives in the record's last 64 bytes, not in the header: few spans need it,
- * and out of the header it leaves everything a span start writes (header and name) in five
- * cache lines instead of six. */
+ * and out of the header it leaves everything a span start writes (header and a short name) in
+ * four cache lines instead of six. */
 #define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
 #define TT__EXTS(r) ((struct tt_span_s **)((char *)(r) + TT__RECORD_SIZE - 64))
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - 64 - sizeof(struct tt_span_s))
@@ -150,8 +150,7 @@ typedef struct tt__tstate_s {
   uint64_t tail_cache; /* producer's last view of tail */
   uint32_t free_count; /* records in free_arr */
   int last_recording;  /* this thread's last span was recording: see tt__record_take */
-  uint32_t since_wake; /* spans queued since this thread last woke the
-                          exporter */
+  uint32_t since_wake; /* spans queued since this thread last woke the exporter */
   const struct tt__provider_s *wake_provider; /* the provider since_wake counts for */
   tt_span_t *current;
   tt__rng_t rng;
@@ -217,8 +216,9 @@ int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
  * how many of recs[0..n) t took. */
 size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */
-/* Exporter thread: t ended nothing since the last drain, so records it was given back beyond
- * keep (TT__RET_MAX for a live thread, 0 for an exited one) go to the shared pool. */
+/* Records t was given back beyond keep go to the shared pool: from the exporter thread when t
+ * ended nothing since the last drain (keep TT__RET_MAX for a live thread, 0 for an exited one),
+ * and from t itself as it exits (keep 0). */
 void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep);
 void tt__pool_set_cap(uint64_t cap);
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);

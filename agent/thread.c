@@ -72,14 +72,11 @@ static void on_thread_exit(void *arg) {
   for (uint32_t i = 0; i < t->free_count; i++)
     pool_push_locked(t->free_arr[i]);
   t->free_count = 0;
-  /* Records the exporter gave back to this thread go to everyone again. */
-  atomic_store(&t->owned, 0);
-  struct tt_span_s *got[TT__REFILL];
-  size_t n;
-  while (t->ret != NULL && (n = ret_take(t, got, TT__REFILL)) != 0)
-    for (size_t i = 0; i < n; i++)
-      pool_push_locked(got[i]);
   pthread_mutex_unlock(&g_pool_mu);
+  /* Records the exporter gave back to this thread go to everyone again (owned is cleared first,
+   * so nothing more is given back to it). */
+  atomic_store(&t->owned, 0);
+  tt__record_reclaim_idle(t, 0);
   t->current = NULL;
   /* The ring stays with the state: the exporter thread still drains it, and the adopting thread
    * becomes its producer (the registry mutex orders the hand-over). */
@@ -166,7 +163,7 @@ static void pool_grow_locked(void) {
   char *raw = tt__malloc(bytes);
   if (raw == NULL)
     return;
-  char *block = raw;
+  char *block;
   if (n == TT__SLAB_RECORDS) {
     block = (char *)(((uintptr_t)raw + TT__SLAB - 1) & ~(uintptr_t)(TT__SLAB - 1));
 #ifdef MADV_HUGEPAGE
@@ -260,7 +257,7 @@ void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep) {
   if (t->ret == NULL)
     return;
   for (;;) {
-    uint64_t used = atomic_load_explicit(&t->ret_head, memory_order_relaxed) -
+    uint64_t used = atomic_load_explicit(&t->ret_head, memory_order_acquire) -
                     atomic_load_explicit(&t->ret_tail, memory_order_acquire);
     if (used <= keep)
       return;
