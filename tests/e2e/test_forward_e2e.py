@@ -60,12 +60,16 @@ def send_and_decide(col, work):
     return traces
 
 
-def expect_all_delivered(peer, traces, what):
-    want_spans = sum(len(t["spanIds"]) for t in traces
-                     if t["category"] != "normal" or
-                     int(t["traceId"][-14:], 16) >= (1 << 56) - round(RATIO * (1 << 56)))
+def kept_span_count(traces):
+    return sum(len(t["spanIds"]) for t in traces
+               if t["category"] != "normal" or
+               int(t["traceId"][-14:], 16) >= (1 << 56) - round(RATIO * (1 << 56)))
+
+
+def expect_all_delivered(peer, traces, what, admin=None):
+    want_spans = kept_span_count(traces)
     wait_until("%s: %d spans at the backend" % (what, want_spans),
-               lambda: peer.stat("spans") >= want_spans, 60)
+               lambda: peer.stat("spans") >= want_spans, 60, admin)
     nspans, kept_normal = check_kept_spans(delivered(peer), traces, RATIO)
     return nspans, kept_normal
 
@@ -157,18 +161,22 @@ def scenario_outage():
     queued = 'tailtrace_exporter_queue_bytes{exporter="jaeger"}'
     handed = 'tailtrace_export_batches_total{outcome="ok"}'
 
+    want_spans = kept_span_count(traces)
+
     def all_spooled():
-        # Every batch the pipeline handed to the exporter is on disk, none waits in memory.
+        # Every kept span has left the shards (a trace counts as decided before its shard hands
+        # the framed batch to the exporter, so the decision count alone is not enough), every
+        # batch the pipeline handed over is on disk, and none waits in memory.
         m = col.metrics()
-        return (m.get(handed, 0) > 0 and m.get(spooled, 0) == m.get(handed) and
-                m.get(queued, 1) == 0)
+        return (m.get("tailtrace_spans_exported_total", 0) >= want_spans and
+                m.get(spooled, 0) == m.get(handed) and m.get(queued, 1) == 0)
     wait_until("every kept batch to reach the spool", all_spooled, 30, col.admin)
     col.stop(sig=9)  # SIGKILL: no chance to flush anything
     peer = Peer(work)
     col = Collector(work, "sink: {type: none}\n" + POLICIES +
                     exporter_yaml("jaeger", "grpc", "127.0.0.1:%d" % peer.grpc, extra), ports)
     try:
-        nspans, _ = expect_all_delivered(peer, traces, "replay after SIGKILL")
+        nspans, _ = expect_all_delivered(peer, traces, "replay after SIGKILL", col.admin)
         wait_until("the spool to drain", lambda: col.metrics().get(spooled, 1) == 0, 30,
                    col.admin)
     finally:
