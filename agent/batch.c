@@ -213,23 +213,25 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
 #define TT__POLL_MIN_NS 50000u /* 50 us: the shortest poll interval, at any rate */
 
 /* The next poll interval from the last one (prev, 0 when the thread was asleep), the fullest
- * ring's count and the time it took to arrive. Each poll is a context switch, which on a busy
- * machine preempts an application thread and, in a VM, costs microseconds; so the aim is the
- * longest interval that stays clear of drops: the fullest ring filling to a quarter of the queue
- * (room for a late wake-up; an eighth measured 5-15 % slower with two busy threads, from twice
- * the wake-ups). When a ring is past half the rate estimate is unreliable (a full ring hides how
- * many spans it turned away), so the interval halves. Growth is at most 2x a step, so one quiet
- * interval does not open a long gap. */
+ * ring's count and the time it took to arrive. Each poll is a wake-up, and when every core is
+ * busy a wake-up costs the machine far more than the drain: ~55 core-microseconds on a 2-vCPU
+ * Firecracker guest (bench_machine_wake), most of it outside the guest's own CPU accounting. So
+ * the aim is the longest interval that stays clear of drops: the fullest ring filling to half the
+ * queue, with the other half for a late wake-up. Against a quarter, that halves the wake-ups and
+ * raised the 2-thread figure by ~5 % with no more drops; three quarters dropped more
+ * (docs/benchmarks-agent.md). A ring past TT__RING_LATE means the estimate failed (a full ring
+ * also hides how many spans it turned away), so the interval halves. Growth is at most 2x a
+ * step, so one quiet interval does not open a long gap. */
 static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t max_ring,
                               uint64_t elapsed) {
   uint64_t cap = (uint64_t)p->schedule_delay_ms * 1000000u;
-  uint64_t aim = p->max_queue_size / 4;
+  uint64_t aim = p->max_queue_size / 2;
   if (elapsed > cap)
     elapsed = cap; /* after a long export: keeps the product below from overflowing */
   uint64_t t;
   if (prev == 0) {
     t = TT__POLL_MIN_NS; /* just woken: the rate is unknown, start short */
-  } else if (max_ring >= p->max_queue_size / 2) {
+  } else if (max_ring >= TT__RING_LATE(p->max_queue_size)) {
     t = prev / 2;
   } else {
     t = elapsed * aim / (max_ring != 0 ? max_ring : 1);
@@ -243,7 +245,7 @@ static uint64_t poll_interval(const tt__provider_t *p, uint64_t prev, uint32_t m
 
 /* On a machine whose cores are all busy with application threads, a woken exporter thread waits
  * for a running thread's time slice to end (0.75 ms and more under EEVDF, Linux 6.6+), and a
- * thread producing 10 M spans/s fills a quarter of a 16k queue in that time. Linux 6.12+ lets a
+ * thread producing 10 M spans/s fills half of a 16k queue in that time. Linux 6.12+ lets a
  * normal thread ask for a shorter slice (sched_attr.sched_runtime), which gives it an earlier
  * deadline when it wakes: the scheduler then runs it promptly. It needs no privilege and only
  * affects this thread's slice (policy, nice and flags are read first and kept); older kernels
@@ -380,7 +382,7 @@ int tt__batch_start(tt__provider_t *p) {
 void tt__batch_wake(tt__provider_t *p, int urgent) {
   struct tt__batch_s *b = p->batch;
   /* A plain load first: while the exporter thread polls the flag stays set, and an exchange
-   * would take the line exclusive on every call. An urgent wake (a ring past half full: the
+   * would take the line exclusive on every call. An urgent wake (a ring past TT__RING_LATE: the
    * polling thread has not been scheduled in time) signals regardless. The fence pairs with the
    * one after the exporter clears wake_pending: either we see the flag cleared, or its next
    * drain sees the head we just stored (a store-buffering pattern: two plain accesses could

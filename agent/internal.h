@@ -216,6 +216,9 @@ int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
  * how many of recs[0..n) t took. */
 size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */
+/* A ring holding this many of its limit means the polling exporter thread is late: the thread
+ * that fills it signals it regardless, and the exporter shortens its poll interval. */
+#define TT__RING_LATE(limit) ((limit) - (limit) / 4)
 /* Records t was given back beyond keep go to the shared pool: from the exporter thread when t
  * ended nothing since the last drain (keep TT__RET_MAX for a live thread, 0 for an exited one),
  * and from t itself as it exits (keep 0). */

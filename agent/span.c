@@ -444,7 +444,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (++t->since_wake >= p->max_export_batch_size) {
     t->since_wake = 0;
     t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
-    tt__batch_wake(p, h + 1 - t->tail_cache >= limit / 2);
+    tt__batch_wake(p, h + 1 - t->tail_cache >= TT__RING_LATE(limit));
   }
   if (__builtin_expect(atomic_load_explicit(&tt__batch_needs_thread, memory_order_relaxed), 0))
     tt__batch_ensure_thread(p);
