@@ -216,7 +216,28 @@ static void threads(void) {
   emit("throughput_dropped_share", 100.0 * (double)drops / (double)(drops + total), "%");
 }
 
-int main(void) {
+/* `bench_agent threads [queue] [batch]` runs only the threads figures, with the queue and batch
+ * sizes given (defaults 16384 and 512): what A/B runs of two library builds use. */
+static int threads_only(int argc, char **argv) {
+  uint32_t q = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 16384;
+  uint32_t b = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 512;
+  if (q == 0 || b == 0 || b > q) {
+    fprintf(stderr, "usage: %s threads [queue] [batch <= queue]\n", argv[0]);
+    return 2;
+  }
+  init_queue(TT_SAMPLER_ALWAYS_ON, q, b, 100);
+  threads();
+  tt_shutdown(tt_monotonic_ns() + 10000000000ull);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "threads") == 0)
+    return threads_only(argc, argv);
+  if (argc > 1) {
+    fprintf(stderr, "usage: %s [threads [queue] [batch]]\n", argv[0]);
+    return 2;
+  }
   g_main = pthread_self();
   tt_set_allocator(c_malloc, c_realloc, c_calloc, free);
 
