@@ -4,6 +4,27 @@
 #include "otlp_json_int.h"
 
 #include <errno.h>
+#include <stdbool.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* JSON's two-character escapes, one table for both directions: the decoder reads every one; the
+ * encoder writes the short form only where `written` and spells other control bytes \u00XX (it
+ * never escapes '/'), so its output stays byte for byte what sinks have always received. */
+static const struct {
+  char esc; /* the character after the backslash */
+  char raw; /* the byte it stands for */
+  bool written;
+} escapes[] = {{'"', '"', true},   {'\\', '\\', true}, {'/', '/', false}, {'b', '\b', false},
+               {'f', '\f', false}, {'n', '\n', true},  {'r', '\r', true}, {'t', '\t', true}};
+
+int tt__json_unescape(char esc) {
+  for (size_t i = 0; i < N(escapes); i++) {
+    if (escapes[i].esc == esc)
+      return (uint8_t)escapes[i].raw;
+  }
+  return -1;
+}
 
 size_t tt__json_utf8_seq(const uint8_t *s, size_t n) {
   uint8_t c = s[0];
@@ -65,25 +86,14 @@ int tt__json_append_string(tt_buf_t *out, const char *str, size_t len) {
         i += n;
       }
     } else {
-      switch (c) {
-        case '"':
-          rc = tt__buf_append(out, "\\\"", 2);
-          break;
-        case '\\':
-          rc = tt__buf_append(out, "\\\\", 2);
-          break;
-        case '\n':
-          rc = tt__buf_append(out, "\\n", 2);
-          break;
-        case '\r':
-          rc = tt__buf_append(out, "\\r", 2);
-          break;
-        case '\t':
-          rc = tt__buf_append(out, "\\t", 2);
-          break;
-        default:
-          rc = tt__buf_appendf(out, "\\u%04x", c);
-          break;
+      size_t k = 0;
+      while (k < N(escapes) && !(escapes[k].written && (uint8_t)escapes[k].raw == c))
+        k++;
+      if (k < N(escapes)) {
+        char two[2] = {'\\', escapes[k].esc};
+        rc = tt__buf_append(out, two, 2);
+      } else {
+        rc = tt__buf_appendf(out, "\\u%04x", c);
       }
       i++;
     }
@@ -95,7 +105,6 @@ int tt__json_append_string(tt_buf_t *out, const char *str, size_t len) {
 
 /* ---- the schema, shared by both directions (see otlp_json_int.h) ---------------------------- */
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 static const jfield_t f_req[] = {
     {"resourceSpans", "resource_spans", 1, J_MSG, JM_RSPANS, F_REPEATED, 0}};
 static const jfield_t f_rspans[] = {

@@ -74,14 +74,18 @@ static bool literal(jp_t *jp, const char *lit) {
   return false;
 }
 
+static int hexval(uint8_t c) {
+  return (c >= '0' && c <= '9')   ? c - '0'
+         : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+         : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The four hex digits of a \u escape, or -1. */
 static int hex4(const char *p) {
   int v = 0;
   for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    int d = (c >= '0' && c <= '9')   ? c - '0'
-            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                     : -1;
+    int d = hexval((uint8_t)p[i]);
     if (d < 0)
       return -1;
     v = v * 16 + d;
@@ -150,38 +154,11 @@ static int parse_string(jp_t *jp) {
       return jerr(jp, "unterminated escape");
     char e = jp->p[1];
     jp->p += 2;
-    char simple = 0;
-    switch (e) {
-      case '"':
-        simple = '"';
-        break;
-      case '\\':
-        simple = '\\';
-        break;
-      case '/':
-        simple = '/';
-        break;
-      case 'b':
-        simple = '\b';
-        break;
-      case 'f':
-        simple = '\f';
-        break;
-      case 'n':
-        simple = '\n';
-        break;
-      case 'r':
-        simple = '\r';
-        break;
-      case 't':
-        simple = '\t';
-        break;
-      case 'u':
-        break;
-      default:
+    if (e != 'u') {
+      int raw = tt__json_unescape(e);
+      if (raw < 0)
         return jerr(jp, "invalid escape '\\%c'", e);
-    }
-    if (simple) {
+      char simple = (char)raw;
       if (tt__buf_append(&jp->str, &simple, 1) != 0)
         return oom(jp);
       continue;
@@ -243,27 +220,39 @@ static int number_token(jp_t *jp, const char **s, size_t *n) {
   return 0;
 }
 
+/* Every JSON array and object is walked the same way, whether its elements are parsed or
+ * skipped. After the opening bracket: true when `close` follows at once (consumed). */
+static bool container_empty(jp_t *jp, char close) {
+  if (!peek(jp, close))
+    return false;
+  jp->p++;
+  return true;
+}
+
+/* After an element: 1 when a ',' says another follows (consumed); otherwise `close` must end the
+ * container: 0 when it does (consumed), -1 with the error set when not. */
+static int container_next(jp_t *jp, char close) {
+  if (peek(jp, ',')) {
+    jp->p++;
+    return 1;
+  }
+  return expect(jp, close);
+}
+
 static int skip_value(jp_t *jp, int depth);
 
 static int skip_container(jp_t *jp, char close, bool object, int depth) {
   jp->p++;
-  if (peek(jp, close)) {
-    jp->p++;
+  if (container_empty(jp, close))
     return 0;
-  }
-  for (;;) {
-    if (object) {
-      if (parse_string(jp) != 0 || expect(jp, ':') != 0)
-        return -1;
-    }
+  int more;
+  do {
+    if (object && (parse_string(jp) != 0 || expect(jp, ':') != 0))
+      return -1;
     if (skip_value(jp, depth + 1) != 0)
       return -1;
-    if (peek(jp, ',')) {
-      jp->p++;
-      continue;
-    }
-    return expect(jp, close);
-  }
+  } while ((more = container_next(jp, close)) == 1);
+  return more;
 }
 
 /* Unknown fields are skipped, but they must still be well-formed JSON. */
@@ -361,13 +350,6 @@ static int parse_enum(jp_t *jp, const jfield_t *f, uint64_t *v) {
   return 0;
 }
 
-static int hexval(uint8_t c) {
-  return (c >= '0' && c <= '9')   ? c - '0'
-         : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-         : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                  : -1;
-}
-
 static int b64val(uint8_t c) {
   if (c >= 'A' && c <= 'Z')
     return c - 'A';
@@ -428,11 +410,26 @@ static void decode_id(const tt_buf_t *s, size_t id_len, tt_buf_t *out) {
     tt__buf_reset(out);
 }
 
+/* The three ways a field goes on the wire; each returns 0 or -ENOMEM. */
 static int append_len(tt_buf_t *out, uint32_t num, const void *data, size_t len) {
   int rc = tt__buf_append_tag(out, num, 2);
   rc = rc ? rc : tt__buf_append_varint(out, len);
   rc = rc ? rc : tt__buf_append(out, data, len);
   return rc;
+}
+
+static int append_varint(tt_buf_t *out, uint32_t num, uint64_t v) {
+  int rc = tt__buf_append_tag(out, num, 0);
+  return rc ? rc : tt__buf_append_varint(out, v);
+}
+
+/* width 8: fixed64 and double (wire type 1); width 4: fixed32 (wire type 5). Little-endian. */
+static int append_fixed(tt_buf_t *out, uint32_t num, uint64_t v, size_t width) {
+  uint8_t le[8];
+  for (size_t i = 0; i < width; i++)
+    le[i] = (uint8_t)(v >> (8 * i));
+  int rc = tt__buf_append_tag(out, num, width == 8 ? 1 : 5);
+  return rc ? rc : tt__buf_append(out, le, width);
 }
 
 static int parse_message(jp_t *jp, int msg, int depth, tt_buf_t *out);
@@ -478,10 +475,8 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
         b = false;
       else
         return jerr(jp, "%s: expected true or false", f->json);
-      if (b || always) {
-        rc = tt__buf_append_tag(out, f->num, 0);
-        rc = rc ? rc : tt__buf_append_varint(out, b);
-      }
+      if (b || always)
+        rc = append_varint(out, f->num, b);
       break;
     }
     case J_DOUBLE: {
@@ -516,11 +511,7 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
       if (d != 0 || signbit(d) || always) {
         uint64_t bits;
         memcpy(&bits, &d, 8);
-        uint8_t le[8];
-        for (int i = 0; i < 8; i++)
-          le[i] = (uint8_t)(bits >> (8 * i));
-        rc = tt__buf_append_tag(out, f->num, 1);
-        rc = rc ? rc : tt__buf_append(out, le, 8);
+        rc = append_fixed(out, f->num, bits, 8);
       }
       break;
     }
@@ -529,10 +520,8 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
       uint64_t v = 0;
       if (parse_enum(jp, f, &v) != 0)
         return -1;
-      if (v != 0 || always) {
-        rc = tt__buf_append_tag(out, f->num, 0);
-        rc = rc ? rc : tt__buf_append_varint(out, v);
-      }
+      if (v != 0 || always)
+        rc = append_varint(out, f->num, v);
       break;
     }
     case J_I64:
@@ -542,10 +531,8 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
         return -1;
       if (f->kind == J_I32 && (v < INT32_MIN || v > INT32_MAX))
         return jerr(jp, "%s: out of range", f->json);
-      if (v != 0 || always) {
-        rc = tt__buf_append_tag(out, f->num, 0);
-        rc = rc ? rc : tt__buf_append_varint(out, (uint64_t)v);
-      }
+      if (v != 0 || always)
+        rc = append_varint(out, f->num, (uint64_t)v);
       break;
     }
     case J_U32:
@@ -558,17 +545,10 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
         return jerr(jp, "%s: out of range", f->json);
       if (v == 0 && !always)
         break;
-      if (f->kind == J_U32) {
-        rc = tt__buf_append_tag(out, f->num, 0);
-        rc = rc ? rc : tt__buf_append_varint(out, v);
-      } else {
-        size_t width = f->kind == J_F64 ? 8 : 4;
-        uint8_t le[8];
-        for (size_t i = 0; i < width; i++)
-          le[i] = (uint8_t)(v >> (8 * i));
-        rc = tt__buf_append_tag(out, f->num, f->kind == J_F64 ? 1 : 5);
-        rc = rc ? rc : tt__buf_append(out, le, width);
-      }
+      if (f->kind == J_U32)
+        rc = append_varint(out, f->num, v);
+      else
+        rc = append_fixed(out, f->num, v, f->kind == J_F64 ? 8 : 4);
       break;
     }
   }
@@ -592,11 +572,10 @@ static int parse_message(jp_t *jp, int msg, int depth, tt_buf_t *out) {
     return jerr(jp, "nesting deeper than %d", JSON_MAX_DEPTH);
   if (expect(jp, '{') != 0)
     return -1;
-  if (peek(jp, '}')) {
-    jp->p++;
+  if (container_empty(jp, '}'))
     return 0;
-  }
-  for (;;) {
+  int more;
+  do {
     if (parse_string(jp) != 0 || expect(jp, ':') != 0)
       return -1;
     const jfield_t *f = find_field(msg, &jp->str);
@@ -606,30 +585,20 @@ static int parse_message(jp_t *jp, int msg, int depth, tt_buf_t *out) {
     } else if (f->flags & F_REPEATED) {
       if (expect(jp, '[') != 0)
         return jerr(jp, "%s.%s: expected an array", tt__otlp_json_schema[msg].name, f->json);
-      if (peek(jp, ']')) {
-        jp->p++;
-      } else {
-        for (;;) {
+      if (!container_empty(jp, ']')) {
+        int item;
+        do {
           if (parse_field_value(jp, f, depth, out) != 0)
             return -1;
-          if (peek(jp, ',')) {
-            jp->p++;
-            continue;
-          }
-          if (expect(jp, ']') != 0)
-            return -1;
-          break;
-        }
+        } while ((item = container_next(jp, ']')) == 1);
+        if (item != 0)
+          return -1;
       }
     } else if (parse_field_value(jp, f, depth, out) != 0) {
       return -1;
     }
-    if (peek(jp, ',')) {
-      jp->p++;
-      continue;
-    }
-    return expect(jp, '}');
-  }
+  } while ((more = container_next(jp, '}')) == 1);
+  return more;
 }
 
 int tt__otlp_json_to_pb(const char *json, size_t len, tt_buf_t *out, char *errbuf, size_t errlen) {

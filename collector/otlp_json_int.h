@@ -76,4 +76,8 @@ extern const jmsg_t tt__otlp_json_schema[JM_COUNT];
  * rejects such bytes in a JSON string; the encoder replaces them with U+FFFD. */
 size_t tt__json_utf8_seq(const uint8_t *s, size_t n);
 
+/* The byte that `\` followed by `esc` stands for in a JSON string, or -1 when that is not a
+ * two-character escape (\u is not one: the decoder reads its hex digits itself). */
+int tt__json_unescape(char esc);
+
 #endif
