@@ -313,6 +313,17 @@ static void json_string_escaping_should_produce_valid_json(void **state) {
   tt__buf_free(&out);
 }
 
+/* The decoder reads every two-character escape, but the encoder writes only \" \\ \n \r \t
+ * that way and every other control byte as \u00XX (one table serves both directions). */
+static void control_bytes_without_a_common_escape_should_encode_as_u00xx(void **state) {
+  (void)state;
+  tt_buf_t out = TT_BUF_INIT;
+  assert_int_equal(tt__json_append_string(&out, "\b\f\r\t\x1f", 5), 0);
+  tt__buf_append(&out, "", 1);
+  assert_string_equal((char *)out.data, "\"\\u0008\\u000c\\r\\t\\u001f\"");
+  tt__buf_free(&out);
+}
+
 /* ---- the JSON flavour of the HTTP route, through a real socket ---- */
 
 static void json_post_should_answer_json(void **state) {
@@ -380,6 +391,7 @@ int main(void) {
       cmocka_unit_test(special_doubles_should_round_trip),
       cmocka_unit_test(from_pb_should_refuse_malformed_protobuf),
       cmocka_unit_test(json_string_escaping_should_produce_valid_json),
+      cmocka_unit_test(control_bytes_without_a_common_escape_should_encode_as_u00xx),
       cmocka_unit_test(json_post_should_answer_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
