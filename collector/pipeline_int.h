@@ -60,7 +60,8 @@ typedef struct trace {
 } trace_t;
 
 /* What a trace's own record costs beside its spans and span-id set: the trace_t and its share of
- * the hash table (the table doubles when full, so it holds one to two buckets a trace). Counted
+ * the hash table (the table doubles when full, so while traces arrive it holds one to two buckets a
+ * trace; after a burst up to eight, until shard.c's maybe_shrink gives them back). Counted
  * against memory.budget while the trace is held, and again in its tombstone's cost once decided;
  * for many single-span traces it is more than the spans themselves. */
 #define TT_TRACE_RECORD_COST (sizeof(trace_t) + 2 * sizeof(trace_t *))

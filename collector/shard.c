@@ -16,7 +16,7 @@
 #define OUT_FLUSH_BYTES (4u << 20)
 /* What each framing buffer may keep between rounds: see trim_buffers. */
 #define BUF_KEEP_BYTES (1u << 20)
-/* The smallest hash table: below it the table neither grows nor shrinks. */
+/* The hash table's first size, and the smallest it shrinks to. */
 #define MIN_BUCKETS 1024
 
 /* ---- trace table ---------------------------------------------------------------------------- */
@@ -577,8 +577,8 @@ static void relieve_pressure(shard_t *s, uint64_t now) {
 /* out and the scratch buffers grow to the largest batch or trace framed (a trace may reach
  * memory.max_trace_size, 16 MiB, and out then holds it on top of a nearly full batch), and the
  * span views to twice the most spans a trace had. Counting that capacity against memory.budget
- * would be wrong both ways: decisions cannot free it, so pressure would decide held traces early
- * for memory that is not theirs, and it is idle between rounds. So instead each buffer goes back
+ * would misfire: decisions cannot free it, so pressure would decide held traces early for memory
+ * that is not theirs, and it sits idle between rounds anyway. So instead each buffer goes back
  * to BUF_KEEP_BYTES at the end of a round that grew it past that: a shard keeps at most about
  * 5 MiB between rounds, whatever it framed. Buffers under the limit are left alone, so steady
  * traffic of ordinary traces never reallocates; a round that frames more again regrows by
