@@ -250,6 +250,46 @@ static void big_trace_should_not_leave_megabytes_of_framing_buffers(void **state
   env_free(e);
 }
 
+static void
+traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.late_cache_ttl_ns = 1 * SEC;
+  env_t *e = env_new_with(&o, 1.0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  /* Rootless traces stay held (idle timeout 10 s) through the burst and the shrink. */
+  enum { LIVE = 200 };
+  span_spec_t live[LIVE];
+  for (uint64_t i = 0; i < LIVE; i++)
+    live[i] = fx_span(190000 + i, 2, 1);
+  assert_int_equal(send(e, live, LIVE).status, TT_EXPORT_OK);
+  /* 6000 traces over two shards grow each table past its first 1024 buckets. */
+  enum { PER_REQ = 100, REQS = 60 };
+  span_spec_t batch[PER_REQ];
+  for (uint64_t r = 0; r < REQS; r++) {
+    for (uint64_t i = 0; i < PER_REQ; i++)
+      batch[i] = fx_span(80000 + r * PER_REQ + i, 1, 0);
+    assert_int_equal(send(e, batch, PER_REQ).status, TT_EXPORT_OK);
+  }
+  advance(e, 3 * SEC); /* the burst is decided */
+  advance(e, 2 * SEC); /* and forgotten: the tables shrink around the live traces */
+  assert_int_equal(atomic_load(&m->traces_held), LIVE);
+  /* The live traces are found again: their next spans join them instead of starting new ones. */
+  for (uint64_t i = 0; i < LIVE; i++)
+    live[i] = fx_span(190000 + i, 3, 1);
+  assert_int_equal(send(e, live, LIVE).status, TT_EXPORT_OK);
+  advance(e, 0);
+  assert_int_equal(atomic_load(&m->traces_held), LIVE);
+  advance(e, 11 * SEC); /* idle */
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_IDLE]), LIVE);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_ROOT_GRACE]), REQS * PER_REQ);
+  assert_int_equal(atomic_load(&m->late_spans_kept), 0);
+  assert_int_equal(atomic_load(&e->sink->spans), REQS * PER_REQ + 2 * LIVE);
+  assert_int_equal(atomic_load(&m->bytes_held), 0);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tiny_traces_should_each_count_their_record_beside_their_span),
@@ -258,6 +298,8 @@ int main(void) {
           request_of_tiny_traces_should_be_refused_when_their_records_cross_the_budget),
       cmocka_unit_test(held_and_cache_bytes_should_return_to_zero_once_everything_is_forgotten),
       cmocka_unit_test(big_trace_should_not_leave_megabytes_of_framing_buffers),
+      cmocka_unit_test(
+          traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
