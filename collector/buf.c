@@ -79,6 +79,21 @@ void tt__buf_reset(tt_buf_t *b) {
   b->len = 0;
 }
 
+void tt__buf_shrink(tt_buf_t *b, size_t keep) {
+  size_t cap = b->len > keep ? b->len : keep;
+  if (b->cap <= cap)
+    return;
+  if (cap == 0) {
+    tt__buf_free(b);
+    return;
+  }
+  uint8_t *p = realloc(b->data, cap);
+  if (p == NULL)
+    return;
+  b->data = p;
+  b->cap = cap;
+}
+
 void tt__buf_free(tt_buf_t *b) {
   free(b->data);
   b->data = NULL;

@@ -26,6 +26,9 @@ int tt__buf_append_varint(tt_buf_t *b, uint64_t v);
 int tt__buf_append_tag(tt_buf_t *b, uint32_t field, uint32_t wire_type);
 /* Empties the buffer but keeps its memory. */
 void tt__buf_reset(tt_buf_t *b);
+/* Gives back memory beyond max(len, keep) bytes of capacity. A failed shrink keeps the old block:
+ * nothing is lost, the memory just stays. For long-lived buffers that one large message grew. */
+void tt__buf_shrink(tt_buf_t *b, size_t keep);
 /* Frees the memory; the buffer is empty and reusable afterwards. */
 void tt__buf_free(tt_buf_t *b);
 

@@ -122,6 +122,15 @@ typedef struct {
   span_rec_t **tail;
 } stage_t;
 
+/* What a request's scan found: spans accepted, and runs of consecutive spans sharing a trace id,
+ * an upper bound on how many new traces (each a record on top of its spans) the request can
+ * start. */
+typedef struct {
+  uint64_t accepted;
+  uint64_t runs;
+  uint8_t last_trace[16];
+} scan_count_t;
+
 /* Checks that a message is well-formed protobuf all the way through its fields. */
 static int well_formed(const uint8_t *p, size_t len) {
   tt_wire_reader_t r;
@@ -141,7 +150,7 @@ static void note_reject(tt_export_result_t *res, const char *why) {
 /* Scans one ScopeSpans; appends valid spans to the stages. Returns 0, -EINVAL, -ENOMEM. */
 static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, tt_blob_t **res,
                       const uint8_t *rs, size_t rslen, stage_t *stages, tt_export_result_t *res_out,
-                      uint64_t *accepted) {
+                      scan_count_t *cnt) {
   tt_wire_reader_t r;
   tt_wire_field_t f;
   int rc;
@@ -186,7 +195,10 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
     stage_t *st = &stages[tt__pipeline_shard_of(rec->trace_id, p->nshards)];
     *st->tail = rec;
     st->tail = &rec->next;
-    (*accepted)++;
+    if (cnt->accepted++ == 0 || memcmp(cnt->last_trace, rec->trace_id, 16) != 0) {
+      cnt->runs++;
+      memcpy(cnt->last_trace, rec->trace_id, 16);
+    }
   }
   /* Drop the scan's own reference: the spans hold theirs. */
   tt__blob_unref(p, scope);
@@ -194,7 +206,7 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
 }
 
 static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req, stage_t *stages,
-                        tt_export_result_t *res, uint64_t *accepted) {
+                        tt_export_result_t *res, scan_count_t *cnt) {
   tt_wire_reader_t r;
   tt_wire_field_t f;
   int rc;
@@ -216,7 +228,7 @@ static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req,
         tt__blob_unref(p, rb);
         return -EINVAL;
       }
-      int src = scan_scope(p, rf.p, rf.len, &rb, f.p, f.len, stages, res, accepted);
+      int src = scan_scope(p, rf.p, rf.len, &rb, f.p, f.len, stages, res, cnt);
       if (src != 0) {
         tt__blob_unref(p, rb);
         return src;
@@ -225,6 +237,30 @@ static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req,
     tt__blob_unref(p, rb);
   }
   return rc < 0 ? -EINVAL : 0;
+}
+
+static void free_stages(struct tt_pipeline_s *p, stage_t *st) {
+  for (unsigned i = 0; i < p->nshards; i++)
+    for (span_rec_t *r = st[i].head, *n; r != NULL; r = n) {
+      n = r->next;
+      tt__span_rec_free(p, r);
+    }
+  free(st);
+}
+
+/* Answers TT_EXPORT_THROTTLED and asks the shards to make room; ends the handler's call. */
+static void throttle(struct tt_pipeline_s *p, const tt_export_request_t *req,
+                     tt_export_result_t *res) {
+  atomic_store(&p->pressure, true);
+  for (unsigned i = 0; i < p->nshards; i++)
+    pthread_cond_signal(&p->shards[i].wake);
+  atomic_fetch_sub(&p->inflight, 1);
+  atomic_fetch_add_explicit(&p->metrics.requests_throttled, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.bytes_throttled, req->len, memory_order_relaxed);
+  memset(res, 0, sizeof *res);
+  res->status = TT_EXPORT_THROTTLED;
+  res->retry_after_ms = p->o.retry_after_ms;
+  snprintf(res->message, sizeof res->message, "memory budget reached; retry later");
 }
 
 void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_result_t *res) {
@@ -245,15 +281,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
    * is lost. */
   int64_t held = atomic_load_explicit(&p->bytes_held, memory_order_relaxed);
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget) {
-    atomic_store(&p->pressure, true);
-    for (unsigned i = 0; i < p->nshards; i++)
-      pthread_cond_signal(&p->shards[i].wake);
-    atomic_fetch_sub(&p->inflight, 1);
-    atomic_fetch_add_explicit(&p->metrics.requests_throttled, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->metrics.bytes_throttled, req->len, memory_order_relaxed);
-    res->status = TT_EXPORT_THROTTLED;
-    res->retry_after_ms = p->o.retry_after_ms;
-    snprintf(res->message, sizeof res->message, "memory budget reached; retry later");
+    throttle(p, req, res);
     return;
   }
   stage_t *st = calloc(p->nshards, sizeof *st);
@@ -266,15 +294,22 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   }
   for (unsigned i = 0; i < p->nshards; i++)
     st[i].tail = &st[i].head;
-  uint64_t accepted = 0;
-  int rc = scan_request(p, req, st, res, &accepted);
+  scan_count_t cnt = {0};
+  int rc = scan_request(p, req, st, res, &cnt);
+  uint64_t accepted = cnt.accepted;
+  /* Twice the request's size is a fair guess for ordinary spans, but a request of many tiny
+   * single-span traces costs more than five times its size once each trace has its record. The
+   * scan has counted its spans and blobs in bytes_held by now; add a record a run of trace ids
+   * (at least one a new trace) and refuse what would cross the budget rather than overshoot it. */
+  if (rc == 0 && (uint64_t)atomic_load_explicit(&p->bytes_held, memory_order_relaxed) +
+                         cnt.runs * TT_TRACE_RECORD_COST >
+                     p->o.memory_budget) {
+    free_stages(p, st);
+    throttle(p, req, res);
+    return;
+  }
   if (rc != 0) {
-    for (unsigned i = 0; i < p->nshards; i++)
-      for (span_rec_t *r = st[i].head, *n; r != NULL; r = n) {
-        n = r->next;
-        tt__span_rec_free(p, r);
-      }
-    free(st);
+    free_stages(p, st);
     atomic_fetch_sub(&p->inflight, 1);
     if (rc == -EINVAL) {
       atomic_fetch_add_explicit(&p->metrics.requests_invalid, 1, memory_order_relaxed);
@@ -433,6 +468,13 @@ void tt__pipeline_free(tt_pipeline_t *p) {
 
 tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p) {
   return &p->metrics;
+}
+
+uint64_t tt__pipeline_buffer_bytes(tt_pipeline_t *p) {
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < p->nshards; i++)
+    sum += atomic_load_explicit(&p->shards[i].buffer_bytes, memory_order_relaxed);
+  return sum;
 }
 
 tt_sink_t *const *tt__pipeline_sinks(tt_pipeline_t *p, size_t *n) {

@@ -71,6 +71,11 @@ void tt__pipeline_free(tt_pipeline_t *p);
 /* Counters, valid while the pipeline lives. */
 tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p);
 
+/* Bytes the shards keep between rounds for framing output (batch, scratch and span views), across
+ * shards. Outside memory.budget but bounded: each buffer is shrunk back after a big trace. Any
+ * thread; a snapshot as of each shard's last round. */
+uint64_t tt__pipeline_buffer_bytes(tt_pipeline_t *p);
+
 /* True when every sink reports healthy. */
 bool tt__pipeline_sinks_healthy(tt_pipeline_t *p);
 

@@ -59,6 +59,13 @@ typedef struct trace {
   uint32_t ids_n; /* kept: ids ever pushed into the ring */
 } trace_t;
 
+/* What a trace's own record costs beside its spans and span-id set: the trace_t and its share of
+ * the hash table (the table doubles when full, so while traces arrive it holds one to two buckets a
+ * trace; after a burst up to eight, until shard.c's maybe_shrink gives them back). Counted
+ * against memory.budget while the trace is held, and again in its tombstone's cost once decided;
+ * for many single-span traces it is more than the spans themselves. */
+#define TT_TRACE_RECORD_COST (sizeof(trace_t) + 2 * sizeof(trace_t *))
+
 #define TT_WHEEL_SLOTS 1024
 
 struct tt_pipeline_s;
@@ -93,6 +100,10 @@ typedef struct shard {
   tt_buf_t scratch, scratch2, scratch3;
   tt_span_view_t *views;
   size_t views_cap;
+  /* Capacity of out, the scratch buffers and views at the end of the last round: written by the
+   * shard, read by tt__pipeline_buffer_bytes(). Not counted against memory.budget (see
+   * trim_buffers in shard.c). */
+  atomic_uint_fast64_t buffer_bytes;
   tt_policy_set_t *pol; /* reference held for the current round */
 } shard_t;
 
@@ -101,7 +112,9 @@ struct tt_pipeline_s {
   unsigned nshards;
   shard_t *shards;
   tt_metrics_t metrics;
-  atomic_int_fast64_t bytes_held; /* every span record and blob, inboxes included */
+  /* Everything memory.budget covers: every span record and blob (inboxes included), held traces'
+   * records and span-id sets, and the decided-id cache. */
+  atomic_int_fast64_t bytes_held;
   atomic_bool stopping;
   atomic_int inflight; /* handler calls in progress */
   atomic_bool pressure;

@@ -14,6 +14,10 @@
 #include "wire.h"
 
 #define OUT_FLUSH_BYTES (4u << 20)
+/* What each framing buffer may keep between rounds: see trim_buffers. */
+#define BUF_KEEP_BYTES (1u << 20)
+/* The hash table's first size, and the smallest it shrinks to. */
+#define MIN_BUCKETS 1024
 
 /* ---- trace table ---------------------------------------------------------------------------- */
 
@@ -33,8 +37,7 @@ static trace_t *lookup(shard_t *s, const uint8_t id[16]) {
   return NULL;
 }
 
-static int grow(shard_t *s) {
-  size_t n = s->nbuckets ? s->nbuckets * 2 : 1024;
+static int rehash(shard_t *s, size_t n) {
   trace_t **b = calloc(n, sizeof *b);
   if (b == NULL)
     return -ENOMEM;
@@ -49,6 +52,19 @@ static int grow(shard_t *s) {
   s->buckets = b;
   s->nbuckets = n;
   return 0;
+}
+
+static int grow(shard_t *s) {
+  return rehash(s, s->nbuckets ? s->nbuckets * 2 : MIN_BUCKETS);
+}
+
+/* A burst of traces doubles the table; once they are decided and forgotten, a table eight times
+ * too big goes back to a quarter (load under 1/2 again, so the next insert does not grow it).
+ * Without this the buckets of the largest burst would stay for good, beyond what the traces'
+ * records count for the table. A failed shrink keeps the bigger table. */
+static void maybe_shrink(shard_t *s) {
+  if (s->nbuckets > MIN_BUCKETS && s->ntraces < s->nbuckets / 8)
+    rehash(s, s->nbuckets / 4 > MIN_BUCKETS ? s->nbuckets / 4 : MIN_BUCKETS);
 }
 
 static trace_t *insert(shard_t *s, const uint8_t id[16]) {
@@ -214,7 +230,7 @@ static bool ring_has(const trace_t *t, uint64_t id) {
  * past late_spans.cache_traces ids, or the ttl) the oldest ids are forgotten first. */
 
 static uint64_t tombstone_cost(const trace_t *t) {
-  return sizeof *t + 2 * sizeof(trace_t *) + t->ids_cap * sizeof *t->ids;
+  return TT_TRACE_RECORD_COST + t->ids_cap * sizeof *t->ids;
 }
 
 static void decided_push(shard_t *s, trace_t *t) {
@@ -250,6 +266,7 @@ static void decided_expire(shard_t *s, uint64_t now) {
     free(t->ids);
     remove_trace(s, t);
   }
+  maybe_shrink(s);
 }
 
 /* ---- emission ------------------------------------------------------------------------------- */
@@ -407,7 +424,11 @@ oom:
   t->state = TRACE_DROPPED;
 done:
   wheel_unlink(s, t);
+  /* t->bytes holds the record, the spans and the span-id set. The spans give back their own
+   * bytes as they are freed and the set in idset_free; the record moves from the held bytes to
+   * the cache's, which decided_push counts as part of the tombstone. */
   atomic_fetch_sub_explicit(&s->held_bytes, t->bytes, memory_order_relaxed);
+  tt__pipeline_account(p, -(int64_t)TT_TRACE_RECORD_COST);
   idset_free(s, t);
   if (t->state == TRACE_KEPT) {
     /* The tombstone's ring of emitted span ids: small traces get a small ring. */
@@ -460,6 +481,10 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
       return;
     }
     t->first_seen_ns = now;
+    /* The record counts like the spans: for tiny single-span traces it is most of the cost. */
+    t->bytes = TT_TRACE_RECORD_COST;
+    atomic_fetch_add_explicit(&s->held_bytes, TT_TRACE_RECORD_COST, memory_order_relaxed);
+    tt__pipeline_account(s->p, (int64_t)TT_TRACE_RECORD_COST);
     s->nheld++;
     atomic_fetch_add_explicit(&s->p->metrics.traces_held, 1, memory_order_relaxed);
   } else if (held_duplicate(s, t, r->span_id)) {
@@ -549,6 +574,37 @@ static void relieve_pressure(shard_t *s, uint64_t now) {
   free(c);
 }
 
+/* out and the scratch buffers grow to the largest batch or trace framed (a trace may reach
+ * memory.max_trace_size, 16 MiB, and out then holds it on top of a nearly full batch), and the
+ * span views to twice the most spans a trace had. Counting that capacity against memory.budget
+ * would misfire: decisions cannot free it, so pressure would decide held traces early for memory
+ * that is not theirs, and it sits idle between rounds anyway. So instead each buffer goes back
+ * to BUF_KEEP_BYTES at the end of a round that grew it past that: a shard keeps at most about
+ * 5 MiB between rounds, whatever it framed. Buffers under the limit are left alone, so steady
+ * traffic of ordinary traces never reallocates; a round that frames more again regrows by
+ * doubling from 1 MiB, a few reallocs next to the framing itself. */
+static void trim_buffers(shard_t *s) {
+  /* out was just flushed; the scratch buffers still hold the last framing, which is dead. */
+  tt__buf_reset(&s->scratch);
+  tt__buf_reset(&s->scratch2);
+  tt__buf_reset(&s->scratch3);
+  tt__buf_shrink(&s->out, BUF_KEEP_BYTES);
+  tt__buf_shrink(&s->scratch, BUF_KEEP_BYTES);
+  tt__buf_shrink(&s->scratch2, BUF_KEEP_BYTES);
+  tt__buf_shrink(&s->scratch3, BUF_KEEP_BYTES);
+  if (s->views_cap * sizeof *s->views > BUF_KEEP_BYTES) {
+    size_t cap = BUF_KEEP_BYTES / sizeof *s->views;
+    tt_span_view_t *v = realloc(s->views, cap * sizeof *v);
+    if (v != NULL) {
+      s->views = v;
+      s->views_cap = cap;
+    }
+  }
+  uint64_t n = s->out.cap + s->scratch.cap + s->scratch2.cap + s->scratch3.cap +
+               s->views_cap * sizeof *s->views;
+  atomic_store_explicit(&s->buffer_bytes, n, memory_order_relaxed);
+}
+
 static void decide_all(shard_t *s, uint64_t now) {
   for (size_t i = 0; i < s->nbuckets; i++)
     for (trace_t *t = s->buckets[i], *next; t != NULL; t = next) {
@@ -594,6 +650,7 @@ void *tt__shard_main(void *arg) {
       decide_all(s, now);
     decided_expire(s, now);
     flush_out(s);
+    trim_buffers(s);
     tt__policy_set_unref(s->pol);
     s->pol = NULL;
 
