@@ -66,7 +66,7 @@ typedef struct {
   int spool_failing;         /* the last spool write failed (logged once per episode) */
   uint64_t spooled_gen;      /* bumped by the spooler whenever it changed the queue */
   uint64_t idle_gen;         /* bumped whenever the sender found nothing to do */
-  batch_t *head, *tail; /* memory queue; guarded by mu */
+  batch_t *head, *tail;      /* memory queue; guarded by mu */
   uint64_t queue_bytes, queue_cap;
   int stopping;
   int64_t close_deadline_ns; /* set by close */
@@ -216,8 +216,7 @@ static int next_batch_always(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, s
     }
     if (rc != -ENOENT) {
       s->st.spool_errors++;
-      TT_LOG(TT_LOG_ERROR, "spool read failed", "\"exporter\":\"%s\",\"errno\":%d", s->name,
-             -rc);
+      TT_LOG(TT_LOG_ERROR, "spool read failed", "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
       return 0;
     }
     if (s->spooled_gen != gen)

@@ -433,7 +433,8 @@ static void sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mo
  * one are already on disk, none of them was sent, and the memory queue is empty. The disk as a
  * crash would leave it then, opened by a new sink against a healthy backend, yields every
  * batch once, in order, and none afterwards. */
-static void sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash(
+static void
+sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash(
     void **state) {
   (void)state;
   char dir[] = "/tmp/tt-fwd-always-XXXXXX", crash[] = "/tmp/tt-fwd-crash-XXXXXX";

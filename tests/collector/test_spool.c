@@ -315,8 +315,8 @@ static void *append_many(void *arg) {
 /* The exporter's spool mode always: one thread appends (its fsync outside the lock) while
  * another peeks and acknowledges. The reader sees every record once, whole, in order, across
  * segment rotations; nothing is left afterwards, also after a reopen. */
-static void spool_should_hand_out_each_record_once_in_order_while_another_thread_appends(
-    void **state) {
+static void
+spool_should_hand_out_each_record_once_in_order_while_another_thread_appends(void **state) {
   fixture_t *f = *state;
   tt_spool_t *s = open_spool(f, 1 << 20, 2048);
   pthread_t writer;
