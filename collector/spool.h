@@ -1,7 +1,8 @@
 /* Disk spool: an append-only, checksummed, size-capped queue of opaque batches in a directory.
  *
  * An exporter whose backend is down longer than its memory queue can hold writes kept batches
- * here and replays them in order when the backend returns, or after a collector restart.
+ * here and replays them in order when the backend returns, or after a collector restart; with
+ * spool.mode always, it writes every batch here before sending it.
  *
  * Layout: the directory holds segment files `seg-<16 hex digits>.tts`, numbered in append
  * order. A segment is a sequence of records:
