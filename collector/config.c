@@ -574,6 +574,14 @@ static int v_compression(const void *f, char *err, size_t n) {
   return 0;
 }
 
+static int v_spool_mode(const void *f, char *err, size_t n) {
+  if (strcmp(f, "on_failure") != 0 && strcmp(f, "always") != 0) {
+    snprintf(err, n, "must be \"on_failure\" or \"always\"");
+    return -EINVAL;
+  }
+  return 0;
+}
+
 #define EOFF(field) offsetof(tt_exporter_conf_t, field)
 #define ESZ(field) sizeof(((tt_exporter_conf_t *)0)->field)
 
@@ -610,6 +618,10 @@ static const key_t_ exporter_keys[] = {
      "Spool budget; past it the oldest batches are dropped and counted."},
     {"spool.fsync", CT_BOOL, "true", EOFF(spool_fsync), 0, NULL,
      "fsync every spooled batch (durable across power loss, slower)."},
+    {"spool.mode", CT_STRING, "on_failure", EOFF(spool_mode), ESZ(spool_mode), v_spool_mode,
+     "on_failure: batches go to the spool from the backend's first failure on; always: every "
+     "batch is spooled before its first attempt, so a SIGKILL loses nothing (one fsync per "
+     "batch). Needs spool.dir."},
     {"headers", CT_STRING, "", EOFF(headers), 0, NULL,
      "Mapping of header (gRPC metadata) names to values, e.g. x-honeycomb-team: "
      "${HONEYCOMB_API_KEY}."},
@@ -735,6 +747,11 @@ static tt_exporter_conf_t *parse_exporters(ctx_t *cx, yaml_document_t *d, yaml_n
       error_at(cx, item, where, "name: required");
     if (e->endpoint[0] == '\0')
       error_at(cx, item, where, "endpoint: required");
+    if (strcmp(e->spool_mode, "always") == 0 && e->spool_dir[0] == '\0') {
+      char key[64];
+      snprintf(key, sizeof key, "%s.spool.mode", where);
+      error_at(cx, item, key, "\"always\" needs spool.dir");
+    }
     if (strcmp(e->protocol, "http/protobuf") == 0 && e->endpoint[0] != '\0' &&
         strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0)
       error_at(cx, item, where, "endpoint: an http/protobuf endpoint is a URL (http[s]://...)");

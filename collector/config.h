@@ -31,7 +31,8 @@ typedef struct {
   char spool_dir[256];
   uint64_t spool_bytes;
   bool spool_fsync;
-  char headers[2048]; /* built from the `headers` mapping: "k=v,k2=v2", values percent-encoded */
+  char spool_mode[16]; /* on_failure | always */
+  char headers[2048];  /* built from the `headers` mapping: "k=v,k2=v2", values percent-encoded */
 } tt_exporter_conf_t;
 
 typedef struct {

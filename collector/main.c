@@ -106,6 +106,7 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
     o.spool_dir = e->spool_dir[0] ? e->spool_dir : NULL;
     o.spool_bytes = e->spool_bytes;
     o.spool_fsync = e->spool_fsync;
+    o.spool_always = strcmp(e->spool_mode, "always") == 0;
     char err[320] = "";
     rc = tt__sink_otlp_open(&o, &sinks[k], err, sizeof err);
     if (rc != 0) {

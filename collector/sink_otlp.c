@@ -1,9 +1,19 @@
 /* OTLP forwarding sink; the delivery contract is in sink_otlp.h.
  *
  * Ownership: shard threads call submit, which only appends to the memory queue under `mu` and
- * signals. Everything else (sending, retrying, spilling to and replaying from the spool) is
- * done by the one sender thread, so the spool has a single writer and a single reader and a
- * shard thread never waits on disk or network I/O.
+ * signals. In spool mode on_failure, everything else (sending, retrying, spilling to and
+ * replaying from the spool) is done by the one sender thread, so the spool has a single writer
+ * and a single reader and a shard thread never waits on network I/O.
+ *
+ * In spool mode always, a second thread, the spooler, owns the writing: it moves each batch
+ * from the head of the memory queue to the spool (no lock held during the write and its fsync)
+ * and only then takes it off the queue. The sender only reads: it sends the oldest spooled
+ * record and acknowledges it once the backend has answered for good. Writing and sending thus
+ * overlap, a batch submitted while a slow request is in flight reaches the disk without waiting
+ * for that request, and the spool keeps one appender and one reader. The spooler takes batches
+ * strictly in order and stops at a batch whose write failed (spill_failed); the sender sends
+ * that one from memory once the spool before it is empty, then the spooler goes on. So every
+ * spooled batch is older than every batch in memory, which is what keeps the order.
  *
  * The transports are libtailtrace's own (agent/transport_http.c, agent/transport_grpc.c,
  * compiled into the collector too): one OTLP client implementation serves both programs. */
@@ -30,6 +40,7 @@
 
 typedef struct batch_s {
   struct batch_s *next;
+  int spill_failed; /* always mode: its spool write failed; the sender sends it from memory */
   size_t nspans;
   size_t len;
   uint8_t data[];
@@ -43,12 +54,19 @@ typedef struct {
   tt__retry_policy_t retry;
   uint64_t rng;
   tt_spool_t *spool; /* NULL without a spool directory */
+  int always;        /* spool mode always: every batch is spooled before it is sent */
 
   pthread_mutex_t mu;
   pthread_cond_t wake; /* sender: new work or stop */
   pthread_cond_t idle; /* flush: queue drained */
   pthread_t thread;
-  batch_t *head, *tail; /* memory queue; guarded by mu */
+  pthread_t spooler;         /* always mode only */
+  pthread_cond_t spool_wake; /* spooler: new batch in memory, the failed head left, or stop */
+  int spooler_done;          /* the spooler has left its loop (always mode) */
+  int spool_failing;         /* the last spool write failed (logged once per episode) */
+  uint64_t spooled_gen;      /* bumped by the spooler whenever it changed the queue */
+  uint64_t idle_gen;         /* bumped whenever the sender found nothing to do */
+  batch_t *head, *tail;      /* memory queue; guarded by mu */
   uint64_t queue_bytes, queue_cap;
   int stopping;
   int64_t close_deadline_ns; /* set by close */
@@ -148,7 +166,7 @@ static void backoff_wait(otlp_sink_t *s, int64_t until_ns) {
   struct timespec ts;
   abs_deadline(&ts, until_ns);
   while (!s->stopping && now_ns() < until_ns) {
-    if (s->spool != NULL && s->head != NULL)
+    if (s->spool != NULL && !s->always && s->head != NULL)
       spill_queue(s);
     pthread_cond_timedwait(&s->wake, &s->mu, &ts);
   }
@@ -178,6 +196,86 @@ static int next_batch(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *
   return 1;
 }
 
+/* Always mode: the oldest spooled record, else a batch the spooler could not write (it is then
+ * older than anything the spooler wrote after it, as the spooler stops at it). Peeks without
+ * mu, which the spool does not need; spooled_gen tells whether the spooler moved a batch
+ * meanwhile, in which case the empty answer may be stale and we look again. mu held. */
+static int next_batch_always(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *nspans) {
+  *mem = NULL;
+  for (;;) {
+    uint64_t gen = s->spooled_gen;
+    pthread_mutex_unlock(&s->mu);
+    int rc;
+    while ((rc = tt__spool_peek(s->spool, spooled, NULL)) == 0 && spooled->len < 4)
+      tt__spool_ack(s->spool); /* too short to be one of ours: skip it */
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0) {
+      *nspans = (size_t)spooled->data[0] | (size_t)spooled->data[1] << 8 |
+                (size_t)spooled->data[2] << 16 | (size_t)spooled->data[3] << 24;
+      return 1;
+    }
+    if (rc != -ENOENT) {
+      s->st.spool_errors++;
+      TT_LOG(TT_LOG_ERROR, "spool read failed", "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+      return 0;
+    }
+    if (s->spooled_gen != gen)
+      continue;
+    if (s->head != NULL && s->head->spill_failed) {
+      *mem = s->head;
+      *nspans = s->head->nspans;
+      return 1;
+    }
+    return 0;
+  }
+}
+
+/* Always mode: writes each batch of the memory queue to the spool, in order, and wakes the
+ * sender for it. A batch whose write fails stays at the head, marked, for the sender to send
+ * from memory (not durable, counted in spool_errors); the spooler waits until it is gone. */
+static void *spooler_main(void *arg) {
+  otlp_sink_t *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    batch_t *b = s->head;
+    if (b != NULL && !b->spill_failed) {
+      pthread_mutex_unlock(&s->mu);
+      int rc = spill(s, b);
+      pthread_mutex_lock(&s->mu);
+      /* b is still the head: the sender takes only marked batches off the queue. */
+      if (rc == 0) {
+        s->head = b->next;
+        if (s->head == NULL)
+          s->tail = NULL;
+        s->queue_bytes -= b->len;
+        free(b);
+        if (s->spool_failing) {
+          s->spool_failing = 0;
+          TT_LOG(TT_LOG_WARN, "spool writes succeed again", "\"exporter\":\"%s\"", s->name);
+        }
+      } else {
+        b->spill_failed = 1;
+        s->st.spool_errors++;
+        if (!s->spool_failing) {
+          s->spool_failing = 1;
+          TT_LOG(TT_LOG_ERROR, "spool write failed; sending the batch from memory, not durable",
+                 "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+        }
+      }
+      s->spooled_gen++;
+      pthread_cond_signal(&s->wake);
+      continue;
+    }
+    if (s->stopping)
+      break;
+    pthread_cond_wait(&s->spool_wake, &s->mu);
+  }
+  s->spooler_done = 1;
+  pthread_cond_broadcast(&s->idle);
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
 static void *sender_main(void *arg) {
   otlp_sink_t *s = arg;
   tt_buf_t spooled = TT_BUF_INIT;
@@ -186,11 +284,15 @@ static void *sender_main(void *arg) {
   for (;;) {
     batch_t *mem = NULL;
     size_t nspans = 0;
-    int have = next_batch(s, &spooled, &mem, &nspans);
+    int have = s->always ? next_batch_always(s, &spooled, &mem, &nspans)
+                         : next_batch(s, &spooled, &mem, &nspans);
     if (!have) {
       s->st.degraded = 0;
+      s->idle_gen++;
       pthread_cond_broadcast(&s->idle);
-      if (s->stopping)
+      /* Always mode: a batch the spooler is still writing is work to wait for, not idleness;
+       * it signals wake once the batch is on disk. */
+      if (s->stopping && (!s->always || s->head == NULL))
         break;
       pthread_cond_wait(&s->wake, &s->mu);
       continue;
@@ -246,8 +348,18 @@ static void *sender_main(void *arg) {
           s->tail = NULL;
         s->queue_bytes -= mem->len;
         free(mem);
+        if (s->always)
+          pthread_cond_signal(&s->spool_wake); /* the spooler waits for a marked head to go */
       } else {
-        tt__spool_ack(s->spool);
+        /* Between the backend's answer and this mark is the at-least-once window: a crash
+         * here replays the batch at the next start. A failed mark still moves the spool on
+         * (never twice in one run), and is counted. */
+        int rc = tt__spool_ack(s->spool);
+        if (rc != 0 && rc != -ENOENT) {
+          s->st.spool_errors++;
+          TT_LOG(TT_LOG_ERROR, "spool: cannot mark a sent batch consumed; a restart resends it",
+                 "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+        }
       }
       continue;
     }
@@ -263,17 +375,22 @@ static void *sender_main(void *arg) {
                r.message[0] ? r.message : "(no message)");
       TT_LOG(TT_LOG_WARN, msg, "\"exporter\":\"%s\",\"code\":%d", s->name, r.code);
     }
-    if (s->spool != NULL)
-      spill_queue(s);
+    if (s->spool != NULL && !s->always)
+      spill_queue(s); /* always mode: the spooler has written, or is writing, all of it */
     int64_t delay_ms = r.retry_after_ms >= 0 ? r.retry_after_ms
                                              : tt__retry_backoff_ms(&s->retry, attempt, &s->rng);
     if (attempt < 64)
       attempt++;
     backoff_wait(s, now_ns() + delay_ms * 1000000);
   }
-  /* Stopped: what is still in memory goes to the spool for the next run, or is lost. */
-  if (s->spool != NULL)
+  /* Stopped: what is still in memory goes to the spool for the next run, or is lost. In
+   * always mode the spooler writes it; wait for it to finish (bounded by the queue's size). */
+  if (s->always) {
+    while (!s->spooler_done)
+      pthread_cond_wait(&s->idle, &s->mu);
+  } else if (s->spool != NULL) {
     spill_queue(s);
+  }
   for (batch_t *b = s->head; b != NULL; b = b->next)
     s->st.batches_lost_at_shutdown++;
   if (s->st.batches_lost_at_shutdown > 0)
@@ -292,6 +409,7 @@ static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t n
   if (b == NULL)
     return -ENOMEM;
   b->next = NULL;
+  b->spill_failed = 0;
   b->nspans = nspans;
   b->len = len;
   memcpy(b->data, req, len);
@@ -309,7 +427,7 @@ static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t n
     s->head = b;
   s->tail = b;
   s->queue_bytes += len;
-  pthread_cond_signal(&s->wake);
+  pthread_cond_signal(s->always ? &s->spool_wake : &s->wake);
   pthread_mutex_unlock(&s->mu);
   return 0;
 }
@@ -324,7 +442,19 @@ static int otlp_flush(tt_sink_t *base) {
   /* While the backend is failing nothing can be delivered; waiting would only stall shutdown.
    * What is queued stays queued (and spooled, with a spool) for when it returns. */
   int rc = s->st.degraded ? -EAGAIN : 0;
-  while ((s->head != NULL || s->sending || spool_has_data(s)) && rc == 0) {
+  while (rc == 0) {
+    if (s->head == NULL && !s->sending) {
+      /* The spool is asked without mu, so that a caller here never holds up submit behind
+       * the spool's lock; idle_gen catches the sender going idle meanwhile. */
+      uint64_t gen = s->idle_gen;
+      pthread_mutex_unlock(&s->mu);
+      int pending = spool_has_data(s);
+      pthread_mutex_lock(&s->mu);
+      if (!pending && s->head == NULL && !s->sending)
+        break;
+      if (gen != s->idle_gen)
+        continue;
+    }
     if (pthread_cond_timedwait(&s->idle, &s->mu, &ts) == ETIMEDOUT)
       rc = -ETIMEDOUT;
   }
@@ -351,6 +481,7 @@ static void otlp_free(otlp_sink_t *s) {
   tt__otlp_config_free(&s->cfg);
   pthread_cond_destroy(&s->wake);
   pthread_cond_destroy(&s->idle);
+  pthread_cond_destroy(&s->spool_wake);
   pthread_mutex_destroy(&s->mu);
   free(s->name);
   free(s);
@@ -364,6 +495,7 @@ static void otlp_close(tt_sink_t *base) {
   s->stopping = 1;
   s->close_deadline_ns = now_ns() + (int64_t)s->close_ms * 1000000;
   pthread_cond_broadcast(&s->wake);
+  pthread_cond_broadcast(&s->spool_wake);
   struct timespec ts;
   abs_deadline(&ts, s->close_deadline_ns);
   while (!s->finished && pthread_cond_timedwait(&s->idle, &s->mu, &ts) != ETIMEDOUT) {
@@ -373,6 +505,8 @@ static void otlp_close(tt_sink_t *base) {
   if (!finished)
     tt__transport_abort(s->transport);
   pthread_join(s->thread, NULL);
+  if (s->always)
+    pthread_join(s->spooler, NULL); /* done already: the sender waited for it */
   otlp_free(s);
 }
 
@@ -381,6 +515,9 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
   pthread_mutex_lock(&s->mu);
   *out = s->st;
   out->queue_bytes = s->queue_bytes;
+  pthread_mutex_unlock(&s->mu);
+  /* The spool has its own lock; asking it without mu keeps a metrics scrape from holding up
+   * submit while the spool is busy. */
   if (s->spool != NULL) {
     tt_spool_stats_t ss;
     tt__spool_stats(s->spool, &ss);
@@ -391,7 +528,6 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
     out->oldest_spooled_age_ms =
         ss.records > 0 && ss.oldest_unix_ms <= now ? now - ss.oldest_unix_ms : 0;
   }
-  pthread_mutex_unlock(&s->mu);
 }
 
 static int is_otlp(const tt_sink_t *s);
@@ -515,6 +651,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&s->wake, &ca);
   pthread_cond_init(&s->idle, &ca);
+  pthread_cond_init(&s->spool_wake, &ca);
   pthread_condattr_destroy(&ca);
   s->queue_cap = o->queue_bytes ? o->queue_bytes : DEFAULT_QUEUE_BYTES;
   s->close_ms = DEFAULT_CLOSE_MS;
@@ -564,8 +701,26 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
       return rc;
     }
   }
+  if (o->spool_always && s->spool == NULL) {
+    snprintf(err, errlen, "exporter %s: spool mode always needs a spool directory", s->name);
+    otlp_free(s);
+    return -EINVAL;
+  }
+  s->always = o->spool_always;
+  if (s->always && pthread_create(&s->spooler, NULL, spooler_main, s) != 0) {
+    snprintf(err, errlen, "exporter %s: cannot start its spool thread", s->name);
+    otlp_free(s);
+    return -EAGAIN;
+  }
   if (pthread_create(&s->thread, NULL, sender_main, s) != 0) {
     snprintf(err, errlen, "exporter %s: cannot start its thread", s->name);
+    if (s->always) {
+      pthread_mutex_lock(&s->mu);
+      s->stopping = 1;
+      pthread_cond_broadcast(&s->spool_wake);
+      pthread_mutex_unlock(&s->mu);
+      pthread_join(s->spooler, NULL);
+    }
     otlp_free(s);
     return -EAGAIN;
   }

@@ -19,6 +19,14 @@
  * an earlier run are replayed first. What the spool's byte budget forces out is counted.
  * Without a spool, a full memory queue drops the new batch and counts it.
  *
+ * Spool mode always (spool_always): every batch is written to the spool (fsync'd with
+ * spool_fsync) before its first attempt and marked consumed once the backend has accepted or
+ * permanently refused it, so a SIGKILL of a healthy collector loses nothing submitted and
+ * already written (the writer thread runs independently of the sender, so that is within one
+ * write of submit). Each batch is sent at most once per run apart from retries of a failed
+ * attempt; a crash between the backend's answer and the consumed mark replays that batch at
+ * the next start (at-least-once). Cost: one fsync per batch in healthy operation.
+ *
  * Threading: submit/flush/healthy from any thread; close once, last. */
 #ifndef TT_COLLECTOR_SINK_OTLP_H
 #define TT_COLLECTOR_SINK_OTLP_H
@@ -48,6 +56,7 @@ typedef struct {
   const char *spool_dir;            /* NULL or "": no disk spool */
   uint64_t spool_bytes;             /* spool budget; 0 = 1 GiB */
   int spool_fsync;                  /* 1: fsync every spooled batch (default in config) */
+  int spool_always; /* 1: spool every batch before its first attempt (needs spool_dir) */
 } tt_otlp_sink_opts_t;
 
 typedef struct {

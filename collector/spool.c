@@ -43,6 +43,8 @@ struct tt_spool_s {
   uint64_t read_seq;
   int peeked; /* a record was returned by peek and not yet acknowledged */
   uint64_t peek_seq, peek_off;
+  uint32_t peek_len; /* payload length of the peeked record */
+  uint8_t peek_flags;
   uint64_t head_enq_ms; /* enqueue time of the record at the read position, 0 if unknown */
   tt_spool_stats_t st;
 };
@@ -387,15 +389,23 @@ int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_u
   rc = write_full(s->write_fd, hdr, SPOOL_HDR);
   if (rc == 0)
     rc = write_full(s->write_fd, data, len);
-  if (rc == 0 && s->opts.fsync && fdatasync(s->write_fd) != 0)
+  /* The sync runs without the mutex, so the reader's peek and ack never wait for the disk.
+   * That is safe because there is one appender: only an append rotates, drops or closes the
+   * write segment (an ack never removes it), so write_fd and the write segment's size stay
+   * ours, and the record is invisible to the reader until seg->size covers it below. */
+  int fd = s->write_fd;
+  uint64_t at = seg->size;
+  pthread_mutex_unlock(&s->mu);
+  if (rc == 0 && s->opts.fsync && fdatasync(fd) != 0)
     rc = -errno;
   if (rc != 0) {
     /* Leave no half record behind for the next append to follow. */
-    if (ftruncate(s->write_fd, (off_t)seg->size) != 0) {
+    if (ftruncate(fd, (off_t)at) != 0) {
     }
-    pthread_mutex_unlock(&s->mu);
     return rc;
   }
+  pthread_mutex_lock(&s->mu);
+  seg = &s->segs[s->nsegs - 1]; /* an ack may have moved the array's earlier entries */
   if (seg->waiting == 0)
     seg->read_off = seg->size;
   seg->size += need;
@@ -455,6 +465,8 @@ int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms) {
     s->peeked = 1;
     s->peek_seq = seg->seq;
     s->peek_off = seg->read_off;
+    s->peek_len = len;
+    s->peek_flags = hdr[5];
     s->head_enq_ms = get64(hdr + 16);
     if (enqueued_unix_ms != NULL)
       *enqueued_unix_ms = s->head_enq_ms;
@@ -478,24 +490,23 @@ int tt__spool_ack(tt_spool_t *s) {
     return -ENOENT;
   }
   segment_t *seg = &s->segs[i];
-  uint8_t hdr[SPOOL_HDR];
-  int rc = read_full(s->read_fd, hdr, SPOOL_HDR, s->peek_off);
-  if (rc == 0) {
-    uint8_t flags = hdr[5] | FLAG_CONSUMED;
-    if (pwrite(s->read_fd, &flags, 1, (off_t)(s->peek_off + 5)) != 1)
-      rc = -errno;
-    else if (s->opts.fsync)
-      fdatasync(s->read_fd);
-  }
-  if (rc == 0) {
-    seg->waiting--;
-    s->st.records--;
-    seg->read_off = s->peek_off + SPOOL_HDR + get32(hdr + 8);
-    s->head_enq_ms = 0;
-    int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);
-    if (seg->waiting == 0 && !is_write)
-      remove_segment(s, i, 0);
-  }
+  /* The record counts as consumed in memory even when its flag cannot be written: the caller
+   * is done with it, and handing it out again in this run would send it twice. Only a restart
+   * would replay it (the error tells the caller to count that). */
+  uint8_t flags = (uint8_t)(s->peek_flags | FLAG_CONSUMED);
+  int rc = 0;
+  ssize_t w = pwrite(s->read_fd, &flags, 1, (off_t)(s->peek_off + 5));
+  if (w != 1)
+    rc = w < 0 ? -errno : -EIO;
+  else if (s->opts.fsync && fdatasync(s->read_fd) != 0)
+    rc = -errno;
+  seg->waiting--;
+  s->st.records--;
+  seg->read_off = s->peek_off + SPOOL_HDR + s->peek_len;
+  s->head_enq_ms = 0;
+  int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);
+  if (seg->waiting == 0 && !is_write)
+    remove_segment(s, i, 0);
   pthread_mutex_unlock(&s->mu);
   return rc;
 }

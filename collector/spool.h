@@ -1,7 +1,8 @@
 /* Disk spool: an append-only, checksummed, size-capped queue of opaque batches in a directory.
  *
  * An exporter whose backend is down longer than its memory queue can hold writes kept batches
- * here and replays them in order when the backend returns, or after a collector restart.
+ * here and replays them in order when the backend returns, or after a collector restart; with
+ * spool.mode always, it writes every batch here before sending it.
  *
  * Layout: the directory holds segment files `seg-<16 hex digits>.tts`, numbered in append
  * order. A segment is a sequence of records:
@@ -23,7 +24,9 @@
  * useful, and the budget is the user's hard limit.
  *
  * Thread-safety: every function takes an internal mutex, so one thread may append while
- * another peeks and acknowledges. Errors are negative errno values. */
+ * another peeks and acknowledges; there must be at most one appending thread and one reading
+ * thread at a time. An append's fsync runs outside the mutex, so a reader never waits for the
+ * disk sync of a concurrent append. Errors are negative errno values. */
 #ifndef TT_COLLECTOR_SPOOL_H
 #define TT_COLLECTOR_SPOOL_H
 
@@ -67,7 +70,10 @@ int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_u
  * record. */
 int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms);
 
-/* Marks the record last returned by peek as consumed. Returns 0 or -ENOENT. */
+/* Marks the record last returned by peek as consumed. Returns 0, -ENOENT (nothing peeked, or
+ * the record was dropped by the budget meanwhile), or the errno of a failed flag write or
+ * sync: the record then still counts as consumed for this open spool (peek moves on, so it is
+ * never handed out twice in one run), but a restart may replay it. */
 int tt__spool_ack(tt_spool_t *s);
 
 void tt__spool_stats(tt_spool_t *s, tt_spool_stats_t *out);

@@ -187,6 +187,47 @@ static void bad_policies_should_be_refused_with_their_index(void **state) {
   tt__buf_free(&e);
 }
 
+static void exporter_spool_mode_should_default_to_on_failure_and_accept_always(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "exporters:\n"
+                  "  - {name: a, endpoint: \"127.0.0.1:4317\", spool: {dir: /tmp/a}}\n"
+                  "  - name: b\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    spool: {dir: /tmp/b, mode: always}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  assert_int_equal(c.nexporters, 2);
+  assert_string_equal(c.exporters[0].spool_mode, "on_failure");
+  assert_string_equal(c.exporters[1].spool_mode, "always");
+  assert_string_equal(c.exporters[1].spool_dir, "/tmp/b");
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void exporter_spool_mode_errors_should_name_file_line_and_key(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "exporters:\n"
+                  "  - name: a\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    spool:\n"
+                  "      dir: /tmp/a\n"
+                  "      mode: sometimes\n"
+                  "  - name: b\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    spool: {mode: always}\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  const char *s = (const char *)e.data;
+  assert_non_null(strstr(s, "test.yaml:6: exporters[0].spool.mode: must be \"on_failure\" or "
+                            "\"always\""));
+  assert_non_null(strstr(s, "test.yaml:7: exporters[1].spool.mode: \"always\" needs spool.dir"));
+  assert_int_equal(c.nexporters, 0); /* refused whole: the defaults, no exporter */
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
 static void describe_should_list_every_key(void **state) {
   (void)state;
   tt_buf_t b = TT_BUF_INIT;
@@ -304,6 +345,8 @@ int main(void) {
       cmocka_unit_test(yaml_syntax_errors_should_name_the_line),
       cmocka_unit_test(policies_should_parse_in_order),
       cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
+      cmocka_unit_test(exporter_spool_mode_should_default_to_on_failure_and_accept_always),
+      cmocka_unit_test(exporter_spool_mode_errors_should_name_file_line_and_key),
       cmocka_unit_test(describe_should_list_every_key),
       cmocka_unit_test(shipped_config_should_equal_the_defaults),
       cmocka_unit_test(docs_should_list_every_key_with_its_default),

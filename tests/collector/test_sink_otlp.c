@@ -1,6 +1,7 @@
 /* OTLP forwarding sink against a real peer (tests/peers/otlp_receiver.py on python3-grpcio):
  * delivery order over both protocols, retry on retryable answers, no retry on permanent ones,
- * the Honeycomb-style auth header, and the disk spool across a backend outage and a restart. */
+ * the Honeycomb-style auth header, the disk spool across a backend outage and a restart, and
+ * spool mode always (every batch on disk before it is sent, replayed once after a crash). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -341,6 +343,177 @@ static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(voi
   remove_dir(dir);
 }
 
+/* Counts the records of the spool segment files in dir whose CONSUMED flag is clear, reading
+ * the files themselves (the layout in spool.h), not asking the spool. */
+static int unconsumed_on_disk(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "seg-", 4) != 0)
+      continue;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t hdr[24];
+    while (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
+      assert_memory_equal(hdr, "TTS1", 4);
+      uint32_t len = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 |
+                     (uint32_t)hdr[11] << 24;
+      if (!(hdr[5] & 0x01))
+        n++;
+      assert_int_equal(fseek(f, (long)len, SEEK_CUR), 0);
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+/* Copies the files of src into the new directory dst: the disk as a SIGKILL at this instant
+ * would leave it (written data is in the page cache, which outlives the process). */
+static void snapshot_dir(const char *src, const char *dst) {
+  DIR *d = opendir(src);
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char from[512], to[512];
+    snprintf(from, sizeof from, "%s/%s", src, e->d_name);
+    snprintf(to, sizeof to, "%s/%s", dst, e->d_name);
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[8192];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+      assert_int_equal(fwrite(buf, 1, got, out), got);
+    fclose(in);
+    fclose(out);
+  }
+  closedir(d);
+}
+
+/* Healthy backend, mode always: every batch goes through the spool, is sent once and marked
+ * consumed; nothing is left on disk and nothing is sent twice. */
+static void sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mode(void **state) {
+  (void)state;
+  char dir[] = "/tmp/tt-fwd-always-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  tt_peer_t p;
+  start_peer(&p, NULL);
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
+  o.spool_dir = dir;
+  o.spool_fsync = 1;
+  o.spool_always = 1;
+  tt_sink_t *s = open_sink(&o);
+  submit_n(s, 0, 40);
+  wait_drained(s);
+  tt_otlp_sink_stats_t st;
+  tt__sink_otlp_stats(s, &st);
+  assert_int_equal(st.batches_sent, 40);
+  assert_int_equal(st.spans_sent, 40);
+  assert_int_equal(st.spool_batches, 0);
+  assert_int_equal(st.spool_errors, 0);
+  assert_int_equal(st.batches_retried, 0);
+  s->vt->close(s);
+  assert_int_equal(peer_stat(&p, "requests"), 40);
+  assert_delivered_in_order(&p, 0, 40);
+  assert_int_equal(unconsumed_on_disk(dir), 0);
+  peer_stop(&p);
+  remove_dir(dir);
+}
+
+/* A backend that holds the first request: while it is in flight, that batch and every later
+ * one are already on disk, none of them was sent, and the memory queue is empty. The disk as a
+ * crash would leave it then, opened by a new sink against a healthy backend, yields every
+ * batch once, in order, and none afterwards. */
+static void
+sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash(
+    void **state) {
+  (void)state;
+  char dir[] = "/tmp/tt-fwd-always-XXXXXX", crash[] = "/tmp/tt-fwd-crash-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  assert_non_null(mkdtemp(crash));
+  tt_peer_t p;
+  start_peer(&p, NULL);
+  assert_int_equal(peer_fault(&p, "{\"proto\":\"http\",\"kind\":\"hang\",\"seconds\":20,"
+                                  "\"times\":1}"),
+                   0);
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
+  o.timeout_ms = 30000; /* the hung attempt outlives the test's look at the disk */
+  o.spool_dir = dir;
+  o.spool_fsync = 1;
+  o.spool_always = 1;
+  tt_sink_t *a = open_sink(&o);
+  submit_n(a, 0, 10);
+  tt_otlp_sink_stats_t st;
+  int i;
+  for (i = 0; i < 500; i++) { /* at most 10 s */
+    tt__sink_otlp_stats(a, &st);
+    if (st.queue_bytes == 0 && st.spool_batches == 10 && peer_stat(&p, "requests") == 1)
+      break;
+    usleep(20000);
+  }
+  if (i == 500)
+    fail_msg("not all on disk while the first request is held: queue %llu bytes, spooled %llu, "
+             "peer requests %d",
+             (unsigned long long)st.queue_bytes, (unsigned long long)st.spool_batches,
+             peer_stat(&p, "requests"));
+  assert_int_equal(unconsumed_on_disk(dir), 10);
+  assert_int_equal(st.batches_sent, 0);
+  assert_int_equal(peer_stat(&p, "spans"), 0); /* the one request seen is the held one */
+  snapshot_dir(dir, crash);
+  tt__sink_otlp_set_close_deadline(a, 200);
+  a->vt->close(a); /* aborts the held request; what this sink leaves behind is not used */
+
+  o.timeout_ms = 3000;
+  o.spool_dir = crash;
+  tt_sink_t *b = open_sink(&o);
+  submit_n(b, 10, 12); /* new batches queue behind the replayed ones */
+  wait_drained(b);
+  tt__sink_otlp_stats(b, &st);
+  assert_int_equal(st.batches_sent, 12);
+  assert_int_equal(st.spool_batches, 0);
+  b->vt->close(b);
+  assert_delivered_in_order(&p, 0, 12);
+  assert_int_equal(unconsumed_on_disk(crash), 0);
+
+  /* A third start finds nothing left to replay. */
+  b = open_sink(&o);
+  wait_drained(b);
+  tt__sink_otlp_stats(b, &st);
+  assert_int_equal(st.batches_sent, 0);
+  b->vt->close(b);
+  assert_delivered_in_order(&p, 0, 12);
+  peer_stop(&p);
+  remove_dir(dir);
+  remove_dir(crash);
+}
+
+static void sink_otlp_should_refuse_mode_always_without_a_spool_directory(void **state) {
+  (void)state;
+  tt_otlp_sink_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.name = "always-nodir";
+  o.protocol = TT_FWD_PROTOCOL_GRPC;
+  o.endpoint = "127.0.0.1:9";
+  o.insecure = 1;
+  o.spool_always = 1;
+  tt_sink_t *s = NULL;
+  char err[256] = "";
+  assert_int_equal(tt__sink_otlp_open(&o, &s, err, sizeof err), -EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(err, "needs a spool directory"));
+}
+
 static void sink_otlp_should_count_batches_it_cannot_hold_without_a_spool(void **state) {
   (void)state;
   tt_otlp_sink_opts_t o;
@@ -385,6 +558,10 @@ int main(void) {
       cmocka_unit_test(sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires),
       cmocka_unit_test(sink_otlp_should_spool_during_an_outage_and_replay_after_restart),
       cmocka_unit_test(sink_otlp_should_count_batches_it_cannot_hold_without_a_spool),
+      cmocka_unit_test(sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mode),
+      cmocka_unit_test(
+          sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash),
+      cmocka_unit_test(sink_otlp_should_refuse_mode_always_without_a_spool_directory),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <cmocka.h>
 
@@ -295,6 +297,61 @@ static void spool_should_survive_garbage_files_in_its_directory(void **state) {
   tt__spool_close(s);
 }
 
+#define CONCURRENT_RECORDS 400
+
+static int append_failures; /* cmocka asserts belong on the test's own thread */
+
+static void *append_many(void *arg) {
+  tt_spool_t *s = arg;
+  for (int i = 0; i < CONCURRENT_RECORDS; i++) {
+    char rec[64];
+    snprintf(rec, sizeof rec, "record-%04d-%s", i, i % 3 ? "short" : "a-little-longer-one");
+    if (tt__spool_append(s, rec, strlen(rec), 1000 + (uint64_t)i) != 0)
+      append_failures++;
+  }
+  return NULL;
+}
+
+/* The exporter's spool mode always: one thread appends (its fsync outside the lock) while
+ * another peeks and acknowledges. The reader sees every record once, whole, in order, across
+ * segment rotations; nothing is left afterwards, also after a reopen. */
+static void
+spool_should_hand_out_each_record_once_in_order_while_another_thread_appends(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 1 << 20, 2048);
+  pthread_t writer;
+  assert_int_equal(pthread_create(&writer, NULL, append_many, s), 0);
+  tt_buf_t b = TT_BUF_INIT;
+  int next = 0;
+  for (long spins = 0; next < CONCURRENT_RECORDS && spins < 20000000; spins++) {
+    int rc = tt__spool_peek(s, &b, NULL);
+    if (rc == -ENOENT) {
+      sched_yield();
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    char want[64];
+    snprintf(want, sizeof want, "record-%04d-%s", next, next % 3 ? "short" : "a-little-longer-one");
+    if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
+      fail_msg("expected %s, got %.*s", want, (int)b.len, (const char *)b.data);
+    assert_int_equal(tt__spool_ack(s), 0);
+    next++;
+  }
+  pthread_join(writer, NULL);
+  assert_int_equal(append_failures, 0);
+  assert_int_equal(next, CONCURRENT_RECORDS);
+  expect_empty(s);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.records, 0);
+  assert_int_equal(st.dropped_records, 0);
+  tt__spool_close(s);
+  s = open_spool(f, 1 << 20, 2048);
+  expect_empty(s);
+  tt__spool_close(s);
+  tt__buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(spool_should_replay_records_in_append_order_after_reopen,
@@ -313,6 +370,9 @@ int main(void) {
           spool_should_skip_the_rest_of_a_segment_after_a_checksum_mismatch, setup, teardown),
       cmocka_unit_test_setup_teardown(spool_should_cut_a_torn_tail_and_keep_earlier_records, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          spool_should_hand_out_each_record_once_in_order_while_another_thread_appends, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(spool_should_survive_garbage_files_in_its_directory, setup,
                                       teardown),
   };

@@ -19,6 +19,8 @@ Control endpoints (on the HTTP port, plain text/JSON, used by tests; never by OT
                        grpc-status-details-bin).
        kind "partial": "rejected" (int), "message": a success carrying partial_success.
        kind "hang":    "seconds": hold the request, then drop it without an answer.
+       kind "delay":   "seconds": hold the request, then accept it as usual (a slow backend;
+                       recorded as fault=none once answered, even if the client is gone).
        Faults queue per protocol and each one applies to the next N export requests.
   POST /_control/reset   forget faults and recorded requests.
   GET  /_control/stats   "requests=N http=N grpc=N spans=N faults=N"
@@ -301,6 +303,9 @@ def main():
             record("grpc", md, None, "bad_request")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cannot decode: %s" % e)
         f = state.take_fault("grpc")
+        if f is not None and f["kind"] == "delay":
+            time.sleep(f.get("seconds", 1))
+            f = None
         if f is None:
             record("grpc", md, req, "none")
             return pb.ExportTraceServiceResponse().SerializeToString()
@@ -458,6 +463,9 @@ def main():
                            msg=rpc.Status(code=3, message="cannot decode: %s" % e))
                 return
             f = state.take_fault("http")
+            if f is not None and f["kind"] == "delay":
+                time.sleep(f.get("seconds", 1))
+                f = None
             if f is None:
                 record("http", hdrs, req, "none", extra)
                 resp = pb.ExportTraceServiceResponse()
