@@ -1,5 +1,6 @@
 /* tailtrace-collector configuration: one YAML file (libyaml), every key in one table
- * {name, type, default, field, validator} in config.c, documented in docs/config.md. No file at
+ * {name, type, default, field, validator} in config.c (an exporter's keys in config_exporters.c;
+ * config_int.h lists the loader's files), documented in docs/config.md. No file at
  * all gives the defaults. `${VAR}` and `${VAR:-default}` in values expand from the environment.
  * Every error names the file, the line and the key; a config with any error is refused whole.
  * Functions here are called from the main thread only. */
