@@ -121,6 +121,24 @@ static void errors_should_name_file_line_and_key(void **state) {
   tt__buf_free(&e);
 }
 
+static void a_key_set_twice_should_be_refused_where_it_repeats(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "workers: 1\n"
+                  "workers: 2\n"
+                  "exporters:\n"
+                  "  - name: a\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    name: b\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  const char *s = (const char *)e.data;
+  assert_non_null(strstr(s, "test.yaml:2: workers: set twice"));
+  assert_non_null(strstr(s, "test.yaml:6: exporters[0].name: set twice"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
 static void yaml_syntax_errors_should_name_the_line(void **state) {
   (void)state;
   tt_config_t c;
@@ -143,7 +161,9 @@ static void policies_should_parse_in_order(void **state) {
                   "  - type: latency\n    threshold: 2s\n    measure: root\n"
                   "    services: {checkout: 500ms}\n    operations: {\"SELECT\": 100ms}\n"
                   "  - type: attribute\n    key: user.tier\n    op: equals\n    value: gold\n"
+                  "    in: resource\n"
                   "  - type: attribute\n    key: retry.count\n    op: range\n    min: 3\n"
+                  "    in: span\n"
                   "  - type: rate_limit\n    traces_per_second: 50\n"
                   "  - type: ratio\n    ratio: 0.25\n";
   assert_int_equal(load(y, &c, &e), 0);
@@ -160,7 +180,12 @@ static void policies_should_parse_in_order(void **state) {
   assert_string_equal(s->items[2].services[0].name, "checkout");
   assert_int_equal(s->items[2].operations[0].ns, 100000000ull);
   assert_string_equal(s->items[3].value, "gold");
+  assert_int_equal(s->items[3].op, TT_ATTR_EQUALS);
+  assert_int_equal(s->items[3].scope, TT_ATTR_IN_RESOURCE);
+  assert_int_equal(s->items[0].scope, TT_ATTR_IN_ANY); /* the default */
   assert_true(s->items[4].min == 3.0);
+  assert_int_equal(s->items[4].op, TT_ATTR_RANGE);
+  assert_int_equal(s->items[4].scope, TT_ATTR_IN_SPAN);
   assert_true(s->items[5].per_second == 50.0);
   assert_string_equal(s->items[6].name, "ratio");
   assert_true(s->items[6].ratio == 0.25);
@@ -342,6 +367,7 @@ int main(void) {
       cmocka_unit_test(values_should_parse_with_units),
       cmocka_unit_test(env_references_should_expand),
       cmocka_unit_test(errors_should_name_file_line_and_key),
+      cmocka_unit_test(a_key_set_twice_should_be_refused_where_it_repeats),
       cmocka_unit_test(yaml_syntax_errors_should_name_the_line),
       cmocka_unit_test(policies_should_parse_in_order),
       cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
