@@ -27,6 +27,11 @@
  * attempt; a crash between the backend's answer and the consumed mark replays that batch at
  * the next start (at-least-once). Cost: one fsync per batch in healthy operation.
  *
+ * Request size (max_request_bytes): submit splits a batch bigger than that into pieces
+ * (otlp_split.h), queued together, so every queued or spooled batch fits one request; the
+ * sender coalesces consecutive memory-queue batches up to it into one request (not in always
+ * mode, nor when replaying the spool). Counters count the queued pieces.
+ *
  * Threading: submit/flush/healthy from any thread; close once, last. */
 #ifndef TT_COLLECTOR_SINK_OTLP_H
 #define TT_COLLECTOR_SINK_OTLP_H
