@@ -27,6 +27,7 @@ typedef struct {
   char cert_file[256];
   char key_file[256];
   uint64_t queue_bytes;
+  uint64_t max_request_bytes;
   uint64_t retry_initial_ms;
   uint64_t retry_max_ms;
   char spool_dir[256];

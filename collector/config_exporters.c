@@ -36,6 +36,16 @@ static int v_spool_mode(const void *f, char *err, size_t n) {
   return 0;
 }
 
+/* Below 64 KiB a request could not hold one ordinary span with its resource and scope, and
+ * every batch would be cut into a flood of tiny requests. */
+static int v_request_size(const void *f, char *err, size_t n) {
+  if (*(const uint64_t *)f < (64u << 10)) {
+    snprintf(err, n, "must be at least 64KiB");
+    return -EINVAL;
+  }
+  return 0;
+}
+
 #define EOFF(field) offsetof(tt_exporter_conf_t, field)
 #define ESZ(field) sizeof(((tt_exporter_conf_t *)0)->field)
 
@@ -61,6 +71,9 @@ static const key_t_ exporter_keys[] = {
      "Client private key (PEM) for mutual TLS."},
     {"queue_size", CT_SIZE, "64MiB", EOFF(queue_bytes), 0, tt__config_v_positive,
      "Memory queue of this exporter, in bytes of OTLP requests."},
+    {"max_request_size", CT_SIZE, "4MiB", EOFF(max_request_bytes), 0, v_request_size,
+     "Largest request sent (before compression): bigger batches are split, small queued ones "
+     "coalesced up to it. At least 64KiB; gRPC receivers refuse over 4 MiB by default."},
     {"retry_initial", CT_DURATION, "1s", EOFF(retry_initial_ms), 0, tt__config_v_positive,
      "First retry delay (exponential backoff with jitter; Retry-After/RetryInfo win)."},
     {"retry_max", CT_DURATION, "30s", EOFF(retry_max_ms), 0, tt__config_v_positive,

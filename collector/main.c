@@ -101,6 +101,7 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
     o.cert_file = e->cert_file[0] ? e->cert_file : NULL;
     o.key_file = e->key_file[0] ? e->key_file : NULL;
     o.queue_bytes = e->queue_bytes;
+    o.max_request_bytes = e->max_request_bytes;
     o.retry_initial_ms = (int32_t)e->retry_initial_ms;
     o.retry_max_ms = (int32_t)e->retry_max_ms;
     o.spool_dir = e->spool_dir[0] ? e->spool_dir : NULL;

@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "otlp_config.h"
+#include "otlp_split.h"
 #include "otlp_retry.h"
 #include "otlp_transport.h"
 #include "spool.h"
@@ -37,6 +38,7 @@
 #define DEFAULT_QUEUE_BYTES (64ull << 20)
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_CLOSE_MS 5000
+#define DEFAULT_MAX_REQUEST (4ull << 20)
 
 typedef struct batch_s {
   struct batch_s *next;
@@ -53,8 +55,10 @@ typedef struct {
   tt__transport_t *transport;
   tt__retry_policy_t retry;
   uint64_t rng;
-  tt_spool_t *spool; /* NULL without a spool directory */
-  int always;        /* spool mode always: every batch is spooled before it is sent */
+  tt_spool_t *spool;   /* NULL without a spool directory */
+  int always;          /* spool mode always: every batch is spooled before it is sent */
+  size_t max_req;      /* largest request: submit splits to it, the sender coalesces up to it */
+  int oversize_logged; /* a span bigger than max_req was logged (once per sink) */
 
   pthread_mutex_t mu;
   pthread_cond_t wake; /* sender: new work or stop */
@@ -71,8 +75,9 @@ typedef struct {
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;
-  int sending;                   /* the sender holds a batch outside the queue */
-  int finished;                  /* the sender thread has left its loop */
+  int sending;      /* the sender holds a batch outside the queue */
+  size_t solo_left; /* batches to send one per request after a coalesced one was refused */
+  int finished;     /* the sender thread has left its loop */
   unsigned logged_permanent[32]; /* status codes already logged (once each) */
   size_t n_logged;
   tt_otlp_sink_stats_t st; /* guarded by mu */
@@ -137,6 +142,7 @@ static void spill_queue(otlp_sink_t *s) {
     s->queue_bytes -= b->len;
     free(b);
   }
+  s->solo_left = 0; /* the batches it counted are spooled and go one per request anyway */
 }
 
 static int spool_has_data(otlp_sink_t *s) {
@@ -279,6 +285,7 @@ static void *spooler_main(void *arg) {
 static void *sender_main(void *arg) {
   otlp_sink_t *s = arg;
   tt_buf_t spooled = TT_BUF_INIT;
+  tt_buf_t coalesced = TT_BUF_INIT; /* several memory batches sent as one request */
   unsigned attempt = 0;
   pthread_mutex_lock(&s->mu);
   for (;;) {
@@ -301,11 +308,45 @@ static void *sender_main(void *arg) {
       break;
     const uint8_t *body = mem ? mem->data : spooled.data + 4;
     size_t len = mem ? mem->len : spooled.len - 4;
+    /* Coalescing: batches waiting behind this one join its request while the total stays
+     * within max_req (concatenated ExportTraceServiceRequests are one message holding all their
+     * resource_spans), so a distant backend is not paid one round trip per small batch. Memory
+     * mode only: in always mode the spooler takes batches off the queue concurrently, and
+     * spooled batches go one per request. The batches stay queued, in order, until the answer. */
+    size_t nb = 1;
+    if (mem != NULL && !s->always && s->solo_left == 0) {
+      size_t total = mem->len, spans = nspans;
+      for (batch_t *b = mem->next; b != NULL && total + b->len <= s->max_req; b = b->next) {
+        total += b->len;
+        spans += b->nspans;
+        nb++;
+      }
+      tt__buf_reset(&coalesced);
+      if (nb > 1 && tt__buf_reserve(&coalesced, total) == 0) {
+        len = total;
+        nspans = spans;
+      } else {
+        nb = 1;
+      }
+    }
     s->sending = 1;
     int64_t deadline = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
     if (s->stopping && deadline > s->close_deadline_ns)
       deadline = s->close_deadline_ns;
     pthread_mutex_unlock(&s->mu);
+
+    /* Only the sender takes batches off a memory-mode queue, and submit only links new ones
+     * after the tail, so the nb batches from mem are stable; the last one's next pointer is
+     * never read here, as submit may be setting it. */
+    if (nb > 1) {
+      const batch_t *b = mem;
+      for (size_t i = 0; i < nb; i++) {
+        tt__buf_append(&coalesced, b->data, b->len); /* cannot fail: reserved above */
+        if (i + 1 < nb)
+          b = b->next;
+      }
+      body = coalesced.data;
+    }
 
     tt__export_result_t r;
     tt__export_result_init(&r);
@@ -314,9 +355,15 @@ static void *sender_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     s->sending = 0;
     int done = 0;
+    if (r.outcome == TT__EXPORT_PERMANENT && nb > 1) {
+      /* One bad batch must not take the ones coalesced with it down: send each alone again,
+       * so the refusal lands on the batch that earned it. */
+      s->solo_left = nb;
+      continue;
+    }
     switch (r.outcome) {
       case TT__EXPORT_OK:
-        s->st.batches_sent++;
+        s->st.batches_sent += nb;
         s->st.spans_sent += nspans;
         if (r.rejected_spans > 0) {
           s->st.spans_rejected += (uint64_t)r.rejected_spans;
@@ -343,11 +390,16 @@ static void *sender_main(void *arg) {
     }
     if (done) {
       if (mem != NULL) {
-        s->head = mem->next;
+        for (size_t i = 0; i < nb; i++) {
+          batch_t *b = s->head; /* the first one is mem: nobody else dequeues meanwhile */
+          s->head = b->next;
+          s->queue_bytes -= b->len;
+          free(b);
+        }
         if (s->head == NULL)
           s->tail = NULL;
-        s->queue_bytes -= mem->len;
-        free(mem);
+        if (s->solo_left > 0)
+          s->solo_left--;
         if (s->always)
           pthread_cond_signal(&s->spool_wake); /* the spooler waits for a marked head to go */
       } else {
@@ -400,33 +452,97 @@ static void *sender_main(void *arg) {
   pthread_cond_broadcast(&s->idle);
   pthread_mutex_unlock(&s->mu);
   tt__buf_free(&spooled);
+  tt__buf_free(&coalesced);
   return NULL;
 }
 
-static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t nspans) {
-  otlp_sink_t *s = (otlp_sink_t *)base;
+static batch_t *batch_new(const uint8_t *req, size_t len, size_t nspans) {
   batch_t *b = malloc(sizeof *b + len);
   if (b == NULL)
-    return -ENOMEM;
+    return NULL;
   b->next = NULL;
   b->spill_failed = 0;
   b->nspans = nspans;
   b->len = len;
   memcpy(b->data, req, len);
-  pthread_mutex_lock(&s->mu);
-  if (s->stopping || s->queue_bytes + len > s->queue_cap) {
-    s->st.batches_dropped_queue_full++;
-    s->st.spans_dropped_queue_full += nspans;
-    pthread_mutex_unlock(&s->mu);
+  return b;
+}
+
+/* The pieces of one submitted batch, linked in order before they are queued together. */
+typedef struct {
+  batch_t *head, *tail;
+  size_t n, nspans;
+  uint64_t bytes;
+} piece_list_t;
+
+static int add_piece(void *ctx, const uint8_t *req, size_t len, size_t nspans) {
+  piece_list_t *l = ctx;
+  batch_t *b = batch_new(req, len, nspans);
+  if (b == NULL)
+    return -ENOMEM;
+  if (l->tail)
+    l->tail->next = b;
+  else
+    l->head = b;
+  l->tail = b;
+  l->n++;
+  l->nspans += nspans;
+  l->bytes += len;
+  return 0;
+}
+
+static void free_pieces(piece_list_t *l) {
+  for (batch_t *b = l->head, *n; b != NULL; b = n) {
+    n = b->next;
     free(b);
+  }
+  *l = (piece_list_t){0};
+}
+
+/* Runs on a shard thread: splitting a batch over max_req here (wire scanning and copying, no
+ * I/O) means every queued or spooled batch is at most one request, whatever path sends it. */
+static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t nspans) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  piece_list_t l = {0};
+  tt_otlp_split_stats_t sp = {0};
+  if (len > s->max_req) {
+    int rc = tt__otlp_split(req, len, s->max_req, add_piece, &l, &sp);
+    if (rc == -ENOMEM) {
+      free_pieces(&l);
+      return rc;
+    }
+    if (rc != 0) {
+      /* Cannot happen with what the shards frame; the backend decides on the whole. */
+      free_pieces(&l);
+      TT_LOG(TT_LOG_WARN, "cannot split a malformed batch over max_request_size; sent whole",
+             "\"exporter\":\"%s\",\"bytes\":%zu", s->name, len);
+    }
+  }
+  if (l.n == 0 && add_piece(&l, req, len, nspans) != 0)
+    return -ENOMEM;
+  pthread_mutex_lock(&s->mu);
+  /* All pieces or none: a trace is not queued in part. */
+  if (s->stopping || s->queue_bytes + l.bytes > s->queue_cap) {
+    s->st.batches_dropped_queue_full += l.n;
+    s->st.spans_dropped_queue_full += l.nspans;
+    pthread_mutex_unlock(&s->mu);
+    free_pieces(&l);
     return -ENOBUFS;
   }
+  if (sp.oversized > 0) {
+    s->st.requests_oversized += sp.oversized;
+    if (!s->oversize_logged) {
+      s->oversize_logged = 1;
+      TT_LOG(TT_LOG_WARN, "a span bigger than max_request_size is sent alone in a request over it",
+             "\"exporter\":\"%s\",\"max_request_size\":%zu", s->name, s->max_req);
+    }
+  }
   if (s->tail)
-    s->tail->next = b;
+    s->tail->next = l.head;
   else
-    s->head = b;
-  s->tail = b;
-  s->queue_bytes += len;
+    s->head = l.head;
+  s->tail = l.tail;
+  s->queue_bytes += l.bytes;
   pthread_cond_signal(s->always ? &s->spool_wake : &s->wake);
   pthread_mutex_unlock(&s->mu);
   return 0;
@@ -560,6 +676,9 @@ static const family_t families[] = {
      "outcome=\"rejected_partial\""},
     {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_dropped_queue_full),
      "outcome=\"dropped_queue_full\""},
+    {"tailtrace_exporter_oversized_requests_total", "counter",
+     "Requests over max_request_size: one span too big to split, sent alone.",
+     SOFF(requests_oversized), NULL},
     {"tailtrace_exporter_spool_errors_total", "counter", "Spool writes that failed.",
      SOFF(spool_errors), NULL},
     {"tailtrace_exporter_queue_bytes", "gauge", "Bytes in the memory queue.", SOFF(queue_bytes),
@@ -654,6 +773,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
   pthread_cond_init(&s->spool_wake, &ca);
   pthread_condattr_destroy(&ca);
   s->queue_cap = o->queue_bytes ? o->queue_bytes : DEFAULT_QUEUE_BYTES;
+  s->max_req = o->max_request_bytes ? (size_t)o->max_request_bytes : DEFAULT_MAX_REQUEST;
   s->close_ms = DEFAULT_CLOSE_MS;
   s->rng = (uint64_t)now_ns() | 1;
 

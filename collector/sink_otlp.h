@@ -27,6 +27,11 @@
  * attempt; a crash between the backend's answer and the consumed mark replays that batch at
  * the next start (at-least-once). Cost: one fsync per batch in healthy operation.
  *
+ * Request size (max_request_bytes): submit splits a batch bigger than that into pieces
+ * (otlp_split.h), queued together, so every queued or spooled batch fits one request; the
+ * sender coalesces consecutive memory-queue batches up to it into one request (not in always
+ * mode, nor when replaying the spool). Counters count the queued pieces.
+ *
  * Threading: submit/flush/healthy from any thread; close once, last. */
 #ifndef TT_COLLECTOR_SINK_OTLP_H
 #define TT_COLLECTOR_SINK_OTLP_H
@@ -51,6 +56,7 @@ typedef struct {
   const char *ca_file;  /* PEM CA bundle; NULL = the system's roots */
   const char *cert_file, *key_file; /* client certificate and key (mTLS); may be NULL */
   uint64_t queue_bytes;             /* memory queue bound; 0 = 64 MiB */
+  uint64_t max_request_bytes;       /* largest request (uncompressed); 0 = 4 MiB */
   int32_t retry_initial_ms;         /* 0 = 1000 */
   int32_t retry_max_ms;             /* 0 = 30000 */
   const char *spool_dir;            /* NULL or "": no disk spool */
@@ -68,10 +74,11 @@ typedef struct {
   uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
   uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
   uint64_t spool_errors;                 /* spool writes that failed (batch kept in memory) */
-  uint64_t queue_bytes;                  /* now */
-  uint64_t spool_bytes, spool_batches;   /* now */
-  uint64_t oldest_spooled_age_ms;        /* now; 0 when the spool is empty */
-  int degraded;                          /* 1 while the backend is failing */
+  uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
+  uint64_t queue_bytes;        /* now */
+  uint64_t spool_bytes, spool_batches; /* now */
+  uint64_t oldest_spooled_age_ms;      /* now; 0 when the spool is empty */
+  int degraded;                        /* 1 while the backend is failing */
 } tt_otlp_sink_stats_t;
 
 /* Creates the sink and starts its sender thread. On error returns a negative errno and a

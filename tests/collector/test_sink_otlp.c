@@ -135,7 +135,9 @@ static void start_peer(tt_peer_t *p, const char *const *extra) {
 }
 
 /* Starts a peer, injects `fault` (JSON, or NULL), sends batches 0..n-1 through a fresh sink,
- * waits for the queue to drain and closes the sink. The peer keeps running for the caller's
+ * waits for the queue to drain and closes the sink. With a fault, each batch is submitted once
+ * the one before it is delivered, so each goes alone in its request (the sender coalesces
+ * queued batches) and the fault lands on a known batch. The peer keeps running for the caller's
  * assertions; the caller stops it. */
 static void send_through_sink(int protocol, const char *fault, int n, tt_peer_t *p,
                               tt_otlp_sink_stats_t *st) {
@@ -146,8 +148,10 @@ static void send_through_sink(int protocol, const char *fault, int n, tt_peer_t 
   char ep[128];
   opts_for(&o, protocol, p, ep, sizeof ep);
   tt_sink_t *s = open_sink(&o);
-  submit_n(s, 0, n);
-  wait_drained(s);
+  for (int i = 0; i < n; i += fault != NULL ? 1 : n) {
+    submit_n(s, i, fault != NULL ? i + 1 : n);
+    wait_drained(s);
+  }
   tt__sink_otlp_stats(s, st);
   assert_true(s->vt->healthy(s));
   s->vt->close(s);
@@ -544,12 +548,179 @@ static void sink_otlp_should_count_batches_it_cannot_hold_without_a_spool(void *
   s->vt->close(s); /* must return by its deadline although the backend never answers */
 }
 
+/* One request of `nspans` spans named "big-<k>" (k from first), each with a link carrying a
+ * string attribute of `pad` bytes, all under one resource and one scope: what a shard frames
+ * for one big trace. The padding sits in a link because the peer's dump prints span and event
+ * attribute values but only counts a link's, which keeps the dump small. */
+static uint8_t *make_big_request(int first, int nspans, size_t pad, size_t *len) {
+  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
+      OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+  Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
+      OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+  Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
+      OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+  Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
+      OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+  Opentelemetry__Proto__Trace__V1__Span *spans = calloc((size_t)nspans, sizeof *spans);
+  Opentelemetry__Proto__Trace__V1__Span **sp = calloc((size_t)nspans, sizeof *sp);
+  Opentelemetry__Proto__Common__V1__KeyValue kv = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+  Opentelemetry__Proto__Common__V1__AnyValue any =
+      OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+  Opentelemetry__Proto__Common__V1__KeyValue *kvp = &kv;
+  Opentelemetry__Proto__Trace__V1__Span__Link link =
+      OPENTELEMETRY__PROTO__TRACE__V1__SPAN__LINK__INIT;
+  Opentelemetry__Proto__Trace__V1__Span__Link *linkp = &link;
+  char *padding = malloc(pad + 1);
+  memset(padding, 'p', pad);
+  padding[pad] = '\0';
+  any.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+  any.string_value = padding;
+  kv.key = "pad";
+  kv.value = &any;
+  char(*names)[32] = calloc((size_t)nspans, sizeof *names);
+  uint8_t tid[16] = {0x43}, (*sids)[8] = calloc((size_t)nspans, sizeof *sids);
+  tid[15] = 1;
+  link.trace_id.data = tid;
+  link.trace_id.len = 16;
+  link.span_id.data = tid + 8;
+  link.span_id.len = 8;
+  link.n_attributes = 1;
+  link.attributes = &kvp;
+  for (int k = 0; k < nspans; k++) {
+    Opentelemetry__Proto__Trace__V1__Span init = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    spans[k] = init;
+    snprintf(names[k], sizeof names[k], "big-%05d", first + k);
+    sids[k][0] = 0x18;
+    sids[k][6] = (uint8_t)((first + k) >> 8);
+    sids[k][7] = (uint8_t)(first + k);
+    spans[k].name = names[k];
+    spans[k].trace_id.data = tid;
+    spans[k].trace_id.len = 16;
+    spans[k].span_id.data = sids[k];
+    spans[k].span_id.len = 8;
+    spans[k].start_time_unix_nano = 1000;
+    spans[k].end_time_unix_nano = 2000;
+    spans[k].n_links = 1;
+    spans[k].links = &linkp;
+    sp[k] = &spans[k];
+  }
+  scope.name = "big-scope";
+  ss.scope = &scope;
+  ss.n_spans = (size_t)nspans;
+  ss.spans = sp;
+  Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
+  rs.n_scope_spans = 1;
+  rs.scope_spans = sss;
+  Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
+  req.n_resource_spans = 1;
+  req.resource_spans = rss;
+  *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+      &req);
+  uint8_t *buf = malloc(*len);
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+  free(spans);
+  free(sp);
+  free(padding);
+  free(names);
+  free(sids);
+  return buf;
+}
+
+/* Counts the requests the peer accepted and checks the spans named `prefix`<n> arrived in
+ * order from 0 to `n`-1, each once, every one under scope "big-scope" when big. */
+static int accepted_requests_in_order(const tt_peer_t *p, const char *prefix, int n) {
+  char *dump = peer_ctl(p, "/_control/dump", NULL);
+  assert_non_null(dump);
+  int next = 0, accepted = 0, requests = 0;
+  char key[32];
+  snprintf(key, sizeof key, " name=%s", prefix);
+  for (char *line = strtok(dump, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "request ", 8) == 0) {
+      accepted = strstr(line, " fault=none ") != NULL;
+      requests += accepted;
+      continue;
+    }
+    const char *name = strstr(line, key);
+    if (!accepted || strncmp(line, "span ", 5) != 0 || name == NULL)
+      continue;
+    int got = atoi(name + strlen(key));
+    if (got != next)
+      fail_msg("expected %s%d next, the peer accepted %s%d", prefix, next, prefix, got);
+    if (strcmp(prefix, "big-") == 0 && strstr(line, " scope=big-scope") == NULL)
+      fail_msg("span %s%d lost its scope", prefix, got);
+    next++;
+  }
+  free(dump);
+  assert_int_equal(next, n);
+  return requests;
+}
+
+/* A 10 MiB batch (one trace's worth) to a gRPC receiver with grpcio's default 4 MiB receive
+ * limit: sent whole it is refused (RESOURCE_EXHAUSTED, permanent) and lost; split at the default
+ * max_request_size it arrives in at least three requests, every span once, in order. */
+static void sink_otlp_should_split_a_batch_over_the_request_limit(void **state) {
+  (void)state;
+  tt_peer_t p;
+  start_peer(&p, NULL);
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
+  o.timeout_ms = 20000; /* 10 MiB through a Python peer under sanitizers */
+  tt_sink_t *s = open_sink(&o);
+  size_t len;
+  uint8_t *req = make_big_request(0, 2500, 4400, &len);
+  assert_true(len > 10u << 20);
+  assert_int_equal(s->vt->submit(s, req, len, 2500), 0);
+  free(req);
+  for (int i = 0; i < 3000 && s->vt->flush(s) != 0; i++)
+    usleep(20000);
+  tt_otlp_sink_stats_t st;
+  tt__sink_otlp_stats(s, &st);
+  s->vt->close(s);
+  assert_int_equal(st.batches_failed_permanent, 0);
+  assert_int_equal(st.spans_sent, 2500);
+  assert_int_equal(st.requests_oversized, 0);
+  assert_true(st.batches_sent >= 3);
+  int requests = accepted_requests_in_order(&p, "big-", 2500);
+  assert_true(requests >= 3);
+  assert_int_equal(peer_stat(&p, "requests"), requests); /* none refused */
+  peer_stop(&p);
+}
+
+/* Many small batches queued behind a slow request go out in fewer requests than batches,
+ * every span once, in order; the counters still count batches. */
+static void sink_otlp_should_coalesce_small_batches_queued_behind_a_slow_request(void **state) {
+  (void)state;
+  tt_peer_t p;
+  start_peer(&p, NULL);
+  assert_int_equal(peer_fault(&p, "{\"proto\":\"any\",\"kind\":\"delay\",\"seconds\":1,"
+                                  "\"times\":1}"),
+                   0);
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
+  tt_sink_t *s = open_sink(&o);
+  submit_n(s, 0, 60);
+  wait_drained(s);
+  tt_otlp_sink_stats_t st;
+  tt__sink_otlp_stats(s, &st);
+  s->vt->close(s);
+  assert_int_equal(st.batches_sent, 60);
+  assert_int_equal(st.spans_sent, 60);
+  assert_delivered_in_order(&p, 0, 60);
+  int requests = accepted_requests_in_order(&p, "batch-", 60);
+  assert_true(requests < 60);
+  peer_stop(&p);
+}
+
 int main(void) {
   tt__log_set_level(TT_LOG_OFF);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_grpc),
       cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_http),
+      cmocka_unit_test(sink_otlp_should_split_a_batch_over_the_request_limit),
+      cmocka_unit_test(sink_otlp_should_coalesce_small_batches_queued_behind_a_slow_request),
       cmocka_unit_test(sink_otlp_should_retry_503_with_retry_after_then_deliver),
       cmocka_unit_test(sink_otlp_should_retry_grpc_unavailable_then_deliver),
       cmocka_unit_test(sink_otlp_should_retry_a_hung_request_after_its_deadline),

@@ -22,6 +22,11 @@ Scenarios (argument):
                against a fast backend: every kept span arrives; duplicates (the at-least-once
                window between the backend's answer and the consumed mark) are counted and
                printed, not failed.
+  big-trace    kept traffic includes one trace of about 6 MiB (an error trace sent straight to
+               the collector's OTLP/HTTP receiver by a small Python client built on the peer's
+               generated classes) next to the JS traffic; the exporter speaks gRPC to the peer,
+               whose grpcio server keeps its default 4 MiB receive limit: every kept span,
+               the big trace's included, must arrive once (split at max_request_size).
 A missing node, npm package or Python module is a failure, never a skip.
 """
 import json
@@ -281,6 +286,91 @@ def scenario_healthy_kill():
           (nspans, at_kill[0], at_kill[1], at_kill[2], replayed, dups))
 
 
+def big_trace_request(nspans, pad):
+    """An ExportTraceServiceRequest holding one error trace of nspans spans, each carrying a
+    `pad`-byte attribute, built with the generated classes the peer uses."""
+    sys.path.insert(0, os.path.join(os.environ["TT_SOURCE_DIR"], "tests", "peers"))
+    from otlp_receiver import generate_classes
+    pb, _ = generate_classes(os.path.join(os.environ["TT_SOURCE_DIR"], "proto"))
+    req = pb.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "tt-e2e-big"
+    ss = rs.scope_spans.add()
+    ss.scope.name = "tt-e2e-big-scope"
+    trace_id = b"\x7b" + os.urandom(15)
+    now = time.time_ns()
+    for i in range(nspans):
+        sp = ss.spans.add()
+        sp.trace_id = trace_id
+        sp.span_id = (0x5100000000000000 + i + 1).to_bytes(8, "big")
+        if i > 0:
+            sp.parent_span_id = (0x5100000000000001).to_bytes(8, "big")
+        sp.name = "big-%d" % i
+        sp.kind = 1
+        sp.start_time_unix_nano = now + i
+        sp.end_time_unix_nano = now + i + 1000
+        a = sp.attributes.add()
+        a.key, a.value.string_value = "pad", "x" * pad
+    ss.spans[0].status.code = 2  # an error: the errors policy keeps the trace
+    return trace_id.hex(), req.SerializeToString()
+
+
+def scenario_big_trace():
+    work = new_workdir()
+    peer = Peer(work)  # grpcio's default receive limit: 4 MiB
+    col = Collector(work, "sink: {type: none}\n" + POLICIES +
+                    exporter_yaml("jaeger", "grpc", "127.0.0.1:%d" % peer.grpc))
+    big_spans = 1500
+    trace_hex, body = big_trace_request(big_spans, 4000)
+    if len(body) <= (5 << 20):
+        fail("the big trace is only %d bytes" % len(body))
+    failed = 'tailtrace_exporter_batches_total{exporter="jaeger",outcome="failed_permanent"}'
+    try:
+        post = urllib.request.Request(col.endpoint("http"), data=body, method="POST",
+                                      headers={"Content-Type": "application/x-protobuf"})
+        with urllib.request.urlopen(post, timeout=60) as r:
+            if r.status != 200:
+                fail("the collector answered %d to the big trace" % r.status)
+        traces = run_node("grpc", col.endpoint("grpc"), os.path.join(work, "main.json"),
+                          TRAFFIC)
+        col.wait_decided(TOTAL + 1)
+        want = kept_span_count(traces) + big_spans
+        # A refused request is permanent: stop waiting as soon as one is counted.
+        wait_until("%d kept spans at the backend (or a refused batch)" % want,
+                   lambda: peer.stat("spans") >= want or col.metrics().get(failed, 0) > 0,
+                   90, col.admin)
+        m = col.metrics()
+    finally:
+        rc = col.stop()
+        peer.stop()
+    if rc != 0:
+        fail("the collector exited with %d" % rc)
+    if m.get(failed, 0) > 0:
+        fail("the backend refused %d batches permanently (too big?); %d of %d spans arrived" %
+             (m.get(failed), peer_spans_after(peer), want))
+    big, rest, big_requests = [], [], 0
+    for _, req in peer.accepted_requests():
+        spans = list(spans_of(req))
+        mine = [x for x in spans if x[2]["traceId"] == trace_hex]
+        big_requests += 1 if mine else 0
+        big += mine
+        rest += [x for x in spans if x[2]["traceId"] != trace_hex]
+    nspans, _ = check_kept_spans(rest, traces, RATIO)
+    names = [sp["name"] for _, _, sp in big]
+    if sorted(names) != sorted("big-%d" % i for i in range(big_spans)):
+        fail("the big trace arrived with %d spans (%d distinct) of %d" %
+             (len(names), len(set(names)), big_spans))
+    for res, scope, sp in big:
+        if res.get("service.name") != "tt-e2e-big" or scope.get("name") != "tt-e2e-big-scope":
+            fail("a span of the big trace lost its resource or scope: %r %r" % (res, scope))
+    if big_requests < 2:
+        fail("the big trace arrived in %d request(s)" % big_requests)
+    print("OK big-trace: a %d-byte trace of %d spans arrived whole in %d requests under the "
+          "gRPC peer's 4 MiB limit, with %d other kept spans, each once" %
+          (len(body), big_spans, big_requests, nspans))
+
+
 def scenario_mtls():
     work = new_workdir()
     c = make_certs(work)
@@ -328,9 +418,11 @@ def main():
         scenario_mtls()
     elif what == "healthy-kill":
         scenario_healthy_kill()
+    elif what == "big-trace":
+        scenario_big_trace()
     else:
         fail("usage: test_forward_e2e.py jaeger-grpc|jaeger-http|honeycomb|mtls|outage|"
-             "healthy-kill")
+             "healthy-kill|big-trace")
 
 
 if __name__ == "__main__":
