@@ -11,20 +11,12 @@
 #include <cmocka.h>
 
 #include "otlp_fixture.h"
-#include "pipeline.h"
+#include "pipeline_env.h"
 /* For sizeof(trace_t) and sizeof(span_rec_t): the test checks the budget against the real
  * structures, not against the constant the code uses. */
 #include "pipeline_int.h"
 
-#define SEC 1000000000ull
 #define MIB (1024ull * 1024ull)
-
-typedef struct {
-  fake_clock_t clock;
-  cap_sink_t *sink;
-  tt_sink_t *sinks[1];
-  tt_pipeline_t *p;
-} env_t;
 
 /* A ratio policy alone: 1.0 keeps every trace, 0.5 keeps some and drops the rest. */
 static tt_policy_set_t *policies_ratio(double ratio) {
@@ -36,46 +28,12 @@ static tt_policy_set_t *policies_ratio(double ratio) {
   return s;
 }
 
-static env_t *env_new_with(tt_pipeline_opts_t *o, double ratio) {
-  env_t *e = calloc(1, sizeof *e);
-  atomic_init(&e->clock.now, 100 * SEC);
-  e->sink = cap_new();
-  e->sinks[0] = &e->sink->base;
-  o->workers = 2;
+/* The budget tests' timing: 2 s root grace, 10 s idle, 10 ms ticks. */
+static env_t *env_new_ratio(tt_pipeline_opts_t *o, double ratio) {
   o->root_grace_ns = 2 * SEC;
   o->idle_timeout_ns = 10 * SEC;
   o->tick_ns = 10000000ull;
-  o->clock = fake_clock_read;
-  o->clock_ctx = &e->clock;
-  o->sinks = e->sinks;
-  o->nsinks = 1;
-  tt_policy_set_t *pol = policies_ratio(ratio);
-  o->policies = pol;
-  assert_int_equal(tt__pipeline_new(o, &e->p), 0);
-  tt__policy_set_unref(pol);
-  return e;
-}
-
-static void env_free(env_t *e) {
-  tt__pipeline_free(e->p);
-  e->sink->base.vt->close(&e->sink->base);
-  free(e);
-}
-
-static void advance(env_t *e, uint64_t ns) {
-  tt__pipeline_sync(e->p);
-  atomic_fetch_add(&e->clock.now, ns);
-  tt__pipeline_sync(e->p);
-}
-
-static tt_export_result_t send(env_t *e, const span_spec_t *sp, size_t n) {
-  size_t len;
-  uint8_t *req = fx_request(sp, n, &len);
-  tt_export_request_t r = {req, len, "test"};
-  tt_export_result_t res;
-  tt__pipeline_handle(e->p, &r, &res);
-  free(req);
-  return res;
+  return env_new_with(o, policies_ratio(ratio));
 }
 
 /* The bytes of one fixture span as the collector holds them: two spans under one resource and
@@ -99,7 +57,7 @@ static void tiny_traces_should_each_count_their_record_beside_their_span(void **
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
-  env_t *e = env_new_with(&o, 1.0);
+  env_t *e = env_new_ratio(&o, 1.0);
   enum { N = 200 };
   span_spec_t batch[N];
   for (uint64_t i = 0; i < N; i++)
@@ -118,7 +76,7 @@ static void tiny_traces_should_meet_the_budget_at_their_true_cost(void **state) 
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
   o.memory_budget = 256 * 1024;
-  env_t *e = env_new_with(&o, 1.0);
+  env_t *e = env_new_ratio(&o, 1.0);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   enum { PER_REQ = 50, REQS = 60 };
   span_spec_t batch[PER_REQ];
@@ -147,7 +105,7 @@ request_of_tiny_traces_should_be_refused_when_their_records_cross_the_budget(voi
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
   o.memory_budget = 64 * 1024;
-  env_t *e = env_new_with(&o, 1.0);
+  env_t *e = env_new_ratio(&o, 1.0);
   enum { N = 400 };
   span_spec_t *batch = calloc(N, sizeof *batch);
   assert_non_null(batch);
@@ -177,7 +135,7 @@ static void held_and_cache_bytes_should_return_to_zero_once_everything_is_forgot
   tt__pipeline_opts_default(&o);
   o.late_cache_ttl_ns = 1 * SEC;
   o.max_trace_bytes = 8192;
-  env_t *e = env_new_with(&o, 0.5); /* some kept, some dropped */
+  env_t *e = env_new_ratio(&o, 0.5); /* some kept, some dropped */
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   enum { TINY = 100, WIDE = 6, WIDE_SPANS = 30 };
   span_spec_t batch[TINY];
@@ -225,7 +183,7 @@ static void big_trace_should_not_leave_megabytes_of_framing_buffers(void **state
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
-  env_t *e = env_new_with(&o, 1.0);
+  env_t *e = env_new_ratio(&o, 1.0);
   /* About 5 MiB in one kept trace: framing it grows the batch and two scratch buffers past that. */
   enum { SPANS = 640 };
   static char blob[8192];
@@ -256,7 +214,7 @@ traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks(vo
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
   o.late_cache_ttl_ns = 1 * SEC;
-  env_t *e = env_new_with(&o, 1.0);
+  env_t *e = env_new_ratio(&o, 1.0);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   /* Rootless traces stay held (idle timeout 10 s) through the burst and the shrink. */
   enum { LIVE = 200 };

@@ -10,17 +10,8 @@
 #include <cmocka.h>
 
 #include "otlp_fixture.h"
-#include "pipeline.h"
+#include "pipeline_env.h"
 #include "sampling.h"
-
-#define SEC 1000000000ull
-
-typedef struct {
-  fake_clock_t clock;
-  cap_sink_t *sink;
-  tt_sink_t *sinks[1];
-  tt_pipeline_t *p;
-} env_t;
 
 static tt_policy_set_t *policies_errors_latency_ratio(double ratio) {
   tt_policy_set_t *s = tt__policy_set_new(3);
@@ -37,22 +28,6 @@ static tt_policy_set_t *policies_errors_latency_ratio(double ratio) {
   return s;
 }
 
-static env_t *env_new_with(tt_pipeline_opts_t *o, tt_policy_set_t *pol) {
-  env_t *e = calloc(1, sizeof *e);
-  atomic_init(&e->clock.now, 100 * SEC);
-  e->sink = cap_new();
-  e->sinks[0] = &e->sink->base;
-  o->workers = 2;
-  o->clock = fake_clock_read;
-  o->clock_ctx = &e->clock;
-  o->sinks = e->sinks;
-  o->nsinks = 1;
-  o->policies = pol;
-  assert_int_equal(tt__pipeline_new(o, &e->p), 0);
-  tt__policy_set_unref(pol);
-  return e;
-}
-
 static env_t *env_new(double ratio) {
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
@@ -60,29 +35,6 @@ static env_t *env_new(double ratio) {
   o.idle_timeout_ns = 10 * SEC;
   o.tick_ns = 10000000ull;
   return env_new_with(&o, policies_errors_latency_ratio(ratio));
-}
-
-static void env_free(env_t *e) {
-  tt__pipeline_free(e->p);
-  e->sink->base.vt->close(&e->sink->base);
-  free(e);
-}
-
-/* Lets the shards take in what was sent at the current time, then moves the clock. */
-static void advance(env_t *e, uint64_t ns) {
-  tt__pipeline_sync(e->p);
-  atomic_fetch_add(&e->clock.now, ns);
-  tt__pipeline_sync(e->p);
-}
-
-static tt_export_result_t send(env_t *e, const span_spec_t *sp, size_t n) {
-  size_t len;
-  uint8_t *req = fx_request(sp, n, &len);
-  tt_export_request_t r = {req, len, "test"};
-  tt_export_result_t res;
-  tt__pipeline_handle(e->p, &r, &res);
-  free(req);
-  return res;
 }
 
 static size_t exported(env_t *e) {
