@@ -646,86 +646,6 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
   }
 }
 
-static int is_otlp(const tt_sink_t *s);
-
-typedef struct {
-  const char *name, *type, *help;
-  size_t off; /* of a uint64_t in tt_otlp_sink_stats_t */
-  const char *label;
-} family_t;
-
-#define SOFF(f) offsetof(tt_otlp_sink_stats_t, f)
-
-static const family_t families[] = {
-    {"tailtrace_exporter_batches_total", "counter", "Batches by outcome, per exporter.",
-     SOFF(batches_sent), "outcome=\"sent\""},
-    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_retried), "outcome=\"retried\""},
-    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_failed_permanent),
-     "outcome=\"failed_permanent\""},
-    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_dropped_queue_full),
-     "outcome=\"dropped_queue_full\""},
-    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_dropped_spool_budget),
-     "outcome=\"dropped_spool_budget\""},
-    {"tailtrace_exporter_batches_total", NULL, NULL, SOFF(batches_lost_at_shutdown),
-     "outcome=\"lost_at_shutdown\""},
-    {"tailtrace_exporter_spans_total", "counter", "Spans by outcome, per exporter.",
-     SOFF(spans_sent), "outcome=\"sent\""},
-    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_failed_permanent),
-     "outcome=\"failed_permanent\""},
-    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_rejected),
-     "outcome=\"rejected_partial\""},
-    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_dropped_queue_full),
-     "outcome=\"dropped_queue_full\""},
-    {"tailtrace_exporter_oversized_requests_total", "counter",
-     "Requests over max_request_size: one span too big to split, sent alone.",
-     SOFF(requests_oversized), NULL},
-    {"tailtrace_exporter_spool_errors_total", "counter", "Spool writes that failed.",
-     SOFF(spool_errors), NULL},
-    {"tailtrace_exporter_queue_bytes", "gauge", "Bytes in the memory queue.", SOFF(queue_bytes),
-     NULL},
-    {"tailtrace_exporter_spool_bytes", "gauge", "Bytes in the disk spool.", SOFF(spool_bytes),
-     NULL},
-    {"tailtrace_exporter_spool_batches", "gauge", "Batches waiting in the disk spool.",
-     SOFF(spool_batches), NULL},
-    {"tailtrace_exporter_oldest_spooled_age_seconds", "gauge", "Age of the oldest spooled batch.",
-     SOFF(oldest_spooled_age_ms), NULL},
-};
-
-int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *out) {
-  size_t nf = sizeof families / sizeof families[0];
-  tt_otlp_sink_stats_t *st = calloc(n ? n : 1, sizeof *st);
-  if (st == NULL)
-    return -ENOMEM;
-  size_t count = 0;
-  for (size_t i = 0; i < n; i++)
-    if (is_otlp(sinks[i])) {
-      tt__sink_otlp_stats(sinks[i], &st[i]);
-      count++;
-    }
-  int rc = 0;
-  for (size_t f = 0; count > 0 && f < nf; f++) {
-    const family_t *fam = &families[f];
-    if (fam->type != NULL)
-      rc |= tt__buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
-                            fam->type);
-    for (size_t i = 0; i < n; i++) {
-      if (!is_otlp(sinks[i]))
-        continue;
-      uint64_t v;
-      memcpy(&v, (const char *)&st[i] + fam->off, sizeof v);
-      const char *name = ((const otlp_sink_t *)sinks[i])->name;
-      if (fam->off == SOFF(oldest_spooled_age_ms))
-        rc |= tt__buf_appendf(out, "%s{exporter=\"%s\"} %.3f\n", fam->name, name, (double)v / 1000);
-      else
-        rc |= tt__buf_appendf(out, "%s{exporter=\"%s\"%s%s} %llu\n", fam->name, name,
-                              fam->label ? "," : "", fam->label ? fam->label : "",
-                              (unsigned long long)v);
-    }
-  }
-  free(st);
-  return rc ? -ENOMEM : 0;
-}
-
 void tt__sink_otlp_set_close_deadline(tt_sink_t *base, int32_t ms) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
@@ -749,8 +669,12 @@ static const char *no_env(const char *name, void *ud) {
   return NULL;
 }
 
-static int is_otlp(const tt_sink_t *s) {
+bool tt__sink_is_otlp(const tt_sink_t *s) {
   return s != NULL && s->vt == &otlp_vtable;
+}
+
+const char *tt__sink_otlp_name(const tt_sink_t *s) {
+  return ((const otlp_sink_t *)s)->name;
 }
 
 int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err, size_t errlen) {

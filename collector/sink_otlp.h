@@ -36,6 +36,7 @@
 #ifndef TT_COLLECTOR_SINK_OTLP_H
 #define TT_COLLECTOR_SINK_OTLP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sink.h"
@@ -91,6 +92,10 @@ void tt__sink_otlp_stats(tt_sink_t *s, tt_otlp_sink_stats_t *out);
 /* Appends the per-exporter metrics of every OTLP sink among sinks (others are skipped) in the
  * Prometheus text format, one family at a time with an `exporter` label. Any thread. */
 int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *out);
+
+/* Whether s is an OTLP exporter sink, and its exporter name (only for such a sink). */
+bool tt__sink_is_otlp(const tt_sink_t *s);
+const char *tt__sink_otlp_name(const tt_sink_t *s);
 
 /* The deadline close() gives the sender to deliver what is queued, in ms (default 5000);
  * what remains then goes to the spool (or is counted lost). Call before close. */

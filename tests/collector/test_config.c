@@ -230,6 +230,32 @@ static void exporter_spool_mode_should_default_to_on_failure_and_accept_always(v
   tt__buf_free(&e);
 }
 
+static void max_request_size_should_default_to_4mib_and_refuse_under_64kib(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *ok = "exporters:\n"
+                   "  - name: a\n"
+                   "    endpoint: \"127.0.0.1:4317\"\n"
+                   "  - name: b\n"
+                   "    endpoint: \"127.0.0.1:4317\"\n"
+                   "    max_request_size: 64KiB\n";
+  assert_int_equal(load(ok, &c, &e), 0);
+  assert_int_equal(c.nexporters, 2);
+  assert_int_equal(c.exporters[0].max_request_bytes, 4ull << 20);
+  assert_int_equal(c.exporters[1].max_request_bytes, 64ull << 10);
+  tt__config_free(&c);
+  const char *bad = "exporters:\n"
+                    "  - name: a\n"
+                    "    endpoint: \"127.0.0.1:4317\"\n"
+                    "    max_request_size: 65535\n";
+  assert_int_equal(load(bad, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data,
+                         "test.yaml:4: exporters[0].max_request_size: must be at least 64KiB"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
 static void exporter_spool_mode_errors_should_name_file_line_and_key(void **state) {
   (void)state;
   tt_config_t c;
@@ -373,6 +399,7 @@ int main(void) {
       cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
       cmocka_unit_test(exporter_spool_mode_should_default_to_on_failure_and_accept_always),
       cmocka_unit_test(exporter_spool_mode_errors_should_name_file_line_and_key),
+      cmocka_unit_test(max_request_size_should_default_to_4mib_and_refuse_under_64kib),
       cmocka_unit_test(describe_should_list_every_key),
       cmocka_unit_test(shipped_config_should_equal_the_defaults),
       cmocka_unit_test(docs_should_list_every_key_with_its_default),
