@@ -263,22 +263,23 @@ def main():
 
     def record(proto, headers, req, fault, extra=None):
         n_spans = count_spans(req) if req is not None else 0
+        # The request is recorded (and written to --record) before the counters move: a test
+        # that waits for a count and then reads the record must find every request counted.
+        if not args.quiet:
+            entry = {"proto": proto, "fault": fault, "spans": n_spans, "headers": headers,
+                     "time": time.time()}
+            if extra:
+                entry.update(extra)
+            if req is not None:
+                entry["request"] = base64_ids_to_hex(
+                    json_format.MessageToDict(req, preserving_proto_field_name=True))
+                entry["_req"] = req.SerializeToString()
+            state.record(entry)
         with state.lock:
             counters["requests"] += 1
             counters[proto] += 1
             if fault == "none" or fault.startswith("partial"):
                 counters["spans"] += n_spans
-        if args.quiet:
-            return
-        entry = {"proto": proto, "fault": fault, "spans": n_spans, "headers": headers,
-                 "time": time.time()}
-        if extra:
-            entry.update(extra)
-        if req is not None:
-            entry["request"] = base64_ids_to_hex(
-                json_format.MessageToDict(req, preserving_proto_field_name=True))
-            entry["_req"] = req.SerializeToString()
-        state.record(entry)
 
     def status_bytes(code, message, retry_delay_ms=None):
         st = rpc.Status(code=code, message=message)
