@@ -44,14 +44,6 @@ static void kv_str(tt_buf_t *span, const char *k, const char *v) {
   kv_field(span, 9, k, v);
 }
 
-static void fixed64(tt_buf_t *b, uint32_t field, uint64_t v) {
-  tt__buf_append_tag(b, field, TT_WT_FIXED64);
-  uint8_t le[8];
-  for (int i = 0; i < 8; i++)
-    le[i] = (uint8_t)(v >> (8 * i));
-  tt__buf_append(b, le, 8);
-}
-
 /* A realistic server span: ids, name, kind, times, 8 attributes, status. */
 static void make_span(tt_buf_t *b, uint64_t trace, uint64_t span, uint64_t parent) {
   uint8_t tid[16], sid[8], pid[8];
@@ -73,8 +65,8 @@ static void make_span(tt_buf_t *b, uint64_t trace, uint64_t span, uint64_t paren
   tt__buf_append_lenfield(b, 5, "GET /api/orders/{id}", 20);
   tt__buf_append_tag(b, 6, TT_WT_VARINT);
   tt__buf_append_varint(b, 2);
-  fixed64(b, 7, 1700000000000000000ull);
-  fixed64(b, 8, 1700000000012000000ull);
+  tt__buf_append_fixed(b, 7, 1700000000000000000ull, 8);
+  tt__buf_append_fixed(b, 8, 1700000000012000000ull, 8);
   kv_str(b, "http.request.method", "GET");
   kv_str(b, "http.route", "/api/orders/{id}");
   kv_str(b, "url.path", "/api/orders/12345");

@@ -112,14 +112,6 @@ static void kv_int(tt_buf_t *msg, uint32_t field, const char *k, int64_t v) {
   tt__buf_free(&any);
 }
 
-static void fixed64(tt_buf_t *b, uint32_t field, uint64_t v) {
-  tt__buf_append_tag(b, field, TT_WT_FIXED64);
-  uint8_t le[8];
-  for (int i = 0; i < 8; i++)
-    le[i] = (uint8_t)(v >> (8 * i));
-  tt__buf_append(b, le, 8);
-}
-
 static const char *const routes[][2] = {
     {"GET", "/api/orders/{id}"},     {"POST", "/api/orders"},
     {"GET", "/api/users/{id}/cart"}, {"PUT", "/api/cart/{id}/items"},
@@ -145,8 +137,8 @@ static void make_span(tt_buf_t *b, const uint8_t tid[16]) {
   tt__buf_append_tag(b, 6, TT_WT_VARINT);
   tt__buf_append_varint(b, 2); /* SERVER */
   uint64_t start = 1763848800000000000ull + rnd() % 3600000000000ull;
-  fixed64(b, 7, start);
-  fixed64(b, 8, start + 200000 + rnd() % 400000000);
+  tt__buf_append_fixed(b, 7, start, 8);
+  tt__buf_append_fixed(b, 8, start + 200000 + rnd() % 400000000, 8);
   kv_str(b, 9, "http.request.method", routes[r][0]);
   kv_str(b, 9, "http.route", routes[r][1]);
   kv_str(b, 9, "url.path", path);

@@ -75,6 +75,32 @@ int tt__buf_append_tag(tt_buf_t *b, uint32_t field, uint32_t wire_type) {
   return tt__buf_append_varint(b, ((uint64_t)field << 3) | wire_type);
 }
 
+int tt__buf_append_lenfield(tt_buf_t *b, uint32_t field, const void *p, size_t len) {
+  int rc = tt__buf_append_tag(b, field, 2);
+  if (rc == 0)
+    rc = tt__buf_append_varint(b, len);
+  if (rc == 0)
+    rc = tt__buf_append(b, p, len);
+  return rc;
+}
+
+int tt__buf_append_fixed(tt_buf_t *b, uint32_t field, uint64_t v, size_t width) {
+  uint8_t le[8];
+  for (size_t i = 0; i < width; i++)
+    le[i] = (uint8_t)(v >> (8 * i));
+  int rc = tt__buf_append_tag(b, field, width == 8 ? 1 : 5);
+  return rc ? rc : tt__buf_append(b, le, width);
+}
+
+size_t tt__varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
 void tt__buf_reset(tt_buf_t *b) {
   b->len = 0;
 }

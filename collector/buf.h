@@ -24,6 +24,12 @@ int tt__buf_appendf(tt_buf_t *b, const char *fmt, ...) __attribute__((format(pri
 /* Protobuf varint and tag helpers, for code that frames wire bytes by hand. */
 int tt__buf_append_varint(tt_buf_t *b, uint64_t v);
 int tt__buf_append_tag(tt_buf_t *b, uint32_t field, uint32_t wire_type);
+/* A length-delimited field: tag, length, then the len bytes at p. */
+int tt__buf_append_lenfield(tt_buf_t *b, uint32_t field, const void *p, size_t len);
+/* A fixed-width field, little-endian: width 8 is fixed64/double (wire type 1), 4 is fixed32. */
+int tt__buf_append_fixed(tt_buf_t *b, uint32_t field, uint64_t v, size_t width);
+/* Bytes the varint encoding of v takes (1 to 10): for sizing nested lengths up front. */
+size_t tt__varint_size(uint64_t v);
 /* Empties the buffer but keeps its memory. */
 void tt__buf_reset(tt_buf_t *b);
 /* Gives back memory beyond max(len, keep) bytes of capacity. A failed shrink keeps the old block:

@@ -410,26 +410,11 @@ static void decode_id(const tt_buf_t *s, size_t id_len, tt_buf_t *out) {
     tt__buf_reset(out);
 }
 
-/* The three ways a field goes on the wire; each returns 0 or -ENOMEM. */
-static int append_len(tt_buf_t *out, uint32_t num, const void *data, size_t len) {
-  int rc = tt__buf_append_tag(out, num, 2);
-  rc = rc ? rc : tt__buf_append_varint(out, len);
-  rc = rc ? rc : tt__buf_append(out, data, len);
-  return rc;
-}
-
+/* A varint field (tag and value); 0 or -ENOMEM. Length-delimited and fixed-width fields use
+ * buf.h's tt__buf_append_lenfield and tt__buf_append_fixed. */
 static int append_varint(tt_buf_t *out, uint32_t num, uint64_t v) {
   int rc = tt__buf_append_tag(out, num, 0);
   return rc ? rc : tt__buf_append_varint(out, v);
-}
-
-/* width 8: fixed64 and double (wire type 1); width 4: fixed32 (wire type 5). Little-endian. */
-static int append_fixed(tt_buf_t *out, uint32_t num, uint64_t v, size_t width) {
-  uint8_t le[8];
-  for (size_t i = 0; i < width; i++)
-    le[i] = (uint8_t)(v >> (8 * i));
-  int rc = tt__buf_append_tag(out, num, width == 8 ? 1 : 5);
-  return rc ? rc : tt__buf_append(out, le, width);
 }
 
 static int parse_message(jp_t *jp, int msg, int depth, tt_buf_t *out);
@@ -444,7 +429,7 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
       tt__buf_reset(sub);
       if (parse_message(jp, f->sub, depth + 1, sub) != 0)
         return -1;
-      rc = append_len(out, f->num, sub->data, sub->len);
+      rc = tt__buf_append_lenfield(out, f->num, sub->data, sub->len);
       break;
     }
     case J_STRING:
@@ -464,7 +449,7 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
         val = tmp;
       }
       if (val->len > 0 || always)
-        rc = append_len(out, f->num, val->data, val->len);
+        rc = tt__buf_append_lenfield(out, f->num, val->data, val->len);
       break;
     }
     case J_BOOL: {
@@ -511,7 +496,7 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
       if (d != 0 || signbit(d) || always) {
         uint64_t bits;
         memcpy(&bits, &d, 8);
-        rc = append_fixed(out, f->num, bits, 8);
+        rc = tt__buf_append_fixed(out, f->num, bits, 8);
       }
       break;
     }
@@ -548,7 +533,7 @@ static int parse_field_value(jp_t *jp, const jfield_t *f, int depth, tt_buf_t *o
       if (f->kind == J_U32)
         rc = append_varint(out, f->num, v);
       else
-        rc = append_fixed(out, f->num, v, f->kind == J_F64 ? 8 : 4);
+        rc = tt__buf_append_fixed(out, f->num, v, f->kind == J_F64 ? 8 : 4);
       break;
     }
   }

@@ -38,25 +38,9 @@ typedef struct {
   size_t nspans;                /* in the current piece */
 } packer_t;
 
-static size_t varint_len(size_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
 /* Encoded size of a length-delimited field 1 or 2 (one-byte tag) with `payload` bytes. */
 static size_t framed(size_t payload) {
-  return 1 + varint_len(payload) + payload;
-}
-
-static int append_lenfield(tt_buf_t *b, uint32_t field, const tt_buf_t *payload) {
-  int rc = tt__buf_append_tag(b, field, TT_WT_LEN);
-  rc |= tt__buf_append_varint(b, payload->len);
-  rc |= tt__buf_append(b, payload->data, payload->len);
-  return rc ? -ENOMEM : 0;
+  return 1 + tt__varint_size(payload) + payload;
 }
 
 /* Size the open ScopeSpans adds to the open ResourceSpans' payload once closed. */
@@ -88,7 +72,7 @@ static size_t size_with(const packer_t *k, const unit_t *u) {
 static int close_ss(packer_t *k) {
   int rc = 0;
   if (k->ss_id != NULL)
-    rc = append_lenfield(&k->rs, 2, &k->ss);
+    rc = tt__buf_append_lenfield(&k->rs, 2, k->ss.data, k->ss.len);
   tt__buf_reset(&k->ss);
   k->ss_id = NULL;
   return rc;
@@ -97,7 +81,7 @@ static int close_ss(packer_t *k) {
 static int close_rs(packer_t *k) {
   int rc = close_ss(k);
   if (k->rs_id != NULL && rc == 0)
-    rc = append_lenfield(&k->out, 1, &k->rs);
+    rc = tt__buf_append_lenfield(&k->out, 1, k->rs.data, k->rs.len);
   tt__buf_reset(&k->rs);
   k->rs_id = NULL;
   return rc;

@@ -182,15 +182,6 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
   return rc;
 }
 
-int tt__buf_append_lenfield(tt_buf_t *b, uint32_t field, const void *p, size_t len) {
-  int rc = tt__buf_append_tag(b, field, TT_WT_LEN);
-  if (rc == 0)
-    rc = tt__buf_append_varint(b, len);
-  if (rc == 0)
-    rc = tt__buf_append(b, p, len);
-  return rc;
-}
-
 static bool is_our_attr(const uint8_t *kv, size_t len) {
   tt_wire_reader_t r;
   tt_wire_field_t f;
@@ -205,23 +196,14 @@ static bool is_our_attr(const uint8_t *kv, size_t len) {
   return false;
 }
 
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
 /* Appends KeyValue{key, AnyValue{...}} as a span attribute (field 9), framed in place: the sizes
  * are computed up front, so no temporary buffer is needed. `val` is a string (is_int false) or
  * `ival` an int. */
 static int append_attr(tt_buf_t *b, const char *key, bool is_int, const char *val, int64_t ival) {
   size_t kl = strlen(key), vl = is_int ? 0 : strlen(val);
-  size_t any_len = is_int ? 1 + varint_size((uint64_t)ival) : 1 + varint_size(vl) + vl;
-  size_t kv_len = 1 + varint_size(kl) + kl + 1 + varint_size(any_len) + any_len;
-  int rc = tt__buf_reserve(b, 1 + varint_size(kv_len) + kv_len);
+  size_t any_len = is_int ? 1 + tt__varint_size((uint64_t)ival) : 1 + tt__varint_size(vl) + vl;
+  size_t kv_len = 1 + tt__varint_size(kl) + kl + 1 + tt__varint_size(any_len) + any_len;
+  int rc = tt__buf_reserve(b, 1 + tt__varint_size(kv_len) + kv_len);
   rc |= tt__buf_append_tag(b, 9, TT_WT_LEN);
   rc |= tt__buf_append_varint(b, kv_len);
   rc |= tt__buf_append_lenfield(b, 1, key, kl);

@@ -54,7 +54,4 @@ typedef struct {
  * entries). Returns 0, -EINVAL for a malformed span, -ENOMEM. */
 int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a, tt_buf_t *out);
 
-/* Appends a length-delimited field (tag, length, payload). */
-int tt__buf_append_lenfield(tt_buf_t *b, uint32_t field, const void *p, size_t len);
-
 #endif

@@ -42,14 +42,6 @@ static void kv(tt_buf_t *b, uint32_t field, const char *k, int type, const char 
   tt__buf_free(&kvb);
 }
 
-static void fixed64(tt_buf_t *b, uint32_t field, uint64_t v) {
-  tt__buf_append_tag(b, field, TT_WT_FIXED64);
-  for (int i = 0; i < 8; i++) {
-    uint8_t c = (uint8_t)(v >> (8 * i));
-    tt__buf_append(b, &c, 1);
-  }
-}
-
 /* Adds a span: name, duration in ms, root or not, one optional attribute. */
 static void add_span(trace_fx_t *t, const char *service, const char *name, uint64_t start_ms,
                      uint64_t dur_ms, bool root, const char *key, int type, const char *s,
@@ -61,8 +53,8 @@ static void add_span(trace_fx_t *t, const char *service, const char *name, uint6
   if (!root)
     tt__buf_append_lenfield(b, 4, "\1\1\1\1\1\1\1\1", 8);
   tt__buf_append_lenfield(b, 5, name, strlen(name));
-  fixed64(b, 7, 1000 * MS + start_ms * MS);
-  fixed64(b, 8, 1000 * MS + (start_ms + dur_ms) * MS);
+  tt__buf_append_fixed(b, 7, 1000 * MS + start_ms * MS, 8);
+  tt__buf_append_fixed(b, 8, 1000 * MS + (start_ms + dur_ms) * MS, 8);
   if (key != NULL)
     kv(b, 9, key, type, s, i);
   tt_span_view_t *v = &t->views[t->n];
