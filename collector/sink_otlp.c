@@ -124,6 +124,22 @@ static int spill(otlp_sink_t *s, const batch_t *b) {
   return rc;
 }
 
+/* The span count a spill() record starts with. */
+static size_t record_spans(const tt_buf_t *rec) {
+  return (size_t)rec->data[0] | (size_t)rec->data[1] << 8 | (size_t)rec->data[2] << 16 |
+         (size_t)rec->data[3] << 24;
+}
+
+/* Takes the head batch off the memory queue and frees it. mu held. */
+static void pop_head(otlp_sink_t *s) {
+  batch_t *b = s->head;
+  s->head = b->next;
+  if (s->head == NULL)
+    s->tail = NULL;
+  s->queue_bytes -= b->len;
+  free(b);
+}
+
 /* Moves every batch of the memory queue to the spool, oldest first. Called by the sender with
  * mu held; the batches leave the queue only once they are on disk. */
 static void spill_queue(otlp_sink_t *s) {
@@ -136,11 +152,7 @@ static void spill_queue(otlp_sink_t *s) {
              "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
       return;
     }
-    s->head = b->next;
-    if (s->head == NULL)
-      s->tail = NULL;
-    s->queue_bytes -= b->len;
-    free(b);
+    pop_head(s);
   }
   s->solo_left = 0; /* the batches it counted are spooled and go one per request anyway */
 }
@@ -189,8 +201,7 @@ static int next_batch(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *
     if (tt__spool_peek(s->spool, spooled, &enq) != 0)
       break;
     if (spooled->len >= 4) {
-      *nspans = (size_t)spooled->data[0] | (size_t)spooled->data[1] << 8 |
-                (size_t)spooled->data[2] << 16 | (size_t)spooled->data[3] << 24;
+      *nspans = record_spans(spooled);
       return 1;
     }
     tt__spool_ack(s->spool); /* too short to be one of ours: skip it */
@@ -216,8 +227,7 @@ static int next_batch_always(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, s
       tt__spool_ack(s->spool); /* too short to be one of ours: skip it */
     pthread_mutex_lock(&s->mu);
     if (rc == 0) {
-      *nspans = (size_t)spooled->data[0] | (size_t)spooled->data[1] << 8 |
-                (size_t)spooled->data[2] << 16 | (size_t)spooled->data[3] << 24;
+      *nspans = record_spans(spooled);
       return 1;
     }
     if (rc != -ENOENT) {
@@ -250,11 +260,7 @@ static void *spooler_main(void *arg) {
       pthread_mutex_lock(&s->mu);
       /* b is still the head: the sender takes only marked batches off the queue. */
       if (rc == 0) {
-        s->head = b->next;
-        if (s->head == NULL)
-          s->tail = NULL;
-        s->queue_bytes -= b->len;
-        free(b);
+        pop_head(s);
         if (s->spool_failing) {
           s->spool_failing = 0;
           TT_LOG(TT_LOG_WARN, "spool writes succeed again", "\"exporter\":\"%s\"", s->name);
@@ -390,14 +396,8 @@ static void *sender_main(void *arg) {
     }
     if (done) {
       if (mem != NULL) {
-        for (size_t i = 0; i < nb; i++) {
-          batch_t *b = s->head; /* the first one is mem: nobody else dequeues meanwhile */
-          s->head = b->next;
-          s->queue_bytes -= b->len;
-          free(b);
-        }
-        if (s->head == NULL)
-          s->tail = NULL;
+        for (size_t i = 0; i < nb; i++)
+          pop_head(s); /* the first one is mem: nobody else dequeues meanwhile */
         if (s->solo_left > 0)
           s->solo_left--;
         if (s->always)
