@@ -36,7 +36,7 @@ import time
 import urllib.request
 
 from e2e_lib import (Collector, Peer, check_kept_spans, fail, free_port, make_certs, new_workdir,
-                     require_env, run_node, spans_of, wait_until)
+                     ratio_keeps, require_env, run_node, spans_of, wait_until)
 
 RATIO = 0.25
 TRAFFIC = {"TT_E2E_NORMAL": "200", "TT_E2E_ERRORS": "20", "TT_E2E_SLOW": "20",
@@ -75,8 +75,7 @@ def send_and_decide(col, work):
 
 def kept_span_count(traces):
     return sum(len(t["spanIds"]) for t in traces
-               if t["category"] != "normal" or
-               int(t["traceId"][-14:], 16) >= (1 << 56) - round(RATIO * (1 << 56)))
+               if t["category"] != "normal" or ratio_keeps(t["traceId"], RATIO))
 
 
 def expect_all_delivered(peer, traces, what, admin=None):
@@ -387,9 +386,7 @@ def scenario_mtls():
     col = Collector(work, yaml)
     try:
         traces = send_and_decide(col, work)
-        want = sum(len(t["spanIds"]) for t in traces
-                   if t["category"] != "normal" or
-                   int(t["traceId"][-14:], 16) >= (1 << 56) - round(RATIO * (1 << 56)))
+        want = kept_span_count(traces)
         wait_until("both exporters to deliver %d spans" % want,
                    lambda: peer.stat("spans") >= 2 * want, 60, col.admin)
         for proto in ("grpc", "http"):
