@@ -14,12 +14,17 @@ typedef struct {
   const uint8_t *p, *end;
 } rd_t;
 
+/* The collector's varint rule (collector/wire.h, tt__wire_varint; libtailtrace cannot link the
+ * collector, so this is the one other copy): at most ten bytes, the tenth 0x00 or 0x01, so a
+ * value past 64 bits is refused rather than truncated. */
 static int rd_varint(rd_t *r, uint64_t *v) {
   uint64_t x = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     if (r->p >= r->end)
       return -1;
     uint8_t b = *r->p++;
+    if (shift == 63 && b > 1)
+      return -1;
     x |= (uint64_t)(b & 0x7f) << shift;
     if ((b & 0x80) == 0) {
       *v = x;

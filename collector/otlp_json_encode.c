@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "recv_http.h" /* tt__otlp_validate_export_request */
+#include "wire.h"      /* tt__wire_varint */
 
 typedef struct {
   uint32_t num;
@@ -17,34 +18,17 @@ typedef struct {
   size_t len;
 } pbfield_t;
 
-/* Reads a varint of at most ten bytes. Not tt__wire_varint: that one also refuses bits past 64 in
- * the tenth byte, which tt__otlp_validate_export_request lets through, and a message the
- * validator accepts must encode. */
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
-  uint64_t v = 0;
-  for (int s = 0;; s += 7) {
-    if (*p >= end || s > 63)
-      return -1;
-    uint8_t b = *(*p)++;
-    v |= (uint64_t)(b & 0x7f) << s;
-    if (!(b & 0x80)) {
-      *out = v;
-      return 0;
-    }
-  }
-}
-
 /* Reads the next field; the input was validated, so this only guards against running off. */
 static int next_field(const uint8_t **p, const uint8_t *end, pbfield_t *f) {
   uint64_t key, v = 0;
-  if (read_varint(p, end, &key) != 0)
+  if (tt__wire_varint(p, end, &key) != 0)
     return -1;
   f->num = (uint32_t)(key >> 3);
   f->wt = key & 7;
   switch (f->wt) {
     case 0:
     case 2:
-      if (read_varint(p, end, &v) != 0)
+      if (tt__wire_varint(p, end, &v) != 0)
         return -1;
       if (f->wt == 2) {
         if (v > (uint64_t)(end - *p))

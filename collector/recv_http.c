@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "otlp_json.h"
+#include "wire.h"
 
 /* ---- wire-level validation ------------------------------------------------------------------
  * A table-driven scan over the OTLP trace schema. It checks framing only (tags, lengths, wire
@@ -107,19 +108,13 @@ static const char *const msg_names[M_COUNT] = {"bytes",         "ExportTraceServ
                                                "KeyValue",      "AnyValue",
                                                "ArrayValue",    "KeyValueList"};
 
-static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  uint64_t r = 0;
-  for (int shift = 0; shift < 70; shift += 7) {
-    if (*p >= end)
-      return -1;
-    uint8_t b = *(*p)++;
-    r |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *v = r;
-      return 0;
-    }
-  }
-  return -1; /* more than 10 bytes */
+/* Why tt__wire_varint refused the bytes at p, for the error message: they ran out before the
+ * varint ended, or the varint goes past 64 bits (an eleventh byte, or a tenth byte over 0x01). */
+static const char *varint_fault(const uint8_t *p, const uint8_t *end) {
+  for (int i = 0; i < 10 && p < end; i++, p++)
+    if ((*p & 0x80) == 0)
+      return "overflows 64 bits";
+  return p >= end ? "is truncated" : "overflows 64 bits";
 }
 
 static int scan(const uint8_t *p, const uint8_t *end, int msg, int depth, char *err,
@@ -130,8 +125,8 @@ static int scan(const uint8_t *p, const uint8_t *end, int msg, int depth, char *
   }
   while (p < end) {
     uint64_t key;
-    if (read_varint(&p, end, &key) != 0) {
-      snprintf(err, errlen, "truncated tag in %s", msg_names[msg]);
+    if (tt__wire_varint(&p, end, &key) != 0) {
+      snprintf(err, errlen, "tag varint in %s %s", msg_names[msg], varint_fault(p, end));
       return -EINVAL;
     }
     uint64_t field = key >> 3;
@@ -149,8 +144,8 @@ static int scan(const uint8_t *p, const uint8_t *end, int msg, int depth, char *
     uint64_t v;
     switch (wt) {
       case WT_VARINT:
-        if (read_varint(&p, end, &v) != 0)
-          goto truncated;
+        if (tt__wire_varint(&p, end, &v) != 0)
+          goto bad_varint;
         break;
       case WT_I64:
         if (end - p < 8)
@@ -163,7 +158,9 @@ static int scan(const uint8_t *p, const uint8_t *end, int msg, int depth, char *
         p += 4;
         break;
       case WT_LEN:
-        if (read_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+        if (tt__wire_varint(&p, end, &v) != 0)
+          goto bad_varint;
+        if (v > (uint64_t)(end - p))
           goto truncated;
         if (fd != NULL && fd->known && fd->sub != M_NONE) {
           int rc = scan(p, p + v, fd->sub, depth + 1, err, errlen);
@@ -180,6 +177,10 @@ static int scan(const uint8_t *p, const uint8_t *end, int msg, int depth, char *
     continue;
   truncated:
     snprintf(err, errlen, "truncated field %u in %s", (unsigned)field, msg_names[msg]);
+    return -EINVAL;
+  bad_varint:
+    snprintf(err, errlen, "varint of field %u in %s %s", (unsigned)field, msg_names[msg],
+             varint_fault(p, end));
     return -EINVAL;
   }
   return 0;

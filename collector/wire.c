@@ -5,26 +5,6 @@
 #include <errno.h>
 #include <string.h>
 
-int tt__wire_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
-  const uint8_t *p = *pp;
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (p >= end)
-      return -EINVAL;
-    uint8_t b = *p++;
-    /* The tenth byte may only carry the top bit of a 64-bit value. */
-    if (shift == 63 && (b & 0xfe) != 0)
-      return -EINVAL;
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *pp = p;
-      *out = v;
-      return 0;
-    }
-  }
-  return -EINVAL;
-}
-
 static uint64_t load_le(const uint8_t *p, size_t n) {
   uint64_t v = 0;
   for (size_t i = 0; i < n; i++)

@@ -7,6 +7,7 @@
 #ifndef TT_COLLECTOR_WIRE_H
 #define TT_COLLECTOR_WIRE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,8 +44,33 @@ static inline void tt__wire_reader_init(tt_wire_reader_t *r, const uint8_t *p, s
  * malformed bytes (bad varint, length past the end, group or reserved wire types, field 0). */
 int tt__wire_next(tt_wire_reader_t *r, tt_wire_field_t *f);
 
-/* Reads a varint at *p (not past end); advances *p. Returns 0 or -EINVAL. */
-int tt__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
+/* Reads a varint at *p (not past end); advances *p. Returns 0, or -EINVAL (and *p unmoved) when
+ * the varint runs past end, is longer than ten bytes, or has a tenth byte other than 0x00 or 0x01.
+ *
+ * This is the collector's only varint reader: the request validator, the span scanner and the
+ * JSON encoder all read with it, so a request the validator accepts is one every later stage can
+ * read. The rule is Go protowire's (ConsumeVarint: the tenth byte may only carry bit 63), which
+ * is stricter than protobuf-c 1.4 (any bits in the tenth byte, silently dropped): a value that
+ * does not fit 64 bits is refused, never truncated. Negative int32 and int64 values are ten
+ * bytes with a tenth byte of 0x01, so they pass. Inline: the validator calls it for every tag. */
+static inline int tt__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  const uint8_t *q = *p;
+  uint64_t v = 0;
+  for (unsigned i = 0; i < 10; i++) {
+    if (q >= end)
+      return -EINVAL;
+    uint8_t b = *q++;
+    if (i == 9 && b > 1)
+      return -EINVAL; /* bits past 64, or an eleventh byte */
+    v |= (uint64_t)(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) {
+      *p = q;
+      *out = v;
+      return 0;
+    }
+  }
+  return -EINVAL; /* unreachable: the tenth byte has no continuation bit once checked */
+}
 
 /* Span fields a decision reads. Pointers borrow from the scanned bytes. An id absent from the
  * wire has length 0. */

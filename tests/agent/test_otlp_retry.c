@@ -264,6 +264,33 @@ static void export_response_should_yield_partial_success(void **state) {
   }
 }
 
+static void export_response_varints_past_64_bits_should_be_refused(void **state) {
+  (void)state;
+  /* ExportTraceServiceResponse{partial_success{rejected_spans = <raw varint>}}. */
+  static const struct {
+    uint8_t b[11];
+    size_t len;
+    int rc;
+    int64_t rejected;
+  } cases[] = {
+      {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 10, 0, -1}, /* int64 -1 */
+      {{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 11, -1, 0},
+      {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, 10, -1, 0},
+      {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 10, -1, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint8_t ps[16], buf[32];
+    ps[0] = 1 << 3 | 0;
+    memcpy(ps + 1, cases[i].b, cases[i].len);
+    size_t n = put_bytes(buf, 1, ps, 1 + cases[i].len);
+    tt__export_result_t res;
+    tt__export_result_init(&res);
+    assert_int_equal(tt__otlp_parse_export_response(buf, n, &res), cases[i].rc);
+    if (cases[i].rc == 0)
+      assert_int_equal(res.rejected_spans, cases[i].rejected);
+  }
+}
+
 static void json_answers_should_yield_partial_success_message_and_retry_delay(void **state) {
   (void)state;
   static const char ok[] = "{\n  \"partialSuccess\": {\"rejectedSpans\": \"12\", "
@@ -312,6 +339,7 @@ int main(void) {
       cmocka_unit_test(other_details_should_not_count_as_retry_info),
       cmocka_unit_test(truncated_status_should_never_be_misread),
       cmocka_unit_test(export_response_should_yield_partial_success),
+      cmocka_unit_test(export_response_varints_past_64_bits_should_be_refused),
       cmocka_unit_test(json_answers_should_yield_partial_success_message_and_retry_delay),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

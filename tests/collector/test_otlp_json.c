@@ -304,6 +304,53 @@ static void from_pb_should_refuse_malformed_protobuf(void **state) {
   tt__buf_free(&json);
 }
 
+static void from_pb_should_refuse_varints_past_64_bits(void **state) {
+  (void)state;
+  for (size_t i = 0; i < N_BAD_VARINTS; i++) {
+    size_t len;
+    uint8_t *pb = request_with_raw_int_attr(bad_varints[i].bytes, bad_varints[i].len, &len);
+    tt_buf_t json = TT_BUF_INIT;
+    tt__buf_append(&json, "keep", 4);
+    if (tt__otlp_json_from_pb(pb, len, &json) != -EINVAL)
+      fail_msg("%s: accepted", bad_varints[i].what);
+    assert_int_equal(json.len, 4); /* nothing half-written */
+    tt__buf_free(&json);
+    free(pb);
+  }
+}
+
+static void negative_int64_and_int32_should_round_trip_through_json(void **state) {
+  (void)state;
+  /* Raw wire bytes first: -1 as ten bytes with a tenth byte of 0x01. */
+  size_t len;
+  uint8_t *pb = request_with_raw_int_attr(minus_one_varint, sizeof minus_one_varint, &len);
+  tt_buf_t json = TT_BUF_INIT, back = TT_BUF_INIT;
+  assert_int_equal(tt__otlp_json_from_pb(pb, len, &json), 0);
+  tt__buf_append(&json, "", 1);
+  assert_non_null(strstr((char *)json.data, "{\"key\":\"n\",\"value\":{\"intValue\":\"-1\"}}"));
+  /* And back: the JSON decoder writes the same ten bytes, so the request is identical. */
+  char err[200] = "";
+  assert_int_equal(tt__otlp_json_to_pb((char *)json.data, json.len - 1, &back, err, sizeof err), 0);
+  assert_int_equal(back.len, len);
+  assert_memory_equal(back.data, pb, len);
+  free(pb);
+  /* A negative int32 (an enum, sign-extended to ten bytes on the wire) and the int64 extreme. */
+  const char *in = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"kind\":-1,"
+                   "\"attributes\":[{\"key\":\"m\",\"value\":{\"intValue\":"
+                   "\"-9223372036854775808\"}}],\"status\":{\"code\":-2}}]}]}]}";
+  tt__buf_reset(&back);
+  assert_int_equal(tt__otlp_json_to_pb(in, strlen(in), &back, err, sizeof err), 0);
+  assert_int_equal(tt__otlp_validate_export_request(back.data, back.len, err, sizeof err), 0);
+  tt__buf_reset(&json);
+  assert_int_equal(tt__otlp_json_from_pb(back.data, back.len, &json), 0);
+  tt__buf_append(&json, "", 1);
+  assert_non_null(strstr((char *)json.data, "\"kind\":-1"));
+  assert_non_null(strstr((char *)json.data, "\"intValue\":\"-9223372036854775808\""));
+  assert_non_null(strstr((char *)json.data, "\"code\":-2"));
+  tt__buf_free(&json);
+  tt__buf_free(&back);
+}
+
 static void json_string_escaping_should_produce_valid_json(void **state) {
   (void)state;
   tt_buf_t out = TT_BUF_INIT;
@@ -390,6 +437,8 @@ int main(void) {
       cmocka_unit_test(deep_nesting_should_be_refused_not_overflow_the_stack),
       cmocka_unit_test(special_doubles_should_round_trip),
       cmocka_unit_test(from_pb_should_refuse_malformed_protobuf),
+      cmocka_unit_test(from_pb_should_refuse_varints_past_64_bits),
+      cmocka_unit_test(negative_int64_and_int32_should_round_trip_through_json),
       cmocka_unit_test(json_string_escaping_should_produce_valid_json),
       cmocka_unit_test(control_bytes_without_a_common_escape_should_encode_as_u00xx),
       cmocka_unit_test(json_post_should_answer_json),

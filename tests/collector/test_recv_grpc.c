@@ -243,6 +243,55 @@ static void malformed_message_should_be_invalid_argument_with_a_message(void **s
   result_free(&r);
 }
 
+static void
+varint_past_64_bits_should_be_invalid_argument_and_keep_what_was_accepted(void **state) {
+  fixture_t *f = *state;
+  size_t glen;
+  uint8_t *good = sample_request("before", &glen);
+  result_t r;
+  unary(f->port, EXPORT, good, glen, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  result_free(&r);
+  for (size_t i = 0; i < N_BAD_VARINTS; i++) {
+    size_t len;
+    uint8_t *pb = request_with_raw_int_attr(bad_varints[i].bytes, bad_varints[i].len, &len);
+    unary(f->port, EXPORT, pb, len, false, &r);
+    if (r.code != GRPC_STATUS_INVALID_ARGUMENT)
+      fail_msg("%s: code %d", bad_varints[i].what, (int)r.code);
+    if (strstr(r.details, "malformed") == NULL || strstr(r.details, "overflows 64 bits") == NULL)
+      fail_msg("%s: details '%s'", bad_varints[i].what, r.details);
+    result_free(&r);
+    free(pb);
+  }
+  /* The refused calls never reached the handler: the request before is still the last it took. */
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  pthread_mutex_lock(&f->rec.mu);
+  assert_int_equal(f->rec.last.len, glen);
+  assert_memory_equal(f->rec.last.data, good, glen);
+  pthread_mutex_unlock(&f->rec.mu);
+  tt_grpc_receiver_stats_t st;
+  tt__grpc_receiver_stats(f->r, &st);
+  assert_int_equal(st.malformed, N_BAD_VARINTS);
+  assert_int_equal(st.accepted, 1);
+  free(good);
+}
+
+static void negative_int64_attribute_should_be_accepted_unchanged(void **state) {
+  fixture_t *f = *state;
+  size_t len;
+  uint8_t *pb = request_with_raw_int_attr(minus_one_varint, sizeof minus_one_varint, &len);
+  result_t r;
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  pthread_mutex_lock(&f->rec.mu);
+  assert_int_equal(f->rec.last.len, len);
+  assert_memory_equal(f->rec.last.data, pb, len);
+  pthread_mutex_unlock(&f->rec.mu);
+  free(pb);
+  result_free(&r);
+}
+
 static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **state) {
   fixture_t *f = *state;
   size_t len;
@@ -487,6 +536,8 @@ int main(void) {
       T(gzip_message_should_be_decompressed_before_the_handler),
       T(partial_success_should_come_back_in_the_response),
       T(malformed_message_should_be_invalid_argument_with_a_message),
+      T(varint_past_64_bits_should_be_invalid_argument_and_keep_what_was_accepted),
+      T(negative_int64_attribute_should_be_accepted_unchanged),
       T(handler_invalid_and_unavailable_should_map_to_grpc_codes),
       T(throttled_should_be_resource_exhausted_with_retry_info),
       T(unknown_method_should_be_unimplemented),

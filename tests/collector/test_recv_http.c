@@ -113,6 +113,83 @@ static void malformed_protobuf_should_answer_400_with_rpc_status(void **state) {
   tt__buf_free(&r.body);
 }
 
+/* POSTs `body` on the open connection fd and reads the answer into r. */
+static void post_on(int fd, tt_buf_t *pending, const uint8_t *body, size_t len, http_resp_t *r) {
+  tt_buf_t req = TT_BUF_INIT;
+  tt__buf_appendf(&req,
+                  "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                  "Content-Length: %zu\r\n\r\n",
+                  len);
+  tt__buf_append(&req, body, len);
+  assert_int_equal(send_all(fd, req.data, req.len), 0);
+  assert_int_equal(read_response(fd, pending, r), 0);
+  tt__buf_free(&req);
+}
+
+static void varint_past_64_bits_should_answer_400_and_keep_what_was_accepted(void **state) {
+  fixture_t *f = *state;
+  int fd = connect_local(f->port);
+  assert_true(fd >= 0);
+  tt_buf_t pending = TT_BUF_INIT;
+  http_resp_t r = {0};
+  size_t glen;
+  uint8_t *good = sample_request("before", &glen);
+  post_on(fd, &pending, good, glen, &r);
+  assert_int_equal(r.status, 200);
+  for (size_t i = 0; i < N_BAD_VARINTS; i++) {
+    size_t len;
+    uint8_t *pb = request_with_raw_int_attr(bad_varints[i].bytes, bad_varints[i].len, &len);
+    post_on(fd, &pending, pb, len, &r);
+    if (r.status != 400)
+      fail_msg("%s: status %d", bad_varints[i].what, r.status);
+    rpc_status_t st;
+    assert_int_equal(parse_rpc_status(r.body.data, r.body.len, &st), 0);
+    assert_int_equal(st.code, 3); /* INVALID_ARGUMENT */
+    if (strstr(st.message, "malformed") == NULL || strstr(st.message, "overflows 64 bits") == NULL)
+      fail_msg("%s: message '%s'", bad_varints[i].what, st.message);
+    free(pb);
+  }
+  /* The refused requests never reached the handler: the one before is still the last it took,
+   * and the connection still serves. */
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  assert_string_equal(first_span_name(f->rec.last.data, f->rec.last.len), "before");
+  post_on(fd, &pending, good, glen, &r);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(recorder_calls(&f->rec), 2);
+  tt_http_receiver_stats_t hs;
+  tt__http_receiver_stats(f->r, &hs);
+  assert_int_equal(hs.malformed, N_BAD_VARINTS);
+  assert_int_equal(hs.accepted, 2);
+  free(good);
+  close(fd);
+  tt__buf_free(&pending);
+  tt__buf_free(&r.body);
+}
+
+static void negative_int64_attribute_should_be_accepted_unchanged(void **state) {
+  fixture_t *f = *state;
+  size_t len;
+  uint8_t *pb = request_with_raw_int_attr(minus_one_varint, sizeof minus_one_varint, &len);
+  http_resp_t r = {0};
+  assert_int_equal(http_post(f->port, "/v1/traces", "application/x-protobuf", NULL, pb, len, &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  assert_int_equal(f->rec.last.len, len);
+  assert_memory_equal(f->rec.last.data, pb, len);
+  /* protobuf-c, an independent decoder, reads the same bytes as -1. */
+  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req =
+      opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len,
+                                                                                       pb);
+  assert_non_null(req);
+  assert_int_equal(
+      req->resource_spans[0]->scope_spans[0]->spans[0]->attributes[0]->value->int_value, -1);
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+                                                                                          NULL);
+  free(pb);
+  tt__buf_free(&r.body);
+}
+
 static void unknown_content_type_should_answer_415(void **state) {
   fixture_t *f = *state;
   http_resp_t r = {0};
@@ -650,6 +727,8 @@ int main(void) {
       T(protobuf_post_should_reach_handler_and_answer_200),
       T(partial_success_should_be_encoded_in_the_response),
       T(malformed_protobuf_should_answer_400_with_rpc_status),
+      T(varint_past_64_bits_should_answer_400_and_keep_what_was_accepted),
+      T(negative_int64_attribute_should_be_accepted_unchanged),
       T(unknown_content_type_should_answer_415),
       T(protobuf_with_charset_parameter_should_be_accepted),
       T(wrong_path_should_answer_404_and_wrong_method_405),

@@ -132,6 +132,56 @@ static inline uint8_t *sample_request(const char *name, size_t *len) {
   return out;
 }
 
+/* Varints that break the one rule (at most ten bytes, a tenth byte of 0x00 or 0x01), for the
+ * tests of every entry point: eleven bytes, and a tenth byte of 0x02 and of 0x7f (bits past 64
+ * that a lenient reader drops silently). */
+typedef struct {
+  const char *what;
+  uint8_t bytes[11];
+  size_t len;
+} bad_varint_t;
+
+static const bad_varint_t bad_varints[] = {
+    {"eleven bytes", {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 11},
+    {"tenth byte 0x02", {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, 10},
+    {"tenth byte 0x7f", {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 10},
+};
+#define N_BAD_VARINTS (sizeof bad_varints / sizeof bad_varints[0])
+
+/* -1 as an int64: ten bytes, the tenth 0x01. */
+static const uint8_t minus_one_varint[10] = {0xff, 0xff, 0xff, 0xff, 0xff,
+                                             0xff, 0xff, 0xff, 0xff, 0x01};
+
+/* Frames by hand (protobuf-c cannot write a malformed varint) a request with one span whose
+ * attribute "n" is an int_value given as raw varint bytes, so the varint sits five messages
+ * deep where only a full scan finds it. Caller frees. */
+static inline uint8_t *request_with_raw_int_attr(const uint8_t *varint, size_t vlen, size_t *len) {
+  static const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  static const uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  tt_buf_t any = TT_BUF_INIT, kv = TT_BUF_INIT, span = TT_BUF_INIT, ss = TT_BUF_INIT,
+           rs = TT_BUF_INIT, req = TT_BUF_INIT;
+  tt__buf_append_tag(&any, 3, 0); /* AnyValue.int_value */
+  tt__buf_append(&any, varint, vlen);
+  tt__buf_append_lenfield(&kv, 1, "n", 1);
+  tt__buf_append_lenfield(&kv, 2, any.data, any.len);
+  tt__buf_append_lenfield(&span, 1, tid, sizeof tid);
+  tt__buf_append_lenfield(&span, 2, sid, sizeof sid);
+  tt__buf_append_lenfield(&span, 5, "raw", 3);
+  tt__buf_append_fixed(&span, 7, 1000, 8);
+  tt__buf_append_fixed(&span, 8, 2000, 8);
+  tt__buf_append_lenfield(&span, 9, kv.data, kv.len);
+  tt__buf_append_lenfield(&ss, 2, span.data, span.len);
+  tt__buf_append_lenfield(&rs, 2, ss.data, ss.len);
+  tt__buf_append_lenfield(&req, 1, rs.data, rs.len);
+  tt__buf_free(&any);
+  tt__buf_free(&kv);
+  tt__buf_free(&span);
+  tt__buf_free(&ss);
+  tt__buf_free(&rs);
+  *len = req.len;
+  return req.data;
+}
+
 /* Returns the first span's name in a packed request (static buffer), or NULL. */
 static inline const char *first_span_name(const uint8_t *pb, size_t len) {
   static char name[128];

@@ -12,8 +12,8 @@
 #include "otlp_fixture.h"
 #include "wire.h"
 
-/* Packs one span with protobuf-c. */
-static uint8_t *pack_span(const span_spec_t *sp, size_t *len) {
+/* Packs one span with protobuf-c; its int attribute has the value `status`. */
+static uint8_t *pack_span_with_int(const span_spec_t *sp, int64_t status, size_t *len) {
   pb_span_t s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
   s.trace_id.data = (uint8_t *)sp->trace_id;
   s.trace_id.len = 16;
@@ -38,7 +38,7 @@ static uint8_t *pack_span(const span_spec_t *sp, size_t *len) {
   }
   pb_kv_t *attrs[3];
   attrs[0] = fx_kv_str("http.route", "/api");
-  attrs[1] = fx_kv_int("http.response.status_code", 503);
+  attrs[1] = fx_kv_int("http.response.status_code", status);
   attrs[2] = fx_kv_str("peer.service", "db");
   attrs[2]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
   attrs[2]->value->double_value = 2.5;
@@ -58,6 +58,10 @@ static uint8_t *pack_span(const span_spec_t *sp, size_t *len) {
   for (int i = 0; i < 3; i++)
     fx_kv_free(attrs[i]);
   return out;
+}
+
+static uint8_t *pack_span(const span_spec_t *sp, size_t *len) {
+  return pack_span_with_int(sp, 503, len);
 }
 
 static void scan_should_read_every_decision_field(void **state) {
@@ -164,6 +168,71 @@ static void scan_should_reject_wrong_wire_types_and_bad_tags(void **state) {
   assert_non_null(strstr(why, "trace_id"));
 }
 
+/* The one varint rule (wire.h): at most ten bytes, the tenth 0x00 or 0x01. */
+static void varint_should_refuse_more_than_64_bits(void **state) {
+  (void)state;
+  static const struct {
+    uint8_t b[11];
+    size_t len;
+  } bad[] = {
+      {{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 11}, /* eleven bytes */
+      {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, 10},       /* tenth 0x02 */
+      {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 10},       /* tenth 0x7f */
+      {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00}, 11}, /* tenth 0x81 */
+      {{0xff, 0xff, 0xff}, 3},                                                  /* truncated */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const uint8_t *p = bad[i].b;
+    uint64_t v = 42;
+    assert_int_equal(tt__wire_varint(&p, bad[i].b + bad[i].len, &v), -EINVAL);
+    assert_ptr_equal(p, bad[i].b); /* not advanced */
+    assert_int_equal(v, 42);
+    /* Behind a tag, the span scanner and the AnyValue reader refuse it too. */
+    uint8_t kind[12] = {0x30}, any[12] = {0x18};
+    memcpy(kind + 1, bad[i].b, bad[i].len);
+    memcpy(any + 1, bad[i].b, bad[i].len);
+    tt_span_facts_t f;
+    tt_any_t a;
+    assert_int_equal(tt__wire_scan_span(kind, 1 + bad[i].len, &f), -EINVAL);
+    assert_int_equal(tt__wire_any(any, 1 + bad[i].len, &a), -EINVAL);
+  }
+}
+
+static void varint_should_accept_ten_bytes_ending_in_zero_or_one(void **state) {
+  (void)state;
+  /* -1 as an int64 (and a negative int32, sign-extended): ten bytes, the tenth 0x01. */
+  const uint8_t minus_one[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+  const uint8_t *p = minus_one;
+  uint64_t v = 0;
+  assert_int_equal(tt__wire_varint(&p, minus_one + sizeof minus_one, &v), 0);
+  assert_int_equal(v, UINT64_MAX);
+  assert_ptr_equal(p, minus_one + 10);
+  /* A padded tenth byte of 0x00 is allowed (Go's protowire too): 2^63 - 1. */
+  const uint8_t padded[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
+  p = padded;
+  assert_int_equal(tt__wire_varint(&p, padded + sizeof padded, &v), 0);
+  assert_int_equal(v, (uint64_t)INT64_MAX);
+  /* INT64_MIN: the tenth byte carries only bit 63. */
+  const uint8_t min[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+  p = min;
+  assert_int_equal(tt__wire_varint(&p, min + sizeof min, &v), 0);
+  assert_int_equal(v, (uint64_t)1 << 63);
+  /* The decision path reads a -1 int attribute as -1. */
+  uint8_t any[11] = {0x18};
+  memcpy(any + 1, minus_one, sizeof minus_one);
+  tt_any_t a;
+  assert_int_equal(tt__wire_any(any, sizeof any, &a), 0);
+  assert_int_equal(a.type, TT_ANY_INT);
+  assert_int_equal(a.i, -1);
+  span_spec_t sp = fx_span(1, 2, 0);
+  size_t len;
+  uint8_t *b = pack_span_with_int(&sp, -1, &len);
+  assert_int_equal(tt__wire_find_attr(b, len, 9, "http.response.status_code", &a), 1);
+  assert_int_equal(a.type, TT_ANY_INT);
+  assert_int_equal(a.i, -1);
+  free(b);
+}
+
 static void ids_should_be_checked_for_length_and_zero(void **state) {
   (void)state;
   tt_span_facts_t f;
@@ -213,6 +282,8 @@ int main(void) {
       cmocka_unit_test(scan_should_skip_unknown_fields),
       cmocka_unit_test(scan_should_reject_every_truncation),
       cmocka_unit_test(scan_should_reject_wrong_wire_types_and_bad_tags),
+      cmocka_unit_test(varint_should_refuse_more_than_64_bits),
+      cmocka_unit_test(varint_should_accept_ten_bytes_ending_in_zero_or_one),
       cmocka_unit_test(ids_should_be_checked_for_length_and_zero),
       cmocka_unit_test(attributes_and_events_should_be_found_by_name),
   };
