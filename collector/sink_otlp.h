@@ -24,13 +24,16 @@
  * permanently refused it, so a SIGKILL of a healthy collector loses nothing submitted and
  * already written (the writer thread runs independently of the sender, so that is within one
  * write of submit). Each batch is sent at most once per run apart from retries of a failed
- * attempt; a crash between the backend's answer and the consumed mark replays that batch at
- * the next start (at-least-once). Cost: one fsync per batch in healthy operation.
+ * attempt; a crash between the backend's answer and the consumed marks replays the batches of
+ * that request at the next start (at-least-once). Cost: one fsync per batch in healthy operation.
  *
  * Request size (max_request_bytes): submit splits a batch bigger than that into pieces
  * (otlp_split.h), queued together, so every queued or spooled batch fits one request; the
- * sender coalesces consecutive memory-queue batches up to it into one request (not in always
- * mode, nor when replaying the spool). Counters count the queued pieces.
+ * sender coalesces consecutive batches up to it into one request: memory-queue batches, or
+ * spool records (replay, and every batch in always mode), never the two mixed. A permanent
+ * refusal of a coalesced request sends each of its batches again alone. Spool records are
+ * marked consumed only once the request carrying them is answered for good, so a crash
+ * replays the whole request. Counters count the queued pieces.
  *
  * Threading: submit/flush/healthy from any thread; close once, last. */
 #ifndef TT_COLLECTOR_SINK_OTLP_H
