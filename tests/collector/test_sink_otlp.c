@@ -859,11 +859,15 @@ static void sink_otlp_should_coalesce_spooled_batches_queued_behind_a_slow_reque
   remove_dir(dir);
 }
 
-/* Captures the collector's log lines (stderr) into a temporary file while a test runs. */
+/* Captures the collector's log lines (stderr) into a temporary file while a test runs. One at
+ * a time: a failing test leaves it active, and end_fault_test (their teardown) gives stderr back
+ * with what was captured, cmocka's failure message included. */
 typedef struct {
-  int saved_fd;
+  int saved_fd; /* -1 when not capturing */
   char path[64];
 } log_capture_t;
+
+static log_capture_t cap = {-1, ""};
 
 static void capture_logs(log_capture_t *c) {
   snprintf(c->path, sizeof c->path, "/tmp/tt-fwd-log-XXXXXX");
@@ -883,6 +887,7 @@ static char *captured_logs(log_capture_t *c) {
   fflush(stderr);
   assert_int_equal(dup2(c->saved_fd, 2), 2);
   close(c->saved_fd);
+  c->saved_fd = -1;
   FILE *f = fopen(c->path, "rb");
   assert_non_null(f);
   char *text = calloc(1, 1 << 16);
@@ -892,6 +897,19 @@ static char *captured_logs(log_capture_t *c) {
   fclose(f);
   unlink(c->path);
   return text;
+}
+
+/* Teardown of the fault tests: disarms the injected faults and gives stderr back. */
+static int end_fault_test(void **state) {
+  (void)state;
+  tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 0, 0);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 0, 0);
+  if (cap.saved_fd >= 0) {
+    char *text = captured_logs(&cap);
+    fprintf(stderr, "%s", text);
+    free(text);
+  }
+  return 0;
 }
 
 static tt_sink_t *open_always_sink(tt_peer_t *p, const char *dir, tt_otlp_sink_opts_t *o, char *ep,
@@ -916,7 +934,6 @@ sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice(voi
   start_peer(&p, NULL);
   tt_otlp_sink_opts_t o;
   char ep[128];
-  log_capture_t cap;
   capture_logs(&cap);
   tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 1, EIO);
   tt_sink_t *s = open_always_sink(&p, dir, &o, ep, sizeof ep);
@@ -956,7 +973,6 @@ static void sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing(void **s
   start_peer(&p, NULL);
   tt_otlp_sink_opts_t o;
   char ep[128];
-  log_capture_t cap;
   capture_logs(&cap);
   tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 3, EIO);
   tt_sink_t *s = open_always_sink(&p, dir, &o, ep, sizeof ep);
@@ -1008,9 +1024,11 @@ int main(void) {
       cmocka_unit_test(sink_otlp_should_resend_alone_the_batches_of_a_refused_coalesced_replay),
       cmocka_unit_test(
           sink_otlp_should_coalesce_spooled_batches_queued_behind_a_slow_request_in_always_mode),
-      cmocka_unit_test(
-          sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice),
-      cmocka_unit_test(sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing),
+      cmocka_unit_test_teardown(
+          sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice,
+          end_fault_test),
+      cmocka_unit_test_teardown(sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing,
+                                end_fault_test),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
