@@ -9,12 +9,12 @@
  * from the head of the memory queue to the spool (no lock held during the write and its fsync)
  * and only then takes it off the queue. The sender only reads: it sends the oldest spooled
  * records (coalesced into one request) and acknowledges them once the backend has answered
- * for good. Writing and sending thus
- * overlap, a batch submitted while a slow request is in flight reaches the disk without waiting
- * for that request, and the spool keeps one appender and one reader. The spooler takes batches
- * strictly in order and stops at a batch whose write failed (spill_failed); the sender sends
- * that one from memory once the spool before it is empty, then the spooler goes on. So every
- * spooled batch is older than every batch in memory, which is what keeps the order.
+ * for good. Writing and sending thus overlap, a batch submitted while a slow request is in
+ * flight reaches the disk without waiting for that request, and the spool keeps one appender
+ * and one reader. The spooler takes batches strictly in order and stops at a batch whose write
+ * failed (spill_failed); the sender sends that one from memory once the spool before it is
+ * empty, then the spooler goes on. So every spooled batch is older than every batch in memory,
+ * which is what keeps the order.
  *
  * The transports are libtailtrace's own (agent/transport_http.c, agent/transport_grpc.c,
  * compiled into the collector too): one OTLP client implementation serves both programs. */
@@ -77,9 +77,10 @@ typedef struct {
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;
-  int sending;                   /* the sender holds a batch outside the queue */
-  size_t solo_left;              /* the next batches, in send order, to send one per request after a
-                                  * coalesced request holding them was refused permanently */
+  int sending; /* the sender holds a batch outside the queue */
+  /* The next batches, in send order, to send one per request: a coalesced request holding
+   * them was refused permanently. */
+  size_t solo_left;
   int finished;                  /* the sender thread has left its loop */
   unsigned logged_permanent[32]; /* status codes already logged (once each) */
   size_t n_logged;

@@ -77,7 +77,7 @@ typedef struct {
   uint64_t batches_dropped_queue_full, spans_dropped_queue_full;
   uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
   uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
-  uint64_t spool_errors;                 /* spool writes that failed (batch kept in memory) */
+  uint64_t spool_errors; /* spool writes, reads and consumed marks that failed (nothing lost) */
   uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
   uint64_t queue_bytes;        /* now */
   uint64_t spool_bytes, spool_batches; /* now */
