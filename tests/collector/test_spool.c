@@ -427,6 +427,32 @@ static void spool_ack_should_answer_enoent_for_run_records_the_budget_dropped(vo
   tt__buf_free(&b);
 }
 
+/* With one segment, the budget drops it whole and starts a new file under the same number: an
+ * ack of a record peeked from the dropped one must not mark a record of the new one. */
+static void spool_ack_should_not_mark_a_new_record_after_its_segment_restarted(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 100, 0);
+  append_str(s, "old-1", 1);
+  append_str(s, "old-2", 2);
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  expect_peek_next(s, &b, "old-2");
+  append_str(s, "new-3-pushes-the-old-ones-out", 3);
+  append_str(s, "new-4", 4);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.dropped_records, 2);
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  tt__spool_close(s);
+  s = open_spool(f, 100, 0); /* what is on disk: both new records, unconsumed */
+  expect_next(s, "new-3-pushes-the-old-ones-out");
+  expect_next(s, "new-4");
+  expect_empty(s);
+  tt__spool_close(s);
+  tt__buf_free(&b);
+}
+
 /* The test hook: an injected read fault is a read error, never an empty spool, and takes
  * nothing; an injected mark fault is reported and still moves the spool on. */
 static void spool_should_report_injected_read_and_mark_faults(void **state) {
@@ -474,6 +500,8 @@ int main(void) {
           spool_peek_next_should_gather_a_run_acknowledged_from_its_front, setup, teardown),
       cmocka_unit_test_setup_teardown(
           spool_ack_should_answer_enoent_for_run_records_the_budget_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          spool_ack_should_not_mark_a_new_record_after_its_segment_restarted, setup, teardown),
       cmocka_unit_test_setup_teardown(spool_should_report_injected_read_and_mark_faults, setup,
                                       teardown),
   };
