@@ -72,8 +72,8 @@ static const key_t_ exporter_keys[] = {
     {"queue_size", CT_SIZE, "64MiB", EOFF(queue_bytes), 0, tt__config_v_positive,
      "Memory queue of this exporter, in bytes of OTLP requests."},
     {"max_request_size", CT_SIZE, "4MiB", EOFF(max_request_bytes), 0, v_request_size,
-     "Largest request sent (before compression): bigger batches are split, small queued ones "
-     "coalesced up to it. At least 64KiB; gRPC receivers refuse over 4 MiB by default."},
+     "Largest request sent (before compression): bigger batches are split, small queued or spooled "
+     "ones coalesced up to it. At least 64KiB; gRPC receivers refuse over 4 MiB by default."},
     {"retry_initial", CT_DURATION, "1s", EOFF(retry_initial_ms), 0, tt__config_v_positive,
      "First retry delay (exponential backoff with jitter; Retry-After/RetryInfo win)."},
     {"retry_max", CT_DURATION, "30s", EOFF(retry_max_ms), 0, tt__config_v_positive,

@@ -8,12 +8,13 @@
  * In spool mode always, a second thread, the spooler, owns the writing: it moves each batch
  * from the head of the memory queue to the spool (no lock held during the write and its fsync)
  * and only then takes it off the queue. The sender only reads: it sends the oldest spooled
- * record and acknowledges it once the backend has answered for good. Writing and sending thus
- * overlap, a batch submitted while a slow request is in flight reaches the disk without waiting
- * for that request, and the spool keeps one appender and one reader. The spooler takes batches
- * strictly in order and stops at a batch whose write failed (spill_failed); the sender sends
- * that one from memory once the spool before it is empty, then the spooler goes on. So every
- * spooled batch is older than every batch in memory, which is what keeps the order.
+ * records (coalesced into one request) and acknowledges them once the backend has answered
+ * for good. Writing and sending thus overlap, a batch submitted while a slow request is in
+ * flight reaches the disk without waiting for that request, and the spool keeps one appender
+ * and one reader. The spooler takes batches strictly in order and stops at a batch whose write
+ * failed (spill_failed); the sender sends that one from memory once the spool before it is
+ * empty, then the spooler goes on. So every spooled batch is older than every batch in memory,
+ * which is what keeps the order.
  *
  * The transports are libtailtrace's own (agent/transport_http.c, agent/transport_grpc.c,
  * compiled into the collector too): one OTLP client implementation serves both programs. */
@@ -68,6 +69,7 @@ typedef struct {
   pthread_cond_t spool_wake; /* spooler: new batch in memory, the failed head left, or stop */
   int spooler_done;          /* the spooler has left its loop (always mode) */
   int spool_failing;         /* the last spool write failed (logged once per episode) */
+  int read_failing;          /* sender: the last spool read failed (logged once per episode) */
   uint64_t spooled_gen;      /* bumped by the spooler whenever it changed the queue */
   uint64_t idle_gen;         /* bumped whenever the sender found nothing to do */
   batch_t *head, *tail;      /* memory queue; guarded by mu */
@@ -75,9 +77,11 @@ typedef struct {
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;
-  int sending;      /* the sender holds a batch outside the queue */
-  size_t solo_left; /* batches to send one per request after a coalesced one was refused */
-  int finished;     /* the sender thread has left its loop */
+  int sending; /* the sender holds a batch outside the queue */
+  /* The next batches, in send order, to send one per request: a coalesced request holding
+   * them was refused permanently. */
+  size_t solo_left;
+  int finished;                  /* the sender thread has left its loop */
   unsigned logged_permanent[32]; /* status codes already logged (once each) */
   size_t n_logged;
   tt_otlp_sink_stats_t st; /* guarded by mu */
@@ -154,7 +158,8 @@ static void spill_queue(otlp_sink_t *s) {
     }
     pop_head(s);
   }
-  s->solo_left = 0; /* the batches it counted are spooled and go one per request anyway */
+  /* solo_left still holds: a memory batch is sent only while the spool is empty, so the
+   * batches it counts are now the spool's first ones, in the same order. */
 }
 
 static int spool_has_data(otlp_sink_t *s) {
@@ -190,16 +195,41 @@ static void backoff_wait(otlp_sink_t *s, int64_t until_ns) {
   }
 }
 
+/* Counts and logs (once per episode) a failed read of the spool's oldest record. That record
+ * stays in the spool; the sender tries it again after a backoff, and sends nothing newer
+ * meanwhile, which would break the order. mu held. Returns -1 for next_batch*. */
+static int read_failed(otlp_sink_t *s, int rc) {
+  s->st.spool_errors++;
+  if (!s->read_failing) {
+    s->read_failing = 1;
+    TT_LOG(TT_LOG_ERROR, "spool read failed; the batch stays in the spool and is read again",
+           "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+  }
+  return -1;
+}
+
+static void read_succeeded(otlp_sink_t *s) {
+  if (s->read_failing) {
+    s->read_failing = 0;
+    TT_LOG(TT_LOG_WARN, "spool reads succeed again", "\"exporter\":\"%s\"", s->name);
+  }
+}
+
 /* Takes the next batch to send: from the spool while it holds anything (older data), else from
- * the memory queue. Returns 1 with body/len/nspans set, 0 when there is nothing. mu held. */
+ * the memory queue. Returns 1 with body/len/nspans set, 0 when there is nothing, -1 when the
+ * spool could not be read. mu held. */
 static int next_batch(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *nspans) {
   *mem = NULL;
   while (spool_has_data(s)) {
     if (s->head != NULL)
       spill_queue(s); /* keep order: memory batches are newer than spooled ones */
     uint64_t enq;
-    if (tt__spool_peek(s->spool, spooled, &enq) != 0)
+    int rc = tt__spool_peek(s->spool, spooled, &enq);
+    if (rc == -ENOENT)
       break;
+    if (rc != 0)
+      return read_failed(s, rc);
+    read_succeeded(s);
     if (spooled->len >= 4) {
       *nspans = record_spans(spooled);
       return 1;
@@ -216,7 +246,8 @@ static int next_batch(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *
 /* Always mode: the oldest spooled record, else a batch the spooler could not write (it is then
  * older than anything the spooler wrote after it, as the spooler stops at it). Peeks without
  * mu, which the spool does not need; spooled_gen tells whether the spooler moved a batch
- * meanwhile, in which case the empty answer may be stale and we look again. mu held. */
+ * meanwhile, in which case the empty answer may be stale and we look again. Returns as
+ * next_batch does. mu held. */
 static int next_batch_always(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, size_t *nspans) {
   *mem = NULL;
   for (;;) {
@@ -227,14 +258,12 @@ static int next_batch_always(otlp_sink_t *s, tt_buf_t *spooled, batch_t **mem, s
       tt__spool_ack(s->spool); /* too short to be one of ours: skip it */
     pthread_mutex_lock(&s->mu);
     if (rc == 0) {
+      read_succeeded(s);
       *nspans = record_spans(spooled);
       return 1;
     }
-    if (rc != -ENOENT) {
-      s->st.spool_errors++;
-      TT_LOG(TT_LOG_ERROR, "spool read failed", "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
-      return 0;
-    }
+    if (rc != -ENOENT)
+      return read_failed(s, rc);
     if (s->spooled_gen != gen)
       continue;
     if (s->head != NULL && s->head->spill_failed) {
@@ -288,10 +317,73 @@ static void *spooler_main(void *arg) {
   return NULL;
 }
 
+/* Where the batches after a request's first one come from. */
+typedef struct {
+  enum { SRC_NONE, SRC_MEM, SRC_SPOOL } kind;
+  const batch_t *mem;  /* SRC_MEM: the last batch taken */
+  const batch_t *last; /* SRC_MEM: the queue's tail when the request began */
+  tt_spool_t *spool;   /* SRC_SPOOL: records after the peeked one */
+  tt_buf_t *rec;       /* SRC_SPOOL: holds the record taken */
+} source_t;
+
+/* Takes the batch after the ones already taken if its body fits in room bytes: 1 with
+ * body/len/nspans set, 0 when there is none or it does not fit (it waits for the next request).
+ * Runs without mu. Memory: only the sender takes batches off an on_failure queue, and submit
+ * only links new ones after the tail, so the batches up to `last` are stable; last's next
+ * pointer is never read, as submit may be setting it. Spool: a taken record joins the spool's
+ * peeked run, acknowledged with the request. */
+static int source_next(source_t *src, size_t room, const uint8_t **body, size_t *len,
+                       size_t *nspans) {
+  if (src->kind == SRC_MEM) {
+    if (src->mem == src->last || src->mem->next->len > room)
+      return 0;
+    src->mem = src->mem->next;
+    *body = src->mem->data;
+    *len = src->mem->len;
+    *nspans = src->mem->nspans;
+    return 1;
+  }
+  /* A read error, like a record too short to be ours, ends the request here; the next peek
+   * at the head meets it again and deals with it. */
+  if (src->kind != SRC_SPOOL || tt__spool_peek_next(src->spool, src->rec, room + 4) != 0 ||
+      src->rec->len < 4)
+    return 0;
+  *body = src->rec->data + 4;
+  *len = src->rec->len - 4;
+  *nspans = record_spans(src->rec);
+  return 1;
+}
+
+/* Coalescing: the batches waiting behind the first one join its request while the total stays
+ * within max_req (concatenated ExportTraceServiceRequests are one message holding all their
+ * resource_spans), so a distant backend is not paid one round trip per small batch, whether
+ * they wait in memory or in the spool. They stay queued (or unacknowledged in the spool), in
+ * order, until the answer. Returns how many batches the request holds; with more than one,
+ * out holds the request and *nspans counts all their spans. Runs without mu. */
+static size_t coalesce(size_t max_req, source_t *src, const uint8_t *first, size_t first_len,
+                       tt_buf_t *out, size_t *nspans) {
+  const uint8_t *body;
+  size_t len, spans;
+  if (first_len >= max_req || !source_next(src, max_req - first_len, &body, &len, &spans))
+    return 1; /* alone: sent from where it is, uncopied */
+  tt__buf_reset(out);
+  size_t nb = 1;
+  if (tt__buf_append(out, first, first_len) != 0)
+    return 1;
+  do {
+    if (tt__buf_append(out, body, len) != 0)
+      break; /* a spool record taken but left out is peeked again with the next request */
+    nb++;
+    *nspans += spans;
+  } while (out->len < max_req && source_next(src, max_req - out->len, &body, &len, &spans));
+  return nb;
+}
+
 static void *sender_main(void *arg) {
   otlp_sink_t *s = arg;
   tt_buf_t spooled = TT_BUF_INIT;
-  tt_buf_t coalesced = TT_BUF_INIT; /* several memory batches sent as one request */
+  tt_buf_t coalesced = TT_BUF_INIT; /* several batches sent as one request */
+  tt_buf_t rec = TT_BUF_INIT;       /* one spool record read to join a request */
   unsigned attempt = 0;
   pthread_mutex_lock(&s->mu);
   for (;;) {
@@ -299,6 +391,16 @@ static void *sender_main(void *arg) {
     size_t nspans = 0;
     int have = s->always ? next_batch_always(s, &spooled, &mem, &nspans)
                          : next_batch(s, &spooled, &mem, &nspans);
+    if (have < 0) {
+      /* The spool could not be read: what it holds stays there. Try again after a backoff
+       * (new work may never come to wake us); at close it is left for the next start. */
+      if (s->stopping)
+        break;
+      backoff_wait(s, now_ns() + tt__retry_backoff_ms(&s->retry, attempt, &s->rng) * 1000000);
+      if (attempt < 64)
+        attempt++;
+      continue;
+    }
     if (!have) {
       s->st.degraded = 0;
       s->idle_gen++;
@@ -314,26 +416,15 @@ static void *sender_main(void *arg) {
       break;
     const uint8_t *body = mem ? mem->data : spooled.data + 4;
     size_t len = mem ? mem->len : spooled.len - 4;
-    /* Coalescing: batches waiting behind this one join its request while the total stays
-     * within max_req (concatenated ExportTraceServiceRequests are one message holding all their
-     * resource_spans), so a distant backend is not paid one round trip per small batch. Memory
-     * mode only: in always mode the spooler takes batches off the queue concurrently, and
-     * spooled batches go one per request. The batches stay queued, in order, until the answer. */
-    size_t nb = 1;
-    if (mem != NULL && !s->always && s->solo_left == 0) {
-      size_t total = mem->len, spans = nspans;
-      for (batch_t *b = mem->next; b != NULL && total + b->len <= s->max_req; b = b->next) {
-        total += b->len;
-        spans += b->nspans;
-        nb++;
-      }
-      tt__buf_reset(&coalesced);
-      if (nb > 1 && tt__buf_reserve(&coalesced, total) == 0) {
-        len = total;
-        nspans = spans;
-      } else {
-        nb = 1;
-      }
+    /* What may join this request: the memory batches queued behind it (on_failure mode only:
+     * in always mode the spooler takes batches off the queue concurrently, and a memory batch
+     * there is a lone one its write failed on), or the spool records after it. */
+    source_t src = {.kind = SRC_NONE, .spool = s->spool, .rec = &rec};
+    if (s->solo_left == 0) {
+      if (mem != NULL && !s->always)
+        src = (source_t){.kind = SRC_MEM, .mem = mem, .last = s->tail};
+      else if (mem == NULL)
+        src.kind = SRC_SPOOL;
     }
     s->sending = 1;
     int64_t deadline = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
@@ -341,17 +432,10 @@ static void *sender_main(void *arg) {
       deadline = s->close_deadline_ns;
     pthread_mutex_unlock(&s->mu);
 
-    /* Only the sender takes batches off a memory-mode queue, and submit only links new ones
-     * after the tail, so the nb batches from mem are stable; the last one's next pointer is
-     * never read here, as submit may be setting it. */
+    size_t nb = coalesce(s->max_req, &src, body, len, &coalesced, &nspans);
     if (nb > 1) {
-      const batch_t *b = mem;
-      for (size_t i = 0; i < nb; i++) {
-        tt__buf_append(&coalesced, b->data, b->len); /* cannot fail: reserved above */
-        if (i + 1 < nb)
-          b = b->next;
-      }
       body = coalesced.data;
+      len = coalesced.len;
     }
 
     tt__export_result_t r;
@@ -363,7 +447,8 @@ static void *sender_main(void *arg) {
     int done = 0;
     if (r.outcome == TT__EXPORT_PERMANENT && nb > 1) {
       /* One bad batch must not take the ones coalesced with it down: send each alone again,
-       * so the refusal lands on the batch that earned it. */
+       * so the refusal lands on the batch that earned it. They are the next nb to go, from
+       * memory or (peek starts over at the head) from the spool, unacknowledged. */
       s->solo_left = nb;
       continue;
     }
@@ -395,22 +480,33 @@ static void *sender_main(void *arg) {
         break;
     }
     if (done) {
+      if (s->solo_left > 0)
+        s->solo_left--;
       if (mem != NULL) {
         for (size_t i = 0; i < nb; i++)
           pop_head(s); /* the first one is mem: nobody else dequeues meanwhile */
-        if (s->solo_left > 0)
-          s->solo_left--;
         if (s->always)
           pthread_cond_signal(&s->spool_wake); /* the spooler waits for a marked head to go */
       } else {
-        /* Between the backend's answer and this mark is the at-least-once window: a crash
-         * here replays the batch at the next start. A failed mark still moves the spool on
-         * (never twice in one run), and is counted. */
-        int rc = tt__spool_ack(s->spool);
-        if (rc != 0 && rc != -ENOENT) {
-          s->st.spool_errors++;
-          TT_LOG(TT_LOG_ERROR, "spool: cannot mark a sent batch consumed; a restart resends it",
-                 "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+        /* Between the backend's answer and these marks is the at-least-once window: a crash
+         * here replays the request's batches at the next start. A failed mark still moves
+         * the spool on (never twice in one run), and is counted. The spool is asked without
+         * mu, as in next_batch_always; only this thread reads it. */
+        pthread_mutex_unlock(&s->mu);
+        size_t failed = 0;
+        int err = 0;
+        for (size_t i = 0; i < nb; i++) {
+          int rc = tt__spool_ack(s->spool);
+          if (rc != 0 && rc != -ENOENT) {
+            failed++;
+            err = rc;
+          }
+        }
+        pthread_mutex_lock(&s->mu);
+        if (failed > 0) {
+          s->st.spool_errors += failed;
+          TT_LOG(TT_LOG_ERROR, "spool: cannot mark sent batches consumed; a restart resends them",
+                 "\"exporter\":\"%s\",\"batches\":%zu,\"errno\":%d", s->name, failed, -err);
         }
       }
       continue;
@@ -453,6 +549,7 @@ static void *sender_main(void *arg) {
   pthread_mutex_unlock(&s->mu);
   tt__buf_free(&spooled);
   tt__buf_free(&coalesced);
+  tt__buf_free(&rec);
   return NULL;
 }
 

@@ -24,13 +24,16 @@
  * permanently refused it, so a SIGKILL of a healthy collector loses nothing submitted and
  * already written (the writer thread runs independently of the sender, so that is within one
  * write of submit). Each batch is sent at most once per run apart from retries of a failed
- * attempt; a crash between the backend's answer and the consumed mark replays that batch at
- * the next start (at-least-once). Cost: one fsync per batch in healthy operation.
+ * attempt; a crash between the backend's answer and the consumed marks replays the batches of
+ * that request at the next start (at-least-once). Cost: one fsync per batch in healthy operation.
  *
  * Request size (max_request_bytes): submit splits a batch bigger than that into pieces
  * (otlp_split.h), queued together, so every queued or spooled batch fits one request; the
- * sender coalesces consecutive memory-queue batches up to it into one request (not in always
- * mode, nor when replaying the spool). Counters count the queued pieces.
+ * sender coalesces consecutive batches up to it into one request: memory-queue batches, or
+ * spool records (replay, and every batch in always mode), never the two mixed. A permanent
+ * refusal of a coalesced request sends each of its batches again alone. Spool records are
+ * marked consumed only once the request carrying them is answered for good, so a crash
+ * replays the whole request. Counters count the queued pieces.
  *
  * Threading: submit/flush/healthy from any thread; close once, last. */
 #ifndef TT_COLLECTOR_SINK_OTLP_H
@@ -74,7 +77,7 @@ typedef struct {
   uint64_t batches_dropped_queue_full, spans_dropped_queue_full;
   uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
   uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
-  uint64_t spool_errors;                 /* spool writes that failed (batch kept in memory) */
+  uint64_t spool_errors; /* spool writes, reads and consumed marks that failed (nothing lost) */
   uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
   uint64_t queue_bytes;        /* now */
   uint64_t spool_bytes, spool_batches; /* now */

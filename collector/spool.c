@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,13 @@ typedef struct {
   uint64_t read_off; /* offset of the first record that may still wait */
 } segment_t;
 
+typedef struct {
+  uint64_t seq, off; /* segment and offset of the record's header */
+  uint32_t len;      /* payload length */
+  uint8_t flags;
+  uint8_t dropped; /* its segment was dropped by the budget after the peek */
+} peek_t;
+
 struct tt_spool_s {
   pthread_mutex_t mu;
   tt_spool_opts_t opts;
@@ -41,10 +49,10 @@ struct tt_spool_s {
   int write_fd;
   int read_fd; /* open on the oldest segment with waiting records, or -1 */
   uint64_t read_seq;
-  int peeked; /* a record was returned by peek and not yet acknowledged */
-  uint64_t peek_seq, peek_off;
-  uint32_t peek_len; /* payload length of the peeked record */
-  uint8_t peek_flags;
+  /* Records handed out by peek/peek_next and not yet acknowledged: a run from the head, in
+   * order, acknowledged from its front. peek_head is the oldest; entries before it are done. */
+  peek_t *peeks;
+  size_t npeeks, peek_head, peekcap;
   uint64_t head_enq_ms; /* enqueue time of the record at the read position, 0 if unknown */
   tt_spool_stats_t st;
 };
@@ -242,8 +250,9 @@ static void remove_segment(tt_spool_t *s, size_t i, int count_as_dropped) {
   }
   if (s->read_fd >= 0 && s->read_seq == seg->seq)
     close_read(s);
-  if (s->peeked && s->peek_seq == seg->seq)
-    s->peeked = 0;
+  for (size_t k = s->peek_head; k < s->npeeks; k++)
+    if (s->peeks[k].seq == seg->seq)
+      s->peeks[k].dropped = 1; /* their acks answer -ENOENT: counted as dropped here */
   int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);
   if (is_write) {
     close(s->write_fd);
@@ -416,60 +425,130 @@ int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_u
   return 0;
 }
 
-/* Finds the next waiting record, skipping consumed ones, and leaves read_fd/read_seq on its
- * segment. Returns the segment index, or -1 when nothing waits. */
-static int locate_head(tt_spool_t *s, uint8_t hdr[SPOOL_HDR]) {
+/* Points read_fd at segment seq's file. */
+static int use_segment(tt_spool_t *s, uint64_t seq) {
+  if (s->read_fd >= 0 && s->read_seq == seq)
+    return 0;
+  close_read(s);
+  char path[4096];
+  seg_path(s, seq, path, sizeof path);
+  s->read_fd = open(path, O_RDWR | O_CLOEXEC);
+  if (s->read_fd < 0)
+    return -errno;
+  s->read_seq = seq;
+  return 0;
+}
+
+/* Finds the first waiting record at or after (from_seq, from_off), skipping consumed ones, and
+ * leaves read_fd on its segment with its header in hdr and its offset in *at. Returns the
+ * segment index, -ENOENT when nothing waits there, or the errno of a failed open or read (a
+ * disk error must not pass for an empty spool). (0, 0) is the head. */
+static int locate_from(tt_spool_t *s, uint64_t from_seq, uint64_t from_off, uint8_t hdr[SPOOL_HDR],
+                       uint64_t *at) {
   for (size_t i = 0; i < s->nsegs; i++) {
     segment_t *seg = &s->segs[i];
-    if (seg->waiting == 0)
+    if (seg->waiting == 0 || seg->seq < from_seq)
       continue;
-    if (s->read_fd < 0 || s->read_seq != seg->seq) {
-      close_read(s);
-      char path[4096];
-      seg_path(s, seg->seq, path, sizeof path);
-      s->read_fd = open(path, O_RDWR | O_CLOEXEC);
-      if (s->read_fd < 0)
-        return -1;
-      s->read_seq = seg->seq;
-    }
-    while (seg->read_off + SPOOL_HDR <= seg->size) {
-      if (read_full(s->read_fd, hdr, SPOOL_HDR, seg->read_off) != 0)
-        return -1;
-      if (!(hdr[5] & FLAG_CONSUMED))
+    int whole = seg->seq != from_seq || from_off <= seg->read_off;
+    uint64_t off = whole ? seg->read_off : from_off;
+    int rc = use_segment(s, seg->seq);
+    if (rc != 0)
+      return rc;
+    while (off + SPOOL_HDR <= seg->size) {
+      if ((rc = read_full(s->read_fd, hdr, SPOOL_HDR, off)) != 0)
+        return rc == -ENODATA ? -EIO : rc;
+      if (!(hdr[5] & FLAG_CONSUMED)) {
+        *at = off;
         return (int)i;
-      seg->read_off += SPOOL_HDR + get32(hdr + 8);
+      }
+      off += SPOOL_HDR + get32(hdr + 8);
+      if (whole)
+        seg->read_off = off;
     }
-    /* The counters said a record waits but none was found: trust the file. */
-    s->st.records -= seg->waiting;
-    seg->waiting = 0;
+    if (whole) {
+      /* The counters said a record waits but none was found: trust the file. */
+      s->st.records -= seg->waiting;
+      seg->waiting = 0;
+    }
   }
-  return -1;
+  return -ENOENT;
+}
+
+/* Test-only fault injection (spool.h): how many more reads or marks fail, and with what. */
+static atomic_uint fault_left[2];
+static atomic_int fault_errno[2];
+
+void tt__spool_inject_fault(tt_spool_fault_t op, unsigned count, int err) {
+  atomic_store(&fault_errno[op], err);
+  atomic_store(&fault_left[op], count);
+}
+
+static int injected_fault(tt_spool_fault_t op) {
+  unsigned left = atomic_load_explicit(&fault_left[op], memory_order_relaxed);
+  while (left > 0) {
+    if (atomic_compare_exchange_weak(&fault_left[op], &left, left - 1))
+      return -atomic_load(&fault_errno[op]);
+  }
+  return 0;
+}
+
+/* Reads the waiting record found at or after (from_seq, from_off) into out and appends it to
+ * the peeked run. Fails with -EMSGSIZE, taking nothing, when its payload exceeds max_len. */
+static int take_record(tt_spool_t *s, uint64_t from_seq, uint64_t from_off, tt_buf_t *out,
+                       size_t max_len, uint64_t *enqueued_unix_ms) {
+  uint8_t hdr[SPOOL_HDR];
+  uint64_t at = 0;
+  int i = locate_from(s, from_seq, from_off, hdr, &at);
+  if (i < 0)
+    return i;
+  uint32_t len = get32(hdr + 8);
+  if (len > max_len)
+    return -EMSGSIZE;
+  if (s->npeeks == s->peekcap) {
+    size_t cap = s->peekcap ? s->peekcap * 2 : 16;
+    peek_t *n = realloc(s->peeks, cap * sizeof *n);
+    if (n == NULL)
+      return -ENOMEM;
+    s->peeks = n;
+    s->peekcap = cap;
+  }
+  tt__buf_reset(out);
+  int rc = tt__buf_reserve(out, len);
+  if (rc == 0)
+    rc = injected_fault(TT_SPOOL_FAULT_READ);
+  if (rc == 0 && len > 0)
+    rc = read_full(s->read_fd, out->data, len, at + SPOOL_HDR);
+  if (rc != 0)
+    return rc == -ENODATA ? -EIO : rc;
+  out->len = len;
+  s->peeks[s->npeeks++] = (peek_t){s->segs[i].seq, at, len, hdr[5], 0};
+  if (enqueued_unix_ms != NULL)
+    *enqueued_unix_ms = get64(hdr + 16);
+  return 0;
 }
 
 int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms) {
   pthread_mutex_lock(&s->mu);
-  uint8_t hdr[SPOOL_HDR];
-  int i = locate_head(s, hdr);
-  if (i < 0) {
-    pthread_mutex_unlock(&s->mu);
-    return -ENOENT;
-  }
-  segment_t *seg = &s->segs[i];
-  uint32_t len = get32(hdr + 8);
-  tt__buf_reset(out);
-  int rc = tt__buf_reserve(out, len);
-  if (rc == 0 && len > 0)
-    rc = read_full(s->read_fd, out->data, len, seg->read_off + SPOOL_HDR);
+  s->npeeks = s->peek_head = 0; /* a new run starts at the head */
+  uint64_t enq = 0;
+  int rc = take_record(s, 0, 0, out, UINT32_MAX, &enq);
   if (rc == 0) {
-    out->len = len;
-    s->peeked = 1;
-    s->peek_seq = seg->seq;
-    s->peek_off = seg->read_off;
-    s->peek_len = len;
-    s->peek_flags = hdr[5];
-    s->head_enq_ms = get64(hdr + 16);
+    s->head_enq_ms = enq;
     if (enqueued_unix_ms != NULL)
-      *enqueued_unix_ms = s->head_enq_ms;
+      *enqueued_unix_ms = enq;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int tt__spool_peek_next(tt_spool_t *s, tt_buf_t *out, size_t max_len) {
+  pthread_mutex_lock(&s->mu);
+  int rc;
+  if (s->peek_head == s->npeeks) {
+    rc = -ENOENT; /* no run to extend: peek starts one */
+  } else {
+    const peek_t *last = &s->peeks[s->npeeks - 1];
+    rc = take_record(s, last->seq, last->off + SPOOL_HDR + last->len, out, max_len, NULL);
   }
   pthread_mutex_unlock(&s->mu);
   return rc;
@@ -477,15 +556,17 @@ int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms) {
 
 int tt__spool_ack(tt_spool_t *s) {
   pthread_mutex_lock(&s->mu);
-  if (!s->peeked) {
+  if (s->peek_head == s->npeeks) {
     pthread_mutex_unlock(&s->mu);
     return -ENOENT;
   }
-  s->peeked = 0;
+  peek_t p = s->peeks[s->peek_head++];
+  if (s->peek_head == s->npeeks)
+    s->npeeks = s->peek_head = 0;
   size_t i = 0;
-  while (i < s->nsegs && s->segs[i].seq != s->peek_seq)
+  while (i < s->nsegs && s->segs[i].seq != p.seq)
     i++;
-  if (i == s->nsegs || s->read_fd < 0 || s->read_seq != s->peek_seq) {
+  if (p.dropped || i == s->nsegs) {
     pthread_mutex_unlock(&s->mu); /* dropped by the budget meanwhile */
     return -ENOENT;
   }
@@ -493,16 +574,20 @@ int tt__spool_ack(tt_spool_t *s) {
   /* The record counts as consumed in memory even when its flag cannot be written: the caller
    * is done with it, and handing it out again in this run would send it twice. Only a restart
    * would replay it (the error tells the caller to count that). */
-  uint8_t flags = (uint8_t)(s->peek_flags | FLAG_CONSUMED);
-  int rc = 0;
-  ssize_t w = pwrite(s->read_fd, &flags, 1, (off_t)(s->peek_off + 5));
-  if (w != 1)
-    rc = w < 0 ? -errno : -EIO;
-  else if (s->opts.fsync && fdatasync(s->read_fd) != 0)
-    rc = -errno;
+  uint8_t flags = (uint8_t)(p.flags | FLAG_CONSUMED);
+  int rc = injected_fault(TT_SPOOL_FAULT_MARK);
+  if (rc == 0)
+    rc = use_segment(s, p.seq);
+  if (rc == 0) {
+    ssize_t w = pwrite(s->read_fd, &flags, 1, (off_t)(p.off + 5));
+    if (w != 1)
+      rc = w < 0 ? -errno : -EIO;
+    else if (s->opts.fsync && fdatasync(s->read_fd) != 0)
+      rc = -errno;
+  }
   seg->waiting--;
   s->st.records--;
-  seg->read_off = s->peek_off + SPOOL_HDR + s->peek_len;
+  seg->read_off = p.off + SPOOL_HDR + p.len;
   s->head_enq_ms = 0;
   int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);
   if (seg->waiting == 0 && !is_write)
@@ -515,7 +600,8 @@ void tt__spool_stats(tt_spool_t *s, tt_spool_stats_t *out) {
   pthread_mutex_lock(&s->mu);
   if (s->st.records > 0 && s->head_enq_ms == 0) {
     uint8_t hdr[SPOOL_HDR];
-    if (locate_head(s, hdr) >= 0)
+    uint64_t at;
+    if (locate_from(s, 0, 0, hdr, &at) >= 0)
       s->head_enq_ms = get64(hdr + 16);
   }
   *out = s->st;
@@ -537,6 +623,7 @@ void tt__spool_close(tt_spool_t *s) {
   close_read(s);
   pthread_mutex_destroy(&s->mu);
   free(s->segs);
+  free(s->peeks);
   free(s->dir);
   free(s);
 }

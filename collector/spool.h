@@ -12,7 +12,8 @@
  *
  * all little-endian. A record is durable once tt__spool_append returns 0 (with fsync on).
  * Consuming a record sets its CONSUMED flag in place, so a restart resumes after the last
- * acknowledged record; at most the one record in flight at a crash is sent again. A segment
+ * acknowledged record; at most the records in flight at a crash (one peeked run) are sent
+ * again. A segment
  * whose records are all consumed is deleted.
  *
  * Damage is never fatal: on open, a record with a bad magic, length or checksum ends the
@@ -65,20 +66,35 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
  * or the errno of a failed write (the record is then not in the spool). */
 int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_unix_ms);
 
-/* Copies the oldest waiting record into out (replacing its contents). Returns 0, -ENOENT when
- * the spool is empty, or a negative errno. Peeking again without an ack returns the same
- * record. */
+/* Copies the oldest waiting record into out (replacing its contents) and starts a new peeked
+ * run with it, forgetting any earlier run not yet acknowledged. Returns 0, -ENOENT when the
+ * spool is empty, or a negative errno (a failed read is never reported as empty). Peeking
+ * again without an ack returns the same record. */
 int tt__spool_peek(tt_spool_t *s, tt_buf_t *out, uint64_t *enqueued_unix_ms);
 
-/* Marks the record last returned by peek as consumed. Returns 0, -ENOENT (nothing peeked, or
- * the record was dropped by the budget meanwhile), or the errno of a failed flag write or
- * sync: the record then still counts as consumed for this open spool (peek moves on, so it is
- * never handed out twice in one run), but a restart may replay it. */
+/* Copies the waiting record after the last one of the peeked run into out (replacing its
+ * contents) and adds it to the run, so a reader can gather several records before it
+ * acknowledges any. Returns 0; -ENOENT when no record follows or no run was started (or all
+ * of it was acknowledged); -EMSGSIZE, taking nothing, when the record's length exceeds
+ * max_len; or a negative errno. */
+int tt__spool_peek_next(tt_spool_t *s, tt_buf_t *out, size_t max_len);
+
+/* Marks the oldest record of the peeked run consumed and takes it out of the run. Returns 0,
+ * -ENOENT (nothing peeked, or the record was dropped by the budget meanwhile), or the errno of
+ * a failed flag write or sync: the record then still counts as consumed for this open spool
+ * (peek moves on, so it is never handed out twice in one run), but a restart may replay it. */
 int tt__spool_ack(tt_spool_t *s);
 
 void tt__spool_stats(tt_spool_t *s, tt_spool_stats_t *out);
 
 /* Closes files and frees; what is on disk stays for the next open. NULL is a no-op. */
 void tt__spool_close(tt_spool_t *s);
+
+/* Test-only fault injection, process-wide (every open spool): the next `count` record reads
+ * (peek, peek_next) or consumed-mark writes (ack) fail with -err as if the disk had answered so;
+ * a failed mark still moves the spool on, as a real one does. count 0 disarms. Compiled in
+ * because it costs one relaxed atomic load per call; the collector never calls it. */
+typedef enum { TT_SPOOL_FAULT_READ = 0, TT_SPOOL_FAULT_MARK = 1 } tt_spool_fault_t;
+void tt__spool_inject_fault(tt_spool_fault_t op, unsigned count, int err);
 
 #endif

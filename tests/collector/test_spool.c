@@ -352,6 +352,127 @@ spool_should_hand_out_each_record_once_in_order_while_another_thread_appends(voi
   tt__buf_free(&b);
 }
 
+static void expect_peek_next(tt_spool_t *s, tt_buf_t *b, const char *want) {
+  assert_int_equal(tt__spool_peek_next(s, b, 1000), 0);
+  assert_int_equal(b->len, strlen(want));
+  assert_memory_equal(b->data, want, b->len);
+}
+
+/* A reader gathers several records (across a segment boundary) before acknowledging any:
+ * peek_next follows the run, refuses a record over its limit without taking it, acks go from
+ * the run's front, and a new peek starts over at the head. What was not acknowledged comes
+ * again after a reopen, in order. */
+static void spool_peek_next_should_gather_a_run_acknowledged_from_its_front(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 80); /* 2 records of ~33 bytes a segment */
+  const char *recs[] = {"rec-a", "rec-b", "rec-c", "rec-d", "rec-eeeeeeeeeeee"};
+  for (int i = 0; i < 5; i++)
+    append_str(s, recs[i], (uint64_t)i + 1);
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek_next(s, &b, 1000), -ENOENT); /* no run started */
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  expect_peek_next(s, &b, "rec-b");
+  expect_peek_next(s, &b, "rec-c");
+  /* Over the limit: refused, not taken; a larger limit takes it. */
+  expect_peek_next(s, &b, "rec-d");
+  assert_int_equal(tt__spool_peek_next(s, &b, 5), -EMSGSIZE);
+  expect_peek_next(s, &b, "rec-eeeeeeeeeeee");
+  assert_int_equal(tt__spool_peek_next(s, &b, 1000), -ENOENT);
+  /* Peek starts over: the run is forgotten, nothing was consumed. */
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  assert_memory_equal(b.data, "rec-a", 5);
+  expect_peek_next(s, &b, "rec-b");
+  expect_peek_next(s, &b, "rec-c");
+  assert_int_equal(tt__spool_ack(s), 0); /* rec-a */
+  assert_int_equal(tt__spool_ack(s), 0); /* rec-b */
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.records, 3);
+  tt__spool_close(s); /* rec-c peeked, not acknowledged: it comes again */
+  s = open_spool(f, 0, 80);
+  expect_next(s, "rec-c");
+  expect_next(s, "rec-d");
+  expect_next(s, "rec-eeeeeeeeeeee");
+  expect_empty(s);
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  tt__spool_close(s);
+  tt__buf_free(&b);
+}
+
+/* The budget drops the segment holding part of a peeked run: those records' acks answer
+ * -ENOENT (they are counted as dropped), the rest of the run is acknowledged as usual. */
+static void spool_ack_should_answer_enoent_for_run_records_the_budget_dropped(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 200, 80);
+  append_str(s, "old-1", 1);
+  append_str(s, "old-2", 2);
+  append_str(s, "new-3", 3);
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  expect_peek_next(s, &b, "old-2");
+  expect_peek_next(s, &b, "new-3");
+  tt_spool_stats_t st;
+  for (int i = 0; i < 10; i++) { /* until the budget pushes the first segment out */
+    append_str(s, "more", (uint64_t)i + 4);
+    tt__spool_stats(s, &st);
+    if (st.dropped_records > 0)
+      break;
+  }
+  assert_int_equal(st.dropped_records, 2);     /* old-1 and old-2, not new-3 */
+  assert_int_equal(tt__spool_ack(s), -ENOENT); /* old-1 */
+  assert_int_equal(tt__spool_ack(s), -ENOENT); /* old-2 */
+  assert_int_equal(tt__spool_ack(s), 0);       /* new-3 */
+  expect_next(s, "more");
+  tt__spool_close(s);
+  tt__buf_free(&b);
+}
+
+/* With one segment, the budget drops it whole and starts a new file under the same number: an
+ * ack of a record peeked from the dropped one must not mark a record of the new one. */
+static void spool_ack_should_not_mark_a_new_record_after_its_segment_restarted(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 100, 0);
+  append_str(s, "old-1", 1);
+  append_str(s, "old-2", 2);
+  tt_buf_t b = TT_BUF_INIT;
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  expect_peek_next(s, &b, "old-2");
+  append_str(s, "new-3-pushes-the-old-ones-out", 3);
+  append_str(s, "new-4", 4);
+  tt_spool_stats_t st;
+  tt__spool_stats(s, &st);
+  assert_int_equal(st.dropped_records, 2);
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  tt__spool_close(s);
+  s = open_spool(f, 100, 0); /* what is on disk: both new records, unconsumed */
+  expect_next(s, "new-3-pushes-the-old-ones-out");
+  expect_next(s, "new-4");
+  expect_empty(s);
+  tt__spool_close(s);
+  tt__buf_free(&b);
+}
+
+/* The test hook: an injected read fault is a read error, never an empty spool, and takes
+ * nothing; an injected mark fault is reported and still moves the spool on. */
+static void spool_should_report_injected_read_and_mark_faults(void **state) {
+  fixture_t *f = *state;
+  tt_spool_t *s = open_spool(f, 0, 0);
+  append_str(s, "one", 1);
+  append_str(s, "two", 2);
+  tt_buf_t b = TT_BUF_INIT;
+  tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 1, EIO);
+  assert_int_equal(tt__spool_peek(s, &b, NULL), -EIO);
+  assert_int_equal(tt__spool_ack(s), -ENOENT);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 1, ENOSPC);
+  assert_int_equal(tt__spool_peek(s, &b, NULL), 0);
+  assert_int_equal(tt__spool_ack(s), -ENOSPC);
+  expect_next(s, "two");
+  expect_empty(s);
+  tt__spool_close(s);
+  tt__buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(spool_should_replay_records_in_append_order_after_reopen,
@@ -374,6 +495,14 @@ int main(void) {
           spool_should_hand_out_each_record_once_in_order_while_another_thread_appends, setup,
           teardown),
       cmocka_unit_test_setup_teardown(spool_should_survive_garbage_files_in_its_directory, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          spool_peek_next_should_gather_a_run_acknowledged_from_its_front, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          spool_ack_should_answer_enoent_for_run_records_the_budget_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          spool_ack_should_not_mark_a_new_record_after_its_segment_restarted, setup, teardown),
+      cmocka_unit_test_setup_teardown(spool_should_report_injected_read_and_mark_faults, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
