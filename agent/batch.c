@@ -36,13 +36,27 @@ struct tt__batch_s {
   int in_export, abandon, cancelling;
   _Atomic int wake_pending;
   tt__provider_t *p;
-  /* exporter thread only */
-  struct tt_span_s **pending;
-  tt__tstate_t **pending_src; /* the thread whose ring each pending record came from */
-  uint8_t *pending_ext;       /* whether it has extension records */
+  /* Exporter thread only. The batch being gathered is views[0..npending), the records' own
+   * exporter-visible part (a record's address, since data comes first), handed to the exporter
+   * as is. Each record goes back to the thread that ended it, so the batch is kept as runs of
+   * records from one thread: a drain takes a ring's records in a row, and per record the loop
+   * then only reads the ring slot and stores the view. */
   const tt_span_data_t **views;
-  uint32_t npending;
+  struct tt__run_s *runs;
+  struct tt_span_s **spill; /* records their thread cannot take back, for the pool */
+  uint32_t npending, nruns;
 };
+
+/* views[start..next run's start) came from src's ring; has_ext: some have extension records. */
+struct tt__run_s {
+  tt__tstate_t *src;
+  uint32_t start;
+  uint32_t has_ext;
+};
+
+static inline struct tt_span_s *record_of(const tt_span_data_t *d) {
+  return (struct tt_span_s *)(uintptr_t)d; /* data is the record's first member */
+}
 
 static void init_sync(struct tt__batch_s *b) {
   pthread_condattr_t ca;
@@ -67,11 +81,11 @@ static void sleep_until(uint64_t until) {
 
 static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
   tt__provider_t *p = b->p;
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < b->npending; i++)
-    b->views[n++] = &b->pending[i]->data;
-  if (n == 0)
+  uint32_t n = b->npending;
+  if (n == 0) {
+    b->nruns = 0;
     return;
+  }
   uint64_t now = tt__now_mono_ns();
   uint64_t deadline = now + (uint64_t)p->export_timeout_ms * 1000000u;
   if (hard_deadline != 0 && hard_deadline < deadline)
@@ -114,37 +128,49 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
         backoff *= 2;
     }
   }
-  /* Records go back to the thread that ended them, a run of records from one thread at a time;
-   * what it cannot take goes to the pool in one locked batch. pending[] is reused for that
-   * overflow (slots below i are done, and over never passes i). */
-  uint32_t over = 0;
-  for (uint32_t i = 0; i < b->npending;) {
-    tt__tstate_t *src = b->pending_src[i];
-    if (b->pending_ext[i]) {
-      struct tt_span_s *r = b->pending[i];
-      for (uint32_t k = 0; k < r->n_ext; k++) {
-        struct tt_span_s *x = TT__EXTS(r)[k];
-        if (tt__record_give_back(src, x) != 0)
-          tt__pool_return(&x, 1);
-      }
-      if (tt__record_give_back(src, r) != 0)
-        b->pending[over++] = r;
-      i++;
+  /* Records go back to the thread that ended them, a run at a time; what it cannot take goes
+   * to the pool in one locked batch. */
+  uint32_t spilled = 0;
+  for (uint32_t k = 0; k < b->nruns; k++) {
+    tt__tstate_t *src = b->runs[k].src;
+    uint32_t i = b->runs[k].start, end = k + 1 < b->nruns ? b->runs[k + 1].start : n;
+    if (!b->runs[k].has_ext) {
+      i += (uint32_t)tt__record_give_back_many(src, &b->views[i], end - i);
+      for (; i < end; i++)
+        b->spill[spilled++] = record_of(b->views[i]);
       continue;
     }
-    uint32_t j = i + 1;
-    while (j < b->npending && b->pending_src[j] == src && !b->pending_ext[j])
-      j++;
-    size_t took = tt__record_give_back_many(src, &b->pending[i], j - i);
-    for (uint32_t k = i + (uint32_t)took; k < j; k++)
-      b->pending[over++] = b->pending[k];
-    i = j;
+    for (; i < end; i++) { /* rare: read each record for its extension list */
+      struct tt_span_s *r = record_of(b->views[i]);
+      for (uint32_t x = 0; x < r->n_ext; x++) {
+        struct tt_span_s *e = TT__EXTS(r)[x];
+        if (tt__record_give_back(src, e) != 0)
+          tt__pool_return(&e, 1);
+      }
+      if (tt__record_give_back(src, r) != 0)
+        b->spill[spilled++] = r;
+    }
   }
-  tt__pool_return(b->pending, over);
+  tt__pool_return(b->spill, spilled);
   b->npending = 0;
+  b->nruns = 0;
 }
 
-/* Moves queued records into pending, exporting each full batch. Only records queued before the
+/* Starts a run for records from t's ring unless the last run is t's already. An empty last run
+ * (its ring held only an earlier provider's records) is reused, so runs never outnumber the
+ * records in the batch plus one. */
+static inline void run_open(struct tt__batch_s *b, tt__tstate_t *t) {
+  if (b->nruns != 0 && b->runs[b->nruns - 1].src == t)
+    return;
+  if (b->nruns != 0 && b->runs[b->nruns - 1].start == b->npending)
+    b->nruns--;
+  b->runs[b->nruns].src = t;
+  b->runs[b->nruns].start = b->npending;
+  b->runs[b->nruns].has_ext = 0;
+  b->nruns++;
+}
+
+/* Moves queued records into the batch, exporting each full batch. Only records queued before the
  * call are taken (head is sampled once per ring) so a flush ends even under constant load.
  * Returns how many records it took; *max_ring is the most any one ring held. */
 static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_deadline,
@@ -174,26 +200,29 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
     if (h - tl > *max_ring)
       *max_ring = (uint32_t)(h - tl);
     found += (uint32_t)(h - tl);
+    run_open(b, t);
     while (tl != h) {
       uintptr_t v = ring[tl & mask];
       struct tt_span_s *r = tt__ring_record(v);
       tl++;
-      if ((v & TT__TAG_PROVIDER) != p->tag) {
-        /* Ended just as an earlier provider shut down: never export it into this one. */
-        tt__pool_return(TT__EXTS(r), r->n_ext);
-        tt__pool_return(&r, 1);
-        continue;
+      /* The exporter thread reads a record's header only when it has extensions (or belongs to
+       * an earlier provider): a read would pull the line away from the core that reuses it. */
+      if (__builtin_expect((v & TT__TAG_MASK) != p->tag, 0)) {
+        if ((v & TT__TAG_PROVIDER) != p->tag) {
+          /* Ended just as an earlier provider shut down: never export it into this one. */
+          tt__pool_return(TT__EXTS(r), r->n_ext);
+          tt__pool_return(&r, 1);
+          continue;
+        }
+        b->runs[b->nruns - 1].has_ext = 1;
       }
-      /* The exporter thread reads a record's header only when it has extensions: a read would
-       * pull the line away from the core that reuses the record. */
-      b->pending_ext[b->npending] = (v & TT__TAG_HAS_EXT) != 0;
-      b->pending_src[b->npending] = t;
-      b->pending[b->npending++] = r;
+      b->views[b->npending++] = &r->data;
       if (b->npending == p->max_export_batch_size) {
         /* Free the ring slots before a possibly long export; one store per batch, not per
          * record, keeps the producer's view of tail from bouncing. */
         atomic_store_explicit(&t->tail, tl, memory_order_release);
         export_pending(b, hard_deadline);
+        run_open(b, t);
       }
     }
     atomic_store_explicit(&t->tail, tl, memory_order_release);
@@ -359,14 +388,12 @@ int tt__batch_start(tt__provider_t *p) {
   if (b == NULL)
     return TT_ENOMEM;
   b->p = p;
-  b->pending = tt__calloc(p->max_export_batch_size, sizeof *b->pending);
   b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
-  b->pending_src = tt__calloc(p->max_export_batch_size, sizeof *b->pending_src);
-  b->pending_ext = tt__calloc(p->max_export_batch_size, sizeof *b->pending_ext);
-  if (b->pending == NULL || b->views == NULL || b->pending_src == NULL || b->pending_ext == NULL) {
-    tt__free(b->pending_ext);
-    tt__free(b->pending_src);
-    tt__free(b->pending);
+  b->runs = tt__calloc((size_t)p->max_export_batch_size + 1, sizeof *b->runs);
+  b->spill = tt__calloc(p->max_export_batch_size, sizeof *b->spill);
+  if (b->views == NULL || b->runs == NULL || b->spill == NULL) {
+    tt__free(b->spill);
+    tt__free(b->runs);
     tt__free(b->views);
     tt__free(b);
     return TT_ENOMEM;
@@ -499,6 +526,7 @@ void tt__batch_atfork_child(tt__provider_t *p) {
   atomic_store(&tt__exporter_threads_alive, 0);
   b->running = 0;
   b->npending = 0;
+  b->nruns = 0;
   b->wake = 0;
   b->in_export = 0;
   b->cancelling = 0;

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -101,7 +102,8 @@ extern _Atomic(tt__provider_t *) tt__provider;
 #define TT__RECORD_SIZE 4096
 
 struct tt_span_s {
-  tt_span_data_t data; /* first: exporters read records through this view */
+  tt_span_data_t data; /* first: exporters read records through this view, and the exporter
+                          thread turns a view back into its record */
   tt__provider_t *provider;
   uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
   uint64_t attr_bloom;   /* one bit per fingerprint seen: a clear bit means "key is new" */
@@ -127,6 +129,7 @@ struct tt_span_s {
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - 64 - sizeof(struct tt_span_s))
 _Static_assert(TT__MAX_EXT * sizeof(struct tt_span_s *) <= 64, "extension list fits the tail");
 _Static_assert(sizeof(struct tt_span_s) + 64 < TT__RECORD_SIZE, "header and tail fit a record");
+_Static_assert(offsetof(struct tt_span_s, data) == 0, "a view is its record's address");
 
 /* ---- thread state (thread.c) ---- */
 #define TT__REFILL 32    /* records a thread takes from its return ring or the pool at once */
@@ -212,9 +215,10 @@ void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
  * live owner, or its return ring is full). A busy thread gets back all it ended: records then
  * stay in its core's cache and never pass through the shared pool. */
 int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
-/* The same for n records in one step (one look at the owner's tail, one publication); returns
- * how many of recs[0..n) t took. */
-size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n);
+/* The same for n records in one step (one look at the owner's tail, one publication), given by
+ * their exporter views (a record's address: data is its first member); returns how many of
+ * views[0..n) t took. */
+size_t tt__record_give_back_many(tt__tstate_t *t, const tt_span_data_t *const *views, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */
 /* A ring holding this many of its limit means the polling exporter thread is late: the thread
  * that fills it signals it regardless, and the exporter shortens its poll interval. */

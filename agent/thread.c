@@ -235,7 +235,7 @@ void tt__pool_return(struct tt_span_s **recs, size_t n) {
   pthread_mutex_unlock(&g_pool_mu);
 }
 
-size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs, size_t n) {
+size_t tt__record_give_back_many(tt__tstate_t *t, const tt_span_data_t *const *views, size_t n) {
   if (t->ret == NULL || !atomic_load_explicit(&t->owned, memory_order_relaxed))
     return 0;
   uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
@@ -247,7 +247,9 @@ size_t tt__record_give_back_many(tt__tstate_t *t, struct tt_span_s *const *recs,
   if (n > room)
     n = room;
   for (size_t i = 0; i < n; i++)
-    atomic_store_explicit(&t->ret[(h + i) & t->ring_mask], recs[i], memory_order_relaxed);
+    atomic_store_explicit(&t->ret[(h + i) & t->ring_mask],
+                          (struct tt_span_s *)(uintptr_t)views[i], /* data comes first */
+                          memory_order_relaxed);
   if (n != 0)
     atomic_store_explicit(&t->ret_head, h + n, memory_order_release);
   return n;
@@ -271,7 +273,8 @@ void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep) {
 }
 
 int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
-  return tt__record_give_back_many(t, &r, 1) == 1 ? 0 : -1;
+  const tt_span_data_t *v = &r->data;
+  return tt__record_give_back_many(t, &v, 1) == 1 ? 0 : -1;
 }
 
 int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {

@@ -382,6 +382,76 @@ static void idle_and_exited_threads_should_hand_back_their_returned_records(void
   test_finish(m);
 }
 
+/* One drain takes records from several threads' rings into one batch, and a batch boundary cuts
+ * a thread's run in two; some spans have extension records. Every record, extensions included,
+ * must go back to the thread that ended it (each thread here holds far fewer than TT__RET_MAX,
+ * so none goes to the pool). */
+#define MIX_THREADS 3
+#define MIX_SPANS 21
+static pthread_mutex_t g_mix_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_mix_cv = PTHREAD_COND_INITIALIZER;
+static int g_mix_done, g_mix_may_exit;
+
+typedef struct mix_s {
+  tt__tstate_t *t;
+  uint64_t given_before, records;
+} mix_t;
+
+static void *mix_thread(void *arg) {
+  mix_t *x = arg;
+  static char big[3000];
+  memset(big, 'v', sizeof big - 1);
+  (void)tt_current_span();
+  x->t = tt__tls;
+  x->given_before = given_back(x->t);
+  tt_span_t *s[MIX_SPANS];
+  for (int i = 0; i < MIX_SPANS; i++) {
+    s[i] = tt_span_start(NULL, "mix", NULL);
+    assert_non_null(s[i]);
+    if (i % 3 == 0) { /* two 3000-byte values do not fit one record */
+      tt_span_set_str(s[i], "a", big);
+      tt_span_set_str(s[i], "b", big);
+      assert_true(s[i]->n_ext > 0);
+    }
+    x->records += 1 + s[i]->n_ext;
+  }
+  for (int i = 0; i < MIX_SPANS; i++)
+    tt_span_end(s[i]);
+  pthread_mutex_lock(&g_mix_mu);
+  g_mix_done++;
+  pthread_cond_broadcast(&g_mix_cv);
+  while (!g_mix_may_exit) /* alive and idle: keeps what it is given back */
+    pthread_cond_wait(&g_mix_cv, &g_mix_mu);
+  pthread_mutex_unlock(&g_mix_mu);
+  return NULL;
+}
+
+static void records_should_go_back_to_the_thread_that_ended_them_from_mixed_batches(void **state) {
+  (void)state;
+  /* Batch 50: no thread queues a full batch (no wake-up before the flush), and the flush's drain
+   * takes 21 + 21 + 8 records into the first batch and the last 13 into a second one. */
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 64, 50, 60000);
+  mix_t x[MIX_THREADS] = {{0}};
+  pthread_t th[MIX_THREADS];
+  for (int k = 0; k < MIX_THREADS; k++)
+    assert_int_equal(pthread_create(&th[k], NULL, mix_thread, &x[k]), 0);
+  pthread_mutex_lock(&g_mix_mu);
+  while (g_mix_done < MIX_THREADS)
+    pthread_cond_wait(&g_mix_cv, &g_mix_mu);
+  pthread_mutex_unlock(&g_mix_mu);
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), MIX_THREADS * MIX_SPANS);
+  for (int k = 0; k < MIX_THREADS; k++)
+    assert_int_equal(given_back(x[k].t) - x[k].given_before, x[k].records);
+  pthread_mutex_lock(&g_mix_mu);
+  g_mix_may_exit = 1;
+  pthread_cond_broadcast(&g_mix_cv);
+  pthread_mutex_unlock(&g_mix_mu);
+  for (int k = 0; k < MIX_THREADS; k++)
+    pthread_join(th[k], NULL);
+  test_finish(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_should_export_when_the_schedule_delay_passes),
@@ -397,6 +467,7 @@ int main(void) {
       cmocka_unit_test(many_threads_should_account_for_every_span),
       cmocka_unit_test(exited_threads_should_still_have_their_spans_exported),
       cmocka_unit_test(idle_and_exited_threads_should_hand_back_their_returned_records),
+      cmocka_unit_test(records_should_go_back_to_the_thread_that_ended_them_from_mixed_batches),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
