@@ -122,15 +122,23 @@ static int write_full(int fd, const void *buf, size_t len) {
   return 0;
 }
 
+/* Returns arr (n elements of size bytes, *cap allocated) with room for one more, doubling it
+ * when full, or NULL when that fails (arr is then unchanged and still the caller's). */
+static void *room_for_one(void *arr, size_t n, size_t *cap, size_t size) {
+  if (n < *cap)
+    return arr;
+  size_t ncap = *cap ? *cap * 2 : 16;
+  void *p = realloc(arr, ncap * size);
+  if (p != NULL)
+    *cap = ncap;
+  return p;
+}
+
 static int segs_push(tt_spool_t *s, segment_t seg) {
-  if (s->nsegs == s->capsegs) {
-    size_t cap = s->capsegs ? s->capsegs * 2 : 16;
-    segment_t *n = realloc(s->segs, cap * sizeof *n);
-    if (n == NULL)
-      return -ENOMEM;
-    s->segs = n;
-    s->capsegs = cap;
-  }
+  segment_t *segs = room_for_one(s->segs, s->nsegs, &s->capsegs, sizeof *segs);
+  if (segs == NULL)
+    return -ENOMEM;
+  s->segs = segs;
   s->segs[s->nsegs++] = seg;
   return 0;
 }
@@ -504,14 +512,10 @@ static int take_record(tt_spool_t *s, uint64_t from_seq, uint64_t from_off, tt_b
   uint32_t len = get32(hdr + 8);
   if (len > max_len)
     return -EMSGSIZE;
-  if (s->npeeks == s->peekcap) {
-    size_t cap = s->peekcap ? s->peekcap * 2 : 16;
-    peek_t *n = realloc(s->peeks, cap * sizeof *n);
-    if (n == NULL)
-      return -ENOMEM;
-    s->peeks = n;
-    s->peekcap = cap;
-  }
+  peek_t *peeks = room_for_one(s->peeks, s->npeeks, &s->peekcap, sizeof *peeks);
+  if (peeks == NULL)
+    return -ENOMEM;
+  s->peeks = peeks;
   tt__buf_reset(out);
   int rc = tt__buf_reserve(out, len);
   if (rc == 0)

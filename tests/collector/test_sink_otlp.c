@@ -912,13 +912,30 @@ static int end_fault_test(void **state) {
   return 0;
 }
 
-static tt_sink_t *open_always_sink(tt_peer_t *p, const char *dir, tt_otlp_sink_opts_t *o, char *ep,
-                                   size_t eplen) {
-  opts_for(o, TT_FWD_PROTOCOL_GRPC, p, ep, eplen);
-  o->spool_dir = dir;
-  o->spool_fsync = 1;
-  o->spool_always = 1;
-  return open_sink(o);
+/* The fault tests' run: with `count` injected EIO faults of kind `fault` armed, an always-mode
+ * sink on the spool in dir sends batch 0 alone and then batches 1-5, each drained, and closes.
+ * Fills *st, and *unconsumed with the records still unconsumed on disk (read before close, which
+ * deletes the write segment); returns the logs captured meanwhile (the caller frees them). */
+static char *run_always_with_fault(tt_peer_t *p, const char *dir, tt_spool_fault_t fault,
+                                   unsigned count, tt_otlp_sink_stats_t *st, int *unconsumed) {
+  tt_otlp_sink_opts_t o;
+  char ep[128];
+  capture_logs(&cap);
+  tt__spool_inject_fault(fault, count, EIO);
+  opts_for(&o, TT_FWD_PROTOCOL_GRPC, p, ep, sizeof ep);
+  o.spool_dir = dir;
+  o.spool_fsync = 1;
+  o.spool_always = 1;
+  tt_sink_t *s = open_sink(&o);
+  submit_n(s, 0, 1);
+  wait_drained(s);
+  submit_n(s, 1, 6);
+  wait_drained(s);
+  tt__sink_otlp_stats(s, st);
+  *unconsumed = unconsumed_on_disk(dir);
+  s->vt->close(s);
+  tt__spool_inject_fault(fault, 0, 0);
+  return captured_logs(&cap);
 }
 
 /* Mode always, the consumed mark of the first sent batch cannot be written (injected EIO): the
@@ -932,21 +949,9 @@ sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice(voi
   assert_non_null(mkdtemp(dir));
   tt_peer_t p;
   start_peer(&p, NULL);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  capture_logs(&cap);
-  tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 1, EIO);
-  tt_sink_t *s = open_always_sink(&p, dir, &o, ep, sizeof ep);
-  submit_n(s, 0, 1);
-  wait_drained(s);
-  submit_n(s, 1, 6);
-  wait_drained(s);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
-  int unconsumed = unconsumed_on_disk(dir); /* before close deletes the write segment */
-  s->vt->close(s);
-  tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 0, 0);
-  char *logs = captured_logs(&cap);
+  int unconsumed;
+  char *logs = run_always_with_fault(&p, dir, TT_SPOOL_FAULT_MARK, 1, &st, &unconsumed);
   assert_int_equal(st.batches_sent, 6);
   assert_int_equal(st.spool_errors, 1);
   assert_int_equal(st.spool_batches, 0);
@@ -971,27 +976,16 @@ static void sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing(void **s
   assert_non_null(mkdtemp(dir));
   tt_peer_t p;
   start_peer(&p, NULL);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  capture_logs(&cap);
-  tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 3, EIO);
-  tt_sink_t *s = open_always_sink(&p, dir, &o, ep, sizeof ep);
-  submit_n(s, 0, 1);
-  wait_drained(s);
-  submit_n(s, 1, 6);
-  wait_drained(s);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
-  s->vt->close(s);
-  tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 0, 0);
-  char *logs = captured_logs(&cap);
+  int unconsumed;
+  char *logs = run_always_with_fault(&p, dir, TT_SPOOL_FAULT_READ, 3, &st, &unconsumed);
   assert_int_equal(st.batches_sent, 6);
   assert_int_equal(st.spool_errors, 3);
   assert_int_equal(st.spool_batches, 0);
   assert_int_equal(st.batches_failed_permanent, 0);
   assert_int_equal(peer_stat(&p, "spans"), 6);
   assert_delivered_in_order(&p, 0, 6);
-  assert_int_equal(unconsumed_on_disk(dir), 0);
+  assert_int_equal(unconsumed, 0);
   if (count_substr(logs, "spool read failed; the batch stays in the spool") != 1 ||
       count_substr(logs, "spool reads succeed again") != 1)
     fail_msg("expected one log line for the failed reads and one for their end; logged: %s", logs);
