@@ -1,7 +1,9 @@
 /* OTLP forwarding sink against a real peer (tests/peers/otlp_receiver.py on python3-grpcio):
  * delivery order over both protocols, retry on retryable answers, no retry on permanent ones,
  * the Honeycomb-style auth header, the disk spool across a backend outage and a restart, and
- * spool mode always (every batch on disk before it is sent, replayed once after a crash). */
+ * spool mode always (every batch on disk before it is sent, replayed once after a crash).
+ * Each test gets its peer, spool directory and sinks from a cmocka fixture (fixture_t), whose
+ * teardown takes them down also after a failed assertion. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,168 +143,6 @@ static tt_sink_t *open_sink(const tt_otlp_sink_opts_t *o) {
   return s;
 }
 
-static void start_peer(tt_peer_t *p, const char *const *extra) {
-  if (peer_start(p, extra) != 0)
-    fail_msg("the Python OTLP receiver did not start (python3-grpcio/python3-protobuf needed)");
-}
-
-/* Starts a peer, injects `fault` (JSON, or NULL), sends batches 0..n-1 through a fresh sink,
- * waits for the queue to drain and closes the sink. With a fault, each batch is submitted once
- * the one before it is delivered, so each goes alone in its request (the sender coalesces
- * queued batches) and the fault lands on a known batch. The peer keeps running for the caller's
- * assertions; the caller stops it. */
-static void send_through_sink(int protocol, const char *fault, int n, tt_peer_t *p,
-                              tt_otlp_sink_stats_t *st) {
-  start_peer(p, NULL);
-  if (fault != NULL)
-    assert_int_equal(peer_fault(p, fault), 0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, protocol, p, ep, sizeof ep);
-  tt_sink_t *s = open_sink(&o);
-  for (int i = 0; i < n; i += fault != NULL ? 1 : n) {
-    submit_n(s, i, fault != NULL ? i + 1 : n);
-    wait_drained(s);
-  }
-  tt__sink_otlp_stats(s, st);
-  assert_true(s->vt->healthy(s));
-  s->vt->close(s);
-}
-
-static void run_delivery(int protocol) {
-  tt_peer_t p;
-  tt_otlp_sink_stats_t st;
-  send_through_sink(protocol, NULL, 40, &p, &st);
-  assert_int_equal(st.batches_sent, 40);
-  assert_int_equal(st.spans_sent, 40);
-  assert_int_equal(peer_stat(&p, "spans"), 40);
-  assert_delivered_in_order(&p, 0, 40);
-  peer_stop(&p);
-}
-
-static void sink_otlp_should_deliver_every_batch_once_in_order_over_grpc(void **state) {
-  (void)state;
-  run_delivery(TT_FWD_PROTOCOL_GRPC);
-}
-
-static void sink_otlp_should_deliver_every_batch_once_in_order_over_http(void **state) {
-  (void)state;
-  run_delivery(TT_FWD_PROTOCOL_HTTP_PROTOBUF);
-}
-
-static void sink_otlp_should_retry_503_with_retry_after_then_deliver(void **state) {
-  (void)state;
-  tt_peer_t p;
-  tt_otlp_sink_stats_t st;
-  send_through_sink(TT_FWD_PROTOCOL_HTTP_PROTOBUF,
-                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":503,"
-                    "\"retry_after\":\"1\",\"times\":2}",
-                    3, &p, &st);
-  assert_int_equal(st.batches_retried, 2);
-  assert_int_equal(st.batches_sent, 3);
-  assert_int_equal(st.batches_failed_permanent, 0);
-  assert_int_equal(peer_stat(&p, "requests"), 5);
-  assert_delivered_in_order(&p, 0, 3);
-  peer_stop(&p);
-}
-
-static void sink_otlp_should_retry_grpc_unavailable_then_deliver(void **state) {
-  (void)state;
-  tt_peer_t p;
-  tt_otlp_sink_stats_t st;
-  send_through_sink(TT_FWD_PROTOCOL_GRPC,
-                    "{\"proto\":\"grpc\",\"kind\":\"status\",\"code\":\"UNAVAILABLE\","
-                    "\"message\":\"down\",\"times\":2}",
-                    2, &p, &st);
-  assert_int_equal(st.batches_retried, 2);
-  assert_int_equal(st.batches_sent, 2);
-  assert_delivered_in_order(&p, 0, 2);
-  peer_stop(&p);
-}
-
-/* A backend that accepts the request and never answers: the attempt times out (timeout_ms is
- * 3 s in opts_for) and is retried; the batch is delivered once the backend answers again. */
-static void sink_otlp_should_retry_a_hung_request_after_its_deadline(void **state) {
-  (void)state;
-  for (int protocol = TT_FWD_PROTOCOL_GRPC; protocol <= TT_FWD_PROTOCOL_HTTP_PROTOBUF; protocol++) {
-    tt_peer_t p;
-    tt_otlp_sink_stats_t st;
-    send_through_sink(protocol, "{\"proto\":\"any\",\"kind\":\"hang\",\"seconds\":5,\"times\":1}",
-                      2, &p, &st);
-    assert_int_equal(st.batches_retried, 1);
-    assert_int_equal(st.batches_sent, 2);
-    assert_int_equal(st.batches_failed_permanent, 0);
-    assert_delivered_in_order(&p, 0, 2);
-    peer_stop(&p);
-  }
-}
-
-static void sink_otlp_should_drop_and_count_a_400_without_retrying(void **state) {
-  (void)state;
-  tt_peer_t p;
-  tt_otlp_sink_stats_t st;
-  send_through_sink(TT_FWD_PROTOCOL_HTTP_PROTOBUF,
-                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
-                    "\"message\":\"bad data\",\"times\":1}",
-                    3, &p, &st);
-  assert_int_equal(st.batches_failed_permanent, 1);
-  assert_int_equal(st.spans_failed_permanent, 1);
-  assert_int_equal(st.batches_retried, 0);
-  assert_int_equal(st.batches_sent, 2);
-  assert_int_equal(peer_stat(&p, "requests"), 3);
-  assert_delivered_in_order(&p, 1, 3);
-  peer_stop(&p);
-}
-
-static void sink_otlp_should_count_partial_success_without_retrying(void **state) {
-  (void)state;
-  tt_peer_t p;
-  tt_otlp_sink_stats_t st;
-  send_through_sink(TT_FWD_PROTOCOL_GRPC,
-                    "{\"proto\":\"grpc\",\"kind\":\"partial\",\"rejected\":1,"
-                    "\"message\":\"one bad span\",\"times\":1}",
-                    2, &p, &st);
-  assert_int_equal(st.spans_rejected, 1);
-  assert_int_equal(st.batches_retried, 0);
-  assert_int_equal(peer_stat(&p, "requests"), 2);
-  peer_stop(&p);
-}
-
-static void sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires(void **state) {
-  (void)state;
-  const char *extra[] = {"--require-header", "x-honeycomb-team=secret-key", NULL};
-  for (int protocol = TT_FWD_PROTOCOL_GRPC; protocol <= TT_FWD_PROTOCOL_HTTP_PROTOBUF; protocol++) {
-    tt_peer_t p;
-    start_peer(&p, extra);
-    tt_otlp_sink_opts_t o;
-    char ep[128];
-    opts_for(&o, protocol, &p, ep, sizeof ep);
-    /* Without the header: refused (401 / UNAUTHENTICATED), counted, not retried. */
-    tt_sink_t *s = open_sink(&o);
-    submit_n(s, 0, 1);
-    wait_drained(s);
-    tt_otlp_sink_stats_t st;
-    tt__sink_otlp_stats(s, &st);
-    assert_int_equal(st.batches_failed_permanent, 1);
-    assert_int_equal(st.batches_retried, 0);
-    s->vt->close(s);
-    /* With it: delivered. */
-    o.headers = "x-honeycomb-team=secret-key";
-    s = open_sink(&o);
-    submit_n(s, 1, 2);
-    wait_drained(s);
-    tt__sink_otlp_stats(s, &st);
-    assert_int_equal(st.batches_sent, 1);
-    s->vt->close(s);
-    assert_delivered_in_order(&p, 1, 2);
-    char *dump = peer_ctl(&p, "/_control/dump", NULL);
-    assert_non_null(dump);
-    assert_true(count_substr(dump, "x-honeycomb-team=secret-key") >= 1);
-    free(dump);
-    peer_stop(&p);
-  }
-}
-
 static void remove_dir(const char *dir) {
   DIR *d = opendir(dir);
   struct dirent *e;
@@ -318,45 +158,327 @@ static void remove_dir(const char *dir) {
   rmdir(dir);
 }
 
-static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-spool-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  tt_peer_t p;
-  start_peer(&p, NULL);
-
-  /* The backend is down (nothing listens): everything goes to the spool. */
+/* What a test starts with, owned by the test's setup and teardown (cmocka runs the teardown
+ * after a failed assertion too, so a failing test leaks no peer process, temporary directory or
+ * sink thread into the tests after it): the peer, an empty spool directory, and the sinks the
+ * test opened through fx_open and has not closed yet. `o` and `ep` are the options fx_opts
+ * fills for the test's next sink. */
+typedef struct {
+  tt_peer_t peer; /* pid 0: none runs */
+  const char *const *peer_args;
+  char dir[32];  /* "": none */
+  char dir2[32]; /* a second directory, made on demand by fx_second_dir; "": none */
+  tt_sink_t *sinks[2];
   tt_otlp_sink_opts_t o;
   char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  snprintf(ep, sizeof ep, "127.0.0.1:%d", closed_port());
-  o.timeout_ms = 500;
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  o.queue_bytes = 4096; /* a small memory queue: the outage outlasts it */
-  tt_sink_t *s = open_sink(&o);
+} fixture_t;
+
+static int fx_start_peer(fixture_t *f) {
+  if (peer_start(&f->peer, f->peer_args) != 0) {
+    f->peer.pid = 0; /* peer_start reaped it: peer_stop must not signal that pid again */
+    fprintf(stderr, "the Python OTLP receiver did not start (python3-grpcio/python3-protobuf "
+                    "needed)\n");
+    return -1;
+  }
+  return 0;
+}
+
+static int teardown_fixture(void **state) {
+  fixture_t *f = *state;
+  for (size_t i = 0; i < sizeof f->sinks / sizeof f->sinks[0]; i++) {
+    if (f->sinks[i] != NULL) { /* left open by a failed test: do not wait on its backend */
+      tt__sink_otlp_set_close_deadline(f->sinks[i], 200);
+      f->sinks[i]->vt->close(f->sinks[i]);
+    }
+  }
+  peer_stop(&f->peer);
+  if (f->dir[0] != '\0')
+    remove_dir(f->dir);
+  if (f->dir2[0] != '\0')
+    remove_dir(f->dir2);
+  free(f);
+  return 0;
+}
+
+/* cmocka runs no teardown when the setup fails, so a failed setup undoes its own work. */
+static int setup_fixture(void **state, int peer, int spool, const char *const *peer_args) {
+  fixture_t *f = calloc(1, sizeof *f);
+  if (f == NULL)
+    return -1;
+  *state = f;
+  f->peer_args = peer_args;
+  if (spool) {
+    snprintf(f->dir, sizeof f->dir, "/tmp/tt-fwd-spool-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+      f->dir[0] = '\0';
+      teardown_fixture(state);
+      return -1;
+    }
+  }
+  if (peer && fx_start_peer(f) != 0) {
+    teardown_fixture(state);
+    return -1;
+  }
+  return 0;
+}
+
+static int setup_peer(void **state) {
+  return setup_fixture(state, 1, 0, NULL);
+}
+
+static int setup_peer_and_spool(void **state) {
+  return setup_fixture(state, 1, 1, NULL);
+}
+
+static int setup_peer_requiring_auth(void **state) {
+  static const char *const extra[] = {"--require-header", "x-honeycomb-team=secret-key", NULL};
+  return setup_fixture(state, 1, 0, extra);
+}
+
+/* For tests against a backend that is down: only the sinks are looked after. */
+static int setup_no_peer(void **state) {
+  return setup_fixture(state, 0, 0, NULL);
+}
+
+/* Stops the peer and starts a fresh one with the same arguments: its dump starts empty. */
+static void fx_restart_peer(fixture_t *f) {
+  peer_stop(&f->peer);
+  if (fx_start_peer(f) != 0)
+    fail_msg("the peer did not restart");
+}
+
+static const char *fx_second_dir(fixture_t *f) {
+  snprintf(f->dir2, sizeof f->dir2, "/tmp/tt-fwd-crash-XXXXXX");
+  if (mkdtemp(f->dir2) == NULL) {
+    f->dir2[0] = '\0';
+    fail_msg("mkdtemp: %s", strerror(errno));
+  }
+  return f->dir2;
+}
+
+/* The test's options for a sink of `protocol` to the fixture's peer (opts_for), to adjust
+ * before fx_open. */
+static tt_otlp_sink_opts_t *fx_opts(fixture_t *f, int protocol) {
+  opts_for(&f->o, protocol, &f->peer, f->ep, sizeof f->ep);
+  return &f->o;
+}
+
+static tt_sink_t *fx_open(fixture_t *f, const tt_otlp_sink_opts_t *o) {
+  size_t i = 0;
+  while (i < sizeof f->sinks / sizeof f->sinks[0] && f->sinks[i] != NULL)
+    i++;
+  assert_true(i < sizeof f->sinks / sizeof f->sinks[0]);
+  f->sinks[i] = open_sink(o);
+  return f->sinks[i];
+}
+
+static void fx_close(fixture_t *f, tt_sink_t *s) {
+  for (size_t i = 0; i < sizeof f->sinks / sizeof f->sinks[0]; i++)
+    if (f->sinks[i] == s)
+      f->sinks[i] = NULL;
+  s->vt->close(s);
+}
+
+/* Spool mode on_failure: batches the backend cannot take go to disk in dir. */
+static void spool_on_failure(tt_otlp_sink_opts_t *o, const char *dir) {
+  o->spool_dir = dir;
+  o->spool_fsync = 1;
+}
+
+/* Spool mode always: every batch is on disk in dir before its first attempt. */
+static void spool_always(tt_otlp_sink_opts_t *o, const char *dir) {
+  spool_on_failure(o, dir);
+  o->spool_always = 1;
+}
+
+/* Points o at a port nothing listens on: a backend that stays down. ep must outlive the open. */
+static void to_dead_backend(tt_otlp_sink_opts_t *o, char *ep, size_t eplen) {
+  snprintf(ep, eplen, "127.0.0.1:%d", closed_port());
+  o->endpoint = ep;
+}
+
+/* Options for a gRPC sink named `name` whose backend stays down: each attempt times out after
+ * timeout_ms, retries back off from 20 ms, the memory queue holds queue_bytes. */
+static void dead_backend_opts(tt_otlp_sink_opts_t *o, const char *name, char *ep, size_t eplen,
+                              int32_t timeout_ms, uint64_t queue_bytes) {
+  memset(o, 0, sizeof *o);
+  o->name = name;
+  o->protocol = TT_FWD_PROTOCOL_GRPC;
+  to_dead_backend(o, ep, eplen);
+  o->insecure = 1;
+  o->timeout_ms = timeout_ms;
+  o->retry_initial_ms = 20;
+  o->queue_bytes = queue_bytes;
+}
+
+/* Injects `fault` (JSON, or NULL) into the fixture's peer, sends batches 0..n-1 through a fresh
+ * sink, waits for the queue to drain and closes the sink. With a fault, each batch is submitted
+ * once the one before it is delivered, so each goes alone in its request (the sender coalesces
+ * queued batches) and the fault lands on a known batch. The peer keeps running for the caller's
+ * assertions. */
+static void send_through_sink(fixture_t *f, int protocol, const char *fault, int n,
+                              tt_otlp_sink_stats_t *st) {
+  if (fault != NULL)
+    assert_int_equal(peer_fault(&f->peer, fault), 0);
+  tt_sink_t *s = fx_open(f, fx_opts(f, protocol));
+  for (int i = 0; i < n; i += fault != NULL ? 1 : n) {
+    submit_n(s, i, fault != NULL ? i + 1 : n);
+    wait_drained(s);
+  }
+  tt__sink_otlp_stats(s, st);
+  assert_true(s->vt->healthy(s));
+  fx_close(f, s);
+}
+
+static void run_delivery(fixture_t *f, int protocol) {
+  tt_otlp_sink_stats_t st;
+  send_through_sink(f, protocol, NULL, 40, &st);
+  assert_int_equal(st.batches_sent, 40);
+  assert_int_equal(st.spans_sent, 40);
+  assert_int_equal(peer_stat(&f->peer, "spans"), 40);
+  assert_delivered_in_order(&f->peer, 0, 40);
+}
+
+static void sink_otlp_should_deliver_every_batch_once_in_order_over_grpc(void **state) {
+  run_delivery(*state, TT_FWD_PROTOCOL_GRPC);
+}
+
+static void sink_otlp_should_deliver_every_batch_once_in_order_over_http(void **state) {
+  run_delivery(*state, TT_FWD_PROTOCOL_HTTP_PROTOBUF);
+}
+
+static void sink_otlp_should_retry_503_with_retry_after_then_deliver(void **state) {
+  fixture_t *f = *state;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(f, TT_FWD_PROTOCOL_HTTP_PROTOBUF,
+                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":503,"
+                    "\"retry_after\":\"1\",\"times\":2}",
+                    3, &st);
+  assert_int_equal(st.batches_retried, 2);
+  assert_int_equal(st.batches_sent, 3);
+  assert_int_equal(st.batches_failed_permanent, 0);
+  assert_int_equal(peer_stat(&f->peer, "requests"), 5);
+  assert_delivered_in_order(&f->peer, 0, 3);
+}
+
+static void sink_otlp_should_retry_grpc_unavailable_then_deliver(void **state) {
+  fixture_t *f = *state;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(f, TT_FWD_PROTOCOL_GRPC,
+                    "{\"proto\":\"grpc\",\"kind\":\"status\",\"code\":\"UNAVAILABLE\","
+                    "\"message\":\"down\",\"times\":2}",
+                    2, &st);
+  assert_int_equal(st.batches_retried, 2);
+  assert_int_equal(st.batches_sent, 2);
+  assert_delivered_in_order(&f->peer, 0, 2);
+}
+
+/* A backend that accepts the request and never answers: the attempt times out (timeout_ms is
+ * 3 s in opts_for) and is retried; the batch is delivered once the backend answers again. */
+static void sink_otlp_should_retry_a_hung_request_after_its_deadline(void **state) {
+  fixture_t *f = *state;
+  for (int protocol = TT_FWD_PROTOCOL_GRPC; protocol <= TT_FWD_PROTOCOL_HTTP_PROTOBUF; protocol++) {
+    if (protocol != TT_FWD_PROTOCOL_GRPC)
+      fx_restart_peer(f); /* each protocol's checks read the dump from batch 0 */
+    tt_otlp_sink_stats_t st;
+    send_through_sink(f, protocol,
+                      "{\"proto\":\"any\",\"kind\":\"hang\",\"seconds\":5,\"times\":1}", 2, &st);
+    assert_int_equal(st.batches_retried, 1);
+    assert_int_equal(st.batches_sent, 2);
+    assert_int_equal(st.batches_failed_permanent, 0);
+    assert_delivered_in_order(&f->peer, 0, 2);
+  }
+}
+
+static void sink_otlp_should_drop_and_count_a_400_without_retrying(void **state) {
+  fixture_t *f = *state;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(f, TT_FWD_PROTOCOL_HTTP_PROTOBUF,
+                    "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
+                    "\"message\":\"bad data\",\"times\":1}",
+                    3, &st);
+  assert_int_equal(st.batches_failed_permanent, 1);
+  assert_int_equal(st.spans_failed_permanent, 1);
+  assert_int_equal(st.batches_retried, 0);
+  assert_int_equal(st.batches_sent, 2);
+  assert_int_equal(peer_stat(&f->peer, "requests"), 3);
+  assert_delivered_in_order(&f->peer, 1, 3);
+}
+
+static void sink_otlp_should_count_partial_success_without_retrying(void **state) {
+  fixture_t *f = *state;
+  tt_otlp_sink_stats_t st;
+  send_through_sink(f, TT_FWD_PROTOCOL_GRPC,
+                    "{\"proto\":\"grpc\",\"kind\":\"partial\",\"rejected\":1,"
+                    "\"message\":\"one bad span\",\"times\":1}",
+                    2, &st);
+  assert_int_equal(st.spans_rejected, 1);
+  assert_int_equal(st.batches_retried, 0);
+  assert_int_equal(peer_stat(&f->peer, "requests"), 2);
+}
+
+/* The peer (setup_peer_requiring_auth) refuses requests without x-honeycomb-team=secret-key. */
+static void sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires(void **state) {
+  fixture_t *f = *state;
+  for (int protocol = TT_FWD_PROTOCOL_GRPC; protocol <= TT_FWD_PROTOCOL_HTTP_PROTOBUF; protocol++) {
+    if (protocol != TT_FWD_PROTOCOL_GRPC)
+      fx_restart_peer(f); /* each protocol's checks read the dump from batch 0 */
+    tt_otlp_sink_opts_t *o = fx_opts(f, protocol);
+    /* Without the header: refused (401 / UNAUTHENTICATED), counted, not retried. */
+    tt_sink_t *s = fx_open(f, o);
+    submit_n(s, 0, 1);
+    wait_drained(s);
+    tt_otlp_sink_stats_t st;
+    tt__sink_otlp_stats(s, &st);
+    assert_int_equal(st.batches_failed_permanent, 1);
+    assert_int_equal(st.batches_retried, 0);
+    fx_close(f, s);
+    /* With it: delivered. */
+    o->headers = "x-honeycomb-team=secret-key";
+    s = fx_open(f, o);
+    submit_n(s, 1, 2);
+    wait_drained(s);
+    tt__sink_otlp_stats(s, &st);
+    assert_int_equal(st.batches_sent, 1);
+    fx_close(f, s);
+    assert_delivered_in_order(&f->peer, 1, 2);
+    char *dump = peer_ctl(&f->peer, "/_control/dump", NULL);
+    assert_non_null(dump);
+    assert_true(count_substr(dump, "x-honeycomb-team=secret-key") >= 1);
+    free(dump);
+  }
+}
+
+static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(void **state) {
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+
+  /* The backend is down (nothing listens): everything goes to the spool. */
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  to_dead_backend(o, f->ep, sizeof f->ep);
+  o->timeout_ms = 500;
+  spool_on_failure(o, f->dir);
+  o->queue_bytes = 4096; /* a small memory queue: the outage outlasts it */
+  tt_sink_t *s = fx_open(f, o);
   submit_n(s, 0, 30);
   tt__sink_otlp_set_close_deadline(s, 300);
-  s->vt->close(s);
+  fx_close(f, s);
 
   /* "Restart" against the live backend with the same spool: all 30 arrive once, in order. */
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  s = open_sink(&o);
+  o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_on_failure(o, f->dir);
+  s = fx_open(f, o);
   submit_n(s, 30, 35); /* new batches queue behind the replayed ones */
-  for (int i = 0; i < 50 && peer_stat(&p, "spans") < 35; i++)
+  for (int i = 0; i < 50 && peer_stat(p, "spans") < 35; i++)
     usleep(100000);
   wait_drained(s);
   tt_otlp_sink_stats_t st;
   tt__sink_otlp_stats(s, &st);
   assert_int_equal(st.batches_sent, 35);
   assert_int_equal(st.spool_batches, 0);
-  assert_int_equal(peer_stat(&p, "spans"), 35);
-  assert_delivered_in_order(&p, 0, 35);
-  s->vt->close(s);
-  peer_stop(&p);
-  remove_dir(dir);
+  assert_int_equal(peer_stat(p, "spans"), 35);
+  assert_delivered_in_order(p, 0, 35);
+  fx_close(f, s);
 }
 
 /* Counts the records of the spool segment files in dir whose CONSUMED flag is clear, reading
@@ -416,18 +538,11 @@ static void snapshot_dir(const char *src, const char *dst) {
 /* Healthy backend, mode always: every batch goes through the spool, is sent once and marked
  * consumed; nothing is left on disk and nothing is sent twice (requests may carry several). */
 static void sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mode(void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-always-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  o.spool_always = 1;
-  tt_sink_t *s = open_sink(&o);
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_always(o, f->dir);
+  tt_sink_t *s = fx_open(f, o);
   submit_n(s, 0, 40);
   wait_drained(s);
   tt_otlp_sink_stats_t st;
@@ -437,13 +552,11 @@ static void sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mo
   assert_int_equal(st.spool_batches, 0);
   assert_int_equal(st.spool_errors, 0);
   assert_int_equal(st.batches_retried, 0);
-  s->vt->close(s);
-  assert_true(peer_stat(&p, "requests") <= 40);
-  assert_int_equal(peer_stat(&p, "spans"), 40);
-  assert_delivered_in_order(&p, 0, 40);
-  assert_int_equal(unconsumed_on_disk(dir), 0);
-  peer_stop(&p);
-  remove_dir(dir);
+  fx_close(f, s);
+  assert_true(peer_stat(p, "requests") <= 40);
+  assert_int_equal(peer_stat(p, "spans"), 40);
+  assert_delivered_in_order(p, 0, 40);
+  assert_int_equal(unconsumed_on_disk(f->dir), 0);
 }
 
 /* A backend that holds the first request: while it is in flight, that batch and every later
@@ -453,29 +566,22 @@ static void sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mo
 static void
 sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash(
     void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-always-XXXXXX", crash[] = "/tmp/tt-fwd-crash-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  assert_non_null(mkdtemp(crash));
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"http\",\"kind\":\"hang\",\"seconds\":20,"
-                                  "\"times\":1}"),
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  const char *dir = f->dir, *crash = fx_second_dir(f);
+  assert_int_equal(peer_fault(p, "{\"proto\":\"http\",\"kind\":\"hang\",\"seconds\":20,"
+                                 "\"times\":1}"),
                    0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
-  o.timeout_ms = 30000; /* the hung attempt outlives the test's look at the disk */
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  o.spool_always = 1;
-  tt_sink_t *a = open_sink(&o);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_HTTP_PROTOBUF);
+  o->timeout_ms = 30000; /* the hung attempt outlives the test's look at the disk */
+  spool_always(o, dir);
+  tt_sink_t *a = fx_open(f, o);
   submit_n(a, 0, 10);
   tt_otlp_sink_stats_t st;
   int i;
   for (i = 0; i < 500; i++) { /* at most 10 s */
     tt__sink_otlp_stats(a, &st);
-    if (st.queue_bytes == 0 && st.spool_batches == 10 && peer_stat(&p, "requests") == 1)
+    if (st.queue_bytes == 0 && st.spool_batches == 10 && peer_stat(p, "requests") == 1)
       break;
     usleep(20000);
   }
@@ -483,36 +589,33 @@ sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_afte
     fail_msg("not all on disk while the first request is held: queue %llu bytes, spooled %llu, "
              "peer requests %d",
              (unsigned long long)st.queue_bytes, (unsigned long long)st.spool_batches,
-             peer_stat(&p, "requests"));
+             peer_stat(p, "requests"));
   assert_int_equal(unconsumed_on_disk(dir), 10);
   assert_int_equal(st.batches_sent, 0);
-  assert_int_equal(peer_stat(&p, "spans"), 0); /* the one request seen is the held one */
+  assert_int_equal(peer_stat(p, "spans"), 0); /* the one request seen is the held one */
   snapshot_dir(dir, crash);
   tt__sink_otlp_set_close_deadline(a, 200);
-  a->vt->close(a); /* aborts the held request; what this sink leaves behind is not used */
+  fx_close(f, a); /* aborts the held request; what this sink leaves behind is not used */
 
-  o.timeout_ms = 3000;
-  o.spool_dir = crash;
-  tt_sink_t *b = open_sink(&o);
+  o->timeout_ms = 3000;
+  o->spool_dir = crash;
+  tt_sink_t *b = fx_open(f, o);
   submit_n(b, 10, 12); /* new batches queue behind the replayed ones */
   wait_drained(b);
   tt__sink_otlp_stats(b, &st);
   assert_int_equal(st.batches_sent, 12);
   assert_int_equal(st.spool_batches, 0);
-  b->vt->close(b);
-  assert_delivered_in_order(&p, 0, 12);
+  fx_close(f, b);
+  assert_delivered_in_order(p, 0, 12);
   assert_int_equal(unconsumed_on_disk(crash), 0);
 
   /* A third start finds nothing left to replay. */
-  b = open_sink(&o);
+  b = fx_open(f, o);
   wait_drained(b);
   tt__sink_otlp_stats(b, &st);
   assert_int_equal(st.batches_sent, 0);
-  b->vt->close(b);
-  assert_delivered_in_order(&p, 0, 12);
-  peer_stop(&p);
-  remove_dir(dir);
-  remove_dir(crash);
+  fx_close(f, b);
+  assert_delivered_in_order(p, 0, 12);
 }
 
 static void sink_otlp_should_refuse_mode_always_without_a_spool_directory(void **state) {
@@ -532,19 +635,11 @@ static void sink_otlp_should_refuse_mode_always_without_a_spool_directory(void *
 }
 
 static void sink_otlp_should_count_batches_it_cannot_hold_without_a_spool(void **state) {
-  (void)state;
+  fixture_t *f = *state;
   tt_otlp_sink_opts_t o;
-  memset(&o, 0, sizeof o);
   char ep[64];
-  snprintf(ep, sizeof ep, "127.0.0.1:%d", closed_port());
-  o.name = "nospool";
-  o.protocol = TT_FWD_PROTOCOL_GRPC;
-  o.endpoint = ep;
-  o.insecure = 1;
-  o.timeout_ms = 300;
-  o.retry_initial_ms = 20;
-  o.queue_bytes = 300; /* room for a few ~80-byte batches */
-  tt_sink_t *s = open_sink(&o);
+  dead_backend_opts(&o, "nospool", ep, sizeof ep, 300, 300 /* room for a few ~80-byte batches */);
+  tt_sink_t *s = fx_open(f, &o);
   int refused = 0;
   for (int i = 0; i < 20; i++) {
     size_t len;
@@ -558,7 +653,7 @@ static void sink_otlp_should_count_batches_it_cannot_hold_without_a_spool(void *
   assert_true(refused > 0);
   assert_int_equal(st.batches_dropped_queue_full, (uint64_t)refused);
   tt__sink_otlp_set_close_deadline(s, 200);
-  s->vt->close(s); /* must return by its deadline although the backend never answers */
+  fx_close(f, s); /* must return by its deadline although the backend never answers */
 }
 
 /* One request of `nspans` spans named "big-<k>" (k from first), each with a link carrying a
@@ -672,14 +767,11 @@ static int accepted_requests_in_order(const tt_peer_t *p, const char *prefix, in
  * limit: sent whole it is refused (RESOURCE_EXHAUSTED, permanent) and lost; split at the default
  * max_request_size it arrives in at least three requests, every span once, in order. */
 static void sink_otlp_should_split_a_batch_over_the_request_limit(void **state) {
-  (void)state;
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  o.timeout_ms = 20000; /* 10 MiB through a Python peer under sanitizers */
-  tt_sink_t *s = open_sink(&o);
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  o->timeout_ms = 20000; /* 10 MiB through a Python peer under sanitizers */
+  tt_sink_t *s = fx_open(f, o);
   size_t len;
   uint8_t *req = make_big_request(0, 2500, 4400, &len);
   assert_true(len > 10u << 20);
@@ -689,64 +781,55 @@ static void sink_otlp_should_split_a_batch_over_the_request_limit(void **state) 
     usleep(20000);
   tt_otlp_sink_stats_t st;
   tt__sink_otlp_stats(s, &st);
-  s->vt->close(s);
+  fx_close(f, s);
   assert_int_equal(st.batches_failed_permanent, 0);
   assert_int_equal(st.spans_sent, 2500);
   assert_int_equal(st.requests_oversized, 0);
   assert_true(st.batches_sent >= 3);
-  int requests = accepted_requests_in_order(&p, "big-", 2500);
+  int requests = accepted_requests_in_order(p, "big-", 2500);
   assert_true(requests >= 3);
-  assert_int_equal(peer_stat(&p, "requests"), requests); /* none refused */
-  peer_stop(&p);
+  assert_int_equal(peer_stat(p, "requests"), requests); /* none refused */
+}
+
+/* Waits until s has handed everything to the backend, fills *st and closes s. */
+static void drain_and_close(fixture_t *f, tt_sink_t *s, tt_otlp_sink_stats_t *st) {
+  wait_drained(s);
+  tt__sink_otlp_stats(s, st);
+  fx_close(f, s);
 }
 
 /* Many small batches queued behind a slow request go out in fewer requests than batches,
  * every span once, in order; the counters still count batches. */
 static void sink_otlp_should_coalesce_small_batches_queued_behind_a_slow_request(void **state) {
-  (void)state;
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"any\",\"kind\":\"delay\",\"seconds\":1,"
-                                  "\"times\":1}"),
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  assert_int_equal(peer_fault(p, "{\"proto\":\"any\",\"kind\":\"delay\",\"seconds\":1,"
+                                 "\"times\":1}"),
                    0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
-  tt_sink_t *s = open_sink(&o);
+  tt_sink_t *s = fx_open(f, fx_opts(f, TT_FWD_PROTOCOL_HTTP_PROTOBUF));
   submit_n(s, 0, 60);
-  wait_drained(s);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
-  s->vt->close(s);
+  drain_and_close(f, s, &st);
   assert_int_equal(st.batches_sent, 60);
   assert_int_equal(st.spans_sent, 60);
-  assert_delivered_in_order(&p, 0, 60);
-  int requests = accepted_requests_in_order(&p, "batch-", 60);
+  assert_delivered_in_order(p, 0, 60);
+  int requests = accepted_requests_in_order(p, "batch-", 60);
   assert_true(requests < 60);
-  peer_stop(&p);
 }
 
-/* Leaves n batches (batch-0 .. batch-(n-1)) in a new spool in dir, as an outage that outlasted
- * the memory queue and ended with a restart would: the sink could never reach its backend. */
-static void spool_n_during_an_outage(const char *dir, int n) {
+/* Leaves n batches (batch-0 .. batch-(n-1)) in a new spool in the fixture's directory, as an
+ * outage that outlasted the memory queue and ended with a restart would: the sink could never
+ * reach its backend. */
+static void spool_n_during_an_outage(fixture_t *f, int n) {
   tt_otlp_sink_opts_t o;
   char ep[128];
-  memset(&o, 0, sizeof o);
-  o.name = "outage";
-  o.protocol = TT_FWD_PROTOCOL_GRPC;
-  snprintf(ep, sizeof ep, "127.0.0.1:%d", closed_port());
-  o.endpoint = ep;
-  o.insecure = 1;
-  o.timeout_ms = 500;
-  o.retry_initial_ms = 20;
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  o.queue_bytes = 4096;
-  tt_sink_t *s = open_sink(&o);
+  dead_backend_opts(&o, "outage", ep, sizeof ep, 500, 4096);
+  spool_on_failure(&o, f->dir);
+  tt_sink_t *s = fx_open(f, &o);
   submit_n(s, 0, n);
   tt__sink_otlp_set_close_deadline(s, 300);
-  s->vt->close(s);
-  assert_int_equal(unconsumed_on_disk(dir), n);
+  fx_close(f, s);
+  assert_int_equal(unconsumed_on_disk(f->dir), n);
 }
 
 /* 30 batches spooled during an outage are replayed after it in requests of as many batches as
@@ -754,114 +837,81 @@ static void spool_n_during_an_outage(const char *dir, int n) {
  * One batch per request would take 30. */
 static void
 sink_otlp_should_replay_spooled_batches_coalesced_up_to_the_request_limit(void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-replay-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  spool_n_during_an_outage(dir, 30);
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  spool_n_during_an_outage(f, 30);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_HTTP_PROTOBUF);
+  spool_on_failure(o, f->dir);
   size_t len;
   free(make_request(0, &len)); /* every batch-<i> has this length */
-  o.max_request_bytes = 4 * len;
-  tt_sink_t *s = open_sink(&o);
-  wait_drained(s);
+  o->max_request_bytes = 4 * len;
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
-  s->vt->close(s);
+  drain_and_close(f, fx_open(f, o), &st);
   assert_int_equal(st.batches_sent, 30);
   assert_int_equal(st.spans_sent, 30);
   assert_int_equal(st.spool_batches, 0);
   assert_int_equal(st.spool_errors, 0);
-  assert_int_equal(accepted_requests_in_order(&p, "batch-", 30), 8);
-  assert_int_equal(peer_stat(&p, "requests"), 8);
-  assert_int_equal(unconsumed_on_disk(dir), 0);
-  peer_stop(&p);
-  remove_dir(dir);
+  assert_int_equal(accepted_requests_in_order(p, "batch-", 30), 8);
+  assert_int_equal(peer_stat(p, "requests"), 8);
+  assert_int_equal(unconsumed_on_disk(f->dir), 0);
 }
 
 /* The backend refuses the first replayed request (all 6 spooled batches coalesced) and then
  * the next one, batch-0 sent alone, with 400: each batch of the refused request is sent again
  * alone, so only batch-0 is dropped and counted; the other five arrive once, in order. */
 static void sink_otlp_should_resend_alone_the_batches_of_a_refused_coalesced_replay(void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-refuse-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  spool_n_during_an_outage(dir, 6);
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
-                                  "\"message\":\"bad data\",\"times\":2}"),
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  spool_n_during_an_outage(f, 6);
+  assert_int_equal(peer_fault(p, "{\"proto\":\"http\",\"kind\":\"status\",\"status\":400,"
+                                 "\"message\":\"bad data\",\"times\":2}"),
                    0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_HTTP_PROTOBUF, &p, ep, sizeof ep);
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  tt_sink_t *s = open_sink(&o);
-  wait_drained(s);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_HTTP_PROTOBUF);
+  spool_on_failure(o, f->dir);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
-  s->vt->close(s);
+  drain_and_close(f, fx_open(f, o), &st);
   assert_int_equal(st.batches_failed_permanent, 1);
   assert_int_equal(st.spans_failed_permanent, 1);
   assert_int_equal(st.batches_sent, 5);
   assert_int_equal(st.spans_sent, 5);
   assert_int_equal(st.batches_retried, 0);
-  assert_int_equal(peer_stat(&p, "requests"), 1 + 6); /* the coalesced one, then each alone */
-  assert_delivered_in_order(&p, 1, 6);
-  char *dump = peer_ctl(&p, "/_control/dump", NULL);
+  assert_int_equal(peer_stat(p, "requests"), 1 + 6); /* the coalesced one, then each alone */
+  assert_delivered_in_order(p, 1, 6);
+  char *dump = peer_ctl(p, "/_control/dump", NULL);
   assert_non_null(dump);
   assert_int_equal(count_substr(dump, " name=batch-0000"), 2); /* in both refused requests */
   free(dump);
-  assert_int_equal(unconsumed_on_disk(dir), 0);
-  peer_stop(&p);
-  remove_dir(dir);
+  assert_int_equal(unconsumed_on_disk(f->dir), 0);
 }
 
 /* Mode always: batches spooled while a slow request is in flight go out in fewer requests than
  * batches once it returns, every span once, in order; nothing is left unconsumed on disk. */
 static void sink_otlp_should_coalesce_spooled_batches_queued_behind_a_slow_request_in_always_mode(
     void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-always-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  tt_peer_t p;
-  start_peer(&p, NULL);
-  assert_int_equal(peer_fault(&p, "{\"proto\":\"any\",\"kind\":\"delay\",\"seconds\":1,"
-                                  "\"times\":1}"),
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  assert_int_equal(peer_fault(p, "{\"proto\":\"any\",\"kind\":\"delay\",\"seconds\":1,"
+                                 "\"times\":1}"),
                    0);
-  tt_otlp_sink_opts_t o;
-  char ep[128];
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, &p, ep, sizeof ep);
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  o.spool_always = 1;
-  tt_sink_t *s = open_sink(&o);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_always(o, f->dir);
+  tt_sink_t *s = fx_open(f, o);
   submit_n(s, 0, 60);
-  wait_drained(s);
   tt_otlp_sink_stats_t st;
-  tt__sink_otlp_stats(s, &st);
-  s->vt->close(s);
+  drain_and_close(f, s, &st);
   assert_int_equal(st.batches_sent, 60);
   assert_int_equal(st.spans_sent, 60);
   assert_int_equal(st.spool_batches, 0);
   assert_int_equal(st.spool_errors, 0);
-  int requests = accepted_requests_in_order(&p, "batch-", 60);
+  int requests = accepted_requests_in_order(p, "batch-", 60);
   assert_true(requests < 60);
-  assert_int_equal(peer_stat(&p, "requests"), requests);
-  assert_int_equal(unconsumed_on_disk(dir), 0);
-  peer_stop(&p);
-  remove_dir(dir);
+  assert_int_equal(peer_stat(p, "requests"), requests);
+  assert_int_equal(unconsumed_on_disk(f->dir), 0);
 }
 
 /* Captures the collector's log lines (stderr) into a temporary file while a test runs. One at
- * a time: a failing test leaves it active, and end_fault_test (their teardown) gives stderr back
- * with what was captured, cmocka's failure message included. */
+ * a time: a failing test leaves it active, and teardown_fault_test (their teardown) gives stderr
+ * back with what was captured, cmocka's failure message included. */
 typedef struct {
   int saved_fd; /* -1 when not capturing */
   char path[64];
@@ -899,9 +949,9 @@ static char *captured_logs(log_capture_t *c) {
   return text;
 }
 
-/* Teardown of the fault tests: disarms the injected faults and gives stderr back. */
-static int end_fault_test(void **state) {
-  (void)state;
+/* Teardown of the fault tests: disarms the injected faults, gives stderr back, then does what
+ * every test's teardown does. */
+static int teardown_fault_test(void **state) {
   tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 0, 0);
   tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 0, 0);
   if (cap.saved_fd >= 0) {
@@ -909,31 +959,28 @@ static int end_fault_test(void **state) {
     fprintf(stderr, "%s", text);
     free(text);
   }
-  return 0;
+  return teardown_fixture(state);
 }
 
 /* The fault tests' run: with `count` injected EIO faults of kind `fault` armed, an always-mode
- * sink on the spool in dir sends batch 0 alone and then batches 1-5, each drained, and closes.
- * Fills *st, and *unconsumed with the records still unconsumed on disk (read before close, which
- * deletes the write segment); returns the logs captured meanwhile (the caller frees them). */
-static char *run_always_with_fault(tt_peer_t *p, const char *dir, tt_spool_fault_t fault,
-                                   unsigned count, tt_otlp_sink_stats_t *st, int *unconsumed) {
-  tt_otlp_sink_opts_t o;
-  char ep[128];
+ * sink on the spool in the fixture's directory sends batch 0 alone and then batches 1-5, each
+ * drained, and closes. Fills *st, and *unconsumed with the records still unconsumed on disk
+ * (read before close, which deletes the write segment); returns the logs captured meanwhile
+ * (the caller frees them). */
+static char *run_always_with_fault(fixture_t *f, tt_spool_fault_t fault, unsigned count,
+                                   tt_otlp_sink_stats_t *st, int *unconsumed) {
   capture_logs(&cap);
   tt__spool_inject_fault(fault, count, EIO);
-  opts_for(&o, TT_FWD_PROTOCOL_GRPC, p, ep, sizeof ep);
-  o.spool_dir = dir;
-  o.spool_fsync = 1;
-  o.spool_always = 1;
-  tt_sink_t *s = open_sink(&o);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_always(o, f->dir);
+  tt_sink_t *s = fx_open(f, o);
   submit_n(s, 0, 1);
   wait_drained(s);
   submit_n(s, 1, 6);
   wait_drained(s);
   tt__sink_otlp_stats(s, st);
-  *unconsumed = unconsumed_on_disk(dir);
-  s->vt->close(s);
+  *unconsumed = unconsumed_on_disk(f->dir);
+  fx_close(f, s);
   tt__spool_inject_fault(fault, 0, 0);
   return captured_logs(&cap);
 }
@@ -944,26 +991,20 @@ static char *run_always_with_fault(tt_peer_t *p, const char *dir, tt_spool_fault
  * (at-least-once) rather than lose it. */
 static void
 sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice(void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-mark-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  tt_peer_t p;
-  start_peer(&p, NULL);
+  fixture_t *f = *state;
   tt_otlp_sink_stats_t st;
   int unconsumed;
-  char *logs = run_always_with_fault(&p, dir, TT_SPOOL_FAULT_MARK, 1, &st, &unconsumed);
+  char *logs = run_always_with_fault(f, TT_SPOOL_FAULT_MARK, 1, &st, &unconsumed);
   assert_int_equal(st.batches_sent, 6);
   assert_int_equal(st.spool_errors, 1);
   assert_int_equal(st.spool_batches, 0);
   assert_int_equal(unconsumed, 1);
-  assert_int_equal(peer_stat(&p, "spans"), 6);
-  assert_delivered_in_order(&p, 0, 6);
+  assert_int_equal(peer_stat(&f->peer, "spans"), 6);
+  assert_delivered_in_order(&f->peer, 0, 6);
   if (strstr(logs, "cannot mark sent batches consumed; a restart resends them") == NULL ||
       strstr(logs, "\"errno\":5") == NULL)
     fail_msg("no log line for the failed mark; logged: %s", logs);
   free(logs);
-  peer_stop(&p);
-  remove_dir(dir);
 }
 
 /* Mode always, the spool cannot be read three times in a row (injected EIO) while it holds the
@@ -971,58 +1012,63 @@ sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice(voi
  * sender reads again after a backoff and delivers it, then the later ones, once each, in
  * order. Each failed read is counted; the episode is logged once, and its end. */
 static void sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing(void **state) {
-  (void)state;
-  char dir[] = "/tmp/tt-fwd-read-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  tt_peer_t p;
-  start_peer(&p, NULL);
+  fixture_t *f = *state;
   tt_otlp_sink_stats_t st;
   int unconsumed;
-  char *logs = run_always_with_fault(&p, dir, TT_SPOOL_FAULT_READ, 3, &st, &unconsumed);
+  char *logs = run_always_with_fault(f, TT_SPOOL_FAULT_READ, 3, &st, &unconsumed);
   assert_int_equal(st.batches_sent, 6);
   assert_int_equal(st.spool_errors, 3);
   assert_int_equal(st.spool_batches, 0);
   assert_int_equal(st.batches_failed_permanent, 0);
-  assert_int_equal(peer_stat(&p, "spans"), 6);
-  assert_delivered_in_order(&p, 0, 6);
+  assert_int_equal(peer_stat(&f->peer, "spans"), 6);
+  assert_delivered_in_order(&f->peer, 0, 6);
   assert_int_equal(unconsumed, 0);
   if (count_substr(logs, "spool read failed; the batch stays in the spool") != 1 ||
       count_substr(logs, "spool reads succeed again") != 1)
     fail_msg("expected one log line for the failed reads and one for their end; logged: %s", logs);
   free(logs);
-  peer_stop(&p);
-  remove_dir(dir);
 }
+
+/* Each test with the setup it needs; every teardown stops the peer, closes sinks left open and
+ * removes the directories, also after a failure. */
+#define SINK_TEST(test, setup) cmocka_unit_test_setup_teardown(test, setup, teardown_fixture)
 
 int main(void) {
   tt__log_set_level(TT_LOG_OFF);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_grpc),
-      cmocka_unit_test(sink_otlp_should_deliver_every_batch_once_in_order_over_http),
-      cmocka_unit_test(sink_otlp_should_split_a_batch_over_the_request_limit),
-      cmocka_unit_test(sink_otlp_should_coalesce_small_batches_queued_behind_a_slow_request),
-      cmocka_unit_test(sink_otlp_should_retry_503_with_retry_after_then_deliver),
-      cmocka_unit_test(sink_otlp_should_retry_grpc_unavailable_then_deliver),
-      cmocka_unit_test(sink_otlp_should_retry_a_hung_request_after_its_deadline),
-      cmocka_unit_test(sink_otlp_should_drop_and_count_a_400_without_retrying),
-      cmocka_unit_test(sink_otlp_should_count_partial_success_without_retrying),
-      cmocka_unit_test(sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires),
-      cmocka_unit_test(sink_otlp_should_spool_during_an_outage_and_replay_after_restart),
-      cmocka_unit_test(sink_otlp_should_count_batches_it_cannot_hold_without_a_spool),
-      cmocka_unit_test(sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mode),
-      cmocka_unit_test(
-          sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash),
+      SINK_TEST(sink_otlp_should_deliver_every_batch_once_in_order_over_grpc, setup_peer),
+      SINK_TEST(sink_otlp_should_deliver_every_batch_once_in_order_over_http, setup_peer),
+      SINK_TEST(sink_otlp_should_split_a_batch_over_the_request_limit, setup_peer),
+      SINK_TEST(sink_otlp_should_coalesce_small_batches_queued_behind_a_slow_request, setup_peer),
+      SINK_TEST(sink_otlp_should_retry_503_with_retry_after_then_deliver, setup_peer),
+      SINK_TEST(sink_otlp_should_retry_grpc_unavailable_then_deliver, setup_peer),
+      SINK_TEST(sink_otlp_should_retry_a_hung_request_after_its_deadline, setup_peer),
+      SINK_TEST(sink_otlp_should_drop_and_count_a_400_without_retrying, setup_peer),
+      SINK_TEST(sink_otlp_should_count_partial_success_without_retrying, setup_peer),
+      SINK_TEST(sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requires,
+                setup_peer_requiring_auth),
+      SINK_TEST(sink_otlp_should_spool_during_an_outage_and_replay_after_restart,
+                setup_peer_and_spool),
+      SINK_TEST(sink_otlp_should_count_batches_it_cannot_hold_without_a_spool, setup_no_peer),
+      SINK_TEST(sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mode,
+                setup_peer_and_spool),
+      SINK_TEST(
+          sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_after_a_crash,
+          setup_peer_and_spool),
       cmocka_unit_test(sink_otlp_should_refuse_mode_always_without_a_spool_directory),
-      cmocka_unit_test(sink_otlp_should_replay_spooled_batches_coalesced_up_to_the_request_limit),
-      cmocka_unit_test(sink_otlp_should_resend_alone_the_batches_of_a_refused_coalesced_replay),
-      cmocka_unit_test(
-          sink_otlp_should_coalesce_spooled_batches_queued_behind_a_slow_request_in_always_mode),
-      cmocka_unit_test_teardown(
+      SINK_TEST(sink_otlp_should_replay_spooled_batches_coalesced_up_to_the_request_limit,
+                setup_peer_and_spool),
+      SINK_TEST(sink_otlp_should_resend_alone_the_batches_of_a_refused_coalesced_replay,
+                setup_peer_and_spool),
+      SINK_TEST(
+          sink_otlp_should_coalesce_spooled_batches_queued_behind_a_slow_request_in_always_mode,
+          setup_peer_and_spool),
+      cmocka_unit_test_setup_teardown(
           sink_otlp_should_count_and_log_a_failed_consumed_mark_and_send_nothing_twice,
-          end_fault_test),
-      cmocka_unit_test_teardown(sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing,
-                                end_fault_test),
+          setup_peer_and_spool, teardown_fault_test),
+      cmocka_unit_test_setup_teardown(sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing,
+                                      setup_peer_and_spool, teardown_fault_test),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
