@@ -171,7 +171,7 @@ static void bench_scan(double secs, const tt_buf_t *span) {
   } while ((t = now_s()) - t0 < secs);
   figure("protobuf_c_unpack_free_ns_per_span", (t - t0) * 1e9 / (double)n, "ns");
   tt_buf_t out = TT_BUF_INIT;
-  tt_annotation_t a = {tt__threshold_from_ratio(0.1), "ratio", "root_grace"};
+  tt_annotation_t a = {tt__threshold_from_ratio(0.1), "ratio", "root_grace", NULL};
   n = 0;
   t0 = now_s();
   do {

@@ -158,7 +158,7 @@ static void make_span(tt_buf_t *b, const uint8_t tid[16]) {
 static void make_request(tt_buf_t *req, int n, size_t *span_bytes) {
   tt_buf_t spans = TT_BUF_INIT, raw = TT_BUF_INIT, kept = TT_BUF_INIT, ss = TT_BUF_INIT,
            rs = TT_BUF_INIT, res = TT_BUF_INIT, scope = TT_BUF_INIT;
-  tt_annotation_t a = {tt__threshold_from_ratio(0.1), "ratio", "root_grace"};
+  tt_annotation_t a = {tt__threshold_from_ratio(0.1), "ratio", "root_grace", NULL};
   uint8_t tid[16];
   int left = 0;
   tt__buf_reset(req);

@@ -30,11 +30,36 @@ bool tt__ratio_keeps(const uint8_t id[16], uint64_t threshold) {
   return tt__trace_randomness(id) >= threshold;
 }
 
-int64_t tt__sample_rate(uint64_t threshold) {
+/* splitmix64's finaliser: a bijection that spreads every input bit over the output. */
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= UINT64_C(0xbf58476d1ce4e5b9);
+  x ^= x >> 27;
+  x *= UINT64_C(0x94d049bb133111eb);
+  return x ^ (x >> 31);
+}
+
+/* A uniform draw in [0, 1) from the whole trace id. Hashed, not read off the id: the keep
+ * decision already used the 56 random bits, and a kept trace's bits sit above the threshold,
+ * so they are not uniform any more; the hash of all 16 bytes is independent of that for all
+ * practical purposes. */
+static double trace_draw(const uint8_t id[16]) {
+  uint64_t a = 0, b = 0;
+  memcpy(&a, id, 8);
+  memcpy(&b, id + 8, 8);
+  return (double)(mix64(a ^ mix64(b + UINT64_C(0x9e3779b97f4a7c15))) >> 11) * 0x1p-53;
+}
+
+int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id) {
   if (threshold >= TT_TH_MAX)
     return INT64_MAX;
   double rate = (double)TT_TH_MAX / (double)(TT_TH_MAX - threshold);
-  int64_t r = (int64_t)llround(rate);
+  double whole = floor(rate), frac = rate - whole;
+  if (trace_id == NULL || frac < 1e-9 || frac > 1 - 1e-9) {
+    int64_t r = (int64_t)llround(rate); /* exact (ratio 0.1 is 9.999...: 10), or no draw */
+    return r < 1 ? 1 : r;
+  }
+  int64_t r = (int64_t)whole + (trace_draw(trace_id) < frac);
   return r < 1 ? 1 : r;
 }
 
@@ -262,7 +287,7 @@ int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a,
   memmove(out->data + ts_at + hn, out->data + ts_at, merged);
   memcpy(out->data + ts_at, hdr, hn);
   out->len += hn;
-  if (append_attr(out, "SampleRate", true, NULL, tt__sample_rate(eff)) != 0)
+  if (append_attr(out, "SampleRate", true, NULL, tt__sample_rate(eff, a->trace_id)) != 0)
     goto nomem;
   if (a->reason != NULL && append_attr(out, "tailtrace.decision.reason", false, a->reason, 0) != 0)
     goto nomem;

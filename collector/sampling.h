@@ -4,7 +4,8 @@
  * R is the trace id's last 7 bytes (56 bits, W3C trace context level 2), the rejection threshold
  * is T = round((1 - ratio) * 2^56), and a trace is kept when R >= T. Any collector, and any late
  * span, reaches the same answer from the trace id alone. A kept span carries T in tracestate
- * (`ot=th:<hex>`) and its weight 2^56 / (2^56 - T) as the integer attribute `SampleRate`.
+ * (`ot=th:<hex>`) and its weight 2^56 / (2^56 - T) as the integer attribute `SampleRate`,
+ * randomly rounded per trace so that weighted counts stay unbiased (tt__sample_rate).
  * Pure functions; any thread. */
 #ifndef TT_COLLECTOR_SAMPLING_H
 #define TT_COLLECTOR_SAMPLING_H
@@ -26,8 +27,14 @@ uint64_t tt__trace_randomness(const uint8_t trace_id[16]);
 int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv);
 /* The consistent ratio decision. */
 bool tt__ratio_keeps(const uint8_t trace_id[16], uint64_t threshold);
-/* Integer weight of a span kept with threshold T (>= 1; rounded). */
-int64_t tt__sample_rate(uint64_t threshold);
+/* Integer weight (>= 1) of a trace kept with threshold T, for backends that take whole numbers
+ * (Honeycomb's SampleRate). The exact weight w = 2^56 / (2^56 - T) is rounded down or up at
+ * random, up with probability w - floor(w), the draw being a hash of the trace id: every span
+ * of a trace, late ones too, gets the same weight, and the expected weight is exactly w, so a
+ * sum of SampleRate over kept traces estimates the count offered without bias (rounding to the
+ * nearest made ratio 0.4 weigh 3 instead of 2.5: counts 20 % high). A whole w is exact.
+ * trace_id NULL: rounded to the nearest. */
+int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id);
 /* Writes T as the spec's th value (up to 14 hex digits, trailing zeros removed, "0" for 0) into
  * out (at least 15 bytes). */
 void tt__threshold_format(uint64_t threshold, char *out);
@@ -43,9 +50,10 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
                          uint64_t *effective);
 
 typedef struct {
-  uint64_t threshold;  /* our decision's threshold (0 for keep-all reasons) */
-  const char *reason;  /* tailtrace.decision.reason, e.g. "errors" */
-  const char *trigger; /* tailtrace.decision.trigger, e.g. "root_grace"; NULL to omit */
+  uint64_t threshold;      /* our decision's threshold (0 for keep-all reasons) */
+  const char *reason;      /* tailtrace.decision.reason, e.g. "errors" */
+  const char *trigger;     /* tailtrace.decision.trigger, e.g. "root_grace"; NULL to omit */
+  const uint8_t *trace_id; /* 16 bytes: draws SampleRate's rounding (tt__sample_rate) */
 } tt_annotation_t;
 
 /* Appends to out the span re-framed for export: every field copied through unchanged except

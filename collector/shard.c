@@ -400,7 +400,7 @@ static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
     for (span_rec_t *r = t->spans; r != NULL; r = r->next)
       arr[i++] = r;
     memset(done, 0, t->nspans * sizeof *done);
-    tt_annotation_t a = {d.threshold, d.reason, tt__trigger_name(trig)};
+    tt_annotation_t a = {d.threshold, d.reason, tt__trigger_name(trig), t->id};
     if (emit_spans(s, arr, t->nspans, done, &a) != 0)
       TT_LOG(TT_LOG_ERROR, "out of memory framing a kept trace", "\"shard\":%u", s->idx);
     if (done != small)
@@ -456,7 +456,7 @@ static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
   } else if (t->state == TRACE_KEPT) {
     ring_push(t, r->span_id);
     bool done = false;
-    tt_annotation_t a = {t->threshold, t->reason, "late"};
+    tt_annotation_t a = {t->threshold, t->reason, "late", t->id};
     emit_spans(s, &r, 1, &done, &a);
     atomic_fetch_add_explicit(&p->metrics.late_spans_kept, 1, memory_order_relaxed);
   } else {

@@ -540,7 +540,9 @@ static void rate_limited_traces_should_carry_honest_weights_and_misses_be_counte
     assert_memory_equal(ts, "ot=th:", 6);
     assert_int_equal(tt__threshold_parse(ts + 6, strlen(ts) - 6, &th), 0);
     int64_t rate = fx_attr(v.spans[i], "SampleRate")->int_value;
-    assert_int_equal(rate, tt__sample_rate(th)); /* the weight matches the threshold */
+    assert_int_equal(
+        rate,
+        tt__sample_rate(th, v.spans[i]->trace_id.data)); /* the weight matches the threshold */
     assert_true(tt__ratio_keeps(v.spans[i]->trace_id.data, th));
     assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.reason")->string_value,
                         "rate_limit");

@@ -230,7 +230,7 @@ static void rate_limit_should_keep_everything_with_weight_one_under_the_limit(vo
     assert_true(d.keep);
     assert_string_equal(d.reason, "rate_limit");
     assert_int_equal(d.threshold, 0);
-    assert_int_equal(tt__sample_rate(d.threshold), 1);
+    assert_int_equal(tt__sample_rate(d.threshold, NULL), 1);
   }
   tt__policy_set_unref(s);
   fx_free(&t);
@@ -258,12 +258,12 @@ rate_limit_should_keep_about_the_limit_with_honest_weights_under_overload(void *
       continue;
     /* Kept means the consistent rule said so: randomness at or above the threshold. */
     assert_true(tt__trace_randomness(t.trace_id) >= d.threshold);
-    weight_sum += tt__sample_rate(d.threshold);
+    weight_sum += tt__sample_rate(d.threshold, t.trace_id);
     if (i < per_window) {
       kept_first++;
     } else {
       kept_steady++;
-      assert_int_equal(tt__sample_rate(d.threshold), 10);
+      assert_int_equal(tt__sample_rate(d.threshold, NULL), 10);
     }
   }
   /* Steady windows: 9000 offered at p = 0.1, so 900 expected, sigma = sqrt(9000*0.1*0.9) = 28.5;
@@ -292,7 +292,7 @@ static void rate_limit_should_forget_an_old_rate_after_an_idle_window(void **sta
   for (int i = 0; i < 100; i++) /* 100 in one second: ten times the limit */
     tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
   tt__policy_decide(s, &tv, 6000 * MS, &d); /* the next window samples at 10 / 100 */
-  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_int_equal(tt__sample_rate(d.threshold, NULL), 10);
   tt__policy_decide(s, &tv, 9000 * MS, &d); /* after quiet windows: the first trace is kept */
   assert_int_equal(d.threshold, 0);
   assert_true(d.keep);
@@ -312,7 +312,7 @@ static void rate_limit_by_spans_should_weigh_traces_by_their_span_count(void **s
   for (int i = 0; i < 100; i++) /* 100 traces of 4 spans: 400 spans/s against 40 */
     tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
   tt__policy_decide(s, &tv, 6000 * MS, &d);
-  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_int_equal(tt__sample_rate(d.threshold, NULL), 10);
   tt__policy_set_unref(s);
   fx_free(&t);
 }
@@ -333,11 +333,11 @@ static void rate_limit_should_prefer_explicit_randomness_from_tracestate(void **
   for (int i = 0; i < 100; i++) /* ten times the limit in the first second */
     tt__policy_decide(s, &tv, 5000 * MS + (uint64_t)i * MS, &d);
   tt__policy_decide(s, &tv, 6000 * MS, &d);
-  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_int_equal(tt__sample_rate(d.threshold, NULL), 10);
   assert_false(d.keep);
   assert_string_equal(d.reason, "rate_limit");
   tt__policy_decide(s, &uv, 6001 * MS, &d);
-  assert_int_equal(tt__sample_rate(d.threshold), 10);
+  assert_int_equal(tt__sample_rate(d.threshold, NULL), 10);
   assert_true(d.keep);
   tt__policy_set_unref(s);
   fx_free(&t);

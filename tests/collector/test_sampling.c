@@ -38,10 +38,10 @@ static void threshold_should_follow_the_consistent_probability_spec(void **state
   assert_int_equal(t, 0xc0000000000000ull);
   assert_int_equal(tt__threshold_parse("C", 1, &t), -EINVAL); /* lowercase only */
   assert_int_equal(tt__threshold_parse("123456789012345", 15, &t), -EINVAL);
-  assert_int_equal(tt__sample_rate(0), 1);
-  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.1)), 10);
-  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.01)), 100);
-  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.25)), 4);
+  assert_int_equal(tt__sample_rate(0, NULL), 1);
+  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.1), NULL), 10);
+  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.01), NULL), 100);
+  assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.25), NULL), 4);
 }
 
 static void ratio_should_compare_the_last_56_bits(void **state) {
@@ -72,7 +72,7 @@ static void tracestate_merge_should_add_update_and_preserve(void **state) {
   assert_int_equal(eff, th10);
   /* An upstream higher threshold wins: the span was already sampled at a lower probability. */
   assert_string_equal(merge("ot=th:f", th10, &eff), "ot=th:f");
-  assert_int_equal(tt__sample_rate(eff), 16);
+  assert_int_equal(tt__sample_rate(eff, NULL), 16);
   /* A malformed upstream th is ignored, never propagated. */
   assert_string_equal(merge("ot=th:XYZ", 0, &eff), "ot=th:0");
   /* Empty members disappear; at most 32 members in all. */
@@ -120,7 +120,7 @@ static void annotate_should_replace_tracestate_and_append_weight_and_reason(void
   uint8_t *span = malloc(slen);
   opentelemetry__proto__trace__v1__span__pack(in, span);
   tt_buf_t out = TT_BUF_INIT;
-  tt_annotation_t a = {tt__threshold_from_ratio(0.25), "sampled", "idle"};
+  tt_annotation_t a = {tt__threshold_from_ratio(0.25), "sampled", "idle", in->trace_id.data};
   assert_int_equal(tt__span_annotate(span, slen, &a, &out), 0);
   pb_span_t *s = opentelemetry__proto__trace__v1__span__unpack(NULL, out.len, out.data);
   assert_non_null(s);
@@ -146,6 +146,77 @@ static void annotate_should_replace_tracestate_and_append_weight_and_reason(void
   free(req);
 }
 
+/* Trace ids from a fixed seed: the tests below are deterministic, and still see ids spread as
+ * an SDK's random ones are. */
+static void seeded_trace_id(uint8_t id[16], uint64_t *seed) {
+  for (int h = 0; h < 2; h++) {
+    uint64_t z = (*seed += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    z ^= z >> 31;
+    memcpy(id + 8 * h, &z, 8);
+  }
+}
+
+/* Offers n traces to a ratio decision and sums SampleRate over the kept ones; counts the kept
+ * traces and the weights seen below, at and above floor(1/ratio). */
+static int64_t weighted_count(double ratio, int n, int *kept, int *low, int *high) {
+  uint64_t th = tt__threshold_from_ratio(ratio), seed = 42;
+  int64_t whole = (int64_t)(1 / ratio), sum = 0;
+  *kept = *low = *high = 0;
+  for (int i = 0; i < n; i++) {
+    uint8_t id[16];
+    seeded_trace_id(id, &seed);
+    if (!tt__ratio_keeps(id, th))
+      continue;
+    int64_t w = tt__sample_rate(th, id);
+    assert_int_equal(w, tt__sample_rate(th, id)); /* the same for every span of the trace */
+    assert_in_range(w, whole, whole + 1);
+    *low += w == whole;
+    *high += w == whole + 1;
+    (*kept)++;
+    sum += w;
+  }
+  return sum;
+}
+
+/* A weight 1/ratio that is not a whole number is rounded down or up per trace, so that the sum
+ * of SampleRate over kept traces estimates the traces offered. Rounded to the nearest, ratio 0.4
+ * weighed 3 (sum ~120,000 of 100,000 offered) and ratio 0.3 weighed 3 (sum ~90,000). */
+static void sample_rate_should_round_at_random_so_weighted_counts_are_unbiased(void **state) {
+  (void)state;
+  const int n = 100000;
+  int kept, low, high;
+  /* w = 2.5: each kept trace weighs 2 or 3, half and half. Var(sum) = n (p E[w^2] - 1)
+   * = n (0.4 * 6.5 - 1) = 1.6 n: sigma 400; accept 5 sigma. */
+  int64_t sum = weighted_count(0.4, n, &kept, &low, &high);
+  printf("ratio 0.4: kept %d of %d (weights 2: %d, 3: %d), sum(SampleRate) = %lld\n", kept, n, low,
+         high, (long long)sum);
+  assert_in_range(sum, n - 2000, n + 2000);
+  assert_in_range(high, kept / 2 - kept / 20, kept / 2 + kept / 20);
+  /* w = 3.333: 3 two times in three, 4 once. Var(sum) = n (0.3 * (2/3 * 9 + 1/3 * 16) - 1)
+   * = 1.4 n: sigma 375; accept 5 sigma. */
+  sum = weighted_count(0.3, n, &kept, &low, &high);
+  printf("ratio 0.3: kept %d of %d (weights 3: %d, 4: %d), sum(SampleRate) = %lld\n", kept, n, low,
+         high, (long long)sum);
+  assert_in_range(sum, n - 1875, n + 1875);
+  assert_in_range(high, kept / 3 - kept / 20, kept / 3 + kept / 20);
+}
+
+/* A whole weight is exact whatever the trace: no draw. */
+static void sample_rate_should_be_exact_when_the_weight_is_whole(void **state) {
+  (void)state;
+  uint64_t seed = 7;
+  for (int i = 0; i < 1000; i++) {
+    uint8_t id[16];
+    seeded_trace_id(id, &seed);
+    assert_int_equal(tt__sample_rate(0, id), 1);
+    assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.1), id), 10);
+    assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.25), id), 4);
+    assert_int_equal(tt__sample_rate(tt__threshold_from_ratio(0.01), id), 100);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(threshold_should_follow_the_consistent_probability_spec),
@@ -153,6 +224,8 @@ int main(void) {
       cmocka_unit_test(tracestate_merge_should_add_update_and_preserve),
       cmocka_unit_test(explicit_randomness_should_be_read_from_the_ot_member),
       cmocka_unit_test(annotate_should_replace_tracestate_and_append_weight_and_reason),
+      cmocka_unit_test(sample_rate_should_round_at_random_so_weighted_counts_are_unbiased),
+      cmocka_unit_test(sample_rate_should_be_exact_when_the_weight_is_whole),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

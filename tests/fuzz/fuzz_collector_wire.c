@@ -15,7 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (tt__wire_scan_span(data, size, &f) == 0) {
     (void)tt__wire_span_ids_valid(&f, NULL);
     tt_buf_t out = TT_BUF_INIT;
-    tt_annotation_t a = {tt__threshold_from_ratio(0.1), "ratio", "idle"};
+    /* Ratio 0.3: a weight of 3.33, so SampleRate's rounding draws from the trace id. */
+    tt_annotation_t a = {tt__threshold_from_ratio(0.3), "ratio", "idle",
+                         f.trace_id_len == 16 ? f.trace_id : NULL};
     int rc = tt__span_annotate(data, size, &a, &out);
     /* What we re-framed must scan again: annotation never produces bytes we would refuse. */
     if (rc == 0 && tt__wire_scan_span(out.data, out.len, &f) != 0)
