@@ -175,7 +175,6 @@ typedef struct {
 
 static int fx_start_peer(fixture_t *f) {
   if (peer_start(&f->peer, f->peer_args) != 0) {
-    f->peer.pid = 0; /* peer_start reaped it: peer_stop must not signal that pid again */
     fprintf(stderr, "the Python OTLP receiver did not start (python3-grpcio/python3-protobuf "
                     "needed)\n");
     return -1;

@@ -30,6 +30,7 @@ typedef struct {
 /* Starts the receiver; extra_args is NULL or one extra argument pair, e.g.
  * {"--require-header", "x-honeycomb-team=k", NULL}. Returns 0, or -1 after printing why. */
 static __attribute__((unused)) int peer_start(tt_peer_t *p, const char *const *extra_args) {
+  p->pid = 0; /* no receiver until one is running: peer_stop then does nothing */
   const char *src = getenv("TT_SOURCE_DIR");
   if (src == NULL) {
     fprintf(stderr, "peer_start: TT_SOURCE_DIR is not set (run through ctest)\n");
@@ -94,6 +95,7 @@ static __attribute__((unused)) int peer_start(tt_peer_t *p, const char *const *e
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(p->stdin_fd);
+    p->pid = 0; /* reaped: a later peer_stop must not signal a pid the system may reuse */
     return -1;
   }
   return 0;
