@@ -26,6 +26,7 @@ void *tt__realloc(void *p, size_t n);
 void tt__free(void *p);
 char *tt__strdup(const char *s);
 void tt__allocator_freeze(void);
+void *tt__alloc_aligned_forever(size_t size, size_t align, void **raw);
 
 /* ---- logging (log.c) ---- */
 extern _Atomic int tt__log_level;

@@ -139,11 +139,12 @@ void tt__pool_set_cap(uint64_t cap) {
 /* Pool growth, under g_pool_mu. Small chunks first, so a program that traces a little stays
  * small. Past TT__SLAB_AFTER records, 2 MB slabs the kernel may back with one huge page: a busy
  * thread cycles through thousands of records, each on its own 4 KB page, and with 4 KB pages the
- * TLB misses cost about a tenth of a span. The slab comes from the allocator hook like all our
- * memory (4 MB, aligned inside; the part outside the aligned 2 MB is never touched, so never
- * resident); madvise only advises, and failing (memory that is not the kernel's anonymous
- * mapping) changes nothing. Chunks are never freed: each keeps the previous chunk's address and
- * its own allocation in its first 16 bytes, so all stay reachable. */
+ * TLB misses cost about a tenth of a span. A slab is a 2 MB-aligned block from
+ * tt__alloc_aligned_forever: mapped directly with the default allocator (2 MB reserved), or from
+ * the application's allocator hook (4 MB asked, aligned inside); madvise only advises, and
+ * failing (memory that is not the kernel's anonymous mapping) changes nothing. Chunks are never
+ * freed: each allocated one keeps the previous one's address and its own allocation in its
+ * first 16 bytes, so all stay reachable for leak checkers. */
 #define TT__SLAB (2u << 20)
 #define TT__SLAB_RECORDS ((TT__SLAB - 128) / TT__RECORD_STRIDE)
 #define TT__SLAB_AFTER 480
@@ -159,22 +160,26 @@ static void pool_grow_locked(void) {
   if (arr == NULL)
     return;
   g_pool_arr = arr;
-  size_t bytes = n == TT__SLAB_RECORDS ? 2 * (size_t)TT__SLAB : 256 + n * TT__RECORD_STRIDE;
-  char *raw = tt__malloc(bytes);
-  if (raw == NULL)
-    return;
   char *block;
+  void *raw;
   if (n == TT__SLAB_RECORDS) {
-    block = (char *)(((uintptr_t)raw + TT__SLAB - 1) & ~(uintptr_t)(TT__SLAB - 1));
+    block = tt__alloc_aligned_forever(TT__SLAB, TT__SLAB, &raw);
+    if (block == NULL)
+      return;
 #ifdef MADV_HUGEPAGE
     (void)madvise(block, TT__SLAB, MADV_HUGEPAGE);
 #endif
   } else {
+    raw = tt__malloc(256 + n * TT__RECORD_STRIDE);
+    if (raw == NULL)
+      return;
     block = (char *)(((uintptr_t)raw + 127) & ~(uintptr_t)127);
   }
-  ((void **)block)[0] = g_chunks;
-  ((void **)block)[1] = raw;
-  g_chunks = block;
+  if (raw != NULL) { /* a mapping needs no keeping reachable, and leak checkers do not scan it */
+    ((void **)block)[0] = g_chunks;
+    ((void **)block)[1] = raw;
+    g_chunks = block;
+  }
   /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
   char *base = block + 128;
   for (size_t i = 0; i < n; i++)

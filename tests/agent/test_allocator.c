@@ -4,6 +4,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+
+#include "internal.h"
 
 static pthread_t g_main;
 static _Atomic long g_main_allocs, g_any_allocs;
@@ -61,9 +64,28 @@ static void allocator_hook_should_serve_every_library_allocation(void **state) {
   test_finish(m);
 }
 
+/* With a hook set, record slabs come from it too (asked for 4 MB, aligned inside), never from
+ * a mapping of the library's own. */
+static void slabs_should_come_from_the_hook_when_one_is_set(void **state) {
+  (void)state;
+  const size_t mb2 = (size_t)2 << 20;
+  long before = atomic_load(&g_any_allocs);
+  void *raw;
+  char *b = tt__alloc_aligned_forever(mb2, mb2, &raw);
+  assert_non_null(b);
+  assert_non_null(raw);
+  assert_int_equal(atomic_load(&g_any_allocs) - before, 1);
+  assert_int_equal((uintptr_t)b % mb2, 0);
+  assert_true(b >= (char *)raw && b + mb2 <= (char *)raw + 2 * mb2);
+  b[0] = 1;
+  b[mb2 - 1] = 2;
+  tt__free(raw);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(allocator_hook_should_serve_every_library_allocation),
+      cmocka_unit_test(slabs_should_come_from_the_hook_when_one_is_set),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

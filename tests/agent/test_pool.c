@@ -3,6 +3,11 @@
  * only ever grows within a process. */
 #include "tt_test_util.h"
 
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
 #define HELD 2000
 
 static void exhausted_pool_should_drop_new_spans_and_count_them(void **state) {
@@ -37,9 +42,33 @@ static void exhausted_pool_should_drop_new_spans_and_count_them(void **state) {
   test_finish(m);
 }
 
+/* Record slabs with the default allocator are mapped directly and trimmed: the pages just
+ * before and after a 2 MB slab are not reserved (msync answers ENOMEM for an unmapped range),
+ * where 4 MB through malloc reserved a second 2 MB around every slab. */
+static void slabs_should_reserve_only_their_own_size_with_the_default_allocator(void **state) {
+  (void)state;
+  const size_t mb2 = (size_t)2 << 20;
+  for (int i = 0; i < 4; i++) {
+    void *raw;
+    char *b = tt__alloc_aligned_forever(mb2, mb2, &raw);
+    assert_non_null(b);
+    assert_null(raw); /* a mapping: nothing for the caller to keep reachable */
+    assert_int_equal((uintptr_t)b % mb2, 0);
+    b[0] = 1; /* usable from its first byte to its last */
+    b[mb2 - 1] = 2;
+    errno = 0;
+    assert_int_equal(msync(b - 4096, 4096, MS_ASYNC), -1);
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_int_equal(msync(b + mb2, 4096, MS_ASYNC), -1);
+    assert_int_equal(errno, ENOMEM);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(exhausted_pool_should_drop_new_spans_and_count_them),
+      cmocka_unit_test(slabs_should_reserve_only_their_own_size_with_the_default_allocator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
