@@ -1028,6 +1028,36 @@ static void sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing(void **s
   free(logs);
 }
 
+/* Mode on_failure, replaying 6 batches spooled during an outage: the oldest record cannot be
+ * read three times in a row (injected EIO). The sender reads it again after a backoff, sends
+ * nothing newer in its place (two batches submitted meanwhile wait behind the spool), and then
+ * delivers all 8 once, in order. The failed reads are counted; the episode is logged once, and
+ * its end. */
+static void sink_otlp_should_retry_a_failed_read_while_replaying_and_lose_nothing(void **state) {
+  fixture_t *f = *state;
+  spool_n_during_an_outage(f, 6);
+  capture_logs(&cap);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 3, EIO);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_on_failure(o, f->dir);
+  tt_sink_t *s = fx_open(f, o);
+  submit_n(s, 6, 8);
+  tt_otlp_sink_stats_t st;
+  drain_and_close(f, s, &st);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 0, 0);
+  char *logs = captured_logs(&cap);
+  assert_int_equal(st.batches_sent, 8);
+  assert_int_equal(st.spool_errors, 3);
+  assert_int_equal(st.batches_failed_permanent, 0);
+  assert_int_equal(peer_stat(&f->peer, "spans"), 8);
+  assert_delivered_in_order(&f->peer, 0, 8);
+  assert_int_equal(unconsumed_on_disk(f->dir), 0);
+  if (count_substr(logs, "spool read failed; the batch stays in the spool") != 1 ||
+      count_substr(logs, "spool reads succeed again") != 1)
+    fail_msg("expected one log line for the failed reads and one for their end; logged: %s", logs);
+  free(logs);
+}
+
 /* Each test with the setup it needs; every teardown stops the peer, closes sinks left open and
  * removes the directories, also after a failure. */
 #define SINK_TEST(test, setup) cmocka_unit_test_setup_teardown(test, setup, teardown_fixture)
@@ -1068,6 +1098,9 @@ int main(void) {
           setup_peer_and_spool, teardown_fault_test),
       cmocka_unit_test_setup_teardown(sink_otlp_should_retry_a_failed_spool_read_and_lose_nothing,
                                       setup_peer_and_spool, teardown_fault_test),
+      cmocka_unit_test_setup_teardown(
+          sink_otlp_should_retry_a_failed_read_while_replaying_and_lose_nothing,
+          setup_peer_and_spool, teardown_fault_test),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
