@@ -65,20 +65,31 @@ static int v_max_files(const void *f, char *err, size_t n) {
   return 0;
 }
 
-static int v_sink(const void *f, char *err, size_t n) {
-  if (strcmp(f, "file") != 0 && strcmp(f, "null") != 0 && strcmp(f, "none") != 0) {
-    snprintf(err, n, "must be \"file\", \"null\" or \"none\"");
-    return -EINVAL;
+int tt__config_one_of(const char *value, const char *const *choices, char *err, size_t n) {
+  size_t k = 0;
+  while (choices[k] != NULL) {
+    if (strcmp(value, choices[k]) == 0)
+      return 0;
+    k++;
   }
-  return 0;
+  size_t used = (size_t)snprintf(err, n, "must be");
+  for (size_t i = 0; i < k && used < n; i++)
+    used += (size_t)snprintf(err + used, n - used, "%s\"%s\"",
+                             i == 0       ? " "
+                             : i + 1 == k ? " or "
+                                          : ", ",
+                             choices[i]);
+  return -EINVAL;
+}
+
+static int v_sink(const void *f, char *err, size_t n) {
+  static const char *const choices[] = {"file", "null", "none", NULL};
+  return tt__config_one_of(f, choices, err, n);
 }
 
 static int v_format(const void *f, char *err, size_t n) {
-  if (strcmp(f, "json") != 0 && strcmp(f, "protobuf") != 0) {
-    snprintf(err, n, "must be \"json\" or \"protobuf\"");
-    return -EINVAL;
-  }
-  return 0;
+  static const char *const choices[] = {"json", "protobuf", NULL};
+  return tt__config_one_of(f, choices, err, n);
 }
 
 static int v_level(const void *f, char *err, size_t n) {

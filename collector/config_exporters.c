@@ -13,27 +13,18 @@
 #include "config_int.h"
 
 static int v_protocol(const void *f, char *err, size_t n) {
-  if (strcmp(f, "grpc") != 0 && strcmp(f, "http/protobuf") != 0) {
-    snprintf(err, n, "must be \"grpc\" or \"http/protobuf\"");
-    return -EINVAL;
-  }
-  return 0;
+  static const char *const choices[] = {"grpc", "http/protobuf", NULL};
+  return tt__config_one_of(f, choices, err, n);
 }
 
 static int v_compression(const void *f, char *err, size_t n) {
-  if (strcmp(f, "gzip") != 0 && strcmp(f, "none") != 0) {
-    snprintf(err, n, "must be \"gzip\" or \"none\"");
-    return -EINVAL;
-  }
-  return 0;
+  static const char *const choices[] = {"gzip", "none", NULL};
+  return tt__config_one_of(f, choices, err, n);
 }
 
 static int v_spool_mode(const void *f, char *err, size_t n) {
-  if (strcmp(f, "on_failure") != 0 && strcmp(f, "always") != 0) {
-    snprintf(err, n, "must be \"on_failure\" or \"always\"");
-    return -EINVAL;
-  }
-  return 0;
+  static const char *const choices[] = {"on_failure", "always", NULL};
+  return tt__config_one_of(f, choices, err, n);
 }
 
 /* Below 64 KiB a request could not hold one ordinary span with its resource and scope, and

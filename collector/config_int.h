@@ -80,6 +80,9 @@ int tt__config_parse_duration_ms(const char *s, uint64_t *out);
 /* Validators both key tables use (config.c). */
 int tt__config_v_path(const void *f, char *err, size_t n);
 int tt__config_v_positive(const void *f, char *err, size_t n);
+/* The string validators' one rule: value is one of choices (NULL-terminated), else -EINVAL with
+ * err saying `must be "a", "b" or "c"`. */
+int tt__config_one_of(const char *value, const char *const *choices, char *err, size_t n);
 
 /* Parses the `policies:` list into a new set, or NULL. Errors are recorded in cx. */
 tt_policy_set_t *tt__config_parse_policies(ctx_t *cx, yaml_document_t *d, yaml_node_t *n);
