@@ -25,14 +25,35 @@
 #include "spool.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
-/* One request with one span named "batch-<i>" (trace id derived from i), serialized. */
-static uint8_t *make_request(int i, size_t *len) {
+/* Serializes spans[0..n) as one request: one ResourceSpans (no resource), one ScopeSpans under
+ * scope (NULL: none). */
+static uint8_t *pack_request(Opentelemetry__Proto__Trace__V1__Span **spans, size_t n,
+                             Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
+                             size_t *len) {
   Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
       OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
   Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
       OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
   Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
       OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+  ss.scope = scope;
+  ss.n_spans = n;
+  ss.spans = spans;
+  Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
+  rs.n_scope_spans = 1;
+  rs.scope_spans = sss;
+  Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
+  req.n_resource_spans = 1;
+  req.resource_spans = rss;
+  *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+      &req);
+  uint8_t *buf = malloc(*len);
+  opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+  return buf;
+}
+
+/* One request with one span named "batch-<i>" (trace id derived from i), serialized. */
+static uint8_t *make_request(int i, size_t *len) {
   Opentelemetry__Proto__Trace__V1__Span span = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
   uint8_t tid[16] = {0}, sid[8] = {0};
   tid[0] = 0x42;
@@ -50,19 +71,7 @@ static uint8_t *make_request(int i, size_t *len) {
   span.start_time_unix_nano = 1000;
   span.end_time_unix_nano = 2000;
   Opentelemetry__Proto__Trace__V1__Span *spans[1] = {&span};
-  ss.n_spans = 1;
-  ss.spans = spans;
-  Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
-  rs.n_scope_spans = 1;
-  rs.scope_spans = sss;
-  Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
-  req.n_resource_spans = 1;
-  req.resource_spans = rss;
-  *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
-      &req);
-  uint8_t *buf = malloc(*len);
-  opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
-  return buf;
+  return pack_request(spans, 1, NULL, len);
 }
 
 static void submit_n(tt_sink_t *s, int from, int to) {
@@ -660,12 +669,6 @@ static void sink_otlp_should_count_batches_it_cannot_hold_without_a_spool(void *
  * for one big trace. The padding sits in a link because the peer's dump prints span and event
  * attribute values but only counts a link's, which keeps the dump small. */
 static uint8_t *make_big_request(int first, int nspans, size_t pad, size_t *len) {
-  Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
-      OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-  Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
-      OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
-  Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
-      OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
   Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
       OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
   Opentelemetry__Proto__Trace__V1__Span *spans = calloc((size_t)nspans, sizeof *spans);
@@ -712,19 +715,7 @@ static uint8_t *make_big_request(int first, int nspans, size_t pad, size_t *len)
     sp[k] = &spans[k];
   }
   scope.name = "big-scope";
-  ss.scope = &scope;
-  ss.n_spans = (size_t)nspans;
-  ss.spans = sp;
-  Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
-  rs.n_scope_spans = 1;
-  rs.scope_spans = sss;
-  Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
-  req.n_resource_spans = 1;
-  req.resource_spans = rss;
-  *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
-      &req);
-  uint8_t *buf = malloc(*len);
-  opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+  uint8_t *buf = pack_request(sp, (size_t)nspans, &scope, len);
   free(spans);
   free(sp);
   free(padding);
