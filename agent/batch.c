@@ -54,10 +54,6 @@ struct tt__run_s {
   uint32_t has_ext;
 };
 
-static inline struct tt_span_s *record_of(const tt_span_data_t *d) {
-  return (struct tt_span_s *)(uintptr_t)d; /* data is the record's first member */
-}
-
 static void init_sync(struct tt__batch_s *b) {
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -137,11 +133,11 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
     if (!b->runs[k].has_ext) {
       i += (uint32_t)tt__record_give_back_many(src, &b->views[i], end - i);
       for (; i < end; i++)
-        b->spill[spilled++] = record_of(b->views[i]);
+        b->spill[spilled++] = tt__record_of(b->views[i]);
       continue;
     }
     for (; i < end; i++) { /* rare: read each record for its extension list */
-      struct tt_span_s *r = record_of(b->views[i]);
+      struct tt_span_s *r = tt__record_of(b->views[i]);
       for (uint32_t x = 0; x < r->n_ext; x++) {
         struct tt_span_s *e = TT__EXTS(r)[x];
         if (tt__record_give_back(src, e) != 0)

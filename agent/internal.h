@@ -131,6 +131,10 @@ struct tt_span_s {
 _Static_assert(TT__MAX_EXT * sizeof(struct tt_span_s *) <= 64, "extension list fits the tail");
 _Static_assert(sizeof(struct tt_span_s) + 64 < TT__RECORD_SIZE, "header and tail fit a record");
 _Static_assert(offsetof(struct tt_span_s, data) == 0, "a view is its record's address");
+/* The record behind an exporter view (the exporter thread's batch holds views). */
+static inline struct tt_span_s *tt__record_of(const tt_span_data_t *d) {
+  return (struct tt_span_s *)(uintptr_t)d;
+}
 
 /* ---- thread state (thread.c) ---- */
 #define TT__REFILL 32    /* records a thread takes from its return ring or the pool at once */

@@ -252,8 +252,7 @@ size_t tt__record_give_back_many(tt__tstate_t *t, const tt_span_data_t *const *v
   if (n > room)
     n = room;
   for (size_t i = 0; i < n; i++)
-    atomic_store_explicit(&t->ret[(h + i) & t->ring_mask],
-                          (struct tt_span_s *)(uintptr_t)views[i], /* data comes first */
+    atomic_store_explicit(&t->ret[(h + i) & t->ring_mask], tt__record_of(views[i]),
                           memory_order_relaxed);
   if (n != 0)
     atomic_store_explicit(&t->ret_head, h + n, memory_order_release);
