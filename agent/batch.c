@@ -37,7 +37,7 @@ struct tt__batch_s {
   _Atomic int wake_pending;
   tt__provider_t *p;
   /* Exporter thread only. The batch being gathered is views[0..npending), the records' own
-   * exporter-visible part (a record's address, since data comes first), handed to the exporter
+   * exporter-visible part (at a fixed offset in the record: tt__record_of), handed to the exporter
    * as is. Each record goes back to the thread that ended it, so the batch is kept as runs of
    * records from one thread: a drain takes a ring's records in a row, and per record the loop
    * then only reads the ring slot and stores the view. */
@@ -138,6 +138,7 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
     }
     for (; i < end; i++) { /* rare: read each record for its extension list */
       struct tt_span_s *r = tt__record_of(b->views[i]);
+      tt__exts_mark_unclean(r);
       for (uint32_t x = 0; x < r->n_ext; x++) {
         struct tt_span_s *e = TT__EXTS(r)[x];
         if (tt__record_give_back(src, e) != 0)
@@ -206,6 +207,7 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
       if (__builtin_expect((v & TT__TAG_MASK) != p->tag, 0)) {
         if ((v & TT__TAG_PROVIDER) != p->tag) {
           /* Ended just as an earlier provider shut down: never export it into this one. */
+          tt__exts_mark_unclean(r);
           tt__pool_return(TT__EXTS(r), r->n_ext);
           tt__pool_return(&r, 1);
           continue;

@@ -1,12 +1,13 @@
 /* internal.h: types and functions shared by the libtailtrace subsystems (never installed).
  *
  * Data path: a span is a fixed-size record (struct tt_span_s) taken from the calling thread's
- * free list; its exporter-visible part (tt_span_data_t) comes first so the exporter reads the
- * record in place. Attributes, events, links and strings live in the record's own bump arena,
- * so a span never allocates. At end the record goes into the ending thread's single-producer
- * ring; the one exporter thread drains every ring, exports, and hands each record back to the
- * thread that ended it through that thread's return ring (to the global pool when the thread is
- * gone); threads refill their free lists from there in batches. */
+ * free list; its exporter-visible part (tt_span_data_t) sits at a fixed offset so the exporter
+ * reads the record in place. A plain span writes only the record's first two cache lines.
+ * Attributes, events, links and strings live in the record's own bump arena, so a span never
+ * allocates. At end the record goes into the ending thread's single-producer ring; the one exporter
+ * thread drains every ring, exports, and hands each record back to the thread that ended it through
+ * that thread's return ring (to the global pool when the thread is gone); threads refill their free
+ * lists from there in batches. */
 #ifndef TT_INTERNAL_H
 #define TT_INTERNAL_H
 
@@ -103,37 +104,55 @@ extern _Atomic(tt__provider_t *) tt__provider;
 #define TT__RECORD_SIZE 4096
 
 struct tt_span_s {
-  tt_span_data_t data; /* first: exporters read records through this view, and the exporter
-                          thread turns a view back into its record */
+  /* The first two cache lines are all a plain span (no attributes, events, links, status or
+   * tracestate, a name under TT__NAME_INLINE bytes) writes between start and end: this header,
+   * the name and the first 88 bytes of data. Every other field is "extra": it keeps its default
+   * (clean == 1) until a span uses it, and only then is reset by the next span that takes the
+   * record. A record circulates through the exporter and comes back cold, so each line a span
+   * start does not write is a cache miss saved (docs/benchmarks-agent.md). */
   tt__provider_t *provider;
+  uint32_t blk_used; /* bytes used in the current block (the arena, or the last extension) */
+  uint8_t recording;
+  uint8_t live;  /* between start and end: guards double end */
+  uint8_t clean; /* every extra field holds its default; 0 in fresh and extension records */
+  uint8_t n_ext; /* extension records in use, listed in TT__EXTS(r) */
+  char name_inline[24];
+  tt_span_data_t data; /* exporters read records through this view, and the exporter thread
+                          turns a view back into its record */
+  /* Extras. */
   uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
   uint64_t attr_bloom;   /* one bit per fingerprint seen: a clear bit means "key is new" */
   uint32_t attr_cap, event_cap, link_cap;
+  uint8_t status_final;
+  uint8_t pad_[3];
+  uint64_t dropped_total; /* for stats */
   /* Allocation block: the record's own arena, then whole extension records (used raw, all
    * TT__RECORD_SIZE bytes, so one can hold a 128-attribute array) taken from the thread's free
-   * list when it fills up, listed in TT__EXTS(r) and returned with the span. */
+   * list when it fills up, listed in TT__EXTS(r) and returned with the span. Meaningful only
+   * while n_ext != 0 (the arena is implied otherwise), so a plain span never writes them. */
   char *blk;
-  uint32_t blk_used, blk_cap;
-  uint32_t n_ext;
-  uint8_t recording;
-  uint8_t live; /* between start and end: guards double end */
-  uint8_t status_final;
-  uint8_t pad_;
-  uint64_t dropped_total; /* for stats */
+  uint32_t blk_cap;
   _Alignas(16) char arena[];
 };
-/* The extension list lives in the record's last 64 bytes, not in the header: few spans need it,
- * and out of the header it leaves everything a span start writes (header and a short name) in
- * four cache lines instead of six. */
+#define TT__NAME_INLINE sizeof(((struct tt_span_s *)0)->name_inline)
+/* The extension list lives in the record's last 64 bytes, not in the header: few spans need it. */
 #define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
 #define TT__EXTS(r) ((struct tt_span_s **)((char *)(r) + TT__RECORD_SIZE - 64))
 #define TT__ARENA_SIZE (TT__RECORD_SIZE - 64 - sizeof(struct tt_span_s))
 _Static_assert(TT__MAX_EXT * sizeof(struct tt_span_s *) <= 64, "extension list fits the tail");
 _Static_assert(sizeof(struct tt_span_s) + 64 < TT__RECORD_SIZE, "header and tail fit a record");
-_Static_assert(offsetof(struct tt_span_s, data) == 0, "a view is its record's address");
+_Static_assert(offsetof(struct tt_span_s, data) + offsetof(tt_span_data_t, status_message) == 128,
+               "what every span writes fills exactly the record's first two cache lines");
 /* The record behind an exporter view (the exporter thread's batch holds views). */
 static inline struct tt_span_s *tt__record_of(const tt_span_data_t *d) {
-  return (struct tt_span_s *)(uintptr_t)d;
+  return (struct tt_span_s *)((uintptr_t)d - offsetof(struct tt_span_s, data));
+}
+/* Extension records were used raw, so whatever ends up at their clean byte is arena data: mark
+ * them before they are reused as span records. Called where a finished span's extensions are
+ * released, never while the span's data may still be read. */
+static inline void tt__exts_mark_unclean(struct tt_span_s *r) {
+  for (uint32_t i = 0; i < r->n_ext; i++)
+    TT__EXTS(r)[i]->clean = 0;
 }
 
 /* ---- thread state (thread.c) ---- */
@@ -207,7 +226,7 @@ static inline struct tt_span_s *tt__record_take(tt__tstate_t *t) {
   t->free_count = n - 1;
   if (n >= 3 && t->last_recording) {
     const char *ahead = (const char *)t->free_arr[n - 3];
-    for (int i = 0; i < 6; i++) /* the lines a span start writes */
+    for (int i = 0; i < 2; i++) /* the lines a plain span writes */
       __builtin_prefetch(ahead + 64 * i, 1);
   }
   return t->free_arr[n - 1];
@@ -221,7 +240,7 @@ void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
  * stay in its core's cache and never pass through the shared pool. */
 int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
 /* The same for n records in one step (one look at the owner's tail, one publication), given by
- * their exporter views (a record's address: data is its first member); returns how many of
+ * their exporter views (tt__record_of gives the record); returns how many of
  * views[0..n) t took. */
 size_t tt__record_give_back_many(tt__tstate_t *t, const tt_span_data_t *const *views, size_t n);
 #define TT__RET_MAX 256 /* records an idle thread may hold back from others */

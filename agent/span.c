@@ -19,6 +19,7 @@ static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
   struct tt_span_s *x = tt__record_take(t);
   if (x == NULL)
     return NULL;
+  r->clean = 0;
   TT__EXTS(r)[r->n_ext++] = x;
   r->blk = (char *)x;
   r->blk_cap = TT__RECORD_SIZE;
@@ -28,10 +29,14 @@ static void *arena_alloc_slow(struct tt_span_s *r, size_t n) {
 
 static inline void *arena_alloc(struct tt_span_s *r, size_t n) {
   size_t off = (r->blk_used + 7u) & ~(size_t)7u;
-  if (__builtin_expect(off + n > r->blk_cap, 0))
+  /* Without extensions the block is the arena: blk and blk_cap sit on a line a plain span
+   * never touches. */
+  char *blk = r->n_ext == 0 ? r->arena : r->blk;
+  size_t cap = r->n_ext == 0 ? TT__ARENA_SIZE : r->blk_cap;
+  if (__builtin_expect(off + n > cap, 0))
     return arena_alloc_slow(r, n);
   r->blk_used = (uint32_t)(off + n);
-  return r->blk + off;
+  return blk + off;
 }
 
 /* Copies n bytes; short keys and values are the common case, and a call to memcpy costs more
@@ -235,6 +240,48 @@ static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t
   r->dropped_total += drop;
 }
 
+/* Puts every extra field back to its default (see struct tt_span_s). */
+static void reset_extras(struct tt_span_s *r) {
+  tt_span_data_t *d = &r->data;
+  d->status_code = TT_STATUS_UNSET;
+  d->status_message = "";
+  d->tracestate = "";
+  d->attributes = NULL;
+  d->attribute_count = d->dropped_attributes_count = 0;
+  d->events = NULL;
+  d->event_count = d->dropped_events_count = 0;
+  d->links = NULL;
+  d->link_count = d->dropped_links_count = 0;
+  r->n_ext = 0;
+  r->attr_prints = NULL;
+  r->attr_bloom = 0;
+  r->attr_cap = r->event_cap = r->link_cap = 0;
+  r->status_final = 0;
+  r->dropped_total = 0;
+  r->clean = 1;
+}
+
+static void copy_tracestate(struct tt_span_s *r, const char *ts) {
+  r->clean = 0;
+  const char *c = arena_strn(r, ts, strlen(ts));
+  r->data.tracestate = c != NULL ? c : "";
+}
+
+/* Short names (most are) go into the header's own bytes, on a line the span writes anyway. */
+static inline int set_name(struct tt_span_s *r, const char *name, size_t len) {
+  if (len < TT__NAME_INLINE) {
+    copy_small(r->name_inline, name, len);
+    r->name_inline[len] = '\0';
+    r->data.name = r->name_inline;
+    return 0;
+  }
+  const char *n = arena_strn(r, name, len);
+  if (n == NULL)
+    return -1; /* the name stays as it was */
+  r->data.name = n;
+  return 0;
+}
+
 static inline void span_context_of(const struct tt_span_s *s, tt_span_context_t *c) {
   memcpy(c->trace_id, s->data.trace_id, 16);
   memcpy(c->span_id, s->data.span_id, 8);
@@ -246,6 +293,7 @@ static void add_link(struct tt_span_s *r, const tt_link_t *in) {
   tt_span_data_t *d = &r->data;
   if (in == NULL || !tt_span_context_is_valid(&in->context))
     return;
+  r->clean = 0;
   if (d->link_count >= r->provider->limits.link_count)
     goto drop;
   if (d->link_count == r->link_cap) {
@@ -334,18 +382,18 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   memcpy(d->span_id, &sid, 8);
 
   r->live = 1;
-  r->blk = r->arena;
   r->blk_used = 0;
-  r->blk_cap = (uint32_t)TT__ARENA_SIZE;
-  r->n_ext = 0;
   r->provider = p;
+  if (!r->clean)
+    reset_extras(r);
   int sampled = tt__sample(p, parent, parent != NULL, d->trace_id);
   if (!sampled) {
     /* A non-recording span keeps only what propagation needs: ids, flags and tracestate. */
     r->recording = 0;
     t->last_recording = 0;
     d->flags = flags;
-    d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
+    if (parent_ts[0] != '\0')
+      copy_tracestate(r, parent_ts);
     tt__count(&t->c_unsampled, 1);
     return r;
   }
@@ -356,29 +404,15 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
          (parent->is_remote ? TT_SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
   r->recording = 1;
   t->last_recording = 1;
-  r->status_final = 0;
-  r->attr_prints = NULL;
-  r->attr_bloom = 0;
-  r->attr_cap = r->event_cap = r->link_cap = 0;
-  r->dropped_total = 0;
   d->flags = f;
-  d->tracestate = parent_ts[0] != '\0' ? arena_strn(r, parent_ts, strlen(parent_ts)) : "";
-  if (d->tracestate == NULL)
-    d->tracestate = "";
-  const char *nm = arena_strn(r, name != NULL ? name : "", name != NULL ? strlen(name) : 0);
-  d->name = nm != NULL ? nm : "";
+  if (parent_ts[0] != '\0')
+    copy_tracestate(r, parent_ts);
+  if (set_name(r, name != NULL ? name : "", name != NULL ? strlen(name) : 0) != 0)
+    r->data.name = "";
   d->kind = o != NULL && o->kind != TT_SPAN_KIND_UNSPECIFIED ? o->kind : TT_SPAN_KIND_INTERNAL;
   d->start_time_unix_ns =
       o != NULL && o->start_time_unix_ns != 0 ? o->start_time_unix_ns : tt__now_unix_ns();
   d->end_time_unix_ns = 0;
-  d->attributes = NULL;
-  d->attribute_count = d->dropped_attributes_count = 0;
-  d->events = NULL;
-  d->event_count = d->dropped_events_count = 0;
-  d->links = NULL;
-  d->link_count = d->dropped_links_count = 0;
-  d->status_code = TT_STATUS_UNSET;
-  d->status_message = "";
   d->resource = &p->resource;
   d->scope = tracer != NULL ? &tracer->scope : p->default_scope;
   tt__count(&t->c_started, 1);
@@ -407,10 +441,12 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (d->end_time_unix_ns < d->start_time_unix_ns)
     d->end_time_unix_ns = d->start_time_unix_ns;
   tt__count(&t->c_ended, 1);
-  uint64_t dropped = d->dropped_attributes_count + d->dropped_events_count +
-                     d->dropped_links_count + s->dropped_total;
-  if (dropped != 0)
-    tt__count(&t->c_dropped_attrs, dropped);
+  if (!s->clean) { /* a clean span dropped nothing, and its counts are on lines it never wrote */
+    uint64_t dropped = d->dropped_attributes_count + d->dropped_events_count +
+                       d->dropped_links_count + s->dropped_total;
+    if (dropped != 0)
+      tt__count(&t->c_dropped_attrs, dropped);
+  }
 
   tt__provider_t *p = atomic_load_explicit(&tt__provider, memory_order_acquire);
   if (__builtin_expect(p != s->provider, 0)) {
@@ -468,6 +504,7 @@ void tt_span_get_context(const tt_span_t *s, tt_span_context_t *out) {
 static inline __attribute__((always_inline)) void set_attr(tt_span_t *s, const tt_attribute_t *a) {
   if (s == NULL || !s->recording || !s->live)
     return;
+  s->clean = 0;
   uint32_t cnt = s->data.attribute_count;
   tt_attribute_t *arr = (tt_attribute_t *)s->data.attributes; /* our arena: never const */
   if (put_attr(s, &arr, &s->attr_prints, &cnt, &s->attr_cap, s->provider->limits.attr_count,
@@ -517,6 +554,7 @@ void tt_span_add_event_at(tt_span_t *s, const char *name, uint64_t ts, const tt_
                           size_t n) {
   if (s == NULL || !s->recording || !s->live)
     return;
+  s->clean = 0;
   tt_span_data_t *d = &s->data;
   if (d->event_count >= s->provider->limits.event_count)
     goto drop;
@@ -554,7 +592,10 @@ void tt_span_add_link(tt_span_t *s, const tt_link_t *link) {
 }
 
 void tt_span_set_status(tt_span_t *s, tt_status_code_t code, const char *message) {
-  if (s == NULL || !s->recording || !s->live || s->status_final)
+  if (s == NULL || !s->recording || !s->live)
+    return;
+  s->clean = 0;
+  if (s->status_final)
     return;
   if (code == TT_STATUS_OK) {
     /* OK is final and carries no description, per the OpenTelemetry API. */
@@ -571,9 +612,7 @@ void tt_span_set_status(tt_span_t *s, tt_status_code_t code, const char *message
 void tt_span_update_name(tt_span_t *s, const char *name) {
   if (s == NULL || !s->recording || !s->live || name == NULL)
     return;
-  const char *n = arena_strn(s, name, strlen(name));
-  if (n != NULL)
-    s->data.name = n;
+  (void)set_name(s, name, strlen(name));
 }
 
 void tt_span_record_exception(tt_span_t *s, const char *type, const char *message,

@@ -182,8 +182,14 @@ static void pool_grow_locked(void) {
   }
   /* Records are 128-byte aligned: ring slots keep tags in the low 7 bits. */
   char *base = block + 128;
-  for (size_t i = 0; i < n; i++)
-    pool_push_locked((struct tt_span_s *)(base + i * TT__RECORD_STRIDE));
+  for (size_t i = 0; i < n; i++) {
+    struct tt_span_s *r = (struct tt_span_s *)(base + i * TT__RECORD_STRIDE);
+    /* A fresh mapping reads as zero (not clean) and stays untouched until used; allocator
+     * memory may hold anything. */
+    if (raw != NULL)
+      r->clean = 0;
+    pool_push_locked(r);
+  }
   g_pool_total += n;
 }
 
@@ -226,6 +232,7 @@ void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
 }
 
 void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
+  tt__exts_mark_unclean(r);
   for (uint32_t i = 0; i < r->n_ext; i++)
     tt__record_release_local(t, TT__EXTS(r)[i]);
   tt__record_release_local(t, r);
@@ -376,6 +383,8 @@ static void atfork_child(void) {
     uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
     for (; tl != h; tl++) {
       struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
+      if (r->recording)
+        tt__exts_mark_unclean(r);
       for (uint32_t i = 0; r->recording && i < r->n_ext; i++)
         pool_push_locked(TT__EXTS(r)[i]);
       pool_push_locked(r);

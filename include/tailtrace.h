@@ -258,16 +258,23 @@ typedef struct tt_scope_s {
  * it (strings, arrays, resource, scope) is library memory valid until the export callback
  * returns, and strings are NUL-terminated. Copy what you keep. */
 typedef struct tt_span_data_s {
+  /* Ordered by how often a span writes them: the first 88 bytes are what every span sets (the
+   * library keeps them on the two cache lines a plain span touches); the rest keep their
+   * defaults unless the span used them. */
   uint8_t trace_id[16];
   uint8_t span_id[8];
   uint8_t parent_span_id[8]; /* all zero for a root span */
-  int has_parent;
-  uint32_t flags;         /* OTLP Span.flags: trace flags | TT_SPAN_FLAGS_* */
-  const char *tracestate; /* "" when none */
-  const char *name;
-  tt_span_kind_t kind;
   uint64_t start_time_unix_ns;
   uint64_t end_time_unix_ns;
+  const char *name;
+  const tt_resource_t *resource;
+  const tt_scope_t *scope;
+  uint32_t flags; /* OTLP Span.flags: trace flags | TT_SPAN_FLAGS_* */
+  tt_span_kind_t kind;
+  int has_parent;
+  tt_status_code_t status_code;
+  const char *status_message; /* "" when none */
+  const char *tracestate;     /* "" when none */
   const tt_attribute_t *attributes;
   uint32_t attribute_count;
   uint32_t dropped_attributes_count;
@@ -277,10 +284,6 @@ typedef struct tt_span_data_s {
   const tt_link_t *links;
   uint32_t link_count;
   uint32_t dropped_links_count;
-  tt_status_code_t status_code;
-  const char *status_message; /* "" when none */
-  const tt_resource_t *resource;
-  const tt_scope_t *scope;
 } tt_span_data_t;
 
 /* ---- exporter interface --------------------------------------------------------------------- */

@@ -16,9 +16,14 @@ static void note(void) {
   if (pthread_equal(pthread_self(), g_main))
     atomic_fetch_add(&g_main_allocs, 1);
 }
+/* malloc promises nothing about the bytes it returns: these are not zero, so code that trusts
+ * fresh memory to read as zero (or as a record's "clean" flag) is caught. */
 static void *my_malloc(size_t n) {
   note();
-  return malloc(n);
+  void *p = malloc(n);
+  if (p != NULL)
+    memset(p, 0x01, n);
+  return p;
 }
 static void *my_realloc(void *p, size_t n) {
   note();
@@ -49,6 +54,21 @@ static void allocator_hook_should_serve_every_library_allocation(void **state) {
   assert_int_equal(tt_set_allocator(my_malloc, my_realloc, my_calloc, my_free), 0);
   tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
   assert_true(atomic_load(&g_any_allocs) > 0);
+  /* The first records come from the hook, full of 0x01 bytes: plain spans on them must still
+   * carry every default. */
+  for (int i = 0; i < 40; i++)
+    tt_span_end(tt_span_start(NULL, "fresh", NULL));
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  assert_int_equal(tt_memory_exporter_count(m), 40);
+  for (size_t i = 0; i < 40; i++) {
+    const tt_span_data_t *d = tt_memory_exporter_get(m, i);
+    assert_string_equal(d->name, "fresh");
+    assert_string_equal(d->tracestate, "");
+    assert_int_equal(d->attribute_count + d->event_count + d->link_count, 0);
+    assert_int_equal(d->status_code, TT_STATUS_UNSET);
+    assert_string_equal(d->status_message, "");
+  }
+  tt_memory_exporter_reset(m);
   /* Warm up: the thread state, its ring and the record pool are created here. */
   for (int round = 0; round < 5; round++) {
     work(300);

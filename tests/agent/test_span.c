@@ -2,6 +2,8 @@
  * limits and stats, observed through the in-memory exporter. */
 #include "tt_test_util.h"
 
+#include "internal.h"
+
 static tt_memory_exporter_t *start(void) {
   return test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 0);
 }
@@ -434,6 +436,102 @@ static void keys_and_values_of_every_short_length_should_round_trip(void **state
   test_finish(m);
 }
 
+/* A plain span writes only its record's first two cache lines and trusts the rest to hold their
+ * defaults (internal.h). So a record that last carried every extra (attributes, events, links,
+ * error status, tracestate, a long name, extension records), or that served as an extension
+ * record and holds raw arena bytes, must still come out as a plain span with nothing left over.
+ * The records are recognised by address so the test knows the reuse it checks took place. */
+static void plain_spans_on_reused_records_should_carry_nothing_of_earlier_spans(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  enum { RICH = 14, PLAIN = 120 };
+  static tt_remote_context_t rc;
+  test_carrier_t *c = calloc(1, sizeof *c);
+  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "rojo=1");
+  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
+  free(c);
+  static char big[700];
+  memset(big, 'q', sizeof big - 1); /* raw letters land on an extension record's header bytes */
+  static char long_name[TT__RECORD_SIZE]; /* longer than a record's arena: needs an extension */
+  memset(long_name, 'n', sizeof long_name - 1);
+  const void *heads[RICH], *exts[RICH * TT__MAX_EXT];
+  size_t nexts = 0;
+  for (int round = 0; round < 3; round++) {
+    tt_memory_exporter_reset(m);
+    /* One extra per span, so each is checked on its own; the last kind has them all. */
+    for (int i = 0; i < RICH; i++) {
+      int kind = i % 7;
+      tt_span_t *other = tt_span_start(NULL, "other", NULL);
+      tt_span_context_t oc;
+      tt_span_get_context(other, &oc);
+      tt_link_t link = {.context = oc, .tracestate = "a=b"};
+      tt_span_options_t o = {.size = sizeof o};
+      if (kind == 0 || kind == 6) {
+        o.parent_mode = TT_PARENT_REMOTE;
+        o.remote = &rc;
+      }
+      if (kind == 3 || kind == 6) {
+        o.links = &link;
+        o.link_count = 1;
+      }
+      tt_span_t *s = tt_span_start(NULL, kind == 5 ? long_name : "rich", &o);
+      if (kind == 1 || kind == 6)
+        for (int k = 0; k < 12; k++) {
+          char key[16];
+          snprintf(key, sizeof key, "big%d", k);
+          tt_span_set_str(s, key, big);
+        }
+      if (kind == 2 || kind == 6)
+        tt_span_add_event(s, "ev", NULL, 0);
+      if (kind == 4 || kind == 6)
+        tt_span_set_status(s, TT_STATUS_ERROR, "boom");
+      if (kind == 1 || kind == 5 || kind == 6)
+        assert_true(s->n_ext > 0);
+      heads[i] = s;
+      for (uint32_t x = 0; x < s->n_ext; x++)
+        exts[nexts++ % (RICH * TT__MAX_EXT)] = TT__EXTS(s)[x];
+      tt_span_end(s);
+      tt_span_end(other);
+    }
+    flush();
+    assert_non_null(tt_memory_exporter_find(m, long_name));
+    tt_memory_exporter_reset(m);
+    int reused_head = 0, reused_ext = 0;
+    for (int i = 0; i < PLAIN; i++) {
+      tt_span_t *s = tt_span_start(NULL, "plain", NULL);
+      for (int k = 0; k < RICH; k++)
+        reused_head += (const void *)s == heads[k];
+      for (size_t k = 0; k < nexts && k < RICH * TT__MAX_EXT; k++)
+        reused_ext += (const void *)s == exts[k];
+      tt_span_end(s);
+    }
+    flush();
+    assert_true(reused_head > 0);
+    assert_true(reused_ext > 0);
+    size_t plain = 0;
+    for (size_t i = 0; i < tt_memory_exporter_count(m); i++) {
+      const tt_span_data_t *d = tt_memory_exporter_get(m, i);
+      if (strcmp(d->name, "plain") != 0)
+        continue;
+      plain++;
+      assert_int_equal(d->has_parent, 0);
+      assert_string_equal(d->tracestate, "");
+      assert_int_equal(d->attribute_count, 0);
+      assert_int_equal(d->dropped_attributes_count, 0);
+      assert_int_equal(d->event_count, 0);
+      assert_int_equal(d->dropped_events_count, 0);
+      assert_int_equal(d->link_count, 0);
+      assert_int_equal(d->dropped_links_count, 0);
+      assert_int_equal(d->status_code, TT_STATUS_UNSET);
+      assert_string_equal(d->status_message, "");
+      assert_int_equal(d->kind, TT_SPAN_KIND_INTERNAL);
+    }
+    assert_int_equal(plain, PLAIN);
+  }
+  test_finish(m);
+}
+
 static void default_limit_of_128_attributes_should_fit_and_the_129th_drop(void **state) {
   (void)state;
   tt_memory_exporter_t *m = start();
@@ -513,6 +611,7 @@ int main(void) {
       cmocka_unit_test(record_storage_overflow_should_drop_not_crash),
       cmocka_unit_test(keys_and_values_of_every_short_length_should_round_trip),
       cmocka_unit_test(values_spilling_into_extension_records_should_round_trip),
+      cmocka_unit_test(plain_spans_on_reused_records_should_carry_nothing_of_earlier_spans),
       cmocka_unit_test(default_limit_of_128_attributes_should_fit_and_the_129th_drop),
       cmocka_unit_test(stats_should_count_started_ended_and_exported),
       cmocka_unit_test(span_ended_after_shutdown_should_be_dropped_and_counted),
