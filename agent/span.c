@@ -403,7 +403,7 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
     f |= TT_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE |
          (parent->is_remote ? TT_SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
   r->recording = 1;
-  t->last_recording = 1;
+  t->last_recording |= 2; /* 2 after a non-recording span; a 6 (extras) stays until end */
   d->flags = f;
   if (parent_ts[0] != '\0')
     copy_tracestate(r, parent_ts);
@@ -441,6 +441,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (d->end_time_unix_ns < d->start_time_unix_ns)
     d->end_time_unix_ns = d->start_time_unix_ns;
   tt__count(&t->c_ended, 1);
+  t->last_recording = s->clean ? 2 : 6;
   if (!s->clean) { /* a clean span dropped nothing, and its counts are on lines it never wrote */
     uint64_t dropped = d->dropped_attributes_count + d->dropped_events_count +
                        d->dropped_links_count + s->dropped_total;
