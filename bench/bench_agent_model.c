@@ -1,11 +1,12 @@
-/* A model of libtailtrace's record path with nothing else: producer threads write five cache
- * lines and read the realtime clock twice per "span" into 4 KB + 128 records from a 2 MB-page
- * slab, push each into their own SPSC ring; one consumer thread wakes every 300 us, drains the
- * rings and hands each record back through the producer's return ring; producers refill 32 at a
- * time. Prints the throughput of 1 and 2 producers and their ratio (2 s each), with mode
- * "ring" (the model) and "local" (records reused at once, no consumer work).
- * Usage: bench_agent_model. What libtailtrace's own figure should approach on the same machine
- * (docs/benchmarks-agent.md). */
+/* A model of libtailtrace's record path with nothing else: producer threads write 36 words
+ * (touching five cache lines) or the given number of whole lines, and read the realtime clock
+ * twice per "span", into 4 KB + 128 records from a 2 MB-page slab, push each into their own SPSC
+ * ring; one consumer thread wakes every 300 us, drains the rings and hands each record back
+ * through the producer's return ring; producers refill 32 at a time. Prints the throughput of 1
+ * and 2 producers and their ratio (2 s each), with mode "ring" (the model) and "local" (records
+ * reused at once, no consumer work).
+ * Usage: bench_agent_model [lines 1-8]. What libtailtrace's own figure should approach on the
+ * same machine (docs/benchmarks-agent.md). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +38,9 @@ static prod_t P[2];
 static _Atomic int run;
 static int NP;
 static int MODE;
+/* 64-bit words written per span. 36 (4.5 lines) is what libtailtrace's record header and name
+ * took before session 5; a plain span now writes 2 lines. */
+static int WORDS = 36;
 static char *slab;
 static _Atomic size_t slab_next;
 static char *newrec(void) {
@@ -68,10 +72,10 @@ static void *producer(void *a) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       volatile uint64_t *w = (volatile uint64_t *)r;
-      for (int i = 0; i < 36; i++)
+      for (int i = 0; i < WORDS; i++)
         w[i] = ts.tv_nsec + i;
       clock_gettime(CLOCK_REALTIME, &ts);
-      w[8] = ts.tv_nsec;
+      w[5] = ts.tv_nsec;
       if (MODE == 0) {
         uint64_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
         while (h - atomic_load_explicit(&p->tail, memory_order_acquire) >= Q)
@@ -107,7 +111,15 @@ static void *consumer(void *a) {
   return NULL;
 }
 static void run_mode(void);
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1) {
+    int lines = atoi(argv[1]);
+    if (lines < 1 || lines > 8) {
+      fprintf(stderr, "usage: %s [lines 1-8]\n", argv[0]);
+      return 2;
+    }
+    WORDS = lines * 8;
+  }
   for (MODE = 1; MODE >= 0; MODE--)
     run_mode();
   return 0;
