@@ -12,6 +12,16 @@ static void flush(void) {
   assert_int_equal(tt_flush(test_deadline_ms(10000)), 0);
 }
 
+/* A remote parent as a server sees it: W3C's example traceparent, with tracestate rojo=1. */
+static void extract_remote_parent(tt_remote_context_t *rc) {
+  test_carrier_t *c = calloc(1, sizeof *c);
+  assert_non_null(c);
+  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "rojo=1");
+  assert_int_equal(tt_extract(test_carrier_get, c, rc), 0);
+  free(c);
+}
+
 static void span_calls_should_be_noops_before_init(void **state) {
   (void)state;
   tt_span_t *s = tt_span_start(NULL, "x", NULL);
@@ -208,11 +218,7 @@ static void child_should_follow_current_explicit_and_remote_parents(void **state
                                                                  .parent_mode = TT_PARENT_SPAN,
                                                                  .parent = child});
   static tt_remote_context_t rc;
-  test_carrier_t *c = calloc(1, sizeof *c);
-  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-  test_carrier_set(c, "tracestate", "rojo=1");
-  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
-  free(c);
+  extract_remote_parent(&rc);
   tt_span_t *server = tt_span_start(NULL, "server",
                                     &(tt_span_options_t){.size = sizeof(tt_span_options_t),
                                                          .kind = TT_SPAN_KIND_SERVER,
@@ -446,11 +452,7 @@ static void plain_spans_on_reused_records_should_carry_nothing_of_earlier_spans(
   tt_memory_exporter_t *m = start();
   enum { RICH = 14, PLAIN = 120 };
   static tt_remote_context_t rc;
-  test_carrier_t *c = calloc(1, sizeof *c);
-  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-  test_carrier_set(c, "tracestate", "rojo=1");
-  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
-  free(c);
+  extract_remote_parent(&rc);
   static char big[700];
   memset(big, 'q', sizeof big - 1); /* raw letters land on an extension record's header bytes */
   static char long_name[TT__RECORD_SIZE]; /* longer than a record's arena: needs an extension */
