@@ -534,6 +534,53 @@ static void plain_spans_on_reused_records_should_carry_nothing_of_earlier_spans(
   test_finish(m);
 }
 
+/* Names under 24 bytes live in the record's header, longer ones in its arena; every length on
+ * both sides of that line, at start and through update_name, must come back whole. */
+static void names_of_every_length_around_the_inline_limit_should_round_trip(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  char names[48][49], renamed[48][50];
+  tt_span_context_t ctx[48];
+  for (int n = 0; n < 48; n++) {
+    for (int i = 0; i < n; i++)
+      names[n][i] = (char)('a' + (i * 5 + n) % 26);
+    names[n][n] = '\0';
+    renamed[n][0] = 'R';
+    memcpy(renamed[n] + 1, names[n], (size_t)n + 1);
+    tt_span_t *s = tt_span_start(NULL, names[n], NULL);
+    tt_span_set_int(s, "n", n);
+    tt_span_end(s);
+    /* Renamed to one byte longer, from every length to the next: crosses the limit once. */
+    tt_span_t *r = tt_span_start(NULL, names[n], NULL);
+    tt_span_set_int(s, "unused", 0); /* s has ended: a no-op */
+    tt_span_get_context(r, &ctx[n]);
+    tt_span_update_name(r, renamed[n]);
+    tt_span_set_int(r, "renamed", n);
+    tt_span_end(r);
+  }
+  flush();
+  int seen = 0, seen_renamed = 0;
+  for (size_t i = 0; i < tt_memory_exporter_count(m); i++) {
+    const tt_span_data_t *d = tt_memory_exporter_get(m, i);
+    const tt_attribute_t *a = tt_span_data_attribute(d, "n");
+    const tt_attribute_t *b = tt_span_data_attribute(d, "renamed");
+    if (a != NULL) {
+      assert_string_equal(d->name, names[a->value.i]);
+      seen++;
+    } else {
+      assert_non_null(b);
+      assert_string_equal(d->name, renamed[b->value.i]);
+      /* the header's bytes next to the name are the trace id: a name one byte too long for the
+       * inline buffer would overwrite it */
+      assert_memory_equal(d->trace_id, ctx[b->value.i].trace_id, 16);
+      seen_renamed++;
+    }
+  }
+  assert_int_equal(seen, 48);
+  assert_int_equal(seen_renamed, 48);
+  test_finish(m);
+}
+
 static void default_limit_of_128_attributes_should_fit_and_the_129th_drop(void **state) {
   (void)state;
   tt_memory_exporter_t *m = start();
@@ -614,6 +661,7 @@ int main(void) {
       cmocka_unit_test(keys_and_values_of_every_short_length_should_round_trip),
       cmocka_unit_test(values_spilling_into_extension_records_should_round_trip),
       cmocka_unit_test(plain_spans_on_reused_records_should_carry_nothing_of_earlier_spans),
+      cmocka_unit_test(names_of_every_length_around_the_inline_limit_should_round_trip),
       cmocka_unit_test(default_limit_of_128_attributes_should_fit_and_the_129th_drop),
       cmocka_unit_test(stats_should_count_started_ended_and_exported),
       cmocka_unit_test(span_ended_after_shutdown_should_be_dropped_and_counted),
