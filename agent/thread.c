@@ -295,15 +295,22 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
   while (cap < capacity)
     cap <<= 1;
   /* The ring is published to the exporter thread by the release store of head that follows the
-   * first push, and never replaced, so the consumer never sees a half-set ring. */
+   * first push, and never replaced, so the consumer never sees a half-set ring.
+   *
+   * Allocated under the registry mutex, which fork's prepare handler holds, so no thread is inside
+   * the allocator for us when another forks. glibc's malloc is safe across fork anyway, but not
+   * every allocator is (ASan's is not, nor need an allocator hook's be): a child forked while a
+   * thread was allocating its first ring hung at its own first span end, once in ~40 runs of
+   * test_fork under ASan on a loaded machine. */
+  pthread_mutex_lock(&g_reg_mu);
   _Atomic(struct tt_span_s *) *ret = tt__calloc(cap, sizeof *ret);
-  if (ret == NULL)
-    return TT_ENOMEM;
-  t->ring = tt__calloc(cap, sizeof *t->ring);
-  if (t->ring == NULL) {
+  uintptr_t *ring = ret != NULL ? tt__calloc(cap, sizeof *ring) : NULL;
+  pthread_mutex_unlock(&g_reg_mu);
+  if (ring == NULL) {
     tt__free(ret);
     return TT_ENOMEM;
   }
+  t->ring = ring;
   t->ring_mask = cap - 1;
   t->ret = ret;
   return 0;
