@@ -390,10 +390,11 @@ static void atfork_child(void) {
     uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
     for (; tl != h; tl++) {
       struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
-      if (r->recording)
+      if (r->recording) {
         tt__exts_mark_unclean(r);
-      for (uint32_t i = 0; r->recording && i < r->n_ext; i++)
-        pool_push_locked(TT__EXTS(r)[i]);
+        for (uint32_t i = 0; i < r->n_ext; i++)
+          pool_push_locked(TT__EXTS(r)[i]);
+      }
       pool_push_locked(r);
     }
     atomic_store(&t->tail, h);
