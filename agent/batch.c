@@ -37,21 +37,21 @@ struct tt__batch_s {
   _Atomic int wake_pending;
   tt__provider_t *p;
   /* Exporter thread only. The batch being gathered is views[0..npending), the records' own
-   * exporter-visible part (at a fixed offset in the record: tt__record_of), handed to the exporter
-   * as is. Each record goes back to the thread that ended it, so the batch is kept as runs of
-   * records from one thread: a drain takes a ring's records in a row, and per record the loop
-   * then only reads the ring slot and stores the view. */
+   * exporter-visible part, handed to the exporter as is. A batch is kept as runs of records from
+   * one thread's ring: once it is exported, each run gives its records back by moving that ring's
+   * done position to the run's end (the records never leave the ring). Per record the drain only
+   * reads the ring slot and stores the view. */
   const tt_span_data_t **views;
   struct tt__run_s *runs;
-  struct tt_span_s **spill; /* records their thread cannot take back, for the pool */
-  uint32_t npending, nruns;
+  uint32_t npending, nruns, max_runs;
 };
 
-/* views[start..next run's start) came from src's ring; has_ext: some have extension records. */
+/* views[start..next run's start) came from src's ring, whose positions up to end it covers. A run
+ * may hold no view at all (its records were an earlier provider's) and still covers them. */
 struct tt__run_s {
   tt__tstate_t *src;
   uint32_t start;
-  uint32_t has_ext;
+  uint64_t end;
 };
 
 static void init_sync(struct tt__batch_s *b) {
@@ -75,11 +75,29 @@ static void sleep_until(uint64_t until) {
   }
 }
 
+/* Gives the batch's records back: each run moves its ring's done to its end. A ring's runs are in
+ * ring order, so its last run's store is the one that counts. */
+/* What the exporter takes itself is not the owner's doing: taken_seen moves with it. */
+static void reclaim(tt__tstate_t *t) {
+  t->taken_seen +=
+      tt__ring_reclaim(t, atomic_load_explicit(&t->owned, memory_order_relaxed) ? TT__RET_MAX : 0);
+}
+
+static void complete_runs(struct tt__batch_s *b) {
+  for (uint32_t k = 0; k < b->nruns; k++) {
+    tt__tstate_t *t = b->runs[k].src;
+    atomic_store_explicit(&t->done, b->runs[k].end, memory_order_release);
+    if (t->idle)
+      reclaim(t);
+  }
+  b->nruns = 0;
+}
+
 static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
   tt__provider_t *p = b->p;
   uint32_t n = b->npending;
   if (n == 0) {
-    b->nruns = 0;
+    complete_runs(b);
     return;
   }
   uint64_t now = tt__now_mono_ns();
@@ -124,46 +142,22 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
         backoff *= 2;
     }
   }
-  /* Records go back to the thread that ended them, a run at a time; what it cannot take goes
-   * to the pool in one locked batch. */
-  uint32_t spilled = 0;
-  for (uint32_t k = 0; k < b->nruns; k++) {
-    tt__tstate_t *src = b->runs[k].src;
-    uint32_t i = b->runs[k].start, end = k + 1 < b->nruns ? b->runs[k + 1].start : n;
-    if (!b->runs[k].has_ext) {
-      i += (uint32_t)tt__record_give_back_many(src, &b->views[i], end - i);
-      for (; i < end; i++)
-        b->spill[spilled++] = tt__record_of(b->views[i]);
-      continue;
-    }
-    for (; i < end; i++) { /* rare: read each record for its extension list */
-      struct tt_span_s *r = tt__record_of(b->views[i]);
-      tt__exts_mark_unclean(r);
-      for (uint32_t x = 0; x < r->n_ext; x++) {
-        struct tt_span_s *e = TT__EXTS(r)[x];
-        if (tt__record_give_back(src, e) != 0)
-          tt__pool_return(&e, 1);
-      }
-      if (tt__record_give_back(src, r) != 0)
-        b->spill[spilled++] = r;
-    }
-  }
-  tt__pool_return(b->spill, spilled);
   b->npending = 0;
-  b->nruns = 0;
+  complete_runs(b);
 }
 
-/* Starts a run for records from t's ring unless the last run is t's already. An empty last run
- * (its ring held only an earlier provider's records) is reused, so runs never outnumber the
- * records in the batch plus one. */
-static inline void run_open(struct tt__batch_s *b, tt__tstate_t *t) {
+/* Starts a run for records from t's ring (from position pos) unless the last run is t's already.
+ * Runs are at most one per view plus one per ring visit; when the array is full the batch goes
+ * out first, so a burst of runs holding no view cannot overflow it. */
+static inline void run_open(struct tt__batch_s *b, tt__tstate_t *t, uint64_t pos,
+                            uint64_t hard_deadline) {
   if (b->nruns != 0 && b->runs[b->nruns - 1].src == t)
     return;
-  if (b->nruns != 0 && b->runs[b->nruns - 1].start == b->npending)
-    b->nruns--;
+  if (b->nruns == b->max_runs)
+    export_pending(b, hard_deadline);
   b->runs[b->nruns].src = t;
   b->runs[b->nruns].start = b->npending;
-  b->runs[b->nruns].has_ext = 0;
+  b->runs[b->nruns].end = pos;
   b->nruns++;
 }
 
@@ -178,52 +172,43 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
        t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
     uint64_t h = atomic_load_explicit(&t->head, memory_order_acquire);
     uint64_t tl = atomic_load_explicit(&t->tail, memory_order_relaxed);
-    if (h != 0) { /* rings exist: did the owner take from its return ring since the last drain? */
-      uint64_t rt = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
-      t->ret_reusing = rt != t->ret_tail_seen;
-      t->ret_tail_seen = rt;
-    }
-    if (h == tl) {
-      /* Nothing new from this thread. Its rings exist once it has pushed (h != 0: the acquire
-       * load of head orders their set-up before us), and what it was given back beyond what an
-       * idle thread may keep (nothing, once it has exited) goes back to everyone. */
-      if (h != 0)
-        tt__record_reclaim_idle(
-            t, atomic_load_explicit(&t->owned, memory_order_relaxed) ? TT__RET_MAX : 0);
+    if (h == 0)
+      continue; /* no ring yet (the acquire load of a non-zero head orders its set-up before us) */
+    /* An owner that took nothing back since the last drain does not reuse what it ends (it ends
+     * spans started elsewhere, or went idle): exported records beyond what an idle thread may
+     * keep (nothing, once it has exited) go back to everyone. */
+    uint64_t tk = atomic_load_explicit(&t->taken, memory_order_relaxed);
+    t->idle = tk == t->taken_seen || !atomic_load_explicit(&t->owned, memory_order_relaxed);
+    t->taken_seen = tk;
+    if (t->idle)
+      reclaim(t);
+    if (h == tl)
       continue;
-    }
-    const uintptr_t *ring = t->ring; /* set before the head store we saw */
+    const _Atomic uintptr_t *ring = t->ring; /* set before the head store we saw */
     uint64_t mask = t->ring_mask;
     if (h - tl > *max_ring)
       *max_ring = (uint32_t)(h - tl);
     found += (uint32_t)(h - tl);
-    run_open(b, t);
+    run_open(b, t, tl, hard_deadline);
     while (tl != h) {
-      uintptr_t v = ring[tl & mask];
-      struct tt_span_s *r = tt__ring_record(v);
+      uintptr_t v = atomic_load_explicit(&ring[tl & mask], memory_order_relaxed);
       tl++;
-      /* The exporter thread reads a record's header only when it has extensions (or belongs to
-       * an earlier provider): a read would pull the line away from the core that reuses it. */
-      if (__builtin_expect((v & TT__TAG_MASK) != p->tag, 0)) {
-        if ((v & TT__TAG_PROVIDER) != p->tag) {
-          /* Ended just as an earlier provider shut down: never export it into this one. */
-          tt__exts_mark_unclean(r);
-          tt__pool_return(TT__EXTS(r), r->n_ext);
-          tt__pool_return(&r, 1);
-          continue;
-        }
-        b->runs[b->nruns - 1].has_ext = 1;
-      }
-      b->views[b->npending++] = &r->data;
+      /* The exporter thread never reads the record itself: a read would pull the line away from
+       * the core that reuses it. The slot's tag says whose span it is. */
+      if (__builtin_expect((v & TT__TAG_PROVIDER) != p->tag, 0))
+        continue; /* ended just as an earlier provider shut down: never export it into this one */
+      b->views[b->npending++] = &tt__ring_record(v)->data;
       if (b->npending == p->max_export_batch_size) {
         /* Free the ring slots before a possibly long export; one store per batch, not per
          * record, keeps the producer's view of tail from bouncing. */
         atomic_store_explicit(&t->tail, tl, memory_order_release);
+        b->runs[b->nruns - 1].end = tl;
         export_pending(b, hard_deadline);
-        run_open(b, t);
+        run_open(b, t, tl, hard_deadline);
       }
     }
     atomic_store_explicit(&t->tail, tl, memory_order_release);
+    b->runs[b->nruns - 1].end = tl;
   }
   if (export_partial)
     export_pending(b, hard_deadline);
@@ -387,10 +372,9 @@ int tt__batch_start(tt__provider_t *p) {
     return TT_ENOMEM;
   b->p = p;
   b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
-  b->runs = tt__calloc((size_t)p->max_export_batch_size + 1, sizeof *b->runs);
-  b->spill = tt__calloc(p->max_export_batch_size, sizeof *b->spill);
-  if (b->views == NULL || b->runs == NULL || b->spill == NULL) {
-    tt__free(b->spill);
+  b->max_runs = p->max_export_batch_size + 64;
+  b->runs = tt__calloc(b->max_runs, sizeof *b->runs);
+  if (b->views == NULL || b->runs == NULL) {
     tt__free(b->runs);
     tt__free(b->views);
     tt__free(b);
@@ -517,9 +501,9 @@ void tt__batch_atfork_parent(tt__provider_t *p) {
 
 void tt__batch_atfork_child(tt__provider_t *p) {
   struct tt__batch_s *b = p->batch;
-  /* The exporter thread did not survive the fork. Records it held in pending are abandoned
-   * (at most one batch, in the child only): it may have been between reading a ring slot and
-   * advancing the tail, so returning them could hand a record out twice. */
+  /* The exporter thread did not survive the fork. Records it held in pending are forgotten: the
+   * fork handler counted every ring's records up to its head as exported, so their owners take
+   * them back. */
   init_sync(b);
   atomic_store(&tt__exporter_threads_alive, 0);
   b->running = 0;

@@ -5,9 +5,9 @@
  * reads the record in place. A plain span writes only the record's first two cache lines.
  * Attributes, events, links and strings live in the record's own bump arena, so a span never
  * allocates. At end the record goes into the ending thread's single-producer ring; the one exporter
- * thread drains every ring, exports, and hands each record back to the thread that ended it through
- * that thread's return ring (to the global pool when the thread is gone); threads refill their free
- * lists from there in batches. */
+ * thread drains every ring, exports, and gives a batch's records back by moving each ring's done
+ * position past them; the thread that ended them takes them from its own ring again, in batches
+ * (the exporter thread moves them to the global pool when that thread is idle or gone). */
 #ifndef TT_INTERNAL_H
 #define TT_INTERNAL_H
 
@@ -143,10 +143,6 @@ _Static_assert(TT__MAX_EXT * sizeof(struct tt_span_s *) <= 64, "extension list f
 _Static_assert(sizeof(struct tt_span_s) + 64 < TT__RECORD_SIZE, "header and tail fit a record");
 _Static_assert(offsetof(struct tt_span_s, data) + offsetof(tt_span_data_t, status_message) == 128,
                "what every span writes fills exactly the record's first two cache lines");
-/* The record behind an exporter view (the exporter thread's batch holds views). */
-static inline struct tt_span_s *tt__record_of(const tt_span_data_t *d) {
-  return (struct tt_span_s *)((uintptr_t)d - offsetof(struct tt_span_s, data));
-}
 /* Extension records were used raw, so whatever ends up at their clean byte is arena data: mark
  * them before they are reused as span records. Called where a finished span's extensions are
  * released, never while the span's data may still be read. */
@@ -156,26 +152,37 @@ static inline void tt__exts_mark_unclean(struct tt_span_s *r) {
 }
 
 /* ---- thread state (thread.c) ---- */
-#define TT__REFILL 32    /* records a thread takes from its return ring or the pool at once */
+#define TT__REFILL 32    /* records a thread takes from its ring or the pool at once */
 #define TT__LOCAL_MAX 96 /* free records a thread keeps; above this a batch goes to the pool */
 #define TT__FREE_CAP (TT__LOCAL_MAX + TT__REFILL)
 /* One per thread that ever used spans; never freed. A thread's exit orphans its state, and a new
- * thread adopts an orphan before creating another, so thread churn does not grow memory. */
+ * thread adopts an orphan before creating another, so thread churn does not grow memory.
+ *
+ * The ring is both the queue and the way records come back. Four positions run along it:
+ *   taken <= done <= tail <= head,   head - taken <= ring size.
+ * [tail, head) is queued (the owner pushes at head); [done, tail) is in the exporter thread's
+ * batch; [taken, done) is exported, and those records are free for the owner to take again. So
+ * the exporter gives a whole batch back by storing one position, and a record keeps living in the
+ * cache of the core that ends its spans. The ring has room for twice the queue, so exported
+ * records wait there while the queue fills. The owner takes from [taken, done) when it needs
+ * records; the exporter thread takes what an idle or exited owner does not (both by
+ * compare-and-swap on taken) and puts it in the shared pool. */
 typedef struct tt__tstate_s {
   /* Cache-line layout is the point of this struct. The exporter thread must not read a line the
    * owner writes on every span (it would steal the line once per record it drains), so what the
    * exporter reads is either set once (the first line) or written once per batch by one side. */
-  /* Set once, read by both: the registry link, the rings and the exporter's give-back gate. */
+  /* Set once, read by both: the registry link, the ring and the exporter's reclaim gate. */
   _Alignas(64) struct tt__tstate_s *_Atomic next_all; /* registry, append-only */
-  uintptr_t *ring;                                    /* record pointer | provider tag bits */
-  _Atomic(struct tt_span_s *) *ret; /* slots are atomic: a taker may read one as it is rewritten
-                                       (its CAS then fails and the value is discarded) */
-  uint64_t ring_mask;               /* both rings have this size */
-  _Atomic int owned; /* mirrors in_use for the exporter thread's give-back decision */
+  _Atomic uintptr_t *ring; /* record pointer | provider tag bits. Slots are atomic: the exporter
+                              may read one as the owner rewrites it (its take then fails and the
+                              value is discarded) */
+  uint64_t ring_mask;
+  _Atomic int owned; /* mirrors in_use for the exporter thread's reclaim decision */
   /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
   _Alignas(64) _Atomic uint64_t head;
-  uint64_t tail_cache; /* producer's last view of tail */
-  uint32_t free_count; /* records in free_arr */
+  uint64_t tail_cache;  /* producer's last view of tail */
+  uint64_t taken_cache; /* and of taken (never ahead of it) */
+  uint32_t free_count;  /* records in free_arr */
   /* Lines tt__record_take prefetches: 0 after a non-recording span, 2 after a plain one, 6 after
    * one that used extras (its attribute array starts on the fifth line). */
   uint32_t last_recording;
@@ -193,16 +200,18 @@ typedef struct tt__tstate_s {
    * tt_stats_get. */
   _Atomic uint64_t c_started, c_unsampled, c_ended, c_queue_full, c_no_record, c_shutdown,
       c_dropped_attrs;
-  _Alignas(64) _Atomic uint64_t tail; /* ring consumer: the exporter thread, once per batch */
-  /* Return ring, the other way: the exporter thread gives records back to the thread that ended
-   * them, so a record keeps living in one core's cache instead of bouncing between threads. */
-  _Alignas(64) _Atomic uint64_t ret_head; /* written by the exporter thread */
-  /* Exporter thread only. A thread that takes records from its return ring (it starts spans)
-   * gets back everything it ended; one that only ends spans started elsewhere would just pile
-   * them up, so it gets TT__RET_MAX at most. ret_tail_seen is ret_tail at the last drain. */
-  uint64_t ret_tail_seen;
-  int ret_reusing;
-  _Alignas(64) _Atomic uint64_t ret_tail; /* moved by the owner, or by the exporter reclaiming */
+  /* Written by the exporter thread, once per batch each: drained up to tail, exported up to
+   * done. The owner reads tail when its queue looks full and done when it takes records. */
+  _Alignas(64) _Atomic uint64_t tail;
+  _Atomic uint64_t done;
+  /* Exporter thread only: taken at its last drain. An owner that has not moved taken since does
+   * not reuse what it ends (it ends spans started elsewhere, or it went idle), so the exporter
+   * takes all but TT__RET_MAX of it for everyone else (idle), at the drain and once the batch
+   * holding its records has gone out. */
+  uint64_t taken_seen;
+  int idle;
+  /* Moved by the owner once per TT__REFILL records it takes, or by the exporter reclaiming. */
+  _Alignas(64) _Atomic uint64_t taken;
 } tt__tstate_t;
 
 extern __thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
@@ -239,30 +248,31 @@ static inline struct tt_span_s *tt__record_take(tt__tstate_t *t) {
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r);
 /* Releases r and its extension records to t's free list. */
 void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r);
-void tt__pool_return(struct tt_span_s **recs, size_t n); /* exporter thread */
-/* Returns 0 when r went into t's return ring, -1 when the caller must pool it instead (t has no
- * live owner, or its return ring is full). A busy thread gets back all it ended: records then
- * stay in its core's cache and never pass through the shared pool. */
-int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r);
-/* The same for n records in one step (one look at the owner's tail, one publication), given by
- * their exporter views (tt__record_of gives the record); returns how many of
- * views[0..n) t took. */
-size_t tt__record_give_back_many(tt__tstate_t *t, const tt_span_data_t *const *views, size_t n);
-#define TT__RET_MAX 256 /* records an idle thread may hold back from others */
+#define TT__RET_MAX 256 /* exported records an idle thread may hold back from others */
+/* Moves exported records of t beyond keep from its ring to the shared pool: from the exporter
+ * thread when t did not take any since the last drain (keep TT__RET_MAX for a live thread, 0 for
+ * an exited one), and from t itself as it exits (keep 0). */
+uint64_t tt__ring_reclaim(tt__tstate_t *t, uint64_t keep); /* returns how many it took */
+/* The owner's push found every slot of its ring in use (queued, in the batch, or exported and
+ * not taken back): takes exported records back into its free list. Returns 0 when a slot is
+ * free now, -1 when none could be freed. */
+int tt__ring_make_room(tt__tstate_t *t);
 /* A ring holding this many of its limit means the polling exporter thread is late: the thread
  * that fills it signals it regardless, and the exporter shortens its poll interval. */
 #define TT__RING_LATE(limit) ((limit) - (limit) / 4)
-/* Records t was given back beyond keep go to the shared pool: from the exporter thread when t
- * ended nothing since the last drain (keep TT__RET_MAX for a live thread, 0 for an exited one),
- * and from t itself as it exits (keep 0). */
-void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep);
+/* The queue limit of a ring: the provider's queue size, at most half the ring (the rest holds
+ * exported records until their owner takes them back). */
+static inline uint64_t tt__ring_limit(const tt__tstate_t *t, uint64_t max_queue_size) {
+  uint64_t half = (t->ring_mask + 1) / 2;
+  return max_queue_size < half ? max_queue_size : half;
+}
 void tt__pool_set_cap(uint64_t cap);
-int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity);
-/* Ring slots carry the ending provider's tag beside the 64-byte-aligned record pointer, so the
+int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size);
+/* Ring slots carry the ending provider's tag beside the 128-byte-aligned record pointer, so the
  * exporter can reject a span of an earlier provider without touching the record. */
 #define TT__TAG_MASK ((uintptr_t)127) /* records are 128-byte aligned */
 #define TT__TAG_PROVIDER ((uintptr_t)63)
-#define TT__TAG_HAS_EXT ((uintptr_t)64) /* the span has extension records: read r->exts */
+#define TT__TAG_HAS_EXT ((uintptr_t)64) /* extension records: who takes it back reads the list */
 static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
   return (struct tt_span_s *)(v & ~TT__TAG_MASK);
 }

@@ -461,7 +461,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
     return;
   }
   uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
-  uint64_t limit = p->max_queue_size <= t->ring_mask + 1 ? p->max_queue_size : t->ring_mask + 1;
+  uint64_t limit = tt__ring_limit(t, p->max_queue_size);
   if (h - t->tail_cache >= limit) {
     t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
     if (h - t->tail_cache >= limit) {
@@ -470,7 +470,16 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
       return;
     }
   }
-  t->ring[h & t->ring_mask] = (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0);
+  /* The slot may still hold an exported record this thread has not taken back (it ends spans
+   * others start, or the exporter has not reclaimed yet): take some back first. */
+  if (__builtin_expect(h - t->taken_cache > t->ring_mask, 0) && tt__ring_make_room(t) != 0) {
+    tt__count(&t->c_queue_full, 1);
+    tt__record_release_chain(t, s);
+    return;
+  }
+  atomic_store_explicit(&t->ring[h & t->ring_mask],
+                        (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0),
+                        memory_order_relaxed);
   atomic_store_explicit(&t->head, h + 1, memory_order_release);
   /* Wake the exporter each time this thread has queued a full batch since its last wake-up;
    * spans trickling in from many threads wait for the schedule instead. */

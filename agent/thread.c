@@ -1,8 +1,9 @@
 /* Thread state: per-thread span free lists, rings and current span; the global record pool;
  * fork handling.
  *
- * Ownership: a tt__tstate_t is written only by its owning thread, except its ring's tail (the
- * exporter thread) and in_use (under g_reg_mu). The registry is an append-only list so the
+ * Ownership: a tt__tstate_t is written only by its owning thread, except its ring's tail and
+ * done positions (the exporter thread), taken (compare-and-swap by the owner and the exporter
+ * thread) and in_use (under g_reg_mu). The registry is an append-only list so the
  * exporter thread can walk it without a lock. The record pool (g_pool_*) is shared under
  * g_pool_mu; threads touch it once per TT__REFILL records, never per span. */
 #include "internal.h"
@@ -42,28 +43,40 @@ static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;
 }
 
-/* Takes up to max records from t's return ring into out. Two may take: the owner (refilling its
- * free list, or at exit) and the exporter thread (reclaiming from a thread that went idle), so
- * the tail moves by compare-and-swap; only the exporter thread adds. */
-static size_t ret_take(tt__tstate_t *t, struct tt_span_s **out, size_t max) {
-  /* Acquire on the tail too: a tail another taker moved must not be paired with an older head
-   * (tail past head would hand records out twice). */
-  uint64_t tl = atomic_load_explicit(&t->ret_tail, memory_order_acquire);
+/* Takes up to max exported records from t's ring: their slot values (record pointer and tags)
+ * into out. Two may take: the owner (refilling its free list) and the exporter thread (reclaiming
+ * from an idle or exited owner, or the owner itself as it exits), so taken moves by
+ * compare-and-swap; only the exporter thread moves done. */
+static size_t ring_take(tt__tstate_t *t, uintptr_t *out, size_t max) {
+  uint64_t tl = atomic_load_explicit(&t->taken, memory_order_acquire);
   for (;;) {
-    uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_acquire);
-    if (h - tl > t->ring_mask + 1) { /* cannot happen with the orders above; never trust it */
-      tl = atomic_load_explicit(&t->ret_tail, memory_order_acquire);
+    /* Acquire: the exporter's reads of these records (its export) happen before we reuse them. */
+    uint64_t d = atomic_load_explicit(&t->done, memory_order_acquire);
+    if (d - tl > t->ring_mask + 1) { /* a stale taken against a newer done; never trust it */
+      tl = atomic_load_explicit(&t->taken, memory_order_acquire);
       continue;
     }
-    size_t n = h - tl < max ? (size_t)(h - tl) : max;
+    size_t n = d - tl < max ? (size_t)(d - tl) : max;
     if (n == 0)
       return 0;
     for (size_t i = 0; i < n; i++)
-      out[i] = atomic_load_explicit(&t->ret[(tl + i) & t->ring_mask], memory_order_relaxed);
-    if (atomic_compare_exchange_weak_explicit(&t->ret_tail, &tl, tl + n, memory_order_acq_rel,
+      out[i] = atomic_load_explicit(&t->ring[(tl + i) & t->ring_mask], memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&t->taken, &tl, tl + n, memory_order_acq_rel,
                                               memory_order_acquire))
       return n;
   }
+}
+
+/* The extension records of the span in ring slot value v, marked for reuse (they were used raw),
+ * into out (TT__MAX_EXT at most); returns how many. */
+static uint32_t exts_of(uintptr_t v, struct tt_span_s **out) {
+  if ((v & TT__TAG_HAS_EXT) == 0)
+    return 0;
+  struct tt_span_s *r = tt__ring_record(v);
+  tt__exts_mark_unclean(r);
+  for (uint32_t i = 0; i < r->n_ext; i++)
+    out[i] = TT__EXTS(r)[i];
+  return r->n_ext;
 }
 
 static void on_thread_exit(void *arg) {
@@ -73,10 +86,11 @@ static void on_thread_exit(void *arg) {
     pool_push_locked(t->free_arr[i]);
   t->free_count = 0;
   pthread_mutex_unlock(&g_pool_mu);
-  /* Records the exporter gave back to this thread go to everyone again (owned is cleared first,
-   * so nothing more is given back to it). */
+  /* Exported records in its ring go to everyone again; those still queued follow from the
+   * exporter thread once exported (owned is cleared first: it keeps none of them for us). */
   atomic_store(&t->owned, 0);
-  tt__record_reclaim_idle(t, 0);
+  if (t->ring != NULL)
+    tt__ring_reclaim(t, 0);
   t->current = NULL;
   /* The ring stays with the state: the exporter thread still drains it, and the adopting thread
    * becomes its producer (the registry mutex orders the hand-over). */
@@ -112,8 +126,8 @@ tt__tstate_t *tt__tstate_slow(void) {
     atomic_store_explicit(&t->next_all, atomic_load_explicit(&g_reg_head, memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&g_reg_head, t, memory_order_release);
-    /* Each thread may hold records back (its free list and return ring); the cap grows by that
-     * much per thread state, so many threads do not starve each other. */
+    /* Each thread may hold records back (its free list and exported records in its ring); the
+     * cap grows by that much per thread state, so many threads do not starve each other. */
     pthread_mutex_lock(&g_pool_mu);
     g_thread_allowance += TT__LOCAL_MAX + TT__RET_MAX;
     pthread_mutex_unlock(&g_pool_mu);
@@ -193,24 +207,42 @@ static void pool_grow_locked(void) {
   g_pool_total += n;
 }
 
+/* Takes up to TT__REFILL exported records from the owner's own ring into its free list, with
+ * their extension records. Returns how many span records it took. */
+static size_t take_own(tt__tstate_t *t) {
+  uintptr_t got[TT__REFILL];
+  size_t n = ring_take(t, got, TT__REFILL);
+  if (n == 0)
+    return 0;
+  uint64_t next = atomic_load_explicit(&t->taken, memory_order_relaxed);
+  t->taken_cache = next;
+  /* The next take reads the slots after these: start pulling them in now (the ring holds twice
+   * the queue, so they were written long ago and may have left this core's caches). */
+  for (int i = 0; i < TT__REFILL; i += 8)
+    __builtin_prefetch(&t->ring[(next + (uint64_t)i) & t->ring_mask]);
+  /* Oldest last: the record exported first is taken first. */
+  for (size_t i = n; i-- > 0;) {
+    struct tt_span_s *ext[TT__MAX_EXT];
+    for (uint32_t x = 0, ne = exts_of(got[i], ext); x < ne; x++)
+      tt__record_release_local(t, ext[x]);
+    tt__record_release_local(t, tt__ring_record(got[i]));
+  }
+  return n;
+}
+
+int tt__ring_make_room(tt__tstate_t *t) {
+  t->taken_cache = atomic_load_explicit(&t->taken, memory_order_acquire);
+  uint64_t h = atomic_load_explicit(&t->head, memory_order_relaxed);
+  if (h - t->taken_cache <= t->ring_mask)
+    return 0;
+  return take_own(t) != 0 ? 0 : -1;
+}
+
 /* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
  * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
 struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
-  if (t->ret != NULL) {
-    struct tt_span_s *got[TT__REFILL];
-    size_t n = ret_take(t, got, TT__REFILL);
-    if (n != 0) {
-      /* The exporter thread wrote the next slots on its core: start pulling them over now, so
-       * the next refill, TT__REFILL spans from now, does not wait for four cache misses. */
-      uint64_t next = atomic_load_explicit(&t->ret_tail, memory_order_relaxed);
-      for (int i = 0; i < TT__REFILL; i += 8)
-        __builtin_prefetch(&t->ret[(next + (uint64_t)i) & t->ring_mask]);
-      /* Oldest last: got[0] is taken now, got[1] next, ... */
-      for (size_t i = n; i-- > 1;)
-        t->free_arr[t->free_count++] = got[i];
-      return got[0];
-    }
-  }
+  if (t->ring != NULL && take_own(t) != 0)
+    return t->free_arr[--t->free_count];
   pthread_mutex_lock(&g_pool_mu);
   if (g_pool_n == 0)
     pool_grow_locked();
@@ -238,61 +270,35 @@ void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
   tt__record_release_local(t, r);
 }
 
-void tt__pool_return(struct tt_span_s **recs, size_t n) {
-  if (n == 0)
-    return;
-  pthread_mutex_lock(&g_pool_mu);
-  for (size_t i = 0; i < n; i++)
-    pool_push_locked(recs[i]);
-  pthread_mutex_unlock(&g_pool_mu);
-}
-
-size_t tt__record_give_back_many(tt__tstate_t *t, const tt_span_data_t *const *views, size_t n) {
-  if (t->ret == NULL || !atomic_load_explicit(&t->owned, memory_order_relaxed))
-    return 0;
-  uint64_t h = atomic_load_explicit(&t->ret_head, memory_order_relaxed);
-  uint64_t used = h - atomic_load_explicit(&t->ret_tail, memory_order_acquire);
-  uint64_t cap = t->ring_mask + 1;
-  if (!t->ret_reusing && cap > TT__RET_MAX)
-    cap = TT__RET_MAX;
-  size_t room = used >= cap ? 0 : (size_t)(cap - used);
-  if (n > room)
-    n = room;
-  for (size_t i = 0; i < n; i++)
-    atomic_store_explicit(&t->ret[(h + i) & t->ring_mask], tt__record_of(views[i]),
-                          memory_order_relaxed);
-  if (n != 0)
-    atomic_store_explicit(&t->ret_head, h + n, memory_order_release);
-  return n;
-}
-
-void tt__record_reclaim_idle(tt__tstate_t *t, uint64_t keep) {
-  if (t->ret == NULL)
-    return;
+uint64_t tt__ring_reclaim(tt__tstate_t *t, uint64_t keep) {
+  uint64_t total = 0;
   for (;;) {
-    uint64_t used = atomic_load_explicit(&t->ret_head, memory_order_acquire) -
-                    atomic_load_explicit(&t->ret_tail, memory_order_acquire);
-    if (used <= keep)
-      return;
-    struct tt_span_s *got[TT__REFILL];
-    size_t want = used - keep < TT__REFILL ? (size_t)(used - keep) : TT__REFILL;
-    size_t n = ret_take(t, got, want);
+    uint64_t held = atomic_load_explicit(&t->done, memory_order_acquire) -
+                    atomic_load_explicit(&t->taken, memory_order_acquire);
+    if (held <= keep || held > t->ring_mask + 1)
+      return total;
+    uintptr_t got[TT__REFILL];
+    size_t want = held - keep < TT__REFILL ? (size_t)(held - keep) : TT__REFILL;
+    size_t n = ring_take(t, got, want);
     if (n == 0)
-      return;
-    tt__pool_return(got, n);
+      return total;
+    total += n;
+    pthread_mutex_lock(&g_pool_mu);
+    for (size_t i = 0; i < n; i++) {
+      struct tt_span_s *ext[TT__MAX_EXT];
+      for (uint32_t x = 0, ne = exts_of(got[i], ext); x < ne; x++)
+        pool_push_locked(ext[x]);
+      pool_push_locked(tt__ring_record(got[i]));
+    }
+    pthread_mutex_unlock(&g_pool_mu);
   }
 }
 
-int tt__record_give_back(tt__tstate_t *t, struct tt_span_s *r) {
-  const tt_span_data_t *v = &r->data;
-  return tt__record_give_back_many(t, &v, 1) == 1 ? 0 : -1;
-}
-
-int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
+int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
   if (t->ring != NULL)
     return 0;
-  uint64_t cap = 256;
-  while (cap < capacity)
+  uint64_t cap = 512;
+  while (cap < 2 * (uint64_t)queue_size)
     cap <<= 1;
   /* The ring is published to the exporter thread by the release store of head that follows the
    * first push, and never replaced, so the consumer never sees a half-set ring.
@@ -303,16 +309,12 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t capacity) {
    * thread was allocating its first ring hung at its own first span end, once in ~40 runs of
    * test_fork under ASan on a loaded machine. */
   pthread_mutex_lock(&g_reg_mu);
-  _Atomic(struct tt_span_s *) *ret = tt__calloc(cap, sizeof *ret);
-  uintptr_t *ring = ret != NULL ? tt__calloc(cap, sizeof *ring) : NULL;
+  _Atomic uintptr_t *ring = tt__calloc(cap, sizeof *ring);
   pthread_mutex_unlock(&g_reg_mu);
-  if (ring == NULL) {
-    tt__free(ret);
+  if (ring == NULL)
     return TT_ENOMEM;
-  }
   t->ring = ring;
   t->ring_mask = cap - 1;
-  t->ret = ret;
   return 0;
 }
 
@@ -387,23 +389,18 @@ static void atfork_child(void) {
    * parent exports those spans), orphan the states of threads that did not survive, and give
    * this thread fresh randomness so parent and child never produce the same ids. */
   for (tt__tstate_t *t = atomic_load(&g_reg_head); t != NULL; t = atomic_load(&t->next_all)) {
-    uint64_t h = atomic_load(&t->head), tl = atomic_load(&t->tail);
-    for (; tl != h; tl++) {
-      struct tt_span_s *r = tt__ring_record(t->ring[tl & t->ring_mask]);
-      if (r->recording) {
-        tt__exts_mark_unclean(r);
-        for (uint32_t i = 0; i < r->n_ext; i++)
-          pool_push_locked(TT__EXTS(r)[i]);
-      }
-      pool_push_locked(r);
-    }
+    /* Queued records, and those the parent's exporter thread held in its batch, count as
+     * exported here: their owner (or, for a vanished thread, the child's exporter thread) takes
+     * them back, extension records included. */
+    uint64_t h = atomic_load(&t->head);
     atomic_store(&t->tail, h);
+    atomic_store(&t->done, h);
     t->tail_cache = h;
     if (t != tt__tls) {
       /* A vanished thread may have been halfway through a free-array update (a release that
-       * wrote a slot but not the count, or a refill between taking from the return ring and
-       * storing), so its free array is abandoned: a bounded leak in the child. Its return ring
-       * stays the authority (records leave it only by compare-and-swap). */
+       * wrote a slot but not the count, or a refill between taking from its ring and storing),
+       * so its free array is abandoned: a bounded leak in the child. Its ring stays the
+       * authority (records leave it only by compare-and-swap). */
       t->in_use = 0;
       atomic_store(&t->owned, 0);
       t->current = NULL;

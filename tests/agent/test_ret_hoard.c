@@ -1,6 +1,7 @@
-/* Records given back to threads that end spans but never start any must not starve the threads
- * that start them. The pool cap grows by TT__LOCAL_MAX + TT__RET_MAX per thread state, so a
- * thread that holds more than that in its return ring takes records from everyone else. Its own
+/* Exported records waiting in the rings of threads that end spans but never start any must not
+ * starve the threads that start them. The pool cap grows by TT__LOCAL_MAX + TT__RET_MAX per
+ * thread state, so a thread that holds more than that in its ring takes records from everyone
+ * else. Its own
  * executable: the pool cap only ever grows within a process. */
 #include "tt_test_util.h"
 
@@ -42,7 +43,7 @@ static void *ender(void *arg) {
 }
 
 static uint64_t given_back(const tt__tstate_t *t) {
-  return atomic_load(&t->ret_head) - atomic_load(&t->ret_tail);
+  return atomic_load(&t->done) - atomic_load(&t->taken);
 }
 
 static void end_only_threads_should_not_hold_more_than_their_allowance(void **state) {
@@ -77,7 +78,7 @@ static void end_only_threads_should_not_hold_more_than_their_allowance(void **st
   assert_int_equal(tt_memory_exporter_count(m), ROUNDS * ENDERS * PER_ROUND);
 
   for (int k = 0; k < ENDERS; k++)
-    print_message("ender %d holds %llu records in its return ring (TT__RET_MAX %d)\n", k,
+    print_message("ender %d holds %llu exported records in its ring (TT__RET_MAX %d)\n", k,
                   (unsigned long long)given_back(g_state[k]), TT__RET_MAX);
 
   /* The enders will never start a span, yet they hold the records: this thread should still get
