@@ -75,14 +75,14 @@ static void sleep_until(uint64_t until) {
   }
 }
 
-/* Gives the batch's records back: each run moves its ring's done to its end. A ring's runs are in
- * ring order, so its last run's store is the one that counts. */
 /* What the exporter takes itself is not the owner's doing: taken_seen moves with it. */
 static void reclaim(tt__tstate_t *t) {
   t->taken_seen +=
       tt__ring_reclaim(t, atomic_load_explicit(&t->owned, memory_order_relaxed) ? TT__RET_MAX : 0);
 }
 
+/* Gives the batch's records back: each run moves its ring's done to its end. A ring's runs are in
+ * ring order, so its last run's store is the one that counts. */
 static void complete_runs(struct tt__batch_s *b) {
   for (uint32_t k = 0; k < b->nruns; k++) {
     tt__tstate_t *t = b->runs[k].src;
@@ -189,6 +189,10 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
     if (h - tl > *max_ring)
       *max_ring = (uint32_t)(h - tl);
     found += (uint32_t)(h - tl);
+    /* A batch goes out once full, or once it holds as many as this ring's queue limit: a ring
+     * sized for an earlier provider's smaller queue may never hold a whole batch. */
+    uint64_t limit = tt__ring_limit(t, p->max_queue_size);
+    uint32_t full = limit < p->max_export_batch_size ? (uint32_t)limit : p->max_export_batch_size;
     run_open(b, t, tl, hard_deadline);
     while (tl != h) {
       uintptr_t v = atomic_load_explicit(&ring[tl & mask], memory_order_relaxed);
@@ -198,7 +202,7 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
       if (__builtin_expect((v & TT__TAG_PROVIDER) != p->tag, 0))
         continue; /* ended just as an earlier provider shut down: never export it into this one */
       b->views[b->npending++] = &tt__ring_record(v)->data;
-      if (b->npending == p->max_export_batch_size) {
+      if (b->npending >= full) {
         /* Free the ring slots before a possibly long export; one store per batch, not per
          * record, keeps the producer's view of tail from bouncing. */
         atomic_store_explicit(&t->tail, tl, memory_order_release);

@@ -487,7 +487,8 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
     t->wake_provider = p; /* a count left from an earlier provider means nothing to this one */
     t->since_wake = 0;
   }
-  if (++t->since_wake >= p->max_export_batch_size) {
+  /* A ring sized for an earlier provider's smaller queue may hold less than a batch. */
+  if (++t->since_wake >= p->max_export_batch_size || t->since_wake >= limit) {
     t->since_wake = 0;
     t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
     tt__batch_wake(p, h + 1 - t->tail_cache >= TT__RING_LATE(limit));

@@ -44,16 +44,22 @@ static void pool_push_locked(struct tt_span_s *r) {
 }
 
 /* Takes up to max exported records from t's ring: their slot values (record pointer and tags)
- * into out. Two may take: the owner (refilling its free list) and the exporter thread (reclaiming
- * from an idle or exited owner, or the owner itself as it exits), so taken moves by
- * compare-and-swap; only the exporter thread moves done. */
-static size_t ring_take(tt__tstate_t *t, uintptr_t *out, size_t max) {
+ * into out; *next is taken after them. Two may take: the owner (refilling its free list) and the
+ * exporter thread (reclaiming from an idle or exited owner, or the owner itself as it exits), so
+ * taken moves by compare-and-swap; only the exporter thread moves done. */
+static size_t ring_take(tt__tstate_t *t, uintptr_t *out, size_t max, uint64_t *next) {
   uint64_t tl = atomic_load_explicit(&t->taken, memory_order_acquire);
   for (;;) {
     /* Acquire: the exporter's reads of these records (its export) happen before we reuse them. */
     uint64_t d = atomic_load_explicit(&t->done, memory_order_acquire);
-    if (d - tl > t->ring_mask + 1) { /* a stale taken against a newer done; never trust it */
-      tl = atomic_load_explicit(&t->taken, memory_order_acquire);
+    if (d - tl > t->ring_mask + 1) {
+      /* Our taken is older than that done (another taker moved it): look again. If it has not
+       * moved, the positions are broken (a fork from inside an export can do that) and nothing
+       * is taken: spinning here would hang the thread for good. */
+      uint64_t again = atomic_load_explicit(&t->taken, memory_order_acquire);
+      if (again == tl)
+        return 0;
+      tl = again;
       continue;
     }
     size_t n = d - tl < max ? (size_t)(d - tl) : max;
@@ -62,8 +68,10 @@ static size_t ring_take(tt__tstate_t *t, uintptr_t *out, size_t max) {
     for (size_t i = 0; i < n; i++)
       out[i] = atomic_load_explicit(&t->ring[(tl + i) & t->ring_mask], memory_order_relaxed);
     if (atomic_compare_exchange_weak_explicit(&t->taken, &tl, tl + n, memory_order_acq_rel,
-                                              memory_order_acquire))
+                                              memory_order_acquire)) {
+      *next = tl + n;
       return n;
+    }
   }
 }
 
@@ -211,10 +219,10 @@ static void pool_grow_locked(void) {
  * their extension records. Returns how many span records it took. */
 static size_t take_own(tt__tstate_t *t) {
   uintptr_t got[TT__REFILL];
-  size_t n = ring_take(t, got, TT__REFILL);
+  uint64_t next;
+  size_t n = ring_take(t, got, TT__REFILL, &next);
   if (n == 0)
     return 0;
-  uint64_t next = atomic_load_explicit(&t->taken, memory_order_relaxed);
   t->taken_cache = next;
   /* The next take reads the slots after these: start pulling them in now (the ring holds twice
    * the queue, so they were written long ago and may have left this core's caches). */
@@ -272,26 +280,31 @@ void tt__record_release_chain(tt__tstate_t *t, struct tt_span_s *r) {
 
 uint64_t tt__ring_reclaim(tt__tstate_t *t, uint64_t keep) {
   uint64_t total = 0;
+  /* The pool lock is held from the take to the pushes: fork's prepare handler takes it, so a
+   * child never inherits records taken from a ring and not yet in the pool. */
+  pthread_mutex_lock(&g_pool_mu);
   for (;;) {
-    uint64_t held = atomic_load_explicit(&t->done, memory_order_acquire) -
-                    atomic_load_explicit(&t->taken, memory_order_acquire);
+    /* taken first: done only grows, so the difference never wraps below zero. */
+    uint64_t tk = atomic_load_explicit(&t->taken, memory_order_acquire);
+    uint64_t held = atomic_load_explicit(&t->done, memory_order_acquire) - tk;
     if (held <= keep || held > t->ring_mask + 1)
-      return total;
+      break;
     uintptr_t got[TT__REFILL];
+    uint64_t next;
     size_t want = held - keep < TT__REFILL ? (size_t)(held - keep) : TT__REFILL;
-    size_t n = ring_take(t, got, want);
+    size_t n = ring_take(t, got, want, &next);
     if (n == 0)
-      return total;
+      break;
     total += n;
-    pthread_mutex_lock(&g_pool_mu);
     for (size_t i = 0; i < n; i++) {
       struct tt_span_s *ext[TT__MAX_EXT];
       for (uint32_t x = 0, ne = exts_of(got[i], ext); x < ne; x++)
         pool_push_locked(ext[x]);
       pool_push_locked(tt__ring_record(got[i]));
     }
-    pthread_mutex_unlock(&g_pool_mu);
   }
+  pthread_mutex_unlock(&g_pool_mu);
+  return total;
 }
 
 int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
