@@ -99,6 +99,7 @@ int tt_init(const tt_options_t *o) {
     return TT_EBUSY;
   }
   tt__log_init_from_env();
+  tt__cpu_detect();
   const char *dis = getenv("OTEL_SDK_DISABLED");
   if (dis != NULL && strcasecmp(dis, "true") == 0) {
     pthread_mutex_unlock(&g_mu);

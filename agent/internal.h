@@ -39,6 +39,24 @@ void tt__log(tt_log_level_t level, const char *fmt, ...) __attribute__((format(p
       tt__log((level), __VA_ARGS__);                                                               \
   } while (0)
 
+/* ---- write prefetch ----
+ * __builtin_prefetch(p, 1) is a read prefetch unless the compiler targets PREFETCHW, and a line
+ * fetched for reading that another core also holds still needs that core's copy invalidated at
+ * the store; the stores behind it then wait (x86 commits stores in order). So where a span is
+ * about to write a line the exporter thread may have read (ring slots, records), the library asks
+ * for the line for writing, on CPUs that have PREFETCHW (checked once, at tt_init). */
+extern int tt__has_prefetchw;
+void tt__cpu_detect(void);
+static inline void tt__prefetch_w(const void *p) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (__builtin_expect(tt__has_prefetchw, 1)) {
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+    return;
+  }
+#endif
+  __builtin_prefetch(p, 1);
+}
+
 /* ---- clocks ---- */
 static inline uint64_t tt__now_unix_ns(void) {
   struct timespec ts;
@@ -237,11 +255,11 @@ static inline struct tt_span_s *tt__record_take(tt__tstate_t *t) {
   t->free_count = n - 1;
   if (n >= 3 && t->last_recording) {
     const char *ahead = (const char *)t->free_arr[n - 3];
-    __builtin_prefetch(ahead, 1); /* the two lines a plain span writes */
-    __builtin_prefetch(ahead + 64, 1);
+    tt__prefetch_w(ahead); /* the two lines a plain span writes */
+    tt__prefetch_w(ahead + 64);
     if (t->last_recording > 2) /* and those a span with attributes writes next */
       for (int i = 2; i < 6; i++)
-        __builtin_prefetch(ahead + 64 * i, 1);
+        tt__prefetch_w(ahead + 64 * i);
   }
   return t->free_arr[n - 1];
 }

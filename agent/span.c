@@ -481,6 +481,11 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
                         (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0),
                         memory_order_relaxed);
   atomic_store_explicit(&t->head, h + 1, memory_order_release);
+  /* The exporter thread read the slot lines ahead when it drained them a ring ago, so a store to
+   * one must first take it back from that core, and every later store waits behind it (x86
+   * commits stores in order). Asking for the line 64 slots early takes that off the span. */
+  if ((h & 7) == 0)
+    tt__prefetch_w((const void *)&t->ring[(h + 64) & t->ring_mask]);
   /* Wake the exporter each time this thread has queued a full batch since its last wake-up;
    * spans trickling in from many threads wait for the schedule instead. */
   if (__builtin_expect(t->wake_provider != p, 0)) {
