@@ -46,11 +46,10 @@ struct tt__batch_s {
   uint32_t npending, nruns, max_runs;
 };
 
-/* views[start..next run's start) came from src's ring, whose positions up to end it covers. A run
- * may hold no view at all (its records were an earlier provider's) and still covers them. */
+/* Records of the batch from src's ring, whose positions up to end it covers. A run may hold no
+ * view at all (its records were an earlier provider's) and still covers them. */
 struct tt__run_s {
   tt__tstate_t *src;
-  uint32_t start;
   uint64_t end;
 };
 
@@ -156,7 +155,6 @@ static inline void run_open(struct tt__batch_s *b, tt__tstate_t *t, uint64_t pos
   if (b->nruns == b->max_runs)
     export_pending(b, hard_deadline);
   b->runs[b->nruns].src = t;
-  b->runs[b->nruns].start = b->npending;
   b->runs[b->nruns].end = pos;
   b->nruns++;
 }

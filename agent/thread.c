@@ -75,18 +75,6 @@ static size_t ring_take(tt__tstate_t *t, uintptr_t *out, size_t max, uint64_t *n
   }
 }
 
-/* The extension records of the span in ring slot value v, marked for reuse (they were used raw),
- * into out (TT__MAX_EXT at most); returns how many. */
-static uint32_t exts_of(uintptr_t v, struct tt_span_s **out) {
-  if ((v & TT__TAG_HAS_EXT) == 0)
-    return 0;
-  struct tt_span_s *r = tt__ring_record(v);
-  tt__exts_mark_unclean(r);
-  for (uint32_t i = 0; i < r->n_ext; i++)
-    out[i] = TT__EXTS(r)[i];
-  return r->n_ext;
-}
-
 static void on_thread_exit(void *arg) {
   tt__tstate_t *t = arg;
   pthread_mutex_lock(&g_pool_mu);
@@ -230,10 +218,11 @@ static size_t take_own(tt__tstate_t *t) {
     __builtin_prefetch(&t->ring[(next + (uint64_t)i) & t->ring_mask]);
   /* Oldest last: the record exported first is taken first. */
   for (size_t i = n; i-- > 0;) {
-    struct tt_span_s *ext[TT__MAX_EXT];
-    for (uint32_t x = 0, ne = exts_of(got[i], ext); x < ne; x++)
-      tt__record_release_local(t, ext[x]);
-    tt__record_release_local(t, tt__ring_record(got[i]));
+    /* The slot's tag says whether the span had extension records; a plain record is not read. */
+    if (got[i] & TT__TAG_HAS_EXT)
+      tt__record_release_chain(t, tt__ring_record(got[i]));
+    else
+      tt__record_release_local(t, tt__ring_record(got[i]));
   }
   return n;
 }
@@ -297,10 +286,13 @@ uint64_t tt__ring_reclaim(tt__tstate_t *t, uint64_t keep) {
       break;
     total += n;
     for (size_t i = 0; i < n; i++) {
-      struct tt_span_s *ext[TT__MAX_EXT];
-      for (uint32_t x = 0, ne = exts_of(got[i], ext); x < ne; x++)
-        pool_push_locked(ext[x]);
-      pool_push_locked(tt__ring_record(got[i]));
+      struct tt_span_s *r = tt__ring_record(got[i]);
+      if (got[i] & TT__TAG_HAS_EXT) { /* extension records were used raw: mark them */
+        tt__exts_mark_unclean(r);
+        for (uint32_t x = 0; x < r->n_ext; x++)
+          pool_push_locked(TT__EXTS(r)[x]);
+      }
+      pool_push_locked(r);
     }
   }
   pthread_mutex_unlock(&g_pool_mu);
