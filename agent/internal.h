@@ -101,7 +101,7 @@ void tt__propagators_from_env(void);
 typedef struct tt__provider_s {
   tt__limits_t limits;
   tt_sampler_kind_t sampler;
-  uint64_t ratio_threshold; /* sample when the trace id's random 56 bits < threshold */
+  uint64_t ratio_threshold; /* sample when the trace id's random 56 bits >= threshold */
   tt_resource_t resource;
   tt_attribute_t *resource_attrs;
   uint32_t max_queue_size, schedule_delay_ms, max_export_batch_size, export_timeout_ms;

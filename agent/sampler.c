@@ -1,6 +1,9 @@
-/* Head samplers from the OpenTelemetry SDK specification. The ratio sampler compares the trace
- * id's right 56 bits (random under W3C Level 2) with ratio * 2^56, so every service that sees the
- * same trace id and ratio makes the same decision. */
+/* Head samplers from the OpenTelemetry SDK specification. The ratio sampler follows the
+ * specification's consistent probability sampling: the trace id's right 56 bits R (random under
+ * W3C Level 2) are kept when R >= T, with the rejection threshold T = (1 - ratio) * 2^56. An SDK
+ * or collector that follows the same rule (tailtrace-collector's ratio policy does, in
+ * collector/sampling.c) keeps the same traces at the same ratio, and every trace kept at a ratio
+ * is also kept at any higher one. */
 #include "internal.h"
 
 #include <errno.h>
@@ -9,18 +12,21 @@
 #include <string.h>
 
 uint64_t tt__ratio_threshold(double ratio) {
+  const uint64_t max = 1ull << 56;
   if (!(ratio > 0.0))
-    return 0;
+    return max; /* R never reaches 2^56: nothing is kept */
   if (ratio >= 1.0)
-    return 1ull << 56;
-  return (uint64_t)ldexp(ratio, 56);
+    return 0;
+  /* Rounds the kept share, as the collector does: 1 - ratio would lose a small ratio's low bits. */
+  uint64_t keep = (uint64_t)llround(ldexp(ratio, 56));
+  return keep >= max ? 0 : max - keep;
 }
 
 static int ratio_says_yes(uint64_t threshold, const uint8_t id[16]) {
   uint64_t r = 0;
   for (int i = 9; i < 16; i++)
     r = r << 8 | id[i];
-  return r < threshold;
+  return r >= threshold;
 }
 
 int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has_parent,

@@ -84,24 +84,41 @@ static void parentbased_should_follow_the_remote_parent_flag(void **state) {
   test_finish(m);
 }
 
-static void traceidratio_should_decide_by_the_random_part_of_the_trace_id(void **state) {
+static void traceidratio_should_keep_ids_at_or_above_the_spec_threshold(void **state) {
   (void)state;
   tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.5);
-  /* Not parent-based: the parent's flag is ignored, only the id's right 7 bytes count. */
-  tt_span_t *lo = child_of(remote("00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-00"));
-  tt_span_t *hi = child_of(remote("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-01"));
-  assert_true(tt_span_is_recording(lo));
-  assert_false(tt_span_is_recording(hi));
+  /* Not parent-based: the parent's flag is ignored, only the id's right 7 bytes count. At 0.5
+   * the specification's rejection threshold is (1 - 0.5) * 2^56 = 0x80000000000000: R just below
+   * it is dropped, R at it is kept (the rule tailtrace-collector's ratio policy applies too). */
+  tt_span_t *below = child_of(remote("00-4bf92f3577b34da6a37fffffffffffff-00f067aa0ba902b7-01"));
+  tt_span_t *at = child_of(remote("00-4bf92f3577b34da6a380000000000000-00f067aa0ba902b7-00"));
+  tt_span_t *lo = child_of(remote("00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-01"));
+  tt_span_t *hi = child_of(remote("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-00"));
+  assert_false(tt_span_is_recording(below));
+  assert_true(tt_span_is_recording(at));
+  assert_false(tt_span_is_recording(lo));
+  assert_true(tt_span_is_recording(hi));
+  tt_span_end(below);
+  tt_span_end(at);
   tt_span_end(lo);
   tt_span_end(hi);
+  test_finish(m);
+  /* At 0.1 the threshold is 2^56 - round(0.1 * 2^56) = 0xe6666666666666. */
+  m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.1);
+  below = child_of(remote("00-4bf92f3577b34da6a3e6666666666665-00f067aa0ba902b7-01"));
+  at = child_of(remote("00-4bf92f3577b34da6a3e6666666666666-00f067aa0ba902b7-00"));
+  assert_false(tt_span_is_recording(below));
+  assert_true(tt_span_is_recording(at));
+  tt_span_end(below);
+  tt_span_end(at);
   int sampled = 0;
   for (int i = 0; i < 2000; i++) {
     tt_span_t *s = root();
     sampled += tt_span_is_recording(s);
     tt_span_end(s);
   }
-  /* Binomial(2000, 0.5): +-200 is more than 8 standard deviations. */
-  assert_in_range(sampled, 800, 1200);
+  /* Binomial(2000, 0.1): mean 200, sd 13.4; 120-280 is six standard deviations either side. */
+  assert_in_range(sampled, 120, 280);
   test_finish(m);
 }
 
@@ -175,7 +192,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(always_off_should_return_non_recording_spans_that_still_propagate),
       cmocka_unit_test(parentbased_should_follow_the_remote_parent_flag),
-      cmocka_unit_test(traceidratio_should_decide_by_the_random_part_of_the_trace_id),
+      cmocka_unit_test(traceidratio_should_keep_ids_at_or_above_the_spec_threshold),
       cmocka_unit_test(ratio_zero_and_one_should_be_never_and_always),
       cmocka_unit_test(sampler_should_come_from_the_environment),
       cmocka_unit_test(default_sampler_should_be_parentbased_always_on),
