@@ -131,6 +131,11 @@ int tt_init(const tt_options_t *o) {
   p->export_timeout_ms = pick(o ? o->export_timeout_ms : 0, "OTEL_BSP_EXPORT_TIMEOUT", 30000);
   if (p->max_queue_size == 0)
     p->max_queue_size = 2048;
+  if (p->max_queue_size > TT__QUEUE_MAX) {
+    TT_LOG(TT_LOG_WARN, "max queue size %u is above the largest taken, %u; using %u",
+           p->max_queue_size, TT__QUEUE_MAX, TT__QUEUE_MAX);
+    p->max_queue_size = TT__QUEUE_MAX;
+  }
   if (p->max_export_batch_size == 0)
     p->max_export_batch_size = 512;
   if (p->max_export_batch_size > p->max_queue_size)

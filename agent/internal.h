@@ -277,6 +277,11 @@ uint64_t tt__ring_reclaim(tt__tstate_t *t, uint64_t keep); /* returns how many i
 int tt__ring_make_room(tt__tstate_t *t);
 /* A ring holding this many of its limit means the polling exporter thread is late: the thread
  * that fills it signals it regardless, and the exporter shortens its poll interval. */
+/* The largest queue a provider takes (per thread: each ring holds twice it). The specification sets
+ * no bound, but a ring is allocated whole when its thread first ends a span: 2^20 is a 16 MB ring,
+ * while an unchecked OTEL_BSP_MAX_QUEUE_SIZE=4294967295 asked for 64 GB, the allocation failed and
+ * every span was dropped. */
+#define TT__QUEUE_MAX (1u << 20)
 #define TT__RING_LATE(limit) ((limit) - (limit) / 4)
 /* The queue limit of a ring: the provider's queue size, at most half the ring (the rest holds
  * exported records until their owner takes them back). */

@@ -456,6 +456,10 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
     return;
   }
   if (__builtin_expect(t->ring == NULL, 0) && tt__ring_ensure(t, p->max_queue_size) != 0) {
+    static _Atomic int warned;
+    if (!atomic_exchange_explicit(&warned, 1, memory_order_relaxed))
+      TT_LOG(TT_LOG_ERROR, "no memory for a thread's queue of %u spans: its spans are dropped",
+             p->max_queue_size);
     tt__count(&t->c_queue_full, 1);
     tt__record_release_chain(t, s);
     return;

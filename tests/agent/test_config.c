@@ -1,6 +1,7 @@
 /* Set-up from the environment alone: OTEL_TRACES_EXPORTER, OTEL_SDK_DISABLED, OTEL_BSP_*. */
 #include "tt_test_util.h"
 
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +99,39 @@ static void bsp_queue_size_should_come_from_the_environment(void **state) {
   tt_memory_exporter_free(m);
 }
 
+static void *one_span(void *arg) {
+  (void)arg;
+  tt_span_end(tt_span_start(NULL, "fresh-thread", NULL));
+  return NULL;
+}
+
+/* Each thread's ring is allocated whole at its first span end: an unbounded queue size made that
+ * allocation fail (every span dropped), and an unbounded batch size failed tt_init itself. */
+static void oversized_bsp_sizes_should_be_capped_not_break_tracing(void **state) {
+  (void)state;
+  setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4294967295", 1);
+  setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4000000000", 1);
+  tt_memory_exporter_t *m = tt_memory_exporter_new(100);
+  tt_exporter_t e;
+  tt_memory_exporter_as_exporter(m, &e);
+  tt_options_t o = {.size = sizeof o, .exporter = &e};
+  int rc = tt_init(&o);
+  unsetenv("OTEL_BSP_MAX_QUEUE_SIZE");
+  unsetenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+  assert_int_equal(rc, 0);
+  tt_stats_t a = {.size = sizeof a}, b = {.size = sizeof b};
+  tt_stats_get(&a);
+  pthread_t th; /* a new thread: its ring is sized by this provider's queue */
+  assert_int_equal(pthread_create(&th, NULL, one_span, NULL), 0);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(tt_flush(test_deadline_ms(10000)), 0);
+  tt_stats_get(&b);
+  assert_int_equal(b.dropped_queue_full, a.dropped_queue_full);
+  assert_non_null(tt_memory_exporter_find(m, "fresh-thread"));
+  assert_int_equal(tt_shutdown(test_deadline_ms(10000)), 0);
+  tt_memory_exporter_free(m);
+}
+
 static void bad_options_should_be_rejected(void **state) {
   (void)state;
   tt_options_t o = {.size = 0};
@@ -124,6 +158,7 @@ int main(void) {
       cmocka_unit_test(init_from_environment_alone_should_trace),
       cmocka_unit_test(sdk_disabled_should_leave_tracing_off),
       cmocka_unit_test(bsp_queue_size_should_come_from_the_environment),
+      cmocka_unit_test(oversized_bsp_sizes_should_be_capped_not_break_tracing),
       cmocka_unit_test(bad_options_should_be_rejected),
       cmocka_unit_test(allocator_cannot_change_after_init),
   };
