@@ -89,8 +89,12 @@ copy_value(struct tt_span_s *r, const tt_attribute_t *in, tt_attribute_t *out) {
   out->type = in->type;
   switch (in->type) {
     case TT_ATTR_STRING: {
+      /* A NULL string is empty whatever length came with it: the length must not be read as
+       * bytes of "". */
       const char *v = in->value.str.ptr != NULL ? in->value.str.ptr : "";
-      size_t len = in->value.str.len != 0 ? in->value.str.len : strlen(v);
+      size_t len = in->value.str.ptr == NULL ? 0
+                   : in->value.str.len != 0  ? in->value.str.len
+                                             : strlen(v);
       len = limit_len(v, len, lim);
       const char *c = arena_strn(r, v, len);
       if (c == NULL)
@@ -409,7 +413,11 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
     copy_tracestate(r, parent_ts);
   if (set_name(r, name != NULL ? name : "", name != NULL ? strlen(name) : 0) != 0)
     r->data.name = "";
-  d->kind = o != NULL && o->kind != TT_SPAN_KIND_UNSPECIFIED ? o->kind : TT_SPAN_KIND_INTERNAL;
+  /* Unset, or outside the enum (OTLP has no meaning for it): INTERNAL, the API's default. */
+  d->kind = o != NULL && o->kind != TT_SPAN_KIND_UNSPECIFIED &&
+                    (unsigned)o->kind <= (unsigned)TT_SPAN_KIND_CONSUMER
+                ? o->kind
+                : TT_SPAN_KIND_INTERNAL;
   d->start_time_unix_ns =
       o != NULL && o->start_time_unix_ns != 0 ? o->start_time_unix_ns : tt__now_unix_ns();
   d->end_time_unix_ns = 0;

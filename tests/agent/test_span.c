@@ -358,6 +358,44 @@ static void limits_should_drop_and_count_over_the_environment_limits(void **stat
   test_finish(m);
 }
 
+/* The length limit counts bytes and never leaves half a character: 5 bytes of "ééé" (2-byte
+ * characters) keep 4, 5 bytes of "€€" (3-byte characters) keep 3. A limit that falls on a
+ * boundary would pass even without the back-up, so neither does. */
+static void length_limit_should_not_split_a_utf8_character(void **state) {
+  (void)state;
+  setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "5", 1); /* the general limit, as the default */
+  tt_memory_exporter_t *m = start();
+  unsetenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT");
+  tt_span_t *s = tt_span_start(NULL, "utf8", NULL);
+  tt_span_set_str(s, "two", "\xc3\xa9\xc3\xa9\xc3\xa9");
+  tt_span_set_str(s, "three", "\xe2\x82\xac\xe2\x82\xac");
+  tt_span_set_str(s, "ascii", "abcdefgh");
+  tt_span_set_strn(s, "null", NULL, 5); /* NULL is empty, whatever the length */
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "utf8");
+  assert_non_null(d);
+  assert_int_equal(tt_span_data_attribute(d, "two")->value.str.len, 4);
+  assert_int_equal(tt_span_data_attribute(d, "three")->value.str.len, 3);
+  assert_int_equal(tt_span_data_attribute(d, "ascii")->value.str.len, 5);
+  assert_int_equal(tt_span_data_attribute(d, "null")->value.str.len, 0);
+  test_finish(m);
+}
+
+/* A kind outside the enum would be exported as a number OTLP gives no meaning. */
+static void unknown_span_kind_should_become_internal(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_options_t o = {.size = sizeof o, .kind = (tt_span_kind_t)42};
+  tt_span_end(tt_span_start(NULL, "odd-kind", &o));
+  o.kind = TT_SPAN_KIND_CONSUMER;
+  tt_span_end(tt_span_start(NULL, "consumer", &o));
+  flush();
+  assert_int_equal(tt_memory_exporter_find(m, "odd-kind")->kind, TT_SPAN_KIND_INTERNAL);
+  assert_int_equal(tt_memory_exporter_find(m, "consumer")->kind, TT_SPAN_KIND_CONSUMER);
+  test_finish(m);
+}
+
 static void record_storage_overflow_should_drop_not_crash(void **state) {
   (void)state;
   tt_memory_exporter_t *m = start();
@@ -656,6 +694,8 @@ int main(void) {
       cmocka_unit_test(scope_macro_should_end_span_on_every_exit_path),
       cmocka_unit_test(ids_should_be_random_and_carry_the_random_flag),
       cmocka_unit_test(limits_should_drop_and_count_over_the_environment_limits),
+      cmocka_unit_test(length_limit_should_not_split_a_utf8_character),
+      cmocka_unit_test(unknown_span_kind_should_become_internal),
       cmocka_unit_test(record_storage_overflow_should_drop_not_crash),
       cmocka_unit_test(keys_and_values_of_every_short_length_should_round_trip),
       cmocka_unit_test(values_spilling_into_extension_records_should_round_trip),
