@@ -44,6 +44,8 @@ struct tt__batch_s {
   const tt_span_data_t **views;
   struct tt__run_s *runs;
   uint32_t npending, nruns, max_runs;
+  /* Failed exports not yet reported, and when the last report went out (0: never). */
+  uint64_t unreported_spans, unreported_batches, last_report_ns;
 };
 
 /* Records of the batch from src's ring, whose positions up to end it covers. A run may hold no
@@ -92,6 +94,22 @@ static void complete_runs(struct tt__batch_s *b) {
   b->nruns = 0;
 }
 
+/* Warnings are on by default, and a backend that is down fails every batch: the first failure is
+ * reported at once, later ones at most every 10 s as one line with their sum. */
+#define TT__FAIL_REPORT_NS 10000000000ull
+static void report_failure(struct tt__batch_s *b, uint32_t n, const char *why) {
+  b->unreported_spans += n;
+  b->unreported_batches++;
+  uint64_t now = tt__now_mono_ns();
+  if (b->last_report_ns != 0 && now - b->last_report_ns < TT__FAIL_REPORT_NS)
+    return;
+  TT_LOG(TT_LOG_WARN, "export failed%s: %llu spans in %llu batches dropped", why,
+         (unsigned long long)b->unreported_spans, (unsigned long long)b->unreported_batches);
+  b->unreported_spans = 0;
+  b->unreported_batches = 0;
+  b->last_report_ns = now;
+}
+
 static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
   tt__provider_t *p = b->p;
   uint32_t n = b->npending;
@@ -131,8 +149,7 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
       now = tt__now_mono_ns();
       uint64_t delay = retry_after != 0 ? retry_after : backoff;
       if (res != TT_EXPORT_RETRYABLE || now + delay >= deadline) {
-        TT_LOG(TT_LOG_WARN, "export of %u spans failed%s; dropped", n,
-               res == TT_EXPORT_RETRYABLE ? " past its deadline" : "");
+        report_failure(b, n, res == TT_EXPORT_RETRYABLE ? " past its deadline" : "");
         atomic_fetch_add(&tt__stat_export_failed, n);
         break;
       }

@@ -1,5 +1,7 @@
-/* Logging and error strings. Logging is off unless TT_LOG names a level or a handler is set; a
- * line is formatted into a bounded stack buffer and never allocates. */
+/* Logging and error strings. Warnings and errors go to stderr unless TT_LOG names another level
+ * (TT_LOG=off silences the library) or a handler is set, as opentelemetry-cpp's default handler
+ * does: a rejected OTEL_* value or a failing export must not go unseen. A line is formatted into
+ * a bounded stack buffer and never allocates. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -8,7 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-_Atomic int tt__log_level = TT_LOG_OFF;
+_Atomic int tt__log_level = TT_LOG_WARN;
 static tt_log_fn g_handler;
 static void *g_handler_arg;
 static pthread_mutex_t g_handler_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -359,7 +359,7 @@ typedef enum tt_sampler_kind_e {
   TT_SAMPLER_PARENTBASED_TRACEIDRATIO
 } tt_sampler_kind_t;
 
-/* Log levels for TT_LOG=error|warn|info|debug and the handler. */
+/* Log levels for TT_LOG=off|error|warn|info|debug and the handler. Default: warn, to stderr. */
 typedef enum tt_log_level_e {
   TT_LOG_OFF = 0,
   TT_LOG_ERROR = 1,

@@ -242,6 +242,33 @@ static void permanent_failure_should_drop_the_batch_and_count_it(void **state) {
   test_finish(m);
 }
 
+static _Atomic int g_fail_lines, g_other_lines;
+
+static void count_lines(tt_log_level_t level, const char *line, void *arg) {
+  (void)arg;
+  if (level == TT_LOG_WARN && strstr(line, "export failed") != NULL)
+    atomic_fetch_add(&g_fail_lines, 1);
+  else
+    atomic_fetch_add(&g_other_lines, 1);
+}
+
+/* Warnings are on by default, so a backend that fails every batch must not print a line per
+ * batch: the first failure is reported, the next ones within 10 s only once they are summed. */
+static void repeated_export_failures_should_be_reported_once_not_per_batch(void **state) {
+  (void)state;
+  tt_set_log_handler(count_lines, NULL, TT_LOG_WARN);
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 0, 0, 60000);
+  tt_memory_exporter_fail_next(m, 5, TT_EXPORT_FAILURE);
+  for (int i = 0; i < 5; i++) {
+    tt_span_end(tt_span_start(NULL, "lost", NULL));
+    assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  }
+  assert_int_equal(tt_memory_exporter_export_calls(m), 5);
+  assert_int_equal(atomic_load(&g_fail_lines), 1);
+  test_finish(m);
+  tt_set_log_handler(NULL, NULL, TT_LOG_WARN);
+}
+
 static void retries_should_stop_at_the_export_timeout(void **state) {
   (void)state;
   tt_memory_exporter_t *m = tt_memory_exporter_new(100);
@@ -569,6 +596,7 @@ int main(void) {
       cmocka_unit_test(exporter_without_cancel_should_still_work_and_time_out),
       cmocka_unit_test(retryable_failure_should_be_retried_until_success),
       cmocka_unit_test(permanent_failure_should_drop_the_batch_and_count_it),
+      cmocka_unit_test(repeated_export_failures_should_be_reported_once_not_per_batch),
       cmocka_unit_test(retries_should_stop_at_the_export_timeout),
       cmocka_unit_test(many_threads_should_account_for_every_span),
       cmocka_unit_test(exited_threads_should_still_have_their_spans_exported),
