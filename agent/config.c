@@ -93,6 +93,13 @@ static int choose_exporter(tt__provider_t *p, const tt_options_t *o) {
 int tt_init(const tt_options_t *o) {
   if (o != NULL && o->size < sizeof(size_t))
     return TT_EINVAL;
+  /* A caller built against an older, smaller struct: read only what it has, the rest as zero. */
+  tt_options_t older;
+  if (o != NULL && o->size < sizeof *o) {
+    memset(&older, 0, sizeof older);
+    memcpy(&older, o, o->size);
+    o = &older;
+  }
   pthread_mutex_lock(&g_mu);
   if (g_current != NULL || atomic_load(&tt__exporter_threads_alive) != 0) {
     pthread_mutex_unlock(&g_mu);

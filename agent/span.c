@@ -335,6 +335,13 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
     return NULL;
   if (o != NULL && o->size < sizeof(size_t))
     o = NULL;
+  /* A caller built against an older, smaller struct: read only what it has, the rest as zero. */
+  tt_span_options_t older;
+  if (__builtin_expect(o != NULL && o->size < sizeof *o, 0)) {
+    memset(&older, 0, sizeof older);
+    memcpy(&older, o, o->size);
+    o = &older;
+  }
 
   /* Resolve the parent before taking a record: a parent is read, never modified. */
   tt_span_context_t pc;

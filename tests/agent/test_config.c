@@ -2,6 +2,7 @@
 #include "tt_test_util.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +133,27 @@ static void oversized_bsp_sizes_should_be_capped_not_break_tracing(void **state)
   tt_memory_exporter_free(m);
 }
 
+/* A program built against an older header passes a smaller struct: what lies past its size is
+ * not the caller's (here 0xff bytes) and must read as zero, i.e. as the defaults. */
+static void an_older_smaller_options_struct_should_read_only_its_own_fields(void **state) {
+  (void)state;
+  union {
+    tt_options_t o;
+    unsigned char bytes[sizeof(tt_options_t)];
+  } u;
+  memset(u.bytes, 0xff, sizeof u.bytes);
+  memset(&u.o, 0, offsetof(tt_options_t, exporter));
+  u.o.size = offsetof(tt_options_t, exporter); /* no exporter, queue, batch... fields */
+  setenv("OTEL_TRACES_EXPORTER", "none", 1);
+  int rc = tt_init(&u.o);
+  unsetenv("OTEL_TRACES_EXPORTER");
+  assert_int_equal(rc, 0); /* read as-is, 0xff..ff would be an exporter pointer: a crash */
+  tt_span_t *s = tt_span_start(NULL, "old-caller", NULL);
+  assert_true(tt_span_is_recording(s));
+  tt_span_end(s);
+  assert_int_equal(tt_shutdown(test_deadline_ms(10000)), 0);
+}
+
 static void bad_options_should_be_rejected(void **state) {
   (void)state;
   tt_options_t o = {.size = 0};
@@ -159,6 +181,7 @@ int main(void) {
       cmocka_unit_test(sdk_disabled_should_leave_tracing_off),
       cmocka_unit_test(bsp_queue_size_should_come_from_the_environment),
       cmocka_unit_test(oversized_bsp_sizes_should_be_capped_not_break_tracing),
+      cmocka_unit_test(an_older_smaller_options_struct_should_read_only_its_own_fields),
       cmocka_unit_test(bad_options_should_be_rejected),
       cmocka_unit_test(allocator_cannot_change_after_init),
   };
