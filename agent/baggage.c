@@ -58,10 +58,19 @@ static void remove_at(tt_baggage_t *b, int i) {
 static int add(tt_baggage_t *b, const char *k, size_t kl, const char *v, size_t vl, const char *m,
                size_t ml) {
   int old = find(b, k, kl);
+  /* The space check counts the entry being replaced as free, but that entry is removed only once
+   * the new one is known to fit: a failed set must leave the baggage as it was. */
+  size_t freed = 0;
+  int count = b->count;
+  if (old >= 0) {
+    freed = (size_t)b->entry[old].key_len + b->entry[old].value_len + b->entry[old].meta_len;
+    count--;
+  }
+  if (count >= TT_BAGGAGE_MAX_ENTRIES ||
+      (size_t)b->used - freed + kl + vl + ml > TT_BAGGAGE_MAX_BYTES)
+    return TT_ENOSPC;
   if (old >= 0)
     remove_at(b, old);
-  if (b->count >= TT_BAGGAGE_MAX_ENTRIES || (size_t)b->used + kl + vl + ml > TT_BAGGAGE_MAX_BYTES)
-    return TT_ENOSPC;
   size_t o = b->used;
   b->entry[b->count].key_off = (uint16_t)o;
   b->entry[b->count].key_len = (uint16_t)kl;

@@ -97,6 +97,34 @@ static void baggage_format_should_report_small_buffer(void **state) {
   assert_int_equal(tt_baggage_format(&b, out, sizeof out), TT_ENOSPC);
 }
 
+static void baggage_set_that_does_not_fit_should_keep_the_entry_it_would_replace(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  static char big[TT_BAGGAGE_MAX_BYTES];
+  tt_baggage_init(&b);
+  assert_int_equal(tt_baggage_set(&b, "a", "1", NULL), 0);
+  assert_int_equal(tt_baggage_set(&b, "b", "2", NULL), 0);
+  /* A value of the whole capacity cannot fit even with "a" freed ("a" + "b" + "2" stay). */
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  assert_int_equal(tt_baggage_set(&b, "a", big, NULL), TT_ENOSPC);
+  size_t len;
+  const char *v = tt_baggage_get(&b, "a", &len);
+  assert_non_null(v);
+  assert_int_equal(len, 1);
+  assert_memory_equal(v, "1", 1);
+  assert_int_equal(b.count, 2);
+  char out[64];
+  assert_true(tt_baggage_format(&b, out, sizeof out) > 0);
+  assert_string_equal(out, "a=1,b=2");
+  /* With the buffer exactly full, a same-size replacement still fits: the old entry's bytes count
+   * as free. */
+  big[TT_BAGGAGE_MAX_BYTES - 4] = '\0'; /* "a" "1" "b" "2" + "c" take the other 5 bytes */
+  assert_int_equal(tt_baggage_set(&b, "c", big + 1, NULL), 0);
+  assert_int_equal(tt_baggage_set(&b, "c", big + 1, NULL), 0);
+  assert_int_equal(b.count, 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(baggage_should_parse_and_percent_decode),
@@ -106,6 +134,7 @@ int main(void) {
       cmocka_unit_test(baggage_should_format_with_percent_encoding_and_round_trip),
       cmocka_unit_test(baggage_should_stop_at_entry_limit),
       cmocka_unit_test(baggage_format_should_report_small_buffer),
+      cmocka_unit_test(baggage_set_that_does_not_fit_should_keep_the_entry_it_would_replace),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
