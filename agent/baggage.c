@@ -33,6 +33,42 @@ static int valid_token(const char *k, size_t n) {
   return 1;
 }
 
+static int is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+/* Metadata is emitted after ';' as it is, so it must itself be W3C properties:
+ *   property *( OWS ";" OWS property ), property = key [ OWS "=" OWS *baggage-octet ].
+ * Anything else (a ',' above all) would let a caller's metadata add members to the header. */
+static int valid_metadata(const char *m, size_t n) {
+  size_t i = 0;
+  for (;;) {
+    while (i < n && is_ows(m[i]))
+      i++;
+    size_t k = i;
+    while (i < n && tchar((unsigned char)m[i]))
+      i++;
+    if (i == k)
+      return 0; /* every property starts with a key */
+    while (i < n && is_ows(m[i]))
+      i++;
+    if (i < n && m[i] == '=') {
+      i++;
+      while (i < n && is_ows(m[i]))
+        i++;
+      while (i < n && boctet((unsigned char)m[i]))
+        i++;
+      while (i < n && is_ows(m[i]))
+        i++;
+    }
+    if (i == n)
+      return 1;
+    if (m[i] != ';')
+      return 0;
+    i++;
+  }
+}
+
 static int find(const tt_baggage_t *b, const char *key, size_t kl) {
   for (int i = 0; i < b->count; i++)
     if (b->entry[i].key_len == kl && memcmp(b->buf + b->entry[i].key_off, key, kl) == 0)
@@ -97,7 +133,10 @@ int tt_baggage_set(tt_baggage_t *b, const char *key, const char *value, const ch
   size_t kl = strlen(key);
   if (!valid_token(key, kl))
     return TT_EINVAL;
-  return add(b, key, kl, value, strlen(value), metadata, metadata != NULL ? strlen(metadata) : 0);
+  size_t ml = metadata != NULL ? strlen(metadata) : 0;
+  if (ml != 0 && !valid_metadata(metadata, ml))
+    return TT_EINVAL;
+  return add(b, key, kl, value, strlen(value), metadata, ml);
 }
 
 const char *tt_baggage_get(const tt_baggage_t *b, const char *key, size_t *len) {
@@ -178,6 +217,9 @@ static int parse_member(tt_baggage_t *b, const char *s, size_t n) {
     m = semi + 1;
     ml = (size_t)(s + n - m);
     trim(&m, &ml);
+    /* Checked here too so that whatever is stored formats back into valid baggage. */
+    if (ml != 0 && !valid_metadata(m, ml))
+      return TT_EPARSE;
   }
   return add(b, k, kl, dec, dl, m, ml);
 }
