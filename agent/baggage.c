@@ -248,37 +248,78 @@ int tt_baggage_parse(tt_baggage_t *b, const char *h, size_t len) {
   return skipped;
 }
 
-int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap) {
+/* The exact length of entry i on the wire: key "=" percent-encoded value [";" metadata]. */
+static size_t member_len(const tt_baggage_t *b, int i) {
+  size_t n = (size_t)b->entry[i].key_len + 1u;
+  const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
+  for (size_t k = 0; k < b->entry[i].value_len; k++)
+    n += boctet(v[k]) && v[k] != '%' ? 1u : 3u;
+  if (b->entry[i].meta_len != 0)
+    n += 1u + b->entry[i].meta_len;
+  return n;
+}
+
+/* Writes entry i (member_len(b, i) bytes, no terminator) at out; returns the bytes written. */
+static size_t put_member(const tt_baggage_t *b, int i, char *out) {
   static const char hx[] = "0123456789ABCDEF";
+  size_t o = 0;
+  memcpy(out + o, b->buf + b->entry[i].key_off, b->entry[i].key_len);
+  o += b->entry[i].key_len;
+  out[o++] = '=';
+  const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
+  for (size_t k = 0; k < b->entry[i].value_len; k++) {
+    if (boctet(v[k]) && v[k] != '%') {
+      out[o++] = (char)v[k];
+    } else {
+      out[o++] = '%';
+      out[o++] = hx[v[k] >> 4];
+      out[o++] = hx[v[k] & 15];
+    }
+  }
+  if (b->entry[i].meta_len != 0) {
+    out[o++] = ';';
+    memcpy(out + o, b->buf + b->entry[i].meta_off, b->entry[i].meta_len);
+    o += b->entry[i].meta_len;
+  }
+  return o;
+}
+
+int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap) {
   if (b == NULL || out == NULL || cap == 0)
     return TT_EINVAL;
   size_t o = 0;
   for (int i = 0; i < b->count; i++) {
-    size_t need = (i > 0) + b->entry[i].key_len + 1 + 3u * b->entry[i].value_len +
-                  (b->entry[i].meta_len != 0 ? 1u + b->entry[i].meta_len : 0);
+    size_t need = (i > 0) + member_len(b, i);
     if (o + need + 1 > cap)
       return TT_ENOSPC;
     if (i > 0)
       out[o++] = ',';
-    memcpy(out + o, b->buf + b->entry[i].key_off, b->entry[i].key_len);
-    o += b->entry[i].key_len;
-    out[o++] = '=';
-    const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
-    for (size_t k = 0; k < b->entry[i].value_len; k++) {
-      if (boctet(v[k]) && v[k] != '%') {
-        out[o++] = (char)v[k];
-      } else {
-        out[o++] = '%';
-        out[o++] = hx[v[k] >> 4];
-        out[o++] = hx[v[k] & 15];
-      }
-    }
-    if (b->entry[i].meta_len != 0) {
-      out[o++] = ';';
-      memcpy(out + o, b->buf + b->entry[i].meta_off, b->entry[i].meta_len);
-      o += b->entry[i].meta_len;
-    }
+    o += put_member(b, i, out + o);
   }
   out[o] = '\0';
+  return (int)o;
+}
+
+/* W3C limits apply to the header as sent, so they are measured after percent-encoding: a value
+ * stored in 8192 decoded bytes can take three times that on the wire. A member that would take
+ * the header over TT_BAGGAGE_MAX_BYTES or TT_BAGGAGE_MAX_ENTRIES is left out whole (a cut member
+ * would reach the receiver as a different value) and later, smaller members still go. */
+int tt__baggage_format_header(const tt_baggage_t *b, char out[TT_BAGGAGE_MAX_BYTES + 1],
+                              int *left_out) {
+  size_t o = 0;
+  int kept = 0, skipped = 0;
+  for (int i = 0; i < b->count; i++) {
+    size_t need = (kept > 0) + member_len(b, i);
+    if (kept == TT_BAGGAGE_MAX_ENTRIES || o + need > TT_BAGGAGE_MAX_BYTES) {
+      skipped++;
+      continue;
+    }
+    if (kept > 0)
+      out[o++] = ',';
+    o += put_member(b, i, out + o);
+    kept++;
+  }
+  out[o] = '\0';
+  *left_out = skipped;
   return (int)o;
 }
