@@ -33,6 +33,42 @@ static int valid_token(const char *k, size_t n) {
   return 1;
 }
 
+static int is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+/* Metadata is emitted after ';' as it is, so it must itself be W3C properties:
+ *   property *( OWS ";" OWS property ), property = key [ OWS "=" OWS *baggage-octet ].
+ * Anything else (a ',' above all) would let a caller's metadata add members to the header. */
+static int valid_metadata(const char *m, size_t n) {
+  size_t i = 0;
+  for (;;) {
+    while (i < n && is_ows(m[i]))
+      i++;
+    size_t k = i;
+    while (i < n && tchar((unsigned char)m[i]))
+      i++;
+    if (i == k)
+      return 0; /* every property starts with a key */
+    while (i < n && is_ows(m[i]))
+      i++;
+    if (i < n && m[i] == '=') {
+      i++;
+      while (i < n && is_ows(m[i]))
+        i++;
+      while (i < n && boctet((unsigned char)m[i]))
+        i++;
+      while (i < n && is_ows(m[i]))
+        i++;
+    }
+    if (i == n)
+      return 1;
+    if (m[i] != ';')
+      return 0;
+    i++;
+  }
+}
+
 static int find(const tt_baggage_t *b, const char *key, size_t kl) {
   for (int i = 0; i < b->count; i++)
     if (b->entry[i].key_len == kl && memcmp(b->buf + b->entry[i].key_off, key, kl) == 0)
@@ -58,10 +94,19 @@ static void remove_at(tt_baggage_t *b, int i) {
 static int add(tt_baggage_t *b, const char *k, size_t kl, const char *v, size_t vl, const char *m,
                size_t ml) {
   int old = find(b, k, kl);
+  /* The space check counts the entry being replaced as free, but that entry is removed only once
+   * the new one is known to fit: a failed set must leave the baggage as it was. */
+  size_t freed = 0;
+  int count = b->count;
+  if (old >= 0) {
+    freed = (size_t)b->entry[old].key_len + b->entry[old].value_len + b->entry[old].meta_len;
+    count--;
+  }
+  if (count >= TT_BAGGAGE_MAX_ENTRIES ||
+      (size_t)b->used - freed + kl + vl + ml > TT_BAGGAGE_MAX_BYTES)
+    return TT_ENOSPC;
   if (old >= 0)
     remove_at(b, old);
-  if (b->count >= TT_BAGGAGE_MAX_ENTRIES || (size_t)b->used + kl + vl + ml > TT_BAGGAGE_MAX_BYTES)
-    return TT_ENOSPC;
   size_t o = b->used;
   b->entry[b->count].key_off = (uint16_t)o;
   b->entry[b->count].key_len = (uint16_t)kl;
@@ -88,7 +133,10 @@ int tt_baggage_set(tt_baggage_t *b, const char *key, const char *value, const ch
   size_t kl = strlen(key);
   if (!valid_token(key, kl))
     return TT_EINVAL;
-  return add(b, key, kl, value, strlen(value), metadata, metadata != NULL ? strlen(metadata) : 0);
+  size_t ml = metadata != NULL ? strlen(metadata) : 0;
+  if (ml != 0 && !valid_metadata(metadata, ml))
+    return TT_EINVAL;
+  return add(b, key, kl, value, strlen(value), metadata, ml);
 }
 
 const char *tt_baggage_get(const tt_baggage_t *b, const char *key, size_t *len) {
@@ -169,6 +217,9 @@ static int parse_member(tt_baggage_t *b, const char *s, size_t n) {
     m = semi + 1;
     ml = (size_t)(s + n - m);
     trim(&m, &ml);
+    /* Checked here too so that whatever is stored formats back into valid baggage. */
+    if (ml != 0 && !valid_metadata(m, ml))
+      return TT_EPARSE;
   }
   return add(b, k, kl, dec, dl, m, ml);
 }
@@ -197,37 +248,78 @@ int tt_baggage_parse(tt_baggage_t *b, const char *h, size_t len) {
   return skipped;
 }
 
-int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap) {
+/* The exact length of entry i on the wire: key "=" percent-encoded value [";" metadata]. */
+static size_t member_len(const tt_baggage_t *b, int i) {
+  size_t n = (size_t)b->entry[i].key_len + 1u;
+  const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
+  for (size_t k = 0; k < b->entry[i].value_len; k++)
+    n += boctet(v[k]) && v[k] != '%' ? 1u : 3u;
+  if (b->entry[i].meta_len != 0)
+    n += 1u + b->entry[i].meta_len;
+  return n;
+}
+
+/* Writes entry i (member_len(b, i) bytes, no terminator) at out; returns the bytes written. */
+static size_t put_member(const tt_baggage_t *b, int i, char *out) {
   static const char hx[] = "0123456789ABCDEF";
+  size_t o = 0;
+  memcpy(out + o, b->buf + b->entry[i].key_off, b->entry[i].key_len);
+  o += b->entry[i].key_len;
+  out[o++] = '=';
+  const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
+  for (size_t k = 0; k < b->entry[i].value_len; k++) {
+    if (boctet(v[k]) && v[k] != '%') {
+      out[o++] = (char)v[k];
+    } else {
+      out[o++] = '%';
+      out[o++] = hx[v[k] >> 4];
+      out[o++] = hx[v[k] & 15];
+    }
+  }
+  if (b->entry[i].meta_len != 0) {
+    out[o++] = ';';
+    memcpy(out + o, b->buf + b->entry[i].meta_off, b->entry[i].meta_len);
+    o += b->entry[i].meta_len;
+  }
+  return o;
+}
+
+int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap) {
   if (b == NULL || out == NULL || cap == 0)
     return TT_EINVAL;
   size_t o = 0;
   for (int i = 0; i < b->count; i++) {
-    size_t need = (i > 0) + b->entry[i].key_len + 1 + 3u * b->entry[i].value_len +
-                  (b->entry[i].meta_len != 0 ? 1u + b->entry[i].meta_len : 0);
+    size_t need = (i > 0) + member_len(b, i);
     if (o + need + 1 > cap)
       return TT_ENOSPC;
     if (i > 0)
       out[o++] = ',';
-    memcpy(out + o, b->buf + b->entry[i].key_off, b->entry[i].key_len);
-    o += b->entry[i].key_len;
-    out[o++] = '=';
-    const unsigned char *v = (const unsigned char *)b->buf + b->entry[i].value_off;
-    for (size_t k = 0; k < b->entry[i].value_len; k++) {
-      if (boctet(v[k]) && v[k] != '%') {
-        out[o++] = (char)v[k];
-      } else {
-        out[o++] = '%';
-        out[o++] = hx[v[k] >> 4];
-        out[o++] = hx[v[k] & 15];
-      }
-    }
-    if (b->entry[i].meta_len != 0) {
-      out[o++] = ';';
-      memcpy(out + o, b->buf + b->entry[i].meta_off, b->entry[i].meta_len);
-      o += b->entry[i].meta_len;
-    }
+    o += put_member(b, i, out + o);
   }
   out[o] = '\0';
+  return (int)o;
+}
+
+/* W3C limits apply to the header as sent, so they are measured after percent-encoding: a value
+ * stored in 8192 decoded bytes can take three times that on the wire. A member that would take
+ * the header over TT_BAGGAGE_MAX_BYTES or TT_BAGGAGE_MAX_ENTRIES is left out whole (a cut member
+ * would reach the receiver as a different value) and later, smaller members still go. */
+int tt__baggage_format_header(const tt_baggage_t *b, char out[TT_BAGGAGE_MAX_BYTES + 1],
+                              int *left_out) {
+  size_t o = 0;
+  int kept = 0, skipped = 0;
+  for (int i = 0; i < b->count; i++) {
+    size_t need = (kept > 0) + member_len(b, i);
+    if (kept == TT_BAGGAGE_MAX_ENTRIES || o + need > TT_BAGGAGE_MAX_BYTES) {
+      skipped++;
+      continue;
+    }
+    if (kept > 0)
+      out[o++] = ',';
+    o += put_member(b, i, out + o);
+    kept++;
+  }
+  out[o] = '\0';
+  *left_out = skipped;
   return (int)o;
 }

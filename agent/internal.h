@@ -29,6 +29,13 @@ char *tt__strdup(const char *s);
 void tt__allocator_freeze(void);
 void *tt__alloc_aligned_forever(size_t size, size_t align, void **raw);
 
+/* ---- baggage (baggage.c) ---- */
+/* Formats the members of b that fit a W3C baggage header (at most TT_BAGGAGE_MAX_BYTES encoded
+ * bytes and TT_BAGGAGE_MAX_ENTRIES members), in order, leaving out whole the ones that do not.
+ * Returns the length and stores the number left out in *left_out. Pure; any thread. */
+int tt__baggage_format_header(const tt_baggage_t *b, char out[TT_BAGGAGE_MAX_BYTES + 1],
+                              int *left_out);
+
 /* ---- logging (log.c) ---- */
 extern _Atomic int tt__log_level;
 void tt__log_init_from_env(void);

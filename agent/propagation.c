@@ -233,8 +233,14 @@ int tt_inject(const tt_span_t *span, const tt_baggage_t *baggage, tt_carrier_set
     }
   }
   if ((props & TT__PROP_BAGGAGE) && baggage != NULL && baggage->count > 0) {
-    char buf[TT_BAGGAGE_MAX_BYTES * 3 + 1];
-    int n = tt_baggage_format(baggage, buf, sizeof buf);
+    char buf[TT_BAGGAGE_MAX_BYTES + 1];
+    int left_out;
+    int n = tt__baggage_format_header(baggage, buf, &left_out);
+    if (left_out > 0)
+      TT_LOG(TT_LOG_WARN,
+             "baggage: %d of %d members left out to keep the header within %d encoded bytes and "
+             "%d members",
+             left_out, baggage->count, TT_BAGGAGE_MAX_BYTES, TT_BAGGAGE_MAX_ENTRIES);
     if (n > 0)
       set(carrier, "baggage", buf);
   }

@@ -146,7 +146,8 @@ typedef struct tt_baggage_s {
 
 TT_EXTERN void tt_baggage_init(tt_baggage_t *b);
 /* Sets (or replaces) key; metadata may be NULL. Strings are copied. TT_ENOSPC when full,
- * TT_EINVAL when the key is not a valid token. */
+ * TT_EINVAL when the key is not a valid token or metadata is not W3C properties
+ * ("p", "p=v;q"; no ','). On error b is unchanged. */
 TT_EXTERN int tt_baggage_set(tt_baggage_t *b, const char *key, const char *value,
                              const char *metadata);
 /* Returns the value of key (pointer into b, valid until b changes) and its length, or NULL. */

@@ -122,6 +122,71 @@ static void inject_of_null_span_should_write_only_baggage(void **state) {
   free(c);
 }
 
+/* Keeps the whole injected baggage header, however long, unlike test_carrier_t's fixed slots. */
+static char g_header[TT_BAGGAGE_MAX_BYTES * 4];
+static size_t g_header_len;
+static void capture_baggage(void *carrier, const char *key, const char *value) {
+  (void)carrier;
+  if (strcmp(key, "baggage") == 0) {
+    g_header_len = strlen(value);
+    snprintf(g_header, sizeof g_header, "%s", value);
+  }
+}
+
+static int g_left_out_warnings;
+static void note_left_out(tt_log_level_t level, const char *line, void *arg) {
+  (void)arg;
+  if (level == TT_LOG_WARN && strstr(line, "baggage: 3 of 4 members left out") != NULL)
+    g_left_out_warnings++;
+}
+
+static void inject_should_keep_the_baggage_header_within_8192_encoded_bytes(void **state) {
+  (void)state;
+  static tt_baggage_t bag;
+  static char spaces[8001];
+  tt_baggage_init(&bag);
+  /* 8000 spaces are 8000 bytes stored but 24000 on the wire: this member can never go. */
+  memset(spaces, ' ', 8000);
+  spaces[8000] = '\0';
+  assert_int_equal(tt_baggage_set(&bag, "first", "1", NULL), 0);
+  assert_int_equal(tt_baggage_set(&bag, "huge", spaces, NULL), 0);
+  assert_int_equal(tt_baggage_set(&bag, "last", "2", NULL), 0);
+  g_header_len = 0;
+  assert_int_equal(tt_inject(NULL, &bag, capture_baggage, NULL), 0);
+  assert_string_equal(g_header, "first=1,last=2");
+
+  /* "a=" and 2730 encoded spaces are exactly 8192 bytes: that member goes and nothing after it
+   * does, not even a cut piece of one; the count of those left out is logged. */
+  tt_baggage_init(&bag);
+  spaces[2730] = '\0';
+  assert_int_equal(tt_baggage_set(&bag, "a", spaces, NULL), 0);
+  assert_int_equal(tt_baggage_set(&bag, "b", "1", NULL), 0);
+  assert_int_equal(tt_baggage_set(&bag, "c", "", NULL), 0);
+  assert_int_equal(tt_baggage_set(&bag, "d", "", "p"), 0);
+  g_left_out_warnings = 0;
+  tt_set_log_handler(note_left_out, NULL, TT_LOG_WARN);
+  assert_int_equal(tt_inject(NULL, &bag, capture_baggage, NULL), 0);
+  tt_set_log_handler(NULL, NULL, TT_LOG_OFF);
+  assert_int_equal(g_header_len, TT_BAGGAGE_MAX_BYTES);
+  assert_memory_equal(g_header, "a=%20%20", 8);
+  assert_null(strchr(g_header, ','));
+  assert_int_equal(g_left_out_warnings, 1);
+
+  /* The member limit holds too: all 180 small members go. */
+  tt_baggage_init(&bag);
+  char k[16];
+  for (int i = 0; i < TT_BAGGAGE_MAX_ENTRIES; i++) {
+    snprintf(k, sizeof k, "k%d", i);
+    assert_int_equal(tt_baggage_set(&bag, k, "v", NULL), 0);
+  }
+  assert_int_equal(tt_inject(NULL, &bag, capture_baggage, NULL), 0);
+  int commas = 0;
+  for (size_t i = 0; i < g_header_len; i++)
+    commas += g_header[i] == ',';
+  assert_int_equal(commas + 1, TT_BAGGAGE_MAX_ENTRIES);
+  assert_true(g_header_len <= TT_BAGGAGE_MAX_BYTES);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(extract_should_read_traceparent_tracestate_and_baggage),
@@ -130,6 +195,7 @@ int main(void) {
       cmocka_unit_test(inject_should_write_what_extract_reads),
       cmocka_unit_test(otel_propagators_should_select_what_is_injected),
       cmocka_unit_test(inject_of_null_span_should_write_only_baggage),
+      cmocka_unit_test(inject_should_keep_the_baggage_header_within_8192_encoded_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
