@@ -236,10 +236,12 @@ int tt_inject(const tt_span_t *span, const tt_baggage_t *baggage, tt_carrier_set
     char buf[TT_BAGGAGE_MAX_BYTES + 1];
     int left_out;
     int n = tt__baggage_format_header(baggage, buf, &left_out);
-    if (left_out > 0)
+    /* Once per process: inject runs on every outgoing request, and warnings are on by default. */
+    static _Atomic int warned;
+    if (left_out > 0 && !atomic_exchange_explicit(&warned, 1, memory_order_relaxed))
       TT_LOG(TT_LOG_WARN,
              "baggage: %d of %d members left out to keep the header within %d encoded bytes and "
-             "%d members",
+             "%d members (reported once)",
              left_out, baggage->count, TT_BAGGAGE_MAX_BYTES, TT_BAGGAGE_MAX_ENTRIES);
     if (n > 0)
       set(carrier, "baggage", buf);

@@ -136,8 +136,8 @@ static void capture_baggage(void *carrier, const char *key, const char *value) {
 static int g_left_out_warnings;
 static void note_left_out(tt_log_level_t level, const char *line, void *arg) {
   (void)arg;
-  if (level == TT_LOG_WARN && strstr(line, "baggage: 3 of 4 members left out") != NULL)
-    g_left_out_warnings++;
+  if (level == TT_LOG_WARN && strstr(line, "members left out") != NULL)
+    g_left_out_warnings += strstr(line, "baggage: 1 of 3 members left out") != NULL ? 1 : 100;
 }
 
 static void inject_should_keep_the_baggage_header_within_8192_encoded_bytes(void **state) {
@@ -152,21 +152,22 @@ static void inject_should_keep_the_baggage_header_within_8192_encoded_bytes(void
   assert_int_equal(tt_baggage_set(&bag, "huge", spaces, NULL), 0);
   assert_int_equal(tt_baggage_set(&bag, "last", "2", NULL), 0);
   g_header_len = 0;
+  g_left_out_warnings = 0;
+  tt_set_log_handler(note_left_out, NULL, TT_LOG_WARN);
   assert_int_equal(tt_inject(NULL, &bag, capture_baggage, NULL), 0);
   assert_string_equal(g_header, "first=1,last=2");
 
   /* "a=" and 2730 encoded spaces are exactly 8192 bytes: that member goes and nothing after it
-   * does, not even a cut piece of one; the count of those left out is logged. */
+   * does, not even a cut piece of one. The count left out was logged for the first inject only:
+   * inject runs on every request, so the warning is given once. */
   tt_baggage_init(&bag);
   spaces[2730] = '\0';
   assert_int_equal(tt_baggage_set(&bag, "a", spaces, NULL), 0);
   assert_int_equal(tt_baggage_set(&bag, "b", "1", NULL), 0);
   assert_int_equal(tt_baggage_set(&bag, "c", "", NULL), 0);
   assert_int_equal(tt_baggage_set(&bag, "d", "", "p"), 0);
-  g_left_out_warnings = 0;
-  tt_set_log_handler(note_left_out, NULL, TT_LOG_WARN);
   assert_int_equal(tt_inject(NULL, &bag, capture_baggage, NULL), 0);
-  tt_set_log_handler(NULL, NULL, TT_LOG_OFF);
+  tt_set_log_handler(NULL, NULL, TT_LOG_WARN);
   assert_int_equal(g_header_len, TT_BAGGAGE_MAX_BYTES);
   assert_memory_equal(g_header, "a=%20%20", 8);
   assert_null(strchr(g_header, ','));
