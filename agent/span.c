@@ -295,7 +295,10 @@ static inline void span_context_of(const struct tt_span_s *s, tt_span_context_t 
 
 static void add_link(struct tt_span_s *r, const tt_link_t *in) {
   tt_span_data_t *d = &r->data;
-  if (in == NULL || !tt_span_context_is_valid(&in->context))
+  /* The API specification: a link to an invalid (all-zero) context is still recorded when it
+   * carries attributes or a tracestate (they may say what it points at); a bare one is ignored. */
+  if (in == NULL || (!tt_span_context_is_valid(&in->context) && in->attribute_count == 0 &&
+                     (in->tracestate == NULL || in->tracestate[0] == '\0')))
     return;
   r->clean = 0;
   if (d->link_count >= r->provider->limits.link_count)

@@ -406,7 +406,8 @@ TT_EXTERN int tt_shutdown(uint64_t deadline_ns);
 TT_EXTERN void tt_shutdown_atexit(void);
 
 /* Replaces the allocator. Only before the first tt_init (TT_EBUSY after). The library never
- * allocates on the span hot path in steady state; it does when growing its record pool. */
+ * allocates on the span hot path in steady state; it does when growing its record pool. libcurl
+ * and gRPC core (the OTLP transports) keep the system allocator. */
 TT_EXTERN int tt_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
                                void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *));
 /* Installs a log handler (NULL: stderr) and level (overrides TT_LOG). Any time. */

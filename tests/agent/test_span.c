@@ -382,6 +382,32 @@ static void length_limit_should_not_split_a_utf8_character(void **state) {
   test_finish(m);
 }
 
+/* The API specification records a link to an invalid context when it has attributes or a
+ * tracestate; a bare invalid link is ignored and not counted as dropped. */
+static void
+link_to_an_invalid_context_should_be_kept_only_with_attributes_or_tracestate(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = start();
+  tt_span_t *s = tt_span_start(NULL, "zero-links", NULL);
+  tt_attribute_t la[] = {TT_STR("why", "upstream dropped the context")};
+  tt_link_t bare = {0}, with_attr = {.attributes = la, .attribute_count = 1},
+            with_ts = {.tracestate = "k=v"};
+  tt_span_add_link(s, &bare);
+  tt_span_add_link(s, &with_attr);
+  tt_span_add_link(s, &with_ts);
+  tt_span_end(s);
+  flush();
+  const tt_span_data_t *d = tt_memory_exporter_find(m, "zero-links");
+  assert_non_null(d);
+  assert_int_equal(d->link_count, 2);
+  assert_int_equal(d->dropped_links_count, 0);
+  static const uint8_t zero[16];
+  assert_memory_equal(d->links[0].context.trace_id, zero, 16);
+  assert_int_equal(d->links[0].attribute_count, 1);
+  assert_string_equal(d->links[1].tracestate, "k=v");
+  test_finish(m);
+}
+
 /* A kind outside the enum would be exported as a number OTLP gives no meaning. */
 static void unknown_span_kind_should_become_internal(void **state) {
   (void)state;
@@ -696,6 +722,8 @@ int main(void) {
       cmocka_unit_test(limits_should_drop_and_count_over_the_environment_limits),
       cmocka_unit_test(length_limit_should_not_split_a_utf8_character),
       cmocka_unit_test(unknown_span_kind_should_become_internal),
+      cmocka_unit_test(
+          link_to_an_invalid_context_should_be_kept_only_with_attributes_or_tracestate),
       cmocka_unit_test(record_storage_overflow_should_drop_not_crash),
       cmocka_unit_test(keys_and_values_of_every_short_length_should_round_trip),
       cmocka_unit_test(values_spilling_into_extension_records_should_round_trip),
