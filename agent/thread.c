@@ -347,10 +347,13 @@ void tt_restore_current(tt_span_t *previous) {
 
 /* ---- statistics ---- */
 
-int tt_stats_get(tt_stats_t *out) {
-  if (out == NULL || out->size < sizeof(tt_stats_t))
+/* A caller built against an older header passes a smaller struct: it gets the fields it has, and
+ * nothing past its size is written, so new counters can be added without breaking it. */
+int tt_stats_get(tt_stats_t *caller) {
+  if (caller == NULL || caller->size < sizeof caller->size)
     return TT_EINVAL;
-  memset((char *)out + sizeof out->size, 0, sizeof *out - sizeof out->size);
+  size_t size = caller->size < sizeof(tt_stats_t) ? caller->size : sizeof(tt_stats_t);
+  tt_stats_t all = {.size = caller->size}, *out = &all;
   for (tt__tstate_t *t = tt__tstate_first(); t != NULL;
        t = atomic_load_explicit(&t->next_all, memory_order_acquire)) {
     out->spans_started += atomic_load_explicit(&t->c_started, memory_order_relaxed);
@@ -364,6 +367,7 @@ int tt_stats_get(tt_stats_t *out) {
   out->spans_exported = atomic_load(&tt__stat_exported);
   out->dropped_export_failed = atomic_load(&tt__stat_export_failed);
   out->export_calls = atomic_load(&tt__stat_export_calls);
+  memcpy(caller, &all, size);
   return 0;
 }
 

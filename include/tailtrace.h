@@ -427,7 +427,8 @@ typedef struct tt_stats_s {
   uint64_t dropped_attributes;    /* attributes/events/links dropped by limits, summed */
   uint64_t export_calls;
 } tt_stats_t;
-/* Fills *out (set out->size first). Any thread. */
+/* Fills *out (set out->size first; an older, smaller struct gets the fields it has). Any
+ * thread. */
 TT_EXTERN int tt_stats_get(tt_stats_t *out);
 
 /* ---- tracers (instrumentation scopes) ---------------------------------------------------------

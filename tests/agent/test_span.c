@@ -2,6 +2,8 @@
  * limits and stats, observed through the in-memory exporter. */
 #include "tt_test_util.h"
 
+#include <stddef.h>
+
 #include "internal.h"
 
 static tt_memory_exporter_t *start(void) {
@@ -678,6 +680,20 @@ static void stats_should_count_started_ended_and_exported(void **state) {
   assert_int_equal(tt_memory_exporter_count(m), 10);
   tt_stats_t bad = {.size = 3};
   assert_int_equal(tt_stats_get(&bad), TT_EINVAL);
+  /* An older caller's struct ends after spans_ended: it gets those, and nothing past its size is
+   * written (the 0xff bytes stand for whatever the caller keeps there). */
+  union {
+    tt_stats_t st;
+    unsigned char bytes[sizeof(tt_stats_t)];
+  } old;
+  size_t old_size = offsetof(tt_stats_t, spans_exported);
+  memset(old.bytes, 0xff, sizeof old.bytes);
+  old.st.size = old_size;
+  assert_int_equal(tt_stats_get(&old.st), 0);
+  assert_int_equal(old.st.size, old_size);
+  assert_int_equal(old.st.spans_ended, after.spans_ended);
+  for (size_t i = old_size; i < sizeof old.bytes; i++)
+    assert_int_equal(old.bytes[i], 0xff);
   test_finish(m);
 }
 
