@@ -1,12 +1,25 @@
 /* Fuzz target: W3C baggage parsing. Whatever parses must format and parse back to the same
- * entries. */
+ * entries, and the header tt_inject sends must stay within the W3C limits (8192 bytes, 180
+ * members) and parse back to members of the original with the same values. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tailtrace.h"
 
-static tt_baggage_t a, b;
+static tt_baggage_t a, b, c;
+static char header[TT_BAGGAGE_MAX_BYTES * 4];
+static size_t header_len;
+
+static void capture(void *carrier, const char *key, const char *value) {
+  (void)carrier;
+  if (strcmp(key, "baggage") != 0)
+    return;
+  header_len = strlen(value);
+  if (header_len > TT_BAGGAGE_MAX_BYTES)
+    abort();
+  memcpy(header, value, header_len);
+}
 static char buf[TT_BAGGAGE_MAX_BYTES * 3 + 1];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,6 +40,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t la, lb;
     const char *va = tt_baggage_get(&a, key, &la), *vb = tt_baggage_get(&b, key, &lb);
     if (va == NULL || vb == NULL || la != lb || memcmp(va, vb, la) != 0)
+      abort();
+  }
+  header_len = 0;
+  if (tt_inject(NULL, &a, capture, NULL) != 0)
+    abort();
+  tt_baggage_init(&c);
+  if (tt_baggage_parse(&c, header, header_len) != 0 || c.count > a.count ||
+      c.count > TT_BAGGAGE_MAX_ENTRIES)
+    abort();
+  for (int i = 0; i < c.count; i++) {
+    char key[TT_BAGGAGE_MAX_BYTES + 1];
+    memcpy(key, c.buf + c.entry[i].key_off, c.entry[i].key_len);
+    key[c.entry[i].key_len] = '\0';
+    size_t la, lc;
+    const char *va = tt_baggage_get(&a, key, &la), *vc = tt_baggage_get(&c, key, &lc);
+    if (va == NULL || vc == NULL || la != lc || memcmp(va, vc, la) != 0)
       abort();
   }
   return 0;
