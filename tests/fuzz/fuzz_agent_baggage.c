@@ -22,6 +22,19 @@ static void capture(void *carrier, const char *key, const char *value) {
 }
 static char buf[TT_BAGGAGE_MAX_BYTES * 3 + 1];
 
+/* Aborts unless every entry of sub has the same value in full. */
+static void check_values_in(const tt_baggage_t *sub, const tt_baggage_t *full) {
+  for (int i = 0; i < sub->count; i++) {
+    char key[TT_BAGGAGE_MAX_BYTES + 1];
+    memcpy(key, sub->buf + sub->entry[i].key_off, sub->entry[i].key_len);
+    key[sub->entry[i].key_len] = '\0';
+    size_t ls, lf;
+    const char *vs = tt_baggage_get(sub, key, &ls), *vf = tt_baggage_get(full, key, &lf);
+    if (vs == NULL || vf == NULL || ls != lf || memcmp(vs, vf, ls) != 0)
+      abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tt_baggage_init(&a);
@@ -33,15 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tt_baggage_init(&b);
   if (tt_baggage_parse(&b, buf, (size_t)n) != 0 || b.count != a.count)
     abort();
-  for (int i = 0; i < a.count; i++) {
-    char key[TT_BAGGAGE_MAX_BYTES + 1];
-    memcpy(key, a.buf + a.entry[i].key_off, a.entry[i].key_len);
-    key[a.entry[i].key_len] = '\0';
-    size_t la, lb;
-    const char *va = tt_baggage_get(&a, key, &la), *vb = tt_baggage_get(&b, key, &lb);
-    if (va == NULL || vb == NULL || la != lb || memcmp(va, vb, la) != 0)
-      abort();
-  }
+  check_values_in(&a, &b);
   header_len = 0;
   if (tt_inject(NULL, &a, capture, NULL) != 0)
     abort();
@@ -49,14 +54,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (tt_baggage_parse(&c, header, header_len) != 0 || c.count > a.count ||
       c.count > TT_BAGGAGE_MAX_ENTRIES)
     abort();
-  for (int i = 0; i < c.count; i++) {
-    char key[TT_BAGGAGE_MAX_BYTES + 1];
-    memcpy(key, c.buf + c.entry[i].key_off, c.entry[i].key_len);
-    key[c.entry[i].key_len] = '\0';
-    size_t la, lc;
-    const char *va = tt_baggage_get(&a, key, &la), *vc = tt_baggage_get(&c, key, &lc);
-    if (va == NULL || vc == NULL || la != lc || memcmp(va, vc, la) != 0)
-      abort();
-  }
+  check_values_in(&c, &a);
   return 0;
 }
