@@ -100,6 +100,13 @@ int tt_init(const tt_options_t *o) {
     memcpy(&older, o, o->size);
     o = &older;
   }
+  /* A ratio sampler given a ratio outside [0, 1] (or NaN) is the caller's mistake, refused as the
+   * environment's OTEL_TRACES_SAMPLER_ARG is: NaN would otherwise silently mean "never". */
+  if (o != NULL &&
+      (o->sampler == TT_SAMPLER_TRACEIDRATIO ||
+       o->sampler == TT_SAMPLER_PARENTBASED_TRACEIDRATIO) &&
+      !(o->sampler_ratio >= 0.0 && o->sampler_ratio <= 1.0))
+    return TT_EINVAL;
   pthread_mutex_lock(&g_mu);
   if (g_current != NULL || atomic_load(&tt__exporter_threads_alive) != 0) {
     pthread_mutex_unlock(&g_mu);

@@ -380,7 +380,7 @@ typedef struct tt_options_s {
   const tt_attribute_t *resource_attributes;
   size_t resource_attribute_count;
   tt_sampler_kind_t sampler;
-  double sampler_ratio; /* for the ratio samplers; used when sampler != FROM_ENV */
+  double sampler_ratio; /* for the ratio samplers, 0..1 (else tt_init: TT_EINVAL) */
   /* The exporter; NULL selects by OTEL_TRACES_EXPORTER (otlp when linked in, console, none). */
   const tt_exporter_t *exporter;
   uint32_t max_queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */

@@ -1,6 +1,7 @@
 /* Set-up from the environment alone: OTEL_TRACES_EXPORTER, OTEL_SDK_DISABLED, OTEL_BSP_*. */
 #include "tt_test_util.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/wait.h>
@@ -161,6 +162,11 @@ static void bad_options_should_be_rejected(void **state) {
   tt_exporter_t e = {.size = sizeof e}; /* no export callback */
   tt_options_t o2 = {.size = sizeof o2, .exporter = &e};
   assert_int_equal(tt_init(&o2), TT_EINVAL);
+  tt_options_t o3 = {.size = sizeof o3, .sampler = TT_SAMPLER_TRACEIDRATIO, .sampler_ratio = NAN};
+  assert_int_equal(tt_init(&o3), TT_EINVAL);
+  o3.sampler = TT_SAMPLER_PARENTBASED_TRACEIDRATIO;
+  o3.sampler_ratio = 1.5;
+  assert_int_equal(tt_init(&o3), TT_EINVAL);
   assert_null(tt_span_start(NULL, "none", NULL));
 }
 
