@@ -60,8 +60,7 @@ static int choose_exporter(tt__provider_t *p, const tt_options_t *o) {
       return TT_EINVAL;
     /* Copy only what the caller's struct has: an older, smaller one has no cancel field, and
      * reading past it would take whatever follows in the caller's memory as a callback. */
-    memset(&p->exporter, 0, sizeof p->exporter);
-    memcpy(&p->exporter, o->exporter, sz < sizeof p->exporter ? sz : sizeof p->exporter);
+    tt__copy_sized(&p->exporter, sizeof p->exporter, o->exporter, sz);
     p->exporter.size = sizeof p->exporter;
     p->has_exporter = 1;
     return 0;
@@ -96,8 +95,7 @@ int tt_init(const tt_options_t *o) {
   /* A caller built against an older, smaller struct: read only what it has, the rest as zero. */
   tt_options_t older;
   if (o != NULL && o->size < sizeof *o) {
-    memset(&older, 0, sizeof older);
-    memcpy(&older, o, o->size);
+    tt__copy_sized(&older, sizeof older, o, o->size);
     o = &older;
   }
   /* A ratio sampler given a ratio outside [0, 1] (or NaN) is the caller's mistake, refused as the

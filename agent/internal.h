@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /* ---- allocator (alloc.c) ---- */
@@ -28,6 +29,14 @@ void tt__free(void *p);
 char *tt__strdup(const char *s);
 void tt__allocator_freeze(void);
 void *tt__alloc_aligned_forever(size_t size, size_t align, void **raw);
+
+/* Copies a caller's size-versioned struct (its first field the caller's sizeof) into the library's
+ * own: a caller built against an older, smaller header gets its fields, the newer ones as zero,
+ * and nothing past its size is read. */
+static inline void tt__copy_sized(void *dst, size_t dst_size, const void *src, size_t src_size) {
+  memset(dst, 0, dst_size);
+  memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
+}
 
 /* ---- baggage (baggage.c) ---- */
 /* Formats the members of b that fit a W3C baggage header (at most TT_BAGGAGE_MAX_BYTES encoded

@@ -341,8 +341,7 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   /* A caller built against an older, smaller struct: read only what it has, the rest as zero. */
   tt_span_options_t older;
   if (__builtin_expect(o != NULL && o->size < sizeof *o, 0)) {
-    memset(&older, 0, sizeof older);
-    memcpy(&older, o, o->size);
+    tt__copy_sized(&older, sizeof older, o, o->size);
     o = &older;
   }
 
