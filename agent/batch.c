@@ -211,12 +211,13 @@ static uint32_t drain(struct tt__batch_s *b, int export_partial, uint64_t hard_d
     run_open(b, t, tl, hard_deadline);
     while (tl != h) {
       uintptr_t v = atomic_load_explicit(&ring[tl & mask], memory_order_relaxed);
-      tl++;
+      uint64_t pos = tl++;
       /* The exporter thread never reads the record itself: a read would pull the line away from
        * the core that reuses it. The slot's tag says whose span it is. */
       if (__builtin_expect((v & TT__TAG_PROVIDER) != p->tag, 0))
         continue; /* ended just as an earlier provider shut down: never export it into this one */
-      b->views[b->npending++] = &tt__ring_record(v)->data;
+      b->views[b->npending++] =
+          tt__ring_is_copy(v) ? &tt__cslot(t, pos)->data : &tt__ring_record(v)->data;
       if (b->npending >= full) {
         /* Free the ring slots before a possibly long export; one store per batch, not per
          * record, keeps the producer's view of tail from bouncing. */

@@ -4,10 +4,12 @@
  * free list; its exporter-visible part (tt_span_data_t) sits at a fixed offset so the exporter
  * reads the record in place. A plain span writes only the record's first two cache lines.
  * Attributes, events, links and strings live in the record's own bump arena, so a span never
- * allocates. At end the record goes into the ending thread's single-producer ring; the one exporter
- * thread drains every ring, exports, and gives a batch's records back by moving each ring's done
- * position past them; the thread that ended them takes them from its own ring again, in batches
- * (the exporter thread moves them to the global pool when that thread is idle or gone). */
+ * allocates. At end a plain span's two lines are copied into the ending thread's copy slots and
+ * its record is reused at once; any other span's record goes into the thread's single-producer
+ * ring itself. The one exporter thread drains every ring, exports, and gives a batch back by
+ * moving each ring's done position past it: that frees the copy slots, and the thread that ended
+ * the records takes them from its own ring again, in batches (the exporter thread moves them to
+ * the global pool when that thread is idle or gone). */
 #ifndef TT_INTERNAL_H
 #define TT_INTERNAL_H
 
@@ -211,6 +213,9 @@ typedef struct tt__tstate_s {
                               may read one as the owner rewrites it (its take then fails and the
                               value is discarded) */
   uint64_t ring_mask;
+  /* Copies of plain spans, half the ring's slot count (see tt__cslot). */
+  struct tt_span_s *copies;
+  void *copies_raw;  /* the allocation behind copies, kept reachable */
   _Atomic int owned; /* mirrors in_use for the exporter thread's reclaim decision */
   /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
   _Alignas(64) _Atomic uint64_t head;
@@ -225,7 +230,9 @@ typedef struct tt__tstate_s {
   tt_span_t *current;
   tt__rng_t rng;
   uint64_t fork_gen;
-  int in_use; /* under the registry mutex */
+  uint64_t done_cache;   /* owner's last view of done: copy slots below it are free */
+  uint64_t copies_ready; /* copy slots [0, copies_ready) hold the defaults (copy_plain, span.c) */
+  int in_use;            /* under the registry mutex */
   /* Free records, a stack. An array rather than a list threaded through the records: taking one
    * then reads no record (they are often cold when they come back from the exporter), and the
    * span start can prefetch the records it will take next. */
@@ -314,6 +321,29 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size);
 #define TT__TAG_HAS_EXT ((uintptr_t)64) /* extension records: who takes it back reads the list */
 static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
   return (struct tt_span_s *)(v & ~TT__TAG_MASK);
+}
+/* A plain span (nothing in its arena, no extras: the two header lines are all of it) is not
+ * queued as its record. Its two lines are copied into a slot of the thread's copy array, and the
+ * record goes straight back to the free list, where the next span start finds it still in this
+ * core's cache. Records that circulate through the queue come back cold a queue later; with two
+ * threads that cost more than the copy (docs/benchmarks-agent.md, session 8).
+ *
+ * The ring slot of a copied span holds only the provider tag (a null record pointer); ring
+ * position h uses copy slot h modulo TT__COPIES(t), half the ring. A copy slot is laid out as the
+ * first TT__COPY_SIZE bytes of a record, so its data view is where a record's would be; the
+ * lines past the first two hold the defaults of a plain span's other fields, written once, when
+ * the thread first reaches the slot, and never again. A slot is free again once done has passed
+ * its position: when it has not (a long export), the span is queued as its record instead. */
+#define TT__COPY_SIZE 256
+#define TT__COPY_HOT 128 /* what a plain span writes: the record's first two cache lines */
+_Static_assert(offsetof(struct tt_span_s, data) + sizeof(tt_span_data_t) <= TT__COPY_SIZE,
+               "a copy slot holds the header and the whole data view");
+#define TT__COPIES(t) (((t)->ring_mask + 1) / 2)
+static inline int tt__ring_is_copy(uintptr_t v) {
+  return (v & ~TT__TAG_MASK) == 0;
+}
+static inline struct tt_span_s *tt__cslot(const tt__tstate_t *t, uint64_t pos) {
+  return (struct tt_span_s *)((char *)t->copies + (pos & (TT__COPIES(t) - 1)) * TT__COPY_SIZE);
 }
 extern _Atomic uint64_t tt__fork_gen;
 void tt__thread_atfork_install(void);

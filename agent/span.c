@@ -442,6 +442,34 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   return r;
 }
 
+/* Whether ring position h's copy slot is free: the exporter is done with the position that used
+ * it last, half a ring ago. Acquire: its reads of that copy happen before we overwrite it. */
+static inline int copy_slot_free(tt__tstate_t *t, uint64_t h) {
+  if (h - t->done_cache < TT__COPIES(t))
+    return 1;
+  t->done_cache = atomic_load_explicit(&t->done, memory_order_acquire);
+  return h - t->done_cache < TT__COPIES(t);
+}
+
+/* Copies a plain span into ring position h's copy slot (internal.h, tt__cslot): the two lines
+ * the span wrote. The slot's other lines must hold a plain span's defaults, and a clean record's
+ * lines past the first two hold exactly those: slots are given them from s as the thread first
+ * reaches them, including slots skipped by spans queued as records, which a copy a ring later
+ * will use. */
+static inline void copy_plain(tt__tstate_t *t, uint64_t h, const struct tt_span_s *s) {
+  uint64_t i = h & (TT__COPIES(t) - 1);
+  if (__builtin_expect(i >= t->copies_ready, 0)) {
+    for (uint64_t j = t->copies_ready; j <= i; j++)
+      memcpy((char *)tt__cslot(t, j) + TT__COPY_HOT, (const char *)s + TT__COPY_HOT,
+             TT__COPY_SIZE - TT__COPY_HOT);
+    t->copies_ready = i + 1;
+  }
+  struct tt_span_s *c = tt__cslot(t, h);
+  memcpy(c, s, TT__COPY_HOT);
+  if (s->data.name == s->name_inline)
+    c->data.name = c->name_inline;
+}
+
 void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (s == NULL || !s->live)
     return;
@@ -498,9 +526,13 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
     tt__record_release_chain(t, s);
     return;
   }
-  atomic_store_explicit(&t->ring[h & t->ring_mask],
-                        (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0),
-                        memory_order_relaxed);
+  uintptr_t v = (uintptr_t)s | p->tag | (s->n_ext != 0 ? TT__TAG_HAS_EXT : 0);
+  if (s->clean && s->blk_used == 0 && copy_slot_free(t, h)) {
+    copy_plain(t, h, s);
+    v = p->tag;
+    tt__record_release_local(t, s);
+  }
+  atomic_store_explicit(&t->ring[h & t->ring_mask], v, memory_order_relaxed);
   atomic_store_explicit(&t->head, h + 1, memory_order_release);
   /* The exporter thread read the slot lines ahead when it drained them a ring ago, so a store to
    * one must first take it back from that core, and every later store waits behind it (x86

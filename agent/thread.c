@@ -218,7 +218,10 @@ static size_t take_own(tt__tstate_t *t) {
     __builtin_prefetch(&t->ring[(next + (uint64_t)i) & t->ring_mask]);
   /* Oldest last: the record exported first is taken first. */
   for (size_t i = n; i-- > 0;) {
-    /* The slot's tag says whether the span had extension records; a plain record is not read. */
+    /* The slot's tag says whether the span had extension records; a plain record is not read. A
+     * copied span's slot has no record to give back. */
+    if (tt__ring_is_copy(got[i]))
+      continue;
     if (got[i] & TT__TAG_HAS_EXT)
       tt__record_release_chain(t, tt__ring_record(got[i]));
     else
@@ -238,8 +241,11 @@ int tt__ring_make_room(tt__tstate_t *t) {
 /* Takes a batch from the global pool (growing it up to the cap) into t's free list and returns
  * one record, or NULL when the pool is exhausted: the caller drops the span and counts it. */
 struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
-  if (t->ring != NULL && take_own(t) != 0)
-    return t->free_arr[--t->free_count];
+  /* Slots of copied spans give nothing back, so a take may bring no record: go on while the ring
+   * has exported slots (at most a ring's worth, read once). */
+  while (t->ring != NULL && take_own(t) != 0)
+    if (t->free_count != 0)
+      return t->free_arr[--t->free_count];
   pthread_mutex_lock(&g_pool_mu);
   if (g_pool_n == 0)
     pool_grow_locked();
@@ -286,6 +292,8 @@ uint64_t tt__ring_reclaim(tt__tstate_t *t, uint64_t keep) {
       break;
     total += n;
     for (size_t i = 0; i < n; i++) {
+      if (tt__ring_is_copy(got[i]))
+        continue;
       struct tt_span_s *r = tt__ring_record(got[i]);
       if (got[i] & TT__TAG_HAS_EXT) { /* extension records were used raw: mark them */
         tt__exts_mark_unclean(r);
@@ -315,9 +323,17 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
    * test_fork under ASan on a loaded machine. */
   pthread_mutex_lock(&g_reg_mu);
   _Atomic uintptr_t *ring = tt__calloc(cap, sizeof *ring);
+  /* Copy slots are written on first use (copy_plain, span.c), so a thread that ends few spans makes
+   * few of these pages resident. Aligned to 128 bytes: the two lines a copy writes are one pair
+   * for the adjacent-line prefetcher. */
+  char *raw = ring != NULL ? tt__malloc(cap / 2 * TT__COPY_SIZE + 128) : NULL;
+  if (ring != NULL && raw == NULL)
+    tt__free(ring);
   pthread_mutex_unlock(&g_reg_mu);
-  if (ring == NULL)
+  if (raw == NULL)
     return TT_ENOMEM;
+  t->copies_raw = raw;
+  t->copies = (struct tt_span_s *)(((uintptr_t)raw + 127) & ~(uintptr_t)127);
   t->ring = ring;
   t->ring_mask = cap - 1;
   return 0;
