@@ -47,9 +47,30 @@ static tt_export_result_t noop_export(void *s, const tt_span_data_t *const *span
   return TT_EXPORT_SUCCESS;
 }
 
+/* An exporter that reads what an encoder would read of each span (ids, times, name), so the
+ * lines a span wrote leave its core, as with a real exporter. */
+static _Atomic uint64_t g_read_sum;
+static tt_export_result_t reading_export(void *s, const tt_span_data_t *const *spans, size_t n,
+                                         uint64_t deadline, uint64_t *retry) {
+  (void)s;
+  (void)deadline;
+  (void)retry;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    const tt_span_data_t *d = spans[i];
+    uint64_t id;
+    memcpy(&id, d->span_id, 8);
+    sum += id ^ d->start_time_unix_ns ^ d->end_time_unix_ns ^ (uint64_t)d->kind ^
+           (uint64_t)strlen(d->name) ^ d->attribute_count;
+  }
+  atomic_fetch_add_explicit(&g_read_sum, sum, memory_order_relaxed);
+  return TT_EXPORT_SUCCESS;
+}
+static int g_reading; /* `threads ... read`: use reading_export */
+
 static void init_queue(tt_sampler_kind_t sampler, uint32_t queue, uint32_t batch,
                        uint32_t delay_ms) {
-  tt_exporter_t e = {.size = sizeof e, .export_spans = noop_export};
+  tt_exporter_t e = {.size = sizeof e, .export_spans = g_reading ? reading_export : noop_export};
   tt_options_t o = {.size = sizeof o,
                     .service_name = "bench",
                     .sampler = sampler,
@@ -216,13 +237,15 @@ static void threads(void) {
   emit("throughput_dropped_share", 100.0 * (double)drops / (double)(drops + total), "%");
 }
 
-/* `bench_agent threads [queue] [batch]` runs only the threads figures, with the queue and batch
- * sizes given (defaults 16384 and 512): what A/B runs of two library builds use. */
+/* `bench_agent threads [queue] [batch] [read]` runs only the threads figures, with the queue and
+ * batch sizes given (defaults 16384 and 512): what A/B runs of two library builds use. With
+ * `read`, the exporter reads each span as an encoder would instead of ignoring it. */
 static int threads_only(int argc, char **argv) {
   uint32_t q = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 16384;
   uint32_t b = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 512;
-  if (q == 0 || b == 0 || b > q) {
-    fprintf(stderr, "usage: %s threads [queue] [batch <= queue]\n", argv[0]);
+  g_reading = argc > 4 && strcmp(argv[4], "read") == 0;
+  if (q == 0 || b == 0 || b > q || (argc > 4 && !g_reading)) {
+    fprintf(stderr, "usage: %s threads [queue] [batch <= queue] [read]\n", argv[0]);
     return 2;
   }
   init_queue(TT_SAMPLER_ALWAYS_ON, q, b, 100);
@@ -235,7 +258,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "threads") == 0)
     return threads_only(argc, argv);
   if (argc > 1) {
-    fprintf(stderr, "usage: %s [threads [queue] [batch]]\n", argv[0]);
+    fprintf(stderr, "usage: %s [threads [queue] [batch] [read]]\n", argv[0]);
     return 2;
   }
   g_main = pthread_self();
