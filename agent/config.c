@@ -3,6 +3,8 @@
  * tt_shutdown unpublishes it and stops the exporter thread within a deadline. */
 #include "internal.h"
 
+#include "consistent_sampling.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +137,7 @@ int tt_init(const tt_options_t *o) {
   } else {
     tt__sampler_from_env(&p->sampler, &ratio);
   }
-  p->ratio_threshold = tt__ratio_threshold(ratio);
+  p->ratio_threshold = tt__threshold_from_ratio(ratio);
   p->max_queue_size = pick(o ? o->max_queue_size : 0, "OTEL_BSP_MAX_QUEUE_SIZE", 2048);
   p->schedule_delay_ms = pick(o ? o->schedule_delay_ms : 0, "OTEL_BSP_SCHEDULE_DELAY", 5000);
   p->max_export_batch_size =

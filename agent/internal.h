@@ -349,9 +349,10 @@ extern _Atomic uint64_t tt__fork_gen;
 void tt__thread_atfork_install(void);
 
 /* ---- sampler (sampler.c) ---- */
+/* parent_ts: the parent's tracestate ("" or NULL when none); its ot=rv value, if any, is the
+ * ratio sampler's randomness (consistent_sampling.h). */
 int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has_parent,
-               const uint8_t trace_id[16]);
-uint64_t tt__ratio_threshold(double ratio);
+               const uint8_t trace_id[16], const char *parent_ts);
 int tt__sampler_from_env(tt_sampler_kind_t *kind, double *ratio);
 
 /* ---- resource (resource.c) ---- */

@@ -1,43 +1,39 @@
 /* Head samplers from the OpenTelemetry SDK specification. The ratio sampler follows the
- * specification's consistent probability sampling: the trace id's right 56 bits R (random under
- * W3C Level 2) are kept when R >= T, with the rejection threshold T = (1 - ratio) * 2^56. An SDK
- * or collector that follows the same rule (tailtrace-collector's ratio policy does, in
- * collector/sampling.c) keeps the same traces at the same ratio, and every trace kept at a ratio
- * is also kept at any higher one. */
+ * specification's consistent probability sampling (consistent_sampling.h, the one definition
+ * tailtrace-collector's ratio policy uses too): the randomness R (the parent's `ot=rv:` value, else
+ * the trace id's right 56 bits, random under W3C Level 2) is kept when R >= T, with the rejection
+ * threshold T = 2^56 - round(ratio * 2^56). So the library and the collector keep the same traces
+ * at the same ratio, and every trace kept at a ratio is also kept at any higher one. */
 #include "internal.h"
+
+#include "consistent_sampling.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t tt__ratio_threshold(double ratio) {
-  const uint64_t max = 1ull << 56;
-  if (!(ratio > 0.0))
-    return max; /* R never reaches 2^56: nothing is kept */
-  if (ratio >= 1.0)
-    return 0;
-  /* Rounds the kept share, as the collector does: 1 - ratio would lose a small ratio's low bits. */
-  uint64_t keep = (uint64_t)llround(ldexp(ratio, 56));
-  return keep >= max ? 0 : max - keep;
-}
-
-static int ratio_says_yes(uint64_t threshold, const uint8_t id[16]) {
-  uint64_t r = 0;
-  for (int i = 9; i < 16; i++)
-    r = r << 8 | id[i];
+/* The randomness the ratio decision uses: an explicit `ot=rv:` value in the parent's tracestate
+ * (a remote parent's, or the local parent's it inherited) takes precedence over the trace id's
+ * bits, as the specification asks, so a service that set rv for a trace without random id bits is
+ * sampled consistently here too. */
+static int ratio_says_yes(uint64_t threshold, const uint8_t id[16], const char *parent_ts) {
+  uint64_t r;
+  if (parent_ts == NULL || parent_ts[0] == '\0' ||
+      tt__tracestate_rv((const uint8_t *)parent_ts, strlen(parent_ts), &r) != 0)
+    r = tt__trace_randomness(id);
   return r >= threshold;
 }
 
 int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has_parent,
-               const uint8_t trace_id[16]) {
+               const uint8_t trace_id[16], const char *parent_ts) {
   switch (p->sampler) {
     case TT_SAMPLER_ALWAYS_ON:
       return 1;
     case TT_SAMPLER_ALWAYS_OFF:
       return 0;
     case TT_SAMPLER_TRACEIDRATIO:
-      return ratio_says_yes(p->ratio_threshold, trace_id);
+      return ratio_says_yes(p->ratio_threshold, trace_id, parent_ts);
     case TT_SAMPLER_PARENTBASED_ALWAYS_ON:
     case TT_SAMPLER_PARENTBASED_ALWAYS_OFF:
     case TT_SAMPLER_PARENTBASED_TRACEIDRATIO:
@@ -49,7 +45,7 @@ int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has
       if (p->sampler == TT_SAMPLER_PARENTBASED_ALWAYS_OFF)
         return 0;
       if (p->sampler == TT_SAMPLER_PARENTBASED_TRACEIDRATIO)
-        return ratio_says_yes(p->ratio_threshold, trace_id);
+        return ratio_says_yes(p->ratio_threshold, trace_id, parent_ts);
       return 1;
   }
   return 1;

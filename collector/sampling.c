@@ -8,24 +8,6 @@
 
 #include "wire.h"
 
-uint64_t tt__threshold_from_ratio(double ratio) {
-  if (!(ratio > 0.0))
-    return TT_TH_MAX;
-  if (ratio >= 1.0)
-    return 0;
-  /* Round the keep share p * 2^56 rather than (1 - p) * 2^56: 1 - p loses the low bits of a
-   * small p, while p * 2^56 is exact up to double precision (0.1 gives e6666666666666). */
-  uint64_t keep = (uint64_t)llround(ratio * (double)TT_TH_MAX);
-  return keep >= TT_TH_MAX ? 0 : TT_TH_MAX - keep;
-}
-
-uint64_t tt__trace_randomness(const uint8_t id[16]) {
-  uint64_t r = 0;
-  for (int i = 9; i < 16; i++)
-    r = (r << 8) | id[i];
-  return r;
-}
-
 bool tt__ratio_keeps(const uint8_t id[16], uint64_t threshold) {
   return tt__trace_randomness(id) >= threshold;
 }
@@ -77,70 +59,7 @@ void tt__threshold_format(uint64_t threshold, char *out) {
   out[n] = '\0';
 }
 
-static int hexval(uint8_t c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
-}
-
-int tt__threshold_parse(const char *s, size_t len, uint64_t *out) {
-  if (len == 0 || len > 14)
-    return -EINVAL;
-  uint64_t v = 0;
-  for (size_t i = 0; i < 14; i++) {
-    int d = 0;
-    if (i < len) {
-      d = hexval((uint8_t)s[i]);
-      if (d < 0)
-        return -EINVAL;
-    }
-    v = (v << 4) | (uint64_t)d;
-  }
-  *out = v;
-  return 0;
-}
-
-static bool is_ows(uint8_t c) {
-  return c == ' ' || c == '\t';
-}
-
-/* Trims optional white space around a list member. */
-static void trim(const uint8_t **p, size_t *n) {
-  while (*n > 0 && is_ows(**p)) {
-    (*p)++;
-    (*n)--;
-  }
-  while (*n > 0 && is_ows((*p)[*n - 1]))
-    (*n)--;
-}
-
 #define TT_TRACESTATE_MAX_MEMBERS 32
-
-int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
-  for (size_t i = 0; i < len;) {
-    size_t j = i;
-    while (j < len && ts[j] != ',')
-      j++;
-    const uint8_t *m = ts + i;
-    size_t mn = j - i;
-    trim(&m, &mn);
-    if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
-      for (size_t a = 3; a < mn;) {
-        size_t b = a;
-        while (b < mn && m[b] != ';')
-          b++;
-        if (b - a == 17 && memcmp(m + a, "rv:", 3) == 0 &&
-            tt__threshold_parse((const char *)m + a + 3, 14, rv) == 0)
-          return 0;
-        a = b + 1;
-      }
-    }
-    i = j + 1;
-  }
-  return -ENOENT;
-}
 
 int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_buf_t *out,
                          uint64_t *effective) {
@@ -153,7 +72,7 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
       j++;
     const uint8_t *m = ts + i;
     size_t mn = j - i;
-    trim(&m, &mn);
+    tt__cs_trim(&m, &mn);
     if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
       ot = m + 3;
       otlen = mn - 3;
@@ -193,7 +112,7 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
       j++;
     const uint8_t *m = ts + i;
     size_t mn = j - i;
-    trim(&m, &mn);
+    tt__cs_trim(&m, &mn);
     if (mn > 0 && !(mn >= 3 && memcmp(m, "ot=", 3) == 0)) {
       rc = tt__buf_append(out, ",", 1);
       if (rc == 0)

@@ -15,16 +15,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+/* TT_TH_MAX, tt__threshold_from_ratio, tt__trace_randomness, tt__threshold_parse and
+ * tt__tracestate_rv: libtailtrace's head sampler uses the same definitions. */
+#include "consistent_sampling.h"
 
-#define TT_TH_MAX (UINT64_C(1) << 56)
-
-/* Rejection threshold for a keep probability in [0, 1]: 0 keeps all, 2^56 keeps nothing. */
-uint64_t tt__threshold_from_ratio(double ratio);
-/* The 56 random bits of a 16-byte trace id. */
-uint64_t tt__trace_randomness(const uint8_t trace_id[16]);
-/* Finds an explicit randomness value (`rv:` followed by 14 hex digits in the `ot` member) in a
- * W3C tracestate. Returns 0 with *rv set, or -ENOENT. */
-int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv);
 /* The consistent ratio decision. */
 bool tt__ratio_keeps(const uint8_t trace_id[16], uint64_t threshold);
 /* Integer weight (>= 1) of a trace kept with threshold T, for backends that take whole numbers
@@ -38,8 +32,6 @@ int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id);
 /* Writes T as the spec's th value (up to 14 hex digits, trailing zeros removed, "0" for 0) into
  * out (at least 15 bytes). */
 void tt__threshold_format(uint64_t threshold, char *out);
-/* Parses a th value. Returns 0 or -EINVAL. */
-int tt__threshold_parse(const char *s, size_t len, uint64_t *out);
 
 /* Rewrites a W3C tracestate so that its `ot` member carries th:<threshold>, keeping the ot
  * member's other sub-keys and every other member; the ot member moves to the front, as W3C asks

@@ -122,6 +122,43 @@ static void traceidratio_should_keep_ids_at_or_above_the_spec_threshold(void **s
   test_finish(m);
 }
 
+static const tt_remote_context_t *remote_ts(const char *tp, const char *tracestate) {
+  remote(tp);
+  snprintf(g_rc.tracestate, sizeof g_rc.tracestate, "%s", tracestate);
+  return &g_rc;
+}
+
+/* The consistent probability specification: an explicit randomness value (ot=rv) in the
+ * tracestate takes precedence over the trace id's bits, so a trace whose first service set rv is
+ * sampled the same everywhere (tailtrace-collector's ratio policy reads it too). A malformed rv is
+ * ignored, and the id's bits decide. */
+static void traceidratio_should_use_the_parents_rv_over_the_trace_id(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.5);
+  const char *id_low = "00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-01";
+  const char *id_high = "00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-01";
+  tt_span_t *kept = child_of(remote_ts(id_low, "vendor=x,ot=th:8;rv:80000000000000"));
+  assert_true(tt_span_is_recording(kept));
+  tt_span_t *dropped = child_of(remote_ts(id_high, "ot=rv:7fffffffffffff"));
+  assert_false(tt_span_is_recording(dropped));
+  tt_span_t *bad_rv = child_of(remote_ts(id_high, "ot=rv:7fffffffffffZZ"));
+  assert_true(tt_span_is_recording(bad_rv));
+  tt_span_t *short_rv = child_of(remote_ts(id_low, "ot=rv:ffff"));
+  assert_false(tt_span_is_recording(short_rv));
+  /* A local child inherits the tracestate, and with it the rv. */
+  tt_span_t *local = tt_span_start(NULL, "local",
+                                   &(tt_span_options_t){.size = sizeof(tt_span_options_t),
+                                                        .parent_mode = TT_PARENT_SPAN,
+                                                        .parent = kept});
+  assert_true(tt_span_is_recording(local));
+  tt_span_end(local);
+  tt_span_end(kept);
+  tt_span_end(dropped);
+  tt_span_end(bad_rv);
+  tt_span_end(short_rv);
+  test_finish(m);
+}
+
 static void ratio_zero_and_one_should_be_never_and_always(void **state) {
   (void)state;
   tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.0);
@@ -192,6 +229,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(always_off_should_return_non_recording_spans_that_still_propagate),
       cmocka_unit_test(parentbased_should_follow_the_remote_parent_flag),
+      cmocka_unit_test(traceidratio_should_use_the_parents_rv_over_the_trace_id),
       cmocka_unit_test(traceidratio_should_keep_ids_at_or_above_the_spec_threshold),
       cmocka_unit_test(ratio_zero_and_one_should_be_never_and_always),
       cmocka_unit_test(sampler_should_come_from_the_environment),

@@ -536,7 +536,7 @@ static void rate_limited_traces_should_carry_honest_weights_and_misses_be_counte
   size_t weight_ten = 0;
   for (size_t i = 0; i < v.n; i++) {
     const char *ts = v.spans[i]->trace_state;
-    uint64_t th;
+    uint64_t th = 0;
     assert_memory_equal(ts, "ot=th:", 6);
     assert_int_equal(tt__threshold_parse(ts + 6, strlen(ts) - 6, &th), 0);
     int64_t rate = fx_attr(v.spans[i], "SampleRate")->int_value;

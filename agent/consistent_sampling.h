@@ -1,0 +1,105 @@
+/* consistent_sampling.h: the OpenTelemetry consistent probability sampling rule, shared by
+ * libtailtrace's head sampler (sampler.c) and tailtrace-collector's ratio policy
+ * (collector/sampling.c, policy.c). One definition, so the two programs cannot drift apart again:
+ * until session 7 the library kept the complement of the set the collector kept at the same ratio.
+ *
+ * The randomness R of a trace is the explicit `rv` value in its tracestate's `ot` member when
+ * there is one, else the trace id's last 7 bytes (random under W3C Trace Context Level 2). The
+ * rejection threshold for a ratio is T = 2^56 - round(ratio * 2^56), and a trace is kept when
+ * R >= T. Header-only and pure; any thread. */
+#ifndef TT_CONSISTENT_SAMPLING_H
+#define TT_CONSISTENT_SAMPLING_H
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TT_TH_MAX (UINT64_C(1) << 56)
+
+/* Rejection threshold for a keep probability in [0, 1]: 0 keeps all, 2^56 keeps nothing (also
+ * for NaN). The keep share ratio * 2^56 is rounded rather than (1 - ratio) * 2^56: 1 - ratio loses
+ * the low bits of a small ratio, while ratio * 2^56 is exact to double precision (0.1 gives
+ * e6666666666666). */
+static inline uint64_t tt__threshold_from_ratio(double ratio) {
+  if (!(ratio > 0.0))
+    return TT_TH_MAX;
+  if (ratio >= 1.0)
+    return 0;
+  uint64_t keep = (uint64_t)llround(ratio * (double)TT_TH_MAX);
+  return keep >= TT_TH_MAX ? 0 : TT_TH_MAX - keep;
+}
+
+/* The 56 random bits of a 16-byte trace id. */
+static inline uint64_t tt__trace_randomness(const uint8_t trace_id[16]) {
+  uint64_t r = 0;
+  for (int i = 9; i < 16; i++)
+    r = (r << 8) | trace_id[i];
+  return r;
+}
+
+static inline int tt__cs_hexval(uint8_t c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* Parses a threshold or randomness value: 1 to 14 lowercase hex digits, the missing trailing
+ * digits being zeros (the spec's th encoding drops them). Returns 0, or -EINVAL. */
+static inline int tt__threshold_parse(const char *s, size_t len, uint64_t *out) {
+  if (len == 0 || len > 14)
+    return -EINVAL;
+  uint64_t v = 0;
+  for (size_t i = 0; i < 14; i++) {
+    int d = 0;
+    if (i < len) {
+      d = tt__cs_hexval((uint8_t)s[i]);
+      if (d < 0)
+        return -EINVAL;
+    }
+    v = (v << 4) | (uint64_t)d;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Trims W3C list optional white space (spaces and tabs) from both ends of [*p, *p + *n). */
+static inline void tt__cs_trim(const uint8_t **p, size_t *n) {
+  while (*n > 0 && (**p == ' ' || **p == '\t')) {
+    (*p)++;
+    (*n)--;
+  }
+  while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+    (*n)--;
+}
+
+/* Finds an explicit randomness value (`rv:` followed by exactly 14 hex digits in the `ot`
+ * member) in a W3C tracestate. Returns 0 with *rv set, or -ENOENT. */
+static inline int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
+  for (size_t i = 0; i < len;) {
+    size_t j = i;
+    while (j < len && ts[j] != ',')
+      j++;
+    const uint8_t *m = ts + i;
+    size_t mn = j - i;
+    tt__cs_trim(&m, &mn);
+    if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
+      for (size_t a = 3; a < mn;) {
+        size_t b = a;
+        while (b < mn && m[b] != ';')
+          b++;
+        if (b - a == 17 && memcmp(m + a, "rv:", 3) == 0 &&
+            tt__threshold_parse((const char *)m + a + 3, 14, rv) == 0)
+          return 0;
+        a = b + 1;
+      }
+    }
+    i = j + 1;
+  }
+  return -ENOENT;
+}
+
+#endif
