@@ -76,9 +76,9 @@ static inline void tt__cs_trim(const uint8_t **p, size_t *n) {
     (*n)--;
 }
 
-/* Finds an explicit randomness value (`rv:` followed by exactly 14 hex digits in the `ot`
- * member) in a W3C tracestate. Returns 0 with *rv set, or -ENOENT. */
-static inline int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
+/* The value of a W3C tracestate's `ot` member (after "ot="), its first if there are several, or
+ * NULL. */
+static inline const uint8_t *tt__tracestate_ot(const uint8_t *ts, size_t len, size_t *ot_len) {
   for (size_t i = 0; i < len;) {
     size_t j = i;
     while (j < len && ts[j] != ',')
@@ -87,17 +87,27 @@ static inline int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv)
     size_t mn = j - i;
     tt__cs_trim(&m, &mn);
     if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
-      for (size_t a = 3; a < mn;) {
-        size_t b = a;
-        while (b < mn && m[b] != ';')
-          b++;
-        if (b - a == 17 && memcmp(m + a, "rv:", 3) == 0 &&
-            tt__threshold_parse((const char *)m + a + 3, 14, rv) == 0)
-          return 0;
-        a = b + 1;
-      }
+      *ot_len = mn - 3;
+      return m + 3;
     }
     i = j + 1;
+  }
+  return NULL;
+}
+
+/* Finds an explicit randomness value (`rv:` followed by exactly 14 hex digits in the `ot`
+ * member) in a W3C tracestate. Returns 0 with *rv set, or -ENOENT. */
+static inline int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
+  size_t n = 0;
+  const uint8_t *ot = tt__tracestate_ot(ts, len, &n);
+  for (size_t a = 0; ot != NULL && a < n;) {
+    size_t b = a;
+    while (b < n && ot[b] != ';')
+      b++;
+    if (b - a == 17 && memcmp(ot + a, "rv:", 3) == 0 &&
+        tt__threshold_parse((const char *)ot + a + 3, 14, rv) == 0)
+      return 0;
+    a = b + 1;
   }
   return -ENOENT;
 }

@@ -63,22 +63,9 @@ void tt__threshold_format(uint64_t threshold, char *out) {
 
 int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_buf_t *out,
                          uint64_t *effective) {
-  const uint8_t *ot = NULL;
+  /* The ot member's value, and with it an upstream threshold. */
   size_t otlen = 0;
-  /* First pass: find the ot member's value, and with it an upstream threshold. */
-  for (size_t i = 0; i < len;) {
-    size_t j = i;
-    while (j < len && ts[j] != ',')
-      j++;
-    const uint8_t *m = ts + i;
-    size_t mn = j - i;
-    tt__cs_trim(&m, &mn);
-    if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
-      ot = m + 3;
-      otlen = mn - 3;
-    }
-    i = j + 1;
-  }
+  const uint8_t *ot = tt__tracestate_ot(ts, len, &otlen);
   uint64_t eff = threshold;
   for (size_t i = 0; ot != NULL && i < otlen;) {
     size_t j = i;
