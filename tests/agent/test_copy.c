@@ -19,19 +19,6 @@ static void *poison_realloc(void *p, size_t n) {
   return realloc(p, n);
 }
 
-static void export_should_carry_only_defaults(const tt_span_data_t *d) {
-  assert_int_equal(d->has_parent, 0);
-  assert_string_equal(d->tracestate, "");
-  assert_string_equal(d->status_message, "");
-  assert_int_equal(d->status_code, TT_STATUS_UNSET);
-  assert_int_equal(d->attribute_count, 0);
-  assert_int_equal(d->dropped_attributes_count, 0);
-  assert_int_equal(d->event_count, 0);
-  assert_int_equal(d->dropped_events_count, 0);
-  assert_int_equal(d->link_count, 0);
-  assert_int_equal(d->dropped_links_count, 0);
-}
-
 /* A span with an attribute is queued as its record, so its ring position's copy slot is skipped
  * on the thread's first lap. The plain span that reaches that slot a lap later writes only the
  * slot's first two lines: the rest must already hold the defaults. */
@@ -63,7 +50,7 @@ static void plain_spans_should_carry_defaults_in_copy_slots_skipped_on_the_first
       continue;
     }
     assert_string_equal(d->name, "p");
-    export_should_carry_only_defaults(d);
+    test_assert_plain_span(d);
     plain++;
   }
   assert_int_equal(plain, SPANS - rich);
@@ -117,7 +104,7 @@ static void plain_span_should_go_as_its_record_while_an_export_holds_its_copy_sl
     snprintf(name, sizeof name, i < 256 ? "a%d" : "b%d", i < 256 ? i : i - 256);
     const tt_span_data_t *d = tt_memory_exporter_find(m, name);
     assert_non_null(d);
-    export_should_carry_only_defaults(d);
+    test_assert_plain_span(d);
   }
   tt_memory_exporter_set_delay(m, 0);
   test_finish(m);

@@ -587,17 +587,7 @@ static void plain_spans_on_reused_records_should_carry_nothing_of_earlier_spans(
       if (strcmp(d->name, "plain") != 0)
         continue;
       plain++;
-      assert_int_equal(d->has_parent, 0);
-      assert_string_equal(d->tracestate, "");
-      assert_int_equal(d->attribute_count, 0);
-      assert_int_equal(d->dropped_attributes_count, 0);
-      assert_int_equal(d->event_count, 0);
-      assert_int_equal(d->dropped_events_count, 0);
-      assert_int_equal(d->link_count, 0);
-      assert_int_equal(d->dropped_links_count, 0);
-      assert_int_equal(d->status_code, TT_STATUS_UNSET);
-      assert_string_equal(d->status_message, "");
-      assert_int_equal(d->kind, TT_SPAN_KIND_INTERNAL);
+      test_assert_plain_span(d);
     }
     assert_int_equal(plain, PLAIN);
   }

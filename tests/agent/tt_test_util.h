@@ -66,6 +66,22 @@ static inline tt_memory_exporter_t *test_init(tt_sampler_kind_t sampler, uint32_
   return m;
 }
 
+/* An exported root span that used no extra: every field past the ids, times and name holds its
+ * default. */
+static inline void test_assert_plain_span(const tt_span_data_t *d) {
+  assert_int_equal(d->has_parent, 0);
+  assert_string_equal(d->tracestate, "");
+  assert_int_equal(d->attribute_count, 0);
+  assert_int_equal(d->dropped_attributes_count, 0);
+  assert_int_equal(d->event_count, 0);
+  assert_int_equal(d->dropped_events_count, 0);
+  assert_int_equal(d->link_count, 0);
+  assert_int_equal(d->dropped_links_count, 0);
+  assert_int_equal(d->status_code, TT_STATUS_UNSET);
+  assert_string_equal(d->status_message, "");
+  assert_int_equal(d->kind, TT_SPAN_KIND_INTERNAL);
+}
+
 static inline void test_finish(tt_memory_exporter_t *m) {
   assert_int_equal(tt_shutdown(test_deadline_ms(10000)), 0);
   tt_memory_exporter_free(m);
