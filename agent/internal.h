@@ -153,8 +153,7 @@ struct tt_span_s {
   uint8_t clean; /* every extra field holds its default; 0 in fresh and extension records */
   uint8_t n_ext; /* extension records in use, listed in TT__EXTS(r) */
   char name_inline[24];
-  tt_span_data_t data; /* exporters read records through this view, and the exporter thread
-                          turns a view back into its record */
+  tt_span_data_t data; /* exporters read records (and copy slots) through this view */
   /* Extras. */
   uint32_t *attr_prints; /* key fingerprints, parallel to attrs */
   uint64_t attr_bloom;   /* one bit per fingerprint seen: a clear bit means "key is new" */
@@ -213,8 +212,9 @@ typedef struct tt__tstate_s {
                               may read one as the owner rewrites it (its take then fails and the
                               value is discarded) */
   uint64_t ring_mask;
-  /* Copies of plain spans, half the ring's slot count (see tt__cslot). */
+  /* Copies of plain spans (see tt__cslot): copies_n slots, a power of two, or none. */
   struct tt_span_s *copies;
+  uint64_t copies_n;
   void *copies_raw;  /* the allocation behind copies, kept reachable */
   _Atomic int owned; /* mirrors in_use for the exporter thread's reclaim decision */
   /* Owner's hot line: ring head (the exporter reads it once per drain), free list, current. */
@@ -301,9 +301,9 @@ int tt__ring_make_room(tt__tstate_t *t);
 /* A ring holding this many of its limit means the polling exporter thread is late: the thread
  * that fills it signals it regardless, and the exporter shortens its poll interval. */
 /* The largest queue a provider takes (per thread: each ring holds twice it). The specification sets
- * no bound, but a ring is allocated whole when its thread first ends a span: 2^20 is a 16 MB ring,
- * while an unchecked OTEL_BSP_MAX_QUEUE_SIZE=4294967295 asked for 64 GB, the allocation failed and
- * every span was dropped. */
+ * no bound, but a ring is allocated whole when its thread first ends a span: 2^20 is a 16 MB ring
+ * (and 4 MB of copy slots), while an unchecked OTEL_BSP_MAX_QUEUE_SIZE=4294967295 asked for 64 GB,
+ * the allocation failed and every span was dropped. */
 #define TT__QUEUE_MAX (1u << 20)
 #define TT__RING_LATE(limit) ((limit) - (limit) / 4)
 /* The queue limit of a ring: the provider's queue size, at most half the ring (the rest holds
@@ -329,7 +329,7 @@ static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
  * threads that cost more than the copy (docs/benchmarks-agent.md, session 8).
  *
  * The ring slot of a copied span holds only the provider tag (a null record pointer); ring
- * position h uses copy slot h modulo TT__COPIES(t), half the ring. A copy slot is laid out as the
+ * position h uses copy slot h modulo TT__COPIES(t). A copy slot is laid out as the
  * first TT__COPY_SIZE bytes of a record, so its data view is where a record's would be; the
  * lines past the first two hold the defaults of a plain span's other fields, written once, when
  * the thread first reaches the slot, and never again. A slot is free again once done has passed
@@ -338,7 +338,11 @@ static inline struct tt_span_s *tt__ring_record(uintptr_t v) {
 #define TT__COPY_HOT 128 /* what a plain span writes: the record's first two cache lines */
 _Static_assert(offsetof(struct tt_span_s, data) + sizeof(tt_span_data_t) <= TT__COPY_SIZE,
                "a copy slot holds the header and the whole data view");
-#define TT__COPIES(t) (((t)->ring_mask + 1) / 2)
+/* Half the ring (so the queue's whole limit fits), at most TT__COPIES_MAX: 4 MB of copies per
+ * thread at most, 512 KB at the default queue of 2048. Past that a deep queue's older spans go
+ * as their records. */
+#define TT__COPIES_MAX (1u << 14)
+#define TT__COPIES(t) ((t)->copies_n)
 static inline int tt__ring_is_copy(uintptr_t v) {
   return (v & ~TT__TAG_MASK) == 0;
 }

@@ -244,10 +244,9 @@ static void copy_attr_list(struct tt_span_s *r, const tt_attribute_t *in, size_t
   r->dropped_total += drop;
 }
 
-/* Puts every extra field back to its default (see struct tt_span_s). */
-static void reset_extras(struct tt_span_s *r) {
-  tt_span_data_t *d = &r->data;
-  d->status_code = TT_STATUS_UNSET;
+/* The defaults of the data fields past the two lines a plain span writes: a reused record's and
+ * a copy slot's (copy_plain). */
+static void reset_data_tail(tt_span_data_t *d) {
   d->status_message = "";
   d->tracestate = "";
   d->attributes = NULL;
@@ -256,6 +255,12 @@ static void reset_extras(struct tt_span_s *r) {
   d->event_count = d->dropped_events_count = 0;
   d->links = NULL;
   d->link_count = d->dropped_links_count = 0;
+}
+
+/* Puts every extra field back to its default (see struct tt_span_s). */
+static void reset_extras(struct tt_span_s *r) {
+  r->data.status_code = TT_STATUS_UNSET;
+  reset_data_tail(&r->data);
   r->n_ext = 0;
   r->attr_prints = NULL;
   r->attr_bloom = 0;
@@ -443,25 +448,26 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
 }
 
 /* Whether ring position h's copy slot is free: the exporter is done with the position that used
- * it last, half a ring ago. Acquire: its reads of that copy happen before we overwrite it. */
+ * it last, TT__COPIES positions ago. Acquire: its reads of that copy happen before we overwrite
+ * it. A thread without copy slots (their allocation failed) queues every span as its record. */
 static inline int copy_slot_free(tt__tstate_t *t, uint64_t h) {
   if (h - t->done_cache < TT__COPIES(t))
     return 1;
+  if (TT__COPIES(t) == 0)
+    return 0;
   t->done_cache = atomic_load_explicit(&t->done, memory_order_acquire);
   return h - t->done_cache < TT__COPIES(t);
 }
 
 /* Copies a plain span into ring position h's copy slot (internal.h, tt__cslot): the two lines
- * the span wrote. The slot's other lines must hold a plain span's defaults, and a clean record's
- * lines past the first two hold exactly those: slots are given them from s as the thread first
- * reaches them, including slots skipped by spans queued as records, which a copy a ring later
- * will use. */
+ * the span wrote. The slot's data fields past those must hold their defaults: slots get them as
+ * the thread first reaches them, including slots skipped by spans queued as records, which a copy
+ * a lap later will use; no later copy writes those lines. */
 static inline void copy_plain(tt__tstate_t *t, uint64_t h, const struct tt_span_s *s) {
   uint64_t i = h & (TT__COPIES(t) - 1);
   if (__builtin_expect(i >= t->copies_ready, 0)) {
     for (uint64_t j = t->copies_ready; j <= i; j++)
-      memcpy((char *)tt__cslot(t, j) + TT__COPY_HOT, (const char *)s + TT__COPY_HOT,
-             TT__COPY_SIZE - TT__COPY_HOT);
+      reset_data_tail(&tt__cslot(t, j)->data);
     t->copies_ready = i + 1;
   }
   struct tt_span_s *c = tt__cslot(t, h);

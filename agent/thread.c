@@ -325,15 +325,17 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
   _Atomic uintptr_t *ring = tt__calloc(cap, sizeof *ring);
   /* Copy slots are written on first use (copy_plain, span.c), so a thread that ends few spans makes
    * few of these pages resident. Aligned to 128 bytes: the two lines a copy writes are one pair
-   * for the adjacent-line prefetcher. */
-  char *raw = ring != NULL ? tt__malloc(cap / 2 * TT__COPY_SIZE + 128) : NULL;
-  if (ring != NULL && raw == NULL)
-    tt__free(ring);
+   * for the adjacent-line prefetcher. Without them (no memory) spans go as their records. */
+  uint64_t ncopies = cap / 2 < TT__COPIES_MAX ? cap / 2 : TT__COPIES_MAX;
+  char *raw = ring != NULL ? tt__malloc(ncopies * TT__COPY_SIZE + 128) : NULL;
   pthread_mutex_unlock(&g_reg_mu);
-  if (raw == NULL)
+  if (ring == NULL)
     return TT_ENOMEM;
-  t->copies_raw = raw;
-  t->copies = (struct tt_span_s *)(((uintptr_t)raw + 127) & ~(uintptr_t)127);
+  if (raw != NULL) {
+    t->copies_raw = raw;
+    t->copies = (struct tt_span_s *)(((uintptr_t)raw + 127) & ~(uintptr_t)127);
+    t->copies_n = ncopies;
+  }
   t->ring = ring;
   t->ring_mask = cap - 1;
   return 0;

@@ -478,7 +478,11 @@ static inline tt_span_t *tt_span_start(tt_tracer_t *tracer, const char *name,
     return NULL;
   return tt_span_start_(tracer, name, opts);
 }
-/* Ends the span (now / at end_time_unix_ns) and invalidates the handle. */
+/* Ends the span (now / at end_time_unix_ns) and invalidates the handle: the thread's next span
+ * may reuse its memory at once. So do not end it twice or read it afterwards; to start children
+ * after it ends, take its context with tt_span_get_context first and pass that in a
+ * TT_PARENT_REMOTE parent; and restore the previous current span before ending one you made
+ * current (TT_SPAN does that in the right order). */
 TT_EXTERN void tt_span_end_at(tt_span_t *span, uint64_t end_time_unix_ns);
 static inline void tt_span_end(tt_span_t *span) {
   if (span != NULL)

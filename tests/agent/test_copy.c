@@ -41,6 +41,9 @@ static void plain_spans_should_carry_defaults_in_copy_slots_skipped_on_the_first
     if (i % 128 == 127)
       assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
   }
+  /* The last two laps were plain spans only, and flushes kept their slots free: all copied. */
+  for (uint64_t pos = LAP; pos < SPANS; pos++)
+    assert_true(tt__ring_is_copy(atomic_load(&tt__tls->ring[pos & tt__tls->ring_mask])));
   assert_int_equal(tt_memory_exporter_count(m), SPANS);
   int plain = 0;
   for (size_t i = 0; i < tt_memory_exporter_count(m); i++) {
@@ -76,12 +79,18 @@ static void plain_span_should_go_as_its_record_while_an_export_holds_its_copy_sl
   tt_stats_t a = {.size = sizeof a}, b = {.size = sizeof b};
   tt_stats_get(&a);
   uint64_t h0 = atomic_load(&t->head);
+  /* "first" counted towards this thread's next wake-up: start the count again (only this thread
+   * writes it), so the wake-up comes with the 256th span below and the exporter drains all 256 as
+   * one full batch, rather than 255 that it would leave for the 60 s schedule. */
+  t->since_wake = 0;
   char name[16];
   /* A full batch: the exporter thread is woken, drains all 256 and sleeps in the export. */
   for (int i = 0; i < 256; i++) {
     snprintf(name, sizeof name, "a%d", i);
     tt_span_end(tt_span_start(NULL, name, NULL));
   }
+  for (uint64_t pos = h0; pos < h0 + 256; pos++) /* their slots were free: all copied */
+    assert_true(tt__ring_is_copy(atomic_load(&t->ring[pos & t->ring_mask])));
   for (uint64_t until = tt_monotonic_ns() + 20000000000ull; tail_of(t) != h0 + 256;) {
     assert_true(tt_monotonic_ns() < until);
     nanosleep(&(struct timespec){0, 1000000}, NULL);
