@@ -471,6 +471,13 @@ static inline void copy_plain(tt__tstate_t *t, uint64_t h, const struct tt_span_
     t->copies_ready = i + 1;
   }
   struct tt_span_s *c = tt__cslot(t, h);
+  /* An exporter that reads its spans leaves these lines shared in its core's cache, and a store
+   * to one waits for that copy to be invalidated (the stores behind it too): ask for the slot 8
+   * spans ahead for writing now. With an exporter that reads each span this took one thread
+   * from ~9 to ~14.6 M spans/s (docs/benchmarks-agent.md, "Session 8"). */
+  const char *ahead = (const char *)tt__cslot(t, h + 8);
+  tt__prefetch_w(ahead);
+  tt__prefetch_w(ahead + 64);
   memcpy(c, s, TT__COPY_HOT);
   if (s->data.name == s->name_inline)
     c->data.name = c->name_inline;
