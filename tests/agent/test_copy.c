@@ -4,11 +4,19 @@
  * slot line that was never given the defaults reads as garbage, not as lucky zeros. */
 #include "tt_test_util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "internal.h"
 
+/* Refuse the copy array of a 512-slot ring (256 slots of TT__COPY_SIZE, 128 bytes for alignment).
+ */
+static _Atomic int g_fail_copies;
+
 static void *poison_malloc(size_t n) {
+  if (n == 256 * TT__COPY_SIZE + 128 && atomic_load(&g_fail_copies))
+    return NULL;
   void *p = malloc(n);
   if (p != NULL)
     memset(p, 0x5a, n);
@@ -119,6 +127,42 @@ static void plain_span_should_go_as_its_record_while_an_export_holds_its_copy_sl
   test_finish(m);
 }
 
+static tt__tstate_t *g_thread_state;
+
+static void *end_plain_spans(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 200; i++) /* fewer than the queue holds: none dropped */
+    tt_span_end(tt_span_start(NULL, "nocopy", NULL));
+  g_thread_state = tt__tls;
+  return NULL;
+}
+
+/* A thread whose copy array cannot be allocated still traces: its plain spans go as their
+ * records. (A thread that never traced gets a new state, and with it a new ring and copy array,
+ * as this test's main thread is still alive.) */
+static void thread_without_copy_slots_should_queue_its_spans_as_records(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_ALWAYS_ON, 256, 256, 60000);
+  atomic_store(&g_fail_copies, 1);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, end_plain_spans, NULL), 0);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  atomic_store(&g_fail_copies, 0);
+  assert_non_null(g_thread_state);
+  assert_int_equal(TT__COPIES(g_thread_state), 0);
+  assert_int_equal(tt_flush(test_deadline_ms(20000)), 0);
+  size_t n = 0;
+  for (size_t i = 0; i < tt_memory_exporter_count(m); i++) {
+    const tt_span_data_t *d = tt_memory_exporter_get(m, i);
+    if (strcmp(d->name, "nocopy") == 0) {
+      test_assert_plain_span(d);
+      n++;
+    }
+  }
+  assert_int_equal(n, 200);
+  test_finish(m);
+}
+
 int main(void) {
   if (tt_set_allocator(poison_malloc, poison_realloc, calloc, free) != 0)
     return 1;
@@ -126,6 +170,7 @@ int main(void) {
       /* First: it needs this thread's ring to start at position 0. */
       cmocka_unit_test(plain_spans_should_carry_defaults_in_copy_slots_skipped_on_the_first_lap),
       cmocka_unit_test(plain_span_should_go_as_its_record_while_an_export_holds_its_copy_slot),
+      cmocka_unit_test(thread_without_copy_slots_should_queue_its_spans_as_records),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
