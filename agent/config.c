@@ -5,6 +5,7 @@
 
 #include "consistent_sampling.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +25,23 @@ typedef struct retired_s {
 } retired_t;
 static retired_t *g_retired;
 
-/* Reads a non-negative integer variable; a malformed value keeps the default, with a warning. */
+/* Reads a non-negative integer variable; a malformed value keeps the default, with a warning.
+ * Spaces around the digits are allowed on both sides (strtoull skips leading ones itself; the
+ * exporter's OTEL_EXPORTER_OTLP_*TIMEOUT parser accepts trailing ones too). */
 static uint32_t env_u32(const char *name, uint32_t def) {
   const char *v = getenv(name);
   if (v == NULL || *v == '\0')
     return def;
+  const char *digits = v;
+  while (isspace((unsigned char)*digits))
+    digits++;
   char *end;
   errno = 0;
-  unsigned long long x = strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || v[0] == '-' || x > UINT32_MAX) {
+  unsigned long long x = strtoull(digits, &end, 10);
+  while (end != digits && isspace((unsigned char)*end))
+    end++;
+  if (errno != 0 || end == digits || *end != '\0' || *digits == '-' || *digits == '+' ||
+      x > UINT32_MAX) {
     TT_LOG(TT_LOG_WARN, "%s=%s is not a valid non-negative integer; using %u", name, v, def);
     return def;
   }

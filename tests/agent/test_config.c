@@ -76,7 +76,7 @@ static void sdk_disabled_should_leave_tracing_off(void **state) {
 
 static void bsp_queue_size_should_come_from_the_environment(void **state) {
   (void)state;
-  setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4", 1);
+  setenv("OTEL_BSP_MAX_QUEUE_SIZE", " 4 ", 1); /* spaces either side are allowed */
   setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1);
   setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "bogus", 1); /* warned, default 512, clamped to 4 */
   tt_memory_exporter_t *m = tt_memory_exporter_new(100);
