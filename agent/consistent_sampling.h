@@ -76,21 +76,33 @@ static inline void tt__cs_trim(const uint8_t **p, size_t *n) {
     (*n)--;
 }
 
+/* Steps through a list separated by sep (tracestate members by ',', the ot member's sub-keys by
+ * ';'): stores the item at *pos, untrimmed, in *item and *n, moves *pos past it and its separator,
+ * and returns 1; returns 0 once *pos has reached len. */
+static inline int tt__cs_next(const uint8_t *s, size_t len, size_t *pos, uint8_t sep,
+                              const uint8_t **item, size_t *n) {
+  if (*pos >= len)
+    return 0;
+  size_t j = *pos;
+  while (j < len && s[j] != sep)
+    j++;
+  *item = s + *pos;
+  *n = j - *pos;
+  *pos = j + 1;
+  return 1;
+}
+
 /* The value of a W3C tracestate's `ot` member (after "ot="), its first if there are several, or
  * NULL. */
 static inline const uint8_t *tt__tracestate_ot(const uint8_t *ts, size_t len, size_t *ot_len) {
-  for (size_t i = 0; i < len;) {
-    size_t j = i;
-    while (j < len && ts[j] != ',')
-      j++;
-    const uint8_t *m = ts + i;
-    size_t mn = j - i;
+  const uint8_t *m;
+  size_t mn, pos = 0;
+  while (tt__cs_next(ts, len, &pos, ',', &m, &mn)) {
     tt__cs_trim(&m, &mn);
     if (mn > 3 && memcmp(m, "ot=", 3) == 0) {
       *ot_len = mn - 3;
       return m + 3;
     }
-    i = j + 1;
   }
   return NULL;
 }
@@ -98,17 +110,12 @@ static inline const uint8_t *tt__tracestate_ot(const uint8_t *ts, size_t len, si
 /* Finds an explicit randomness value (`rv:` followed by exactly 14 hex digits in the `ot`
  * member) in a W3C tracestate. Returns 0 with *rv set, or -ENOENT. */
 static inline int tt__tracestate_rv(const uint8_t *ts, size_t len, uint64_t *rv) {
-  size_t n = 0;
-  const uint8_t *ot = tt__tracestate_ot(ts, len, &n);
-  for (size_t a = 0; ot != NULL && a < n;) {
-    size_t b = a;
-    while (b < n && ot[b] != ';')
-      b++;
-    if (b - a == 17 && memcmp(ot + a, "rv:", 3) == 0 &&
-        tt__threshold_parse((const char *)ot + a + 3, 14, rv) == 0)
+  size_t n = 0, pos = 0, kn;
+  const uint8_t *ot = tt__tracestate_ot(ts, len, &n), *k;
+  while (tt__cs_next(ot, n, &pos, ';', &k, &kn))
+    if (kn == 17 && memcmp(k, "rv:", 3) == 0 &&
+        tt__threshold_parse((const char *)k + 3, 14, rv) == 0)
       return 0;
-    a = b + 1;
-  }
   return -ENOENT;
 }
 

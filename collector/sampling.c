@@ -67,38 +67,32 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
   size_t otlen = 0;
   const uint8_t *ot = tt__tracestate_ot(ts, len, &otlen);
   uint64_t eff = threshold;
-  for (size_t i = 0; ot != NULL && i < otlen;) {
-    size_t j = i;
-    while (j < otlen && ot[j] != ';')
-      j++;
+  const uint8_t *k;
+  size_t kn, pos = 0;
+  while (tt__cs_next(ot, otlen, &pos, ';', &k, &kn)) {
     uint64_t up;
-    if (j - i > 3 && memcmp(ot + i, "th:", 3) == 0 &&
-        tt__threshold_parse((const char *)ot + i + 3, j - i - 3, &up) == 0 && up > eff)
+    if (kn > 3 && memcmp(k, "th:", 3) == 0 &&
+        tt__threshold_parse((const char *)k + 3, kn - 3, &up) == 0 && up > eff)
       eff = up;
-    i = j + 1;
   }
   char th[16];
   tt__threshold_format(eff, th);
   int rc = tt__buf_appendf(out, "ot=th:%s", th);
   /* Keep the ot member's other sub-keys (rv:, vendor extensions) in their order. */
-  for (size_t i = 0; rc == 0 && ot != NULL && i < otlen;) {
-    size_t j = i;
-    while (j < otlen && ot[j] != ';')
-      j++;
-    if (j > i && !(j - i >= 3 && memcmp(ot + i, "th:", 3) == 0)) {
+  pos = 0;
+  while (rc == 0 && tt__cs_next(ot, otlen, &pos, ';', &k, &kn)) {
+    if (kn > 0 && !(kn >= 3 && memcmp(k, "th:", 3) == 0)) {
       rc = tt__buf_append(out, ";", 1);
       if (rc == 0)
-        rc = tt__buf_append(out, ot + i, j - i);
+        rc = tt__buf_append(out, k, kn);
     }
-    i = j + 1;
   }
   int members = 1;
-  for (size_t i = 0; rc == 0 && i < len && members < TT_TRACESTATE_MAX_MEMBERS;) {
-    size_t j = i;
-    while (j < len && ts[j] != ',')
-      j++;
-    const uint8_t *m = ts + i;
-    size_t mn = j - i;
+  const uint8_t *m;
+  size_t mn;
+  pos = 0;
+  while (rc == 0 && members < TT_TRACESTATE_MAX_MEMBERS &&
+         tt__cs_next(ts, len, &pos, ',', &m, &mn)) {
     tt__cs_trim(&m, &mn);
     if (mn > 0 && !(mn >= 3 && memcmp(m, "ot=", 3) == 0)) {
       rc = tt__buf_append(out, ",", 1);
@@ -106,7 +100,6 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
         rc = tt__buf_append(out, m, mn);
       members++;
     }
-    i = j + 1;
   }
   if (effective != NULL)
     *effective = eff;
