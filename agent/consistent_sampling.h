@@ -1,7 +1,8 @@
 /* consistent_sampling.h: the OpenTelemetry consistent probability sampling rule, shared by
  * libtailtrace's head sampler (sampler.c) and tailtrace-collector's ratio policy
- * (collector/sampling.c, policy.c). One definition, so the two programs cannot drift apart again:
- * until session 7 the library kept the complement of the set the collector kept at the same ratio.
+ * (collector/decide/sampling.c, policy.c). One definition, so the two programs cannot drift apart
+ * again: until session 7 the library kept the complement of the set the collector kept at the same
+ * ratio.
  *
  * The randomness R of a trace is the explicit `rv` value in its tracestate's `ot` member when
  * there is one, else the trace id's last 7 bytes (random under W3C Trace Context Level 2). The

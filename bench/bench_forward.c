@@ -39,6 +39,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "recv_grpc.h"
 #include "recv_http.h"
+#include "validate.h"
 #include "sampling.h"
 #include "sink_otlp.h"
 #include "wire.h"

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "receiver.h"
+#include "request.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 /* ---- recording handler ---- */

@@ -10,6 +10,7 @@
 
 #include "http_server.h"
 #include "recv_http.h"
+#include "validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "otlp_json.h"
-#include "recv_http.h"
+#include "validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* Fuzzes request splitting (collector/otlp_split.c) on arbitrary bytes taken as an
+/* Fuzzes request splitting (collector/otlp/otlp_split.c) on arbitrary bytes taken as an
  * ExportTraceServiceRequest. The first byte picks the limit, so inputs reach every level of the
  * cut. Invariants: the split agrees with the span count on whether the input is well-formed;
  * every piece is itself well-formed and holds the span count it is handed with; the pieces hold

@@ -1,5 +1,5 @@
 /* otlp_transport_cases.h: the behaviour both OTLP transports must show against the real Python
- * receiver, written once and instantiated by tests/agent/test_transport_http.c and
+ * receiver, written once and instantiated by tests/agent/export/test_transport_http.c and
  * test_transport_grpc.c (which define PROTO before including it). Each case exports through the
  * full exporter object (encode -> transport -> retry -> stats), then checks what the receiver
  * decoded with its own generated classes and what the exporter counted.

@@ -1,4 +1,4 @@
-/* The generic HTTP server under the receivers and the admin port (collector/http_server.c):
+/* The generic HTTP server under the receivers and the admin port (collector/receive/http_server.c):
  * what routes see, HEAD, connection limits, and the socket-less session fed byte by byte. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -4,7 +4,7 @@
  * One thread drives the server's completion queue and keeps several calls requested at once, so
  * concurrent clients are served without waiting for each other's round trips. gzip
  * (`grpc-encoding: gzip`) is decompressed by the core. Each message is checked to be a
- * well-formed ExportTraceServiceRequest at the wire level, then the handler of receiver.h runs on
+ * well-formed ExportTraceServiceRequest at the wire level, then the handler of request.h runs on
  * the receiver's thread. Status mapping:
  *   OK -> OK + ExportTraceServiceResponse (partial_success when spans were rejected)
  *   INVALID or malformed message -> INVALID_ARGUMENT with a message
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "receiver.h"
+#include "request.h"
 
 typedef struct tt_grpc_receiver_s tt_grpc_receiver_t;
 

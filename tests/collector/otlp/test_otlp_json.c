@@ -1,4 +1,5 @@
-/* OTLP/JSON <-> protobuf codec (collector/otlp_json.c), and the JSON flavour of the HTTP route. */
+/* OTLP/JSON <-> protobuf codec (collector/otlp/otlp_json.c), and the JSON flavour of the HTTP
+ * route. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include "otlp_json.h"
 #include "recv_http.h"
+#include "validate.h"
 #include "test_recv_util.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest export_req_t;

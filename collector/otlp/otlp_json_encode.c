@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "recv_http.h" /* tt__otlp_validate_export_request */
-#include "wire.h"      /* tt__wire_varint */
+#include "validate.h"
+#include "wire.h" /* tt__wire_varint */
 
 typedef struct {
   uint32_t num;

@@ -3,7 +3,7 @@
  * Bodies are `application/x-protobuf` or `application/json` (an optional `; charset=utf-8` is
  * accepted), optionally gzip-compressed, chunked or not. Protobuf bodies are checked to be a
  * well-formed ExportTraceServiceRequest at the wire level (bounds-checked scan, no unpack); JSON
- * bodies are transcoded to protobuf (otlp_json.h). Then the handler of receiver.h runs, on the
+ * bodies are transcoded to protobuf (otlp_json.h). Then the handler of request.h runs, on the
  * receiver's thread, and its result becomes the answer in the request's content type:
  *   OK 200 (ExportTraceServiceResponse; partial_success when spans were rejected),
  *   INVALID 400, THROTTLED 429 + Retry-After, UNAVAILABLE 503 + Retry-After,
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "http_server.h"
-#include "receiver.h"
+#include "request.h"
 
 typedef struct tt_http_receiver_s tt_http_receiver_t;
 
@@ -52,18 +52,6 @@ void tt__http_receiver_stats(const tt_http_receiver_t *r, tt_http_receiver_stats
 
 /* Stops accepting, finishes in-flight responses, joins the thread, frees. NULL is a no-op. */
 void tt__http_receiver_stop(tt_http_receiver_t *r);
-
-/* Checks that `pb` is a well-formed ExportTraceServiceRequest at the wire level: every tag,
- * length and nested message of the known OTLP trace messages parses within bounds, wire types
- * match the schema, unknown fields are skipped. Cheap (one pass, no allocation). Returns 0, or
- * -EINVAL with a short reason in errbuf. Pure; any thread. Shared by both receivers. */
-int tt__otlp_validate_export_request(const uint8_t *pb, size_t len, char *errbuf, size_t errlen);
-
-/* Encodes google.rpc.Status{code, message, details:[Any(google.rpc.RetryInfo{retry_delay})]} into
- * `out` (the RetryInfo detail only when retry_delay_ms > 0). `code` is a gRPC status code. Used
- * for HTTP error bodies and the gRPC `grpc-status-details-bin` trailer. Returns 0 or -ENOMEM. */
-int tt__rpc_status_encode(tt_buf_t *out, int32_t code, const char *message,
-                          uint32_t retry_delay_ms);
 
 /* The request path behind `POST /v1/traces`, usable without a socket (the HTTP fuzzer drives
  * it through a tt_http_session_t). `route_ctx` is a tt_otlp_http_route_ctx_t the caller owns; the

@@ -14,7 +14,7 @@ typedef struct {
   const uint8_t *p, *end;
 } rd_t;
 
-/* The collector's varint rule (collector/wire.h, tt__wire_varint; libtailtrace cannot link the
+/* The collector's varint rule (collector/otlp/wire.h, tt__wire_varint; libtailtrace cannot link the
  * collector, so this is the one other copy): at most ten bytes, the tenth 0x00 or 0x01, so a
  * value past 64 bits is refused rather than truncated. */
 static int rd_varint(rd_t *r, uint64_t *v) {

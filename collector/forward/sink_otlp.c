@@ -4,8 +4,9 @@
  * signals. Everything else, sending, retrying, spilling to and replaying from the spool, is done
  * by the sink's own threads (sink_otlp_delivery.c), so a shard thread never waits on network I/O.
  *
- * The transports are libtailtrace's own (agent/transport_http.c, agent/transport_grpc.c,
- * compiled into the collector too): one OTLP client implementation serves both programs. */
+ * The transports are libtailtrace's own (agent/export/transport_http.c,
+ * agent/grpc/transport_grpc.c, compiled into the collector too): one OTLP client implementation
+ * serves both programs. */
 #include "sink_otlp.h"
 
 #include <errno.h>

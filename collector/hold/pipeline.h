@@ -19,7 +19,7 @@
 
 #include "metrics.h"
 #include "policy.h"
-#include "receiver.h"
+#include "request.h"
 #include "sink.h"
 
 typedef struct tt_pipeline_s tt_pipeline_t;

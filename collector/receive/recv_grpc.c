@@ -26,7 +26,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 
-#include "recv_http.h" /* tt__otlp_validate_export_request, tt__rpc_status_encode */
+#include "validate.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define DEFAULT_MAX_MSG (4u * 1024 * 1024)

@@ -1,4 +1,4 @@
-/* Request splitting (collector/otlp_split.c): pieces stay within the limit, and decoding them
+/* Request splitting (collector/otlp/otlp_split.c): pieces stay within the limit, and decoding them
  * with the protobuf-c generated code gives back the original spans, in order, each under its
  * own resource and scope (schema urls included); a span bigger than the limit goes alone;
  * malformed input is refused before any piece is handed out. */
