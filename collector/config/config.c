@@ -139,6 +139,10 @@ static const key_t_ keys[] = {
      "... or once no span arrived for this long (traces whose root never comes)."},
     {"decision.max_trace_age", CT_DURATION, "60s", OFF(max_trace_age_ms), 0, tt__config_v_positive,
      "... or at the latest this long after its first span."},
+    {"decision.drop_delay", CT_DURATION, "6s", OFF(drop_delay_ms), 0, NULL,
+     "A trace decided drop is held this much longer: a late span that a keep policy matches "
+     "(an error, a slow span, a keep rule) turns it into a keep, sent complete. 0 = drops are "
+     "final at once. The default covers the OpenTelemetry SDKs' 5 s export timer."},
     {"decision.tick", CT_DURATION, "50ms", OFF(tick_ms), 0, tt__config_v_positive,
      "Timing wheel resolution: decisions happen within one tick of their time."},
     {"memory.budget", CT_SIZE, "256MiB", OFF(memory_budget), 0, v_budget,
@@ -319,6 +323,7 @@ void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o) {
   o->root_grace_ns = c->root_grace_ms * 1000000ull;
   o->idle_timeout_ns = c->idle_timeout_ms * 1000000ull;
   o->max_trace_age_ns = c->max_trace_age_ms * 1000000ull;
+  o->drop_delay_ns = c->drop_delay_ms * 1000000ull;
   o->tick_ns = c->tick_ms * 1000000ull;
   o->memory_budget = c->memory_budget;
   o->max_trace_bytes = c->max_trace_bytes;

@@ -50,6 +50,7 @@ typedef struct {
   uint64_t root_grace_ms;
   uint64_t idle_timeout_ms;
   uint64_t max_trace_age_ms;
+  uint64_t drop_delay_ms;
   uint64_t tick_ms;
   uint64_t memory_budget;
   uint64_t max_trace_bytes;

@@ -368,13 +368,18 @@ static uint64_t rate_threshold(tt_policy_t *p, const tt_trace_view_t *t, uint64_
   return seen <= limit ? 0 : tt__threshold_from_ratio(limit / seen);
 }
 
-void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
-                       tt_decision_t *d) {
+/* Chance policies (rate_limit, ratio) always match and end the list. With evidence_only they end
+ * it without a verdict and without counting the trace in a rate window: what is asked then is
+ * whether the spans alone make the trace a keep. */
+static void decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns, tt_decision_t *d,
+                   bool evidence_only) {
   for (size_t i = 0; i < s->n; i++) {
     tt_policy_t *p = &s->items[i];
     bool matched = false;
     d->keep = true;
     d->threshold = 0;
+    if (evidence_only && (p->kind == TT_POL_RATE_LIMIT || p->kind == TT_POL_RATIO))
+      break;
     switch (p->kind) {
       case TT_POL_ERRORS:
         matched = match_errors(p, t);
@@ -409,4 +414,18 @@ void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t no
   d->threshold = 0;
   d->kind = TT_POL_NO_MATCH;
   d->reason = "no_match";
+}
+
+void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
+                       tt_decision_t *d) {
+  decide(s, t, now_ns, d, false);
+}
+
+bool tt__policy_evidence(tt_policy_set_t *s, const tt_trace_view_t *t, tt_decision_t *d) {
+  decide(s, t, 0, d, true);
+  return d->keep;
+}
+
+bool tt__policy_kind_is_chance(tt_policy_kind_t k) {
+  return k == TT_POL_RATE_LIMIT || k == TT_POL_RATIO || k == TT_POL_NO_MATCH;
 }

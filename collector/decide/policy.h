@@ -127,6 +127,17 @@ void tt__policy_set_unref(tt_policy_set_t *s);
 void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
                        tt_decision_t *d);
 
+/* Whether the spans alone make the trace a keep: the policies in order up to the first chance
+ * policy (rate_limit, ratio), first match wins, so a drop rule listed before a keep rule still
+ * wins. Fills d and returns d->keep; a trace that reaches a chance policy is no keep (kind
+ * TT_POL_NO_MATCH). Counts nothing in rate-limit windows. Used for late evidence: a trace whose
+ * drop is pending flips to keep when a span that arrives later makes this true. Any thread. */
+bool tt__policy_evidence(tt_policy_set_t *s, const tt_trace_view_t *t, tt_decision_t *d);
+
+/* A decision of this kind says nothing about the trace's spans (rate_limit, ratio, no_match):
+ * another collector that holds other spans of the trace may know better. */
+bool tt__policy_kind_is_chance(tt_policy_kind_t k);
+
 const char *tt__policy_kind_name(tt_policy_kind_t k);
 /* Parses a kind name; returns -1 when unknown. */
 int tt__policy_kind_parse(const char *s);

@@ -2,7 +2,8 @@
 #include "metrics.h"
 
 static const char *const trigger_names[TT_TRIG__COUNT] = {
-    "root_grace", "idle", "max_age", "trace_cap", "memory_pressure", "shutdown",
+    "root_grace",      "idle",     "max_age",   "trace_cap",
+    "memory_pressure", "shutdown", "late_span", "remote",
 };
 
 const char *tt__trigger_name(tt_trigger_t t) {
@@ -66,11 +67,27 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                               trigger_names[t], v);
       }
   rc |= tt__buf_appendf(o,
-                        "# HELP tailtrace_late_spans_total Spans arriving after their trace was "
-                        "decided.\n# TYPE tailtrace_late_spans_total counter\n"
+                        "# HELP tailtrace_late_spans_total Spans arriving after their trace's "
+                        "decision was final.\n# TYPE tailtrace_late_spans_total counter\n"
                         "tailtrace_late_spans_total{decision=\"keep\"} %llu\n"
                         "tailtrace_late_spans_total{decision=\"drop\"} %llu\n",
                         LOAD(m->late_spans_kept), LOAD(m->late_spans_dropped));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_traces_rescued_total Traces whose pending drop became "
+                        "a keep during decision.drop_delay, by what brought the evidence.\n"
+                        "# TYPE tailtrace_traces_rescued_total counter\n"
+                        "tailtrace_traces_rescued_total{trigger=\"late_span\"} %llu\n"
+                        "tailtrace_traces_rescued_total{trigger=\"remote\"} %llu\n",
+                        LOAD(m->traces_rescued[0]), LOAD(m->traces_rescued[1]));
+  rc |= counter(o, "tailtrace_pending_released_total",
+                "Pending decisions made final before decision.drop_delay ended, to relieve "
+                "memory pressure.",
+                LOAD(m->pending_released));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_traces_pending Traces decided but still held for "
+                        "decision.drop_delay (counted in tailtrace_traces_held too).\n# TYPE "
+                        "tailtrace_traces_pending gauge\ntailtrace_traces_pending %lld\n",
+                        (long long)atomic_load(&m->traces_pending));
   unsigned long long early = 0;
   for (int k = 0; k < TT_POL__COUNT; k++)
     for (int d = 0; d < 2; d++)

@@ -17,6 +17,8 @@ typedef enum {
   TT_TRIG_TRACE_CAP,      /* early: the trace reached max_trace_bytes */
   TT_TRIG_MEMORY,         /* early: memory pressure, largest size x age first */
   TT_TRIG_SHUTDOWN,       /* decided at shutdown */
+  TT_TRIG_LATE_SPAN,      /* a pending drop flipped to keep by a span that arrived later */
+  TT_TRIG_REMOTE,         /* a pending decision replaced by another collector's keep (the bus) */
   TT_TRIG__COUNT
 } tt_trigger_t;
 
@@ -34,6 +36,10 @@ typedef struct {
   atomic_uint_fast64_t spans_accepted;
   atomic_uint_fast64_t spans_refused_invalid;
   atomic_uint_fast64_t decisions[TT_POL__COUNT][2][TT_TRIG__COUNT]; /* [kind][kept][trigger] */
+  atomic_uint_fast64_t
+      traces_rescued[2]; /* pending drops flipped to keep: [0] late_span, [1] remote */
+  atomic_uint_fast64_t pending_released; /* pending decisions made final early by memory pressure */
+  atomic_int_fast64_t traces_pending;    /* decided, held for drop_delay (part of traces_held) */
   atomic_uint_fast64_t late_spans_kept;
   atomic_uint_fast64_t late_spans_dropped;
   atomic_uint_fast64_t spans_dropped;   /* spans of traces decided "drop" */

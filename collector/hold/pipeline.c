@@ -19,6 +19,7 @@ void tt__pipeline_opts_default(tt_pipeline_opts_t *o) {
   o->root_grace_ns = 2000000000ull;
   o->idle_timeout_ns = 15000000000ull;
   o->max_trace_age_ns = 60000000000ull;
+  o->drop_delay_ns = 6000000000ull;
   o->tick_ns = 50000000ull;
   o->memory_budget = 256ull << 20;
   o->max_trace_bytes = 16ull << 20;
@@ -185,7 +186,12 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
     memcpy(&rec->span_id, sf.span_id, 8);
     rec->start_ns = sf.start_ns;
     rec->end_ns = sf.end_ns;
-    rec->root = sf.parent_span_id_len == 0;
+    /* A span whose parent is in another process starts this process's part of the trace: for a
+     * sidecar that sees one service, it is the root it will ever see, so it starts the grace
+     * timer as a root does (OTLP span flags: context has is_remote, and is remote). */
+    rec->root = sf.parent_span_id_len == 0 ||
+                (sf.flags & (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE)) ==
+                    (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE);
     rec->next = NULL;
     atomic_fetch_add(&(*res)->refs, 1);
     atomic_fetch_add(&scope->refs, 1);

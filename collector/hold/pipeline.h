@@ -32,6 +32,7 @@ typedef struct {
   uint64_t root_grace_ns;     /* decide this long after the root span arrived */
   uint64_t idle_timeout_ns;   /* ... or after this long without a new span */
   uint64_t max_trace_age_ns;  /* ... or at the latest this long after the first span */
+  uint64_t drop_delay_ns;     /* a drop stays pending this long for late evidence; 0: final */
   uint64_t tick_ns;           /* timing wheel resolution */
   uint64_t memory_budget;     /* bytes held for undecided traces, across shards */
   uint64_t max_trace_bytes;   /* a trace reaching this is decided at once */

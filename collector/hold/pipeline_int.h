@@ -37,7 +37,10 @@ typedef struct span_rec {
   uint8_t data[];
 } span_rec_t;
 
-typedef enum { TRACE_HELD = 0, TRACE_KEPT, TRACE_DROPPED } trace_state_t;
+/* HELD: undecided. PENDING: decided, but the decision is not final for decision.drop_delay: the
+ * spans stay held, later spans join them, and evidence (a late span a keep policy matches)
+ * makes it a keep. KEPT / DROPPED: final; only the tombstone is left, for late spans. */
+typedef enum { TRACE_HELD = 0, TRACE_PENDING, TRACE_KEPT, TRACE_DROPPED } trace_state_t;
 
 typedef struct trace {
   uint8_t id[16];
@@ -47,10 +50,16 @@ typedef struct trace {
   uint32_t nspans;
   uint8_t state;
   uint8_t deadline_trigger;
+  uint8_t dkind;     /* pending or final: the decision's policy kind */
+  uint8_t dtrig;     /* pending: what triggered the pending decision */
+  bool pending_keep; /* pending: the verdict that becomes final when drop_delay ends */
+  bool dirty;        /* pending: spans joined it this round (on the shard's dirty list) */
+  struct trace *dnext;
   uint64_t bytes;
+  /* decided_ns: when the decision was made (pending or final) */
   uint64_t first_seen_ns, last_seen_ns, root_seen_ns, deadline_ns, decided_ns;
-  uint64_t threshold; /* decided: the weight's threshold, for late spans */
-  char reason[40];    /* decided: the reason, for late spans */
+  uint64_t threshold; /* pending or final: the weight's threshold, for late spans */
+  char reason[40];    /* pending or final: the reason, for late spans */
   /* Span ids, to drop duplicates (a client retrying a batch we already accepted). Held: an
    * open-addressing set once the trace outgrows a linear scan (NULL before). Kept: a ring of the
    * last ids_cap span ids emitted, so a retried late span is not exported twice. Dropped: NULL. */
@@ -88,7 +97,9 @@ typedef struct shard {
   trace_t **buckets;
   size_t nbuckets;
   size_t ntraces; /* held + decided */
-  size_t nheld;
+  size_t nheld;   /* held + pending */
+  size_t npending;
+  trace_t *dirty; /* pending traces that spans joined this round */
   trace_t *wheel[TT_WHEEL_SLOTS];
   uint64_t wheel_tick; /* last tick processed */
   trace_t *dec_head, *dec_tail;

@@ -343,17 +343,18 @@ static void free_spans(shard_t *s, trace_t *t) {
   t->tail = &t->spans;
 }
 
-static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
-  struct tt_pipeline_s *p = s->p;
+/* Fills the shard's span views for t's spans. Returns the number of views, or -1 without memory
+ * for them. */
+static long build_views(shard_t *s, trace_t *t) {
   if (t->nspans > s->views_cap) {
     size_t cap = t->nspans * 2;
     tt_span_view_t *v = realloc(s->views, cap * sizeof *v);
     if (v == NULL)
-      goto oom;
+      return -1;
     s->views = v;
     s->views_cap = cap;
   }
-  size_t n = 0;
+  long n = 0;
   for (span_rec_t *r = t->spans; r != NULL; r = r->next) {
     tt_span_view_t *v = &s->views[n];
     if (tt__wire_scan_span(r->data, r->len, &v->facts) != 0)
@@ -366,25 +367,37 @@ static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
     v->service_len = r->res->service_len;
     n++;
   }
-  tt_trace_view_t tv = {.trace_id = t->id, .n = n, .spans = s->views};
-  tt_decision_t d;
-  tt__policy_decide(s->pol, &tv, now, &d);
-  atomic_fetch_add_explicit(&p->metrics.decisions[d.kind][d.keep][trig], 1, memory_order_relaxed);
-  tt__metrics_observe_latency(&p->metrics, (now - t->first_seen_ns) / 1000000ull);
-  snprintf(t->reason, sizeof t->reason, "%s", d.reason);
-  t->threshold = d.threshold;
-  if (atomic_load_explicit(&tt__log_min_level, memory_order_relaxed) <= TT_LOG_DEBUG) {
-    char hex[33];
-    for (int i = 0; i < 16; i++)
-      snprintf(hex + 2 * i, 3, "%02x", t->id[i]);
-    tt__log_write(TT_LOG_DEBUG, "trace decided",
-                  "\"trace_id\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"trigger\":\"%s\","
-                  "\"spans\":%u,\"bytes\":%llu,\"held_ms\":%llu",
-                  hex, d.keep ? "keep" : "drop", t->reason, tt__trigger_name(trig), t->nspans,
-                  (unsigned long long)t->bytes,
-                  (unsigned long long)((now - t->first_seen_ns) / 1000000ull));
-  }
-  if (d.keep) {
+  return n;
+}
+
+static void log_decision(const trace_t *t, bool keep, tt_trigger_t trig, bool pending,
+                         uint64_t now) {
+  if (atomic_load_explicit(&tt__log_min_level, memory_order_relaxed) > TT_LOG_DEBUG)
+    return;
+  char hex[33];
+  for (int i = 0; i < 16; i++)
+    snprintf(hex + 2 * i, 3, "%02x", t->id[i]);
+  tt__log_write(TT_LOG_DEBUG, pending ? "trace decided, pending" : "trace decided",
+                "\"trace_id\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"trigger\":\"%s\","
+                "\"spans\":%u,\"bytes\":%llu,\"held_ms\":%llu",
+                hex, keep ? "keep" : "drop", t->reason, tt__trigger_name(trig), t->nspans,
+                (unsigned long long)t->bytes,
+                (unsigned long long)((now - t->first_seen_ns) / 1000000ull));
+}
+
+/* Makes d final for t: kept spans are annotated and framed for the sinks, dropped ones counted;
+ * the spans are freed and the trace becomes a tombstone in the decided-id cache. */
+static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t trig,
+                   uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  atomic_fetch_add_explicit(&p->metrics.decisions[d->kind][d->keep][trig], 1, memory_order_relaxed);
+  if (d->reason != t->reason)
+    snprintf(t->reason, sizeof t->reason, "%s", d->reason);
+  t->threshold = d->threshold;
+  t->dkind = (uint8_t)d->kind;
+  log_decision(t, d->keep, trig, false, now);
+  bool keep = d->keep;
+  if (keep) {
     bool small[64];
     bool *done = t->nspans <= 64 ? small : calloc(t->nspans, sizeof *done);
     span_rec_t *arr_small[64];
@@ -394,35 +407,33 @@ static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
         free(done);
       if (arr != arr_small)
         free(arr);
-      goto oom;
+      /* Without memory to frame it we still must not keep holding: the trace is lost. */
+      TT_LOG(TT_LOG_ERROR, "out of memory framing a kept trace; dropped", "\"shard\":%u", s->idx);
+      atomic_fetch_add_explicit(&p->metrics.spans_dropped, t->nspans, memory_order_relaxed);
+      keep = false;
+    } else {
+      size_t i = 0;
+      for (span_rec_t *r = t->spans; r != NULL; r = r->next)
+        arr[i++] = r;
+      memset(done, 0, t->nspans * sizeof *done);
+      tt_annotation_t a = {d->threshold, t->reason, tt__trigger_name(trig), t->id};
+      if (emit_spans(s, arr, t->nspans, done, &a) != 0)
+        TT_LOG(TT_LOG_ERROR, "out of memory framing a kept trace", "\"shard\":%u", s->idx);
+      if (done != small)
+        free(done);
+      if (arr != arr_small)
+        free(arr);
+      if (s->out.len >= OUT_FLUSH_BYTES)
+        flush_out(s);
     }
-    size_t i = 0;
-    for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-      arr[i++] = r;
-    memset(done, 0, t->nspans * sizeof *done);
-    tt_annotation_t a = {d.threshold, d.reason, tt__trigger_name(trig), t->id};
-    if (emit_spans(s, arr, t->nspans, done, &a) != 0)
-      TT_LOG(TT_LOG_ERROR, "out of memory framing a kept trace", "\"shard\":%u", s->idx);
-    if (done != small)
-      free(done);
-    if (arr != arr_small)
-      free(arr);
-    if (s->out.len >= OUT_FLUSH_BYTES)
-      flush_out(s);
   } else {
     atomic_fetch_add_explicit(&p->metrics.spans_dropped, t->nspans, memory_order_relaxed);
   }
-  t->state = d.keep ? TRACE_KEPT : TRACE_DROPPED;
-  goto done;
-oom:
-  /* Without memory to decide we still must not keep holding: count the trace as dropped. */
-  TT_LOG(TT_LOG_ERROR, "out of memory deciding a trace; dropped", "\"shard\":%u", s->idx);
-  atomic_fetch_add_explicit(&p->metrics.decisions[TT_POL_NO_MATCH][0][trig], 1,
-                            memory_order_relaxed);
-  atomic_fetch_add_explicit(&p->metrics.spans_dropped, t->nspans, memory_order_relaxed);
-  snprintf(t->reason, sizeof t->reason, "no_match");
-  t->state = TRACE_DROPPED;
-done:
+  if (t->state == TRACE_PENDING) {
+    s->npending--;
+    atomic_fetch_sub_explicit(&p->metrics.traces_pending, 1, memory_order_relaxed);
+  }
+  t->state = keep ? TRACE_KEPT : TRACE_DROPPED;
   wheel_unlink(s, t);
   /* t->bytes holds the record, the spans and the span-id set. The spans give back their own
    * bytes as they are freed and the set in idset_free; the record moves from the held bytes to
@@ -447,6 +458,85 @@ done:
   decided_push(s, t);
 }
 
+/* Makes a pending trace's own decision final (drop_delay is over, memory pressure, shutdown). */
+static void settle(shard_t *s, trace_t *t, uint64_t now) {
+  tt_decision_t d = {.keep = t->pending_keep,
+                     .threshold = t->threshold,
+                     .kind = (tt_policy_kind_t)t->dkind,
+                     .reason = t->reason};
+  finish(s, t, &d, (tt_trigger_t)t->dtrig, now);
+}
+
+/* Whether d waits drop_delay before it is final. Drops do, so that evidence arriving late (an
+ * error span from a process whose SDK exports on a 5 s timer) can still make them keeps. Keeps
+ * are final at once. Decisions forced early (trace cap, memory pressure, shutdown) are final. */
+static bool defer(const shard_t *s, const tt_decision_t *d, tt_trigger_t trig) {
+  if (s->p->o.drop_delay_ns == 0 || d->keep)
+    return false;
+  return trig == TT_TRIG_ROOT_GRACE || trig == TT_TRIG_IDLE || trig == TT_TRIG_MAX_AGE;
+}
+
+static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  long n = build_views(s, t);
+  if (n < 0) {
+    /* Without memory to decide we still must not keep holding: count the trace as dropped. */
+    TT_LOG(TT_LOG_ERROR, "out of memory deciding a trace; dropped", "\"shard\":%u", s->idx);
+    tt_decision_t none = {.keep = false, .kind = TT_POL_NO_MATCH, .reason = "no_match"};
+    finish(s, t, &none, trig, now);
+    return;
+  }
+  tt_trace_view_t tv = {.trace_id = t->id, .n = (size_t)n, .spans = s->views};
+  tt_decision_t d;
+  tt__policy_decide(s->pol, &tv, now, &d);
+  tt__metrics_observe_latency(&p->metrics, (now - t->first_seen_ns) / 1000000ull);
+  if (!defer(s, &d, trig)) {
+    finish(s, t, &d, trig, now);
+    return;
+  }
+  snprintf(t->reason, sizeof t->reason, "%s", d.reason);
+  t->threshold = d.threshold;
+  t->dkind = (uint8_t)d.kind;
+  t->dtrig = (uint8_t)trig;
+  t->pending_keep = d.keep;
+  t->state = TRACE_PENDING;
+  t->decided_ns = now;
+  wheel_unlink(s, t);
+  t->deadline_ns = now + p->o.drop_delay_ns;
+  wheel_link(s, t);
+  s->npending++;
+  atomic_fetch_add_explicit(&p->metrics.traces_pending, 1, memory_order_relaxed);
+  log_decision(t, d.keep, trig, true, now);
+}
+
+/* Spans joined these pending traces this round: when the spans now make the trace a keep (an
+ * error, a slow span, a keep rule; a drop rule listed first still wins), the keep is final at
+ * once, with the policy that matched and the trigger late_span. Run once a round, not per span,
+ * so a burst of late spans costs one evaluation. */
+static void check_dirty(shard_t *s, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  while (s->dirty != NULL) {
+    trace_t *t = s->dirty;
+    s->dirty = t->dnext;
+    t->dnext = NULL;
+    t->dirty = false;
+    if (t->state != TRACE_PENDING)
+      continue;
+    long n = build_views(s, t);
+    tt_decision_t d;
+    if (n >= 0) {
+      tt_trace_view_t tv = {.trace_id = t->id, .n = (size_t)n, .spans = s->views};
+      if (tt__policy_evidence(s->pol, &tv, &d)) {
+        atomic_fetch_add_explicit(&p->metrics.traces_rescued[0], 1, memory_order_relaxed);
+        finish(s, t, &d, TT_TRIG_LATE_SPAN, now);
+        continue;
+      }
+    }
+    if (t->bytes >= p->o.max_trace_bytes)
+      settle(s, t, now);
+  }
+}
+
 /* A span whose trace was decided follows the decision: kept traces' late spans go straight out
  * with the same weight and reason; dropped traces' late spans are counted and freed. */
 static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
@@ -467,7 +557,7 @@ static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
 
 static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
   trace_t *t = lookup(s, r->trace_id);
-  if (t != NULL && t->state != TRACE_HELD) {
+  if (t != NULL && (t->state == TRACE_KEPT || t->state == TRACE_DROPPED)) {
     late_span(s, t, r);
     return;
   }
@@ -502,6 +592,16 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
   t->last_seen_ns = now;
   if (r->root && t->root_seen_ns == 0)
     t->root_seen_ns = now ? now : 1;
+  if (t->state == TRACE_PENDING) {
+    /* Its deadline is the end of drop_delay, whatever arrives; the evidence is checked at the
+     * end of the round (check_dirty). */
+    if (!t->dirty) {
+      t->dirty = true;
+      t->dnext = s->dirty;
+      s->dirty = t;
+    }
+    return;
+  }
   schedule(s, t, !fresh);
   if (t->bytes >= s->p->o.max_trace_bytes)
     decide(s, t, TT_TRIG_TRACE_CAP, now);
@@ -521,7 +621,11 @@ static void advance_wheel(shard_t *s, uint64_t now) {
     uint64_t slot = (now_tick - steps + i) % TT_WHEEL_SLOTS;
     for (trace_t *t = s->wheel[slot], *next; t != NULL; t = next) {
       next = t->lnext;
-      if (t->deadline_ns <= now)
+      if (t->deadline_ns > now)
+        continue;
+      if (t->state == TRACE_PENDING)
+        settle(s, t, now);
+      else
         decide(s, t, (tt_trigger_t)t->deadline_trigger, now);
     }
   }
@@ -538,9 +642,10 @@ static int cand_cmp(const void *a, const void *b) {
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Under memory pressure, decide early the traces that cost most: bytes held times age. A full
- * scan is acceptable here because it runs only past the high watermark, and each run brings the
- * shard well below it. */
+/* Under memory pressure, pending decisions are made final first, the oldest first: they are
+ * decided already and only wait for late evidence. Then the undecided traces that cost most,
+ * bytes held times age, are decided early. A full scan is acceptable here because it runs only
+ * past the high watermark, and each run brings the shard well below it. */
 static void relieve_pressure(shard_t *s, uint64_t now) {
   struct tt_pipeline_s *p = s->p;
   uint64_t budget = p->o.memory_budget, share = budget / p->nshards;
@@ -563,14 +668,26 @@ static void relieve_pressure(shard_t *s, uint64_t now) {
   cand_t *c = malloc(s->nheld * sizeof *c);
   if (c == NULL)
     return;
-  size_t n = 0;
-  for (size_t i = 0; i < s->nbuckets; i++)
-    for (trace_t *t = s->buckets[i]; t != NULL; t = t->hnext)
-      if (t->state == TRACE_HELD && n < s->nheld)
-        c[n++] = (cand_t){(double)t->bytes * (double)(now - t->first_seen_ns + 1), t};
-  qsort(c, n, sizeof *c, cand_cmp);
-  for (size_t i = 0; i < n && atomic_load(&s->held_bytes) > target; i++)
-    decide(s, c[i].t, TT_TRIG_MEMORY, now);
+  for (int pass = 0; pass < 2 && atomic_load(&s->held_bytes) > target; pass++) {
+    trace_state_t want = pass == 0 ? TRACE_PENDING : TRACE_HELD;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nbuckets; i++)
+      for (trace_t *t = s->buckets[i]; t != NULL; t = t->hnext)
+        if (t->state == want && n < s->nheld)
+          c[n++] = (cand_t){want == TRACE_PENDING
+                                ? (double)(now - t->decided_ns + 1)
+                                : (double)t->bytes * (double)(now - t->first_seen_ns + 1),
+                            t};
+    qsort(c, n, sizeof *c, cand_cmp);
+    for (size_t i = 0; i < n && atomic_load(&s->held_bytes) > target; i++) {
+      if (want == TRACE_PENDING) {
+        atomic_fetch_add_explicit(&p->metrics.pending_released, 1, memory_order_relaxed);
+        settle(s, c[i].t, now);
+      } else {
+        decide(s, c[i].t, TT_TRIG_MEMORY, now);
+      }
+    }
+  }
   free(c);
 }
 
@@ -611,6 +728,8 @@ static void decide_all(shard_t *s, uint64_t now) {
       next = t->hnext;
       if (t->state == TRACE_HELD)
         decide(s, t, TT_TRIG_SHUTDOWN, now);
+      else if (t->state == TRACE_PENDING)
+        settle(s, t, now);
     }
 }
 
@@ -644,6 +763,7 @@ void *tt__shard_main(void *arg) {
       next = r->next;
       take_span(s, r, now);
     }
+    check_dirty(s, now);
     advance_wheel(s, now);
     relieve_pressure(s, now);
     if (stop)

@@ -89,8 +89,12 @@ typedef struct {
   uint64_t end_ns;
   uint32_t kind;
   uint32_t status_code; /* 0 unset, 1 ok, 2 error */
-  uint32_t flags;
+  uint32_t flags;       /* W3C trace flags in bits 0-7, TT_SPAN_FLAGS_* above them */
 } tt_span_facts_t;
+
+/* Span.flags bits (OTLP 1.4): whether the parent's context says if it is remote, and that it is. */
+#define TT_SPAN_FLAGS_HAS_IS_REMOTE 0x100u
+#define TT_SPAN_FLAGS_IS_REMOTE 0x200u
 
 /* Scans one Span message. Returns 0, or -EINVAL when the bytes are not a well-formed Span
  * (including a known field with the wrong wire type). Unknown fields are skipped. */

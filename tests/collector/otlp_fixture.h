@@ -33,6 +33,7 @@ typedef struct {
   const char *attr_key, *attr_str;
   bool exception_event;
   const char *trace_state;
+  uint32_t flags; /* Span.flags: W3C flags and the remote-parent bits (0x100 | 0x200) */
 } span_spec_t;
 
 static inline void fx_id(uint8_t *out, size_t n, uint64_t seed) {
@@ -145,6 +146,7 @@ static inline uint8_t *fx_request(const span_spec_t *sp, size_t n, size_t *len) 
     s->end_time_unix_nano = sp[i].end_ns;
     if (sp[i].trace_state)
       s->trace_state = (char *)sp[i].trace_state;
+    s->flags = sp[i].flags;
     if (sp[i].status) {
       opentelemetry__proto__trace__v1__status__init(&st[i]);
       st[i].code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)sp[i].status;

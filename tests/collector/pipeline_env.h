@@ -8,6 +8,13 @@
 
 #define SEC 1000000000ull
 
+/* decision.drop_delay at its default: how long a drop stays pending before it is final. */
+static inline uint64_t drop_delay(void) {
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  return o.drop_delay_ns;
+}
+
 typedef struct {
   fake_clock_t clock;
   cap_sink_t *sink;

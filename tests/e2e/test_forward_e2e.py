@@ -42,7 +42,10 @@ RATIO = 0.25
 TRAFFIC = {"TT_E2E_NORMAL": "200", "TT_E2E_ERRORS": "20", "TT_E2E_SLOW": "20",
            "TT_E2E_SLOW_MS": "2000"}
 TOTAL = 240
+# Forwarding is under test here, not late evidence: drops are final at once, so every trace is
+# decided (and counted) at root + grace and the scenarios' timing is what it is meant to be.
 POLICIES = """
+decision: {drop_delay: 0s}
 policies:
   - {name: errors, type: errors}
   - {name: slow, type: latency, threshold: 1s}

@@ -133,7 +133,7 @@ static void held_and_cache_bytes_should_return_to_zero_once_everything_is_forgot
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
-  o.late_cache_ttl_ns = 1 * SEC;
+  o.late_cache_ttl_ns = drop_delay() + 2 * SEC; /* kept ids outlive the drops' delay */
   o.max_trace_bytes = 8192;
   env_t *e = env_new_ratio(&o, 0.5); /* some kept, some dropped */
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
@@ -159,7 +159,8 @@ static void held_and_cache_bytes_should_return_to_zero_once_everything_is_forgot
   assert_true(atomic_load(&m->bytes_held) > 0);
   assert_true(atomic_load(&m->spans_duplicate) > 0);
 
-  advance(e, 3 * SEC); /* every root's grace is over: all decided */
+  advance(e, 3 * SEC);      /* every root's grace is over: all decided */
+  advance(e, drop_delay()); /* and every drop final */
   assert_int_equal(atomic_load(&m->traces_held), 0);
   assert_true(atomic_load(&m->cache_bytes) > 0);
   /* Late spans, to kept and dropped traces alike, and a duplicate of an emitted one. */
@@ -172,7 +173,7 @@ static void held_and_cache_bytes_should_return_to_zero_once_everything_is_forgot
   assert_true(atomic_load(&m->late_spans_dropped) > 0);
   assert_int_equal(atomic_load(&m->bytes_held), 0);
 
-  advance(e, 2 * SEC); /* past the cache's ttl: every id is forgotten */
+  advance(e, o.late_cache_ttl_ns); /* past the cache's ttl: every id is forgotten */
   assert_int_equal(atomic_load(&m->traces_held), 0);
   assert_int_equal(atomic_load(&m->bytes_held), 0);
   assert_int_equal(atomic_load(&m->cache_bytes), 0);
@@ -248,6 +249,53 @@ traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks(vo
   env_free(e);
 }
 
+static uint64_t early_decisions(tt_metrics_t *m) {
+  uint64_t early = 0;
+  for (int k = 0; k < TT_POL__COUNT; k++)
+    for (int d = 0; d < 2; d++)
+      early += atomic_load(&m->decisions[k][d][TT_TRIG_MEMORY]);
+  return early;
+}
+
+static void
+memory_pressure_should_release_pending_drops_before_deciding_held_traces_early(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 256 * 1024;
+  env_t *e = env_new_ratio(&o, 0.0); /* every trace is a drop, pending for drop_delay */
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  enum { PER_REQ = 20 };
+  span_spec_t batch[PER_REQ];
+  uint64_t next = 80000;
+  /* Half the budget in traces whose drop is pending. */
+  while ((uint64_t)atomic_load(&m->bytes_held) < o.memory_budget / 2) {
+    for (uint64_t i = 0; i < PER_REQ; i++)
+      batch[i] = fx_span(next++, 1, 0);
+    assert_int_equal(send(e, batch, PER_REQ).status, TT_EXPORT_OK);
+    tt__pipeline_sync(e->p);
+  }
+  advance(e, 3 * SEC);
+  int64_t pending = atomic_load(&m->traces_pending);
+  assert_true(pending > 0);
+  assert_int_equal(atomic_load(&m->traces_pending), atomic_load(&m->traces_held));
+  /* New, undecided traces push the pipeline past its high watermark. */
+  for (int r = 0; r < 200 && atomic_load(&m->pending_released) == 0; r++) {
+    for (uint64_t i = 0; i < PER_REQ; i++)
+      batch[i] = fx_span(next++, 1, 0);
+    tt_export_result_t res = send(e, batch, PER_REQ);
+    assert_true(res.status == TT_EXPORT_OK || res.status == TT_EXPORT_THROTTLED);
+    tt__pipeline_sync(e->p);
+  }
+  assert_true(atomic_load(&m->pending_released) > 0);
+  assert_true(atomic_load(&m->traces_pending) < pending);
+  /* The pending drops made room: no undecided trace was decided early. */
+  assert_int_equal(early_decisions(m), 0);
+  assert_true((uint64_t)(atomic_load(&m->bytes_held) + atomic_load(&m->cache_bytes)) <=
+              o.memory_budget);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tiny_traces_should_each_count_their_record_beside_their_span),
@@ -255,6 +303,8 @@ int main(void) {
       cmocka_unit_test(
           request_of_tiny_traces_should_be_refused_when_their_records_cross_the_budget),
       cmocka_unit_test(held_and_cache_bytes_should_return_to_zero_once_everything_is_forgotten),
+      cmocka_unit_test(
+          memory_pressure_should_release_pending_drops_before_deciding_held_traces_early),
       cmocka_unit_test(big_trace_should_not_leave_megabytes_of_framing_buffers),
       cmocka_unit_test(
           traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks),

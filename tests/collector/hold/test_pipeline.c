@@ -140,6 +140,8 @@ static void error_trace_should_be_kept_with_weight_one_and_its_reason(void **sta
   }
   cap_view_free(&v);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][0][TT_TRIG_ROOT_GRACE]), 0);
+  advance(e, drop_delay()); /* the drop is final, and counted, once drop_delay is over */
   assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][0][TT_TRIG_ROOT_GRACE]), 1);
   env_free(e);
 }
@@ -240,6 +242,7 @@ static void policies_should_apply_in_order_first_match_wins(void **state) {
   assert_int_equal(v.n, 1);
   assert_string_equal(fx_attr(v.spans[0], "http.route")->string_value, "/api/orders");
   cap_view_free(&v);
+  advance(e, drop_delay());
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   assert_int_equal(atomic_load(&m->decisions[TT_POL_ATTRIBUTE][0][TT_TRIG_ROOT_GRACE]), 1);
   env_free(e);
@@ -270,6 +273,7 @@ static void late_spans_should_follow_the_decision(void **state) {
   send(e, &kept, 1);
   send(e, &dropped, 1);
   advance(e, 3 * SEC);
+  advance(e, drop_delay()); /* the drop is final */
   assert_int_equal(exported(e), 1);
   span_spec_t late_k = fx_span(40, 2, 1), late_d = fx_span(41, 2, 1);
   send(e, &late_k, 1);
@@ -522,6 +526,7 @@ static void rate_limited_traces_should_carry_honest_weights_and_misses_be_counte
   /* Second by second, as traffic would: a quiet gap of two windows resets the rate to 1. */
   for (int i = 0; i < 3; i++)
     advance(e, 1 * SEC);
+  advance(e, drop_delay()); /* every drop final */
   size_t kept = exported(e);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   uint64_t kept_dec = atomic_load(&m->decisions[TT_POL_RATE_LIMIT][1][TT_TRIG_ROOT_GRACE]);
@@ -697,6 +702,144 @@ static void concurrent_senders_should_group_every_trace_and_lose_nothing(void **
   env_free(e);
 }
 
+/* ---- late evidence: decision.drop_delay ------------------------------------------------------ */
+
+static uint64_t decided(env_t *e, tt_policy_kind_t k, bool keep, tt_trigger_t t) {
+  tt__pipeline_sync(e->p);
+  return atomic_load(&tt__pipeline_metrics(e->p)->decisions[k][keep][t]);
+}
+
+static void late_error_span_should_turn_a_pending_drop_into_a_keep_sent_complete(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0); /* the ratio keeps nothing */
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  span_spec_t root = fx_span(900, 1, 0), mid = fx_span(900, 2, 1);
+  send(e, &root, 1);
+  send(e, &mid, 1);
+  advance(e, 3 * SEC); /* root + grace: decided drop, pending */
+  assert_int_equal(exported(e), 0);
+  assert_int_equal(atomic_load(&m->traces_pending), 1);
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 0);
+  /* Another process's span, exported on its SDK's timer, brings the error. */
+  span_spec_t leaf = fx_span(900, 3, 2);
+  leaf.status = 2;
+  send(e, &leaf, 1);
+  advance(e, 0);
+  assert_int_equal(exported(e), 3);
+  assert_int_equal(atomic_load(&m->traces_pending), 0);
+  assert_int_equal(atomic_load(&m->traces_rescued[0]), 1);
+  assert_int_equal(decided(e, TT_POL_ERRORS, true, TT_TRIG_LATE_SPAN), 1);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 3);
+  for (size_t i = 0; i < v.n; i++) {
+    assert_int_equal(fx_attr(v.spans[i], "SampleRate")->int_value, 1);
+    assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.reason")->string_value, "errors");
+    assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.trigger")->string_value,
+                        "late_span");
+  }
+  cap_view_free(&v);
+  /* The drop it replaced is never counted. */
+  advance(e, drop_delay());
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 0);
+  assert_int_equal(atomic_load(&m->spans_dropped), 0);
+  env_free(e);
+}
+
+static void
+pending_drop_should_be_final_after_drop_delay_and_later_evidence_counted_late(void **state) {
+  (void)state;
+  env_t *e = env_new(0.0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  span_spec_t root = fx_span(901, 1, 0), ok = fx_span(901, 2, 1);
+  send(e, &root, 1);
+  advance(e, 3 * SEC);
+  send(e, &ok, 1); /* a late span without evidence joins the pending trace */
+  advance(e, 0);
+  assert_int_equal(exported(e), 0);
+  assert_int_equal(atomic_load(&m->late_spans_dropped), 0);
+  advance(e, drop_delay());
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 1);
+  assert_int_equal(atomic_load(&m->spans_dropped), 2);
+  assert_int_equal(atomic_load(&m->traces_held), 0);
+  span_spec_t err = fx_span(901, 3, 1);
+  err.status = 2;
+  send(e, &err, 1);
+  advance(e, 0);
+  assert_int_equal(exported(e), 0); /* too late: the drop was final */
+  assert_int_equal(atomic_load(&m->late_spans_dropped), 1);
+  assert_int_equal(atomic_load(&m->traces_rescued[0]), 0);
+  env_free(e);
+}
+
+static void drop_rule_listed_before_errors_should_still_win_over_late_evidence(void **state) {
+  (void)state;
+  tt_policy_set_t *s = tt__policy_set_new(2);
+  char err[128];
+  s->items[0].kind = TT_POL_ATTRIBUTE;
+  snprintf(s->items[0].name, sizeof s->items[0].name, "no-health");
+  s->items[0].key = strdup("http.route");
+  s->items[0].value = strdup("/healthz");
+  s->items[0].keep = false;
+  s->items[1].kind = TT_POL_ERRORS;
+  snprintf(s->items[1].name, sizeof s->items[1].name, "errors");
+  for (size_t i = 0; i < s->n; i++)
+    assert_int_equal(tt__policy_prepare(&s->items[i], err, sizeof err), 0);
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  env_t *e = env_new_with(&o, s);
+  span_spec_t root = fx_span(902, 1, 0);
+  root.attr_key = "http.route";
+  root.attr_str = "/healthz";
+  send(e, &root, 1);
+  advance(e, 3 * SEC);
+  span_spec_t leaf = fx_span(902, 2, 1);
+  leaf.status = 2;
+  send(e, &leaf, 1);
+  advance(e, 0);
+  advance(e, drop_delay());
+  assert_int_equal(exported(e), 0);
+  assert_int_equal(decided(e, TT_POL_ATTRIBUTE, false, TT_TRIG_ROOT_GRACE), 1);
+  assert_int_equal(atomic_load(&tt__pipeline_metrics(e->p)->traces_rescued[0]), 0);
+  env_free(e);
+}
+
+static void zero_drop_delay_should_make_drops_final_at_once(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0;
+  env_t *e = env_new_with(&o, policies_errors_latency_ratio(0.0));
+  span_spec_t root = fx_span(903, 1, 0);
+  send(e, &root, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 1);
+  span_spec_t leaf = fx_span(903, 2, 1);
+  leaf.status = 2;
+  send(e, &leaf, 1);
+  advance(e, 0);
+  assert_int_equal(exported(e), 0);
+  assert_int_equal(atomic_load(&tt__pipeline_metrics(e->p)->late_spans_dropped), 1);
+  env_free(e);
+}
+
+static void span_with_a_remote_parent_should_start_the_grace_timer_like_a_root(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);                /* idle_timeout 10 s, root_grace 2 s */
+  span_spec_t entry = fx_span(904, 2, 1); /* its parent is in another service */
+  entry.flags = 0x100 | 0x200 | 1;
+  span_spec_t local = fx_span(905, 2, 1); /* a local parent that never came */
+  local.flags = 0x100 | 1;
+  send(e, &entry, 1);
+  send(e, &local, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 1);
+  assert_int_equal(decided(e, TT_POL_RATIO, true, TT_TRIG_ROOT_GRACE), 1);
+  advance(e, 8 * SEC);
+  assert_int_equal(decided(e, TT_POL_RATIO, true, TT_TRIG_IDLE), 1);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
@@ -723,6 +866,12 @@ int main(void) {
       cmocka_unit_test(late_duplicates_beyond_the_remembered_ids_should_go_out_again),
       cmocka_unit_test(decided_cache_should_count_against_the_budget_within_its_share),
       cmocka_unit_test(concurrent_senders_should_group_every_trace_and_lose_nothing),
+      cmocka_unit_test(late_error_span_should_turn_a_pending_drop_into_a_keep_sent_complete),
+      cmocka_unit_test(
+          pending_drop_should_be_final_after_drop_delay_and_later_evidence_counted_late),
+      cmocka_unit_test(drop_rule_listed_before_errors_should_still_win_over_late_evidence),
+      cmocka_unit_test(zero_drop_delay_should_make_drops_final_at_once),
+      cmocka_unit_test(span_with_a_remote_parent_should_start_the_grace_timer_like_a_root),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
