@@ -40,6 +40,133 @@ tt_policy_set_t *tt__policy_set_new(size_t n) {
   return s;
 }
 
+/* glibc's regcomp copies a repeated group once per repetition it must spell out (a{3} is aaa,
+ * a+ is aa*), and stacked repetitions multiply: "2+++...+" or "((a{255}){255}){255}" from one
+ * line of YAML take gigabytes before regcomp returns. Policies are configuration, but a
+ * configuration error must not take the daemon down, so patterns are checked first: stacked
+ * repetition operators (undefined in POSIX ERE anyway) are refused, and the size the pattern
+ * spells out, counting each atom once per copy, must stay under REGEX_MAX_COST. */
+#define REGEX_MAX_LEN 1024
+#define REGEX_MAX_COST 20000.0
+#define REGEX_MAX_DEPTH 32
+
+/* Parses the repetition at *pp (after an atom of cost `atom`); returns the atom's cost with it,
+ * or -1 with err set. Moves *pp past the repetition. */
+static double regex_repeat(const char **pp, double atom, char *err, size_t errlen) {
+  const char *p = *pp;
+  int reps = 0;
+  for (;;) {
+    double mult;
+    if (*p == '*' || *p == '?') {
+      mult = 1;
+      p++;
+    } else if (*p == '+') {
+      mult = 2;
+      p++;
+    } else if (*p == '{') {
+      char *end;
+      unsigned long m = strtoul(p + 1, &end, 10), n = m;
+      if (end == p + 1) /* "{" not followed by a count is a literal in glibc's ERE */
+        break;
+      if (*end == ',') {
+        const char *q = end + 1;
+        n = strtoul(q, &end, 10);
+        if (end == q)
+          n = m + 1;
+      }
+      if (*end != '}')
+        break; /* malformed: regcomp reports it */
+      mult = (double)(m > n ? m : n);
+      if (mult < 1)
+        mult = 1;
+      p = end + 1;
+    } else {
+      break;
+    }
+    if (++reps > 1) {
+      snprintf(err, errlen, "bad regex: repetition operators directly after another");
+      return -1;
+    }
+    atom *= mult;
+  }
+  *pp = p;
+  return atom;
+}
+
+/* The cost of the alternation starting at *pp up to ')' or the end; moves *pp there. */
+static double regex_alt(const char **pp, int depth, char *err, size_t errlen) {
+  double total = 0, seq = 0;
+  const char *p = *pp;
+  if (depth > REGEX_MAX_DEPTH) {
+    snprintf(err, errlen, "bad regex: groups nested deeper than %d", REGEX_MAX_DEPTH);
+    return -1;
+  }
+  while (*p != '\0' && *p != ')') {
+    double atom = 1;
+    if (*p == '|') {
+      total += seq;
+      seq = 0;
+      p++;
+      continue;
+    }
+    if (*p == '(') {
+      p++;
+      atom = regex_alt(&p, depth + 1, err, errlen);
+      if (atom < 0)
+        return -1;
+      if (*p == ')')
+        p++;
+      atom += 1;
+    } else if (*p == '[') {
+      p++;
+      if (*p == '^')
+        p++;
+      if (*p == ']')
+        p++;
+      while (*p != '\0' && *p != ']') {
+        if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+          const char *close = strchr(p + 2, p[1]);
+          p = close != NULL && close[1] == ']' ? close + 2 : p + 1;
+        } else {
+          p++;
+        }
+      }
+      if (*p == ']')
+        p++;
+    } else if (*p == '\\' && p[1] != '\0') {
+      p += 2;
+    } else {
+      p++;
+    }
+    atom = regex_repeat(&p, atom, err, errlen);
+    if (atom < 0)
+      return -1;
+    seq += atom;
+    if (seq + total > REGEX_MAX_COST) {
+      snprintf(err, errlen, "bad regex: spells out too many repetitions (limit %.0f atoms)",
+               REGEX_MAX_COST);
+      return -1;
+    }
+  }
+  *pp = p;
+  return total + seq;
+}
+
+static int regex_check(const char *pat, char *err, size_t errlen) {
+  if (strlen(pat) > REGEX_MAX_LEN) {
+    snprintf(err, errlen, "bad regex: longer than %d characters", REGEX_MAX_LEN);
+    return -EINVAL;
+  }
+  const char *p = pat;
+  while (*p != '\0') {
+    if (regex_alt(&p, 0, err, errlen) < 0)
+      return -EINVAL;
+    if (*p == ')')
+      p++; /* unbalanced: regcomp reports it */
+  }
+  return 0;
+}
+
 int tt__policy_prepare(tt_policy_t *p, char *err, size_t errlen) {
   if (p->name[0] == '\0')
     snprintf(p->name, sizeof p->name, "%s", tt__policy_kind_name(p->kind));
@@ -54,6 +181,8 @@ int tt__policy_prepare(tt_policy_t *p, char *err, size_t errlen) {
         return -EINVAL;
       }
       if (p->op == TT_ATTR_REGEX) {
+        if (regex_check(p->value, err, errlen) != 0)
+          return -EINVAL;
         int rc = regcomp(&p->re, p->value, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
           char msg[128];

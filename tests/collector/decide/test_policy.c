@@ -405,6 +405,43 @@ static void empty_policy_list_should_drop_as_no_match(void **state) {
   fx_free(&t);
 }
 
+static int prepare_regex(const char *pattern, char *err, size_t errlen) {
+  tt_policy_set_t *s = tt__policy_set_new(1);
+  s->items[0].kind = TT_POL_ATTRIBUTE;
+  s->items[0].key = strdup("k");
+  s->items[0].value = strdup(pattern);
+  s->items[0].op = TT_ATTR_REGEX;
+  int rc = tt__policy_prepare(&s->items[0], err, errlen);
+  tt__policy_set_unref(s);
+  return rc;
+}
+
+static void regex_should_refuse_patterns_whose_automaton_explodes(void **state) {
+  (void)state;
+  char err[128];
+  /* Each of these took gigabytes inside glibc's regcomp before it returned. */
+  const char *bad[] = {"2++++++++++++++++++++++++++++++++++++++++2222",
+                       "a**",
+                       "x+{3}",
+                       "((a{255}){255}){255}",
+                       "(a|b){200}(c{200}){200}",
+                       "((((((((x+)+)+)+)+)+)+)+"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    err[0] = '\0';
+    assert_int_equal(prepare_regex(bad[i], err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "bad regex"));
+  }
+  char longpat[1100];
+  memset(longpat, 'a', sizeof longpat - 1);
+  longpat[sizeof longpat - 1] = '\0';
+  assert_int_equal(prepare_regex(longpat, err, sizeof err), -EINVAL);
+  /* Patterns people write still compile. */
+  const char *good[] = {"^/api/v[0-9]+/orders/[0-9]{1,10}$", "^(GET|POST) /health(z)?$",
+                        "[[:alpha:]]+-[^]x]*", "a{2}b{3,}c{1,5}", "(ab)*|cd+"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+    assert_int_equal(prepare_regex(good[i], err, sizeof err), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(latency_should_apply_service_and_operation_thresholds_to_spans),
@@ -418,6 +455,7 @@ int main(void) {
       cmocka_unit_test(ratio_should_prefer_explicit_randomness_from_tracestate),
       cmocka_unit_test(errors_should_read_http_status_as_int_or_string),
       cmocka_unit_test(empty_policy_list_should_drop_as_no_match),
+      cmocka_unit_test(regex_should_refuse_patterns_whose_automaton_explodes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
