@@ -366,7 +366,8 @@ def check_wave(spans, traces, label, strict=True, outage=False, weights=None):
 def print_bus_metrics(cols, label):
     for n, c in cols.items():
         m = c.metrics()
-        picked = {k: v for k, v in m.items() if k.startswith("tailtrace_bus_") or
+        picked = {k: v for k, v in m.items() if (k.startswith("tailtrace_bus_") and
+                                                  "_rtt_" not in k) or
                   k.startswith("tailtrace_traces_rescued_total") or
                   k.startswith("tailtrace_traces_decided_total")}
         print("%s %s: %s" % (label, n, ", ".join("%s=%g" % kv for kv in sorted(picked.items()))))
