@@ -46,7 +46,7 @@
 const fs = require('fs');
 const readline = require('readline');
 const api = require('@opentelemetry/api');
-const { W3CTraceContextPropagator } = require('@opentelemetry/core');
+const { ExportResultCode, W3CTraceContextPropagator } = require('@opentelemetry/core');
 const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 
@@ -81,7 +81,7 @@ class Service {
     const exporter = {
       export(spans, done) {
         inner.export(spans, (result) => {
-          if (result.code === 0) self.exported += spans.length;
+          if (result.code === ExportResultCode.SUCCESS) self.exported += spans.length;
           else {
             self.failed += spans.length;
             console.error(`${name}: export of ${spans.length} spans failed: ${result.error}`);
@@ -92,6 +92,7 @@ class Service {
       shutdown: () => inner.shutdown(),
       forceFlush: () => (inner.forceFlush ? inner.forceFlush() : Promise.resolve()),
     };
+    // The SDK's schedule and batch size; only the queue is larger, so that no span is dropped.
     const opts = { maxQueueSize: 100000 };
     if (process.env.TT_SVC_BSP_DELAY_MS)
       opts.scheduledDelayMillis = parseInt(process.env.TT_SVC_BSP_DELAY_MS, 10);
@@ -138,7 +139,8 @@ function inject(span) {
 function extract(carrier) {
   const ctx = api.propagation.extract(api.ROOT_CONTEXT, carrier);
   const sc = api.trace.getSpanContext(ctx);
-  if (!sc || !sc.isRemote) throw new Error('traceparent did not extract: ' + JSON.stringify(carrier));
+  if (!sc || !sc.isRemote)
+    throw new Error('traceparent did not extract: ' + JSON.stringify(carrier));
   return ctx;
 }
 
@@ -230,7 +232,8 @@ function endpointArg(value, envName) {
 
 async function sidecars(argv) {
   const [protocols, feEp, midEp, leafEp, manifestPath] = argv;
-  if (!protocols || !manifestPath) throw new Error('usage: services.js sidecars PROTOCOLS FE MID LEAF MANIFEST');
+  if (!protocols || !manifestPath)
+    throw new Error('usage: services.js sidecars PROTOCOLS FE MID LEAF MANIFEST');
   const protos = protocols.includes(',') ? protocols.split(',') : [protocols, protocols, protocols];
   const eps = [endpointArg(feEp, 'TT_SVC_FRONTEND'), endpointArg(midEp, 'TT_SVC_MIDDLE'),
     endpointArg(leafEp, 'TT_SVC_LEAF')];
@@ -238,8 +241,10 @@ async function sidecars(argv) {
   const slowMs = num('TT_SVC_SLOW_MS', 1500);
   const plan = [];
   for (let i = 0; i < num('TT_SVC_NORMAL', 200); i++) plan.push(['normal', null]);
-  for (let i = 0; i < num('TT_SVC_ERRORS', 40); i++) plan.push(['error', i % 2 ? 'leaf' : 'middle']);
-  for (let i = 0; i < num('TT_SVC_SLOW', 40); i++) plan.push(['slow', i % 2 ? 'leaf' : 'middle']);
+  // Half the evidence in the middle, half in the leaf.
+  const where = (i) => (i % 2 ? 'leaf' : 'middle');
+  for (let i = 0; i < num('TT_SVC_ERRORS', 40); i++) plan.push(['error', where(i)]);
+  for (let i = 0; i < num('TT_SVC_SLOW', 40); i++) plan.push(['slow', where(i)]);
   shuffle(plan);
 
   const manifest = { mode: 'sidecars', protocols: protos, traces: [] };

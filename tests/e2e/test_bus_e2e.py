@@ -44,10 +44,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import e2e_lib
-from e2e_lib import (Collector, Peer, fail, free_port, metric_sum, new_workdir, print_metrics,
+from e2e_lib import (Collector, Peer, fail, free_port, new_workdir, print_metrics,
                      ratio_keeps, require_env, span_attrs, spans_of, wait_until)
 
 RATIO = 0.25
@@ -281,20 +282,23 @@ def delivered_spans(peer):
 class Verdict:
     def __init__(self):
         self.complete, self.broken, self.examples = 0, 0, []
-        self.triggers, self.rates = {}, {}
+        self.triggers, self.rates, self.kinds = {}, {}, {}
 
     def __str__(self):
-        return "%d complete, %d broken" % (self.complete, self.broken)
+        return "%d complete, %d broken%s" % (self.complete, self.broken, "".join(
+            ", %d %s" % (n, k) for k, n in sorted(self.kinds.items())))
 
 
-def check_wave(spans, traces, label, strict=True, outage=False, weights=None):
+def check_wave(spans, traces, label, strict=True, outage=False, weights=None, remote=False):
     """spans: everything the backend holds (res, scope, span). traces: the wave's manifest.
 
     strict: each trace that must be kept arrives complete, each span once, with one
     SampleRate (1 for evidence, 1/ratio for ratio keeps) and one reason; normal traces the ratio
     does not keep never arrive (weights: category -> the SampleRates allowed, one per trace).
-    outage (the bus is down): only the parts of the services that saw
-    the evidence must arrive, with SampleRate 1; the other parts are counted, not asserted.
+    outage (the bus is down): only the parts of the services that saw the evidence must arrive,
+    with SampleRate 1; the other parts are counted, not asserted.
+    remote: the frontend's spans of errored and slow traces, which show no evidence, must carry
+    the trigger remote: only the bus can have kept them.
     Without strict nothing is asserted but duplicates and strangers: the verdict is returned."""
     mine = {t["traceId"] for t in traces}
     by_trace, count = {}, {}
@@ -328,17 +332,26 @@ def check_wave(spans, traces, label, strict=True, outage=False, weights=None):
         where = "%s trace %s (%s%s)" % (cat, tid, "injected in %s, " % t["injected"]
                                         if t["injected"] else "", "local" if t["local"]
                                         else "cross-service")
-        problem = None
+        problem = kind = None
         if not kept and got:
-            problem = "should have been dropped, %d spans arrived" % len(got)
+            kind, problem = "unwanted", "should have been dropped, %d spans arrived" % len(got)
         elif kept and missing:
+            kind = "incomplete"
             problem = "incomplete: %d of %d spans, missing %s" % (
                 len(ids), len(t["spanIds"]), ", ".join(
                     "%s of %s" % (s, owner[s]) for s in missing))
         elif kept and (len(rates) != 1 or not rates <= allowed):
+            kind = "complete with mixed or wrong weights"
             problem = "SampleRate %s, want one of %s" % (sorted(rates, key=str), sorted(allowed))
         elif kept and len(reasons) != 1:
+            kind = "complete with several reasons"
             problem = "several reasons %s" % sorted(reasons, key=str)
+        if problem is None and remote and cat != "normal":
+            trig = {span_attrs(sp).get("tailtrace.decision.trigger") for n, sp in got
+                    if n == "frontend"}
+            if trig != {"remote"}:
+                kind = "kept by the frontend without the bus"
+                problem = "the frontend's spans were kept with trigger %s, want remote" % trig
         if problem is None:
             v.complete += kept
             if kept:
@@ -346,6 +359,7 @@ def check_wave(spans, traces, label, strict=True, outage=False, weights=None):
                 v.rates[rate] = v.rates.get(rate, 0) + 1
             continue
         v.broken += 1
+        v.kinds[kind] = v.kinds.get(kind, 0) + 1
         v.examples.append("%s: %s" % (where, problem))
         if outage and cat != "normal":
             # The collectors that saw the evidence must still keep their parts, with weight 1.
@@ -411,7 +425,13 @@ def run_sidecars(work, redis, label, traffic):
         settle(cols, peer, traces, before, label)
         after = snapshot(cols)
         print_bus_metrics(cols, label)
-        verdict = check_wave(delivered_spans(peer), traces, label, strict=redis is not None)
+        if redis is not None:
+            for n, c in cols.items():
+                status, body = readyz(c)
+                if status != 200 or not any(x.startswith("bus: up") for x in body.splitlines()):
+                    fail("the %s collector's /readyz answered %d:\n%s" % (n, status, body))
+        verdict = check_wave(delivered_spans(peer), traces, label, strict=redis is not None,
+                             remote=redis is not None)
     finally:
         for c in cols.values():
             rc = c.stop()
@@ -518,7 +538,7 @@ def scenario_redis_restart():
         w1 = send_wave(work, "wave1", cols, SMALL_WAVE)
         settle(cols, peer, w1, before, "wave 1")
         print_bus_metrics(cols, "wave 1")
-        v1 = check_wave(delivered_spans(peer), w1, "wave 1")
+        v1 = check_wave(delivered_spans(peer), w1, "wave 1", remote=True)
         print("wave 1 (%s): %s" % (summary(w1), v1))
 
         # Wave 2: redis-server is gone.
@@ -559,7 +579,7 @@ def scenario_redis_restart():
         for n in ("middle", "leaf"):
             if counted(after[n], SHARED) <= counted(before[n], SHARED):
                 fail("the %s collector shared nothing after redis-server restarted" % n)
-        v3 = check_wave(delivered_spans(peer), w3, "wave 3")
+        v3 = check_wave(delivered_spans(peer), w3, "wave 3", remote=True)
         print("wave 3 (%s): %s; %d keys in redis" % (summary(w3), v3, redis.keys()))
     finally:
         codes = {n: c.stop() for n, c in cols.items()}
