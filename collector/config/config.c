@@ -442,6 +442,13 @@ void tt__config_warnings(const tt_config_t *c, tt_buf_t *out) {
                       "sees, so collectors sharing a bus do not agree on it: a trace may be kept "
                       "by one collector's limit and dropped by another's\n",
                       c->source, i, c->policies->items[i].name);
+  if (c->idle_timeout_ms > c->root_grace_ms + c->drop_delay_ms)
+    tt__buf_appendf(out,
+                    "%s: decision.idle_timeout is longer than root_grace + drop_delay: a part of "
+                    "a trace with no root and no remote parent is decided after the other "
+                    "collectors' drops of that trace are final, so a keep it shares may come "
+                    "too late for them (docs/bus.md, Timing)\n",
+                    c->source);
   if (c->drop_delay_ms == 0)
     tt__buf_appendf(out,
                     "%s: decision.drop_delay is 0: drops are final at once, so keeps shared on "
