@@ -168,12 +168,26 @@ int main(int argc, char **argv) {
     return 2;
   }
   tt__buf_free(&errs);
+  /* What works but probably not as meant: said by --validate, and logged at start. */
+  tt_buf_t warns = TT_BUF_INIT;
+  tt__config_warnings(&cfg, &warns);
+  if (validate && warns.len > 0)
+    fwrite(warns.data, 1, warns.len, stderr);
   if (validate) {
+    tt__buf_free(&warns);
     printf("%s: OK\n", cfg.source);
     tt__config_free(&cfg);
     return 0;
   }
   tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
+  if (tt__buf_append(&warns, "", 1) == 0)
+    for (char *line = (char *)warns.data, *nl; line != NULL && *line != '\0'; line = nl) {
+      nl = strchr(line, '\n');
+      if (nl != NULL)
+        *nl++ = '\0';
+      TT_LOG(TT_LOG_WARN, line, "\"component\":\"config\"");
+    }
+  tt__buf_free(&warns);
 
   /* Block the signals we wait for before any thread exists, so every thread inherits the mask. */
   sigset_t sigs;

@@ -34,10 +34,25 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     res->status = ready && sinks ? 200 : 503;
     tt__buf_appendf(&res->body, "receivers: %s\nsinks: %s\n", ready ? "up" : "not ready",
                     sinks ? "healthy" : "failing");
+    /* The bus never fails readiness: without it every collector still decides on its own. */
+    tt_bus_t *bus = tt__pipeline_bus(a->o.pipeline);
+    if (bus != NULL) {
+      tt_bus_stats_t st;
+      tt__bus_stats(bus, &st);
+      tt__buf_appendf(&res->body, "bus: %s (%u of %u nodes up)%s\n",
+                      st.nodes_up == st.nodes ? "up"
+                      : st.nodes_up           ? "degraded"
+                                              : "down",
+                      st.nodes_up, st.nodes,
+                      st.nodes_up == st.nodes ? ""
+                                              : "; traces on the nodes down are decided locally");
+    }
   } else if (strcmp(req->path, "/metrics") == 0) {
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     tt__metrics_render(tt__pipeline_metrics(a->o.pipeline), &res->body);
+    tt__metrics_render_bus(tt__pipeline_bus(a->o.pipeline), tt__pipeline_metrics(a->o.pipeline),
+                           &res->body);
     size_t nsinks;
     tt_sink_t *const *sinks = tt__pipeline_sinks(a->o.pipeline, &nsinks);
     tt__sink_otlp_render_metrics(sinks, nsinks, &res->body);

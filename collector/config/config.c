@@ -87,6 +87,71 @@ static int v_sink(const void *f, char *err, size_t n) {
   return tt__config_one_of(f, choices, err, n);
 }
 
+static int v_bus_type(const void *f, char *err, size_t n) {
+  static const char *const choices[] = {"none", "redis", NULL};
+  return tt__config_one_of(f, choices, err, n);
+}
+
+#define BUS_MAX_NODES 64
+
+int tt__config_bus_endpoints(const char *list, char *buf, size_t cap, const char **eps,
+                             size_t max) {
+  size_t len = strlen(list);
+  if (len + 1 > cap)
+    return -EINVAL;
+  memcpy(buf, list, len + 1);
+  size_t n = 0;
+  for (char *item = buf;;) {
+    char *comma = strchr(item, ',');
+    if (comma != NULL)
+      *comma = '\0';
+    while (*item == ' ')
+      item++;
+    char *end = item + strlen(item);
+    while (end > item && end[-1] == ' ')
+      *--end = '\0';
+    char host[256];
+    int port;
+    if (n == max || tt__config_split_endpoint(item, host, sizeof host, &port) != 0 || port == 0)
+      return -EINVAL;
+    eps[n++] = item;
+    if (comma == NULL)
+      break;
+    item = comma + 1;
+  }
+  return (int)n;
+}
+
+static int v_bus_endpoints(const void *f, char *err, size_t n) {
+  char buf[1024];
+  const char *eps[BUS_MAX_NODES];
+  if (tt__config_bus_endpoints(f, buf, sizeof buf, eps, BUS_MAX_NODES) < 0) {
+    snprintf(err, n,
+             "expected a comma-separated list of up to %d host:port (port 1-65535), got "
+             "\"%s\"",
+             BUS_MAX_NODES, (const char *)f);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int v_key_prefix(const void *f, char *err, size_t n) {
+  for (const char *c = f; *c != '\0'; c++)
+    if (*c <= ' ' || *c > '~') {
+      snprintf(err, n, "must be printable ASCII without spaces");
+      return -EINVAL;
+    }
+  return 0;
+}
+
+static int v_positive_int(const void *f, char *err, size_t n) {
+  if (*(const int64_t *)f <= 0) {
+    snprintf(err, n, "must be greater than zero");
+    return -EINVAL;
+  }
+  return 0;
+}
+
 static int v_format(const void *f, char *err, size_t n) {
   static const char *const choices[] = {"json", "protobuf", NULL};
   return tt__config_one_of(f, choices, err, n);
@@ -158,6 +223,30 @@ static const key_t_ keys[] = {
      "quarter of memory.budget, counted against it)."},
     {"late_spans.ttl", CT_DURATION, "5m", OFF(late_cache_ttl_ms), 0, tt__config_v_positive,
      "How long a decided trace id is remembered."},
+    {"bus.type", CT_STRING, "none", OFF(bus_type), SZ(bus_type), v_bus_type,
+     "The decision bus that makes collectors agree (docs/bus.md): none, or redis. With it, a "
+     "keep made on a trace's own spans (errors, latency, attribute rules) is shared, and other "
+     "collectors holding spans of that trace keep them with the same reason and weight."},
+    {"bus.redis.endpoints", CT_STRING, "127.0.0.1:6379", OFF(bus_endpoints), SZ(bus_endpoints),
+     v_bus_endpoints,
+     "Redis nodes, comma-separated host:port. Trace ids are spread over them by a hash of the id: "
+     "every collector must list the same nodes in the same order."},
+    {"bus.redis.username", CT_STRING, "", OFF(bus_username), SZ(bus_username), NULL,
+     "Redis 6 ACL user for AUTH; empty: AUTH with the password alone."},
+    {"bus.redis.password", CT_STRING, "", OFF(bus_password), SZ(bus_password), NULL,
+     "Redis password (AUTH); empty: none. Write ${ENV_VAR}, never the password itself."},
+    {"bus.redis.key_prefix", CT_STRING, "tt:k:", OFF(bus_key_prefix), SZ(bus_key_prefix),
+     v_key_prefix, "Prefix of the bus's keys; collectors that must agree use the same one."},
+    {"bus.redis.key_ttl", CT_DURATION, "5m", OFF(bus_key_ttl_ms), 0, tt__config_v_positive,
+     "How long a shared keep stays in Redis (whole seconds)."},
+    {"bus.redis.timeout", CT_DURATION, "200ms", OFF(bus_timeout_ms), 0, tt__config_v_positive,
+     "Connect timeout and the longest wait for one batch's answers; past it the node counts as "
+     "down and reconnects with backoff."},
+    {"bus.redis.flush_interval", CT_DURATION, "2ms", OFF(bus_flush_ms), 0, NULL,
+     "Shares and look-ups are batched this long into one pipelined round trip per node."},
+    {"bus.redis.queue_size", CT_INT, "65536", OFF(bus_queue), 0, v_positive_int,
+     "Shares and look-ups waiting for the bus; past it they are refused (counted) and the "
+     "collector decides on its own."},
     {"sink.type", CT_STRING, "file", OFF(sink_type), SZ(sink_type), v_sink,
      "The local sink for kept traces: file (OTLP/JSON lines), null (discard; benchmarks) or none "
      "(only the `exporters:` list)."},
@@ -269,6 +358,8 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
     tt__config_error_at(&cx, root, "(top)", "the configuration must be a mapping of keys");
   if (cx.nerr == 0 && work.max_trace_bytes > work.memory_budget)
     tt__config_error_at(&cx, root, "memory.max_trace_size", "must not exceed memory.budget");
+  if (cx.nerr == 0 && strcmp(work.bus_type, "redis") == 0 && work.bus_key_ttl_ms < 1000)
+    tt__config_error_at(&cx, root, "bus.redis.key_ttl", "must be at least 1s");
   if (cx.nerr == 0 && strcmp(work.sink_type, "none") == 0 && work.nexporters == 0)
     tt__config_error_at(&cx, root, "sink.type",
                         "\"none\" needs at least one entry under exporters:");
@@ -317,6 +408,47 @@ void tt__config_free(tt_config_t *c) {
   c->nexporters = 0;
 }
 
+/* Makes the Redis bus from the configuration (c outlives tt__pipeline_new, which calls this). */
+static int redis_bus(void *ctx, tt_bus_answer_fn answer, void *answer_ctx, tt_bus_t **out) {
+  const tt_config_t *c = ctx;
+  char buf[sizeof c->bus_endpoints];
+  const char *eps[BUS_MAX_NODES];
+  int n = tt__config_bus_endpoints(c->bus_endpoints, buf, sizeof buf, eps, BUS_MAX_NODES);
+  if (n <= 0)
+    return -EINVAL;
+  tt_bus_redis_opts_t ro = {
+      .endpoints = eps,
+      .nendpoints = (size_t)n,
+      .username = c->bus_username[0] ? c->bus_username : NULL,
+      .password = c->bus_password[0] ? c->bus_password : NULL,
+      .key_prefix = c->bus_key_prefix,
+      .key_ttl_s = (uint32_t)(c->bus_key_ttl_ms / 1000),
+      .timeout_ms = (uint32_t)c->bus_timeout_ms,
+      .flush_interval_ms = (uint32_t)c->bus_flush_ms,
+      .queue_limit = (size_t)c->bus_queue,
+      .answer = answer,
+      .answer_ctx = answer_ctx,
+  };
+  return tt__bus_redis_new(&ro, out);
+}
+
+void tt__config_warnings(const tt_config_t *c, tt_buf_t *out) {
+  if (strcmp(c->bus_type, "none") == 0)
+    return;
+  for (size_t i = 0; i < c->policies->n; i++)
+    if (c->policies->items[i].kind == TT_POL_RATE_LIMIT)
+      tt__buf_appendf(out,
+                      "%s: policies[%zu] (%s): rate_limit counts only the traces this collector "
+                      "sees, so collectors sharing a bus do not agree on it: a trace may be kept "
+                      "by one collector's limit and dropped by another's\n",
+                      c->source, i, c->policies->items[i].name);
+  if (c->drop_delay_ms == 0)
+    tt__buf_appendf(out,
+                    "%s: decision.drop_delay is 0: drops are final at once, so keeps shared on "
+                    "the bus reach only traces this collector has not decided yet\n",
+                    c->source);
+}
+
 void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o) {
   tt__pipeline_opts_default(o);
   o->workers = (unsigned)c->workers;
@@ -330,6 +462,14 @@ void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o) {
   o->retry_after_ms = (uint32_t)c->retry_after_ms;
   o->late_cache_traces = (uint64_t)c->late_cache_traces;
   o->late_cache_ttl_ns = c->late_cache_ttl_ms * 1000000ull;
+  if (strcmp(c->bus_type, "redis") == 0) {
+    o->bus_factory = redis_bus;
+    o->bus_factory_ctx = (void *)c;
+    /* The final look-up waits for a batch (flush interval) and its round trip (timeout); past
+     * three timeouts the bus is too slow to wait for. */
+    uint64_t wait_ms = c->bus_flush_ms + 3 * c->bus_timeout_ms;
+    o->bus_wait_ns = (wait_ms < 1000 ? 1000 : wait_ms) * 1000000ull;
+  }
 }
 
 int tt__config_describe(tt_buf_t *out) {

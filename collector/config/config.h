@@ -64,6 +64,15 @@ typedef struct {
   int64_t file_max_files;
   char log_level[16];
   uint64_t shutdown_deadline_ms;
+  char bus_type[16];        /* none | redis */
+  char bus_endpoints[1024]; /* comma-separated host:port list */
+  char bus_username[128];
+  char bus_password[256];
+  char bus_key_prefix[64];
+  uint64_t bus_key_ttl_ms;
+  uint64_t bus_timeout_ms;
+  uint64_t bus_flush_ms;
+  int64_t bus_queue;
   tt_policy_set_t *policies;     /* owned reference */
   tt_exporter_conf_t *exporters; /* owned array (NULL when none) */
   size_t nexporters;
@@ -91,6 +100,15 @@ int tt__config_split_endpoint(const char *ep, char *host, size_t hostlen, int *p
 /* Maps the decision, memory and late-span keys onto pipeline options (sinks, clock and policies
  * are left to the caller). */
 void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o);
+
+/* Splits bus.redis.endpoints into at most max NUL-terminated "host:port" strings in buf (cap
+ * bytes), pointed to by eps. Returns the count, or -EINVAL (an empty item, a bad endpoint, more
+ * than max). */
+int tt__config_bus_endpoints(const char *list, char *buf, size_t cap, const char **eps, size_t max);
+
+/* Appends one line per configuration choice that works but probably not as meant (for
+ * --validate): with the bus on, rate_limit policies count only their own collector's traffic. */
+void tt__config_warnings(const tt_config_t *c, tt_buf_t *out);
 
 /* Appends a Markdown table of every key (name, type, default, description), then one of the
  * keys of an `exporters:` item. */

@@ -10,7 +10,7 @@
 #include "sampling.h"
 
 static const char *const kind_names[TT_POL__COUNT] = {
-    "errors", "latency", "attribute", "rate_limit", "ratio", "no_match",
+    "errors", "latency", "attribute", "rate_limit", "ratio", "no_match", "remote",
 };
 
 const char *tt__policy_kind_name(tt_policy_kind_t k) {

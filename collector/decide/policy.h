@@ -33,6 +33,7 @@ typedef enum {
   TT_POL_RATE_LIMIT,
   TT_POL_RATIO,
   TT_POL_NO_MATCH, /* not a policy: the reason for traces nothing matched */
+  TT_POL_REMOTE,   /* not a policy: kept because another collector kept it (the decision bus) */
   TT_POL__COUNT
 } tt_policy_kind_t;
 

@@ -1,6 +1,8 @@
 /* Prometheus text rendering of the collector's counters: see metrics.h. */
 #include "metrics.h"
 
+#include "bus.h"
+
 static const char *const trigger_names[TT_TRIG__COUNT] = {
     "root_grace",      "idle",     "max_age",   "trace_cap",
     "memory_pressure", "shutdown", "late_span", "remote",
@@ -137,5 +139,72 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                 LOAD(m->spans_exported));
   rc |= counter(o, "tailtrace_export_bytes_total", "OTLP bytes handed to sinks.",
                 LOAD(m->export_bytes));
+  return rc ? -12 : 0;
+}
+
+int tt__metrics_render_bus(struct tt_bus_s *bus, tt_metrics_t *m, tt_buf_t *o) {
+  if (bus == NULL)
+    return 0;
+  tt_bus_stats_t st;
+  tt__bus_stats(bus, &st);
+  int rc = 0;
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_bus_nodes Decision bus nodes configured.\n"
+                        "# TYPE tailtrace_bus_nodes gauge\ntailtrace_bus_nodes %u\n",
+                        st.nodes);
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_bus_nodes_up Decision bus nodes connected.\n"
+                        "# TYPE tailtrace_bus_nodes_up gauge\ntailtrace_bus_nodes_up %u\n",
+                        st.nodes_up);
+  rc |= counter(o, "tailtrace_bus_decisions_shared_total",
+                "Keep decisions this collector shared on the bus (stored, or already there).",
+                (unsigned long long)st.published);
+  rc |= counter(o, "tailtrace_bus_decisions_shared_dropped_total",
+                "Keep decisions that could not be shared (queue full or bus down).",
+                (unsigned long long)st.publish_dropped);
+  rc |= tt__buf_appendf(
+      o,
+      "# HELP tailtrace_bus_lookups_total Look-ups of pending traces on the bus, by result.\n"
+      "# TYPE tailtrace_bus_lookups_total counter\n"
+      "tailtrace_bus_lookups_total{result=\"found\"} %llu\n"
+      "tailtrace_bus_lookups_total{result=\"not_found\"} %llu\n"
+      "tailtrace_bus_lookups_total{result=\"failed\"} %llu\n",
+      (unsigned long long)st.lookups_found,
+      (unsigned long long)(st.lookups - st.lookups_found - st.lookups_failed),
+      (unsigned long long)(st.lookups_failed + st.lookups_refused));
+  rc |= counter(o, "tailtrace_bus_local_decisions_total",
+                "Pending decisions made final here because the bus could not answer in time.",
+                LOAD(m->bus_local));
+  rc |= counter(o, "tailtrace_bus_errors_total",
+                "Bus I/O and protocol errors (failed connects and AUTH included).",
+                (unsigned long long)st.errors);
+  rc |= counter(o, "tailtrace_bus_reconnects_total", "Bus reconnections after a node was lost.",
+                (unsigned long long)st.reconnects);
+  rc |= counter(o, "tailtrace_bus_commands_total", "Commands sent to the bus's store.",
+                (unsigned long long)st.commands);
+  rc |= counter(o, "tailtrace_bus_keys_total", "Keys written and read on the bus's store.",
+                (unsigned long long)st.keys);
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_bus_bytes_total Bytes exchanged with the bus's store.\n"
+                        "# TYPE tailtrace_bus_bytes_total counter\n"
+                        "tailtrace_bus_bytes_total{direction=\"sent\"} %llu\n"
+                        "tailtrace_bus_bytes_total{direction=\"received\"} %llu\n",
+                        (unsigned long long)st.bytes_sent, (unsigned long long)st.bytes_received);
+  static const uint64_t bounds[TT_BUS_RTT_BUCKETS] = TT_BUS_RTT_BOUNDS_US;
+  rc |= tt__buf_appendf(o, "# HELP tailtrace_bus_batch_rtt_us Round trip of one pipelined batch "
+                           "to a bus node.\n# TYPE tailtrace_bus_batch_rtt_us histogram\n");
+  unsigned long long cum = 0;
+  for (int i = 0; i < TT_BUS_RTT_BUCKETS; i++) {
+    cum += st.rtt_us_buckets[i];
+    if (bounds[i] == UINT64_MAX)
+      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_us_bucket{le=\"+Inf\"} %llu\n", cum);
+    else
+      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_us_bucket{le=\"%llu\"} %llu\n",
+                            (unsigned long long)bounds[i], cum);
+  }
+  rc |= tt__buf_appendf(o,
+                        "tailtrace_bus_batch_rtt_us_sum %llu\n"
+                        "tailtrace_bus_batch_rtt_us_count %llu\n",
+                        (unsigned long long)st.rtt_us_sum, (unsigned long long)st.rtt_count);
   return rc ? -12 : 0;
 }

@@ -40,6 +40,7 @@ typedef struct {
       traces_rescued[2]; /* pending drops flipped to keep: [0] late_span, [1] remote */
   atomic_uint_fast64_t pending_released; /* pending decisions made final early by memory pressure */
   atomic_int_fast64_t traces_pending;    /* decided, held for drop_delay (part of traces_held) */
+  atomic_uint_fast64_t bus_local;        /* pending decisions made final without the bus's answer */
   atomic_uint_fast64_t late_spans_kept;
   atomic_uint_fast64_t late_spans_dropped;
   atomic_uint_fast64_t spans_dropped;   /* spans of traces decided "drop" */
@@ -60,5 +61,9 @@ typedef struct {
 void tt__metrics_observe_latency(tt_metrics_t *m, uint64_t ms);
 /* Appends the Prometheus text exposition of every metric. */
 int tt__metrics_render(tt_metrics_t *m, tt_buf_t *out);
+
+struct tt_bus_s;
+/* Appends the decision bus's families; nothing when bus is NULL (no bus configured). */
+int tt__metrics_render_bus(struct tt_bus_s *bus, tt_metrics_t *m, tt_buf_t *out);
 
 #endif

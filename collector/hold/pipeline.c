@@ -352,6 +352,40 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   atomic_fetch_sub(&p->inflight, 1);
 }
 
+/* The bus thread's answers go to the shard that asked (owner), in one lock per shard and batch;
+ * the shard takes them in its next round. The array is bounded by the look-ups the shards asked
+ * for, which the bus's own queue bounds. */
+static void bus_answer(void *ctx, const tt_bus_answer_t *a, size_t n) {
+  struct tt_pipeline_s *p = ctx;
+  for (size_t i = 0; i < n;) {
+    unsigned owner = a[i].owner < p->nshards ? a[i].owner : 0;
+    size_t j = i + 1;
+    while (j < n && a[j].owner == a[i].owner)
+      j++;
+    shard_t *s = &p->shards[owner];
+    pthread_mutex_lock(&s->mu);
+    if (s->nans + (j - i) > s->ans_cap) {
+      size_t cap = s->ans_cap ? s->ans_cap : 64;
+      while (cap < s->nans + (j - i))
+        cap *= 2;
+      tt_bus_answer_t *grown = realloc(s->ans, cap * sizeof *grown);
+      if (grown == NULL) {
+        /* The traces stay pending and are decided locally when their wait ends. */
+        pthread_mutex_unlock(&s->mu);
+        i = j;
+        continue;
+      }
+      s->ans = grown;
+      s->ans_cap = cap;
+    }
+    memcpy(s->ans + s->nans, a + i, (j - i) * sizeof *a);
+    s->nans += j - i;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    i = j;
+  }
+}
+
 int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
   struct tt_pipeline_s *p = calloc(1, sizeof *p);
   if (p == NULL)
@@ -397,6 +431,16 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
     pthread_cond_init(&s->done, NULL);
     s->in_tail = &s->in_head;
   }
+  if (o->bus_factory != NULL) {
+    int rc = o->bus_factory(o->bus_factory_ctx, bus_answer, p, &p->bus);
+    if (rc != 0) {
+      p->bus = NULL;
+      tt__pipeline_free(p);
+      return rc;
+    }
+  }
+  if (p->o.bus_wait_ns == 0)
+    p->o.bus_wait_ns = 1000000000ull;
   for (unsigned i = 0; i < n; i++) {
     if (pthread_create(&p->shards[i].thread, NULL, tt__shard_main, &p->shards[i]) != 0) {
       tt__pipeline_free(p);
@@ -406,6 +450,10 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
   }
   *out = p;
   return 0;
+}
+
+tt_bus_t *tt__pipeline_bus(tt_pipeline_t *p) {
+  return p->bus;
 }
 
 void tt__pipeline_set_policies(tt_pipeline_t *p, tt_policy_set_t *s) {
@@ -450,6 +498,10 @@ void tt__pipeline_shutdown(tt_pipeline_t *p) {
       pthread_join(p->shards[i].thread, NULL);
       p->shards[i].started = false;
     }
+  /* After the shards: the keeps they shared while deciding everything at shutdown are flushed
+   * to the store, and look-ups still queued are answered into arrays nobody reads any more. */
+  tt__bus_free(p->bus);
+  p->bus = NULL;
   for (size_t i = 0; i < p->o.nsinks; i++)
     if (p->o.sinks[i]->vt->flush != NULL)
       p->o.sinks[i]->vt->flush(p->o.sinks[i]);

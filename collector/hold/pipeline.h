@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus.h"
 #include "metrics.h"
 #include "policy.h"
 #include "request.h"
@@ -26,6 +27,11 @@ typedef struct tt_pipeline_s tt_pipeline_t;
 
 /* Returns the current time in nanoseconds on a monotonic scale. */
 typedef uint64_t (*tt_clock_fn)(void *ctx);
+
+/* Makes the pipeline's decision bus; tt__pipeline_new calls it once with the callback that routes
+ * answers to the shards. Returns 0 or a negative errno. */
+typedef int (*tt_bus_factory_fn)(void *ctx, tt_bus_answer_fn answer, void *answer_ctx,
+                                 tt_bus_t **out);
 
 typedef struct {
   unsigned workers;           /* shard threads; 0: one per online core */
@@ -44,6 +50,13 @@ typedef struct {
   tt_sink_t **sinks; /* borrowed; must outlive the pipeline */
   size_t nsinks;
   tt_policy_set_t *policies; /* the pipeline takes its own reference; NULL: defaults */
+  /* The decision bus (NULL: none). With a bus, evidence keeps are shared, and a decision that
+   * says nothing about the spans (ratio, rate_limit, no_match; keep or drop) stays pending for
+   * drop_delay and is looked up when it becomes pending and when drop_delay ends: another
+   * collector's keep replaces it. bus_wait_ns bounds how long the final look-up may take. */
+  tt_bus_factory_fn bus_factory;
+  void *bus_factory_ctx;
+  uint64_t bus_wait_ns; /* 0: 1 s */
 } tt_pipeline_opts_t;
 
 /* Fills o with the documented defaults (docs/config.md). */
@@ -76,6 +89,9 @@ tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p);
  * shards. Outside memory.budget but bounded: each buffer is shrunk back after a big trace. Any
  * thread; a snapshot as of each shard's last round. */
 uint64_t tt__pipeline_buffer_bytes(tt_pipeline_t *p);
+
+/* The decision bus, or NULL. Valid while the pipeline lives. */
+tt_bus_t *tt__pipeline_bus(tt_pipeline_t *p);
 
 /* True when every sink reports healthy. */
 bool tt__pipeline_sinks_healthy(tt_pipeline_t *p);

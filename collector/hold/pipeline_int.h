@@ -54,6 +54,7 @@ typedef struct trace {
   uint8_t dtrig;     /* pending: what triggered the pending decision */
   bool pending_keep; /* pending: the verdict that becomes final when drop_delay ends */
   bool dirty;        /* pending: spans joined it this round (on the shard's dirty list) */
+  uint8_t lookup;    /* pending: bus look-ups asked (LOOKUP_START, LOOKUP_FINAL) */
   struct trace *dnext;
   uint64_t bytes;
   /* decided_ns: when the decision was made (pending or final) */
@@ -91,6 +92,8 @@ typedef struct shard {
   pthread_cond_t done;
   span_rec_t *in_head, **in_tail;
   uint64_t sync_req, sync_done;
+  tt_bus_answer_t *ans; /* bus answers for this shard, from the bus thread */
+  size_t nans, ans_cap;
   bool stop;
   bool finished;
   /* owned by the shard thread */
@@ -131,6 +134,7 @@ struct tt_pipeline_s {
   atomic_bool pressure;
   pthread_mutex_t pol_mu;
   tt_policy_set_t *policies;
+  tt_bus_t *bus;
   bool shut;
 };
 

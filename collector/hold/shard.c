@@ -385,6 +385,31 @@ static void log_decision(const trace_t *t, bool keep, tt_trigger_t trig, bool pe
                 (unsigned long long)((now - t->first_seen_ns) / 1000000ull));
 }
 
+/* Bus look-ups of a pending trace: when it becomes pending (an earlier keep elsewhere flips it
+ * at once) and when drop_delay ends (any keep shared meanwhile). */
+enum { LOOKUP_NONE = 0, LOOKUP_START = 1, LOOKUP_FINAL = 2 };
+
+static bool ask_bus(shard_t *s, trace_t *t, uint8_t which) {
+  if (s->p->bus == NULL)
+    return false;
+  t->lookup = which;
+  return tt__bus_lookup(s->p->bus, s->idx, t->id, which) == 0;
+}
+
+/* A keep made here on the trace's own spans is shared, so collectors holding other spans of the
+ * trace keep them too. Keeps by chance need no message (every collector computes the ratio from
+ * the trace id), and keeps taken from the bus are not shared again. */
+static void share_keep(shard_t *s, const trace_t *t, tt_trigger_t trig) {
+  if (s->p->bus == NULL || tt__policy_kind_is_chance((tt_policy_kind_t)t->dkind) ||
+      t->dkind == TT_POL_REMOTE || trig == TT_TRIG_REMOTE)
+    return;
+  tt_bus_keep_t k;
+  memcpy(k.trace_id, t->id, 16);
+  k.threshold = t->threshold;
+  snprintf(k.reason, sizeof k.reason, "%s", t->reason);
+  (void)tt__bus_publish(s->p->bus, &k); /* a full queue or a down bus is counted by the bus */
+}
+
 /* Makes d final for t: kept spans are annotated and framed for the sinks, dropped ones counted;
  * the spans are freed and the trace becomes a tombstone in the decided-id cache. */
 static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t trig,
@@ -433,6 +458,8 @@ static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t 
     s->npending--;
     atomic_fetch_sub_explicit(&p->metrics.traces_pending, 1, memory_order_relaxed);
   }
+  if (keep)
+    share_keep(s, t, trig);
   t->state = keep ? TRACE_KEPT : TRACE_DROPPED;
   wheel_unlink(s, t);
   /* t->bytes holds the record, the spans and the span-id set. The spans give back their own
@@ -471,7 +498,11 @@ static void settle(shard_t *s, trace_t *t, uint64_t now) {
  * error span from a process whose SDK exports on a 5 s timer) can still make them keeps. Keeps
  * are final at once. Decisions forced early (trace cap, memory pressure, shutdown) are final. */
 static bool defer(const shard_t *s, const tt_decision_t *d, tt_trigger_t trig) {
-  if (s->p->o.drop_delay_ns == 0 || d->keep)
+  if (s->p->o.drop_delay_ns == 0)
+    return false;
+  /* With the bus, a chance keep waits too: another collector may hold the error of this trace,
+   * and its keep (weight 1) must be the one every span of the trace carries. */
+  if (d->keep && !(s->p->bus != NULL && tt__policy_kind_is_chance(d->kind)))
     return false;
   return trig == TT_TRIG_ROOT_GRACE || trig == TT_TRIG_IDLE || trig == TT_TRIG_MAX_AGE;
 }
@@ -507,6 +538,53 @@ static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
   s->npending++;
   atomic_fetch_add_explicit(&p->metrics.traces_pending, 1, memory_order_relaxed);
   log_decision(t, d.keep, trig, true, now);
+  t->lookup = LOOKUP_NONE;
+  ask_bus(s, t, LOOKUP_START);
+}
+
+/* drop_delay is over for a pending trace. Without a bus its decision is final. With one, the
+ * final look-up is asked and the trace waits for its answer at most bus_wait_ns; a bus that
+ * cannot answer (down, queue full, too slow) leaves the decision to this collector, counted. */
+static void pending_due(shard_t *s, trace_t *t, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  if (p->bus != NULL && t->lookup != LOOKUP_FINAL) {
+    if (ask_bus(s, t, LOOKUP_FINAL)) {
+      wheel_unlink(s, t);
+      t->deadline_ns = now + p->o.bus_wait_ns;
+      wheel_link(s, t);
+      return;
+    }
+    atomic_fetch_add_explicit(&p->metrics.bus_local, 1, memory_order_relaxed);
+  } else if (p->bus != NULL) {
+    atomic_fetch_add_explicit(&p->metrics.bus_local, 1, memory_order_relaxed);
+  }
+  settle(s, t, now);
+}
+
+/* An answer of the bus for a trace of this shard. A keep found elsewhere replaces the pending
+ * decision: the spans go out with that collector's reason and weight, trigger remote. An answer
+ * to the final look-up that finds nothing makes the pending decision final; a failed one does
+ * too, counted as decided locally. Answers for traces no longer pending are stale. */
+static void take_answer(shard_t *s, const tt_bus_answer_t *a, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  trace_t *t = lookup(s, a->trace_id);
+  if (t == NULL || t->state != TRACE_PENDING)
+    return;
+  if (a->status == 0 && a->found) {
+    if (!t->pending_keep)
+      atomic_fetch_add_explicit(&p->metrics.traces_rescued[1], 1, memory_order_relaxed);
+    tt_decision_t d = {.keep = true,
+                       .threshold = a->keep.threshold,
+                       .kind = TT_POL_REMOTE,
+                       .reason = a->keep.reason};
+    finish(s, t, &d, TT_TRIG_REMOTE, now);
+    return;
+  }
+  if (a->cookie != LOOKUP_FINAL || t->lookup != LOOKUP_FINAL)
+    return;
+  if (a->status != 0)
+    atomic_fetch_add_explicit(&p->metrics.bus_local, 1, memory_order_relaxed);
+  settle(s, t, now);
 }
 
 /* Spans joined these pending traces this round: when the spans now make the trace a keep (an
@@ -624,7 +702,7 @@ static void advance_wheel(shard_t *s, uint64_t now) {
       if (t->deadline_ns > now)
         continue;
       if (t->state == TRACE_PENDING)
-        settle(s, t, now);
+        pending_due(s, t, now);
       else
         decide(s, t, (tt_trigger_t)t->deadline_trigger, now);
     }
@@ -738,7 +816,7 @@ void *tt__shard_main(void *arg) {
   struct tt_pipeline_s *p = s->p;
   for (;;) {
     pthread_mutex_lock(&s->mu);
-    if (s->in_head == NULL && !s->stop && s->sync_req == s->sync_done) {
+    if (s->in_head == NULL && s->nans == 0 && !s->stop && s->sync_req == s->sync_done) {
       struct timespec ts;
       clock_gettime(CLOCK_MONOTONIC, &ts);
       uint64_t ns = (uint64_t)ts.tv_nsec + p->o.tick_ns;
@@ -749,6 +827,11 @@ void *tt__shard_main(void *arg) {
     span_rec_t *in = s->in_head;
     s->in_head = NULL;
     s->in_tail = &s->in_head;
+    /* The answers are swapped out with their array, so the bus thread never waits on a round. */
+    tt_bus_answer_t *ans = s->ans;
+    size_t nans = s->nans;
+    s->ans = NULL;
+    s->nans = s->ans_cap = 0;
     bool stop = s->stop;
     uint64_t sync_target = s->sync_req;
     pthread_mutex_unlock(&s->mu);
@@ -764,6 +847,9 @@ void *tt__shard_main(void *arg) {
       take_span(s, r, now);
     }
     check_dirty(s, now);
+    for (size_t i = 0; i < nans; i++)
+      take_answer(s, &ans[i], now);
+    free(ans);
     advance_wheel(s, now);
     relieve_pressure(s, now);
     if (stop)
@@ -795,6 +881,9 @@ void tt__shard_destroy(shard_t *s) {
     tt__span_rec_free(s->p, r);
   }
   s->in_head = NULL;
+  free(s->ans);
+  s->ans = NULL;
+  s->nans = s->ans_cap = 0;
   for (size_t i = 0; i < s->nbuckets; i++)
     for (trace_t *t = s->buckets[i], *n; t != NULL; t = n) {
       n = t->hnext;

@@ -386,6 +386,59 @@ static void validate_should_report_problems_and_exit_nonzero(void **state) {
   assert_non_null(strstr(out, "tailtrace-collector 0."));
 }
 
+static void bus_keys_should_load_and_bad_endpoints_be_refused_with_file_line_and_key(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  setenv("TT_TEST_REDIS_PW", "s3cret", 1);
+  const char *y = "bus:\n  type: redis\n  redis:\n"
+                  "    endpoints: \"10.0.0.1:6379, [::1]:6380\"\n"
+                  "    password: ${TT_TEST_REDIS_PW}\n    timeout: 50ms\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  assert_string_equal(c.bus_type, "redis");
+  assert_string_equal(c.bus_password, "s3cret");
+  assert_int_equal(c.bus_timeout_ms, 50);
+  char buf[1024];
+  const char *eps[8];
+  assert_int_equal(tt__config_bus_endpoints(c.bus_endpoints, buf, sizeof buf, eps, 8), 2);
+  assert_string_equal(eps[0], "10.0.0.1:6379");
+  assert_string_equal(eps[1], "[::1]:6380");
+  tt_pipeline_opts_t o;
+  tt__config_pipeline_opts(&c, &o);
+  assert_non_null(o.bus_factory);
+  tt__config_free(&c);
+  y = "bus:\n  type: redis\n  redis:\n    endpoints: \"127.0.0.1:6379,,x\"\n"
+      "    key_ttl: 10ms\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "test.yaml:4: bus.redis.endpoints: expected"));
+  tt__config_free(&c);
+  y = "bus: {type: kafka}\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "test.yaml:1: bus.type: must be"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void validate_should_warn_that_rate_limit_does_not_agree_across_a_bus(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT, w = TT_BUF_INIT;
+  const char *y = "policies:\n  - {type: errors}\n  - {type: rate_limit, traces_per_second: 9}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  tt__config_warnings(&c, &w); /* no bus: nothing to say */
+  assert_int_equal(w.len, 0);
+  tt__config_free(&c);
+  y = "bus: {type: redis}\npolicies:\n  - {type: errors}\n"
+      "  - {type: rate_limit, traces_per_second: 9}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  tt__config_warnings(&c, &w);
+  tt__buf_append(&w, "", 1);
+  assert_non_null(strstr((const char *)w.data, "policies[1] (rate_limit): rate_limit counts only"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+  tt__buf_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_should_work_with_no_file),
@@ -404,6 +457,8 @@ int main(void) {
       cmocka_unit_test(shipped_config_should_equal_the_defaults),
       cmocka_unit_test(docs_should_list_every_key_with_its_default),
       cmocka_unit_test(validate_should_report_problems_and_exit_nonzero),
+      cmocka_unit_test(bus_keys_should_load_and_bad_endpoints_be_refused_with_file_line_and_key),
+      cmocka_unit_test(validate_should_warn_that_rate_limit_does_not_agree_across_a_bus),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

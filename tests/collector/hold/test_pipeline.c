@@ -840,6 +840,202 @@ static void span_with_a_remote_parent_should_start_the_grace_timer_like_a_root(v
   env_free(e);
 }
 
+/* ---- the decision bus, against an in-memory fake ------------------------------------------- */
+
+/* A bus whose store is a small table. Look-ups are answered at once, from the shard's own thread
+ * (the pipeline must take answers at any time), unless `silent` (a bus too slow to answer) or
+ * `down` (every look-up answered with -ENOTCONN). */
+typedef struct {
+  tt_bus_t base;
+  pthread_mutex_t mu;
+  tt_bus_answer_fn answer;
+  void *answer_ctx;
+  tt_bus_keep_t keeps[64];
+  size_t nkeeps;
+  int lookups, published;
+  bool silent, down;
+} fake_bus_t;
+
+static int fake_publish(tt_bus_t *b, const tt_bus_keep_t *k) {
+  fake_bus_t *f = (fake_bus_t *)b;
+  pthread_mutex_lock(&f->mu);
+  f->published++;
+  if (f->nkeeps < 64)
+    f->keeps[f->nkeeps++] = *k;
+  pthread_mutex_unlock(&f->mu);
+  return 0;
+}
+
+static int fake_lookup(tt_bus_t *b, unsigned owner, const uint8_t id[16], uint64_t cookie) {
+  fake_bus_t *f = (fake_bus_t *)b;
+  tt_bus_answer_t a;
+  memset(&a, 0, sizeof a);
+  memcpy(a.trace_id, id, 16);
+  a.owner = owner;
+  a.cookie = cookie;
+  pthread_mutex_lock(&f->mu);
+  f->lookups++;
+  bool silent = f->silent;
+  a.status = f->down ? -ENOTCONN : 0;
+  for (size_t i = 0; i < f->nkeeps && !f->down; i++)
+    if (memcmp(f->keeps[i].trace_id, id, 16) == 0) {
+      a.found = true;
+      a.keep = f->keeps[i];
+    }
+  pthread_mutex_unlock(&f->mu);
+  if (!silent)
+    f->answer(f->answer_ctx, &a, 1);
+  return 0;
+}
+
+static void fake_stats(tt_bus_t *b, tt_bus_stats_t *out) {
+  (void)b;
+  memset(out, 0, sizeof *out);
+}
+
+static void fake_free(tt_bus_t *b) {
+  (void)b;
+}
+
+static const tt_bus_vt_t fake_vt = {fake_publish, fake_lookup, fake_stats, fake_free};
+
+static int fake_factory(void *ctx, tt_bus_answer_fn answer, void *answer_ctx, tt_bus_t **out) {
+  fake_bus_t *f = ctx;
+  f->base.vt = &fake_vt;
+  f->answer = answer;
+  f->answer_ctx = answer_ctx;
+  *out = &f->base;
+  return 0;
+}
+
+static env_t *env_new_bus(fake_bus_t *f, double ratio) {
+  memset(f, 0, sizeof *f);
+  pthread_mutex_init(&f->mu, NULL);
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.tick_ns = 10000000ull;
+  o.bus_factory = fake_factory;
+  o.bus_factory_ctx = f;
+  o.bus_wait_ns = 1 * SEC;
+  return env_new_with(&o, policies_errors_latency_ratio(ratio));
+}
+
+static void remember(fake_bus_t *f, uint64_t trace, const char *reason, uint64_t threshold) {
+  span_spec_t sp = fx_span(trace, 1, 0);
+  tt_bus_keep_t k;
+  memcpy(k.trace_id, sp.trace_id, 16);
+  k.threshold = threshold;
+  snprintf(k.reason, sizeof k.reason, "%s", reason);
+  fake_publish(&f->base, &k);
+}
+
+/* Answers come in from the bus between rounds; sync until the shards have taken them. */
+static size_t exported_settled(env_t *e) {
+  for (int i = 0; i < 4; i++)
+    tt__pipeline_sync(e->p);
+  return exported(e);
+}
+
+static void evidence_keep_should_be_shared_and_a_remote_keep_not_shared_again(void **state) {
+  (void)state;
+  fake_bus_t f;
+  env_t *e = env_new_bus(&f, 0.0);
+  span_spec_t err = fx_span(950, 1, 0);
+  err.status = 2;
+  send(e, &err, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported_settled(e), 1);
+  assert_int_equal(f.published, 1);
+  assert_string_equal(f.keeps[0].reason, "errors");
+  assert_int_equal(f.keeps[0].threshold, 0);
+  /* Another collector kept trace 951; here only its root arrives, which the ratio drops. */
+  remember(&f, 951, "slow-checkout", 0);
+  span_spec_t root = fx_span(951, 1, 0);
+  send(e, &root, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported_settled(e), 2);
+  assert_int_equal(f.published, 2); /* only the fake's own remember */
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_string_equal(fx_attr(v.spans[1], "tailtrace.decision.reason")->string_value,
+                      "slow-checkout");
+  assert_string_equal(fx_attr(v.spans[1], "tailtrace.decision.trigger")->string_value, "remote");
+  assert_int_equal(fx_attr(v.spans[1], "SampleRate")->int_value, 1);
+  cap_view_free(&v);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->traces_rescued[1]), 1);
+  assert_int_equal(decided(e, TT_POL_REMOTE, true, TT_TRIG_REMOTE), 1);
+  env_free(e);
+  pthread_mutex_destroy(&f.mu);
+}
+
+static void keep_shared_while_pending_should_be_found_by_the_final_lookup(void **state) {
+  (void)state;
+  fake_bus_t f;
+  env_t *e = env_new_bus(&f, 0.0);
+  span_spec_t root = fx_span(952, 1, 0);
+  send(e, &root, 1);
+  advance(e, 3 * SEC); /* pending; the first look-up finds nothing */
+  assert_int_equal(exported_settled(e), 0);
+  assert_int_equal(f.lookups, 1);
+  remember(&f, 952, "errors", 0); /* the leaf's collector decides later */
+  advance(e, drop_delay());
+  assert_int_equal(exported_settled(e), 1);
+  assert_int_equal(f.lookups, 2);
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 0);
+  env_free(e);
+  pthread_mutex_destroy(&f.mu);
+}
+
+static void chance_keep_should_wait_for_the_bus_and_take_a_remote_keeps_weight(void **state) {
+  (void)state;
+  fake_bus_t f;
+  env_t *e = env_new_bus(&f, 1.0); /* the ratio keeps everything, with weight 1 */
+  span_spec_t a = fx_span(953, 1, 0), b = fx_span(954, 1, 0);
+  send(e, &a, 1);
+  send(e, &b, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported_settled(e), 0); /* chance keeps wait for drop_delay with a bus */
+  remember(&f, 953, "errors", 0);
+  advance(e, drop_delay());
+  assert_int_equal(exported_settled(e), 2);
+  assert_int_equal(decided(e, TT_POL_REMOTE, true, TT_TRIG_REMOTE), 1);
+  assert_int_equal(decided(e, TT_POL_RATIO, true, TT_TRIG_ROOT_GRACE), 1);
+  /* A chance keep taken over by a remote keep is no rescue: it was kept anyway. */
+  assert_int_equal(atomic_load(&tt__pipeline_metrics(e->p)->traces_rescued[1]), 0);
+  env_free(e);
+  pthread_mutex_destroy(&f.mu);
+}
+
+static void bus_that_cannot_answer_should_leave_the_decision_local_and_counted(void **state) {
+  (void)state;
+  fake_bus_t f;
+  env_t *e = env_new_bus(&f, 0.0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  f.down = true;
+  span_spec_t a = fx_span(955, 1, 0);
+  send(e, &a, 1);
+  advance(e, 3 * SEC);
+  advance(e, drop_delay());
+  exported_settled(e);
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 1);
+  assert_int_equal(atomic_load(&m->bus_local), 1);
+  /* A bus that never answers: the trace waits bus_wait_ns at most, then is decided here. */
+  f.down = false;
+  f.silent = true;
+  span_spec_t b = fx_span(956, 1, 0);
+  send(e, &b, 1);
+  advance(e, 3 * SEC);
+  advance(e, drop_delay());
+  assert_int_equal(atomic_load(&m->traces_held), 1);
+  advance(e, 1 * SEC + 20000000ull);
+  assert_int_equal(atomic_load(&m->traces_held), 0);
+  assert_int_equal(decided(e, TT_POL_RATIO, false, TT_TRIG_ROOT_GRACE), 2);
+  assert_int_equal(atomic_load(&m->bus_local), 2);
+  env_free(e);
+  pthread_mutex_destroy(&f.mu);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
@@ -872,6 +1068,10 @@ int main(void) {
       cmocka_unit_test(drop_rule_listed_before_errors_should_still_win_over_late_evidence),
       cmocka_unit_test(zero_drop_delay_should_make_drops_final_at_once),
       cmocka_unit_test(span_with_a_remote_parent_should_start_the_grace_timer_like_a_root),
+      cmocka_unit_test(evidence_keep_should_be_shared_and_a_remote_keep_not_shared_again),
+      cmocka_unit_test(keep_shared_while_pending_should_be_found_by_the_final_lookup),
+      cmocka_unit_test(chance_keep_should_wait_for_the_bus_and_take_a_remote_keeps_weight),
+      cmocka_unit_test(bus_that_cannot_answer_should_leave_the_decision_local_and_counted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
