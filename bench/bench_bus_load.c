@@ -140,7 +140,10 @@ static void make_request(request_t *r, unsigned traces, unsigned per) {
       span_id_off[n] = span_start[n] + 2;
       span_code_off[n] = span_start[n] + code;
     }
-  tt__buf_append_lenfield(&ss, 1, "\x0a\x05" "bench", 7);
+  tt__buf_append_lenfield(&ss, 1,
+                          "\x0a\x05"
+                          "bench",
+                          7);
   size_t ss_spans = ss.len;
   tt__buf_append(&ss, spans.data, spans.len);
   tt__buf_append_lenfield(&any, 1, "orders", 6);
@@ -273,7 +276,8 @@ static void *conn_main(void *arg) {
     if (per_conn_rate > 0) {
       double due = t_start + (double)c->spans / per_conn_rate;
       if (due > t) {
-        struct timespec ts = {(time_t)(due - t), (long)((due - t - (double)(time_t)(due - t)) * 1e9)};
+        struct timespec ts = {(time_t)(due - t),
+                              (long)((due - t - (double)(time_t)(due - t)) * 1e9)};
         nanosleep(&ts, NULL);
       }
     }
@@ -337,8 +341,10 @@ static void figure(const char *name, double value, const char *unit) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s PORT [spans] [seconds] [conns] [traces] [per] [rate] "
-                    "[error_permille] [id_base]\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s PORT [spans] [seconds] [conns] [traces] [per] [rate] "
+            "[error_permille] [id_base]\n",
+            argv[0]);
     return 2;
   }
   opts.port = atoi(argv[1]);
