@@ -16,8 +16,8 @@ Groups (all by default; name some to run only those):
 Usage: /usr/bin/python3 bench/bench_bus.py [--build DIR] [--quick] [group ...]
 The build directory defaults to ./build of the repository holding this script (configure with
 -DTT_BENCH=ON so build/bench/bench_bus_load exists). Every process started here is killed on
-exit; every wait is bounded. When the collector does not accept the `bus:` key (the bus is not
-wired in yet), the bus groups print a "skipped" line and the bus-on throughput is not run."""
+exit; every wait is bounded. A collector that refuses the `bus:` configuration is an error (exit
+1), never a skipped figure."""
 import http.client
 import json
 import os
@@ -336,13 +336,15 @@ def bus_yaml(redis_port):
 """ % redis_port
 
 
-def bus_supported():
+def require_bus():
     cfg = os.path.join(WORK, "validate.yaml")
     with open(cfg, "w") as f:
         f.write(bus_yaml(6379))
     r = subprocess.run([collector_bin(), "--config", cfg, "--validate"], capture_output=True,
                        text=True, timeout=10)
-    return r.returncode == 0, (r.stdout + r.stderr).strip()
+    if r.returncode != 0:
+        raise RuntimeError("the collector refused the bus configuration: " +
+                           (r.stdout + r.stderr).strip())
 
 
 def load_bin():
@@ -555,10 +557,7 @@ def sidecar_run(n, traces, rate, error_share=0.05, seed=1):
 
 
 def bench_bus():
-    ok, why = bus_supported()
-    if not ok:
-        emit("bus_ops_per_kept_trace", None, "skipped", reason="bus: key not accepted: " + why)
-        return
+    require_bus()
     traces = 3000 if QUICK else 10000
     sidecar_run(3, traces, 1000)
     for n in (3, 6, 12):
@@ -568,10 +567,7 @@ def bench_bus():
 # ---- 3. propagation ------------------------------------------------------------------------
 
 def bench_propagation():
-    ok, why = bus_supported()
-    if not ok:
-        emit("bus_propagation_ms_p50", None, "skipped", reason="bus: key not accepted: " + why)
-        return
+    require_bus()
     r = Redis()
     yaml = """decision: {root_grace: 500ms, drop_delay: 6s, tick: 10ms}
 sink: {type: file, file: {path: "@SINK@"}}
@@ -653,12 +649,8 @@ policies: [{type: errors}, {type: ratio, ratio: 0}]
 def bench_throughput():
     spans, secs = (500000, 10) if QUICK else (2000000, 20)
     rounds = 1 if QUICK else 3
-    modes = [("off", None)]
-    ok, why = bus_supported()
-    if ok:
-        modes.append(("on", True))
-    else:
-        note("bus on: skipped, bus: key not accepted: " + why)
+    require_bus()
+    modes = [("off", None), ("on", True)]
     results = {}
     for mode, bus in [m for _ in range(rounds) for m in modes]:  # alternated: off, on, off, ...
         r = Redis() if bus else None
