@@ -498,10 +498,6 @@ void tt__pipeline_shutdown(tt_pipeline_t *p) {
       pthread_join(p->shards[i].thread, NULL);
       p->shards[i].started = false;
     }
-  /* After the shards: the keeps they shared while deciding everything at shutdown are flushed
-   * to the store, and look-ups still queued are answered into arrays nobody reads any more. */
-  tt__bus_free(p->bus);
-  p->bus = NULL;
   for (size_t i = 0; i < p->o.nsinks; i++)
     if (p->o.sinks[i]->vt->flush != NULL)
       p->o.sinks[i]->vt->flush(p->o.sinks[i]);
@@ -511,6 +507,12 @@ void tt__pipeline_free(tt_pipeline_t *p) {
   if (p == NULL)
     return;
   tt__pipeline_shutdown(p);
+  /* After the shards, and not in shutdown, where the admin port may still read the bus's
+   * counters: the keeps the shards shared while deciding everything at shutdown are flushed to
+   * the store (bounded by its timeout), and look-ups still queued are answered into arrays that
+   * tt__shard_destroy frees. */
+  tt__bus_free(p->bus);
+  p->bus = NULL;
   for (unsigned i = 0; i < p->nshards; i++) {
     shard_t *s = &p->shards[i];
     tt__shard_destroy(s);
