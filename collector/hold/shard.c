@@ -496,13 +496,13 @@ static void settle(shard_t *s, trace_t *t, uint64_t now) {
 
 /* Whether d waits drop_delay before it is final. Drops do, so that evidence arriving late (an
  * error span from a process whose SDK exports on a 5 s timer) can still make them keeps. Keeps
- * are final at once. Decisions forced early (trace cap, memory pressure, shutdown) are final. */
+ * made on the trace's own spans are final at once. Keeps by chance (ratio, rate_limit) wait too:
+ * a late error would otherwise go out under the ratio's weight (4 at ratio 0.25), and errored
+ * traces would be over-counted by every one that the ratio happened to pick first; waiting, the
+ * error's keep (weight 1) replaces it, here or from another collector through the bus. Decisions
+ * forced early (trace cap, memory pressure, shutdown) are final. */
 static bool defer(const shard_t *s, const tt_decision_t *d, tt_trigger_t trig) {
-  if (s->p->o.drop_delay_ns == 0)
-    return false;
-  /* With the bus, a chance keep waits too: another collector may hold the error of this trace,
-   * and its keep (weight 1) must be the one every span of the trace carries. */
-  if (d->keep && !(s->p->bus != NULL && tt__policy_kind_is_chance(d->kind)))
+  if (s->p->o.drop_delay_ns == 0 || (d->keep && !tt__policy_kind_is_chance(d->kind)))
     return false;
   return trig == TT_TRIG_ROOT_GRACE || trig == TT_TRIG_IDLE || trig == TT_TRIG_MAX_AGE;
 }

@@ -184,6 +184,7 @@ static void big_trace_should_not_leave_megabytes_of_framing_buffers(void **state
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0; /* ratio keeps final at once, as the timing below expects */
   env_t *e = env_new_ratio(&o, 1.0);
   /* About 5 MiB in one kept trace: framing it grows the batch and two scratch buffers past that. */
   enum { SPANS = 640 };
@@ -214,6 +215,7 @@ traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks(vo
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0; /* ratio keeps final at once, as the timing below expects */
   o.late_cache_ttl_ns = 1 * SEC;
   env_t *e = env_new_ratio(&o, 1.0);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);

@@ -28,13 +28,25 @@ static tt_policy_set_t *policies_errors_latency_ratio(double ratio) {
   return s;
 }
 
-static env_t *env_new(double ratio) {
+/* Decisions final at once (decision.drop_delay 0): the tests of when and how traces are decided.
+ * env_new_delayed keeps the default drop_delay, for the tests of pending decisions. */
+static env_t *env_new_opts(double ratio, bool delayed) {
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
   o.root_grace_ns = 2 * SEC;
   o.idle_timeout_ns = 10 * SEC;
   o.tick_ns = 10000000ull;
+  if (!delayed)
+    o.drop_delay_ns = 0;
   return env_new_with(&o, policies_errors_latency_ratio(ratio));
+}
+
+static env_t *env_new(double ratio) {
+  return env_new_opts(ratio, false);
+}
+
+static env_t *env_new_delayed(double ratio) {
+  return env_new_opts(ratio, true);
 }
 
 static size_t exported(env_t *e) {
@@ -123,7 +135,7 @@ static void trace_without_root_should_be_decided_after_idle_timeout(void **state
 
 static void error_trace_should_be_kept_with_weight_one_and_its_reason(void **state) {
   (void)state;
-  env_t *e = env_new(0.0); /* the ratio keeps nothing: only the error policy can keep */
+  env_t *e = env_new_delayed(0.0); /* the ratio keeps nothing: only the error policy can keep */
   span_spec_t sp[2] = {fx_span(9, 1, 0), fx_span(9, 2, 1)};
   sp[1].status = 2;
   send(e, sp, 2);
@@ -273,7 +285,6 @@ static void late_spans_should_follow_the_decision(void **state) {
   send(e, &kept, 1);
   send(e, &dropped, 1);
   advance(e, 3 * SEC);
-  advance(e, drop_delay()); /* the drop is final */
   assert_int_equal(exported(e), 1);
   span_spec_t late_k = fx_span(40, 2, 1), late_d = fx_span(41, 2, 1);
   send(e, &late_k, 1);
@@ -440,6 +451,7 @@ static void busy_trace_should_be_decided_at_its_max_age(void **state) {
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0; /* ratio keeps final at once, as the timing below expects */
   o.idle_timeout_ns = 10 * SEC;
   o.max_trace_age_ns = 30 * SEC;
   o.tick_ns = 10000000ull;
@@ -460,6 +472,7 @@ static void decided_ids_should_be_forgotten_after_their_ttl(void **state) {
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0; /* ratio keeps final at once, as the timing below expects */
   o.root_grace_ns = 2 * SEC;
   o.late_cache_ttl_ns = 10 * SEC;
   env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
@@ -482,6 +495,7 @@ static void decided_id_cache_should_stay_within_its_size(void **state) {
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0;      /* ratio keeps final at once, as the timing below expects */
   o.late_cache_traces = 10; /* 5 per shard */
   env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
   span_spec_t batch[40];
@@ -625,6 +639,7 @@ static void decided_cache_should_count_against_the_budget_within_its_share(void 
   (void)state;
   tt_pipeline_opts_t o;
   tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0; /* ratio keeps final at once, as the timing below expects */
   o.memory_budget = 64 * 1024;
   o.late_cache_traces = 1000000; /* the count alone would never bound it */
   env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
@@ -711,7 +726,7 @@ static uint64_t decided(env_t *e, tt_policy_kind_t k, bool keep, tt_trigger_t t)
 
 static void late_error_span_should_turn_a_pending_drop_into_a_keep_sent_complete(void **state) {
   (void)state;
-  env_t *e = env_new(0.0); /* the ratio keeps nothing */
+  env_t *e = env_new_delayed(0.0); /* the ratio keeps nothing */
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   span_spec_t root = fx_span(900, 1, 0), mid = fx_span(900, 2, 1);
   send(e, &root, 1);
@@ -749,7 +764,7 @@ static void late_error_span_should_turn_a_pending_drop_into_a_keep_sent_complete
 static void
 pending_drop_should_be_final_after_drop_delay_and_later_evidence_counted_late(void **state) {
   (void)state;
-  env_t *e = env_new(0.0);
+  env_t *e = env_new_delayed(0.0);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   span_spec_t root = fx_span(901, 1, 0), ok = fx_span(901, 2, 1);
   send(e, &root, 1);
@@ -769,6 +784,53 @@ pending_drop_should_be_final_after_drop_delay_and_later_evidence_counted_late(vo
   assert_int_equal(exported(e), 0); /* too late: the drop was final */
   assert_int_equal(atomic_load(&m->late_spans_dropped), 1);
   assert_int_equal(atomic_load(&m->traces_rescued[0]), 0);
+  env_free(e);
+}
+
+static void late_error_should_replace_a_ratio_keep_so_errored_traces_weigh_one(void **state) {
+  (void)state;
+  env_t *e = env_new_delayed(1.0); /* the ratio keeps everything, weight 1... */
+  tt_policy_set_t *pol = policies_errors_latency_ratio(0.5);
+  tt__pipeline_set_policies(e->p, pol); /* ...now half of it, weight 2 */
+  tt__policy_set_unref(pol);
+  /* A trace id the 0.5 ratio keeps (randomness >= 2^55). */
+  uint64_t t = 960;
+  for (;; t++) {
+    span_spec_t probe = fx_span(t, 1, 0);
+    if (tt__ratio_keeps(probe.trace_id, tt__threshold_from_ratio(0.5)))
+      break;
+  }
+  span_spec_t root = fx_span(t, 1, 0);
+  send(e, &root, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 0); /* a keep by chance waits for late evidence */
+  span_spec_t leaf = fx_span(t, 2, 1);
+  leaf.status = 2;
+  send(e, &leaf, 1);
+  advance(e, 0);
+  assert_int_equal(exported(e), 2);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  for (size_t i = 0; i < v.n; i++) {
+    assert_int_equal(fx_attr(v.spans[i], "SampleRate")->int_value, 1);
+    assert_string_equal(fx_attr(v.spans[i], "tailtrace.decision.reason")->string_value, "errors");
+  }
+  cap_view_free(&v);
+  assert_int_equal(decided(e, TT_POL_ERRORS, true, TT_TRIG_LATE_SPAN), 1);
+  assert_int_equal(decided(e, TT_POL_RATIO, true, TT_TRIG_ROOT_GRACE), 0);
+  /* Without evidence, the ratio keep goes out when drop_delay ends, with its weight. */
+  span_spec_t other = fx_span(t + 1000000, 1, 0);
+  for (uint64_t u = t + 1000000;; u++) {
+    other = fx_span(u, 1, 0);
+    if (tt__ratio_keeps(other.trace_id, tt__threshold_from_ratio(0.5)))
+      break;
+  }
+  send(e, &other, 1);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 2);
+  advance(e, drop_delay());
+  assert_int_equal(exported(e), 3);
+  assert_int_equal(decided(e, TT_POL_RATIO, true, TT_TRIG_ROOT_GRACE), 1);
   env_free(e);
 }
 
@@ -995,7 +1057,7 @@ static void chance_keep_should_wait_for_the_bus_and_take_a_remote_keeps_weight(v
   send(e, &a, 1);
   send(e, &b, 1);
   advance(e, 3 * SEC);
-  assert_int_equal(exported_settled(e), 0); /* chance keeps wait for drop_delay with a bus */
+  assert_int_equal(exported_settled(e), 0); /* chance keeps wait for drop_delay */
   remember(&f, 953, "errors", 0);
   advance(e, drop_delay());
   assert_int_equal(exported_settled(e), 2);
@@ -1066,6 +1128,7 @@ int main(void) {
       cmocka_unit_test(
           pending_drop_should_be_final_after_drop_delay_and_later_evidence_counted_late),
       cmocka_unit_test(drop_rule_listed_before_errors_should_still_win_over_late_evidence),
+      cmocka_unit_test(late_error_should_replace_a_ratio_keep_so_errored_traces_weigh_one),
       cmocka_unit_test(zero_drop_delay_should_make_drops_final_at_once),
       cmocka_unit_test(span_with_a_remote_parent_should_start_the_grace_timer_like_a_root),
       cmocka_unit_test(evidence_keep_should_be_shared_and_a_remote_keep_not_shared_again),
