@@ -68,7 +68,8 @@ typedef struct {
       lookups_failed,  /* answered with status < 0 */
       errors,          /* I/O or protocol errors, failed connects and failed AUTH included */
       reconnects,      /* successful connects to a node after its first one */
-      commands,        /* Redis commands sent (SET, MGET, AUTH) */
+      commands,        /* Redis commands sent (SET, MGET, and on each connect AUTH, or PING
+                          without a password) */
       keys,            /* keys written + read */
       bytes_sent,      /* RESP bytes of the commands sent, exactly */
       bytes_received,  /* RESP bytes of the replies received, exactly (every byte read; over

@@ -346,38 +346,46 @@ static void node_connect(bus_t *b, node_t *n) {
   }
   tt__resp_parser_reset(&b->rp);
   b->roff = b->rlen = 0;
+  /* A node is up only once it answered a command: AUTH, or PING without a password. A TCP or
+   * TLS connect alone proves too little: under TLS 1.3 a server that refuses the client
+   * certificate says so after the handshake, and a server that wants a password only at the
+   * first command. Either would otherwise look up, fail its first batch, reconnect at once
+   * (the backoff starts over after a success) and log twice per attempt. */
+  const char *argv[3] = {"AUTH", NULL, NULL};
+  size_t lens[3] = {4, 0, 0};
+  size_t argc = 1;
   if (b->password != NULL) {
-    const char *argv[3] = {"AUTH", NULL, NULL};
-    size_t lens[3] = {4, 0, 0};
-    size_t argc = 1;
     if (b->username != NULL) {
       argv[argc] = b->username;
       lens[argc++] = strlen(b->username);
     }
     argv[argc] = b->password;
     lens[argc++] = strlen(b->password);
-    tt__buf_reset(&b->wbuf);
-    b->why[0] = '\0';
-    rc = append_argv(b, argc, argv, lens);
-    if (rc == 0)
-      rc = write_all(b, n, deadline);
-    if (rc == 0)
-      rc = read_reply(b, n, deadline);
-    if (rc == 0 && b->roff != b->rlen) {
-      snprintf(b->why, sizeof b->why, "protocol error: bytes after the AUTH reply");
-      rc = -ENOTCONN;
-    }
-    if (rc < 0) {
-      node_down(b, n, rc, b->why[0] != '\0' ? b->why : "AUTH failed");
-      return;
-    }
-    if (!reply_is_ok(b)) {
-      uint8_t t = b->rp.nodes[0].type;
-      snprintf(why, sizeof why, "AUTH refused: %.100s",
-               t == TT_RESP_ERROR || t == TT_RESP_STATUS ? tt__resp_str(&b->rp, 0) : "?");
-      node_down(b, n, -EACCES, why);
-      return;
-    }
+  } else {
+    argv[0] = "PING";
+  }
+  tt__buf_reset(&b->wbuf);
+  b->why[0] = '\0';
+  rc = append_argv(b, argc, argv, lens);
+  if (rc == 0)
+    rc = write_all(b, n, deadline);
+  if (rc == 0)
+    rc = read_reply(b, n, deadline);
+  if (rc == 0 && b->roff != b->rlen) {
+    snprintf(b->why, sizeof b->why, "protocol error: bytes after the %s reply", argv[0]);
+    rc = -ENOTCONN;
+  }
+  if (rc < 0) {
+    node_down(b, n, rc, b->why[0] != '\0' ? b->why : "no answer");
+    return;
+  }
+  const tt_resp_node_t *r = &b->rp.nodes[0];
+  const char *want = b->password != NULL ? "OK" : "PONG";
+  if (r->type != TT_RESP_STATUS || strcmp(tt__resp_str(&b->rp, 0), want) != 0) {
+    snprintf(why, sizeof why, "%s refused: %.100s", argv[0],
+             r->type == TT_RESP_ERROR || r->type == TT_RESP_STATUS ? tt__resp_str(&b->rp, 0) : "?");
+    node_down(b, n, -EACCES, why);
+    return;
   }
   if (n->ever_up)
     b->d.reconnects++;
