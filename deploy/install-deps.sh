@@ -9,7 +9,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libgrpc-dev
   libuv1-dev libcmocka-dev libcurl4-openssl-dev zlib1g-dev libyaml-dev
-  libhttp-parser-dev libhiredis-dev redis-server
+  libhttp-parser-dev libssl-dev redis-server
   python3 python3-grpcio python3-protobuf
   nodejs npm
   binutils curl ca-certificates openssl

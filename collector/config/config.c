@@ -247,6 +247,23 @@ static const key_t_ keys[] = {
     {"bus.redis.queue_size", CT_INT, "65536", OFF(bus_queue), 0, v_positive_int,
      "Shares and look-ups waiting for the bus; past it they are refused (counted) and the "
      "collector decides on its own."},
+    {"bus.redis.tls.enabled", CT_BOOL, "false", OFF(bus_tls), 0, NULL,
+     "Speak TLS to every Redis node (Redis 6+ tls-port). The tls.*_file files are read when "
+     "the collector starts (not by --validate): one that does not load stops it."},
+    {"bus.redis.tls.ca_file", CT_STRING, "", OFF(bus_tls_ca_file), SZ(bus_tls_ca_file), NULL,
+     "PEM CA bundle the nodes' certificates must chain to; empty: the system's trust store."},
+    {"bus.redis.tls.cert_file", CT_STRING, "", OFF(bus_tls_cert_file), SZ(bus_tls_cert_file), NULL,
+     "Client certificate (PEM, chain allowed) for nodes that require one (tls-auth-clients "
+     "yes); empty: none. Needs key_file."},
+    {"bus.redis.tls.key_file", CT_STRING, "", OFF(bus_tls_key_file), SZ(bus_tls_key_file), NULL,
+     "Private key (PEM) of cert_file; empty: none. Needs cert_file."},
+    {"bus.redis.tls.server_name", CT_STRING, "", OFF(bus_tls_server_name), SZ(bus_tls_server_name),
+     NULL,
+     "Name (or IP address) the nodes' certificates must carry, also sent as SNI; empty: each "
+     "endpoint's host."},
+    {"bus.redis.tls.insecure", CT_BOOL, "false", OFF(bus_tls_insecure), 0, NULL,
+     "Skip the verification of the nodes' certificates and names. For tests only: anyone on "
+     "the path can then read and forge the bus."},
     {"sink.type", CT_STRING, "file", OFF(sink_type), SZ(sink_type), v_sink,
      "The local sink for kept traces: file (OTLP/JSON lines), null (discard; benchmarks) or none "
      "(only the `exporters:` list)."},
@@ -268,10 +285,19 @@ static const key_t_ keys[] = {
 
 #define NKEYS (sizeof keys / sizeof keys[0])
 
+static size_t key_index(const char *name) {
+  size_t i = 0;
+  while (i < NKEYS && strcmp(keys[i].name, name) != 0)
+    i++;
+  return i; /* only called with names of the table */
+}
+
 /* ---- the document walk ---------------------------------------------------------------------- */
 
+/* seen[i] is set once keys[i] is read; at[i] is then its key node, for checks that involve
+ * several keys and must still name a line. */
 static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *prefix, tt_config_t *c,
-                 bool *seen) {
+                 bool *seen, const yaml_node_t **at) {
   for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
     yaml_node_t *kn = yaml_document_get_node(d, pr->key);
     yaml_node_t *vn = yaml_document_get_node(d, pr->value);
@@ -301,6 +327,7 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
     }
     const key_t_ *k = tt__config_claim_key(cx, keys, NKEYS, seen, path, kn, path);
     if (k != NULL) {
+      at[k - keys] = kn;
       tt__config_set_from_node(cx, c, k, vn, path);
       continue;
     }
@@ -310,7 +337,7 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
     for (size_t j = 0; j < NKEYS && !section; j++)
       section = strncmp(keys[j].name, path, plen) == 0 && keys[j].name[plen] == '.';
     if (section && vn->type == YAML_MAPPING_NODE)
-      walk(cx, d, vn, path, c, seen);
+      walk(cx, d, vn, path, c, seen, at);
     else if (section && vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
       continue; /* an empty section (`admin:`) keeps its defaults */
     else if (section)
@@ -352,14 +379,23 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   tt_config_t work = *c;
   tt__policy_set_ref(work.policies);
   bool seen[NKEYS] = {0};
+  const yaml_node_t *at[NKEYS] = {0};
   if (root != NULL && root->type == YAML_MAPPING_NODE)
-    walk(&cx, &doc, root, "", &work, seen);
+    walk(&cx, &doc, root, "", &work, seen, at);
   else if (root != NULL && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
     tt__config_error_at(&cx, root, "(top)", "the configuration must be a mapping of keys");
   if (cx.nerr == 0 && work.max_trace_bytes > work.memory_budget)
     tt__config_error_at(&cx, root, "memory.max_trace_size", "must not exceed memory.budget");
   if (cx.nerr == 0 && strcmp(work.bus_type, "redis") == 0 && work.bus_key_ttl_ms < 1000)
     tt__config_error_at(&cx, root, "bus.redis.key_ttl", "must be at least 1s");
+  if (cx.nerr == 0 && (work.bus_tls_cert_file[0] == '\0') != (work.bus_tls_key_file[0] == '\0')) {
+    /* Reported where the one that is set was written (a default never sets either). */
+    bool cert = work.bus_tls_cert_file[0] != '\0';
+    const char *key = cert ? "bus.redis.tls.cert_file" : "bus.redis.tls.key_file";
+    tt__config_error_at(&cx, at[key_index(key)], key, "%s",
+                        cert ? "needs bus.redis.tls.key_file (the certificate's private key)"
+                             : "needs bus.redis.tls.cert_file (the key's certificate)");
+  }
   if (cx.nerr == 0 && strcmp(work.sink_type, "none") == 0 && work.nexporters == 0)
     tt__config_error_at(&cx, root, "sink.type",
                         "\"none\" needs at least one entry under exporters:");
@@ -428,6 +464,12 @@ static int redis_bus(void *ctx, tt_bus_answer_fn answer, void *answer_ctx, tt_bu
       .queue_limit = (size_t)c->bus_queue,
       .answer = answer,
       .answer_ctx = answer_ctx,
+      .tls = c->bus_tls,
+      .tls_ca_file = c->bus_tls_ca_file,
+      .tls_cert_file = c->bus_tls_cert_file,
+      .tls_key_file = c->bus_tls_key_file,
+      .tls_server_name = c->bus_tls_server_name,
+      .tls_insecure = c->bus_tls_insecure,
   };
   return tt__bus_redis_new(&ro, out);
 }
@@ -448,6 +490,18 @@ void tt__config_warnings(const tt_config_t *c, tt_buf_t *out) {
                     "a trace with no root and no remote parent is decided after the other "
                     "collectors' drops of that trace are final, so a keep it shares may come "
                     "too late for them (docs/bus.md, Timing)\n",
+                    c->source);
+  if (c->bus_tls && c->bus_tls_insecure)
+    tt__buf_appendf(out,
+                    "%s: bus.redis.tls.insecure is true: the Redis nodes' certificates are not "
+                    "verified, so anyone on the path can read and forge the bus (for tests "
+                    "only)\n",
+                    c->source);
+  if (!c->bus_tls && (c->bus_tls_ca_file[0] || c->bus_tls_cert_file[0] ||
+                      c->bus_tls_server_name[0] || c->bus_tls_insecure))
+    tt__buf_appendf(out,
+                    "%s: bus.redis.tls settings are given but bus.redis.tls.enabled is false: "
+                    "the bus speaks plain TCP\n",
                     c->source);
   if (c->drop_delay_ms == 0)
     tt__buf_appendf(out,

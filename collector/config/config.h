@@ -73,6 +73,12 @@ typedef struct {
   uint64_t bus_timeout_ms;
   uint64_t bus_flush_ms;
   int64_t bus_queue;
+  bool bus_tls;                /* bus.redis.tls.enabled */
+  char bus_tls_ca_file[512];   /* empty: the system's trust store */
+  char bus_tls_cert_file[512]; /* client certificate; set together with the key */
+  char bus_tls_key_file[512];
+  char bus_tls_server_name[256]; /* empty: each endpoint's host */
+  bool bus_tls_insecure;
   tt_policy_set_t *policies;     /* owned reference */
   tt_exporter_conf_t *exporters; /* owned array (NULL when none) */
   size_t nexporters;

@@ -68,10 +68,12 @@ typedef struct {
       lookups_failed,  /* answered with status < 0 */
       errors,          /* I/O or protocol errors, failed connects and failed AUTH included */
       reconnects,      /* successful connects to a node after its first one */
-      commands,        /* Redis commands sent (SET, MGET, AUTH) */
+      commands,        /* Redis commands sent (SET, MGET, and on each connect AUTH, or PING
+                          without a password) */
       keys,            /* keys written + read */
       bytes_sent,      /* RESP bytes of the commands sent, exactly */
-      bytes_received,  /* RESP2 bytes of the replies received, rebuilt from each reply */
+      bytes_received,  /* RESP bytes of the replies received, exactly (every byte read; over
+                          TLS the bytes carried, not the TLS records) */
       batches;         /* pipelined batches sent to a node, completed or failed */
   uint64_t rtt_us_buckets[TT_BUS_RTT_BUCKETS]; /* bounds in TT_BUS_RTT_BOUNDS_US */
   uint64_t rtt_us_sum, rtt_count;              /* completed batches only, from first write to
@@ -135,13 +137,24 @@ typedef struct {
   uint32_t backoff_min_ms, backoff_max_ms; /* reconnect backoff with jitter; 0: 100 / 5000 */
   tt_bus_answer_fn answer;                 /* required */
   void *answer_ctx;
+  /* Added fields: TLS to every node (OpenSSL). The files are read by tt__bus_redis_new. */
+  bool tls;
+  const char *tls_ca_file;     /* PEM CA bundle; NULL or "": the system's trust store */
+  const char *tls_cert_file;   /* client certificate (PEM chain) for mutual TLS, with its */
+  const char *tls_key_file;    /* private key (PEM): both or neither; NULL or "": none */
+  const char *tls_server_name; /* NULL or "": each endpoint's host. The name (or IP address)
+                                  the server certificate must carry, sent as SNI when a name */
+  bool tls_insecure;           /* verify neither the certificate nor the name: for tests only,
+                                  since anyone on the path can then read the bus */
 } tt_bus_redis_opts_t;
 
 /* Starts the bus thread and returns at once: it succeeds even when no Redis is reachable yet
  * (the thread keeps trying, and lookups are answered with a negative status meanwhile).
  * -EINVAL for bad options (no endpoint, endpoint without a port or with a bad one, no answer
- * callback, a key prefix over 64 bytes, backoff_min above backoff_max), -ENOMEM, or a negative
- * errno from pthread_create. The caller frees *out with tt__bus_free.
+ * callback, a key prefix over 64 bytes, backoff_min above backoff_max, with tls a CA,
+ * certificate or key file that does not load, a certificate without its key or the reverse:
+ * logged with the reason), -ENOMEM, or a negative errno from pthread_create. The caller frees
+ * *out with tt__bus_free.
  *
  * Sharding: a trace lives on node tt__bus_node_of(trace_id, nendpoints), a pure function of the
  * id and the number of endpoints, so every collector configured with the same endpoint list in
@@ -149,10 +162,12 @@ typedef struct {
  * publish is SET key value EX key_ttl_s NX (the first keeper wins), lookup is MGET, at most 512
  * keys per command, one pipelined batch per node and turn.
  *
- * Blocking design: the bus thread uses blocking sockets with every wait bounded by timeout_ms.
- * A connect to an unreachable (not refusing) node therefore holds the other nodes' batches for
- * up to timeout_ms each backoff period; host names are resolved with getaddrinfo, which is not
- * bounded, so configure addresses where that matters. */
+ * Waiting design: the bus thread serves the nodes one after the other, each connect (the TLS
+ * handshake included) and each batch bounded by timeout_ms (non-blocking sockets and poll). A
+ * connect to an unreachable (not refusing) node therefore holds the other nodes' batches for up
+ * to timeout_ms each backoff period; host names are resolved with getaddrinfo, which is not
+ * bounded, so configure addresses where that matters. The protocol is RESP2 (resp.h), over
+ * plain TCP or TLS (bus_conn.h). */
 int tt__bus_redis_new(const tt_bus_redis_opts_t *o, tt_bus_t **out);
 
 /* Node of a trace among n (n > 0): the first 8 bytes of the id read little-endian, through the

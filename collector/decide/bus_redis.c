@@ -1,10 +1,12 @@
 /* Decision bus on Redis (see bus.h): client-side sharding over independent nodes, one bus
- * thread with blocking hiredis sockets.
+ * thread speaking RESP2 (resp.h) over plain TCP or TLS (bus_conn.h), every wait bounded by the
+ * batch's deadline.
  *
  * Ownership and hand-over: shard threads append publishes and lookups to one bounded queue
  * (bus_t.q) under bus_t.mu and signal bus_t.cv when it turns non-empty. The bus thread swaps the
  * whole queue out under the same mutex (so neither side allocates in steady state), then owns
- * the taken items, every hiredis context and every per-node state without a lock. Counters are
+ * the taken items, every connection, the command and reply buffers, the reply parser and every
+ * per-node state without a lock. Counters are
  * kept by the bus thread in a private delta and merged into bus_t.st under the mutex when it
  * takes the lock to wait and before each answer callback; callers' refusals are counted in bus_t.st
  * directly while they hold the mutex.
@@ -15,7 +17,9 @@
  * than a shard that waits. While a node is down its new lookups are answered negatively on the
  * next turn and reconnects follow an exponential backoff with jitter. */
 #include "bus.h"
+#include "bus_conn.h"
 #include "log.h"
+#include "resp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,16 +28,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
-
-#include <hiredis/hiredis.h>
 
 #define MGET_CHUNK 512
 #define PREFIX_MAX 64
 #define QUEUE_MIN_CAP 256
 /* Upper bound on an idle wait, so a lost wake-up could never stall the thread for long. */
 #define IDLE_WAIT_NS 1000000000ull
+/* The replies this bus asks for are "+OK", nil, an error line, or an MGET array of at most
+ * MGET_CHUNK values of under TT_BUS_VALUE_MAX bytes. A longer value under one of our keys is
+ * someone else's; the limits refuse a stream that would make the parser hold more than this. */
+#define REPLY_MAX_BULK (64u << 10)
+#define REPLY_MAX_BYTES (1u << 20)
+/* Command buffer memory kept between batches; one huge batch's is given back. */
+#define WBUF_KEEP (256u << 10)
 
 enum { ITEM_PUBLISH, ITEM_LOOKUP };
 
@@ -56,8 +64,8 @@ typedef struct {
 typedef struct {
   char *host;
   int port;
-  char *name;      /* "host:port" made JSON-safe for logs */
-  redisContext *c; /* NULL while down */
+  char *name;       /* "host:port" made JSON-safe for logs */
+  tt_bus_conn_t *c; /* NULL while down */
   bool ever_up;
   bool logged_down; /* one log line per state change, not per failed attempt */
   uint32_t backoff_ms;
@@ -71,6 +79,7 @@ typedef struct {
   node_t *nodes;
   size_t nnodes;
   char *username, *password;
+  tt_bus_tls_t *tls; /* NULL: plain TCP */
   char prefix[PREFIX_MAX + 1];
   size_t prefix_len;
   char ttl[16];
@@ -100,14 +109,20 @@ typedef struct {
   size_t argvlen[1 + MGET_CHUNK];
   tt_bus_stats_t d; /* counters since the last merge into st */
   uint64_t rng;
+  /* The commands of the batch being built, then written whole. */
+  tt_buf_t wbuf;
+  /* Bytes read from the node being served: rbuf[roff..rlen) are not parsed yet. A batch's
+   * replies end exactly at its last reply, so anything left over is a protocol error. */
+  tt_resp_parser_t rp;
+  size_t roff, rlen;
+  char why[160]; /* the last I/O or protocol failure, for the node's log line */
+  uint8_t rbuf[16384];
 } bus_t;
 
 static const uint64_t rtt_bounds_us[TT_BUS_RTT_BUCKETS] = TT_BUS_RTT_BOUNDS_US;
 
 static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  return tt__bus_now_ns();
 }
 
 static struct timespec ns_to_ts(uint64_t ns) {
@@ -218,105 +233,64 @@ static void redis_stats(tt_bus_t *base, tt_bus_stats_t *out) {
 
 /* ---- Bus thread: I/O helpers ------------------------------------------------------------- */
 
-/* RESP2 size of a reply as the server sent it, rebuilt from the parsed structure; exact for
- * RESP2 replies, which are all this bus asks for. */
-static uint64_t digits(long long v) {
-  uint64_t n = v < 0 ? 2 : 1;
-  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-  while (u >= 10) {
-    u /= 10;
-    n++;
-  }
-  return n;
-}
-
-static uint64_t resp_size(const redisReply *r) {
-  switch (r->type) {
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-      return 1 + r->len + 2;
-    case REDIS_REPLY_INTEGER:
-      return 1 + digits(r->integer) + 2;
-    case REDIS_REPLY_STRING:
-      return 1 + digits((long long)r->len) + 2 + r->len + 2;
-    case REDIS_REPLY_ARRAY: {
-      uint64_t n = 1 + digits((long long)r->elements) + 2;
-      for (size_t i = 0; i < r->elements; i++)
-        n += resp_size(r->element[i]);
-      return n;
-    }
-    default: /* REDIS_REPLY_NIL: "$-1\r\n" or "*-1\r\n" */
-      return 5;
-  }
-}
-
-/* Every socket wait is bounded by what is left until the deadline, so a batch as a whole (not
- * each read) is bounded by timeout_ms. A zero timeval would mean "forever" to the kernel. */
-static int arm_timeout(redisContext *c, uint64_t deadline) {
-  uint64_t now = now_ns();
-  if (now >= deadline)
-    return -ETIMEDOUT;
-  uint64_t us = (deadline - now) / 1000;
-  if (us == 0)
-    us = 1;
-  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-  return redisSetTimeout(c, tv) == REDIS_OK ? 0 : -ENOTCONN;
-}
-
-static int io_status(const redisContext *c, int saved_errno) {
-  if (c->err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
-    return -ETIMEDOUT;
-  return -ENOTCONN;
-}
-
 static uint64_t batch_deadline(bus_t *b) {
   uint64_t d = now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
   uint64_t stop = atomic_load(&b->stop_deadline_ns);
   return stop != 0 && stop < d ? stop : d;
 }
 
-static int append_argv(bus_t *b, redisContext *c, int argc, const char **argv, const size_t *lens) {
-  char *cmd = NULL;
-  int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+/* Encodes one command into the batch's buffer; bytes_sent counts exactly what is written. */
+static int append_argv(bus_t *b, size_t argc, const char *const *argv, const size_t *lens) {
+  long len = tt__resp_encode(&b->wbuf, argc, argv, lens);
   if (len < 0)
-    return -ENOMEM;
-  int rc = redisAppendFormattedCommand(c, cmd, (size_t)len);
-  redisFreeCommand(cmd);
-  if (rc != REDIS_OK)
     return -ENOMEM;
   b->d.commands++;
   b->d.bytes_sent += (uint64_t)len;
   return 0;
 }
 
-static int write_all(redisContext *c, uint64_t deadline) {
-  int done = 0;
-  while (!done) {
-    int rc = arm_timeout(c, deadline);
-    if (rc < 0)
-      return rc;
-    if (redisBufferWrite(c, &done) != REDIS_OK)
-      return io_status(c, errno);
-  }
-  return 0;
+static int write_all(bus_t *b, node_t *n, uint64_t deadline) {
+  int rc = tt__bus_conn_write(n->c, b->wbuf.data, b->wbuf.len, deadline);
+  tt__buf_reset(&b->wbuf);
+  tt__buf_shrink(&b->wbuf, WBUF_KEEP);
+  if (rc < 0)
+    snprintf(b->why, sizeof b->why, "%s", tt__bus_conn_error(n->c));
+  return rc;
 }
 
-static int read_reply(bus_t *b, redisContext *c, uint64_t deadline, redisReply **out) {
-  void *r = NULL;
+/* Reads until the parser holds one complete reply (b->rp.nodes). Bytes past it stay in rbuf for
+ * the next reply of the batch. bytes_received counts every byte read, exactly (TLS records are
+ * counted as the RESP bytes they carry). */
+static int read_reply(bus_t *b, node_t *n, uint64_t deadline) {
   for (;;) {
-    if (redisGetReplyFromReader(c, &r) != REDIS_OK)
-      return -ENOTCONN;
-    if (r != NULL)
-      break;
-    int rc = arm_timeout(c, deadline);
-    if (rc < 0)
-      return rc;
-    if (redisBufferRead(c) != REDIS_OK)
-      return io_status(c, errno);
+    if (b->roff < b->rlen) {
+      size_t used = 0;
+      int rc = tt__resp_feed(&b->rp, b->rbuf + b->roff, b->rlen - b->roff, &used);
+      b->roff += used;
+      if (rc == 1)
+        return 0;
+      if (rc < 0) {
+        snprintf(b->why, sizeof b->why, "%s",
+                 rc == -E2BIG    ? "reply larger than this client accepts"
+                 : rc == -ENOMEM ? "out of memory for a reply"
+                                 : "protocol error: not a RESP2 reply");
+        return -ENOTCONN;
+      }
+    }
+    long got = tt__bus_conn_read(n->c, b->rbuf, sizeof b->rbuf, deadline);
+    if (got < 0) {
+      snprintf(b->why, sizeof b->why, "%s", tt__bus_conn_error(n->c));
+      return (int)got;
+    }
+    b->d.bytes_received += (uint64_t)got;
+    b->roff = 0;
+    b->rlen = (size_t)got;
   }
-  *out = r;
-  b->d.bytes_received += resp_size(*out);
-  return 0;
+}
+
+/* The single reply in the parser is the status line "+OK". */
+static bool reply_is_ok(const bus_t *b) {
+  return b->rp.nodes[0].type == TT_RESP_STATUS && strcmp(tt__resp_str(&b->rp, 0), "OK") == 0;
 }
 
 /* ---- Bus thread: node state -------------------------------------------------------------- */
@@ -344,10 +318,11 @@ static void node_down(bus_t *b, node_t *n, int status, const char *why) {
            n->name, status, safe);
     n->logged_down = true;
   }
-  if (n->c != NULL) {
-    redisFree(n->c);
-    n->c = NULL;
-  }
+  tt__bus_conn_close(n->c);
+  n->c = NULL;
+  /* Whatever was half read belonged to the closed stream. */
+  tt__resp_parser_reset(&b->rp);
+  b->roff = b->rlen = 0;
   b->d.errors++;
   /* A write to a peer that closed raises SIGPIPE; it is blocked on this thread (see
    * tt__bus_redis_new) and left pending, so consume it here to keep the thread's state clean. */
@@ -361,53 +336,61 @@ static void node_down(bus_t *b, node_t *n, int status, const char *why) {
 }
 
 static void node_connect(bus_t *b, node_t *n) {
-  struct timeval tv = {(time_t)(b->timeout_ms / 1000), (suseconds_t)(b->timeout_ms % 1000) * 1000};
   uint64_t deadline = now_ns() + (uint64_t)b->timeout_ms * 1000000ull;
-  n->c = redisConnectWithTimeout(n->host, n->port, tv);
-  if (n->c == NULL) {
-    node_down(b, n, -ENOMEM, "out of memory");
+  char why[160];
+  int rc = tt__bus_conn_open(n->host, n->port, b->tls, deadline, &n->c, why, sizeof why);
+  if (rc < 0) {
+    n->c = NULL;
+    node_down(b, n, rc, why);
     return;
   }
-  if (n->c->err != 0) {
-    char why[sizeof n->c->errstr];
-    memcpy(why, n->c->errstr, sizeof why);
-    node_down(b, n, -ENOTCONN, why);
-    return;
-  }
+  tt__resp_parser_reset(&b->rp);
+  b->roff = b->rlen = 0;
+  /* A node is up only once it answered a command: AUTH, or PING without a password. A TCP or
+   * TLS connect alone proves too little: under TLS 1.3 a server that refuses the client
+   * certificate says so after the handshake, and a server that wants a password only at the
+   * first command. Either would otherwise look up, fail its first batch, reconnect at once
+   * (the backoff starts over after a success) and log twice per attempt. */
+  const char *argv[3] = {"AUTH", NULL, NULL};
+  size_t lens[3] = {4, 0, 0};
+  size_t argc = 1;
   if (b->password != NULL) {
-    const char *argv[3] = {"AUTH", NULL, NULL};
-    size_t lens[3] = {4, 0, 0};
-    int argc = 1;
     if (b->username != NULL) {
       argv[argc] = b->username;
       lens[argc++] = strlen(b->username);
     }
     argv[argc] = b->password;
     lens[argc++] = strlen(b->password);
-    redisReply *r = NULL;
-    int rc = append_argv(b, n->c, argc, argv, lens);
-    if (rc == 0)
-      rc = write_all(n->c, deadline);
-    if (rc == 0)
-      rc = read_reply(b, n->c, deadline, &r);
-    if (rc < 0) {
-      node_down(b, n, rc, n->c->errstr[0] != '\0' ? n->c->errstr : "AUTH timed out");
-      return;
-    }
-    bool ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
-    char why[128];
-    snprintf(why, sizeof why, "AUTH refused: %s",
-             r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STATUS ? r->str : "?");
-    freeReplyObject(r);
-    if (!ok) {
-      node_down(b, n, -EACCES, why);
-      return;
-    }
+  } else {
+    argv[0] = "PING";
+  }
+  tt__buf_reset(&b->wbuf);
+  b->why[0] = '\0';
+  rc = append_argv(b, argc, argv, lens);
+  if (rc == 0)
+    rc = write_all(b, n, deadline);
+  if (rc == 0)
+    rc = read_reply(b, n, deadline);
+  if (rc == 0 && b->roff != b->rlen) {
+    snprintf(b->why, sizeof b->why, "protocol error: bytes after the %s reply", argv[0]);
+    rc = -ENOTCONN;
+  }
+  if (rc < 0) {
+    node_down(b, n, rc, b->why[0] != '\0' ? b->why : "no answer");
+    return;
+  }
+  const tt_resp_node_t *r = &b->rp.nodes[0];
+  const char *want = b->password != NULL ? "OK" : "PONG";
+  if (r->type != TT_RESP_STATUS || strcmp(tt__resp_str(&b->rp, 0), want) != 0) {
+    snprintf(why, sizeof why, "%s refused: %.100s", argv[0],
+             r->type == TT_RESP_ERROR || r->type == TT_RESP_STATUS ? tt__resp_str(&b->rp, 0) : "?");
+    node_down(b, n, -EACCES, why);
+    return;
   }
   if (n->ever_up)
     b->d.reconnects++;
   TT_LOG(TT_LOG_INFO, n->ever_up ? "decision bus node reconnected" : "decision bus node connected",
-         "\"node\":\"%s\"", n->name);
+         "\"node\":\"%s\",\"tls\":%s", n->name, b->tls != NULL ? "true" : "false");
   n->ever_up = true;
   n->logged_down = false;
   n->backoff_ms = 0;
@@ -453,22 +436,24 @@ static void record_rtt(bus_t *b, uint64_t ns) {
   b->d.rtt_count++;
 }
 
-/* Reads one MGET reply into the answers of its chunk. 0, or a negative status that takes the
- * node down (error reply, wrong shape). A value that does not decode is not the node's fault:
- * that lookup alone answers -EPROTO. */
-static int take_mget(bus_t *b, const redisReply *r, tt_bus_answer_t *a, size_t n) {
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+/* Reads the MGET reply in the parser into the answers of its chunk. 0, or a negative status
+ * that takes the node down (error reply, wrong shape). A value that does not decode is not the
+ * node's fault: that lookup alone answers -EPROTO. The parser's depth limit of 1 makes an array
+ * of n values exactly n + 1 nodes. */
+static int take_mget(bus_t *b, tt_bus_answer_t *a, size_t n) {
+  const tt_resp_parser_t *p = &b->rp;
+  if (p->nodes[0].type != TT_RESP_ARRAY || p->nodes[0].len != n || p->nnodes != n + 1)
     return -ENOTCONN;
   for (size_t i = 0; i < n; i++) {
-    const redisReply *e = r->element[i];
-    if (e->type == REDIS_REPLY_NIL) {
+    const tt_resp_node_t *e = &p->nodes[1 + i];
+    if (e->type == TT_RESP_NIL) {
       a[i].status = 0;
-    } else if (e->type == REDIS_REPLY_STRING &&
-               tt__bus_value_decode(e->str, e->len, &a[i].keep) == 0) {
+    } else if (e->type == TT_RESP_BULK &&
+               tt__bus_value_decode(tt__resp_str(p, 1 + i), e->len, &a[i].keep) == 0) {
       a[i].status = 0;
       a[i].found = true;
       memcpy(a[i].keep.trace_id, a[i].trace_id, 16);
-    } else if (e->type == REDIS_REPLY_STRING) {
+    } else if (e->type == TT_RESP_BULK) {
       a[i].status = -EPROTO;
       b->d.errors++;
     } else {
@@ -539,11 +524,12 @@ static void node_batch(bus_t *b, size_t ni, bool final) {
   int rc = 0;
   size_t klen = b->prefix_len + 32;
   char key[PREFIX_MAX + 32];
+  tt__buf_reset(&b->wbuf);
   for (size_t i = 0; i < np && rc == 0; i++) {
     write_key(b, b->pubs[i]->trace_id, key);
     const char *argv[6] = {"SET", key, b->pubs[i]->value, "EX", b->ttl, "NX"};
     size_t lens[6] = {3, klen, b->pubs[i]->vlen, 2, strlen(b->ttl), 2};
-    rc = append_argv(b, n->c, 6, argv, lens);
+    rc = append_argv(b, 6, argv, lens);
     b->d.keys++;
   }
   for (size_t off = 0; off < nsend && rc == 0; off += MGET_CHUNK) {
@@ -556,58 +542,60 @@ static void node_batch(bus_t *b, size_t ni, bool final) {
       b->argv[1 + j] = k;
       b->argvlen[1 + j] = klen;
     }
-    rc = append_argv(b, n->c, (int)(1 + m), b->argv, b->argvlen);
+    rc = append_argv(b, 1 + m, b->argv, b->argvlen);
     b->d.keys += m;
   }
 
   b->d.batches++;
   uint64_t deadline = batch_deadline(b);
   uint64_t t0 = now_ns();
-  if (rc == 0)
-    rc = write_all(n->c, deadline);
   /* why: the first failure's description, for the one log line of the state change. */
-  char why[128] = "";
+  char why[sizeof b->why] = "";
+  b->why[0] = '\0';
+  if (rc == 0)
+    rc = write_all(b, n, deadline);
   size_t acked = 0;
   while (acked < np && rc == 0) {
-    redisReply *r = NULL;
-    rc = read_reply(b, n->c, deadline, &r);
+    rc = read_reply(b, n, deadline);
     if (rc < 0)
       break;
     /* "OK": this collector is the first keeper; nil: an earlier keep holds the key (NX). */
-    if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
+    uint8_t t = b->rp.nodes[0].type;
+    if (reply_is_ok(b)) {
       b->d.published++;
       acked++;
-    } else if (r->type == REDIS_REPLY_NIL) {
+    } else if (t == TT_RESP_NIL) {
       b->d.published++;
       b->d.publish_existing++;
       acked++;
     } else {
       snprintf(why, sizeof why, "unexpected SET reply: %.90s",
-               r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
+               t == TT_RESP_ERROR ? tt__resp_str(&b->rp, 0) : "wrong type");
       rc = -ENOTCONN;
     }
-    freeReplyObject(r);
   }
   for (size_t off = 0; off < nsend && rc == 0; off += MGET_CHUNK) {
     size_t m = nsend - off < MGET_CHUNK ? nsend - off : MGET_CHUNK;
-    redisReply *r = NULL;
-    rc = read_reply(b, n->c, deadline, &r);
+    rc = read_reply(b, n, deadline);
     if (rc < 0)
       break;
-    rc = take_mget(b, r, b->ans + off, m);
+    rc = take_mget(b, b->ans + off, m);
     if (rc < 0)
       snprintf(why, sizeof why, "unexpected MGET reply: %.90s",
-               r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
-    freeReplyObject(r);
+               b->rp.nodes[0].type == TT_RESP_ERROR ? tt__resp_str(&b->rp, 0) : "wrong shape");
+  }
+  if (rc == 0 && b->roff != b->rlen) {
+    snprintf(why, sizeof why, "protocol error: bytes after the batch's replies");
+    rc = -ENOTCONN;
   }
   if (rc == 0) {
     record_rtt(b, now_ns() - t0);
   } else {
     if (why[0] == '\0')
       snprintf(why, sizeof why, "%s",
-               n->c->errstr[0] != '\0' ? n->c->errstr
-               : rc == -ETIMEDOUT      ? "timed out"
-                                       : "connection failed");
+               b->why[0] != '\0'  ? b->why
+               : rc == -ETIMEDOUT ? "timed out"
+                                  : "connection failed");
     node_down(b, n, rc, why);
     b->d.publish_dropped += np - acked;
     for (size_t i = 0; i < nl; i++)
@@ -717,11 +705,10 @@ static void *bus_main(void *arg) {
     if (stop)
       break;
   }
-  for (size_t i = 0; i < b->nnodes; i++)
-    if (b->nodes[i].c != NULL) {
-      redisFree(b->nodes[i].c);
-      b->nodes[i].c = NULL;
-    }
+  for (size_t i = 0; i < b->nnodes; i++) {
+    tt__bus_conn_close(b->nodes[i].c);
+    b->nodes[i].c = NULL;
+  }
   return NULL;
 }
 
@@ -741,6 +728,9 @@ static void destroy(bus_t *b) {
   free(b->pubs);
   free(b->lks);
   free(b->keys);
+  tt__buf_free(&b->wbuf);
+  tt__resp_parser_free(&b->rp);
+  tt__bus_tls_free(b->tls);
   free(b);
 }
 
@@ -850,6 +840,27 @@ int tt__bus_redis_new(const tt_bus_redis_opts_t *o, tt_bus_t **out) {
   if (b->keys == NULL) {
     destroy(b);
     return -ENOMEM;
+  }
+  tt_resp_limits_t lim = {.max_bulk = REPLY_MAX_BULK,
+                          .max_elements = MGET_CHUNK,
+                          .max_depth = 1,
+                          .max_nodes = MGET_CHUNK + 1,
+                          .max_bytes = REPLY_MAX_BYTES};
+  tt__resp_parser_init(&b->rp, &lim);
+  if (o->tls) {
+    tt_bus_tls_opts_t to = {o->tls_ca_file, o->tls_cert_file, o->tls_key_file, o->tls_server_name,
+                            o->tls_insecure};
+    char why[256], safe[256];
+    int rc = tt__bus_tls_new(&to, &b->tls, why, sizeof why);
+    if (rc < 0) {
+      json_safe(safe, sizeof safe, why);
+      TT_LOG(TT_LOG_ERROR, "decision bus TLS settings refused", "\"error\":\"%s\"", safe);
+      destroy(b);
+      return rc;
+    }
+    if (o->tls_insecure)
+      TT_LOG(TT_LOG_WARN, "decision bus TLS without verification: for tests only",
+             "\"insecure\":%s", "true");
   }
 
   pthread_condattr_t ca;

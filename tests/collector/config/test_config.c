@@ -419,6 +419,83 @@ static void bus_keys_should_load_and_bad_endpoints_be_refused_with_file_line_and
   tt__buf_free(&e);
 }
 
+static void bus_tls_keys_should_load_with_the_password_from_the_environment(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  assert_int_equal(tt__config_defaults(&c), 0);
+  assert_false(c.bus_tls);
+  assert_false(c.bus_tls_insecure);
+  assert_string_equal(c.bus_tls_ca_file, "");
+  assert_string_equal(c.bus_tls_server_name, "");
+  tt__config_free(&c);
+  setenv("TT_TEST_REDIS_TLS_PW", "pw-over-tls", 1);
+  const char *y = "bus:\n  type: redis\n  redis:\n    endpoints: \"redis.internal:6380\"\n"
+                  "    password: ${TT_TEST_REDIS_TLS_PW}\n"
+                  "    tls:\n      enabled: true\n      ca_file: /etc/tt/ca.pem\n"
+                  "      cert_file: /etc/tt/client.pem\n      key_file: /etc/tt/client.key\n"
+                  "      server_name: redis.example.com\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  assert_true(c.bus_tls);
+  assert_false(c.bus_tls_insecure);
+  assert_string_equal(c.bus_password, "pw-over-tls");
+  assert_string_equal(c.bus_tls_ca_file, "/etc/tt/ca.pem");
+  assert_string_equal(c.bus_tls_cert_file, "/etc/tt/client.pem");
+  assert_string_equal(c.bus_tls_key_file, "/etc/tt/client.key");
+  assert_string_equal(c.bus_tls_server_name, "redis.example.com");
+  tt_pipeline_opts_t o;
+  tt__config_pipeline_opts(&c, &o);
+  assert_non_null(o.bus_factory);
+  tt_buf_t w = TT_BUF_INIT;
+  tt__config_warnings(&c, &w);
+  assert_int_equal(w.len, 0);
+  tt__config_free(&c);
+
+  /* insecure works, and --validate says what it costs. */
+  y = "bus:\n  type: redis\n  redis:\n    tls: {enabled: true, insecure: true}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  assert_true(c.bus_tls_insecure);
+  tt__config_warnings(&c, &w);
+  tt__buf_append(&w, "", 1);
+  assert_non_null(strstr((const char *)w.data, "bus.redis.tls.insecure is true"));
+  tt__config_free(&c);
+
+  /* TLS settings without tls.enabled are most likely a mistake: said, not refused. */
+  tt__buf_reset(&w);
+  y = "bus:\n  type: redis\n  redis:\n    tls: {ca_file: /etc/tt/ca.pem}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  assert_false(c.bus_tls);
+  tt__config_warnings(&c, &w);
+  tt__buf_append(&w, "", 1);
+  assert_non_null(strstr((const char *)w.data, "bus.redis.tls.enabled is false"));
+  tt__config_free(&c);
+  tt__buf_free(&w);
+  tt__buf_free(&e);
+}
+
+static void
+a_bus_certificate_without_its_key_should_be_refused_with_file_line_and_key(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "bus:\n  type: redis\n  redis:\n    tls:\n      enabled: true\n"
+                  "      cert_file: /etc/tt/client.pem\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "test.yaml:6: bus.redis.tls.cert_file: needs "
+                                               "bus.redis.tls.key_file"));
+  tt__config_free(&c);
+  y = "bus:\n  redis:\n    tls:\n\n      key_file: /etc/tt/client.key\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "test.yaml:5: bus.redis.tls.key_file: needs "
+                                               "bus.redis.tls.cert_file"));
+  tt__config_free(&c);
+  y = "bus:\n  redis:\n    tls:\n      enabled: maybe\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "test.yaml:4: bus.redis.tls.enabled:"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
 static void validate_should_warn_that_rate_limit_does_not_agree_across_a_bus(void **state) {
   (void)state;
   tt_config_t c;
@@ -459,6 +536,8 @@ int main(void) {
       cmocka_unit_test(validate_should_report_problems_and_exit_nonzero),
       cmocka_unit_test(bus_keys_should_load_and_bad_endpoints_be_refused_with_file_line_and_key),
       cmocka_unit_test(validate_should_warn_that_rate_limit_does_not_agree_across_a_bus),
+      cmocka_unit_test(bus_tls_keys_should_load_with_the_password_from_the_environment),
+      cmocka_unit_test(a_bus_certificate_without_its_key_should_be_refused_with_file_line_and_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,11 @@
 /* Decision bus on Redis: real redis-server processes on loopback (started here, on ephemeral
  * ports), publish/lookup across bus instances, first keeper wins, TTL, sharding, AUTH, a node
- * going down and coming back, a full queue, and the value codec. A missing redis-server fails
- * the run: the bus is only tested against the real thing. Answers arrive on the bus thread, so
- * every wait is a condition variable with a generous deadline; nothing asserts on time. */
+ * going down and coming back, a full queue, TLS (trusted, untrusted, mutual, with a password)
+ * and the value codec. A missing redis-server, or an openssl command that cannot make the test
+ * certificates, fails the run: the bus is only tested against the real thing. Answers arrive on
+ * the bus thread, so every wait is a condition variable with a generous deadline; nothing
+ * asserts on time. The test's own commands go through the bus's RESP and connection code
+ * (resp.h, bus_conn.h), which the bus tests exercise anyway. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,9 +25,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "bus.h"
+#include "bus_conn.h"
+#include "resp.h"
 
 extern char **environ;
 
@@ -35,6 +39,8 @@ typedef struct {
   pid_t pid;
   int port;
   char password[32];
+  bool tls;              /* --port 0 --tls-port port, with the test CA's server certificate */
+  bool tls_auth_clients; /* --tls-auth-clients yes: a client certificate is required */
 } redis_t;
 
 typedef struct {
@@ -78,23 +84,195 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
-static redisContext *redis_sync(const redis_t *r) {
-  struct timeval tv = {1, 0};
-  redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
-  if (c == NULL || c->err != 0) {
-    redisFree(c);
-    return NULL;
+/* ---- Test certificates ------------------------------------------------------------------ */
+
+/* Made once per run with the openssl command line in a fresh directory: a CA, a server
+ * certificate it signed for 127.0.0.1 and localhost, a client certificate it signed, and another
+ * CA that signed nothing here (the untrusted one). */
+static char tls_dir[64];
+
+static const char *tls_path(const char *name) {
+  static char paths[8][160];
+  static int next;
+  char *p = paths[next++ % 8];
+  snprintf(p, sizeof paths[0], "%s/%s", tls_dir, name);
+  return p;
+}
+
+static void run_openssl(const char *const *argv) {
+  char log[160];
+  snprintf(log, sizeof log, "%s/openssl.log", tls_dir);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "openssl", &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    fail_msg("cannot run openssl (%s): it is required to make the test certificates", strerror(rc));
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    fail_msg("openssl %s %s failed (status %d): see %s", argv[1], argv[2], st, log);
+}
+
+static void write_text(const char *name, const char *text) {
+  FILE *fp = fopen(tls_path(name), "w");
+  assert_non_null(fp);
+  assert_true(fputs(text, fp) >= 0);
+  assert_int_equal(fclose(fp), 0);
+}
+
+static void new_ca(const char *key, const char *pem, const char *cn) {
+  char subj[64];
+  snprintf(subj, sizeof subj, "/CN=%s", cn);
+  const char *argv[] = {"openssl",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-keyout",
+                        tls_path(key),
+                        "-out",
+                        tls_path(pem),
+                        "-days",
+                        "2",
+                        "-subj",
+                        subj,
+                        "-addext",
+                        "basicConstraints=critical,CA:TRUE",
+                        "-addext",
+                        "keyUsage=critical,keyCertSign,cRLSign",
+                        NULL};
+  run_openssl(argv);
+}
+
+static void new_leaf(const char *name, const char *ext) {
+  char key[64], csr[64], pem[64], extf[64], subj[64];
+  snprintf(key, sizeof key, "%s.key", name);
+  snprintf(csr, sizeof csr, "%s.csr", name);
+  snprintf(pem, sizeof pem, "%s.pem", name);
+  snprintf(extf, sizeof extf, "%s.ext", name);
+  snprintf(subj, sizeof subj, "/CN=tailtrace test %s", name);
+  write_text(extf, ext);
+  const char *req[] = {"openssl",
+                       "req",
+                       "-new",
+                       "-newkey",
+                       "ec",
+                       "-pkeyopt",
+                       "ec_paramgen_curve:prime256v1",
+                       "-nodes",
+                       "-keyout",
+                       tls_path(key),
+                       "-out",
+                       tls_path(csr),
+                       "-subj",
+                       subj,
+                       NULL};
+  run_openssl(req);
+  char ca[160], cakey[160], csrp[160], pemp[160], extp[160];
+  snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+  snprintf(cakey, sizeof cakey, "%s", tls_path("ca.key"));
+  snprintf(csrp, sizeof csrp, "%s", tls_path(csr));
+  snprintf(pemp, sizeof pemp, "%s", tls_path(pem));
+  snprintf(extp, sizeof extp, "%s", tls_path(extf));
+  const char *sign[] = {
+      "openssl",         "x509", "-req", "-in",   csrp, "-CA",      ca,   "-CAkey", cakey,
+      "-CAcreateserial", "-out", pemp,   "-days", "2",  "-extfile", extp, NULL};
+  run_openssl(sign);
+}
+
+/* Makes the certificates on first use; any failure fails the calling test (never a skip). */
+static void tls_files(void) {
+  if (tls_dir[0] != '\0')
+    return;
+  char tmpl[] = "/tmp/tt-bus-tls-XXXXXX";
+  assert_non_null(mkdtemp(tmpl));
+  snprintf(tls_dir, sizeof tls_dir, "%s", tmpl);
+  new_ca("ca.key", "ca.pem", "tailtrace test CA");
+  new_ca("other-ca.key", "other-ca.pem", "tailtrace untrusted CA");
+  new_leaf("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                     "extendedKeyUsage=serverAuth\n");
+  new_leaf("client", "extendedKeyUsage=clientAuth\n");
+}
+
+static void tls_files_remove(void) {
+  if (tls_dir[0] == '\0')
+    return;
+  static const char *const names[] = {"ca.key",       "ca.pem",     "ca.srl",     "other-ca.key",
+                                      "other-ca.pem", "server.key", "server.csr", "server.pem",
+                                      "server.ext",   "client.key", "client.csr", "client.pem",
+                                      "client.ext",   "openssl.log"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    unlink(tls_path(names[i]));
+  rmdir(tls_dir);
+}
+
+/* ---- The test's own Redis client -------------------------------------------------------- */
+
+/* Sends one command (after AUTH when the server has a password; over TLS with the test CA and
+ * client certificate when it speaks TLS) on a fresh connection and leaves its reply in p. 0, or
+ * -1 when the server could not be reached or refused AUTH. */
+static int redis_call(const redis_t *r, tt_resp_parser_t *p, size_t argc, const char *const *argv) {
+  tt_bus_tls_t *tls = NULL;
+  if (r->tls) {
+    tt_bus_tls_opts_t to = {tls_path("ca.pem"), tls_path("client.pem"), tls_path("client.key"),
+                            NULL, false};
+    char err[256];
+    if (tt__bus_tls_new(&to, &tls, err, sizeof err) != 0)
+      fail_msg("test TLS client: %s", err);
   }
-  if (r->password[0] != '\0') {
-    redisReply *a = redisCommand(c, "AUTH %s", r->password);
-    bool ok = a != NULL && a->type == REDIS_REPLY_STATUS;
-    freeReplyObject(a);
-    if (!ok) {
-      redisFree(c);
-      return NULL;
+  uint64_t deadline = tt__bus_now_ns() + 2000000000ull;
+  tt_bus_conn_t *c = NULL;
+  char err[256];
+  int rc = tt__bus_conn_open("127.0.0.1", r->port, tls, deadline, &c, err, sizeof err);
+  tt_buf_t w = TT_BUF_INIT;
+  size_t replies = 1;
+  if (rc == 0 && r->password[0] != '\0') {
+    const char *auth[] = {"AUTH", r->password};
+    size_t lens[] = {4, strlen(r->password)};
+    assert_true(tt__resp_encode(&w, 2, auth, lens) > 0);
+    replies = 2;
+  }
+  size_t lens[8];
+  assert_true(argc <= 8);
+  for (size_t i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  assert_true(tt__resp_encode(&w, argc, argv, lens) > 0);
+  if (rc == 0)
+    rc = tt__bus_conn_write(c, w.data, w.len, deadline);
+  uint8_t buf[4096];
+  size_t off = 0, len = 0;
+  for (size_t k = 0; k < replies && rc == 0; k++) {
+    tt__resp_parser_reset(p);
+    int done = 0;
+    while (done == 0) {
+      if (off == len) {
+        long got = tt__bus_conn_read(c, buf, sizeof buf, deadline);
+        if (got < 0) {
+          rc = -1;
+          break;
+        }
+        off = 0;
+        len = (size_t)got;
+      }
+      size_t used = 0;
+      done = tt__resp_feed(p, buf + off, len - off, &used);
+      off += used;
+      assert_true(done >= 0);
     }
+    if (rc == 0 && k + 1 < replies && p->nodes[0].type != TT_RESP_STATUS)
+      rc = -1; /* AUTH refused */
   }
-  return c;
+  tt__buf_free(&w);
+  tt__bus_conn_close(c);
+  tt__bus_tls_free(tls);
+  return rc == 0 ? 0 : -1;
 }
 
 /* Starts redis-server on r->port (chosen here when 0) and returns once it answers PING. */
@@ -103,13 +281,31 @@ static void redis_start(redis_t *r) {
     r->port = free_port();
   char port[16];
   snprintf(port, sizeof port, "%d", r->port);
-  const char *argv[16] = {"redis-server", "--port",      port, "--bind",
+  const char *argv[32] = {"redis-server", "--port",      port, "--bind",
                           "127.0.0.1",    "--save",      "",   "--appendonly",
                           "no",           "--daemonize", "no"};
   int argc = 11;
   if (r->password[0] != '\0') {
     argv[argc++] = "--requirepass";
     argv[argc++] = r->password;
+  }
+  char cert[160], key[160], ca[160];
+  if (r->tls) {
+    tls_files();
+    snprintf(cert, sizeof cert, "%s", tls_path("server.pem"));
+    snprintf(key, sizeof key, "%s", tls_path("server.key"));
+    snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+    argv[2] = "0"; /* no plain TCP port */
+    argv[argc++] = "--tls-port";
+    argv[argc++] = port;
+    argv[argc++] = "--tls-cert-file";
+    argv[argc++] = cert;
+    argv[argc++] = "--tls-key-file";
+    argv[argc++] = key;
+    argv[argc++] = "--tls-ca-cert-file";
+    argv[argc++] = ca;
+    argv[argc++] = "--tls-auth-clients";
+    argv[argc++] = r->tls_auth_clients ? "yes" : "no";
   }
   argv[argc] = NULL;
   posix_spawn_file_actions_t fa;
@@ -129,15 +325,14 @@ static void redis_start(redis_t *r) {
       r->pid = 0;
       fail_msg("redis-server on port %d exited at start (status %d)", r->port, st);
     }
-    redisContext *c = redis_sync(r);
-    if (c != NULL) {
-      redisReply *p = redisCommand(c, "PING");
-      bool ok = p != NULL && p->type == REDIS_REPLY_STATUS && strcmp(p->str, "PONG") == 0;
-      freeReplyObject(p);
-      redisFree(c);
-      if (ok)
-        return;
-    }
+    tt_resp_parser_t p;
+    tt__resp_parser_init(&p, NULL);
+    const char *ping[] = {"PING"};
+    bool ok = redis_call(r, &p, 1, ping) == 0 && p.nodes[0].type == TT_RESP_STATUS &&
+              strcmp(tt__resp_str(&p, 0), "PONG") == 0;
+    tt__resp_parser_free(&p);
+    if (ok)
+      return;
     sleep_ms(20);
   }
   fail_msg("redis-server on port %d did not answer PING", r->port);
@@ -151,15 +346,15 @@ static void redis_kill(redis_t *r) {
   r->pid = 0;
 }
 
-static long long redis_int(const redis_t *r, const char *fmt, const char *arg) {
-  redisContext *c = redis_sync(r);
-  assert_non_null(c);
-  redisReply *p = arg != NULL ? redisCommand(c, fmt, arg) : redisCommand(c, fmt);
-  assert_non_null(p);
-  assert_int_equal(p->type, REDIS_REPLY_INTEGER);
-  long long v = p->integer;
-  freeReplyObject(p);
-  redisFree(c);
+/* cmd, with arg when not NULL, answered by an integer. */
+static long long redis_int(const redis_t *r, const char *cmd, const char *arg) {
+  tt_resp_parser_t p;
+  tt__resp_parser_init(&p, NULL);
+  const char *argv[] = {cmd, arg};
+  assert_int_equal(redis_call(r, &p, arg != NULL ? 2 : 1, argv), 0);
+  assert_int_equal(p.nodes[0].type, TT_RESP_INTEGER);
+  long long v = p.nodes[0].integer;
+  tt__resp_parser_free(&p);
   return v;
 }
 
@@ -410,18 +605,17 @@ static void keys_should_expire_after_the_configured_ttl(void **state) {
   int n = snprintf(key, sizeof key, "test:bus:");
   for (int i = 0; i < 16; i++)
     n += snprintf(key + n, sizeof key - (size_t)n, "%02x", id[i]);
-  long long ttl = redis_int(&f->redis[0], "TTL %s", key);
+  long long ttl = redis_int(&f->redis[0], "TTL", key);
   assert_true(ttl > 0 && ttl <= 123);
 
   /* The stored value is the documented text format, readable by any Redis client. */
-  redisContext *c = redis_sync(&f->redis[0]);
-  assert_non_null(c);
-  redisReply *v = redisCommand(c, "GET %s", key);
-  assert_non_null(v);
-  assert_int_equal(v->type, REDIS_REPLY_STRING);
-  assert_string_equal(v->str, "1;abc;slow span");
-  freeReplyObject(v);
-  redisFree(c);
+  tt_resp_parser_t p;
+  tt__resp_parser_init(&p, NULL);
+  const char *get[] = {"GET", key};
+  assert_int_equal(redis_call(&f->redis[0], &p, 2, get), 0);
+  assert_int_equal(p.nodes[0].type, TT_RESP_BULK);
+  assert_string_equal(tt__resp_str(&p, 0), "1;abc;slow span");
+  tt__resp_parser_free(&p);
 }
 
 static void
@@ -590,12 +784,12 @@ static void a_stored_value_of_another_version_should_fail_that_lookup_only(void 
   tt_bus_redis_opts_t o = opts_for(f, eps, 1);
   tt_bus_t *b = new_bus(f, 0, &o);
   uint8_t id[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-  redisContext *c = redis_sync(&f->redis[0]);
-  assert_non_null(c);
-  redisReply *r = redisCommand(c, "SET tt:k:deadbeef0102030405060708090a0b0c 2;new;format");
-  assert_non_null(r);
-  freeReplyObject(r);
-  redisFree(c);
+  tt_resp_parser_t p;
+  tt__resp_parser_init(&p, NULL);
+  const char *set[] = {"SET", "tt:k:deadbeef0102030405060708090a0b0c", "2;new;format"};
+  assert_int_equal(redis_call(&f->redis[0], &p, 3, set), 0);
+  assert_int_equal(p.nodes[0].type, TT_RESP_STATUS);
+  tt__resp_parser_free(&p);
 
   tt_bus_answer_t got = lookup_one(f, b, id, 1);
   assert_int_equal(got.status, -EPROTO);
@@ -755,6 +949,220 @@ static void node_choice_should_be_stable_and_documented(void **state) {
   assert_int_equal(tt__bus_node_of(other, 1000), tt__bus_node_of(id, 1000));
 }
 
+static void byte_counters_should_be_exact_in_both_directions(void **state) {
+  fixture_t *f = *state;
+  redis_start(&f->redis[0]);
+  char ep[64];
+  endpoint(&f->redis[0], ep, sizeof ep);
+  const char *eps[] = {ep};
+  tt_bus_redis_opts_t o = opts_for(f, eps, 1);
+  tt_bus_t *b = new_bus(f, 0, &o);
+  wait_nodes_up(b, 1);
+  uint8_t id[16];
+  random_id(f, id);
+  assert_int_equal(lookup_one(f, b, id, 1).status, 0);
+  tt_bus_stats_t s = stats_of(b);
+  /* On connect "*1\r\n$4\r\nPING\r\n" answered "+PONG\r\n"; then
+   * "*2\r\n$4\r\nMGET\r\n$37\r\n" + the 37-byte key + "\r\n", answered "*1\r\n$-1\r\n". */
+  assert_int_equal(s.commands, 2);
+  assert_int_equal(s.bytes_sent, (4 + 4 + 6) + (4 + 4 + 6 + 5 + 37 + 2));
+  assert_int_equal(s.bytes_received, 7 + (4 + 5));
+}
+
+/* ---- TLS -------------------------------------------------------------------------------- */
+
+/* Publishes a keep through pub and looks it up through look; the lookup's answer. */
+static tt_bus_answer_t share_and_look_up(fixture_t *f, tt_bus_t *pub, tt_bus_t *look) {
+  uint8_t id[16];
+  random_id(f, id);
+  tt_bus_keep_t k = keep_of(id, 0x77, "over tls");
+  assert_int_equal(tt__bus_publish(pub, &k), 0);
+  wait_published(pub, stats_of(pub).published + 1);
+  return lookup_one(f, look, id, 77);
+}
+
+static tt_bus_redis_opts_t tls_opts_for(fixture_t *f, const char *const *eps, const char *ca) {
+  tt_bus_redis_opts_t o = opts_for(f, eps, 1);
+  o.tls = true;
+  o.tls_ca_file = ca;
+  return o;
+}
+
+static void a_tls_node_should_be_used_with_a_trusted_ca(void **state) {
+  fixture_t *f = *state;
+  f->redis[0].tls = true;
+  redis_start(&f->redis[0]);
+  char ep[64], ca[160];
+  endpoint(&f->redis[0], ep, sizeof ep);
+  snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+  const char *eps[] = {ep};
+  tt_bus_redis_opts_t o = tls_opts_for(f, eps, ca);
+  tt_bus_t *a = new_bus(f, 0, &o);
+  /* The second instance names the server by host name instead of its address. */
+  o.tls_server_name = "localhost";
+  tt_bus_t *b = new_bus(f, 1, &o);
+  tt_bus_answer_t got = share_and_look_up(f, a, b);
+  assert_int_equal(got.status, 0);
+  assert_true(got.found);
+  assert_string_equal(got.keep.reason, "over tls");
+  assert_int_equal(got.keep.threshold, 0x77);
+  tt_bus_stats_t sa = stats_of(a), sb = stats_of(b);
+  assert_int_equal(sa.errors, 0);
+  assert_int_equal(sb.errors, 0);
+  assert_int_equal(sa.nodes_up, 1);
+  /* Counted as RESP bytes, not TLS records: PING answered "+PONG\r\n", one SET "+OK\r\n". */
+  assert_int_equal(sa.bytes_received, 7 + 5);
+}
+
+static void a_tls_node_with_an_untrusted_certificate_should_be_refused(void **state) {
+  fixture_t *f = *state;
+  f->redis[0].tls = true;
+  redis_start(&f->redis[0]);
+  char ep[64], other[160], ca[160];
+  endpoint(&f->redis[0], ep, sizeof ep);
+  snprintf(other, sizeof other, "%s", tls_path("other-ca.pem"));
+  snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+  const char *eps[] = {ep};
+  uint8_t id[16];
+  random_id(f, id);
+
+  /* A CA that did not sign the server's certificate. */
+  tt_bus_redis_opts_t o = tls_opts_for(f, eps, other);
+  tt_bus_t *b = new_bus(f, 0, &o);
+  for (uint64_t cookie = 1; cookie < 4; cookie++) {
+    tt_bus_answer_t got = lookup_one(f, b, id, cookie);
+    assert_true(got.status < 0);
+    assert_false(got.found);
+  }
+  tt_bus_stats_t s = stats_of(b);
+  assert_true(s.errors >= 1);
+  assert_int_equal(s.lookups_failed, 3);
+  assert_int_equal(s.nodes_up, 0);
+  free_bus(f, 0);
+
+  /* The right CA, but a name the certificate does not carry. */
+  o = tls_opts_for(f, eps, ca);
+  o.tls_server_name = "redis.example.com";
+  b = new_bus(f, 0, &o);
+  tt_bus_answer_t got = lookup_one(f, b, id, 9);
+  assert_true(got.status < 0);
+  assert_true(stats_of(b).errors >= 1);
+  free_bus(f, 0);
+
+  /* Plain TCP to the TLS port is no connection either. */
+  o = opts_for(f, eps, 1);
+  b = new_bus(f, 0, &o);
+  assert_true(lookup_one(f, b, id, 10).status < 0);
+}
+
+static void an_insecure_tls_bus_should_skip_verification(void **state) {
+  fixture_t *f = *state;
+  f->redis[0].tls = true;
+  redis_start(&f->redis[0]);
+  char ep[64], other[160];
+  endpoint(&f->redis[0], ep, sizeof ep);
+  snprintf(other, sizeof other, "%s", tls_path("other-ca.pem"));
+  const char *eps[] = {ep};
+  tt_bus_redis_opts_t o = tls_opts_for(f, eps, other);
+  o.tls_insecure = true;
+  o.tls_server_name = "redis.example.com";
+  tt_bus_t *b = new_bus(f, 0, &o);
+  tt_bus_answer_t got = share_and_look_up(f, b, b);
+  assert_int_equal(got.status, 0);
+  assert_true(got.found);
+}
+
+static void mutual_tls_should_send_the_client_certificate(void **state) {
+  fixture_t *f = *state;
+  f->redis[0].tls = true;
+  f->redis[0].tls_auth_clients = true;
+  redis_start(&f->redis[0]);
+  char ep[64], ca[160], cert[160], key[160];
+  endpoint(&f->redis[0], ep, sizeof ep);
+  snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+  snprintf(cert, sizeof cert, "%s", tls_path("client.pem"));
+  snprintf(key, sizeof key, "%s", tls_path("client.key"));
+  const char *eps[] = {ep};
+  tt_bus_redis_opts_t o = tls_opts_for(f, eps, ca);
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  tt_bus_t *with = new_bus(f, 0, &o);
+  tt_bus_answer_t got = share_and_look_up(f, with, with);
+  assert_int_equal(got.status, 0);
+  assert_true(got.found);
+  assert_int_equal(stats_of(with).errors, 0);
+
+  /* Without a client certificate the server ends the connection (under TLS 1.3 after the
+   * handshake, so the bus's PING on connect is what finds out): the node never counts as up. */
+  o = tls_opts_for(f, eps, ca);
+  tt_bus_t *without = new_bus(f, 1, &o);
+  uint8_t id[16];
+  random_id(f, id);
+  for (uint64_t cookie = 1; cookie < 3; cookie++)
+    assert_true(lookup_one(f, without, id, cookie).status < 0);
+  assert_true(stats_of(without).errors >= 1);
+  assert_int_equal(stats_of(without).nodes_up, 0);
+}
+
+static void password_over_tls(void **state) {
+  fixture_t *f = *state;
+  f->redis[0].tls = true;
+  snprintf(f->redis[0].password, sizeof f->redis[0].password, "tls-pw-0123");
+  redis_start(&f->redis[0]);
+  char ep[64], ca[160];
+  endpoint(&f->redis[0], ep, sizeof ep);
+  snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+  const char *eps[] = {ep};
+  tt_bus_redis_opts_t o = tls_opts_for(f, eps, ca);
+  o.password = "tls-pw-0123";
+  tt_bus_t *with = new_bus(f, 0, &o);
+  tt_bus_answer_t got = share_and_look_up(f, with, with);
+  assert_int_equal(got.status, 0);
+  assert_true(got.found);
+  tt_bus_stats_t s = stats_of(with);
+  assert_int_equal(s.errors, 0);
+  assert_true(s.commands >= 3); /* AUTH, SET, MGET */
+
+  o.password = "wrong";
+  tt_bus_t *wrong = new_bus(f, 1, &o);
+  uint8_t id[16];
+  random_id(f, id);
+  for (uint64_t cookie = 1; cookie < 3; cookie++)
+    assert_true(lookup_one(f, wrong, id, cookie).status < 0);
+  assert_true(stats_of(wrong).errors >= 1);
+}
+
+static void tls_files_that_do_not_load_should_be_refused_at_start(void **state) {
+  fixture_t *f = *state;
+  tls_files();
+  char ca[160], cert[160], key[160], server_key[160];
+  snprintf(ca, sizeof ca, "%s", tls_path("ca.pem"));
+  snprintf(cert, sizeof cert, "%s", tls_path("client.pem"));
+  snprintf(key, sizeof key, "%s", tls_path("client.key"));
+  snprintf(server_key, sizeof server_key, "%s", tls_path("server.key"));
+  const char *eps[] = {"127.0.0.1:6379"};
+  tt_bus_t *b = NULL;
+  tt_bus_redis_opts_t o = tls_opts_for(f, eps, "/nonexistent/ca.pem");
+  assert_int_equal(tt__bus_redis_new(&o, &b), -EINVAL);
+  o = tls_opts_for(f, eps, ca);
+  o.tls_cert_file = cert; /* without its key */
+  assert_int_equal(tt__bus_redis_new(&o, &b), -EINVAL);
+  o.tls_cert_file = NULL;
+  o.tls_key_file = key; /* without its certificate */
+  assert_int_equal(tt__bus_redis_new(&o, &b), -EINVAL);
+  o.tls_cert_file = cert;
+  o.tls_key_file = server_key; /* another certificate's key */
+  assert_int_equal(tt__bus_redis_new(&o, &b), -EINVAL);
+  o.tls_cert_file = ca; /* not a key at all */
+  o.tls_key_file = ca;
+  assert_int_equal(tt__bus_redis_new(&o, &b), -EINVAL);
+  assert_null(b);
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  assert_int_equal(tt__bus_redis_new(&o, &b), 0);
+  tt__bus_free(b);
+}
+
 /* ---- Value codec ------------------------------------------------------------------------ */
 
 static void value_should_round_trip(void **state) {
@@ -851,8 +1259,8 @@ static void value_decode_should_refuse_garbage_and_overlong_thresholds(void **st
 }
 
 int main(void) {
-  /* The bus thread blocks SIGPIPE itself; the test's own hiredis connections do not write to a
-   * dead server, but a collector ignores SIGPIPE anyway, so do the same. */
+  /* The bus thread blocks SIGPIPE itself; the test's own TLS connections do not write to a dead
+   * server, but a collector ignores SIGPIPE anyway, so do the same. */
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_published_keep_should_be_found_by_another_bus_instance,
@@ -878,10 +1286,24 @@ int main(void) {
       cmocka_unit_test_setup_teardown(publish_should_refuse_a_keep_the_value_format_cannot_carry,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(bad_options_should_be_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(byte_counters_should_be_exact_in_both_directions, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_tls_node_should_be_used_with_a_trusted_ca, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_tls_node_with_an_untrusted_certificate_should_be_refused,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(an_insecure_tls_bus_should_skip_verification, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(mutual_tls_should_send_the_client_certificate, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(password_over_tls, setup, teardown),
+      cmocka_unit_test_setup_teardown(tls_files_that_do_not_load_should_be_refused_at_start, setup,
+                                      teardown),
       cmocka_unit_test(node_choice_should_be_stable_and_documented),
       cmocka_unit_test(value_should_round_trip),
       cmocka_unit_test(value_encode_should_refuse_a_semicolon_or_unprintable_reason),
       cmocka_unit_test(value_decode_should_refuse_garbage_and_overlong_thresholds),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  tls_files_remove();
+  return failed;
 }
