@@ -430,7 +430,9 @@ static void bus_tls_keys_should_load_with_the_password_from_the_environment(void
   assert_string_equal(c.bus_tls_server_name, "");
   tt__config_free(&c);
   setenv("TT_TEST_REDIS_TLS_PW", "pw-over-tls", 1);
-  const char *y = "bus:\n  type: redis\n  redis:\n    endpoints: \"redis.internal:6380\"\n"
+  /* idle_timeout within root_grace + drop_delay: a configuration with nothing to warn about. */
+  const char *y = "decision: {idle_timeout: 5s}\n"
+                  "bus:\n  type: redis\n  redis:\n    endpoints: \"redis.internal:6380\"\n"
                   "    password: ${TT_TEST_REDIS_TLS_PW}\n"
                   "    tls:\n      enabled: true\n      ca_file: /etc/tt/ca.pem\n"
                   "      cert_file: /etc/tt/client.pem\n      key_file: /etc/tt/client.key\n"
