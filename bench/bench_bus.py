@@ -33,6 +33,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from e2e_lib import metrics as scrape_metrics  # noqa: E402  (the e2e tests' /metrics parser)
 BUILD = os.path.join(ROOT, "build")
 QUICK = False
 PROCS = []  # every process started here, killed at exit
@@ -198,14 +200,7 @@ shutdown: {deadline: 5s}
             return r.status == 200
 
     def metrics(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin, timeout=5) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                k, _, v = line.rpartition(" ")
-                out[k] = float(v)
-        return out
+        return scrape_metrics(self.admin)
 
     def post(self, body):
         for _ in range(3):
