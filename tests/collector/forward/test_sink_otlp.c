@@ -595,7 +595,7 @@ sink_otlp_should_have_every_batch_on_disk_before_sending_and_replay_it_once_afte
   }
   if (i == 500)
     fail_msg("not all on disk while the first request is held: queue %llu bytes, spooled %llu, "
-             "peer requests %d",
+             "peer requests %ld",
              (unsigned long long)st.queue_bytes, (unsigned long long)st.spool_batches,
              peer_stat(p, "requests"));
   assert_int_equal(unconsumed_on_disk(dir), 10);
