@@ -20,7 +20,8 @@
 
 #include <http_parser.h>
 #include <uv.h>
-#include <zlib.h>
+
+#include "inflate.h"
 
 #define DEFAULT_MAX_BODY (20u * 1024 * 1024)
 #define DEFAULT_MAX_HEADER (16u * 1024)
@@ -255,69 +256,25 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   return tt__buf_append(&ss->body, at, n) == 0 ? 0 : (ss->oom = -ENOMEM, -1);
 }
 
-/* Inflates the whole body into ss->inflated, never past max_body: a small gzip bomb must not turn
- * into a huge allocation. Returns 0, 413 or 400. */
-static int inflate_body(tt_http_session_t *ss) {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  /* 16+: gzip wrapper only; 32+: auto-detect zlib or gzip, which covers "deflate" as sent by
-   * most clients (zlib-wrapped). */
-  if (inflateInit2(&z, (ss->encoding == ENC_GZIP ? 16 : 32) + MAX_WBITS) != Z_OK)
-    return 500;
-  tt__buf_reset(&ss->inflated);
-  z.next_in = ss->body.data;
-  z.avail_in = (uInt)ss->body.len;
-  int status = 0;
-  for (;;) {
-    size_t room = ss->max_body - ss->inflated.len;
-    if (room == 0) {
-      /* Full: only acceptable if the stream ends exactly here. Probe with one spare byte. */
-      uint8_t probe;
-      z.next_out = &probe;
-      z.avail_out = 1;
-      int zr = inflate(&z, Z_NO_FLUSH);
-      status = (zr == Z_STREAM_END && z.avail_out == 1) ? 0 : (z.avail_out == 0 ? 413 : 400);
-      break;
-    }
-    size_t chunk = room < 65536 ? room : 65536;
-    if (tt__buf_reserve(&ss->inflated, chunk) != 0) {
-      ss->oom = -ENOMEM;
-      status = 500;
-      break;
-    }
-    z.next_out = ss->inflated.data + ss->inflated.len;
-    z.avail_out = (uInt)chunk;
-    int zr = inflate(&z, Z_NO_FLUSH);
-    ss->inflated.len += chunk - z.avail_out;
-    if (zr == Z_STREAM_END) {
-      status = z.avail_in == 0 ? 0 : 400; /* trailing garbage after the stream */
-      break;
-    }
-    if (zr != Z_OK && !(zr == Z_BUF_ERROR && z.avail_out == 0)) {
-      status = 400; /* corrupt data, or input ended mid-stream */
-      break;
-    }
-    if (z.avail_in == 0 && z.avail_out != 0) {
-      status = 400; /* truncated */
-      break;
-    }
-  }
-  inflateEnd(&z);
-  return status;
-}
-
 static int on_message_complete(http_parser *p) {
   tt_http_session_t *ss = p->data;
   const uint8_t *body = ss->body.data;
   size_t body_len = ss->body.len;
   if (ss->encoding != ENC_IDENTITY && body_len > 0) {
-    int st = inflate_body(ss);
-    if (st == 413) {
+    int rc = tt__inflate_bounded(ss->body.data, ss->body.len,
+                                 ss->encoding == ENC_GZIP ? TT_INFLATE_GZIP : TT_INFLATE_AUTO,
+                                 ss->max_body, &ss->inflated);
+    if (rc == -EFBIG) {
       fail(ss, 413, "request body too large once decompressed");
       return -1;
     }
-    if (st != 0) {
-      fail(ss, st, "body is not valid compressed data");
+    if (rc == -ENOMEM) {
+      ss->oom = -ENOMEM;
+      fail(ss, 500, "out of memory");
+      return -1;
+    }
+    if (rc != 0) {
+      fail(ss, 400, "body is not valid compressed data");
       return -1;
     }
     body = ss->inflated.data;

@@ -26,6 +26,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 
+#include "inflate.h"
 #include "validate.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -175,6 +176,72 @@ static void on_new_call(slot_t *s, bool ok) {
     slot_recycle(s);
 }
 
+/* The request message's bytes: *all holds them as received (compressed or not); a compressed
+ * message is inflated into *inflated, never past max_recv_msg_bytes, so a gzip bomb costs at most
+ * the limit. Decompression in gRPC core is off (GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION): it
+ * would inflate the whole message before checking its size. Returns 0, or answers the call and
+ * returns -1. */
+static int message_bytes(slot_t *s, grpc_slice *all, tt_buf_t *inflated) {
+  tt_grpc_receiver_t *r = s->r;
+  grpc_compression_algorithm alg = s->payload->data.raw.compression;
+  grpc_byte_buffer_reader reader;
+  /* Uncompressed, the reader only joins the slices. */
+  grpc_byte_buffer *raw = s->payload;
+  grpc_byte_buffer *copy = NULL;
+  if (alg != GRPC_COMPRESS_NONE) {
+    /* A view of the same slices marked uncompressed, so the reader joins them as they are. */
+    copy = grpc_raw_byte_buffer_create(s->payload->data.raw.slice_buffer.slices,
+                                       s->payload->data.raw.slice_buffer.count);
+    raw = copy;
+  }
+  int ok = grpc_byte_buffer_reader_init(&reader, raw);
+  if (ok) {
+    *all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+  }
+  if (copy != NULL)
+    grpc_byte_buffer_destroy(copy);
+  if (!ok) {
+    atomic_fetch_add_explicit(&r->malformed, 1, memory_order_relaxed);
+    slot_answer(s, GRPC_STATUS_INTERNAL, "cannot read the request message", NULL, 0);
+    return -1;
+  }
+  if (alg == GRPC_COMPRESS_NONE)
+    return 0;
+  char msg[160];
+  int rc = -EINVAL;
+  if (alg == GRPC_COMPRESS_GZIP || alg == GRPC_COMPRESS_DEFLATE)
+    rc = tt__inflate_bounded(GRPC_SLICE_START_PTR(*all), GRPC_SLICE_LENGTH(*all),
+                             alg == GRPC_COMPRESS_GZIP ? TT_INFLATE_GZIP : TT_INFLATE_ZLIB,
+                             r->o.max_recv_msg_bytes, inflated);
+  grpc_slice_unref(*all);
+  *all = grpc_empty_slice();
+  if (rc == 0) {
+    if (inflated->data == NULL && tt__buf_reserve(inflated, 1) != 0)
+      rc = -ENOMEM; /* an empty message: data must not stay NULL, which means "not inflated" */
+    else
+      return 0;
+  }
+  tt__buf_free(inflated);
+  atomic_fetch_add_explicit(&r->malformed, 1, memory_order_relaxed);
+  if (rc == -EFBIG) {
+    snprintf(msg, sizeof msg,
+             "decompressed message larger than max_message_size (%zu bytes); refused",
+             r->o.max_recv_msg_bytes);
+    slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED, msg, NULL, 0);
+  } else if (rc == -ENOMEM) {
+    slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory decompressing the message", NULL,
+                0);
+  } else if (alg == GRPC_COMPRESS_GZIP || alg == GRPC_COMPRESS_DEFLATE) {
+    slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, "the message is not valid compressed data", NULL,
+                0);
+  } else {
+    slot_answer(s, GRPC_STATUS_UNIMPLEMENTED,
+                "unsupported grpc-encoding: use gzip, deflate or identity", NULL, 0);
+  }
+  return -1;
+}
+
 static void on_message(slot_t *s, bool ok) {
   tt_grpc_receiver_t *r = s->r;
   if (!ok || s->payload == NULL) {
@@ -189,21 +256,17 @@ static void on_message(slot_t *s, bool ok) {
     slot_answer(s, GRPC_STATUS_UNAVAILABLE, "collector is shutting down", NULL, 0);
     return;
   }
-  /* The reader decompresses (grpc-encoding: gzip) as it reads. */
-  grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, s->payload)) {
-    atomic_fetch_add_explicit(&r->malformed, 1, memory_order_relaxed);
-    slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, "cannot decompress the request message", NULL, 0);
-    return;
-  }
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  const uint8_t *data = GRPC_SLICE_START_PTR(all);
-  size_t len = GRPC_SLICE_LENGTH(all);
+  grpc_slice all;
+  tt_buf_t inflated = TT_BUF_INIT;
+  if (message_bytes(s, &all, &inflated) != 0)
+    return; /* answered */
+  const uint8_t *data = inflated.data != NULL ? inflated.data : GRPC_SLICE_START_PTR(all);
+  size_t len = inflated.data != NULL ? inflated.len : GRPC_SLICE_LENGTH(all);
 
   char err[200], msg[256];
   if (tt__otlp_validate_export_request(data, len, err, sizeof err) != 0) {
     grpc_slice_unref(all);
+    tt__buf_free(&inflated);
     atomic_fetch_add_explicit(&r->malformed, 1, memory_order_relaxed);
     snprintf(msg, sizeof msg, "malformed ExportTraceServiceRequest: %s", err);
     slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL, 0);
@@ -214,6 +277,7 @@ static void on_message(slot_t *s, bool ok) {
   memset(&res, 0, sizeof res);
   r->o.handler(r->o.ctx, &req, &res);
   grpc_slice_unref(all);
+  tt__buf_free(&inflated);
   res.message[sizeof res.message - 1] = '\0';
 
   if (res.status == TT_EXPORT_OK) {
@@ -350,6 +414,9 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
   grpc_arg args[] = {
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = (int)max}},
       {GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
+      /* gRPC core would inflate a compressed message whole before checking its size: 4 MiB of
+       * gzip becomes 4 GiB. The receiver inflates it itself, bounded (message_bytes). */
+      {GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, {.integer = 0}},
   };
   grpc_channel_args cargs = {sizeof args / sizeof args[0], args};
   r->server = grpc_server_create(&cargs, NULL);

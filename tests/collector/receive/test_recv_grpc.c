@@ -10,7 +10,9 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <zlib.h>
 
 #include "recv_grpc.h"
 #include "test_recv_util.h"
@@ -86,8 +88,9 @@ typedef struct {
   grpc_slice details;
 } client_call_t;
 
-static void call_start(client_call_t *c, grpc_channel *ch, grpc_completion_queue *cq,
-                       const char *method, const uint8_t *req, size_t len) {
+/* gz: req is already gzip-compressed; it goes on the wire as it is, flagged compressed. */
+static void call_start_as(client_call_t *c, grpc_channel *ch, grpc_completion_queue *cq,
+                          const char *method, const uint8_t *req, size_t len, bool gz) {
   memset(c, 0, sizeof *c);
   grpc_slice m = grpc_slice_from_copied_string(method);
   gpr_timespec deadline =
@@ -98,7 +101,8 @@ static void call_start(client_call_t *c, grpc_channel *ch, grpc_completion_queue
   grpc_metadata_array_init(&c->initial);
   grpc_metadata_array_init(&c->trailing);
   grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, len);
-  c->send = grpc_raw_byte_buffer_create(&body, 1);
+  c->send = gz ? grpc_raw_compressed_byte_buffer_create(&body, 1, GRPC_COMPRESS_GZIP)
+               : grpc_raw_byte_buffer_create(&body, 1);
   grpc_slice_unref(body);
   grpc_op ops[6];
   memset(ops, 0, sizeof ops);
@@ -115,6 +119,11 @@ static void call_start(client_call_t *c, grpc_channel *ch, grpc_completion_queue
   ops[5].data.recv_status_on_client.status = &c->code;
   ops[5].data.recv_status_on_client.status_details = &c->details;
   assert_int_equal(grpc_call_start_batch(c->call, ops, 6, c, NULL), GRPC_CALL_OK);
+}
+
+static void call_start(client_call_t *c, grpc_channel *ch, grpc_completion_queue *cq,
+                       const char *method, const uint8_t *req, size_t len) {
+  call_start_as(c, ch, cq, method, req, len, false);
 }
 
 static void call_finish(client_call_t *c, result_t *out) {
@@ -154,18 +163,23 @@ static void drain_and_destroy(grpc_channel *ch, grpc_completion_queue *cq) {
   grpc_completion_queue_destroy(cq);
 }
 
-static void unary(int port, const char *method, const uint8_t *req, size_t len, bool gzip,
-                  result_t *out) {
+static void unary_as(int port, const char *method, const uint8_t *req, size_t len, bool gzip,
+                     bool precompressed, result_t *out) {
   grpc_channel *ch = make_channel(port, gzip);
   grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
   client_call_t c;
-  call_start(&c, ch, cq, method, req, len);
+  call_start_as(&c, ch, cq, method, req, len, precompressed);
   grpc_event ev = grpc_completion_queue_next(
       cq, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN)), NULL);
   assert_int_equal(ev.type, GRPC_OP_COMPLETE);
   assert_ptr_equal(ev.tag, &c);
   call_finish(&c, out);
   drain_and_destroy(ch, cq);
+}
+
+static void unary(int port, const char *method, const uint8_t *req, size_t len, bool gzip,
+                  result_t *out) {
+  unary_as(port, method, req, len, gzip, false, out);
 }
 
 static void export_should_reach_handler_and_return_ok(void **state) {
@@ -390,6 +404,92 @@ static void compressed_message_over_the_limit_once_inflated_should_be_refused(vo
   result_free(&r);
 }
 
+/* gzip of `n` zero bytes, compressed in 1 MiB steps (a bomb: about 1 KiB of output a MiB). */
+static uint8_t *gzip_zeros(size_t n, size_t *len) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  static uint8_t zeros[1 << 20];
+  size_t cap = n / 1000 + 65536, used = 0;
+  uint8_t *out = malloc(cap);
+  for (size_t done = 0; done < n || z.avail_in == 0;) {
+    size_t step = n - done < sizeof zeros ? n - done : sizeof zeros;
+    z.next_in = zeros;
+    z.avail_in = (uInt)step;
+    done += step;
+    int flush = done == n ? Z_FINISH : Z_NO_FLUSH;
+    int zr;
+    do {
+      z.next_out = out + used;
+      z.avail_out = (uInt)(cap - used);
+      zr = deflate(&z, flush);
+      used = cap - z.avail_out;
+    } while (z.avail_in > 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
+    if (flush == Z_FINISH)
+      break;
+  }
+  deflateEnd(&z);
+  *len = used;
+  return out;
+}
+
+static long max_rss_kib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+static void gzip_bomb_should_be_refused_without_inflating_it(void **state) {
+  (void)state;
+  fixture_t *f = start(1 << 20);
+  /* 768 MiB of zeros gzip to about 750 KiB: under the 1 MiB limit on the wire. gRPC core would
+   * inflate all of it before checking the size; the receiver must stop at the limit. */
+  size_t len;
+  uint8_t *bomb = gzip_zeros((size_t)768 << 20, &len);
+  assert_true(len < (1 << 20));
+  long before = max_rss_kib();
+  result_t r;
+  unary_as(f->port, EXPORT, bomb, len, true, true, &r);
+  long grown_mib = (max_rss_kib() - before) / 1024;
+  /* The limit (1 MiB) and the compressed message, a few times over, not the 768 MiB. */
+  if (grown_mib > 128)
+    fail_msg("the process grew by %ld MiB receiving a 768 MiB gzip bomb", grown_mib);
+  assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(r.details, "max_message_size (1048576 bytes)"));
+  assert_int_equal(recorder_calls(&f->rec), 0);
+  /* A well-formed compressed request still goes through the same path. */
+  size_t plen, glen;
+  uint8_t *pb = sample_request("precompressed-span", &plen);
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  uint8_t gz[8192];
+  z.next_in = pb;
+  z.avail_in = (uInt)plen;
+  z.next_out = gz;
+  z.avail_out = sizeof gz;
+  assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+  glen = sizeof gz - z.avail_out;
+  deflateEnd(&z);
+  result_free(&r);
+  unary_as(f->port, EXPORT, gz, glen, true, true, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  pthread_mutex_lock(&f->rec.mu);
+  assert_int_equal(f->rec.last.len, plen);
+  assert_memory_equal(f->rec.last.data, pb, plen);
+  pthread_mutex_unlock(&f->rec.mu);
+  /* Garbage flagged as gzip is refused as such. */
+  result_free(&r);
+  unary_as(f->port, EXPORT, (const uint8_t *)"not gzip at all", 15, true, true, &r);
+  assert_int_equal(r.code, GRPC_STATUS_INVALID_ARGUMENT);
+  assert_int_equal(recorder_calls(&f->rec), 1);
+  result_free(&r);
+  free(pb);
+  free(bomb);
+  stop(f);
+}
+
 static void concurrent_calls_should_all_be_answered(void **state) {
   fixture_t *f = *state;
   enum { N = 24 };
@@ -548,6 +648,7 @@ int main(void) {
       T(python_grpc_peer_should_parse_retry_info),
       cmocka_unit_test(calls_that_never_send_a_message_should_not_hold_the_slots),
       cmocka_unit_test(stop_should_let_a_call_in_flight_finish),
+      cmocka_unit_test(gzip_bomb_should_be_refused_without_inflating_it),
 #undef T
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
