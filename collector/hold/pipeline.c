@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "siphash.h"
 #include "wire.h"
 
 void tt__pipeline_opts_default(tt_pipeline_opts_t *o) {
@@ -391,6 +392,7 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
   if (p == NULL)
     return -ENOMEM;
   p->o = *o;
+  tt__siphash_key(p->hash_key);
   if (p->o.clock == NULL)
     p->o.clock = mono_clock;
   if (p->o.tick_ns == 0)

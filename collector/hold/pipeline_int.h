@@ -135,6 +135,7 @@ struct tt_pipeline_s {
   pthread_mutex_t pol_mu;
   tt_policy_set_t *policies;
   tt_bus_t *bus;
+  uint8_t hash_key[16]; /* keys the shards' hash tables (siphash.h); drawn once per pipeline */
   bool shut;
 };
 

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "sampling.h"
+#include "siphash.h"
 #include "wire.h"
 
 #define OUT_FLUSH_BYTES (4u << 20)
@@ -21,17 +22,15 @@
 
 /* ---- trace table ---------------------------------------------------------------------------- */
 
-static size_t hash_id(const uint8_t id[16]) {
-  uint64_t a, b;
-  memcpy(&a, id, 8);
-  memcpy(&b, id + 8, 8);
-  return (size_t)((a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full) ^ (b >> 29));
+/* Trace ids come from clients: keyed (siphash.h), so that crafted ids cannot share a bucket. */
+static size_t hash_id(const shard_t *s, const uint8_t id[16]) {
+  return (size_t)tt__siphash(s->p->hash_key, id, 16);
 }
 
 static trace_t *lookup(shard_t *s, const uint8_t id[16]) {
   if (s->nbuckets == 0)
     return NULL;
-  for (trace_t *t = s->buckets[hash_id(id) & (s->nbuckets - 1)]; t != NULL; t = t->hnext)
+  for (trace_t *t = s->buckets[hash_id(s, id) & (s->nbuckets - 1)]; t != NULL; t = t->hnext)
     if (memcmp(t->id, id, 16) == 0)
       return t;
   return NULL;
@@ -44,7 +43,7 @@ static int rehash(shard_t *s, size_t n) {
   for (size_t i = 0; i < s->nbuckets; i++)
     for (trace_t *t = s->buckets[i], *next; t != NULL; t = next) {
       next = t->hnext;
-      size_t h = hash_id(t->id) & (n - 1);
+      size_t h = hash_id(s, t->id) & (n - 1);
       t->hnext = b[h];
       b[h] = t;
     }
@@ -75,7 +74,7 @@ static trace_t *insert(shard_t *s, const uint8_t id[16]) {
     return NULL;
   memcpy(t->id, id, 16);
   t->tail = &t->spans;
-  size_t h = hash_id(id) & (s->nbuckets - 1);
+  size_t h = hash_id(s, id) & (s->nbuckets - 1);
   t->hnext = s->buckets[h];
   s->buckets[h] = t;
   s->ntraces++;
@@ -83,7 +82,7 @@ static trace_t *insert(shard_t *s, const uint8_t id[16]) {
 }
 
 static void remove_trace(shard_t *s, trace_t *t) {
-  trace_t **pp = &s->buckets[hash_id(t->id) & (s->nbuckets - 1)];
+  trace_t **pp = &s->buckets[hash_id(s, t->id) & (s->nbuckets - 1)];
   while (*pp != t)
     pp = &(*pp)->hnext;
   *pp = t->hnext;
@@ -149,16 +148,14 @@ static void schedule(shard_t *s, trace_t *t, bool linked) {
 #define LINEAR_IDS 8
 #define LATE_IDS 16
 
-static uint32_t id_slot(uint64_t id, uint32_t cap) {
-  id ^= id >> 33;
-  id *= 0xff51afd7ed558ccdull;
-  id ^= id >> 33;
-  return (uint32_t)id & (cap - 1);
+/* Span ids come from clients too: keyed like trace ids. */
+static uint32_t id_slot(const uint8_t key[16], uint64_t id, uint32_t cap) {
+  return (uint32_t)tt__siphash(key, &id, sizeof id) & (cap - 1);
 }
 
 /* Adds id to the set; returns false when it was already there. 0 marks an empty slot. */
-static bool idset_add(uint64_t *set, uint32_t cap, uint64_t id) {
-  for (uint32_t i = id_slot(id, cap);; i = (i + 1) & (cap - 1)) {
+static bool idset_add(const uint8_t key[16], uint64_t *set, uint32_t cap, uint64_t id) {
+  for (uint32_t i = id_slot(key, id, cap);; i = (i + 1) & (cap - 1)) {
     if (set[i] == id)
       return false;
     if (set[i] == 0) {
@@ -197,7 +194,7 @@ static bool held_duplicate(shard_t *s, trace_t *t, uint64_t id) {
       return false;
     }
     for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-      idset_add(set, cap, r->span_id);
+      idset_add(s->p->hash_key, set, cap, r->span_id);
     int64_t delta = (int64_t)((cap - t->ids_cap) * sizeof *set);
     free(t->ids);
     t->ids = set;
@@ -206,7 +203,7 @@ static bool held_duplicate(shard_t *s, trace_t *t, uint64_t id) {
     atomic_fetch_add_explicit(&s->held_bytes, (uint64_t)delta, memory_order_relaxed);
     tt__pipeline_account(s->p, delta);
   }
-  return !idset_add(t->ids, t->ids_cap, id);
+  return !idset_add(s->p->hash_key, t->ids, t->ids_cap, id);
 }
 
 static void ring_push(trace_t *t, uint64_t id) {

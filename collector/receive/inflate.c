@@ -12,7 +12,7 @@ int tt__inflate_bounded(const uint8_t *in, size_t len, tt_inflate_format_t forma
   z_stream z;
   memset(&z, 0, sizeof z);
   /* windowBits: 16+ reads the gzip wrapper only, 32+ detects zlib or gzip, plain the zlib one. */
-  int wbits = format == TT_INFLATE_GZIP ? 16 + MAX_WBITS
+  int wbits = format == TT_INFLATE_GZIP   ? 16 + MAX_WBITS
               : format == TT_INFLATE_AUTO ? 32 + MAX_WBITS
                                           : MAX_WBITS;
   if (inflateInit2(&z, wbits) != Z_OK)
