@@ -130,6 +130,7 @@ typedef struct {
 typedef struct {
   uint64_t accepted;
   uint64_t runs;
+  uint64_t bytes; /* what the accepted spans and their shared blobs added to bytes_held */
   uint8_t last_trace[16];
 } scan_count_t;
 
@@ -172,10 +173,16 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
       note_reject(res_out, why);
       continue;
     }
-    if (*res == NULL && (*res = make_blob(p, rs, rslen, true)) == NULL)
-      return -ENOMEM;
-    if (scope == NULL && (scope = make_blob(p, msg, len, false)) == NULL)
-      return -ENOMEM;
+    if (*res == NULL) {
+      if ((*res = make_blob(p, rs, rslen, true)) == NULL)
+        return -ENOMEM;
+      cnt->bytes += sizeof **res + (*res)->len;
+    }
+    if (scope == NULL) {
+      if ((scope = make_blob(p, msg, len, false)) == NULL)
+        return -ENOMEM;
+      cnt->bytes += sizeof *scope + scope->len;
+    }
     span_rec_t *rec = malloc(sizeof *rec + f.len);
     if (rec == NULL) {
       tt__blob_unref(p, scope);
@@ -199,6 +206,7 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
     rec->res = *res;
     rec->scope = scope;
     account(p, (int64_t)(sizeof *rec + f.len));
+    cnt->bytes += sizeof *rec + f.len;
     stage_t *st = &stages[tt__pipeline_shard_of(rec->trace_id, p->nshards)];
     *st->tail = rec;
     st->tail = &rec->next;
@@ -270,6 +278,20 @@ static void throttle(struct tt_pipeline_s *p, const tt_export_request_t *req,
   snprintf(res->message, sizeof res->message, "memory budget reached; retry later");
 }
 
+/* A request that alone would cross the budget can never be taken, however long its sender
+ * waits: answering THROTTLED would make it retry forever. It is refused for good, the limit named.
+ */
+static void too_large(struct tt_pipeline_s *p, tt_export_result_t *res, uint64_t cost) {
+  atomic_fetch_sub(&p->inflight, 1);
+  atomic_fetch_add_explicit(&p->metrics.requests_too_large, 1, memory_order_relaxed);
+  memset(res, 0, sizeof *res);
+  res->status = TT_EXPORT_TOO_LARGE;
+  snprintf(res->message, sizeof res->message,
+           "request needs about %llu bytes held, more than memory.budget (%llu bytes): split it "
+           "into smaller requests",
+           (unsigned long long)cost, (unsigned long long)p->o.memory_budget);
+}
+
 void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_result_t *res) {
   struct tt_pipeline_s *p = ctx;
   memset(res, 0, sizeof *res);
@@ -287,6 +309,10 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
    * that would cross the budget, and ask the shards to make room. The sender retries; nothing
    * is lost. */
   int64_t held = atomic_load_explicit(&p->bytes_held, memory_order_relaxed);
+  if (req->len * 2 > p->o.memory_budget) {
+    too_large(p, res, req->len * 2);
+    return;
+  }
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget) {
     throttle(p, req, res);
     return;
@@ -308,6 +334,12 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
    * single-span traces costs more than five times its size once each trace has its record. The
    * scan has counted its spans and blobs in bytes_held by now; add a record a run of trace ids
    * (at least one a new trace) and refuse what would cross the budget rather than overshoot it. */
+  uint64_t own = cnt.bytes + cnt.runs * TT_TRACE_RECORD_COST;
+  if (rc == 0 && own > p->o.memory_budget) {
+    free_stages(p, st);
+    too_large(p, res, own);
+    return;
+  }
   if (rc == 0 && (uint64_t)atomic_load_explicit(&p->bytes_held, memory_order_relaxed) +
                          cnt.runs * TT_TRACE_RECORD_COST >
                      p->o.memory_budget) {

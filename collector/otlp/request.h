@@ -12,6 +12,8 @@
  *   TT_EXPORT_INVALID      400 + google.rpc.Status message   INVALID_ARGUMENT + message
  *   TT_EXPORT_THROTTLED    429 + Retry-After                 RESOURCE_EXHAUSTED + RetryInfo
  *   TT_EXPORT_UNAVAILABLE  503 + Retry-After                 UNAVAILABLE
+ *   TT_EXPORT_TOO_LARGE    413 + google.rpc.Status message   RESOURCE_EXHAUSTED, no RetryInfo
+ *                                                            (so OTLP clients do not retry)
  *
  * The request bytes are borrowed for the duration of the call only: the handler copies what it
  * keeps. The handler may be called from several receiver threads at once (one per receiver). */
@@ -26,6 +28,7 @@ typedef enum {
   TT_EXPORT_INVALID = 1,
   TT_EXPORT_THROTTLED = 2,
   TT_EXPORT_UNAVAILABLE = 3,
+  TT_EXPORT_TOO_LARGE = 4, /* can never be accepted, however long the client waits */
 } tt_export_status_t;
 
 typedef struct {

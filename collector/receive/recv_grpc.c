@@ -314,6 +314,10 @@ static void on_message(slot_t *s, bool ok) {
       slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, res.message[0] ? res.message : "invalid data",
                   NULL, 0);
       break;
+    case TT_EXPORT_TOO_LARGE:
+      slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                  res.message[0] ? res.message : "request too large", NULL, 0);
+      break;
     case TT_EXPORT_THROTTLED:
       /* With RetryInfo the client retries RESOURCE_EXHAUSTED; without it, it must not. */
       slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED,

@@ -194,6 +194,10 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
       error_body(res, kind, 400, GRPC_INVALID_ARGUMENT, r.message[0] ? r.message : "invalid data",
                  0);
       break;
+    case TT_EXPORT_TOO_LARGE:
+      error_body(res, kind, 413, GRPC_RESOURCE_EXHAUSTED,
+                 r.message[0] ? r.message : "request too large", 0);
+      break;
     case TT_EXPORT_THROTTLED: {
       /* Same default as the gRPC receiver: a throttled answer always says when to retry. */
       uint32_t ms = r.retry_after_ms ? r.retry_after_ms : 1000;

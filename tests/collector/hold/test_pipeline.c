@@ -331,8 +331,8 @@ static void memory_budget_should_decide_early_and_throttle_without_silent_loss(v
       tt__pipeline_sync(e->p); /* shards run their pressure checks */
   }
   tt__pipeline_sync(e->p);
-  /* A request that would take the budget past its limit on its own is always refused with the
-   * retry delay, whatever the shards have freed meanwhile. */
+  /* A request that would take the budget past its limit on its own can never be taken: it is
+   * refused for good, with no retry delay, and the limit named. */
   {
     enum { BIG = 2000 }; /* well over half the budget in request bytes */
     span_spec_t *big = calloc(BIG, sizeof *big);
@@ -344,13 +344,14 @@ static void memory_budget_should_decide_early_and_throttle_without_silent_loss(v
     assert_true(len * 2 > o.memory_budget);
     tt_export_result_t r = send(e, big, BIG);
     free(big);
-    assert_int_equal(r.status, TT_EXPORT_THROTTLED);
-    assert_int_equal(r.retry_after_ms, 700);
-    throttled++;
+    assert_int_equal(r.status, TT_EXPORT_TOO_LARGE);
+    assert_int_equal(r.retry_after_ms, 0);
+    assert_non_null(strstr(r.message, "more than memory.budget"));
   }
-  tt__pipeline_sync(e->p); /* the refusal asked the shards to make room */
+  tt__pipeline_sync(e->p);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   assert_int_equal(atomic_load(&m->requests_throttled), throttled);
+  assert_int_equal(atomic_load(&m->requests_too_large), 1);
   uint64_t early = 0;
   for (int k = 0; k < TT_POL__COUNT; k++)
     early += atomic_load(&m->decisions[k][1][TT_TRIG_MEMORY]);

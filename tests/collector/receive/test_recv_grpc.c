@@ -328,6 +328,19 @@ static void handler_invalid_and_unavailable_should_map_to_grpc_codes(void **stat
   unary(f->port, EXPORT, pb, len, false, &r);
   assert_int_equal(r.code, GRPC_STATUS_UNAVAILABLE);
   result_free(&r);
+  /* A request that can never fit: RESOURCE_EXHAUSTED without RetryInfo, so it is not retried. */
+  pthread_mutex_lock(&f->rec.mu);
+  f->rec.answer.status = TT_EXPORT_TOO_LARGE;
+  snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "more than memory.budget");
+  pthread_mutex_unlock(&f->rec.mu);
+  unary(f->port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_string_equal(r.details, "more than memory.budget");
+  rpc_status_t st;
+  assert_int_equal(parse_rpc_status(r.status_bin.data, r.status_bin.len, &st), 0);
+  assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+  assert_false(st.has_retry);
+  result_free(&r);
   free(pb);
 }
 

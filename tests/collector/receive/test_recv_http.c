@@ -514,6 +514,17 @@ static void invalid_and_unavailable_should_map_to_400_and_503(void **state) {
   assert_string_equal(ra, "1");
   assert_int_equal(parse_rpc_status(r.body.data, r.body.len, &st), 0);
   assert_int_equal(st.code, 14);
+  /* A request that can never fit: 413, and no Retry-After, so the client does not retry. */
+  f->rec.answer.status = TT_EXPORT_TOO_LARGE;
+  f->rec.answer.retry_after_ms = 0;
+  snprintf(f->rec.answer.message, sizeof f->rec.answer.message, "more than memory.budget");
+  assert_int_equal(http_post(f->port, "/v1/traces", "application/x-protobuf", NULL, pb, len, &r),
+                   0);
+  assert_int_equal(r.status, 413);
+  assert_false(resp_header(&r, "Retry-After", ra, sizeof ra));
+  assert_int_equal(parse_rpc_status(r.body.data, r.body.len, &st), 0);
+  assert_int_equal(st.code, 8);
+  assert_string_equal(st.message, "more than memory.budget");
   free(pb);
   tt__buf_free(&r.body);
 }
