@@ -2,6 +2,7 @@
 
 They drive the real tailtrace-collector binary, the OpenTelemetry JS SDK (traffic.js) as the
 client, and tests/peers/otlp_receiver.py as a backend, all on loopback ephemeral ports."""
+import atexit
 import json
 import os
 import re
@@ -14,6 +15,21 @@ import urllib.request
 
 SRC = os.environ.get("TT_SOURCE_DIR", "")
 BINARY = os.environ.get("TT_COLLECTOR_BIN", "")
+
+
+# Every collector and peer started here, killed when the test exits however it exits (fail()
+# exits at once): a failed test must not leave servers running on the machine.
+_STARTED = []
+
+
+def _kill_started():
+    for p in _STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+atexit.register(_kill_started)
 
 
 def fail(msg):
@@ -117,6 +133,7 @@ shutdown: {deadline: 10s}
         self.log = open(os.path.join(work, "collector.log"), "a")
         self.proc = subprocess.Popen([BINARY, "--config", self.cfg], stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        _STARTED.append(self.proc)
         wait_until("the collector to be ready", self._up, 20)
 
     def _up(self):
@@ -166,6 +183,7 @@ class Peer:
             ["/usr/bin/python3", os.path.join(SRC, "tests", "peers", "otlp_receiver.py"),
              "--proto-dir", os.path.join(SRC, "proto"), "--record", self.record] +
             list(extra_args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        _STARTED.append(self.proc)
         line = self.proc.stdout.readline()
         m = re.match(r"READY grpc=(\d+) http=(\d+)", line)
         if not m:
