@@ -227,12 +227,37 @@ const key_t_ *tt__config_claim_key(ctx_t *cx, const key_t_ *tab, size_t n, bool 
   return &tab[i];
 }
 
+/* A value that came from the environment may be a secret put under the wrong key: an error
+ * message names the ${VAR} it came from, never the value itself (it would reach logs and CI
+ * output). Rewrites every occurrence of value in err as the raw text. */
+static void redact(char *err, size_t errlen, const char *value, const char *raw) {
+  size_t vlen = strlen(value);
+  if (vlen == 0 || strstr(raw, "${") == NULL || strcmp(value, raw) == 0)
+    return;
+  char out[256];
+  size_t o = 0;
+  for (const char *p = err; *p != '\0' && o + 1 < sizeof out;) {
+    if (strncmp(p, value, vlen) == 0) {
+      o += (size_t)snprintf(out + o, sizeof out - o, "%s", raw);
+      if (o >= sizeof out)
+        o = sizeof out - 1;
+      p += vlen;
+    } else {
+      out[o++] = *p++;
+    }
+  }
+  out[o] = '\0';
+  snprintf(err, errlen, "%s", out);
+}
+
 void tt__config_set_from_node(ctx_t *cx, void *base, const key_t_ *k, const yaml_node_t *vn,
                               const char *key) {
   const char *v = tt__config_scalar(cx, vn, key);
   char err[256];
-  if (v != NULL && tt__config_set_key(base, k, v, err, sizeof err) != 0)
+  if (v != NULL && tt__config_set_key(base, k, v, err, sizeof err) != 0) {
+    redact(err, sizeof err, v, (const char *)vn->data.scalar.value);
     tt__config_error_at(cx, vn, key, "%s", err);
+  }
 }
 
 int tt__config_describe_keys(tt_buf_t *out, const key_t_ *tab, size_t n) {

@@ -518,6 +518,49 @@ static void validate_should_warn_that_rate_limit_does_not_agree_across_a_bus(voi
   tt__buf_free(&w);
 }
 
+static void secrets_from_the_environment_should_never_be_echoed_in_errors(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  /* An API key put under the wrong key by mistake. */
+  setenv("TT_TEST_SECRET", "sup3r-s3cret-k3y", 1);
+  assert_int_equal(load("receivers: {otlp_grpc: {endpoint: \"${TT_TEST_SECRET}\"}}\n", &c, &e),
+                   -EINVAL);
+  assert_null(strstr((const char *)e.data, "sup3r-s3cret-k3y"));
+  assert_non_null(strstr((const char *)e.data, "receivers.otlp_grpc.endpoint"));
+  assert_non_null(strstr((const char *)e.data, "${TT_TEST_SECRET}"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
+static void header_values_the_transports_would_drop_should_be_refused(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  /* A key read from a file with its line break: sent, it would be dropped, and every request
+   * would go out unauthenticated. */
+  setenv("TT_TEST_API_KEY", "abc123\n", 1);
+  const char *y = "exporters:\n  - name: hc\n    protocol: http/protobuf\n"
+                  "    endpoint: https://api.honeycomb.io\n"
+                  "    headers: {x-honeycomb-team: \"${TT_TEST_API_KEY}\"}\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "header x-honeycomb-team: the value has a control"));
+  assert_null(strstr((const char *)e.data, "abc123"));
+  tt__config_free(&c);
+  y = "exporters:\n  - name: hc\n    protocol: http/protobuf\n"
+      "    endpoint: https://api.honeycomb.io\n    headers: {Authorization: \"Bearer x\"}\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  assert_non_null(strstr((const char *)e.data, "header names must be lowercase tokens"));
+  tt__config_free(&c);
+  setenv("TT_TEST_API_KEY", "abc123", 1);
+  y = "exporters:\n  - name: hc\n    protocol: http/protobuf\n"
+      "    endpoint: https://api.honeycomb.io\n"
+      "    headers: {x-honeycomb-team: \"${TT_TEST_API_KEY}\", authorization: \"Bearer a b\"}\n";
+  assert_int_equal(load(y, &c, &e), 0);
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_should_work_with_no_file),
@@ -540,6 +583,8 @@ int main(void) {
       cmocka_unit_test(validate_should_warn_that_rate_limit_does_not_agree_across_a_bus),
       cmocka_unit_test(bus_tls_keys_should_load_with_the_password_from_the_environment),
       cmocka_unit_test(a_bus_certificate_without_its_key_should_be_refused_with_file_line_and_key),
+      cmocka_unit_test(secrets_from_the_environment_should_never_be_echoed_in_errors),
+      cmocka_unit_test(header_values_the_transports_would_drop_should_be_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
