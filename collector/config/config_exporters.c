@@ -82,7 +82,8 @@ static const key_t_ exporter_keys[] = {
      "batch). Needs spool.dir."},
     {"headers", CT_MAPPING, "", EOFF(headers), 0, NULL,
      "Mapping of header (gRPC metadata) names to values, e.g. x-honeycomb-team: "
-     "${HONEYCOMB_API_KEY}."},
+     "${HONEYCOMB_API_KEY}. Names are lowercase tokens (a-z 0-9 - _ .), values printable ASCII; "
+     "anything else is a config error, never a header silently left out."},
 };
 
 #define NEXPKEYS (sizeof exporter_keys / sizeof exporter_keys[0])
