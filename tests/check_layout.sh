@@ -17,7 +17,7 @@ allowed() {
     collector/hold) echo "collector/base collector/otlp collector/decide collector/forward" ;;
     collector/receive) echo "collector/base collector/otlp" ;;
     collector/admin) echo "collector/base collector/otlp collector/decide collector/forward collector/hold collector/receive" ;;
-    collector/config) echo "collector/base collector/otlp collector/decide collector/forward collector/hold" ;;
+    collector/config) echo "collector/base collector/otlp collector/decide collector/forward collector/hold agent/export" ;;
     collector) echo "collector/base collector/otlp collector/decide collector/forward collector/hold collector/receive collector/admin collector/config" ;;
     agent) echo "include" ;;
     agent/export) echo "include agent" ;;

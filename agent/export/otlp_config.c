@@ -99,17 +99,27 @@ static size_t percent_decode(char *s) {
  * characters) and non-binary values printable ASCII; HTTP would take a decoded CR or LF as the
  * end of the header line. A header outside these rules fails every request (gRPC) or injects
  * header lines (HTTP), so it is refused up front instead. */
-static int header_ok(const char *k, size_t klen, const char *v, size_t vlen) {
-  if (klen == 0 || strlen(k) != klen || strlen(v) != vlen)
+int tt__otlp_header_name_ok(const char *k) {
+  if (*k == '\0')
     return 0;
   for (const char *c = k; *c; c++)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' ||
           *c == '.'))
       return 0;
+  return 1;
+}
+
+int tt__otlp_header_value_ok(const char *v) {
   for (const unsigned char *c = (const unsigned char *)v; *c; c++)
     if (*c < 0x20 || *c > 0x7e)
       return 0;
   return 1;
+}
+
+static int header_ok(const char *k, size_t klen, const char *v, size_t vlen) {
+  if (klen == 0 || strlen(k) != klen || strlen(v) != vlen)
+    return 0;
+  return tt__otlp_header_name_ok(k) && tt__otlp_header_value_ok(v);
 }
 
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings) {

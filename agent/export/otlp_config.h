@@ -52,6 +52,11 @@ void tt__otlp_config_free(tt__otlp_config_t *cfg);
  * those whose decoded name is not [0-9a-z_.-] (after lowercasing) or whose decoded value is not
  * printable ASCII: no transport can send them (a %0d%0a would inject an HTTP header line).
  * 0 or TT_ENOMEM; on TT_ENOMEM the entries added so far stay in *hdrs (the caller frees). */
+/* The header rules both transports can send (see otlp_config.c): a name of [0-9a-z_.-], a value of
+ * printable ASCII. The collector's configuration checks exporter headers with the same rules. */
+int tt__otlp_header_name_ok(const char *k);
+int tt__otlp_header_value_ok(const char *v);
+
 int tt__otlp_parse_headers(const char *s, tt__otlp_header_t **hdrs, size_t *n, unsigned *warnings);
 
 /* Exporter warnings go through the library's logger (TT_LOG level check before formatting).

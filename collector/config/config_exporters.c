@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "otlp_config.h" /* the header rules the transports apply */
 
 static int v_protocol(const void *f, char *err, size_t n) {
   static const char *const choices[] = {"grpc", "http/protobuf", NULL};
@@ -116,23 +117,6 @@ static int add_header(tt_exporter_conf_t *e, const char *name, const char *value
   return 0;
 }
 
-static bool header_name_ok(const char *s) {
-  if (*s == '\0')
-    return false;
-  for (; *s != '\0'; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
-          *s == '.'))
-      return false;
-  return true;
-}
-
-static bool header_value_ok(const char *s) {
-  for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++)
-    if (*c < 0x20 || *c > 0x7e)
-      return false;
-  return true;
-}
-
 static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *where,
                                const char *prefix, tt_exporter_conf_t *e, bool *seen) {
   for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
@@ -166,13 +150,14 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
            h++) {
         yaml_node_t *hk = yaml_document_get_node(d, h->key);
         const char *hv = tt__config_scalar(cx, yaml_document_get_node(d, h->value), key);
-        if (hk->type != YAML_SCALAR_NODE || !header_name_ok((const char *)hk->data.scalar.value)) {
+        if (hk->type != YAML_SCALAR_NODE ||
+            !tt__otlp_header_name_ok((const char *)hk->data.scalar.value)) {
           tt__config_error_at(cx, hk, key,
                               "header names must be lowercase tokens of a-z, 0-9, '-', '_' and "
                               "'.' (what both HTTP and gRPC metadata accept)");
           continue;
         }
-        if (hv != NULL && !header_value_ok(hv)) {
+        if (hv != NULL && !tt__otlp_header_value_ok(hv)) {
           /* The transports would drop the header and send the requests without it: for an API
            * key, unauthenticated. A line break at the end of an environment variable is the
            * usual cause. */
