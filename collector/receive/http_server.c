@@ -22,11 +22,15 @@
 #include <uv.h>
 
 #include "inflate.h"
+#include "peers.h"
 
 #define DEFAULT_MAX_BODY (20u * 1024 * 1024)
 #define DEFAULT_MAX_HEADER (16u * 1024)
 #define DEFAULT_IDLE_MS 30000u
+#define DEFAULT_HEADER_MS 10000u
+#define DEFAULT_MIN_BODY_RATE (16u * 1024)
 #define DEFAULT_MAX_CONNS 1024u
+#define DEFAULT_RECEIVE_BUDGET (64u * 1024 * 1024)
 /* A client that pipelines requests without reading answers is paused above this much unsent
  * output, so its responses cannot pile up in memory. */
 #define WRITE_HIGH_WATER (4u * 1024 * 1024)
@@ -54,12 +58,20 @@ struct tt_http_session_s {
   bool bad_encoding;
   bool expect_continue;
   bool in_headers; /* between the first byte of a request and the end of its headers */
+  bool in_body;    /* between the end of the headers and the end of the request */
   tt_buf_t body;   /* wire body */
+  /* The receive budget shared by the server's connections: bytes of bodies being received.
+   * `reserved` is this request's part of it (its Content-Length, or what a chunked body has
+   * brought so far). */
+  _Atomic size_t *budget_used;
+  size_t budget_max;
+  size_t reserved;
   tt_buf_t inflated;
 
-  tt_buf_t *out; /* where responses go during a feed() */
-  bool closing;  /* a response decided the connection ends; ignore further input */
-  bool answered; /* the current error was already answered (parser stopped on purpose) */
+  tt_buf_t *out;       /* where responses go during a feed() */
+  bool closing;        /* a response decided the connection ends; ignore further input */
+  bool budget_refused; /* the request was answered 429 for want of receive budget */
+  bool answered;       /* the current error was already answered (parser stopped on purpose) */
   int oom;
 };
 
@@ -123,6 +135,8 @@ static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool 
  * the request is never read, which is the point for 413 and 431. */
 static void fail(tt_http_session_t *ss, int status, const char *msg) {
   tt_http_response_t res = {.status = status, .content_type = "text/plain; charset=utf-8"};
+  if (status == 429 || status == 503)
+    snprintf(res.extra_headers, sizeof res.extra_headers, "Retry-After: 1\r\n");
   if (tt__buf_appendf(&res.body, "%s\n", msg) != 0)
     ss->oom = -ENOMEM;
   write_response(ss, &res, true, false);
@@ -131,8 +145,31 @@ static void fail(tt_http_session_t *ss, int status, const char *msg) {
   ss->answered = true;
 }
 
+static void release(tt_http_session_t *ss) {
+  if (ss->reserved > 0 && ss->budget_used != NULL)
+    atomic_fetch_sub_explicit(ss->budget_used, ss->reserved, memory_order_relaxed);
+  ss->reserved = 0;
+}
+
+/* Takes `n` more bytes of the receive budget for the current request, or answers 429 (the client
+ * retries later, as OTLP says) when the connections' bodies already hold the budget. */
+static int reserve(tt_http_session_t *ss, size_t n) {
+  if (ss->budget_used == NULL)
+    return 0;
+  size_t used = atomic_load_explicit(ss->budget_used, memory_order_relaxed);
+  if (n > ss->budget_max || used > ss->budget_max - n) {
+    fail(ss, 429, "the collector is receiving too many request bodies at once; retry later");
+    ss->budget_refused = true;
+    return -1;
+  }
+  atomic_fetch_add_explicit(ss->budget_used, n, memory_order_relaxed);
+  ss->reserved += n;
+  return 0;
+}
+
 static int on_message_begin(http_parser *p) {
   tt_http_session_t *ss = p->data;
+  release(ss);
   tt__buf_reset(&ss->url);
   tt__buf_reset(&ss->field);
   tt__buf_reset(&ss->value);
@@ -144,6 +181,7 @@ static int on_message_begin(http_parser *p) {
   ss->bad_encoding = false;
   ss->expect_continue = false;
   ss->in_headers = true;
+  ss->in_body = false;
   return 0;
 }
 
@@ -234,6 +272,12 @@ static int on_headers_complete(http_parser *p) {
     fail(ss, 415, "unsupported Content-Encoding (use gzip, deflate or identity)");
     return -1;
   }
+  /* A declared body takes its whole size from the budget before a byte of it is read, so a
+   * request that could not finish is refused while the client can still retry elsewhere. */
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
+      reserve(ss, (size_t)p->content_length) != 0)
+    return -1;
+  ss->in_body = true;
   /* Small declared bodies are allocated once. Large ones still grow with the bytes actually
    * received, so a client cannot reserve 20 MiB per connection by only sending headers. */
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0 &&
@@ -253,11 +297,15 @@ static int on_body(http_parser *p, const char *at, size_t n) {
     fail(ss, 413, "request body too large");
     return -1;
   }
+  /* A chunked body takes from the budget as it arrives. */
+  if (ss->body.len + n > ss->reserved && reserve(ss, ss->body.len + n - ss->reserved) != 0)
+    return -1;
   return tt__buf_append(&ss->body, at, n) == 0 ? 0 : (ss->oom = -ENOMEM, -1);
 }
 
 static int on_message_complete(http_parser *p) {
   tt_http_session_t *ss = p->data;
+  ss->in_body = false;
   const uint8_t *body = ss->body.data;
   size_t body_len = ss->body.len;
   if (ss->encoding != ENC_IDENTITY && body_len > 0) {
@@ -308,6 +356,7 @@ static int on_message_complete(http_parser *p) {
     tt__buf_free(&ss->body);
   if (ss->inflated.cap > 65536)
     tt__buf_free(&ss->inflated);
+  release(ss);
   if (close) {
     ss->closing = true;
     ss->answered = true;
@@ -339,9 +388,15 @@ tt_http_session_t *tt__http_session_new(const tt_http_server_opts_t *opts) {
   return ss;
 }
 
+void tt__http_session_set_budget(tt_http_session_t *ss, _Atomic size_t *used, size_t max) {
+  ss->budget_used = used;
+  ss->budget_max = max;
+}
+
 void tt__http_session_free(tt_http_session_t *ss) {
   if (ss == NULL)
     return;
+  release(ss);
   tt__buf_free(&ss->url);
   tt__buf_free(&ss->field);
   tt__buf_free(&ss->value);
@@ -395,11 +450,23 @@ struct tt_http_server_s {
   uv_timer_t stop_timer;
   uv_thread_t thread;
   int port;
-  conn_t *conns; /* doubly linked list of open connections */
+  conn_t *conns; /* doubly linked list of open connections, newest first */
   uint32_t nconns;
+  tt_peer_table_t *peers; /* open connections per client address */
   bool stopping;
+  _Atomic size_t budget_used; /* bytes of request bodies being received, all connections */
+  _Atomic uint64_t open, refused_limit, refused_per_ip, evicted, timeout_header, timeout_body,
+      timeout_idle, budget_refused;
   char readbuf[65536]; /* one buffer serves all reads: read_cb consumes it synchronously */
 };
+
+/* Where a connection is, which decides its deadline:
+ *   IDLE     between requests (or writing an answer): idle_timeout after it became idle;
+ *   HEADERS  from the request's first byte: header_timeout, never extended, so a client that
+ *            trickles a byte at a time gets one period for the whole header block;
+ *   BODY     header_timeout from the end of the headers, plus one second per min_body_rate
+ *            bytes received: a body must keep coming at that average rate, however it is cut. */
+typedef enum { PHASE_IDLE, PHASE_HEADERS, PHASE_BODY } phase_t;
 
 struct conn_s {
   uv_tcp_t tcp;
@@ -407,11 +474,15 @@ struct conn_s {
   tt_http_server_t *srv;
   tt_http_session_t *ss;
   conn_t *prev, *next;
+  tt_peer_addr_t peer;
+  bool counted_peer; /* `peer` is in srv->peers */
   int open_handles;
   unsigned pending_writes;
   bool close_after_write;
   bool closing;
   bool paused;
+  phase_t phase;
+  uint64_t phase_start; /* uv_now when the phase began */
 };
 
 typedef struct {
@@ -440,6 +511,14 @@ static void conn_close(conn_t *c) {
   if (c->next)
     c->next->prev = c->prev;
   srv->nconns--;
+  atomic_store_explicit(&srv->open, srv->nconns, memory_order_relaxed);
+  if (c->counted_peer)
+    tt__peer_table_remove(srv->peers, &c->peer);
+  c->counted_peer = false;
+  /* The session (and its share of the receive budget) goes now, not when the handles finish
+   * closing: the budget is for the next request that arrives. */
+  tt__http_session_free(c->ss);
+  c->ss = NULL;
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -451,8 +530,49 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof c->srv->readbuf;
 }
 
-static void on_idle(uv_timer_t *t) {
+static uint64_t deadline(const conn_t *c) {
+  const tt_http_server_opts_t *o = &c->srv->o;
+  switch (c->phase) {
+    case PHASE_HEADERS:
+      return c->phase_start + o->header_timeout_ms;
+    case PHASE_BODY:
+      return c->phase_start + o->header_timeout_ms +
+             (uint64_t)c->ss->body.len * 1000 / o->min_body_rate;
+    case PHASE_IDLE:
+    default:
+      return c->phase_start + o->idle_timeout_ms;
+  }
+}
+
+static void on_deadline(uv_timer_t *t);
+
+/* Follows the session into its current phase and arms the timer for that phase's deadline. */
+static void conn_track(conn_t *c) {
+  if (c->closing || c->ss == NULL)
+    return;
+  phase_t ph = c->ss->in_headers ? PHASE_HEADERS : c->ss->in_body ? PHASE_BODY : PHASE_IDLE;
+  uint64_t now = uv_now(&c->srv->loop);
+  if (ph != c->phase) {
+    c->phase = ph;
+    c->phase_start = now;
+  }
+  uint64_t d = deadline(c);
+  uv_timer_start(&c->timer, on_deadline, d > now ? d - now : 0, 0);
+}
+
+static void on_deadline(uv_timer_t *t) {
   conn_t *c = t->data;
+  if (c->closing)
+    return;
+  if (deadline(c) > uv_now(&c->srv->loop)) { /* moved on since the timer was armed */
+    conn_track(c);
+    return;
+  }
+  tt_http_server_t *srv = c->srv;
+  atomic_fetch_add_explicit(c->phase == PHASE_HEADERS ? &srv->timeout_header
+                            : c->phase == PHASE_BODY  ? &srv->timeout_body
+                                                      : &srv->timeout_idle,
+                            1, memory_order_relaxed);
   conn_close(c);
 }
 
@@ -517,17 +637,32 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   tt_buf_t out = TT_BUF_INIT;
   int verdict;
-  if (nread < 0) {
+  if (nread < 0)
     verdict = tt__http_session_eof(c->ss, &out);
-  } else {
-    /* Reads restart the idle timer, except while headers arrive: a client trickling header
-     * bytes gets one idle period for the whole header block, not one per byte. */
-    if (!c->ss->in_headers)
-      uv_timer_again(&c->timer);
+  else
     verdict = tt__http_session_feed(c->ss, (const uint8_t *)buf->base, (size_t)nread, &out);
+  if (c->ss->budget_refused) {
+    c->ss->budget_refused = false;
+    atomic_fetch_add_explicit(&c->srv->budget_refused, 1, memory_order_relaxed);
   }
   conn_send(c, &out, verdict);
   tt__buf_free(&out);
+  conn_track(c);
+}
+
+/* At the connection cap, the connection that costs the others most and does least makes room:
+ * the longest idle between requests, else the one longest in its headers. Connections receiving
+ * a body or writing an answer are never chosen; they are bounded by their own deadlines. */
+static conn_t *pick_victim(tt_http_server_t *srv) {
+  conn_t *best = NULL;
+  for (conn_t *c = srv->conns; c != NULL; c = c->next) {
+    if (c->closing || c->pending_writes > 0 || c->phase == PHASE_BODY)
+      continue;
+    if (best == NULL || (c->phase == PHASE_IDLE && best->phase != PHASE_IDLE) ||
+        (c->phase == best->phase && c->phase_start <= best->phase_start))
+      best = c;
+  }
+  return best;
 }
 
 static void on_connection(uv_stream_t *l, int status) {
@@ -542,22 +677,63 @@ static void on_connection(uv_stream_t *l, int status) {
   uv_timer_init(&srv->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
   c->open_handles = 2;
+  c->closing = true; /* not in the list yet: closing it must not unlink it */
+  c->ss = tt__http_session_new(&srv->o);
+  /* Refused clients are accepted and closed at once: refusing to accept would leave them in the
+   * kernel backlog and the listener readable, spinning the loop. */
+  if (c->ss == NULL || uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+    tt__http_session_free(c->ss);
+    c->ss = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    return;
+  }
+  struct sockaddr_storage sa;
+  int salen = sizeof sa;
+  bool refuse = false;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0 &&
+      tt__peer_addr_from_sockaddr((struct sockaddr *)&sa, &c->peer) == 0) {
+    uint32_t n = tt__peer_table_count(srv->peers, &c->peer);
+    if (srv->o.max_connections_per_ip && n >= srv->o.max_connections_per_ip) {
+      atomic_fetch_add_explicit(&srv->refused_per_ip, 1, memory_order_relaxed);
+      refuse = true;
+    } else if (tt__peer_table_add(srv->peers, &c->peer) != 0) {
+      c->counted_peer = true;
+    }
+  }
+  if (!refuse && srv->nconns >= srv->o.max_connections) {
+    conn_t *victim = pick_victim(srv);
+    if (victim != NULL) {
+      atomic_fetch_add_explicit(&srv->evicted, 1, memory_order_relaxed);
+      conn_close(victim);
+    } else {
+      atomic_fetch_add_explicit(&srv->refused_limit, 1, memory_order_relaxed);
+      refuse = true;
+    }
+  }
+  if (refuse) {
+    if (c->counted_peer)
+      tt__peer_table_remove(srv->peers, &c->peer);
+    tt__http_session_free(c->ss);
+    c->ss = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    return;
+  }
+  c->closing = false;
   c->next = srv->conns;
   if (srv->conns)
     srv->conns->prev = c;
   srv->conns = c;
   srv->nconns++;
-  c->ss = tt__http_session_new(&srv->o);
-  /* Over the connection cap the client is accepted and closed at once: refusing to accept would
-   * leave it in the kernel backlog and the listener readable, spinning the loop. */
-  if (c->ss == NULL || uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
-      srv->nconns > srv->o.max_connections) {
-    conn_close(c);
-    return;
-  }
+  atomic_store_explicit(&srv->open, srv->nconns, memory_order_relaxed);
+  tt__http_session_set_budget(c->ss, &srv->budget_used, srv->o.receive_budget_bytes);
   uv_tcp_nodelay(&c->tcp, 1);
-  uint32_t idle = srv->o.idle_timeout_ms;
-  uv_timer_start(&c->timer, on_idle, idle, idle);
+  /* A new connection's first request must start within the header timeout too: a client that
+   * connects and says nothing is as idle as one trickling. */
+  c->phase = PHASE_HEADERS;
+  c->phase_start = uv_now(&srv->loop);
+  uv_timer_start(&c->timer, on_deadline, srv->o.header_timeout_ms, 0);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -622,9 +798,21 @@ int tt__http_server_start(const tt_http_server_opts_t *opts, tt_http_server_t **
     srv->o.idle_timeout_ms = DEFAULT_IDLE_MS;
   if (!srv->o.max_connections)
     srv->o.max_connections = DEFAULT_MAX_CONNS;
+  if (!srv->o.header_timeout_ms)
+    srv->o.header_timeout_ms = DEFAULT_HEADER_MS;
+  if (!srv->o.min_body_rate)
+    srv->o.min_body_rate = DEFAULT_MIN_BODY_RATE;
+  if (!srv->o.receive_budget_bytes)
+    srv->o.receive_budget_bytes = DEFAULT_RECEIVE_BUDGET;
+  srv->peers = tt__peer_table_new(srv->o.max_connections);
+  if (srv->peers == NULL) {
+    free(srv);
+    return -ENOMEM;
+  }
 
   int rc = uv_loop_init(&srv->loop);
   if (rc != 0) {
+    tt__peer_table_free(srv->peers);
     free(srv);
     return rc;
   }
@@ -665,6 +853,7 @@ fail_listener:
   uv_run(&srv->loop, UV_RUN_DEFAULT);
 fail_loop:
   uv_loop_close(&srv->loop);
+  tt__peer_table_free(srv->peers);
   free(srv);
   return rc;
 }
@@ -679,5 +868,21 @@ void tt__http_server_stop(tt_http_server_t *s) {
   uv_async_send(&s->stop_async);
   uv_thread_join(&s->thread);
   uv_loop_close(&s->loop);
+  tt__peer_table_free(s->peers);
   free(s);
+}
+
+void tt__http_server_stats(const tt_http_server_t *s, tt_http_server_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  if (s == NULL)
+    return;
+  out->connections = atomic_load_explicit(&s->open, memory_order_relaxed);
+  out->refused_limit = atomic_load_explicit(&s->refused_limit, memory_order_relaxed);
+  out->refused_per_ip = atomic_load_explicit(&s->refused_per_ip, memory_order_relaxed);
+  out->evicted = atomic_load_explicit(&s->evicted, memory_order_relaxed);
+  out->timeout_header = atomic_load_explicit(&s->timeout_header, memory_order_relaxed);
+  out->timeout_body = atomic_load_explicit(&s->timeout_body, memory_order_relaxed);
+  out->timeout_idle = atomic_load_explicit(&s->timeout_idle, memory_order_relaxed);
+  out->budget_refused = atomic_load_explicit(&s->budget_refused, memory_order_relaxed);
+  out->receiving_bytes = atomic_load_explicit(&s->budget_used, memory_order_relaxed);
 }

@@ -14,6 +14,7 @@
 #ifndef TT_COLLECTOR_HTTP_SERVER_H
 #define TT_COLLECTOR_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,16 +47,26 @@ typedef struct {
 typedef void (*tt_http_route_fn)(void *ctx, const tt_http_request_t *req, tt_http_response_t *res);
 
 typedef struct {
-  const char *host;         /* bind address, e.g. "127.0.0.1" or "0.0.0.0"; NULL: 127.0.0.1 */
-  int port;                 /* 0 picks an ephemeral port; read it back with _port() */
-  size_t max_body_bytes;    /* limit on both wire and inflated body; 0: 20 MiB */
-  size_t max_header_bytes;  /* limit on the request line plus headers; 0: 16 KiB */
-  uint32_t idle_timeout_ms; /* close a connection idle (or stalled mid-request) this long;
-                               0: 30 s */
-  uint32_t max_connections; /* further connections are accepted and closed at once; 0: 1024 */
-  tt_http_route_fn route;   /* required */
-  void *ctx;                /* passed to route */
-  const char *name;         /* short name for the thread and logs ("otlp-http", "admin") */
+  const char *host;           /* bind address, e.g. "127.0.0.1" or "0.0.0.0"; NULL: 127.0.0.1 */
+  int port;                   /* 0 picks an ephemeral port; read it back with _port() */
+  size_t max_body_bytes;      /* limit on both wire and inflated body; 0: 20 MiB */
+  size_t max_header_bytes;    /* limit on the request line plus headers; 0: 16 KiB */
+  uint32_t idle_timeout_ms;   /* close a connection idle between requests this long; 0: 30 s */
+  uint32_t header_timeout_ms; /* a request's line and headers must arrive within this from its
+                                 first byte (a new connection's first request: from accept);
+                                 the body gets the same period plus min_body_rate; 0: 10 s */
+  uint32_t min_body_rate;     /* bytes/s a body must average; 0: 16 KiB/s */
+  uint32_t max_connections;   /* at the cap a new connection closes the longest-idle one (or the
+                                 one longest in its headers); when every connection is busy the
+                                 new one is closed; 0: 1024 */
+  uint32_t max_connections_per_ip; /* a client address over this is closed at once; 0: no cap
+                                      but max_connections */
+  size_t receive_budget_bytes;     /* bodies being received, all connections together; a request
+                                      that would pass it is answered 429 + Retry-After and the
+                                      connection closed; 0: 64 MiB */
+  tt_http_route_fn route;          /* required */
+  void *ctx;                       /* passed to route */
+  const char *name;                /* short name for the thread and logs ("otlp-http", "admin") */
 } tt_http_server_opts_t;
 
 /* Binds, listens and starts the server thread. The options are copied (host and name too).
@@ -64,6 +75,19 @@ int tt__http_server_start(const tt_http_server_opts_t *opts, tt_http_server_t **
 
 /* The bound TCP port (useful when opts.port was 0). Any thread. */
 int tt__http_server_port(const tt_http_server_t *s);
+
+typedef struct {
+  uint64_t connections;    /* open now */
+  uint64_t refused_limit;  /* closed at once: at max_connections with nothing to evict */
+  uint64_t refused_per_ip; /* closed at once: over max_connections_per_ip */
+  uint64_t evicted;        /* idle or stalled connections closed to make room */
+  uint64_t timeout_header, timeout_body, timeout_idle; /* closed by a deadline */
+  uint64_t budget_refused;  /* requests answered 429 for want of receive budget */
+  uint64_t receiving_bytes; /* receive budget in use now */
+} tt_http_server_stats_t;
+
+/* Any thread. */
+void tt__http_server_stats(const tt_http_server_t *s, tt_http_server_stats_t *out);
 
 /* Stops accepting, lets responses already being written finish, closes every connection, joins
  * the thread and frees the server. NULL is a no-op. Not from the server's own thread. */
@@ -83,6 +107,9 @@ void tt__http_session_free(tt_http_session_t *ss);
  * `Connection: close`), or a negative errno on allocation failure. After 1 further input is
  * ignored. */
 int tt__http_session_feed(tt_http_session_t *ss, const uint8_t *data, size_t len, tt_buf_t *out);
+
+/* Makes the session take its bodies from a shared receive budget: `*used` bytes of `max`. */
+void tt__http_session_set_budget(tt_http_session_t *ss, _Atomic size_t *used, size_t max);
 
 /* Tells the session the peer closed its side (EOF); returns as _feed does. */
 int tt__http_session_eof(tt_http_session_t *ss, tt_buf_t *out);

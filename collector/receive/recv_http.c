@@ -237,6 +237,11 @@ int tt__http_receiver_start(const tt_http_receiver_opts_t *o, tt_http_receiver_t
       .port = o->port,
       .max_body_bytes = o->max_body_bytes,
       .idle_timeout_ms = o->idle_timeout_ms,
+      .header_timeout_ms = o->header_timeout_ms,
+      .min_body_rate = o->min_body_rate,
+      .max_connections = o->max_connections,
+      .max_connections_per_ip = o->max_connections_per_ip,
+      .receive_budget_bytes = o->receive_budget_bytes,
       .route = tt__otlp_http_route,
       .ctx = &r->route,
       .name = "otlp-http",
@@ -263,6 +268,10 @@ void tt__http_receiver_stats(const tt_http_receiver_t *r, tt_http_receiver_stats
   out->malformed = atomic_load_explicit(&r->route.malformed, memory_order_relaxed);
   out->rejected = atomic_load_explicit(&r->route.rejected, memory_order_relaxed);
   out->body_bytes = atomic_load_explicit(&r->route.body_bytes, memory_order_relaxed);
+}
+
+void tt__http_receiver_conn_stats(const tt_http_receiver_t *r, tt_http_server_stats_t *out) {
+  tt__http_server_stats(r ? r->srv : NULL, out);
 }
 
 void tt__http_receiver_stop(tt_http_receiver_t *r) {

@@ -23,10 +23,15 @@
 typedef struct tt_http_receiver_s tt_http_receiver_t;
 
 typedef struct {
-  const char *host;             /* bind address; NULL: 127.0.0.1 */
-  int port;                     /* 0 picks an ephemeral port (read back with _port) */
-  size_t max_body_bytes;        /* applies to wire and inflated size; 0: 20 MiB */
-  uint32_t idle_timeout_ms;     /* 0: 30 s */
+  const char *host;           /* bind address; NULL: 127.0.0.1 */
+  int port;                   /* 0 picks an ephemeral port (read back with _port) */
+  size_t max_body_bytes;      /* applies to wire and inflated size; 0: 20 MiB */
+  uint32_t idle_timeout_ms;   /* between requests; 0: 30 s */
+  uint32_t header_timeout_ms; /* connection limits: see tt_http_server_opts_t; 0: defaults */
+  uint32_t min_body_rate;
+  uint32_t max_connections;
+  uint32_t max_connections_per_ip;
+  size_t receive_budget_bytes;
   tt_export_handler_fn handler; /* required; called on the receiver's thread */
   void *ctx;                    /* passed to handler */
 } tt_http_receiver_opts_t;
@@ -43,6 +48,9 @@ typedef struct {
 /* Starts the server thread with its own uv loop. Options are copied. Returns 0 or negative
  * errno. */
 int tt__http_receiver_start(const tt_http_receiver_opts_t *o, tt_http_receiver_t **out);
+
+/* The server's connection figures. Any thread. */
+void tt__http_receiver_conn_stats(const tt_http_receiver_t *r, tt_http_server_stats_t *out);
 
 /* The bound port. Any thread. */
 int tt__http_receiver_port(const tt_http_receiver_t *r);

@@ -98,8 +98,46 @@ static void admin_should_report_health_readiness_and_metrics(void **state) {
   cap_close(&cap->base);
 }
 
+static void healthz_should_answer_when_every_connection_slot_is_held(void **state) {
+  (void)state;
+  cap_sink_t *cap = cap_new();
+  tt_sink_t *sinks[1] = {&cap->base};
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.workers = 1;
+  o.sinks = sinks;
+  o.nsinks = 1;
+  tt_pipeline_t *p;
+  assert_int_equal(tt__pipeline_new(&o, &p), 0);
+  atomic_bool ready;
+  atomic_init(&ready, true);
+  tt_admin_opts_t ao = {"127.0.0.1", 0, p, &ready};
+  tt_admin_t *a;
+  assert_int_equal(tt__admin_start(&ao, &a), 0);
+  int port = tt__admin_port(a);
+  /* 100 silent connections, more than the admin port's 64: a liveness probe must still get
+   * its answer (one of them makes room) instead of waiting for their timeouts. */
+  enum { N = 100 };
+  int fds[N];
+  for (int i = 0; i < N; i++) {
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+  }
+  static char resp[4096];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(get(port, "GET", "/healthz", resp, sizeof resp), 200);
+  for (int i = 0; i < N; i++)
+    close(fds[i]);
+  tt__admin_stop(a);
+  tt__pipeline_free(p);
+  cap_close(&cap->base);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(healthz_should_answer_when_every_connection_slot_is_held),
       cmocka_unit_test(admin_should_report_health_readiness_and_metrics),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@ static fixture_t *start(size_t max_body, uint32_t idle_ms) {
       .port = 0,
       .max_body_bytes = max_body,
       .idle_timeout_ms = idle_ms,
+      .header_timeout_ms = idle_ms,
       .handler = recorder_handler,
       .ctx = &f->rec,
   };

@@ -99,26 +99,313 @@ static void head_should_get_headers_without_a_body_on_a_kept_connection(void **s
   tt__buf_free(&s.body);
 }
 
-static void connections_over_the_limit_should_be_closed_at_once(void **state) {
-  (void)state;
-  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  tt_http_server_opts_t o = {.route = echo_route, .ctx = &s, .max_connections = 2};
-  tt_http_server_t *srv;
-  assert_int_equal(tt__http_server_start(&o, &srv), 0);
-  int port = tt__http_server_port(srv);
-  int a = connect_local(port), b = connect_local(port);
-  /* Make sure both are accepted before the third arrives. */
+/* Waits (bounded) until the server has `n` connections open, so the next connect is known to
+ * come after them. */
+static void wait_connections(tt_http_server_t *srv, uint64_t n) {
+  tt_http_server_stats_t st;
+  for (int i = 0; i < 500; i++) {
+    tt__http_server_stats(srv, &st);
+    if (st.connections == n)
+      return;
+    usleep(10000);
+  }
+  tt__http_server_stats(srv, &st);
+  assert_int_equal(st.connections, n);
+}
+
+/* True when the server closed fd (EOF or reset) within the socket's 10 s receive timeout. */
+static bool closed_by_server(int fd) {
+  char buf[256];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) {
+  }
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static int connect_from(const char *src, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in b = {.sin_family = AF_INET};
+  inet_pton(AF_INET, src, &b.sin_addr);
+  assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof b), 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+static void get_ok(int fd) {
   tt_buf_t pending = TT_BUF_INIT;
   http_resp_t r = {0};
   const char *get = "GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
-  assert_int_equal(send_all(a, get, strlen(get)), 0);
-  assert_int_equal(read_response(a, &pending, &r), 0);
-  assert_int_equal(send_all(b, get, strlen(get)), 0);
-  assert_int_equal(read_response(b, &pending, &r), 0);
+  assert_int_equal(send_all(fd, get, strlen(get)), 0);
+  assert_int_equal(read_response(fd, &pending, &r), 0);
+  assert_int_equal(r.status, 200);
+  tt__buf_free(&pending);
+  tt__buf_free(&r.body);
+}
+
+static void at_the_cap_a_new_connection_should_close_the_longest_idle_one(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  /* Timeouts far beyond the test: only eviction can close anything here. */
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .max_connections = 2,
+                             .idle_timeout_ms = 60000,
+                             .header_timeout_ms = 60000};
+  tt_http_server_t *srv;
+  assert_int_equal(tt__http_server_start(&o, &srv), 0);
+  int port = tt__http_server_port(srv);
+  int a = connect_local(port);
+  get_ok(a); /* a: idle between requests */
+  int b = connect_local(port);
+  const char *part = "GET /y HTTP/1.1\r\nHo";
+  assert_int_equal(send_all(b, part, strlen(part)), 0); /* b: in its headers */
+  wait_connections(srv, 2);
+  /* The third client gets in: the idle a makes room, the half-sent b is left alone. */
   int c = connect_local(port);
-  char buf[16];
-  assert_int_equal(recv(c, buf, sizeof buf, 0), 0); /* closed without an answer */
+  get_ok(c);
+  assert_true(closed_by_server(a));
+  const char *rest = "st: h\r\n\r\n";
+  assert_int_equal(send_all(b, rest, strlen(rest)), 0);
+  tt_buf_t pending = TT_BUF_INIT;
+  http_resp_t r = {0};
+  assert_int_equal(read_response(b, &pending, &r), 0);
+  assert_int_equal(r.status, 200);
+  tt_http_server_stats_t st;
+  tt__http_server_stats(srv, &st);
+  assert_int_equal(st.evicted, 1);
+  assert_int_equal(st.refused_limit, 0);
+  close(a);
+  close(b);
   close(c);
+  tt__http_server_stop(srv);
+  tt__buf_free(&pending);
+  tt__buf_free(&r.body);
+  tt__buf_free(&s.body);
+}
+
+static void at_the_cap_with_every_body_in_flight_a_new_connection_should_be_closed(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .max_connections = 2,
+                             .idle_timeout_ms = 60000,
+                             .header_timeout_ms = 60000};
+  tt_http_server_t *srv;
+  assert_int_equal(tt__http_server_start(&o, &srv), 0);
+  int port = tt__http_server_port(srv);
+  const char *head = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc";
+  int a = connect_local(port), b = connect_local(port);
+  assert_int_equal(send_all(a, head, strlen(head)), 0);
+  assert_int_equal(send_all(b, head, strlen(head)), 0);
+  wait_connections(srv, 2);
+  /* Bodies being received are never evicted; the newcomer is closed at once (well inside the
+   * 60 s timeouts and the client's 10 s receive guard). */
+  int c = connect_local(port);
+  assert_true(closed_by_server(c));
+  tt_http_server_stats_t st;
+  tt__http_server_stats(srv, &st);
+  assert_int_equal(st.refused_limit, 1);
+  assert_int_equal(st.evicted, 0);
+  /* a finishes its request undisturbed. */
+  assert_int_equal(send_all(a, "defghij", 7), 0);
+  tt_buf_t pending = TT_BUF_INIT;
+  http_resp_t r = {0};
+  assert_int_equal(read_response(a, &pending, &r), 0);
+  assert_int_equal(r.status, 200);
+  close(a);
+  close(b);
+  close(c);
+  tt__http_server_stop(srv);
+  tt__buf_free(&pending);
+  tt__buf_free(&r.body);
+  tt__buf_free(&s.body);
+}
+
+static void an_address_over_its_cap_should_be_refused_while_others_get_in(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .max_connections = 8,
+                             .max_connections_per_ip = 2,
+                             .idle_timeout_ms = 60000,
+                             .header_timeout_ms = 60000};
+  tt_http_server_t *srv;
+  assert_int_equal(tt__http_server_start(&o, &srv), 0);
+  int port = tt__http_server_port(srv);
+  int a1 = connect_from("127.0.0.2", port), a2 = connect_from("127.0.0.2", port);
+  wait_connections(srv, 2);
+  int a3 = connect_from("127.0.0.2", port);
+  assert_true(closed_by_server(a3));
+  int other = connect_from("127.0.0.3", port);
+  get_ok(other);
+  get_ok(a1);
+  tt_http_server_stats_t st;
+  tt__http_server_stats(srv, &st);
+  assert_int_equal(st.refused_per_ip, 1);
+  assert_int_equal(st.connections, 3);
+  /* A closed connection gives its address's slot back. */
+  close(a2);
+  wait_connections(srv, 2);
+  int a4 = connect_from("127.0.0.2", port);
+  get_ok(a4);
+  close(a1);
+  close(a3);
+  close(a4);
+  close(other);
+  tt__http_server_stop(srv);
+  tt__buf_free(&s.body);
+}
+
+/* Sends `n` body bytes one at a time every `gap_ms`; returns how many went out before the server
+ * closed the connection. */
+static int trickle_body(int fd, int n, int gap_ms) {
+  for (int i = 0; i < n; i++) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, gap_ms) > 0) {
+      char buf[256];
+      if (recv(fd, buf, sizeof buf, 0) <= 0)
+        return i;
+    }
+    if (send(fd, "x", 1, MSG_NOSIGNAL) != 1)
+      return i;
+  }
+  return n;
+}
+
+static void a_body_below_the_minimum_rate_should_be_cut_off(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  /* 300 ms for the headers and as much again for a body, plus 1 s per 1000 bytes. */
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .idle_timeout_ms = 60000,
+                             .header_timeout_ms = 300,
+                             .min_body_rate = 1000};
+  tt_http_server_t *srv;
+  assert_int_equal(tt__http_server_start(&o, &srv), 0);
+  int port = tt__http_server_port(srv);
+  int fd = connect_local(port);
+  const char *head = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 400\r\n\r\n";
+  assert_int_equal(send_all(fd, head, strlen(head)), 0);
+  /* One byte every 50 ms is 20 bytes/s, each byte well inside 300 ms of the previous one: a
+   * timer that any byte renewed would never fire. Bounded at 400 bytes (20 s). */
+  int sent = trickle_body(fd, 400, 50);
+  assert_true(sent < 400);
+  tt_http_server_stats_t st;
+  tt__http_server_stats(srv, &st);
+  assert_int_equal(st.timeout_body, 1);
+  assert_int_equal(s.calls, 0);
+  close(fd);
+  tt__http_server_stop(srv);
+  tt__buf_free(&s.body);
+}
+
+static void a_slow_body_above_the_minimum_rate_should_be_served(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .idle_timeout_ms = 60000,
+                             .header_timeout_ms = 300,
+                             .min_body_rate = 1000};
+  tt_http_server_t *srv;
+  assert_int_equal(tt__http_server_start(&o, &srv), 0);
+  int fd = connect_local(tt__http_server_port(srv));
+  /* 8 x 500 bytes, 100 ms apart: 800 ms in all, beyond the 300 ms base, but 5000 bytes/s keeps
+   * extending the deadline (300 ms + 1 s per 1000 bytes). */
+  const char *head = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4000\r\n\r\n";
+  assert_int_equal(send_all(fd, head, strlen(head)), 0);
+  char chunk[500];
+  memset(chunk, 'y', sizeof chunk);
+  for (int i = 0; i < 8; i++) {
+    usleep(100000);
+    assert_int_equal(send_all(fd, chunk, sizeof chunk), 0);
+  }
+  tt_buf_t pending = TT_BUF_INIT;
+  http_resp_t r = {0};
+  assert_int_equal(read_response(fd, &pending, &r), 0);
+  assert_int_equal(r.status, 200);
+  tt__buf_append(&r.body, "", 1);
+  assert_string_equal((char *)r.body.data, "POST /x 4000");
+  close(fd);
+  tt__http_server_stop(srv);
+  tt__buf_free(&pending);
+  tt__buf_free(&r.body);
+  tt__buf_free(&s.body);
+}
+
+static void bodies_past_the_receive_budget_should_get_429_until_it_frees(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .receive_budget_bytes = 1000,
+                             .idle_timeout_ms = 60000,
+                             .header_timeout_ms = 60000};
+  tt_http_server_t *srv;
+  assert_int_equal(tt__http_server_start(&o, &srv), 0);
+  int port = tt__http_server_port(srv);
+  /* a declares 800 bytes and sends part: the budget holds all 800 for it. */
+  int a = connect_local(port);
+  const char *ha = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 800\r\n\r\nabc";
+  assert_int_equal(send_all(a, ha, strlen(ha)), 0);
+  wait_connections(srv, 1);
+  for (int i = 0; i < 500; i++) { /* until a's headers are in */
+    tt_http_server_stats_t st;
+    tt__http_server_stats(srv, &st);
+    if (st.receiving_bytes == 800)
+      break;
+    usleep(10000);
+  }
+  /* b's 400 bytes do not fit: 429 with Retry-After, before its body is read. */
+  int b = connect_local(port);
+  const char *hb = "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 400\r\n\r\n";
+  assert_int_equal(send_all(b, hb, strlen(hb)), 0);
+  tt_buf_t pending = TT_BUF_INIT;
+  http_resp_t r = {0};
+  assert_int_equal(read_response(b, &pending, &r), 0);
+  assert_int_equal(r.status, 429);
+  char ra[16];
+  assert_true(resp_header(&r, "Retry-After", ra, sizeof ra));
+  close(b);
+  /* A chunked body is charged as it arrives: 150 fit, 150 more do not. */
+  int c = connect_local(port);
+  const char *hc = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n96\r\n";
+  assert_int_equal(send_all(c, hc, strlen(hc)), 0);
+  char body[150];
+  memset(body, 'z', sizeof body);
+  assert_int_equal(send_all(c, body, sizeof body), 0);
+  assert_int_equal(send_all(c, "\r\n96\r\n", 6), 0);
+  assert_int_equal(send_all(c, body, sizeof body), 0);
+  tt__buf_reset(&pending);
+  assert_int_equal(read_response(c, &pending, &r), 0);
+  assert_int_equal(r.status, 429);
+  close(c);
+  /* Once a's request completes the budget is free again. */
+  static char rest[797];
+  memset(rest, 'q', sizeof rest);
+  assert_int_equal(send_all(a, rest, sizeof rest), 0);
+  tt__buf_reset(&pending);
+  assert_int_equal(read_response(a, &pending, &r), 0);
+  assert_int_equal(r.status, 200);
+  b = connect_local(port);
+  static char full[400];
+  memset(full, 'w', sizeof full);
+  assert_int_equal(send_all(b, hb, strlen(hb)), 0);
+  assert_int_equal(send_all(b, full, sizeof full), 0);
+  tt__buf_reset(&pending);
+  assert_int_equal(read_response(b, &pending, &r), 0);
+  assert_int_equal(r.status, 200);
+  tt_http_server_stats_t st;
+  tt__http_server_stats(srv, &st);
+  assert_int_equal(st.budget_refused, 2);
+  assert_int_equal(st.receiving_bytes, 0);
   close(a);
   close(b);
   tt__http_server_stop(srv);
@@ -184,7 +471,12 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(route_should_see_method_path_query_and_headers),
       cmocka_unit_test(head_should_get_headers_without_a_body_on_a_kept_connection),
-      cmocka_unit_test(connections_over_the_limit_should_be_closed_at_once),
+      cmocka_unit_test(at_the_cap_a_new_connection_should_close_the_longest_idle_one),
+      cmocka_unit_test(at_the_cap_with_every_body_in_flight_a_new_connection_should_be_closed),
+      cmocka_unit_test(an_address_over_its_cap_should_be_refused_while_others_get_in),
+      cmocka_unit_test(a_body_below_the_minimum_rate_should_be_cut_off),
+      cmocka_unit_test(a_slow_body_above_the_minimum_rate_should_be_served),
+      cmocka_unit_test(bodies_past_the_receive_budget_should_get_429_until_it_frees),
       cmocka_unit_test(session_fed_one_byte_at_a_time_should_parse_like_one_read),
       cmocka_unit_test(session_should_ignore_input_after_it_decided_to_close),
   };
