@@ -11,31 +11,50 @@
 #define _GNU_SOURCE
 #include "recv_grpc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 
 #include "inflate.h"
+#include "peers.h"
 #include "validate.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define DEFAULT_MAX_MSG (4u * 1024 * 1024)
-#define DEFAULT_CALLS 8u
+#define DEFAULT_CALLS 32u
 #define MAX_CALLS 256u
 /* How long stop() lets calls in flight finish before cancelling them. */
 #define STOP_GRACE_MS 2000
-#define DEFAULT_READ_TIMEOUT_MS 30000u
+#define DEFAULT_READ_TIMEOUT_MS 10000u
+#define DEFAULT_MAX_CONNS 1024u
+#define DEFAULT_IDLE_MS 60000u
+/* Streams one connection may have open at once: one client cannot take every call slot. */
+#define DEFAULT_STREAMS_PER_CONN 16
+/* When every call slot is taken, a call that has waited this long for its message gives its
+ * slot up: a loopback or LAN client sends a message in well under a second. */
+#define SLOT_STALL_MS 1000
+/* A connection whose peer has sent nothing for this long may be closed to make room. */
+#define EVICT_QUIET_MS 1000u
 
 typedef enum { SLOT_IDLE, SLOT_REQUESTED, SLOT_READING, SLOT_FINISHING } slot_state_t;
 
@@ -54,9 +73,29 @@ typedef struct {
   int64_t read_started_ms; /* when RECV_MESSAGE was started (SLOT_READING) */
 } slot_t;
 
+/* A connection the gate handed to gRPC core. The core owns the descriptor and closes it when the
+ * connection ends; the gate notices when `fd` no longer names the socket `ino`. */
+typedef struct {
+  int fd;
+  ino_t ino;
+  tt_peer_addr_t peer;
+  bool counted_peer;
+} gconn_t;
+
 struct tt_grpc_receiver_s {
   tt_grpc_receiver_opts_t o;
   char host[64];
+  /* The gate: the receiver's own listening socket, accepted connections counted per address and
+   * in total, then given to gRPC core (which has no connection cap of its own). */
+  int listen_fd;
+  int wake_fd; /* eventfd: stop() wakes the gate thread */
+  pthread_t gate;
+  bool gate_started;
+  gconn_t *gconns;
+  uint32_t ngconns;
+  tt_peer_table_t *peers;
+  int64_t last_sweep_ms;
+  _Atomic uint64_t open, refused_limit, refused_per_ip, evicted, slots_reclaimed;
   grpc_server *server;
   grpc_completion_queue *cq;
   pthread_t thread;
@@ -356,14 +395,29 @@ static void *receiver_thread(void *arg) {
     /* Calls that never send their message are cancelled; RECV_MESSAGE then completes empty
      * and the slot is recycled through the normal path. */
     int64_t now = now_ms();
+    slot_t *oldest = NULL;
+    bool any_free = false;
     for (unsigned i = 0; i < r->nslots; i++) {
       slot_t *s = &r->slots[i];
-      if (s->state == SLOT_READING && s->read_started_ms != 0 &&
-          now - s->read_started_ms > (int64_t)r->o.read_timeout_ms) {
+      any_free |= s->state == SLOT_REQUESTED;
+      if (s->state != SLOT_READING || s->read_started_ms == 0)
+        continue;
+      if (now - s->read_started_ms > (int64_t)r->o.read_timeout_ms) {
         grpc_call_cancel_with_status(s->call, GRPC_STATUS_DEADLINE_EXCEEDED,
                                      "no request message received in time", NULL);
         s->read_started_ms = 0; /* cancel once */
+      } else if (oldest == NULL || s->read_started_ms < oldest->read_started_ms) {
+        oldest = s;
       }
+    }
+    /* Every slot taken: the call that has waited longest for its message (over a second) gives
+     * its slot to the calls queued behind it, so silent streams cannot hold them all. */
+    if (!any_free && !shutdown_started && oldest != NULL &&
+        now - oldest->read_started_ms > SLOT_STALL_MS) {
+      grpc_call_cancel_with_status(oldest->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                   "no request message while every call slot was taken", NULL);
+      oldest->read_started_ms = 0;
+      atomic_fetch_add_explicit(&r->slots_reclaimed, 1, memory_order_relaxed);
     }
     if (ev.type != GRPC_OP_COMPLETE)
       continue;
@@ -389,6 +443,162 @@ static void *receiver_thread(void *arg) {
   return NULL;
 }
 
+/* ---- the gate: connection caps in front of gRPC core ---------------------------------------- */
+
+static void gconn_drop(tt_grpc_receiver_t *r, uint32_t i) {
+  if (r->gconns[i].counted_peer)
+    tt__peer_table_remove(r->peers, &r->gconns[i].peer);
+  r->gconns[i] = r->gconns[--r->ngconns];
+  atomic_store_explicit(&r->open, r->ngconns, memory_order_relaxed);
+}
+
+/* Forgets the connections gRPC core has closed: their descriptor is gone or now names another
+ * file. Socket inodes are not reused while the kernel hands out new ones, so a descriptor number
+ * that came back for a new socket is told apart from the old one. */
+static void gate_sweep(tt_grpc_receiver_t *r) {
+  r->last_sweep_ms = now_ms();
+  for (uint32_t i = 0; i < r->ngconns;) {
+    struct stat st;
+    if (fstat(r->gconns[i].fd, &st) != 0 || st.st_ino != r->gconns[i].ino || !S_ISSOCK(st.st_mode))
+      gconn_drop(r, i);
+    else
+      i++;
+  }
+}
+
+/* At the cap, the connection whose client has been silent longest (at least EVICT_QUIET_MS, by
+ * the kernel's TCP_INFO) is shut down; gRPC core sees the end of the stream and closes it. A
+ * client that exports every few seconds is never the quietest of a crowd of idle sockets. */
+static bool gate_evict(tt_grpc_receiver_t *r) {
+  int64_t best = -1;
+  uint32_t quiet = 0;
+  for (uint32_t i = 0; i < r->ngconns; i++) {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(r->gconns[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+      continue;
+    if (ti.tcpi_last_data_recv >= EVICT_QUIET_MS && ti.tcpi_last_data_recv > quiet) {
+      quiet = ti.tcpi_last_data_recv;
+      best = i;
+    }
+  }
+  if (best < 0)
+    return false;
+  shutdown(r->gconns[best].fd, SHUT_RDWR);
+  gconn_drop(r, (uint32_t)best);
+  atomic_fetch_add_explicit(&r->evicted, 1, memory_order_relaxed);
+  return true;
+}
+
+static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
+  for (int n = 0; n < 64; n++) {
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    int fd = accept4(r->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+      return; /* EAGAIN, or out of descriptors: the backlog waits for the next round */
+    gconn_t g = {.fd = fd};
+    bool have_peer = tt__peer_addr_from_sockaddr((struct sockaddr *)&sa, &g.peer) == 0;
+    /* Counts may include connections gRPC core closed since the last sweep: sweep before
+     * refusing, at most every 100 ms so a flood of connects costs no more than that. */
+    bool over_ip = have_peer && r->o.max_connections_per_ip &&
+                   tt__peer_table_count(r->peers, &g.peer) >= r->o.max_connections_per_ip;
+    if ((over_ip || r->ngconns >= r->o.max_connections) && now_ms() - r->last_sweep_ms >= 100) {
+      gate_sweep(r);
+      over_ip = have_peer && r->o.max_connections_per_ip &&
+                tt__peer_table_count(r->peers, &g.peer) >= r->o.max_connections_per_ip;
+    }
+    if (over_ip) {
+      atomic_fetch_add_explicit(&r->refused_per_ip, 1, memory_order_relaxed);
+      close(fd);
+      continue;
+    }
+    if (r->ngconns >= r->o.max_connections && !gate_evict(r)) {
+      atomic_fetch_add_explicit(&r->refused_limit, 1, memory_order_relaxed);
+      close(fd);
+      continue;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      close(fd);
+      continue;
+    }
+    g.ino = st.st_ino;
+    if (have_peer && tt__peer_table_add(r->peers, &g.peer) != 0)
+      g.counted_peer = true;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    r->gconns[r->ngconns++] = g;
+    atomic_store_explicit(&r->open, r->ngconns, memory_order_relaxed);
+    grpc_server_add_channel_from_fd(r->server, fd, creds);
+  }
+}
+
+static void *gate_thread(void *arg) {
+  tt_grpc_receiver_t *r = arg;
+  pthread_setname_np(pthread_self(), "tt-grpc-gate");
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  for (;;) {
+    struct pollfd p[2] = {{.fd = r->listen_fd, .events = POLLIN},
+                          {.fd = r->wake_fd, .events = POLLIN}};
+    int n = poll(p, 2, 1000);
+    if (n > 0 && (p[1].revents & POLLIN))
+      break;
+    if (now_ms() - r->last_sweep_ms >= 1000)
+      gate_sweep(r);
+    if (n > 0 && (p[0].revents & POLLIN))
+      gate_accept(r, creds);
+  }
+  grpc_server_credentials_release(creds);
+  return NULL;
+}
+
+/* Binds and listens on host:port (IPv4 or IPv6 literal), without SO_REUSEPORT so a second
+ * collector on the port fails clearly. Returns the socket or a negative errno. */
+static int gate_listen(const char *host, int port, int *bound_port) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t len;
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    len = sizeof *in4;
+  } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    len = sizeof *in6;
+  } else {
+    return -EINVAL;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  len = sizeof ss;
+  getsockname(fd, (struct sockaddr *)&ss, &len);
+  *bound_port = ntohs(ss.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
+  return fd;
+}
+
+static void receiver_free(tt_grpc_receiver_t *r) {
+  if (r->listen_fd >= 0)
+    close(r->listen_fd);
+  if (r->wake_fd >= 0)
+    close(r->wake_fd);
+  tt__peer_table_free(r->peers);
+  free(r->gconns);
+  free(r->slots);
+  free(r);
+}
+
 int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t **out) {
   *out = NULL;
   if (o == NULL || o->handler == NULL || o->port < 0 || o->port > 65535)
@@ -396,6 +606,7 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
   tt_grpc_receiver_t *r = calloc(1, sizeof *r);
   if (r == NULL)
     return -ENOMEM;
+  r->listen_fd = r->wake_fd = -1;
   r->o = *o;
   snprintf(r->host, sizeof r->host, "%s", o->host ? o->host : "127.0.0.1");
   r->o.host = r->host;
@@ -403,61 +614,67 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
     r->o.max_recv_msg_bytes = DEFAULT_MAX_MSG;
   if (!r->o.read_timeout_ms)
     r->o.read_timeout_ms = DEFAULT_READ_TIMEOUT_MS;
+  if (!r->o.max_connections)
+    r->o.max_connections = DEFAULT_MAX_CONNS;
+  if (!r->o.idle_timeout_ms)
+    r->o.idle_timeout_ms = DEFAULT_IDLE_MS;
   r->nslots = r->o.concurrent_calls ? r->o.concurrent_calls : DEFAULT_CALLS;
   if (r->nslots > MAX_CALLS)
     r->nslots = MAX_CALLS;
   r->slots = calloc(r->nslots, sizeof *r->slots);
-  if (r->slots == NULL) {
-    free(r);
+  r->gconns = calloc(r->o.max_connections, sizeof *r->gconns);
+  r->peers = tt__peer_table_new(r->o.max_connections);
+  r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (r->slots == NULL || r->gconns == NULL || r->peers == NULL || r->wake_fd < 0) {
+    receiver_free(r);
     return -ENOMEM;
+  }
+  r->listen_fd = gate_listen(r->host, o->port, &r->port);
+  if (r->listen_fd < 0) {
+    int rc = r->listen_fd;
+    r->listen_fd = -1;
+    receiver_free(r);
+    return rc;
   }
   grpc_init();
   size_t max = r->o.max_recv_msg_bytes > INT32_MAX ? INT32_MAX : r->o.max_recv_msg_bytes;
-  /* SO_REUSEPORT is on by default in gRPC, which would let a second collector silently share
-   * the port; a clear bind error is what an operator needs. */
+  int streams =
+      r->o.streams_per_connection ? (int)r->o.streams_per_connection : DEFAULT_STREAMS_PER_CONN;
   grpc_arg args[] = {
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = (int)max}},
-      {GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
       /* gRPC core would inflate a compressed message whole before checking its size: 4 MiB of
        * gzip becomes 4 GiB. The receiver inflates it itself, bounded (message_bytes). */
       {GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, {.integer = 0}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_MAX_CONCURRENT_STREAMS, {.integer = streams}},
+      /* A connection with no call for this long is closed (GOAWAY; clients reconnect when they
+       * next export), so connections that only sent the preface do not stay forever. */
+      {GRPC_ARG_INTEGER,
+       GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+       {.integer = r->o.idle_timeout_ms > INT32_MAX ? INT32_MAX : (int)r->o.idle_timeout_ms}},
   };
   grpc_channel_args cargs = {sizeof args / sizeof args[0], args};
   r->server = grpc_server_create(&cargs, NULL);
   r->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(r->server, r->cq, NULL);
-  char addr[96];
-  snprintf(addr, sizeof addr, strchr(r->host, ':') ? "[%s]:%d" : "%s:%d", r->host, o->port);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  r->port = grpc_server_add_http2_port(r->server, addr, creds);
-  grpc_server_credentials_release(creds);
-  if (r->port <= 0) {
-    /* Never started: destroying needs no shutdown round. */
-    grpc_server_destroy(r->server);
-    grpc_completion_queue_shutdown(r->cq);
-    while (grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(r->cq);
-    grpc_shutdown();
-    free(r->slots);
-    free(r);
-    return -EADDRINUSE;
-  }
+  /* No listening port of the core's own: connections arrive through the gate. */
   grpc_server_start(r->server);
   for (unsigned i = 0; i < r->nslots; i++) {
     r->slots[i].r = r;
     r->slots[i].status_msg = grpc_empty_slice();
     slot_request(&r->slots[i]);
   }
-  if (pthread_create(&r->thread, NULL, receiver_thread, r) != 0) {
+  r->last_sweep_ms = now_ms();
+  if (pthread_create(&r->thread, NULL, receiver_thread, r) != 0 ||
+      pthread_create(&r->gate, NULL, gate_thread, r) != 0) {
     atomic_store(&r->stopping, true);
-    receiver_thread(r); /* runs the shutdown sequence and drains the queue on this thread */
+    if (r->thread)
+      pthread_join(r->thread, NULL);
+    else
+      receiver_thread(r); /* runs the shutdown sequence and drains the queue on this thread */
     grpc_server_destroy(r->server);
     grpc_completion_queue_destroy(r->cq);
     grpc_shutdown();
-    free(r->slots);
-    free(r);
+    receiver_free(r);
     return -EAGAIN;
   }
   *out = r;
@@ -477,6 +694,11 @@ void tt__grpc_receiver_stats(const tt_grpc_receiver_t *r, tt_grpc_receiver_stats
   out->malformed = atomic_load_explicit(&r->malformed, memory_order_relaxed);
   out->rejected = atomic_load_explicit(&r->rejected, memory_order_relaxed);
   out->unimplemented = atomic_load_explicit(&r->unimplemented, memory_order_relaxed);
+  out->connections = atomic_load_explicit(&r->open, memory_order_relaxed);
+  out->refused_limit = atomic_load_explicit(&r->refused_limit, memory_order_relaxed);
+  out->refused_per_ip = atomic_load_explicit(&r->refused_per_ip, memory_order_relaxed);
+  out->evicted = atomic_load_explicit(&r->evicted, memory_order_relaxed);
+  out->slots_reclaimed = atomic_load_explicit(&r->slots_reclaimed, memory_order_relaxed);
 }
 
 void tt__grpc_receiver_stop(tt_grpc_receiver_t *r) {
@@ -484,11 +706,15 @@ void tt__grpc_receiver_stop(tt_grpc_receiver_t *r) {
     return;
   /* The receiver thread notices within its 100 ms poll and runs the shutdown sequence itself, so
    * the queue and the slots keep a single owner. */
+  uint64_t one = 1;
+  (void)!write(r->wake_fd, &one, sizeof one);
+  pthread_join(r->gate, NULL);
+  close(r->listen_fd); /* no new connections from here on */
+  r->listen_fd = -1;
   atomic_store(&r->stopping, true);
   pthread_join(r->thread, NULL);
   grpc_server_destroy(r->server);
   grpc_completion_queue_destroy(r->cq);
   grpc_shutdown();
-  free(r->slots);
-  free(r);
+  receiver_free(r);
 }

@@ -2,8 +2,10 @@
  * `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
  *
  * One thread drives the server's completion queue and keeps several calls requested at once, so
- * concurrent clients are served without waiting for each other's round trips. gzip
- * (`grpc-encoding: gzip`) is decompressed by the core. Each message is checked to be a
+ * concurrent clients are served without waiting for each other's round trips. A second thread,
+ * the gate, owns the listening socket: it accepts, applies the total and per-address connection
+ * caps, and hands each connection to gRPC core (which has no cap of its own). gzip
+ * (`grpc-encoding: gzip`) is inflated by the receiver, bounded by the message limit. Each message is checked to be a
  * well-formed ExportTraceServiceRequest at the wire level, then the handler of request.h runs on
  * the receiver's thread. Status mapping:
  *   OK -> OK + ExportTraceServiceResponse (partial_success when spans were rejected)
@@ -32,8 +34,14 @@ typedef struct {
   tt_export_handler_fn handler; /* required; called on the receiver's thread */
   void *ctx;                    /* passed to handler */
   uint32_t read_timeout_ms;     /* a call that sends no request message this long after it
-                                   starts is cancelled, so idle calls cannot hold every slot;
-                                   0: 30 s */
+                                   starts is cancelled; when every slot is taken, the call
+                                   waiting longest (over 1 s) is cancelled at once; 0: 10 s */
+  uint32_t max_connections;     /* open connections; at the cap the one whose client has been
+                                   silent longest (1 s or more) is closed to make room, else
+                                   the new one is; 0: 1024 */
+  uint32_t max_connections_per_ip; /* a client address over this is closed at once; 0: none */
+  uint32_t idle_timeout_ms;        /* a connection without a call this long is closed; 0: 60 s */
+  uint32_t streams_per_connection; /* concurrent calls one connection may open; 0: 16 */
 } tt_grpc_receiver_opts_t;
 
 typedef struct {
@@ -42,6 +50,11 @@ typedef struct {
   uint64_t malformed;     /* INVALID_ARGUMENT before the handler */
   uint64_t rejected;      /* handler answered INVALID, THROTTLED or UNAVAILABLE */
   uint64_t unimplemented; /* calls to other methods */
+  uint64_t connections;     /* open now (as last seen by the gate, swept every second) */
+  uint64_t refused_limit;   /* closed at once: at max_connections, nothing quiet to evict */
+  uint64_t refused_per_ip;  /* closed at once: over max_connections_per_ip */
+  uint64_t evicted;         /* quiet connections closed to make room */
+  uint64_t slots_reclaimed; /* silent calls cancelled because every slot was taken */
 } tt_grpc_receiver_stats_t;
 
 /* Creates the server, binds, starts its thread. Options are copied. Returns 0 or a negative

@@ -581,6 +581,173 @@ static void calls_that_never_send_a_message_should_not_hold_the_slots(void **sta
   recorder_free(&rec);
 }
 
+static void silent_calls_should_give_their_slot_to_a_waiting_call(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  /* The read timeout is far beyond the test: only the crowded-slot rule can free a slot. */
+  tt_grpc_receiver_opts_t o = {
+      .concurrent_calls = 2, .read_timeout_ms = 60000, .handler = recorder_handler, .ctx = &rec};
+  tt_grpc_receiver_t *rx;
+  assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
+  char port[16];
+  snprintf(port, sizeof port, "%d", tt__grpc_receiver_port(rx));
+  const char *args[] = {port, "2", "crowded"};
+  assert_int_equal(run_python_peer("grpc_idle_peer.py", args, 3), 0);
+  assert_int_equal(recorder_calls(&rec), 1);
+  tt_grpc_receiver_stats_t st;
+  tt__grpc_receiver_stats(rx, &st);
+  assert_true(st.slots_reclaimed >= 1);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
+/* A raw TCP client from `src` (any 127.x address) that sends the HTTP/2 client preface and an
+ * empty SETTINGS frame, then stays silent. */
+static int h2_silent_client(const char *src, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_in b = {.sin_family = AF_INET};
+  inet_pton(AF_INET, src, &b.sin_addr);
+  assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof b), 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+  assert_int_equal(send_all(fd, preface, sizeof preface - 1), 0);
+  return fd;
+}
+
+/* True when the server ended the connection (EOF or reset) within the 10 s receive guard; frames
+ * it sent first (SETTINGS, GOAWAY) are read and ignored. */
+static bool ended_by_server(int fd) {
+  char buf[512];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) {
+  }
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void wait_grpc_connections(tt_grpc_receiver_t *rx, uint64_t n) {
+  tt_grpc_receiver_stats_t st;
+  for (int i = 0; i < 500; i++) {
+    tt__grpc_receiver_stats(rx, &st);
+    if (st.connections == n)
+      return;
+    usleep(10000);
+  }
+  tt__grpc_receiver_stats(rx, &st);
+  assert_int_equal(st.connections, n);
+}
+
+static void an_address_over_its_cap_should_be_refused_while_others_are_served(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_grpc_receiver_opts_t o = {.max_connections_per_ip = 2,
+                               .idle_timeout_ms = 60000,
+                               .handler = recorder_handler,
+                               .ctx = &rec};
+  tt_grpc_receiver_t *rx;
+  assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
+  int port = tt__grpc_receiver_port(rx);
+  int a = h2_silent_client("127.0.0.2", port), b = h2_silent_client("127.0.0.2", port);
+  wait_grpc_connections(rx, 2);
+  int c = h2_silent_client("127.0.0.2", port);
+  assert_true(ended_by_server(c));
+  /* Another address is served normally. */
+  size_t len;
+  uint8_t *pb = sample_request("capped", &len);
+  result_t r;
+  unary(port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  tt_grpc_receiver_stats_t st;
+  tt__grpc_receiver_stats(rx, &st);
+  assert_int_equal(st.refused_per_ip, 1);
+  /* A closed connection gives its slot back (the gate sees it within its 1 s sweep). */
+  close(a);
+  int d = -1;
+  for (int i = 0; i < 50 && d < 0; i++) {
+    usleep(100000);
+    tt__grpc_receiver_stats(rx, &st);
+    if (st.connections <= 2) /* b and the client above at most */
+      d = h2_silent_client("127.0.0.2", port);
+  }
+  assert_true(d >= 0);
+  usleep(300000);
+  tt__grpc_receiver_stats(rx, &st);
+  assert_int_equal(st.refused_per_ip, 1); /* d was let in */
+  close(b);
+  close(c);
+  close(d);
+  free(pb);
+  result_free(&r);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
+static void at_the_cap_a_quiet_connection_should_make_room_for_a_client(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_grpc_receiver_opts_t o = {
+      .max_connections = 4, .idle_timeout_ms = 60000, .handler = recorder_handler, .ctx = &rec};
+  tt_grpc_receiver_t *rx;
+  assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
+  int port = tt__grpc_receiver_port(rx);
+  int fds[4];
+  for (int i = 0; i < 4; i++)
+    fds[i] = h2_silent_client("127.0.0.1", port);
+  wait_grpc_connections(rx, 4);
+  /* The silent clients become evictable once quiet for a second (a precondition, not a timing
+   * check: a slower machine only waits longer). */
+  usleep(1300000);
+  size_t len;
+  uint8_t *pb = sample_request("room", &len);
+  result_t r;
+  unary(port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(recorder_calls(&rec), 1);
+  tt_grpc_receiver_stats_t st;
+  tt__grpc_receiver_stats(rx, &st);
+  assert_int_equal(st.evicted, 1);
+  assert_int_equal(st.refused_limit, 0);
+  /* The evicted client has its end of stream already (the gate shut it down before handing the
+   * new connection over); the others only hold the server's SETTINGS. */
+  int ended = 0;
+  for (int i = 0; i < 4; i++) {
+    char buf[512];
+    ssize_t n;
+    while ((n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+      ended++;
+    close(fds[i]);
+  }
+  assert_int_equal(ended, 1);
+  free(pb);
+  result_free(&r);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
+static void an_idle_connection_should_be_closed_by_the_server(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_grpc_receiver_opts_t o = {.idle_timeout_ms = 300, .handler = recorder_handler, .ctx = &rec};
+  tt_grpc_receiver_t *rx;
+  assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
+  int fd = h2_silent_client("127.0.0.1", tt__grpc_receiver_port(rx));
+  assert_true(ended_by_server(fd)); /* GOAWAY, then the close, inside the 10 s guard */
+  close(fd);
+  wait_grpc_connections(rx, 0);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
 typedef struct {
   int port;
   uint8_t *pb;
@@ -657,6 +824,10 @@ int main(void) {
       T(message_over_the_limit_should_be_resource_exhausted),
       T(compressed_message_over_the_limit_once_inflated_should_be_refused),
       T(concurrent_calls_should_all_be_answered),
+      cmocka_unit_test(silent_calls_should_give_their_slot_to_a_waiting_call),
+      cmocka_unit_test(an_address_over_its_cap_should_be_refused_while_others_are_served),
+      cmocka_unit_test(at_the_cap_a_quiet_connection_should_make_room_for_a_client),
+      cmocka_unit_test(an_idle_connection_should_be_closed_by_the_server),
       T(start_should_fail_on_a_port_in_use),
       T(python_grpc_peer_should_parse_retry_info),
       cmocka_unit_test(calls_that_never_send_a_message_should_not_hold_the_slots),
