@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,39 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
   return 0;
 }
 
+/* Connections are descriptors. The soft open-files limit (often 1024) is raised to the hard one,
+ * as servers do, and the receivers' caps are lowered where they would still not fit beside the
+ * admin port and the descriptors the sinks, spool and bus need: running out of descriptors would
+ * stop every port, /healthz included, where a cap refuses only the connections over it. */
+static void fit_connection_caps(tt_config_t *cfg) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+    struct rlimit up = {want, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+      rl.rlim_cur = want;
+  }
+  const int64_t reserve = 64 /* admin */ + 256 /* sinks, spool, bus, logs, gRPC core */;
+  int64_t avail = (int64_t)(rl.rlim_cur == RLIM_INFINITY ? 1048576 : rl.rlim_cur) - reserve;
+  int64_t h = cfg->http_enabled ? cfg->http_max_conns : 0;
+  int64_t g = cfg->grpc_enabled ? cfg->grpc_max_conns : 0;
+  if (h + g <= avail)
+    return;
+  int64_t nh = avail <= 32 ? 16 : h * avail / (h + g);
+  int64_t ng = avail <= 32 ? 16 : g * avail / (h + g);
+  nh = nh < 16 ? 16 : nh;
+  ng = ng < 16 ? 16 : ng;
+  TT_LOG(TT_LOG_WARN, "connection caps lowered to fit the open-files limit",
+         "\"nofile\":%llu,\"otlp_http_max_connections\":%lld,\"otlp_grpc_max_connections\":%lld",
+         (unsigned long long)rl.rlim_cur, (long long)(h ? nh : 0), (long long)(g ? ng : 0));
+  if (h)
+    cfg->http_max_conns = nh;
+  if (g)
+    cfg->grpc_max_conns = ng;
+}
+
 int main(int argc, char **argv) {
   const char *config_path = NULL;
   bool validate = false;
@@ -198,6 +232,7 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  fit_connection_caps(&cfg);
   tt_sink_t **sinks = NULL;
   size_t nsinks = 0;
   if (open_sinks(&cfg, &sinks, &nsinks) != 0) {
@@ -231,6 +266,10 @@ int main(int argc, char **argv) {
     tt_grpc_receiver_opts_t go = {.host = host,
                                   .port = port,
                                   .max_recv_msg_bytes = cfg.grpc_max_message,
+                                  .read_timeout_ms = (uint32_t)cfg.grpc_request_timeout_ms,
+                                  .max_connections = (uint32_t)cfg.grpc_max_conns,
+                                  .max_connections_per_ip = (uint32_t)cfg.grpc_max_conns_per_ip,
+                                  .idle_timeout_ms = (uint32_t)cfg.grpc_idle_ms,
                                   .handler = tt__pipeline_handle,
                                   .ctx = pipe};
     rc = tt__grpc_receiver_start(&go, &grpc);
@@ -248,6 +287,12 @@ int main(int argc, char **argv) {
     tt_http_receiver_opts_t ho = {.host = host,
                                   .port = port,
                                   .max_body_bytes = cfg.http_max_body,
+                                  .idle_timeout_ms = (uint32_t)cfg.http_idle_ms,
+                                  .header_timeout_ms = (uint32_t)cfg.http_header_timeout_ms,
+                                  .min_body_rate = (uint32_t)cfg.http_min_body_rate,
+                                  .max_connections = (uint32_t)cfg.http_max_conns,
+                                  .max_connections_per_ip = (uint32_t)cfg.http_max_conns_per_ip,
+                                  .receive_budget_bytes = cfg.http_receive_budget,
                                   .handler = tt__pipeline_handle,
                                   .ctx = pipe};
     rc = tt__http_receiver_start(&ho, &http);
@@ -262,7 +307,7 @@ int main(int argc, char **argv) {
   }
   if (cfg.admin_enabled) {
     tt__config_split_endpoint(cfg.admin_endpoint, host, sizeof host, &port);
-    tt_admin_opts_t ao = {host, port, pipe, &ready};
+    tt_admin_opts_t ao = {host, port, pipe, &ready, http, grpc};
     rc = tt__admin_start(&ao, &admin);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, "cannot start the admin port", "\"endpoint\":\"%s\",\"errno\":%d",

@@ -17,6 +17,73 @@ struct tt_admin_s {
   tt_http_server_t *srv;
 };
 
+/* Connection figures of one HTTP server (the OTLP/HTTP receiver or this admin port). */
+static void render_http_conns(tt_buf_t *b, const char *name, const tt_http_server_stats_t *st) {
+  tt__buf_appendf(b, "tailtrace_receiver_connections{receiver=\"%s\"} %llu\n", name,
+                  (unsigned long long)st->connections);
+  const struct {
+    const char *cause;
+    uint64_t v;
+  } c[] = {{"limit", st->refused_limit},
+           {"per_ip", st->refused_per_ip},
+           {"evicted", st->evicted},
+           {"header_timeout", st->timeout_header},
+           {"body_timeout", st->timeout_body},
+           {"idle_timeout", st->timeout_idle},
+           {"receive_budget", st->budget_refused}};
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+    tt__buf_appendf(b,
+                    "tailtrace_receiver_connections_closed_total{receiver=\"%s\",cause=\"%s\"} "
+                    "%llu\n",
+                    name, c[i].cause, (unsigned long long)c[i].v);
+}
+
+static void render_receivers(struct tt_admin_s *a, tt_buf_t *b) {
+  tt__buf_append_str(
+      b, "# HELP tailtrace_receiver_connections Open connections, by receiver.\n"
+         "# TYPE tailtrace_receiver_connections gauge\n"
+         "# HELP tailtrace_receiver_connections_closed_total Connections a receiver closed or "
+         "refused to protect the others, by cause: limit and per_ip (refused at accept), evicted "
+         "(closed to make room), header_timeout, body_timeout, idle_timeout, receive_budget "
+         "(request answered 429), slot_reclaimed (gRPC call cancelled).\n"
+         "# TYPE tailtrace_receiver_connections_closed_total counter\n");
+  tt_http_server_stats_t hs;
+  if (a->o.http != NULL) {
+    tt__http_receiver_conn_stats(a->o.http, &hs);
+    render_http_conns(b, "otlp_http", &hs);
+  }
+  tt__http_server_stats(a->srv, &hs);
+  render_http_conns(b, "admin", &hs);
+  if (a->o.grpc != NULL) {
+    tt_grpc_receiver_stats_t g;
+    tt__grpc_receiver_stats(a->o.grpc, &g);
+    tt__buf_appendf(b, "tailtrace_receiver_connections{receiver=\"otlp_grpc\"} %llu\n",
+                    (unsigned long long)g.connections);
+    const struct {
+      const char *cause;
+      uint64_t v;
+    } c[] = {{"limit", g.refused_limit},
+             {"per_ip", g.refused_per_ip},
+             {"evicted", g.evicted},
+             {"slot_reclaimed", g.slots_reclaimed}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+      tt__buf_appendf(
+          b,
+          "tailtrace_receiver_connections_closed_total{receiver=\"otlp_grpc\",cause=\"%s\"} "
+          "%llu\n",
+          c[i].cause, (unsigned long long)c[i].v);
+  }
+  if (a->o.http != NULL) {
+    tt__http_receiver_conn_stats(a->o.http, &hs);
+    tt__buf_appendf(b,
+                    "# HELP tailtrace_receiver_receiving_bytes Bytes of HTTP request bodies being "
+                    "received now (held against receive_budget).\n"
+                    "# TYPE tailtrace_receiver_receiving_bytes gauge\n"
+                    "tailtrace_receiver_receiving_bytes{receiver=\"otlp_http\"} %llu\n",
+                    (unsigned long long)hs.receiving_bytes);
+  }
+}
+
 static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *res) {
   struct tt_admin_s *a = ctx;
   if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -56,6 +123,7 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     size_t nsinks;
     tt_sink_t *const *sinks = tt__pipeline_sinks(a->o.pipeline, &nsinks);
     tt__sink_otlp_render_metrics(sinks, nsinks, &res->body);
+    render_receivers(a, &res->body);
   } else {
     res->status = 404;
     tt__buf_append_str(&res->body, "not found: try /healthz, /readyz or /metrics\n");

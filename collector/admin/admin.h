@@ -7,6 +7,8 @@
 #include <stdbool.h>
 
 #include "pipeline.h"
+#include "recv_grpc.h"
+#include "recv_http.h"
 
 typedef struct tt_admin_s tt_admin_t;
 
@@ -15,6 +17,8 @@ typedef struct {
   int port;         /* 0: ephemeral */
   tt_pipeline_t *pipeline;
   atomic_bool *ready; /* set by main once receivers listen; cleared at shutdown */
+  tt_http_receiver_t *http; /* for their connection metrics; either may be NULL */
+  tt_grpc_receiver_t *grpc;
 } tt_admin_opts_t;
 
 /* Starts the admin server. Returns 0 or a negative errno. Main thread. */

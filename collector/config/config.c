@@ -152,6 +152,44 @@ static int v_positive_int(const void *f, char *err, size_t n) {
   return 0;
 }
 
+/* Connection caps: at least one connection, and no more than a process could hold open. */
+static int v_conns(const void *f, char *err, size_t n) {
+  int64_t v = *(const int64_t *)f;
+  if (v < 1 || v > 1000000) {
+    snprintf(err, n, "must be 1 to 1000000");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int v_conns_per_ip(const void *f, char *err, size_t n) {
+  int64_t v = *(const int64_t *)f;
+  if (v < 0 || v > 1000000) {
+    snprintf(err, n, "must be 0 (no per-address cap) to 1000000");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+/* Timeouts the receivers keep in 32-bit milliseconds. */
+static int v_conn_timeout(const void *f, char *err, size_t n) {
+  uint64_t v = *(const uint64_t *)f;
+  if (v < 10 || v > 86400000) {
+    snprintf(err, n, "must be 10ms to 24h");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int v_min_body_rate(const void *f, char *err, size_t n) {
+  uint64_t v = *(const uint64_t *)f;
+  if (v < 1 || v > UINT32_MAX) {
+    snprintf(err, n, "must be 1B to 4GiB (bytes per second)");
+    return -EINVAL;
+  }
+  return 0;
+}
+
 static int v_format(const void *f, char *err, size_t n) {
   static const char *const choices[] = {"json", "protobuf", NULL};
   return tt__config_one_of(f, choices, err, n);
@@ -185,6 +223,16 @@ static const key_t_ keys[] = {
      SZ(grpc_endpoint), v_endpoint, "OTLP/gRPC listen address (host:port; port 0 = ephemeral)."},
     {"receivers.otlp_grpc.max_message_size", CT_SIZE, "4MiB", OFF(grpc_max_message), 0,
      tt__config_v_positive, "Largest decompressed gRPC message accepted."},
+    {"receivers.otlp_grpc.max_connections", CT_INT, "1024", OFF(grpc_max_conns), 0, v_conns,
+     "Open gRPC connections; at the cap the one silent longest (1 s or more) is closed to make "
+     "room, else the new one is."},
+    {"receivers.otlp_grpc.max_connections_per_ip", CT_INT, "256", OFF(grpc_max_conns_per_ip), 0,
+     v_conns_per_ip,
+     "Open gRPC connections from one client address; 0 = no per-address cap (behind a proxy)."},
+    {"receivers.otlp_grpc.idle_timeout", CT_DURATION, "60s", OFF(grpc_idle_ms), 0, v_conn_timeout,
+     "A gRPC connection without a call this long is closed (GOAWAY)."},
+    {"receivers.otlp_grpc.request_timeout", CT_DURATION, "10s", OFF(grpc_request_timeout_ms), 0,
+     v_conn_timeout, "An Export call must deliver its message within this of starting."},
     {"receivers.otlp_http.enabled", CT_BOOL, "true", OFF(http_enabled), 0, NULL,
      "Run the OTLP/HTTP receiver."},
     {"receivers.otlp_http.endpoint", CT_STRING, "127.0.0.1:4318", OFF(http_endpoint),
@@ -192,6 +240,24 @@ static const key_t_ keys[] = {
     {"receivers.otlp_http.max_body_size", CT_SIZE, "20MiB", OFF(http_max_body), 0,
      tt__config_v_positive,
      "Largest HTTP body accepted (wire and inflated); larger is answered 413."},
+    {"receivers.otlp_http.max_connections", CT_INT, "1024", OFF(http_max_conns), 0, v_conns,
+     "Open HTTP connections; at the cap the longest idle (else longest in its headers) is "
+     "closed to make room, else the new one is."},
+    {"receivers.otlp_http.max_connections_per_ip", CT_INT, "256", OFF(http_max_conns_per_ip), 0,
+     v_conns_per_ip,
+     "Open HTTP connections from one client address; 0 = no per-address cap (behind a proxy)."},
+    {"receivers.otlp_http.idle_timeout", CT_DURATION, "30s", OFF(http_idle_ms), 0, v_conn_timeout,
+     "A keep-alive connection idle between requests this long is closed."},
+    {"receivers.otlp_http.header_timeout", CT_DURATION, "10s", OFF(http_header_timeout_ms), 0,
+     v_conn_timeout,
+     "A request's line and headers must arrive within this of its first byte; a body gets as "
+     "long again plus its size at min_body_rate."},
+    {"receivers.otlp_http.min_body_rate", CT_SIZE, "16KiB", OFF(http_min_body_rate), 0,
+     v_min_body_rate, "Bytes per second a request body must average."},
+    {"receivers.otlp_http.receive_budget", CT_SIZE, "64MiB", OFF(http_receive_budget), 0,
+     tt__config_v_positive,
+     "Bytes of request bodies being received at once, all connections; a request past it is "
+     "answered 429 with Retry-After before its body is read."},
     {"admin.enabled", CT_BOOL, "true", OFF(admin_enabled), 0, NULL,
      "Run the admin port (/healthz, /readyz, /metrics)."},
     {"admin.endpoint", CT_STRING, "127.0.0.1:13133", OFF(admin_endpoint), SZ(admin_endpoint),

@@ -41,9 +41,13 @@ typedef struct {
   bool grpc_enabled;
   char grpc_endpoint[128];
   uint64_t grpc_max_message;
+  int64_t grpc_max_conns, grpc_max_conns_per_ip;
+  uint64_t grpc_idle_ms, grpc_request_timeout_ms;
   bool http_enabled;
   char http_endpoint[128];
   uint64_t http_max_body;
+  int64_t http_max_conns, http_max_conns_per_ip;
+  uint64_t http_idle_ms, http_header_timeout_ms, http_min_body_rate, http_receive_budget;
   bool admin_enabled;
   char admin_endpoint[128];
   int64_t workers;

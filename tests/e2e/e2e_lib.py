@@ -115,24 +115,33 @@ def run_node(protocol, endpoint, manifest, env_extra):
 class Collector:
     """The collector binary on ephemeral loopback ports with the given extra YAML."""
 
-    def __init__(self, work, extra_yaml, ports=None):
+    def __init__(self, work, extra_yaml, ports=None, grpc_opts="", http_opts="", nofile=None):
+        """grpc_opts and http_opts: extra keys of the two receivers ("k: v, k: v"); nofile: the
+        open-files limit the collector runs under."""
         self.work = work
         self.grpc, self.http, self.admin = ports or (free_port(), free_port(), free_port())
         self.cfg = os.path.join(work, "collector-%d.yaml" % self.admin)
         with open(self.cfg, "w") as f:
             f.write("""
 receivers:
-  otlp_grpc: {endpoint: "127.0.0.1:%d"}
-  otlp_http: {endpoint: "127.0.0.1:%d"}
+  otlp_grpc: {endpoint: "127.0.0.1:%d"%s}
+  otlp_http: {endpoint: "127.0.0.1:%d"%s}
 admin: {endpoint: "127.0.0.1:%d"}
 workers: 2
 decision: {root_grace: 1500ms, idle_timeout: 4s, max_trace_age: 60s, tick: 20ms}
 log: {level: warn}
 shutdown: {deadline: 10s}
-""" % (self.grpc, self.http, self.admin) + extra_yaml)
+""" % (self.grpc, ", " + grpc_opts if grpc_opts else "", self.http,
+       ", " + http_opts if http_opts else "", self.admin) + extra_yaml)
         self.log = open(os.path.join(work, "collector.log"), "a")
+        limit = None
+        if nofile is not None:
+            import resource
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([BINARY, "--config", self.cfg], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=limit)
         _STARTED.append(self.proc)
         wait_until("the collector to be ready", self._up, 20)
 

@@ -59,7 +59,7 @@ static void admin_should_report_health_readiness_and_metrics(void **state) {
   assert_int_equal(tt__pipeline_new(&o, &p), 0);
   atomic_bool ready;
   atomic_init(&ready, false);
-  tt_admin_opts_t ao = {"127.0.0.1", 0, p, &ready};
+  tt_admin_opts_t ao = {"127.0.0.1", 0, p, &ready, NULL, NULL};
   tt_admin_t *a;
   assert_int_equal(tt__admin_start(&ao, &a), 0);
   int port = tt__admin_port(a);
@@ -111,7 +111,7 @@ static void healthz_should_answer_when_every_connection_slot_is_held(void **stat
   assert_int_equal(tt__pipeline_new(&o, &p), 0);
   atomic_bool ready;
   atomic_init(&ready, true);
-  tt_admin_opts_t ao = {"127.0.0.1", 0, p, &ready};
+  tt_admin_opts_t ao = {"127.0.0.1", 0, p, &ready, NULL, NULL};
   tt_admin_t *a;
   assert_int_equal(tt__admin_start(&ao, &a), 0);
   int port = tt__admin_port(a);
@@ -128,6 +128,13 @@ static void healthz_should_answer_when_every_connection_slot_is_held(void **stat
   static char resp[4096];
   for (int i = 0; i < 3; i++)
     assert_int_equal(get(port, "GET", "/healthz", resp, sizeof resp), 200);
+  static char metrics[65536];
+  assert_int_equal(get(port, "GET", "/metrics", metrics, sizeof metrics), 200);
+  const char *key =
+      "tailtrace_receiver_connections_closed_total{receiver=\"admin\",cause=\"evicted\"} ";
+  const char *at = strstr(metrics, key);
+  assert_non_null(at);
+  assert_true(strtoull(at + strlen(key), NULL, 10) >= 4); /* 36 over the cap + the probes */
   for (int i = 0; i < N; i++)
     close(fds[i]);
   tt__admin_stop(a);
