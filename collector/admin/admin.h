@@ -16,7 +16,7 @@ typedef struct {
   const char *host; /* NULL: 127.0.0.1 */
   int port;         /* 0: ephemeral */
   tt_pipeline_t *pipeline;
-  atomic_bool *ready; /* set by main once receivers listen; cleared at shutdown */
+  atomic_bool *ready;       /* set by main once receivers listen; cleared at shutdown */
   tt_http_receiver_t *http; /* for their connection metrics; either may be NULL */
   tt_grpc_receiver_t *grpc;
 } tt_admin_opts_t;
