@@ -209,7 +209,7 @@ static void bench_pipeline(double secs, unsigned workers) {
     for (size_t i = 0; i < nids; i++)
       set_trace_id(req.data + offs[i], trace + i / (size_t)per);
     trace += traces;
-    tt_export_request_t r = {req.data, req.len, "bench"};
+    tt_export_request_t r = {req.data, req.len, "bench", 0};
     tt_export_result_t res;
     tt__pipeline_handle(p, &r, &res);
     if (res.status == TT_EXPORT_OK)
@@ -272,7 +272,7 @@ static void bench_memory(unsigned workers) {
   for (uint64_t r = 0; r < requests; r++) {
     for (size_t i = 0; i < nids; i++)
       set_trace_id(req.data + offs[i], 1 + r * traces + i / (size_t)per);
-    tt_export_request_t rq = {req.data, req.len, "bench"};
+    tt_export_request_t rq = {req.data, req.len, "bench", 0};
     tt_export_result_t res;
     tt__pipeline_handle(p, &rq, &res);
   }

@@ -40,9 +40,11 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_requests_refused_total{cause=\"invalid\"} %llu\n"
                         "tailtrace_requests_refused_total{cause=\"throttled\"} %llu\n"
                         "tailtrace_requests_refused_total{cause=\"unavailable\"} %llu\n"
-                        "tailtrace_requests_refused_total{cause=\"too_large\"} %llu\n",
+                        "tailtrace_requests_refused_total{cause=\"too_large\"} %llu\n"
+                        "tailtrace_requests_refused_total{cause=\"fair_share\"} %llu\n",
                         LOAD(m->requests_invalid), LOAD(m->requests_throttled),
-                        LOAD(m->requests_unavailable), LOAD(m->requests_too_large));
+                        LOAD(m->requests_unavailable), LOAD(m->requests_too_large),
+                        LOAD(m->requests_throttled_share));
   rc |= counter(o, "tailtrace_throttled_bytes_total",
                 "Request bytes refused with a retry delay under memory pressure.",
                 LOAD(m->bytes_throttled));

@@ -30,6 +30,7 @@ typedef struct {
   atomic_uint_fast64_t requests;
   atomic_uint_fast64_t requests_invalid;
   atomic_uint_fast64_t requests_throttled;
+  atomic_uint_fast64_t requests_throttled_share; /* over the sender's share near the budget */
   atomic_uint_fast64_t requests_unavailable;
   atomic_uint_fast64_t requests_too_large; /* could never fit memory.budget: refused for good */
   atomic_uint_fast64_t bytes_throttled;

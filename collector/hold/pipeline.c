@@ -265,17 +265,22 @@ static void free_stages(struct tt_pipeline_s *p, stage_t *st) {
 
 /* Answers TT_EXPORT_THROTTLED and asks the shards to make room; ends the handler's call. */
 static void throttle(struct tt_pipeline_s *p, const tt_export_request_t *req,
-                     tt_export_result_t *res) {
+                     tt_export_result_t *res, bool share) {
   atomic_store(&p->pressure, true);
   for (unsigned i = 0; i < p->nshards; i++)
     pthread_cond_signal(&p->shards[i].wake);
   atomic_fetch_sub(&p->inflight, 1);
-  atomic_fetch_add_explicit(&p->metrics.requests_throttled, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(share ? &p->metrics.requests_throttled_share
+                                  : &p->metrics.requests_throttled,
+                            1, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->metrics.bytes_throttled, req->len, memory_order_relaxed);
   memset(res, 0, sizeof *res);
   res->status = TT_EXPORT_THROTTLED;
   res->retry_after_ms = p->o.retry_after_ms;
-  snprintf(res->message, sizeof res->message, "memory budget reached; retry later");
+  snprintf(res->message, sizeof res->message,
+           share ? "memory budget nearly reached and this sender has had more than its share; "
+                   "retry later"
+                 : "memory budget reached; retry later");
 }
 
 /* A request that alone would cross the budget can never be taken, however long its sender
@@ -314,8 +319,19 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
     return;
   }
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget) {
-    throttle(p, req, res);
+    throttle(p, req, res, false);
     return;
+  }
+  /* The last eighth of the budget goes to senders within their share, so one that retries at
+   * once cannot take every byte the shards free from one that waits as told (fair.h). */
+  uint64_t now_ms = tt__pipeline_now(p) / 1000000;
+  if ((uint64_t)held + req->len * 2 > p->o.memory_budget - p->o.memory_budget / 8) {
+    if (!tt__fair_admit(p->fair, req->peer, req->len, now_ms)) {
+      throttle(p, req, res, true);
+      return;
+    }
+  } else {
+    tt__fair_note(p->fair, req->peer, req->len, now_ms);
   }
   stage_t *st = calloc(p->nshards, sizeof *st);
   if (st == NULL) {
@@ -344,7 +360,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
                          cnt.runs * TT_TRACE_RECORD_COST >
                      p->o.memory_budget) {
     free_stages(p, st);
-    throttle(p, req, res);
+    throttle(p, req, res, false);
     return;
   }
   if (rc != 0) {
@@ -425,6 +441,11 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
     return -ENOMEM;
   p->o = *o;
   tt__siphash_key(p->hash_key);
+  p->fair = tt__fair_new();
+  if (p->fair == NULL) {
+    free(p);
+    return -ENOMEM;
+  }
   if (p->o.clock == NULL)
     p->o.clock = mono_clock;
   if (p->o.tick_ns == 0)
@@ -557,6 +578,7 @@ void tt__pipeline_free(tt_pipeline_t *p) {
   free(p->shards);
   tt__policy_set_unref(p->policies);
   pthread_mutex_destroy(&p->pol_mu);
+  tt__fair_free(p->fair);
   free(p);
 }
 

@@ -8,6 +8,7 @@
 
 #include "pipeline.h"
 #include "buf.h"
+#include "fair.h"
 
 /* Bytes shared by every span of one ResourceSpans (or one ScopeSpans) of one request: the
  * message's fields other than its repeated children (field 2), kept verbatim so re-framing
@@ -136,6 +137,7 @@ struct tt_pipeline_s {
   tt_policy_set_t *policies;
   tt_bus_t *bus;
   uint8_t hash_key[16]; /* keys the shards' hash tables (siphash.h); drawn once per pipeline */
+  tt_fair_t *fair;      /* senders' shares of the budget when it runs short */
   bool shut;
 };
 

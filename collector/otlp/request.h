@@ -35,6 +35,8 @@ typedef struct {
   const uint8_t *data; /* serialized ExportTraceServiceRequest (protobuf), borrowed */
   size_t len;
   const char *transport; /* "grpc", "http/protobuf" or "http/json", for metrics and logs */
+  uint64_t peer;         /* the sender (a keyed hash of its address) for sharing the budget fairly
+                            under pressure; 0: unknown */
 } tt_export_request_t;
 
 typedef struct {

@@ -66,6 +66,7 @@ struct tt_http_session_s {
   _Atomic size_t *budget_used;
   size_t budget_max;
   size_t reserved;
+  uint64_t peer;
   tt_buf_t inflated;
 
   tt_buf_t *out;       /* where responses go during a feed() */
@@ -345,6 +346,7 @@ static int on_message_complete(http_parser *p) {
       .body = body != NULL ? body : (const uint8_t *)"",
       .body_len = body_len,
       .wire_body_len = ss->body.len,
+      .peer = ss->peer,
   };
   tt_http_response_t res = {0};
   ss->route(ss->ctx, &req, &res);
@@ -391,6 +393,10 @@ tt_http_session_t *tt__http_session_new(const tt_http_server_opts_t *opts) {
 void tt__http_session_set_budget(tt_http_session_t *ss, _Atomic size_t *used, size_t max) {
   ss->budget_used = used;
   ss->budget_max = max;
+}
+
+void tt__http_session_set_peer(tt_http_session_t *ss, uint64_t peer) {
+  ss->peer = peer;
 }
 
 void tt__http_session_free(tt_http_session_t *ss) {
@@ -728,6 +734,8 @@ static void on_connection(uv_stream_t *l, int status) {
   srv->nconns++;
   atomic_store_explicit(&srv->open, srv->nconns, memory_order_relaxed);
   tt__http_session_set_budget(c->ss, &srv->budget_used, srv->o.receive_budget_bytes);
+  if (c->counted_peer)
+    tt__http_session_set_peer(c->ss, tt__peer_addr_hash(&c->peer));
   uv_tcp_nodelay(&c->tcp, 1);
   /* A new connection's first request must start within the header timeout too: a client that
    * connects and says nothing is as idle as one trickling. */

@@ -33,6 +33,7 @@ typedef struct {
   const uint8_t *body;      /* the decoded body (already inflated when it was gzip) */
   size_t body_len;
   size_t wire_body_len; /* bytes on the wire, before inflation */
+  uint64_t peer;        /* the client (tt__peer_addr_hash of its address); 0: unknown */
 } tt_http_request_t;
 
 /* What a route fills in. The server sends it and then resets it. */
@@ -110,6 +111,9 @@ int tt__http_session_feed(tt_http_session_t *ss, const uint8_t *data, size_t len
 
 /* Makes the session take its bodies from a shared receive budget: `*used` bytes of `max`. */
 void tt__http_session_set_budget(tt_http_session_t *ss, _Atomic size_t *used, size_t max);
+
+/* The client's identity, passed to routes as tt_http_request_t.peer. */
+void tt__http_session_set_peer(tt_http_session_t *ss, uint64_t peer);
 
 /* Tells the session the peer closed its side (EOF); returns as _feed does. */
 int tt__http_session_eof(tt_http_session_t *ss, tt_buf_t *out);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,4 +129,51 @@ void tt__peer_addr_format(const tt_peer_addr_t *a, char *out, size_t n) {
                       ? inet_ntop(AF_INET, a->b + 12, tmp, sizeof tmp)
                       : inet_ntop(AF_INET6, a->b, tmp, sizeof tmp);
   snprintf(out, n, "%s", s ? s : "?");
+}
+
+static uint8_t process_key[16];
+static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
+
+static void draw_process_key(void) {
+  tt__siphash_key(process_key);
+}
+
+uint64_t tt__peer_addr_hash(const tt_peer_addr_t *a) {
+  pthread_once(&process_key_once, draw_process_key);
+  uint64_t h = tt__siphash(process_key, a->b, sizeof a->b);
+  return h ? h : 1;
+}
+
+int tt__peer_addr_from_grpc(const char *peer, tt_peer_addr_t *out) {
+  char buf[INET6_ADDRSTRLEN + 16];
+  int v6;
+  if (strncmp(peer, "ipv4:", 5) == 0)
+    v6 = 0;
+  else if (strncmp(peer, "ipv6:", 5) == 0)
+    v6 = 1;
+  else
+    return -EINVAL;
+  const char *p = peer + 5;
+  /* Drop the brackets (plain or %5B / %5D) and the port after the last ':'. */
+  size_t n = 0;
+  for (; *p != '\0' && n < sizeof buf - 1; p++) {
+    if (*p == '[' || *p == ']')
+      continue;
+    if (p[0] == '%' && (strncmp(p, "%5B", 3) == 0 || strncmp(p, "%5D", 3) == 0)) {
+      p += 2;
+      continue;
+    }
+    buf[n++] = *p;
+  }
+  buf[n] = '\0';
+  char *colon = strrchr(buf, ':');
+  if (colon == NULL)
+    return -EINVAL;
+  *colon = '\0';
+  memset(out, 0, sizeof *out);
+  if (!v6) {
+    out->b[10] = out->b[11] = 0xff;
+    return inet_pton(AF_INET, buf, out->b + 12) == 1 ? 0 : -EINVAL;
+  }
+  return inet_pton(AF_INET6, buf, out->b) == 1 ? 0 : -EINVAL;
 }

@@ -40,6 +40,14 @@ uint32_t tt__peer_table_count(const tt_peer_table_t *t, const tt_peer_addr_t *a)
 /* Distinct addresses with at least one connection. */
 uint32_t tt__peer_table_size(const tt_peer_table_t *t);
 
+/* A keyed hash of the address (the key is drawn once per process), never 0: the sender's
+ * identity in tt_export_request_t. */
+uint64_t tt__peer_addr_hash(const tt_peer_addr_t *a);
+
+/* Parses gRPC core's peer string ("ipv4:192.0.2.1:4317", "ipv6:[2001:db8::1]:4317", with the
+ * brackets possibly %-escaped). -EINVAL when it names no IP address (a Unix socket, say). */
+int tt__peer_addr_from_grpc(const char *peer, tt_peer_addr_t *out);
+
 /* "192.0.2.1" or "2001:db8::1", for logs. */
 void tt__peer_addr_format(const tt_peer_addr_t *a, char *out, size_t n);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -34,6 +35,7 @@
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 
 #include "inflate.h"
 #include "peers.h"
@@ -94,6 +96,10 @@ struct tt_grpc_receiver_s {
   gconn_t *gconns;
   uint32_t ngconns;
   tt_peer_table_t *peers;
+  /* The sender identity of each connection, by descriptor: gRPC core only knows a connection
+   * handed over as "fd:N", so the gate records who is behind N before handing it over. */
+  _Atomic uint64_t *peer_by_fd;
+  int npeer_by_fd;
   int64_t last_sweep_ms;
   _Atomic uint64_t open, refused_limit, refused_per_ip, evicted, slots_reclaimed;
   grpc_server *server;
@@ -281,6 +287,25 @@ static int message_bytes(slot_t *s, grpc_slice *all, tt_buf_t *inflated) {
   return -1;
 }
 
+/* The sender behind a call: the gate's record for a connection it handed over ("fd:N"), or the
+ * address gRPC core reports. 0 when neither is known. */
+static uint64_t call_peer(tt_grpc_receiver_t *r, grpc_call *call) {
+  char *peer = grpc_call_get_peer(call);
+  uint64_t id = 0;
+  tt_peer_addr_t addr;
+  if (peer == NULL)
+    return 0;
+  if (strncmp(peer, "fd:", 3) == 0) {
+    int fd = atoi(peer + 3);
+    if (fd >= 0 && fd < r->npeer_by_fd)
+      id = atomic_load_explicit(&r->peer_by_fd[fd], memory_order_acquire);
+  } else if (tt__peer_addr_from_grpc(peer, &addr) == 0) {
+    id = tt__peer_addr_hash(&addr);
+  }
+  gpr_free(peer);
+  return id;
+}
+
 static void on_message(slot_t *s, bool ok) {
   tt_grpc_receiver_t *r = s->r;
   if (!ok || s->payload == NULL) {
@@ -311,7 +336,8 @@ static void on_message(slot_t *s, bool ok) {
     slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL, 0);
     return;
   }
-  tt_export_request_t req = {len ? data : (const uint8_t *)"", len, "grpc"};
+  tt_export_request_t req = {len ? data : (const uint8_t *)"", len, "grpc", 0};
+  req.peer = call_peer(r, s->call);
   tt_export_result_t res;
   memset(&res, 0, sizeof res);
   r->o.handler(r->o.ctx, &req, &res);
@@ -530,6 +556,9 @@ static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     r->gconns[r->ngconns++] = g;
     atomic_store_explicit(&r->open, r->ngconns, memory_order_relaxed);
+    if (fd < r->npeer_by_fd)
+      atomic_store_explicit(&r->peer_by_fd[fd], have_peer ? tt__peer_addr_hash(&g.peer) : 0,
+                            memory_order_release);
     grpc_server_add_channel_from_fd(r->server, fd, creds);
   }
 }
@@ -594,6 +623,7 @@ static void receiver_free(tt_grpc_receiver_t *r) {
   if (r->wake_fd >= 0)
     close(r->wake_fd);
   tt__peer_table_free(r->peers);
+  free((void *)r->peer_by_fd);
   free(r->gconns);
   free(r->slots);
   free(r);
@@ -625,7 +655,15 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
   r->gconns = calloc(r->o.max_connections, sizeof *r->gconns);
   r->peers = tt__peer_table_new(r->o.max_connections);
   r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (r->slots == NULL || r->gconns == NULL || r->peers == NULL || r->wake_fd < 0) {
+  /* Descriptors past this (a process allowed more than 64 Ki files) are served without a
+   * sender identity: their senders share one slot of the fairness table. */
+  struct rlimit rl;
+  r->npeer_by_fd = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)r->npeer_by_fd)
+    r->npeer_by_fd = (int)rl.rlim_cur;
+  r->peer_by_fd = calloc((size_t)r->npeer_by_fd, sizeof *r->peer_by_fd);
+  if (r->slots == NULL || r->gconns == NULL || r->peers == NULL || r->wake_fd < 0 ||
+      r->peer_by_fd == NULL) {
     receiver_free(r);
     return -ENOMEM;
   }

@@ -166,7 +166,8 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
       tt__buf_free(&pb);
       return;
     }
-    ereq = (tt_export_request_t){pb.data ? pb.data : (const uint8_t *)"", pb.len, "http/json"};
+    ereq = (tt_export_request_t){pb.data ? pb.data : (const uint8_t *)"", pb.len, "http/json",
+                                 req->peer};
   } else {
     if (tt__otlp_validate_export_request(req->body, req->body_len, err, sizeof err) != 0) {
       char msg[256];
@@ -175,7 +176,7 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
       atomic_fetch_add_explicit(&rc->malformed, 1, memory_order_relaxed);
       return;
     }
-    ereq = (tt_export_request_t){req->body, req->body_len, "http/protobuf"};
+    ereq = (tt_export_request_t){req->body, req->body_len, "http/protobuf", req->peer};
   }
   atomic_fetch_add_explicit(&rc->body_bytes, ereq.len, memory_order_relaxed);
 

@@ -55,7 +55,7 @@ static inline void advance(env_t *e, uint64_t ns) {
 static inline tt_export_result_t send(env_t *e, const span_spec_t *sp, size_t n) {
   size_t len;
   uint8_t *req = fx_request(sp, n, &len);
-  tt_export_request_t r = {req, len, "test"};
+  tt_export_request_t r = {req, len, "test", 0};
   tt_export_result_t res;
   tt__pipeline_handle(e->p, &r, &res);
   free(req);

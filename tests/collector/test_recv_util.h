@@ -31,6 +31,7 @@ typedef struct {
   int calls;
   tt_buf_t last; /* the last request's bytes */
   char transport[32];
+  uint64_t peer;             /* the last request's sender identity */
   tt_export_result_t answer; /* what the handler answers */
   pthread_cond_t entered_cv; /* signalled when the handler starts */
   int entered;
@@ -72,6 +73,7 @@ static inline void recorder_handler(void *ctx, const tt_export_request_t *req,
   tt__buf_reset(&r->last);
   tt__buf_append(&r->last, req->data, req->len);
   snprintf(r->transport, sizeof r->transport, "%s", req->transport);
+  r->peer = req->peer;
   *res = r->answer;
   pthread_mutex_unlock(&r->mu);
 }

@@ -12,6 +12,12 @@ Scenarios:
   nofile   the collector runs under an open-files limit of 256 with its default caps (1024 a
            receiver): it lowers the caps to fit and says so; 600 idle gRPC and HTTP connections
            then cannot exhaust its descriptors: /healthz answers and the SDK's traces arrive.
+  fairness a sender that ignores 429 and Retry-After posts as fast as it can from another address
+           into a 4 MiB memory budget; the JS SDK, which honours RetryInfo and backs off, sends
+           errored traces over gRPC. Every one of them must be kept. (Python cannot offer
+           enough load to starve the SDK on its own; the fair-share rule itself is proven by
+           tests/collector/hold/test_fair.c and test_budget.c. This checks the whole path: the
+           hammer throttled, the polite sender served, nothing lost.)
   bodies   40 connections each declare a 19 MiB body and send all of it but the last byte
            (the attack that took a collector's RSS from 17 to 777 MiB). With a 64 MiB receive
            budget the collector must answer the requests past the budget 429 before reading
@@ -250,8 +256,101 @@ def bodies(work):
           "%d traces decided afterwards" % (admitted, refused, base, peak, sent))
 
 
+def otlp_request(seq, spans=100, pad=400):
+    """An ExportTraceServiceRequest of `spans` one-span traces with fresh ids (protobuf)."""
+    def ld(field, payload):
+        n, out = len(payload), bytearray([field << 3 | 2])
+        while True:
+            b = n & 0x7f
+            n >>= 7
+            out.append(b | (0x80 if n else 0))
+            if not n:
+                return bytes(out) + payload
+    body = b""
+    for i in range(spans):
+        tid = (seq * 1000003 + i).to_bytes(8, "big") + b"\x5a" * 8
+        span = (ld(1, tid) + ld(2, (i + 1).to_bytes(8, "big")) + ld(5, b"hammer") +
+                ld(9, ld(1, b"pad") + ld(2, ld(1, b"x" * pad))))
+        body += ld(2, span)
+    return ld(1, ld(2, body))
+
+
+def fairness(work):
+    sink = os.path.join(work, "kept.jsonl")
+    col = Collector(work, """
+sink: {type: file, file: {path: "%s", format: json}}
+memory: {budget: 4MiB, max_trace_size: 1MiB}
+decision: {drop_delay: 0s}
+policies:
+  - {name: errors, type: errors}
+""" % sink)
+    stop = threading.Event()
+    counts = {"sent": 0, "throttled": 0}
+
+    def hammer():
+        import http.client
+        seq = 0
+        while not stop.is_set():
+            c = http.client.HTTPConnection("127.0.0.1", col.http, timeout=10,
+                                           source_address=("127.0.0.5", 0))
+            try:
+                while not stop.is_set():
+                    seq += 1
+                    c.request("POST", "/v1/traces", otlp_request(seq),
+                              {"Content-Type": "application/x-protobuf"})
+                    r = c.getresponse()
+                    r.read()
+                    counts["sent"] += 1
+                    if r.status == 429:
+                        counts["throttled"] += 1  # and straight back: Retry-After ignored
+            except OSError:
+                pass
+            finally:
+                c.close()
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    n_traces = 60
+    try:
+        for t in threads:
+            t.start()
+        wait_until("the hammer to fill the memory budget", lambda: counts["throttled"] > 100, 30,
+                   col.admin)
+        env = dict(os.environ)
+        env["NODE_PATH"] = os.path.join(os.environ["TT_SOURCE_DIR"], "tests", "js", "node_modules")
+        env.update({"TT_E2E_NORMAL": "0", "TT_E2E_ERRORS": str(n_traces), "TT_E2E_SLOW": "0"})
+        manifest = os.path.join(work, "polite.json")
+        import subprocess
+        r = subprocess.run(["node", os.path.join(os.environ["TT_SOURCE_DIR"], "tests", "e2e",
+                                                 "traffic.js"), "grpc", col.endpoint("grpc"),
+                            manifest], env=env, timeout=150, capture_output=True, text=True)
+        stop.set()
+        for t in threads:
+            t.join(20)
+        col.wait_decided(0)
+    finally:
+        stop.set()
+        rc = col.stop()
+    if rc != 0:
+        fail("the collector exited with %d; log in %s" % (rc, work))
+    kept = set()
+    import json
+    for line in open(sink):
+        for rs in json.loads(line).get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    kept.add(sp["traceId"])
+    if r.returncode != 0 or not os.path.exists(manifest):
+        fail("the polite sender (JS SDK over gRPC) failed while the hammer ran (%d requests, "
+             "%d throttled): %s" % (counts["sent"], counts["throttled"], r.stderr[-600:]))
+    want = {t["traceId"] for t in json.load(open(manifest))["traces"]}
+    if not want <= kept:
+        fail("%d of the polite sender's %d errored traces were not kept" %
+             (len(want - kept), len(want)))
+    print("OK fairness: all %d errored traces of the polite sender kept while a sender ignoring "
+          "429 made %d requests (%d throttled)" % (len(want), counts["sent"], counts["throttled"]))
+
+
 def main():
-    scenarios = {"floods": floods, "nofile": nofile, "bodies": bodies}
+    scenarios = {"floods": floods, "nofile": nofile, "bodies": bodies, "fairness": fairness}
     if len(sys.argv) != 2 or sys.argv[1] not in scenarios:
         fail("usage: test_hostile_e2e.py " + "|".join(scenarios))
     require_env()

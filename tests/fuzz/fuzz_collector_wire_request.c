@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     atexit(teardown);
   }
-  tt_export_request_t req = {data, size, "fuzz"};
+  tt_export_request_t req = {data, size, "fuzz", 0};
   tt_export_result_t res;
   tt__pipeline_handle(pipe_, &req, &res);
   /* The answer is always one of the four, with a terminated message. */

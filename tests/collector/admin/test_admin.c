@@ -79,7 +79,7 @@ static void admin_should_report_health_readiness_and_metrics(void **state) {
   sp[1].trace_id_len = 5;
   size_t len;
   uint8_t *req = fx_request(sp, 2, &len);
-  tt_export_request_t r = {req, len, "test"};
+  tt_export_request_t r = {req, len, "test", 0};
   tt_export_result_t res;
   tt__pipeline_handle(p, &r, &res);
   free(req);

@@ -300,6 +300,59 @@ memory_pressure_should_release_pending_drops_before_deciding_held_traces_early(v
   env_free(e);
 }
 
+static tt_export_result_t send_as(env_t *e, uint64_t peer, const span_spec_t *sp, size_t n) {
+  size_t len;
+  uint8_t *req = fx_request(sp, n, &len);
+  tt_export_request_t r = {req, len, "test", peer};
+  tt_export_result_t res;
+  tt__pipeline_handle(e->p, &r, &res);
+  free(req);
+  return res;
+}
+
+static void
+near_the_budget_a_sender_over_its_share_should_wait_while_a_light_one_is_served(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 1 * MIB;
+  env_t *e = env_new_ratio(&o, 1.0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  const uint64_t soft = o.memory_budget - o.memory_budget / 8;
+  /* The heavy sender alone fills the budget up to its last eighth: one-span traces, the clock
+   * still, so nothing is decided and nothing frees. */
+  uint64_t id = 1;
+  size_t len;
+  span_spec_t one = fx_span(id, 1, 0);
+  free(fx_request(&one, 1, &len));
+  while ((uint64_t)atomic_load(&m->bytes_held) + 2 * len <= soft) {
+    one = fx_span(++id, 1, 0);
+    assert_int_equal(send_as(e, 1, &one, 1).status, TT_EXPORT_OK);
+    tt__pipeline_sync(e->p);
+  }
+  /* Alone it keeps its whole budget: past the line it is still served. */
+  one = fx_span(++id, 1, 0);
+  assert_int_equal(send_as(e, 1, &one, 1).status, TT_EXPORT_OK);
+  /* A second sender arrives and is served: it has had nothing yet. */
+  one = fx_span(++id, 1, 0);
+  assert_int_equal(send_as(e, 2, &one, 1).status, TT_EXPORT_OK);
+  /* Now the heavy one is over its share of the last eighth and waits... */
+  one = fx_span(++id, 1, 0);
+  tt_export_result_t r = send_as(e, 1, &one, 1);
+  assert_int_equal(r.status, TT_EXPORT_THROTTLED);
+  assert_non_null(strstr(r.message, "more than its share"));
+  assert_true(r.retry_after_ms > 0);
+  assert_int_equal(atomic_load(&m->requests_throttled_share), 1);
+  assert_int_equal(atomic_load(&m->requests_throttled), 0);
+  /* ...while the light one, still far under its share, keeps being served. */
+  for (int i = 0; i < 5; i++) {
+    one = fx_span(++id, 1, 0);
+    assert_int_equal(send_as(e, 2, &one, 1).status, TT_EXPORT_OK);
+  }
+  assert_true((uint64_t)atomic_load(&m->bytes_held) <= o.memory_budget);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tiny_traces_should_each_count_their_record_beside_their_span),
@@ -310,6 +363,8 @@ int main(void) {
       cmocka_unit_test(
           memory_pressure_should_release_pending_drops_before_deciding_held_traces_early),
       cmocka_unit_test(big_trace_should_not_leave_megabytes_of_framing_buffers),
+      cmocka_unit_test(
+          near_the_budget_a_sender_over_its_share_should_wait_while_a_light_one_is_served),
       cmocka_unit_test(
           traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks),
   };

@@ -76,7 +76,7 @@ static void handler_should_refuse_a_malformed_request_whole(void **state) {
   span_spec_t sp = fx_span(1, 1, 0);
   size_t len;
   uint8_t *req = fx_request(&sp, 1, &len);
-  tt_export_request_t r = {req, len - 3, "test"}; /* truncated inside a span */
+  tt_export_request_t r = {req, len - 3, "test", 0}; /* truncated inside a span */
   tt_export_result_t res;
   tt__pipeline_handle(e->p, &r, &res);
   assert_int_equal(res.status, TT_EXPORT_INVALID);

@@ -77,10 +77,33 @@ static void counts_should_match_a_model_under_random_churn(void **state) {
   tt__peer_table_free(t);
 }
 
+static void grpc_peer_strings_should_parse_to_the_address(void **state) {
+  (void)state;
+  tt_peer_addr_t a, want = v4(0xc0000201);
+  assert_int_equal(tt__peer_addr_from_grpc("ipv4:192.0.2.1:4317", &a), 0);
+  assert_memory_equal(a.b, want.b, 16);
+  char buf[64];
+  assert_int_equal(tt__peer_addr_from_grpc("ipv6:[2001:db8::1]:4317", &a), 0);
+  tt__peer_addr_format(&a, buf, sizeof buf);
+  assert_string_equal(buf, "2001:db8::1");
+  assert_int_equal(tt__peer_addr_from_grpc("ipv6:%5B::1%5D:50051", &a), 0);
+  tt__peer_addr_format(&a, buf, sizeof buf);
+  assert_string_equal(buf, "::1");
+  assert_int_equal(tt__peer_addr_from_grpc("unix:/tmp/sock", &a), -EINVAL);
+  assert_int_equal(tt__peer_addr_from_grpc("ipv4:nonsense:1", &a), -EINVAL);
+  assert_int_equal(tt__peer_addr_from_grpc("ipv4:", &a), -EINVAL);
+  /* Same address, same identity; another address, another. */
+  tt_peer_addr_t b = v4(0xc0000201), c = v4(0xc0000202);
+  assert_true(tt__peer_addr_hash(&b) == tt__peer_addr_hash(&want));
+  assert_true(tt__peer_addr_hash(&b) != tt__peer_addr_hash(&c));
+  assert_true(tt__peer_addr_hash(&b) != 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(an_ipv4_address_should_equal_its_mapped_ipv6_form),
       cmocka_unit_test(counts_should_match_a_model_under_random_churn),
+      cmocka_unit_test(grpc_peer_strings_should_parse_to_the_address),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

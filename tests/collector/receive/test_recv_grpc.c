@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <zlib.h>
 
+#include "peers.h"
 #include "recv_grpc.h"
 #include "test_recv_util.h"
 
@@ -196,6 +197,10 @@ static void export_should_reach_handler_and_return_ok(void **state) {
   assert_int_equal(f->rec.last.len, len);
   assert_memory_equal(f->rec.last.data, pb, len);
   assert_string_equal(f->rec.transport, "grpc");
+  /* The sender's identity is its address (fair sharing of the budget). */
+  tt_peer_addr_t lo;
+  assert_int_equal(tt__peer_addr_from_grpc("ipv4:127.0.0.1:1", &lo), 0);
+  assert_true(f->rec.peer == tt__peer_addr_hash(&lo));
   pthread_mutex_unlock(&f->rec.mu);
   tt_grpc_receiver_stats_t st;
   tt__grpc_receiver_stats(f->r, &st);

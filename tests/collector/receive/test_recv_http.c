@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "peers.h"
 #include "recv_http.h"
 #include "test_recv_util.h"
 
@@ -66,6 +67,9 @@ static void protobuf_post_should_reach_handler_and_answer_200(void **state) {
   assert_int_equal(f->rec.last.len, len);
   assert_memory_equal(f->rec.last.data, pb, len);
   assert_string_equal(f->rec.transport, "http/protobuf");
+  tt_peer_addr_t lo;
+  assert_int_equal(tt__peer_addr_from_grpc("ipv4:127.0.0.1:1", &lo), 0);
+  assert_true(f->rec.peer == tt__peer_addr_hash(&lo)); /* the sender's identity: its address */
   tt_http_receiver_stats_t st;
   tt__http_receiver_stats(f->r, &st);
   assert_int_equal(st.requests, 1);
