@@ -78,7 +78,7 @@ void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r) {
 
 /* Copies the fields of a ResourceSpans / ScopeSpans other than field 2 into a new blob. */
 static tt_blob_t *make_blob(struct tt_pipeline_s *p, const uint8_t *msg, size_t len,
-                            bool is_resource) {
+                            bool is_resource, uint64_t received_ns) {
   tt_wire_reader_t r;
   tt_wire_field_t f;
   size_t total = 0;
@@ -93,6 +93,7 @@ static tt_blob_t *make_blob(struct tt_pipeline_s *p, const uint8_t *msg, size_t 
   b->len = (uint32_t)total;
   b->resource = b->service = NULL;
   b->resource_len = b->service_len = 0;
+  b->received_ns = received_ns;
   size_t off = 0;
   tt__wire_reader_init(&r, msg, len);
   while (tt__wire_next(&r, &f) == 1) {
@@ -132,6 +133,7 @@ typedef struct {
   uint64_t runs;
   uint64_t bytes; /* what the accepted spans and their shared blobs added to bytes_held */
   uint8_t last_trace[16];
+  uint64_t received_ns; /* the request's receipt time, stamped on its blobs */
 } scan_count_t;
 
 /* Checks that a message is well-formed protobuf all the way through its fields. */
@@ -174,12 +176,12 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
       continue;
     }
     if (*res == NULL) {
-      if ((*res = make_blob(p, rs, rslen, true)) == NULL)
+      if ((*res = make_blob(p, rs, rslen, true, cnt->received_ns)) == NULL)
         return -ENOMEM;
       cnt->bytes += sizeof **res + (*res)->len;
     }
     if (scope == NULL) {
-      if ((scope = make_blob(p, msg, len, false)) == NULL)
+      if ((scope = make_blob(p, msg, len, false, cnt->received_ns)) == NULL)
         return -ENOMEM;
       cnt->bytes += sizeof *scope + scope->len;
     }
@@ -324,7 +326,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   }
   /* The last eighth of the budget goes to senders within their share, so one that retries at
    * once cannot take every byte the shards free from one that waits as told (fair.h). */
-  uint64_t now_ms = tt__pipeline_now(p) / 1000000;
+  uint64_t now_ns = tt__pipeline_now(p), now_ms = now_ns / 1000000;
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget - p->o.memory_budget / 8) {
     if (!tt__fair_admit(p->fair, req->peer, req->len, now_ms)) {
       throttle(p, req, res, true);
@@ -344,6 +346,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   for (unsigned i = 0; i < p->nshards; i++)
     st[i].tail = &st[i].head;
   scan_count_t cnt = {0};
+  cnt.received_ns = now_ns;
   int rc = scan_request(p, req, st, res, &cnt);
   uint64_t accepted = cnt.accepted;
   /* Twice the request's size is a fair guess for ordinary spans, but a request of many tiny

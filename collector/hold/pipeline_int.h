@@ -17,10 +17,14 @@
 typedef struct {
   atomic_int refs;
   uint32_t len;
-  const uint8_t *resource; /* ResourceSpans blobs: the Resource message inside data, or NULL */
   uint32_t resource_len;
-  const uint8_t *service; /* service.name inside data, or NULL */
   uint32_t service_len;
+  const uint8_t *resource; /* ResourceSpans blobs: the Resource message inside data, or NULL */
+  const uint8_t *service;  /* service.name inside data, or NULL */
+  /* ResourceSpans blobs: when the request carrying them was received (pipeline clock). A trace's
+   * times (first span, root, last span) are its spans' receipt times, not when a shard got to
+   * them: a busy shard must not stretch the root grace or hide its lag from the latency figure. */
+  uint64_t received_ns;
   uint8_t data[];
 } tt_blob_t;
 

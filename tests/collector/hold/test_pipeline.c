@@ -11,6 +11,7 @@
 
 #include "otlp_fixture.h"
 #include "pipeline_env.h"
+#include "pipeline_int.h"
 #include "sampling.h"
 
 static tt_policy_set_t *policies_errors_latency_ratio(double ratio) {
@@ -1099,8 +1100,29 @@ static void bus_that_cannot_answer_should_leave_the_decision_local_and_counted(v
   pthread_mutex_destroy(&f.mu);
 }
 
+static void a_trace_should_be_timed_from_receipt_not_from_when_a_shard_took_it(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  struct tt_pipeline_s *p = (struct tt_pipeline_s *)e->p;
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  /* The shards stall between taking their inbox and reading the clock (they take the policy
+   * lock there): the root is received now and taken 3 s later, past its 2 s grace. */
+  pthread_mutex_lock(&p->pol_mu);
+  span_spec_t root = fx_span(0xabc, 1, 0);
+  assert_int_equal(send(e, &root, 1).status, TT_EXPORT_OK);
+  atomic_fetch_add(&e->clock.now, 3 * SEC);
+  pthread_mutex_unlock(&p->pol_mu);
+  tt__pipeline_sync(e->p);
+  /* Decided in the round that took it, and timed from receipt: 3 s, not 0. */
+  assert_int_equal(atomic_load(&m->latency_count), 1);
+  assert_int_equal(atomic_load(&m->latency_sum_ms), 3000);
+  assert_int_equal(e->sink->spans, 1);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_trace_should_be_timed_from_receipt_not_from_when_a_shard_took_it),
       cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
       cmocka_unit_test(handler_should_refuse_a_malformed_request_whole),
       cmocka_unit_test(trace_should_be_decided_a_grace_after_its_root_arrives),
