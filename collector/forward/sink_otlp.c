@@ -31,6 +31,18 @@ static void spool_report(void *ctx, const char *msg) {
   TT_LOG(TT_LOG_WARN, msg, "\"exporter\":\"%s\"", s->name);
 }
 
+/* The spool's budget dropped a record: its first 4 bytes are the span count (the record format
+ * of sink_otlp_delivery.c's spill). Runs under the spool's lock, maybe with mu held: an atomic
+ * counter needs neither. */
+static void spool_dropped(void *ctx, const uint8_t *head, size_t n) {
+  otlp_sink_t *s = ctx;
+  if (n < 4)
+    return;
+  uint64_t spans = (uint64_t)head[0] | (uint64_t)head[1] << 8 | (uint64_t)head[2] << 16 |
+                   (uint64_t)head[3] << 24;
+  atomic_fetch_add_explicit(&s->spans_dropped_budget, spans, memory_order_relaxed);
+}
+
 static batch_t *batch_new(const uint8_t *req, size_t len, size_t nspans) {
   batch_t *b = malloc(sizeof *b + len);
   if (b == NULL)
@@ -215,6 +227,8 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
     out->spool_bytes = ss.bytes;
     out->spool_batches = ss.records;
     out->batches_dropped_spool_budget = ss.dropped_records;
+    out->spans_dropped_spool_budget =
+        atomic_load_explicit(&s->spans_dropped_budget, memory_order_relaxed);
     uint64_t now = unix_ms();
     out->oldest_spooled_age_ms =
         ss.records > 0 && ss.oldest_unix_ms <= now ? now - ss.oldest_unix_ms : 0;
@@ -262,6 +276,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
   if (s == NULL)
     return -ENOMEM;
   s->base.vt = &otlp_vtable;
+  atomic_init(&s->spans_dropped_budget, 0);
   s->name = strdup(o->name ? o->name : "otlp");
   pthread_mutex_init(&s->mu, NULL);
   pthread_condattr_t ca;
@@ -311,6 +326,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
     so.max_bytes = o->spool_bytes;
     so.fsync = o->spool_fsync;
     so.report = spool_report;
+    so.dropped = spool_dropped;
     so.report_ctx = s;
     char serr[256] = "";
     rc = tt__spool_open(&so, &s->spool, serr, sizeof serr);

@@ -76,7 +76,8 @@ typedef struct {
   uint64_t spans_rejected; /* partial success: refused by the backend one by one */
   uint64_t batches_dropped_queue_full, spans_dropped_queue_full;
   uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
-  uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
+  uint64_t spans_dropped_spool_budget;
+  uint64_t batches_lost_at_shutdown; /* still queued at the close deadline, no spool */
   uint64_t spool_errors; /* spool writes, reads and consumed marks that failed (nothing lost) */
   uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
   uint64_t queue_bytes;        /* now */

@@ -59,6 +59,29 @@ static void pop_head(otlp_sink_t *s) {
   free(b);
 }
 
+/* Counts a failed spool write and logs it only when an episode starts: while the disk is full
+ * or failing, the writer tries again at every backoff and every new batch, and a line each
+ * time would flood the log (and fill the disk further). `what` says what happens to the batch.
+ * mu held, by the spool's one writer. */
+static void spool_write_failed(otlp_sink_t *s, int rc, const char *what) {
+  s->st.spool_errors++;
+  if (!s->spool_failing) {
+    s->spool_failing = 1;
+    s->spool_write_failures = 0;
+    TT_LOG(TT_LOG_ERROR, what, "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+  }
+  s->spool_write_failures++;
+}
+
+/* Ends a failed-write episode, saying how many writes failed in it. mu held. */
+static void spool_write_succeeded(otlp_sink_t *s) {
+  if (s->spool_failing) {
+    s->spool_failing = 0;
+    TT_LOG(TT_LOG_WARN, "spool writes succeed again", "\"exporter\":\"%s\",\"failures\":%" PRIu64,
+           s->name, s->spool_write_failures);
+  }
+}
+
 /* Moves every batch of the memory queue to the spool, oldest first. Called by the sender with
  * mu held; the batches leave the queue only once they are on disk. */
 static void spill_queue(otlp_sink_t *s) {
@@ -66,11 +89,12 @@ static void spill_queue(otlp_sink_t *s) {
     batch_t *b = s->head;
     int rc = spill(s, b);
     if (rc != 0) {
-      s->st.spool_errors++;
-      TT_LOG(TT_LOG_ERROR, "spool write failed; batch kept in memory",
-             "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+      spool_write_failed(s, rc,
+                         "spool write failed; batches wait in memory until a write succeeds "
+                         "(logged once until then)");
       return;
     }
+    spool_write_succeeded(s);
     pop_head(s);
   }
   /* solo_left still holds: a memory batch is sent only while the spool is empty, so the
@@ -205,18 +229,12 @@ void *tt__sink_otlp_spooler_main(void *arg) {
       /* b is still the head: the sender takes only marked batches off the queue. */
       if (rc == 0) {
         pop_head(s);
-        if (s->spool_failing) {
-          s->spool_failing = 0;
-          TT_LOG(TT_LOG_WARN, "spool writes succeed again", "\"exporter\":\"%s\"", s->name);
-        }
+        spool_write_succeeded(s);
       } else {
         b->spill_failed = 1;
-        s->st.spool_errors++;
-        if (!s->spool_failing) {
-          s->spool_failing = 1;
-          TT_LOG(TT_LOG_ERROR, "spool write failed; sending the batch from memory, not durable",
-                 "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
-        }
+        spool_write_failed(s, rc,
+                           "spool write failed; sending batches from memory, not durable "
+                           "(logged once until a write succeeds)");
       }
       s->spooled_gen++;
       pthread_cond_signal(&s->wake);
