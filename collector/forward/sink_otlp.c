@@ -135,13 +135,17 @@ static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t n
   return 0;
 }
 
-/* Waits until everything queued was handed to the backend, up to one export timeout. */
+/* Waits until everything queued was handed to the backend, up to one export timeout, and never
+ * past the stop_by deadline: at shutdown, a backend that holds a request without answering must
+ * not use up the time left to spool what it holds. */
 static int otlp_flush(tt_sink_t *base) {
   otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
   int64_t until = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+  if (s->stop_by_ns != 0 && until > s->stop_by_ns)
+    until = s->stop_by_ns;
   struct timespec ts;
   abs_deadline(&ts, until);
-  pthread_mutex_lock(&s->mu);
   /* While the backend is failing nothing can be delivered; waiting would only stall shutdown.
    * What is queued stays queued (and spooled, with a spool) for when it returns. */
   int rc = s->st.degraded ? -EAGAIN : 0;
@@ -196,7 +200,8 @@ static void otlp_close(tt_sink_t *base) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
   s->stopping = 1;
-  s->close_deadline_ns = now_ns() + (int64_t)s->close_ms * 1000000;
+  s->close_deadline_ns =
+      s->stop_by_ns != 0 ? s->stop_by_ns : now_ns() + (int64_t)s->close_ms * 1000000;
   pthread_cond_broadcast(&s->wake);
   pthread_cond_broadcast(&s->spool_wake);
   struct timespec ts;
@@ -239,6 +244,14 @@ void tt__sink_otlp_set_close_deadline(tt_sink_t *base, int32_t ms) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
   s->close_ms = ms;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void tt__sink_otlp_stop_by(tt_sink_t *base, int64_t stop_by_ns) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
+  s->stop_by_ns = stop_by_ns > 0 ? stop_by_ns : 1;
+  pthread_cond_broadcast(&s->wake); /* a backoff or an idle wait re-reads it */
   pthread_mutex_unlock(&s->mu);
 }
 

@@ -122,14 +122,18 @@ static void log_permanent_once(otlp_sink_t *s, const tt__export_result_t *r) {
   TT_LOG(TT_LOG_ERROR, msg, "\"exporter\":\"%s\",\"code\":%d", s->name, r->code);
 }
 
-/* Sleeps until the backoff ends or stop is requested, spilling new batches to the spool as
- * they arrive so they are durable while the backend is down. mu held. */
+/* Sleeps until the backoff ends, close is called or the stop_by deadline passes, spilling new
+ * batches to the spool as they arrive so they are durable while the backend is down. mu held. */
 static void backoff_wait(otlp_sink_t *s, int64_t until_ns) {
-  struct timespec ts;
-  abs_deadline(&ts, until_ns);
-  while (!s->stopping && now_ns() < until_ns) {
+  for (;;) {
+    int64_t end = tt__sink_otlp_end_ns(s); /* stop_by may be set meanwhile: it wakes us */
+    int64_t until = end != 0 && end < until_ns ? end : until_ns;
+    if (s->stopping || now_ns() >= until)
+      return;
     if (s->spool != NULL && !s->always && s->head != NULL)
       spill_queue(s);
+    struct timespec ts;
+    abs_deadline(&ts, until);
     pthread_cond_timedwait(&s->wake, &s->mu, &ts);
   }
 }
@@ -345,8 +349,15 @@ void *tt__sink_otlp_sender_main(void *arg) {
       pthread_cond_wait(&s->wake, &s->mu);
       continue;
     }
-    if (s->stopping && now_ns() >= s->close_deadline_ns)
-      break;
+    int64_t end = tt__sink_otlp_end_ns(s);
+    if (end != 0 && now_ns() >= end) {
+      if (s->stopping)
+        break;
+      /* Past stop_by and close not called yet: send nothing more, close comes to spool (or
+       * count) what is left. */
+      pthread_cond_wait(&s->wake, &s->mu);
+      continue;
+    }
     const uint8_t *body = mem ? mem->data : spooled.data + 4;
     size_t len = mem ? mem->len : spooled.len - 4;
     /* What may join this request: the memory batches queued behind it (on_failure mode only:
@@ -360,9 +371,11 @@ void *tt__sink_otlp_sender_main(void *arg) {
         src.kind = SRC_SPOOL;
     }
     s->sending = 1;
+    /* A request sent while the collector stops ends by its deadline; one already in flight when
+     * stop_by was set is aborted by close at that time. */
     int64_t deadline = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
-    if (s->stopping && deadline > s->close_deadline_ns)
-      deadline = s->close_deadline_ns;
+    if (end != 0 && deadline > end)
+      deadline = end;
     pthread_mutex_unlock(&s->mu);
 
     size_t nb = coalesce(s->max_req, &src, body, len, &coalesced, &nspans);
@@ -444,8 +457,15 @@ void *tt__sink_otlp_sender_main(void *arg) {
       }
       continue;
     }
-    if (r.outcome == TT__EXPORT_ABORTED || (s->stopping && now_ns() >= s->close_deadline_ns))
-      break;
+    /* Cut short by the shutdown, not failed by the backend: no retry, no degraded state. The
+     * batches are still queued (or unacknowledged in the spool): the loop's top waits for close
+     * or leaves, and what is left is spooled or counted below. */
+    end = tt__sink_otlp_end_ns(s);
+    if (r.outcome == TT__EXPORT_ABORTED || (end != 0 && now_ns() >= end)) {
+      if (s->stopping)
+        break;
+      continue;
+    }
     /* Retryable: the backend is down or throttling. Hold everything, durably if we can. */
     s->st.batches_retried++;
     if (!s->st.degraded) {
@@ -472,11 +492,28 @@ void *tt__sink_otlp_sender_main(void *arg) {
   } else if (s->spool != NULL) {
     spill_queue(s);
   }
-  for (batch_t *b = s->head; b != NULL; b = b->next)
-    s->st.batches_lost_at_shutdown++;
-  if (s->st.batches_lost_at_shutdown > 0)
-    TT_LOG(TT_LOG_ERROR, "batches not delivered by the close deadline were lost",
-           "\"exporter\":\"%s\",\"batches\":%" PRIu64, s->name, s->st.batches_lost_at_shutdown);
+  uint64_t lost = 0, lost_spans = 0;
+  for (batch_t *b = s->head; b != NULL; b = b->next) {
+    lost++;
+    lost_spans += b->nspans;
+  }
+  s->st.batches_lost_at_shutdown += lost;
+  s->st.spans_lost_at_shutdown += lost_spans;
+  if (lost > 0)
+    TT_LOG(TT_LOG_ERROR,
+           s->spool != NULL ? "batches not delivered by the close deadline could not be spooled "
+                              "and were lost"
+                            : "batches not delivered by the close deadline were lost (no spool)",
+           "\"exporter\":\"%s\",\"batches\":%" PRIu64 ",\"spans\":%" PRIu64, s->name, lost,
+           lost_spans);
+  if (s->spool != NULL) {
+    tt_spool_stats_t ss;
+    tt__spool_stats(s->spool, &ss);
+    if (ss.records > 0)
+      TT_LOG(TT_LOG_WARN, "batches not delivered wait in the spool for the next start",
+             "\"exporter\":\"%s\",\"batches\":%" PRIu64 ",\"bytes\":%" PRIu64, s->name, ss.records,
+             ss.bytes);
+  }
   s->finished = 1;
   pthread_cond_broadcast(&s->idle);
   pthread_mutex_unlock(&s->mu);

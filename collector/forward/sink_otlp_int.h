@@ -61,6 +61,7 @@ typedef struct {
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;
+  int64_t stop_by_ns; /* tt__sink_otlp_stop_by; 0: not stopping yet */
   /* Spans of the records the spool's budget dropped: counted by the spool's hook, on whichever
    * thread appends, without mu. */
   atomic_uint_fast64_t spans_dropped_budget;
@@ -90,6 +91,12 @@ static inline void abs_deadline(struct timespec *ts, int64_t mono_ns) {
   /* The sink's condition variables are created with CLOCK_MONOTONIC (tt__sink_otlp_open). */
   ts->tv_sec = (time_t)(mono_ns / 1000000000);
   ts->tv_nsec = (long)(mono_ns % 1000000000);
+}
+
+/* The deadline after which the sender sends nothing more: the close deadline once close was
+ * called, else the stop_by deadline, else 0 (none). mu held. */
+static inline int64_t tt__sink_otlp_end_ns(const otlp_sink_t *s) {
+  return s->stopping ? s->close_deadline_ns : s->stop_by_ns;
 }
 
 /* Whether the spool holds records not yet acknowledged; 0 without a spool. Takes the spool's

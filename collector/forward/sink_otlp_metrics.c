@@ -38,6 +38,8 @@ static const family_t families[] = {
      "outcome=\"dropped_queue_full\""},
     {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_dropped_spool_budget),
      "outcome=\"dropped_spool_budget\""},
+    {"tailtrace_exporter_spans_total", NULL, NULL, SOFF(spans_lost_at_shutdown),
+     "outcome=\"lost_at_shutdown\""},
     {"tailtrace_exporter_oversized_requests_total", "counter",
      "Requests over max_request_size: one span too big to split, sent alone.",
      SOFF(requests_oversized), NULL},

@@ -524,6 +524,36 @@ static int unconsumed_on_disk(const char *dir) {
   return n;
 }
 
+/* The span counts of the unconsumed records in dir's segment files, summed (each record
+ * starts with its batch's span count, 4 bytes little-endian), read from the files themselves. */
+static uint64_t unconsumed_spans_on_disk(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  uint64_t spans = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "seg-", 4) != 0)
+      continue;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t hdr[24 + 4];
+    while (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
+      uint32_t len = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 |
+                     (uint32_t)hdr[11] << 24;
+      if (!(hdr[5] & 0x01))
+        spans += (uint32_t)hdr[24] | (uint32_t)hdr[25] << 8 | (uint32_t)hdr[26] << 16 |
+                 (uint32_t)hdr[27] << 24;
+      assert_true(len >= 4);
+      assert_int_equal(fseek(f, (long)len - 4, SEEK_CUR), 0);
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return spans;
+}
+
 /* Copies the files of src into the new directory dst: the disk as a SIGKILL at this instant
  * would leave it (written data is in the page cache, which outlives the process). */
 static void snapshot_dir(const char *src, const char *dst) {
@@ -1143,6 +1173,61 @@ static void sink_otlp_should_count_the_batches_and_spans_the_spool_budget_drops(
   assert_delivered_in_order(&f->peer, 26, 40);
 }
 
+/* Opens a sink whose backend holds every request without answering (the peer's hang fault), with
+ * an attempt timeout of 10 minutes, submits 5 batches of 3 spans and waits until the backend
+ * holds the first request. Then the stop deadline is 300 ms away: flush must give up by then,
+ * not after the attempt's timeout (it would outlast the test's), and report that not
+ * everything was delivered; close then aborts the held request. */
+static void hold_five_batches_and_stop(fixture_t *f, int spool) {
+  assert_int_equal(peer_fault(&f->peer, "{\"proto\":\"any\",\"kind\":\"hang\",\"seconds\":600,"
+                                        "\"times\":1000}"),
+                   0);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  o->timeout_ms = 600000;
+  if (spool)
+    spool_on_failure(o, f->dir);
+  tt_sink_t *s = fx_open(f, o);
+  submit_spans(s, 0, 5, 3);
+  for (int i = 0; i < 500 && peer_stat(&f->peer, "requests") < 1; i++) /* at most 10 s */
+    usleep(20000);
+  assert_int_equal(peer_stat(&f->peer, "requests"), 1);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  tt__sink_otlp_stop_by(s, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 300000000);
+  assert_int_not_equal(s->vt->flush(s), 0);
+  fx_close(f, s);
+}
+
+/* With a spool: the held request's batches and the ones queued behind it are all spooled at
+ * the stop deadline, and a restart against a working backend delivers each once, in order. */
+static void sink_otlp_should_spool_what_a_hung_backend_holds_at_the_stop_deadline(void **state) {
+  fixture_t *f = *state;
+  hold_five_batches_and_stop(f, 1);
+  assert_int_equal(unconsumed_on_disk(f->dir), 5);
+  assert_int_equal(unconsumed_spans_on_disk(f->dir), 15);
+  fx_restart_peer(f);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_on_failure(o, f->dir);
+  tt_otlp_sink_stats_t st;
+  drain_and_close(f, fx_open(f, o), &st);
+  assert_int_equal(st.spans_sent, 15);
+  assert_delivered_in_order(&f->peer, 0, 5);
+}
+
+/* Without a spool: what was not delivered by the stop deadline is logged as lost, with its exact
+ * batch and span counts. */
+static void
+sink_otlp_should_log_the_spans_a_hung_backend_holds_at_the_stop_deadline_as_lost(void **state) {
+  fixture_t *f = *state;
+  capture_logs(&cap);
+  hold_five_batches_and_stop(f, 0);
+  char *logs = captured_logs(&cap);
+  if (count_substr(logs, "were lost (no spool)") != 1 ||
+      strstr(logs, "\"batches\":5,\"spans\":15") == NULL)
+    fail_msg("want one line counting 5 batches and 15 spans lost; logged: %s", logs);
+  free(logs);
+}
+
 /* Each test with the setup it needs; every teardown stops the peer, closes sinks left open and
  * removes the directories, also after a failure. */
 #define SINK_TEST(test, setup) cmocka_unit_test_setup_teardown(test, setup, teardown_fixture)
@@ -1191,6 +1276,11 @@ int main(void) {
           setup_peer_and_spool, teardown_fault_test),
       SINK_TEST(sink_otlp_should_count_the_batches_and_spans_the_spool_budget_drops,
                 setup_peer_and_spool),
+      SINK_TEST(sink_otlp_should_spool_what_a_hung_backend_holds_at_the_stop_deadline,
+                setup_peer_and_spool),
+      cmocka_unit_test_setup_teardown(
+          sink_otlp_should_log_the_spans_a_hung_backend_holds_at_the_stop_deadline_as_lost,
+          setup_peer, teardown_fault_test),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
