@@ -115,8 +115,6 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
       TT_LOG(TT_LOG_ERROR, err, "\"exporter\":\"%s\",\"errno\":%d", e->name, -rc);
       break;
     }
-    /* SIGTERM: half the shutdown deadline to deliver what is queued, then spill to the spool. */
-    tt__sink_otlp_set_close_deadline(sinks[k], (int32_t)(cfg->shutdown_deadline_ms / 2));
     k++;
   }
   if (rc != 0) {
@@ -159,6 +157,20 @@ static void fit_connection_caps(tt_config_t *cfg) {
     cfg->http_max_conns = nh;
   if (g)
     cfg->grpc_max_conns = ng;
+}
+
+/* Gives every exporter until half the shutdown deadline, counted from now, to deliver what is
+ * queued, the flush included; then the request in flight is aborted and what is left goes to
+ * the spool (or is counted lost). The other half is for that spill, the rest of the shutdown
+ * and the exit, so a backend that accepts requests and never answers cannot push the process
+ * into the watchdog. */
+static void stop_exporters_by(tt_sink_t **sinks, size_t n, uint64_t deadline_ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t stop_by = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (int64_t)deadline_ms * 500000;
+  for (size_t i = 0; i < n; i++)
+    if (tt__sink_is_otlp(sinks[i]))
+      tt__sink_otlp_stop_by(sinks[i], stop_by);
 }
 
 int main(int argc, char **argv) {
@@ -357,6 +369,7 @@ stop:;
   pthread_t wt;
   pthread_create(&wt, NULL, watchdog, &wd);
   pthread_detach(wt);
+  stop_exporters_by(sinks, nsinks, cfg.shutdown_deadline_ms);
   atomic_store(&ready, false);
   /* Receivers first: new requests get UNAVAILABLE from the pipeline meanwhile, and once the
    * receivers have stopped no handler call is in flight. */

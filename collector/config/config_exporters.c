@@ -74,7 +74,8 @@ static const key_t_ exporter_keys[] = {
      "Directory of the disk spool that holds kept batches while the backend is down and across "
      "restarts; empty: no spool (an outage longer than the memory queue drops and counts)."},
     {"spool.max_size", CT_SIZE, "1GiB", EOFF(spool_bytes), 0, tt__config_v_positive,
-     "Spool budget; past it the oldest batches are dropped and counted."},
+     "Spool budget on disk; past it the oldest batches are dropped one by one and counted. At "
+     "least twice max_request_size (8MiB with the default)."},
     {"spool.fsync", CT_BOOL, "true", EOFF(spool_fsync), 0, NULL,
      "fsync every spooled batch (durable across power loss, slower)."},
     {"spool.mode", CT_STRING, "on_failure", EOFF(spool_mode), ESZ(spool_mode), v_spool_mode,
@@ -117,8 +118,11 @@ static int add_header(tt_exporter_conf_t *e, const char *name, const char *value
   return 0;
 }
 
+/* at[k] is set to the key node of exporter_keys[k] when the item sets it, for errors about
+ * several keys at once. */
 static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *where,
-                               const char *prefix, tt_exporter_conf_t *e, bool *seen) {
+                               const char *prefix, tt_exporter_conf_t *e, bool *seen,
+                               const yaml_node_t **at) {
   for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
     yaml_node_t *kn = yaml_document_get_node(d, pr->key);
     yaml_node_t *vn = yaml_document_get_node(d, pr->value);
@@ -133,7 +137,7 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
     snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "",
              (const char *)kn->data.scalar.value);
     if (strcmp(name, "spool") == 0 && vn->type == YAML_MAPPING_NODE) {
-      parse_exporter_map(cx, d, vn, where, "spool", e, seen);
+      parse_exporter_map(cx, d, vn, where, "spool", e, seen, at);
       continue;
     }
     const key_t_ *k = tt__config_claim_key(cx, exporter_keys, NEXPKEYS, seen, name, kn, key);
@@ -141,6 +145,7 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
       tt__config_error_at(cx, kn, key, "unknown key");
       continue;
     }
+    at[k - exporter_keys] = kn;
     if (k->type == CT_MAPPING) {
       if (vn->type != YAML_MAPPING_NODE) {
         tt__config_error_at(cx, vn, key, "expected a mapping of header names to values");
@@ -176,6 +181,42 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
   }
 }
 
+static const yaml_node_t *key_node(const yaml_node_t **at, const char *name) {
+  for (size_t k = 0; k < NEXPKEYS; k++)
+    if (strcmp(exporter_keys[k].name, name) == 0)
+      return at[k];
+  return NULL;
+}
+
+/* "8MiB" for a whole number of MiB, else the bytes. */
+static void format_size(uint64_t v, char *out, size_t n) {
+  if (v > 0 && v % (1u << 20) == 0)
+    snprintf(out, n, "%lluMiB", (unsigned long long)(v >> 20));
+  else
+    snprintf(out, n, "%llu bytes", (unsigned long long)v);
+}
+
+/* A spool budget must hold a full request with room to spare: the spool keeps one segment (an
+ * eighth of the budget) for records already consumed, and a batch is at most one request. Two
+ * requests' worth is the floor: below it, a batch of max_request_size could not be spooled at
+ * all, or would push out almost everything else. */
+static void check_spool_budget(ctx_t *cx, const yaml_node_t *item, const char *where,
+                               const tt_exporter_conf_t *e, const yaml_node_t **at) {
+  if (e->spool_dir[0] == '\0' || e->spool_bytes >= 2 * e->max_request_bytes)
+    return;
+  const yaml_node_t *n = key_node(at, "spool.max_size");
+  if (n == NULL)
+    n = key_node(at, "max_request_size");
+  char key[64], min[32], req[32];
+  snprintf(key, sizeof key, "%s.spool.max_size", where);
+  format_size(2 * e->max_request_bytes, min, sizeof min);
+  format_size(e->max_request_bytes, req, sizeof req);
+  tt__config_error_at(cx, n ? n : item, key,
+                      "must be at least %s, twice max_request_size (%s): the spool must hold a "
+                      "full request with room for others",
+                      min, req);
+}
+
 tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, yaml_node_t *n,
                                                size_t *count) {
   *count = 0;
@@ -206,7 +247,8 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
       continue;
     }
     bool seen[NEXPKEYS] = {0};
-    parse_exporter_map(cx, d, item, where, "", e, seen);
+    const yaml_node_t *at[NEXPKEYS] = {0};
+    parse_exporter_map(cx, d, item, where, "", e, seen, at);
     if (e->name[0] == '\0')
       tt__config_error_at(cx, item, where, "name: required");
     if (e->endpoint[0] == '\0')
@@ -216,6 +258,7 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
       snprintf(key, sizeof key, "%s.spool.mode", where);
       tt__config_error_at(cx, item, key, "\"always\" needs spool.dir");
     }
+    check_spool_budget(cx, item, where, e, at);
     if (strcmp(e->protocol, "http/protobuf") == 0 && e->endpoint[0] != '\0' &&
         strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0)
       tt__config_error_at(cx, item, where,

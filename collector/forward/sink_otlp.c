@@ -31,6 +31,18 @@ static void spool_report(void *ctx, const char *msg) {
   TT_LOG(TT_LOG_WARN, msg, "\"exporter\":\"%s\"", s->name);
 }
 
+/* The spool's budget dropped a record: its first 4 bytes are the span count (the record format
+ * of sink_otlp_delivery.c's spill). Runs under the spool's lock, maybe with mu held: an atomic
+ * counter needs neither. */
+static void spool_dropped(void *ctx, const uint8_t *head, size_t n) {
+  otlp_sink_t *s = ctx;
+  if (n < 4)
+    return;
+  uint64_t spans = (uint64_t)head[0] | (uint64_t)head[1] << 8 | (uint64_t)head[2] << 16 |
+                   (uint64_t)head[3] << 24;
+  atomic_fetch_add_explicit(&s->spans_dropped_budget, spans, memory_order_relaxed);
+}
+
 static batch_t *batch_new(const uint8_t *req, size_t len, size_t nspans) {
   batch_t *b = malloc(sizeof *b + len);
   if (b == NULL)
@@ -123,13 +135,17 @@ static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t n
   return 0;
 }
 
-/* Waits until everything queued was handed to the backend, up to one export timeout. */
+/* Waits until everything queued was handed to the backend, up to one export timeout, and never
+ * past the stop_by deadline: at shutdown, a backend that holds a request without answering must
+ * not use up the time left to spool what it holds. */
 static int otlp_flush(tt_sink_t *base) {
   otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
   int64_t until = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
+  if (s->stop_by_ns != 0 && until > s->stop_by_ns)
+    until = s->stop_by_ns;
   struct timespec ts;
   abs_deadline(&ts, until);
-  pthread_mutex_lock(&s->mu);
   /* While the backend is failing nothing can be delivered; waiting would only stall shutdown.
    * What is queued stays queued (and spooled, with a spool) for when it returns. */
   int rc = s->st.degraded ? -EAGAIN : 0;
@@ -184,7 +200,8 @@ static void otlp_close(tt_sink_t *base) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
   s->stopping = 1;
-  s->close_deadline_ns = now_ns() + (int64_t)s->close_ms * 1000000;
+  s->close_deadline_ns =
+      s->stop_by_ns != 0 ? s->stop_by_ns : now_ns() + (int64_t)s->close_ms * 1000000;
   pthread_cond_broadcast(&s->wake);
   pthread_cond_broadcast(&s->spool_wake);
   struct timespec ts;
@@ -215,6 +232,8 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
     out->spool_bytes = ss.bytes;
     out->spool_batches = ss.records;
     out->batches_dropped_spool_budget = ss.dropped_records;
+    out->spans_dropped_spool_budget =
+        atomic_load_explicit(&s->spans_dropped_budget, memory_order_relaxed);
     uint64_t now = unix_ms();
     out->oldest_spooled_age_ms =
         ss.records > 0 && ss.oldest_unix_ms <= now ? now - ss.oldest_unix_ms : 0;
@@ -225,6 +244,14 @@ void tt__sink_otlp_set_close_deadline(tt_sink_t *base, int32_t ms) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
   s->close_ms = ms;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void tt__sink_otlp_stop_by(tt_sink_t *base, int64_t stop_by_ns) {
+  otlp_sink_t *s = (otlp_sink_t *)base;
+  pthread_mutex_lock(&s->mu);
+  s->stop_by_ns = stop_by_ns > 0 ? stop_by_ns : 1;
+  pthread_cond_broadcast(&s->wake); /* a backoff or an idle wait re-reads it */
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -262,6 +289,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
   if (s == NULL)
     return -ENOMEM;
   s->base.vt = &otlp_vtable;
+  atomic_init(&s->spans_dropped_budget, 0);
   s->name = strdup(o->name ? o->name : "otlp");
   pthread_mutex_init(&s->mu, NULL);
   pthread_condattr_t ca;
@@ -311,6 +339,7 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
     so.max_bytes = o->spool_bytes;
     so.fsync = o->spool_fsync;
     so.report = spool_report;
+    so.dropped = spool_dropped;
     so.report_ctx = s;
     char serr[256] = "";
     rc = tt__spool_open(&so, &s->spool, serr, sizeof serr);

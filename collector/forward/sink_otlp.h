@@ -76,7 +76,9 @@ typedef struct {
   uint64_t spans_rejected; /* partial success: refused by the backend one by one */
   uint64_t batches_dropped_queue_full, spans_dropped_queue_full;
   uint64_t batches_dropped_spool_budget; /* pushed out of the spool by its budget */
-  uint64_t batches_lost_at_shutdown;     /* still queued at the close deadline, no spool */
+  uint64_t spans_dropped_spool_budget;
+  /* Not delivered by the close deadline and not spooled (no spool, or its write failed). */
+  uint64_t batches_lost_at_shutdown, spans_lost_at_shutdown;
   uint64_t spool_errors; /* spool writes, reads and consumed marks that failed (nothing lost) */
   uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
   uint64_t queue_bytes;        /* now */
@@ -100,8 +102,18 @@ int tt__sink_otlp_render_metrics(tt_sink_t *const *sinks, size_t n, tt_buf_t *ou
 bool tt__sink_is_otlp(const tt_sink_t *s);
 const char *tt__sink_otlp_name(const tt_sink_t *s);
 
-/* The deadline close() gives the sender to deliver what is queued, in ms (default 5000);
- * what remains then goes to the spool (or is counted lost). Call before close. */
+/* The deadline close() gives the sender to deliver what is queued, in ms from the call to close
+ * (default 5000); what remains then goes to the spool (or is counted lost). Call before close.
+ * tt__sink_otlp_stop_by, when called, takes precedence. */
 void tt__sink_otlp_set_close_deadline(tt_sink_t *s, int32_t ms);
+
+/* The process is stopping and this sink must be done delivering by stop_by_ns (CLOCK_MONOTONIC):
+ * flush waits no longer than that whatever the export timeout, no request sent from now on
+ * outlives it, and close, at that time, aborts the request still in flight (a backend that
+ * accepted it and never answers) and spools what was not delivered, the batches of that request
+ * included, or counts and logs it as lost without a spool. The collector calls it for every
+ * exporter when SIGTERM arrives, so that the whole shutdown ends within its deadline. Any
+ * thread; before flush and close. */
+void tt__sink_otlp_stop_by(tt_sink_t *s, int64_t stop_by_ns);
 
 #endif

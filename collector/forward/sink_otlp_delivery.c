@@ -59,6 +59,29 @@ static void pop_head(otlp_sink_t *s) {
   free(b);
 }
 
+/* Counts a failed spool write and logs it only when an episode starts: while the disk is full
+ * or failing, the writer tries again at every backoff and every new batch, and a line each
+ * time would flood the log (and fill the disk further). `what` says what happens to the batch.
+ * mu held, by the spool's one writer. */
+static void spool_write_failed(otlp_sink_t *s, int rc, const char *what) {
+  s->st.spool_errors++;
+  if (!s->spool_failing) {
+    s->spool_failing = 1;
+    s->spool_write_failures = 0;
+    TT_LOG(TT_LOG_ERROR, what, "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+  }
+  s->spool_write_failures++;
+}
+
+/* Ends a failed-write episode, saying how many writes failed in it. mu held. */
+static void spool_write_succeeded(otlp_sink_t *s) {
+  if (s->spool_failing) {
+    s->spool_failing = 0;
+    TT_LOG(TT_LOG_WARN, "spool writes succeed again", "\"exporter\":\"%s\",\"failures\":%" PRIu64,
+           s->name, s->spool_write_failures);
+  }
+}
+
 /* Moves every batch of the memory queue to the spool, oldest first. Called by the sender with
  * mu held; the batches leave the queue only once they are on disk. */
 static void spill_queue(otlp_sink_t *s) {
@@ -66,11 +89,12 @@ static void spill_queue(otlp_sink_t *s) {
     batch_t *b = s->head;
     int rc = spill(s, b);
     if (rc != 0) {
-      s->st.spool_errors++;
-      TT_LOG(TT_LOG_ERROR, "spool write failed; batch kept in memory",
-             "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+      spool_write_failed(s, rc,
+                         "spool write failed; batches wait in memory until a write succeeds "
+                         "(logged once until then)");
       return;
     }
+    spool_write_succeeded(s);
     pop_head(s);
   }
   /* solo_left still holds: a memory batch is sent only while the spool is empty, so the
@@ -98,14 +122,18 @@ static void log_permanent_once(otlp_sink_t *s, const tt__export_result_t *r) {
   TT_LOG(TT_LOG_ERROR, msg, "\"exporter\":\"%s\",\"code\":%d", s->name, r->code);
 }
 
-/* Sleeps until the backoff ends or stop is requested, spilling new batches to the spool as
- * they arrive so they are durable while the backend is down. mu held. */
+/* Sleeps until the backoff ends, close is called or the stop_by deadline passes, spilling new
+ * batches to the spool as they arrive so they are durable while the backend is down. mu held. */
 static void backoff_wait(otlp_sink_t *s, int64_t until_ns) {
-  struct timespec ts;
-  abs_deadline(&ts, until_ns);
-  while (!s->stopping && now_ns() < until_ns) {
+  for (;;) {
+    int64_t end = tt__sink_otlp_end_ns(s); /* stop_by may be set meanwhile: it wakes us */
+    int64_t until = end != 0 && end < until_ns ? end : until_ns;
+    if (s->stopping || now_ns() >= until)
+      return;
     if (s->spool != NULL && !s->always && s->head != NULL)
       spill_queue(s);
+    struct timespec ts;
+    abs_deadline(&ts, until);
     pthread_cond_timedwait(&s->wake, &s->mu, &ts);
   }
 }
@@ -205,18 +233,12 @@ void *tt__sink_otlp_spooler_main(void *arg) {
       /* b is still the head: the sender takes only marked batches off the queue. */
       if (rc == 0) {
         pop_head(s);
-        if (s->spool_failing) {
-          s->spool_failing = 0;
-          TT_LOG(TT_LOG_WARN, "spool writes succeed again", "\"exporter\":\"%s\"", s->name);
-        }
+        spool_write_succeeded(s);
       } else {
         b->spill_failed = 1;
-        s->st.spool_errors++;
-        if (!s->spool_failing) {
-          s->spool_failing = 1;
-          TT_LOG(TT_LOG_ERROR, "spool write failed; sending the batch from memory, not durable",
-                 "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
-        }
+        spool_write_failed(s, rc,
+                           "spool write failed; sending batches from memory, not durable "
+                           "(logged once until a write succeeds)");
       }
       s->spooled_gen++;
       pthread_cond_signal(&s->wake);
@@ -327,8 +349,15 @@ void *tt__sink_otlp_sender_main(void *arg) {
       pthread_cond_wait(&s->wake, &s->mu);
       continue;
     }
-    if (s->stopping && now_ns() >= s->close_deadline_ns)
-      break;
+    int64_t end = tt__sink_otlp_end_ns(s);
+    if (end != 0 && now_ns() >= end) {
+      if (s->stopping)
+        break;
+      /* Past stop_by and close not called yet: send nothing more, close comes to spool (or
+       * count) what is left. */
+      pthread_cond_wait(&s->wake, &s->mu);
+      continue;
+    }
     const uint8_t *body = mem ? mem->data : spooled.data + 4;
     size_t len = mem ? mem->len : spooled.len - 4;
     /* What may join this request: the memory batches queued behind it (on_failure mode only:
@@ -342,9 +371,11 @@ void *tt__sink_otlp_sender_main(void *arg) {
         src.kind = SRC_SPOOL;
     }
     s->sending = 1;
+    /* A request sent while the collector stops ends by its deadline; one already in flight when
+     * stop_by was set is aborted by close at that time. */
     int64_t deadline = now_ns() + (int64_t)s->cfg.timeout_ms * 1000000;
-    if (s->stopping && deadline > s->close_deadline_ns)
-      deadline = s->close_deadline_ns;
+    if (end != 0 && deadline > end)
+      deadline = end;
     pthread_mutex_unlock(&s->mu);
 
     size_t nb = coalesce(s->max_req, &src, body, len, &coalesced, &nspans);
@@ -426,8 +457,15 @@ void *tt__sink_otlp_sender_main(void *arg) {
       }
       continue;
     }
-    if (r.outcome == TT__EXPORT_ABORTED || (s->stopping && now_ns() >= s->close_deadline_ns))
-      break;
+    /* Cut short by the shutdown, not failed by the backend: no retry, no degraded state. The
+     * batches are still queued (or unacknowledged in the spool): the loop's top waits for close
+     * or leaves, and what is left is spooled or counted below. */
+    end = tt__sink_otlp_end_ns(s);
+    if (r.outcome == TT__EXPORT_ABORTED || (end != 0 && now_ns() >= end)) {
+      if (s->stopping)
+        break;
+      continue;
+    }
     /* Retryable: the backend is down or throttling. Hold everything, durably if we can. */
     s->st.batches_retried++;
     if (!s->st.degraded) {
@@ -454,11 +492,28 @@ void *tt__sink_otlp_sender_main(void *arg) {
   } else if (s->spool != NULL) {
     spill_queue(s);
   }
-  for (batch_t *b = s->head; b != NULL; b = b->next)
-    s->st.batches_lost_at_shutdown++;
-  if (s->st.batches_lost_at_shutdown > 0)
-    TT_LOG(TT_LOG_ERROR, "batches not delivered by the close deadline were lost",
-           "\"exporter\":\"%s\",\"batches\":%" PRIu64, s->name, s->st.batches_lost_at_shutdown);
+  uint64_t lost = 0, lost_spans = 0;
+  for (batch_t *b = s->head; b != NULL; b = b->next) {
+    lost++;
+    lost_spans += b->nspans;
+  }
+  s->st.batches_lost_at_shutdown += lost;
+  s->st.spans_lost_at_shutdown += lost_spans;
+  if (lost > 0)
+    TT_LOG(TT_LOG_ERROR,
+           s->spool != NULL ? "batches not delivered by the close deadline could not be spooled "
+                              "and were lost"
+                            : "batches not delivered by the close deadline were lost (no spool)",
+           "\"exporter\":\"%s\",\"batches\":%" PRIu64 ",\"spans\":%" PRIu64, s->name, lost,
+           lost_spans);
+  if (s->spool != NULL) {
+    tt_spool_stats_t ss;
+    tt__spool_stats(s->spool, &ss);
+    if (ss.records > 0)
+      TT_LOG(TT_LOG_WARN, "batches not delivered wait in the spool for the next start",
+             "\"exporter\":\"%s\",\"batches\":%" PRIu64 ",\"bytes\":%" PRIu64, s->name, ss.records,
+             ss.bytes);
+  }
   s->finished = 1;
   pthread_cond_broadcast(&s->idle);
   pthread_mutex_unlock(&s->mu);

@@ -7,6 +7,7 @@
 #define TT_COLLECTOR_SINK_OTLP_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -47,15 +48,23 @@ typedef struct {
   pthread_t spooler;         /* always mode only */
   pthread_cond_t spool_wake; /* spooler: new batch in memory, the failed head left, or stop */
   int spooler_done;          /* the spooler has left its loop (always mode) */
-  int spool_failing;         /* the last spool write failed (logged once per episode) */
-  int read_failing;          /* sender: the last spool read failed (logged once per episode) */
-  uint64_t spooled_gen;      /* bumped by the spooler whenever it changed the queue */
-  uint64_t idle_gen;         /* bumped whenever the sender found nothing to do */
-  batch_t *head, *tail;      /* memory queue; guarded by mu */
+  /* The last spool write failed: logged when an episode starts and when it ends, with the
+   * episode's count, never once per failure. Its one writer (the sender in on_failure mode, the
+   * spooler in always mode) updates these under mu. */
+  int spool_failing;
+  uint64_t spool_write_failures; /* in the current or last episode */
+  int read_failing;              /* sender: the last spool read failed (logged once per episode) */
+  uint64_t spooled_gen;          /* bumped by the spooler whenever it changed the queue */
+  uint64_t idle_gen;             /* bumped whenever the sender found nothing to do */
+  batch_t *head, *tail;          /* memory queue; guarded by mu */
   uint64_t queue_bytes, queue_cap;
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;
+  int64_t stop_by_ns; /* tt__sink_otlp_stop_by; 0: not stopping yet */
+  /* Spans of the records the spool's budget dropped: counted by the spool's hook, on whichever
+   * thread appends, without mu. */
+  atomic_uint_fast64_t spans_dropped_budget;
   int sending; /* the sender holds a batch outside the queue */
   /* The next batches, in send order, to send one per request: a coalesced request holding
    * them was refused permanently. */
@@ -82,6 +91,12 @@ static inline void abs_deadline(struct timespec *ts, int64_t mono_ns) {
   /* The sink's condition variables are created with CLOCK_MONOTONIC (tt__sink_otlp_open). */
   ts->tv_sec = (time_t)(mono_ns / 1000000000);
   ts->tv_nsec = (long)(mono_ns % 1000000000);
+}
+
+/* The deadline after which the sender sends nothing more: the close deadline once close was
+ * called, else the stop_by deadline, else 0 (none). mu held. */
+static inline int64_t tt__sink_otlp_end_ns(const otlp_sink_t *s) {
+  return s->stopping ? s->close_deadline_ns : s->stop_by_ns;
 }
 
 /* Whether the spool holds records not yet acknowledged; 0 without a spool. Takes the spool's

@@ -23,13 +23,18 @@
 #define SPOOL_VERSION 1
 #define SPOOL_HDR 24
 #define FLAG_CONSUMED 0x01
+#define FLAG_DROPPED                                                                               \
+  0x02 /* with CONSUMED: dropped by the budget, not sent (for a reader's eyes)                     \
+        */
 #define DEFAULT_MAX_BYTES (1ull << 30)
-#define DEFAULT_SEGMENT_BYTES (8ull << 20)
+#define MAX_DEFAULT_SEGMENT_BYTES (8ull << 20)
+#define DROP_REPORT_EVERY_MS 60000
 
 typedef struct {
   uint64_t seq;
   uint64_t size;     /* bytes of valid records (a damaged tail is not counted) */
   uint64_t waiting;  /* records not yet consumed */
+  uint64_t live;     /* bytes (headers included) of those records */
   uint64_t read_off; /* offset of the first record that may still wait */
 } segment_t;
 
@@ -54,6 +59,12 @@ struct tt_spool_s {
   peek_t *peeks;
   size_t npeeks, peek_head, peekcap;
   uint64_t head_enq_ms; /* enqueue time of the record at the read position, 0 if unknown */
+  uint64_t live_bytes;  /* bytes of the waiting records, headers included */
+  uint64_t live_budget; /* what they may take: max_bytes minus one segment (spool.h) */
+  /* Budget drops are reported at the first one and then at most once a minute, with counts:
+   * during a long outage every append drops, and a line per drop would flood the log. */
+  uint64_t drop_report_ms; /* append time of the last report; 0: none yet */
+  uint64_t drops_unreported, drop_bytes_unreported;
   tt_spool_stats_t st;
 };
 
@@ -170,6 +181,7 @@ static int scan_segment(tt_spool_t *s, segment_t *seg) {
   size_t paycap = 0;
   int first_waiting_found = 0;
   seg->waiting = 0;
+  seg->live = 0;
   seg->read_off = 0;
   while (off < fsize) {
     if (fsize - off < SPOOL_HDR) {
@@ -217,6 +229,7 @@ static int scan_segment(tt_spool_t *s, segment_t *seg) {
     }
     if (!(hdr[5] & FLAG_CONSUMED)) {
       seg->waiting++;
+      seg->live += SPOOL_HDR + (uint64_t)len;
       if (!first_waiting_found) {
         first_waiting_found = 1;
         seg->read_off = off;
@@ -245,16 +258,17 @@ static void close_read(tt_spool_t *s) {
   s->head_enq_ms = 0;
 }
 
-/* Removes segment i from disk and memory. Records still waiting in it count as dropped. */
+/* Removes segment i from disk and memory. Records still waiting in it count as dropped (only
+ * when the budget cannot drop them one by one: their contents could not be read). */
 static void remove_segment(tt_spool_t *s, size_t i, int count_as_dropped) {
   segment_t *seg = &s->segs[i];
   if (count_as_dropped && seg->waiting > 0) {
     s->st.dropped_records += seg->waiting;
-    s->st.dropped_bytes += seg->size;
+    s->st.dropped_bytes += seg->live;
     report(s,
-           "spool: budget of %" PRIu64 " bytes reached; dropped %" PRIu64
-           " oldest batches (%" PRIu64 " bytes)",
-           s->opts.max_bytes, seg->waiting, seg->size);
+           "spool: budget of %" PRIu64 " bytes reached and segment %" PRIu64
+           " unreadable; dropped its %" PRIu64 " batches (%" PRIu64 " bytes) whole",
+           s->opts.max_bytes, seg->seq, seg->waiting, seg->live);
   }
   if (s->read_fd >= 0 && s->read_seq == seg->seq)
     close_read(s);
@@ -268,6 +282,7 @@ static void remove_segment(tt_spool_t *s, size_t i, int count_as_dropped) {
   }
   delete_segment_file(s, seg->seq);
   s->st.records -= seg->waiting;
+  s->live_bytes -= seg->live;
   s->st.bytes -= seg->size;
   memmove(&s->segs[i], &s->segs[i + 1], (s->nsegs - i - 1) * sizeof *s->segs);
   s->nsegs--;
@@ -280,7 +295,7 @@ static int open_write_segment(tt_spool_t *s) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
-  segment_t seg = {seq, 0, 0, 0};
+  segment_t seg = {seq, 0, 0, 0, 0};
   int rc = segs_push(s, seg);
   if (rc != 0) {
     close(fd);
@@ -314,8 +329,18 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
   s->opts.dir = s->dir;
   if (s->opts.max_bytes == 0)
     s->opts.max_bytes = DEFAULT_MAX_BYTES;
+  /* Small segments keep the reserve for consumed records (one segment) a small part of the
+   * budget; at least one segment must be left for waiting records. */
+  if (s->opts.segment_bytes == 0) {
+    s->opts.segment_bytes = s->opts.max_bytes / 8;
+    if (s->opts.segment_bytes > MAX_DEFAULT_SEGMENT_BYTES)
+      s->opts.segment_bytes = MAX_DEFAULT_SEGMENT_BYTES;
+  }
+  if (s->opts.segment_bytes > s->opts.max_bytes / 2)
+    s->opts.segment_bytes = s->opts.max_bytes / 2;
   if (s->opts.segment_bytes == 0)
-    s->opts.segment_bytes = DEFAULT_SEGMENT_BYTES;
+    s->opts.segment_bytes = 1;
+  s->live_budget = s->opts.max_bytes - s->opts.segment_bytes;
   s->write_fd = s->read_fd = -1;
   pthread_mutex_init(&s->mu, NULL);
 
@@ -332,7 +357,7 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
     uint64_t seq;
     char tail[8];
     if (sscanf(de->d_name, "seg-%16" SCNx64 ".%7s", &seq, tail) == 2 && strcmp(tail, "tts") == 0) {
-      segment_t seg = {seq, 0, 0, 0};
+      segment_t seg = {seq, 0, 0, 0, 0};
       if ((rc = segs_push(s, seg)) != 0)
         break;
     }
@@ -348,6 +373,7 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
       break;
     }
     s->st.records += s->segs[i].waiting;
+    s->live_bytes += s->segs[i].live;
     s->st.bytes += s->segs[i].size;
   }
   /* Fully consumed segments left by an earlier run are garbage now. */
@@ -369,13 +395,34 @@ int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, siz
   return 0;
 }
 
+/* Test-only fault injection (spool.h): how many more reads, marks or
+ * appends fail, and with what. */
+static atomic_uint fault_left[3];
+static atomic_int fault_errno[3];
+
+void tt__spool_inject_fault(tt_spool_fault_t op, unsigned count, int err) {
+  atomic_store(&fault_errno[op], err);
+  atomic_store(&fault_left[op], count);
+}
+
+static int injected_fault(tt_spool_fault_t op) {
+  unsigned left = atomic_load_explicit(&fault_left[op], memory_order_relaxed);
+  while (left > 0) {
+    if (atomic_compare_exchange_weak(&fault_left[op], &left, left - 1))
+      return -atomic_load(&fault_errno[op]);
+  }
+  return 0;
+}
+
+static int make_room(tt_spool_t *s, uint64_t need, uint64_t now_unix_ms);
+
 int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_unix_ms) {
-  if (len > UINT32_MAX || (uint64_t)len + SPOOL_HDR > s->opts.max_bytes)
+  if (len > UINT32_MAX || (uint64_t)len + SPOOL_HDR > s->live_budget)
     return -EMSGSIZE;
   uint64_t need = SPOOL_HDR + (uint64_t)len;
   pthread_mutex_lock(&s->mu);
   int rc = 0;
-  /* Rotate first, so that the budget below can always drop whole older segments. */
+  /* Rotate first, so that the consumed records of the old write segment can leave with it. */
   if (s->write_fd < 0 || s->segs[s->nsegs - 1].size + need > s->opts.segment_bytes) {
     if (s->write_fd >= 0) {
       close(s->write_fd);
@@ -385,13 +432,8 @@ int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_u
     }
     rc = open_write_segment(s);
   }
-  while (rc == 0 && s->st.bytes + need > s->opts.max_bytes && s->nsegs > 1)
-    remove_segment(s, 0, 1);
-  if (rc == 0 && s->st.bytes + need > s->opts.max_bytes) {
-    /* Only the write segment is left and it is too full: start afresh. */
-    remove_segment(s, 0, 1);
-    rc = open_write_segment(s);
-  }
+  if (rc == 0)
+    rc = make_room(s, need, now_unix_ms);
   if (rc != 0) {
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -403,7 +445,9 @@ int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_u
   put32(hdr + 8, (uint32_t)len);
   put32(hdr + 12, (uint32_t)crc32(0L, data, (uInt)len));
   put64(hdr + 16, now_unix_ms);
-  rc = write_full(s->write_fd, hdr, SPOOL_HDR);
+  rc = injected_fault(TT_SPOOL_FAULT_WRITE);
+  if (rc == 0)
+    rc = write_full(s->write_fd, hdr, SPOOL_HDR);
   if (rc == 0)
     rc = write_full(s->write_fd, data, len);
   /* The sync runs without the mutex, so the reader's peek and ack never wait for the disk.
@@ -427,7 +471,9 @@ int tt__spool_append(tt_spool_t *s, const void *data, size_t len, uint64_t now_u
     seg->read_off = seg->size;
   seg->size += need;
   seg->waiting++;
+  seg->live += need;
   s->st.records++;
+  s->live_bytes += need;
   s->st.bytes += need;
   pthread_mutex_unlock(&s->mu);
   return 0;
@@ -476,28 +522,110 @@ static int locate_from(tt_spool_t *s, uint64_t from_seq, uint64_t from_off, uint
     if (whole) {
       /* The counters said a record waits but none was found: trust the file. */
       s->st.records -= seg->waiting;
+      s->live_bytes -= seg->live;
       seg->waiting = 0;
+      seg->live = 0;
     }
   }
   return -ENOENT;
 }
 
-/* Test-only fault injection (spool.h): how many more reads or marks fail, and with what. */
-static atomic_uint fault_left[2];
-static atomic_int fault_errno[2];
-
-void tt__spool_inject_fault(tt_spool_fault_t op, unsigned count, int err) {
-  atomic_store(&fault_errno[op], err);
-  atomic_store(&fault_left[op], count);
+/* Reports budget drops: the first, then at most one line a minute with what was dropped since
+ * the last line (DROP_REPORT_EVERY_MS). mu held. */
+static void report_drops(tt_spool_t *s, uint64_t now_unix_ms) {
+  if (s->drops_unreported == 0 ||
+      (s->drop_report_ms != 0 && now_unix_ms < s->drop_report_ms + DROP_REPORT_EVERY_MS))
+    return;
+  report(s,
+         "spool: budget of %" PRIu64 " bytes reached; dropped the %" PRIu64
+         " oldest batches (%" PRIu64 " bytes)%s; %" PRIu64 " dropped in all",
+         s->opts.max_bytes, s->drops_unreported, s->drop_bytes_unreported,
+         s->drop_report_ms != 0 ? " in the last minute or more" : "", s->st.dropped_records);
+  s->drop_report_ms = now_unix_ms ? now_unix_ms : 1;
+  s->drops_unreported = s->drop_bytes_unreported = 0;
 }
 
-static int injected_fault(tt_spool_fault_t op) {
-  unsigned left = atomic_load_explicit(&fault_left[op], memory_order_relaxed);
-  while (left > 0) {
-    if (atomic_compare_exchange_weak(&fault_left[op], &left, left - 1))
-      return -atomic_load(&fault_errno[op]);
+/* Drops the oldest waiting record for the budget: marks it consumed and dropped on disk (not
+ * synced: should the mark be lost, the record only comes back, over budget, to be dropped
+ * again), counts it, hands its first bytes to opts.dropped, and deletes its segment once
+ * nothing in it waits (unless it is the write segment). A record of a peeked run answers its
+ * ack with -ENOENT. Returns 0, -ENOENT when nothing waits, or the errno of a failed read (the
+ * record is then left alone). mu held. */
+static int drop_oldest(tt_spool_t *s) {
+  uint8_t hdr[SPOOL_HDR];
+  uint64_t at = 0;
+  int i = locate_from(s, 0, 0, hdr, &at);
+  if (i < 0)
+    return i;
+  segment_t *seg = &s->segs[i];
+  uint32_t len = get32(hdr + 8);
+  uint8_t head[8];
+  size_t hn = len < sizeof head ? len : sizeof head;
+  int rc = hn > 0 ? read_full(s->read_fd, head, hn, at + SPOOL_HDR) : 0;
+  if (rc != 0)
+    return rc == -ENODATA ? -EIO : rc;
+  uint8_t flags = (uint8_t)(hdr[5] | FLAG_CONSUMED | FLAG_DROPPED);
+  if (pwrite(s->read_fd, &flags, 1, (off_t)(at + 5)) != 1) {
+    /* Best effort, as the comment above says. */
   }
+  uint64_t bytes = SPOOL_HDR + (uint64_t)len;
+  seg->waiting--;
+  seg->live -= bytes;
+  seg->read_off = at + bytes;
+  s->st.records--;
+  s->live_bytes -= bytes;
+  s->head_enq_ms = 0;
+  s->st.dropped_records++;
+  s->st.dropped_bytes += bytes;
+  s->drops_unreported++;
+  s->drop_bytes_unreported += bytes;
+  for (size_t k = s->peek_head; k < s->npeeks; k++)
+    if (s->peeks[k].seq == seg->seq && s->peeks[k].off == at)
+      s->peeks[k].dropped = 1;
+  if (s->opts.dropped != NULL)
+    s->opts.dropped(s->opts.report_ctx, head, hn);
+  int is_write = (s->write_fd >= 0 && (size_t)i == s->nsegs - 1);
+  if (seg->waiting == 0 && !is_write)
+    remove_segment(s, (size_t)i, 0);
   return 0;
+}
+
+/* Makes room for an append of need bytes within the budget (spool.h): drops the oldest records
+ * until the waiting ones and the new one fit in live_budget and the files in max_bytes. The
+ * second bound matters only for segments written with a larger segment size (an earlier run's
+ * settings); the first keeps it on its own. A record that cannot be read to be dropped takes
+ * its whole segment with it. When nothing waits and the files are still too big, the write
+ * segment holds only consumed records: it starts afresh. mu held; the write segment is open. */
+static int make_room(tt_spool_t *s, uint64_t need, uint64_t now_unix_ms) {
+  int rc = 0;
+  while (s->live_bytes + need > s->live_budget ||
+         (s->st.bytes + need > s->opts.max_bytes && s->live_bytes > 0)) {
+    rc = drop_oldest(s);
+    if (rc == -ENOENT)
+      break; /* the counters said a record waits, the files disagree: they won */
+    if (rc != 0) {
+      size_t i = 0;
+      while (i < s->nsegs && s->segs[i].waiting == 0)
+        i++;
+      if (i == s->nsegs)
+        break;
+      int is_write = (i == s->nsegs - 1);
+      remove_segment(s, i, 1);
+      if (is_write && (rc = open_write_segment(s)) != 0)
+        break;
+      rc = 0;
+    }
+  }
+  if (rc == 0 || rc == -ENOENT) {
+    rc = 0;
+    if (s->st.bytes + need > s->opts.max_bytes && s->live_bytes == 0 &&
+        s->segs[s->nsegs - 1].size > 0) {
+      remove_segment(s, s->nsegs - 1, 0);
+      rc = open_write_segment(s);
+    }
+  }
+  report_drops(s, now_unix_ms);
+  return rc;
 }
 
 /* Reads the waiting record found at or after (from_seq, from_off) into out and appends it to
@@ -590,7 +718,9 @@ int tt__spool_ack(tt_spool_t *s) {
       rc = -errno;
   }
   seg->waiting--;
+  seg->live -= SPOOL_HDR + (uint64_t)p.len;
   s->st.records--;
+  s->live_bytes -= SPOOL_HDR + (uint64_t)p.len;
   seg->read_off = p.off + SPOOL_HDR + p.len;
   s->head_enq_ms = 0;
   int is_write = (s->write_fd >= 0 && i == s->nsegs - 1);

@@ -27,10 +27,20 @@ Scenarios (argument):
                generated classes) next to the JS traffic; the exporter speaks gRPC to the peer,
                whose grpcio server keeps its default 4 MiB receive limit: every kept span,
                the big trace's included, must arrive once (split at max_request_size).
+  hung-sigterm, hung-sigterm-always, hung-sigterm-nospool
+               the backend accepts every request and never answers (over gRPC; over HTTP for
+               -always), the exporter has its default 10 s timeout, as long as the shutdown
+               deadline. With kept traces held behind the hung request, SIGTERM: the
+               collector must exit with status 0 (the watchdog's is 3) and log no missed
+               deadline. With a spool (mode on_failure, or always), the spool's files then hold
+               every kept span, counted exactly from the records, and a restart against a
+               working backend delivers every kept span once; without one, the loss is logged
+               with its exact span count.
 A missing node, npm package or Python module is a failure, never a skip.
 """
 import json
 import os
+import struct
 import sys
 import time
 import urllib.request
@@ -403,6 +413,101 @@ def scenario_mtls():
           "configured CA and client certificate" % want)
 
 
+def spool_contents(spool_dir):
+    """(records, spans) waiting in a spool directory, read from the segment files themselves
+    (the layout in collector/forward/spool.h; an exporter's record starts with its span count,
+    4 bytes little-endian), not from the collector."""
+    records = spans = 0
+    for name in sorted(os.listdir(spool_dir)):
+        if not name.startswith("seg-"):
+            continue
+        data = open(os.path.join(spool_dir, name), "rb").read()
+        off = 0
+        while off + 24 <= len(data):
+            magic, _, flags, _, length = struct.unpack_from("<IBBHI", data, off)
+            if magic != 0x31535454 or off + 24 + length > len(data):
+                fail("%s: damaged record at offset %d" % (name, off))
+            if not flags & 0x01:
+                records += 1
+                spans += struct.unpack_from("<I", data, off + 24)[0]
+            off += 24 + length
+    return records, spans
+
+
+def log_lines(work, msg_part):
+    out = []
+    for line in open(os.path.join(work, "collector.log")):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if msg_part in e.get("msg", ""):
+            out.append(e)
+    return out
+
+
+def scenario_hung_sigterm(protocol, spool_mode):
+    work = new_workdir()
+    spool = os.path.join(work, "spool")
+    hung = Peer(work)
+    post_fault(hung, {"proto": "any", "kind": "hang", "seconds": 600, "times": 1000000})
+    extra = '    spool: {dir: "%s", mode: %s}\n' % (spool, spool_mode) if spool_mode else ""
+    ports = (free_port(), free_port(), free_port())
+
+    def config(peer):
+        endpoint = ("127.0.0.1:%d" % peer.grpc if protocol == "grpc"
+                    else "http://127.0.0.1:%d/v1/traces" % peer.http)
+        # The default attempt timeout (10 s), as long as the shutdown deadline (Collector: 10s).
+        return ("sink: {type: none}\n" + POLICIES +
+                exporter_yaml("jaeger", protocol, endpoint, extra).replace("    timeout: 2s\n",
+                                                                           ""))
+    col = Collector(work, config(hung), ports)
+    traces = send_and_decide(col, work)
+    want = kept_span_count(traces)
+    wait_until("every kept span handed to the exporter and a request held by the backend",
+               lambda: (col.metrics().get("tailtrace_spans_exported_total", 0) >= want and
+                        hung.stat("requests") >= 1), 30, col.admin)
+    t0 = time.time()
+    rc = col.stop(timeout=60)
+    took = time.time() - t0  # printed, never asserted: the watchdog's status 3 is the check
+    if rc != 0:
+        fail("SIGTERM with a hung backend: exit status %d after %.1f s (3 is the watchdog's)" %
+             (rc, took))
+    if log_lines(work, "shutdown deadline passed"):
+        fail("the shutdown deadline was missed")
+    lost = log_lines(work, "were lost")
+    if not spool_mode:
+        hung.stop()
+        if len(lost) != 1 or lost[0].get("spans") != want:
+            fail("want one log line counting %d lost spans, got %r" % (want, lost))
+        print("OK hung-sigterm without a spool: exit status 0 after %.1f s; the loss of %d kept "
+              "spans in %d batches was logged" % (took, want, lost[0].get("batches")))
+        return
+    if lost:
+        fail("spans were lost although a spool is configured: %r" % lost)
+    records, spans = spool_contents(spool)
+    if spans != want:
+        fail("the spool holds %d spans in %d batches, want every kept span: %d" %
+             (spans, records, want))
+    hung.stop()
+    peer = Peer(work)
+    col = Collector(work, config(peer), ports)
+    try:
+        nspans, _ = expect_all_delivered(peer, traces, "replay after SIGTERM", col.admin)
+        wait_until("the spool to drain", lambda: col.metrics().get(
+            'tailtrace_exporter_spool_batches{exporter="jaeger"}', 1) == 0, 30, col.admin)
+    finally:
+        rc = col.stop()
+        peer.stop()
+    if rc != 0:
+        fail("the restarted collector exited with %d" % rc)
+    if nspans != want:
+        fail("%d spans delivered after the restart, want %d" % (nspans, want))
+    print("OK hung-sigterm (%s, spool mode %s): exit status 0 after %.1f s; the spool held all "
+          "%d kept spans in %d batches; after the restart each arrived once" %
+          (protocol, spool_mode, took, want, records))
+
+
 def main():
     require_env()
     what = sys.argv[1] if len(sys.argv) == 2 else ""
@@ -418,11 +523,17 @@ def main():
         scenario_mtls()
     elif what == "healthy-kill":
         scenario_healthy_kill()
+    elif what == "hung-sigterm":
+        scenario_hung_sigterm("grpc", "on_failure")
+    elif what == "hung-sigterm-always":
+        scenario_hung_sigterm("http/protobuf", "always")
+    elif what == "hung-sigterm-nospool":
+        scenario_hung_sigterm("grpc", None)
     elif what == "big-trace":
         scenario_big_trace()
     else:
         fail("usage: test_forward_e2e.py jaeger-grpc|jaeger-http|honeycomb|mtls|outage|"
-             "healthy-kill|big-trace")
+             "healthy-kill|big-trace|hung-sigterm|hung-sigterm-always|hung-sigterm-nospool")
 
 
 if __name__ == "__main__":

@@ -279,6 +279,36 @@ static void exporter_spool_mode_errors_should_name_file_line_and_key(void **stat
   tt__buf_free(&e);
 }
 
+/* A spool budget under two requests is refused at its key; a spool-less exporter's budget is
+ * unused, and the floor follows max_request_size. */
+static void
+exporter_spool_budget_below_two_requests_should_be_refused_naming_file_line_and_key(void **state) {
+  (void)state;
+  tt_config_t c;
+  tt_buf_t e = TT_BUF_INIT;
+  const char *y = "exporters:\n"
+                  "  - name: a\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    spool:\n"
+                  "      dir: /tmp/a\n"
+                  "      max_size: 7MiB\n"
+                  "  - name: b\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    max_request_size: 1MiB\n"
+                  "    spool: {dir: /tmp/b, max_size: 2MiB}\n"
+                  "  - name: c\n"
+                  "    endpoint: \"127.0.0.1:4317\"\n"
+                  "    spool: {max_size: 1MiB}\n";
+  assert_int_equal(load(y, &c, &e), -EINVAL);
+  const char *s = (const char *)e.data;
+  assert_non_null(strstr(s, "test.yaml:6: exporters[0].spool.max_size: must be at least 8MiB, "
+                            "twice max_request_size (4MiB)"));
+  assert_null(strstr(s, "exporters[1]"));
+  assert_null(strstr(s, "exporters[2]"));
+  tt__config_free(&c);
+  tt__buf_free(&e);
+}
+
 static void describe_should_list_every_key(void **state) {
   (void)state;
   tt_buf_t b = TT_BUF_INIT;
@@ -574,6 +604,8 @@ int main(void) {
       cmocka_unit_test(bad_policies_should_be_refused_with_their_index),
       cmocka_unit_test(exporter_spool_mode_should_default_to_on_failure_and_accept_always),
       cmocka_unit_test(exporter_spool_mode_errors_should_name_file_line_and_key),
+      cmocka_unit_test(
+          exporter_spool_budget_below_two_requests_should_be_refused_naming_file_line_and_key),
       cmocka_unit_test(max_request_size_should_default_to_4mib_and_refuse_under_64kib),
       cmocka_unit_test(describe_should_list_every_key),
       cmocka_unit_test(shipped_config_should_equal_the_defaults),

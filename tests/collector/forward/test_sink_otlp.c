@@ -74,13 +74,19 @@ static uint8_t *make_request(int i, size_t *len) {
   return pack_request(spans, 1, NULL, len);
 }
 
-static void submit_n(tt_sink_t *s, int from, int to) {
+/* Submits batch-from .. batch-(to-1), each counted as nspans spans (the sink trusts the
+ * pipeline's count: it is what its counters and spool records carry). */
+static void submit_spans(tt_sink_t *s, int from, int to, size_t nspans) {
   for (int i = from; i < to; i++) {
     size_t len;
     uint8_t *b = make_request(i, &len);
-    assert_int_equal(s->vt->submit(s, b, len, 1), 0);
+    assert_int_equal(s->vt->submit(s, b, len, nspans), 0);
     free(b);
   }
+}
+
+static void submit_n(tt_sink_t *s, int from, int to) {
+  submit_spans(s, from, to, 1);
 }
 
 /* Asserts the peer accepted batch-from .. batch-(to-1), each exactly once, in that order.
@@ -518,6 +524,36 @@ static int unconsumed_on_disk(const char *dir) {
   return n;
 }
 
+/* The span counts of the unconsumed records in dir's segment files, summed (each record
+ * starts with its batch's span count, 4 bytes little-endian), read from the files themselves. */
+static uint64_t unconsumed_spans_on_disk(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  uint64_t spans = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "seg-", 4) != 0)
+      continue;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t hdr[24 + 4];
+    while (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
+      uint32_t len = (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 |
+                     (uint32_t)hdr[11] << 24;
+      if (!(hdr[5] & 0x01))
+        spans += (uint32_t)hdr[24] | (uint32_t)hdr[25] << 8 | (uint32_t)hdr[26] << 16 |
+                 (uint32_t)hdr[27] << 24;
+      assert_true(len >= 4);
+      assert_int_equal(fseek(f, (long)len - 4, SEEK_CUR), 0);
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return spans;
+}
+
 /* Copies the files of src into the new directory dst: the disk as a SIGKILL at this instant
  * would leave it (written data is in the page cache, which outlives the process). */
 static void snapshot_dir(const char *src, const char *dst) {
@@ -944,6 +980,7 @@ static char *captured_logs(log_capture_t *c) {
 static int teardown_fault_test(void **state) {
   tt__spool_inject_fault(TT_SPOOL_FAULT_READ, 0, 0);
   tt__spool_inject_fault(TT_SPOOL_FAULT_MARK, 0, 0);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_WRITE, 0, 0);
   if (cap.saved_fd >= 0) {
     char *text = captured_logs(&cap);
     fprintf(stderr, "%s", text);
@@ -1049,6 +1086,148 @@ static void sink_otlp_should_retry_a_failed_read_while_replaying_and_lose_nothin
   free(logs);
 }
 
+/* Mode on_failure, the backend down, the first 25 spool writes fail (injected ENOSPC, a full
+ * disk): the batches wait in memory and the writes are tried again at every backoff and new
+ * batch. Each failure is counted, but the episode is logged once when it starts and once when
+ * writes succeed again, with its count, not once per failure; then every batch is spooled. */
+static void sink_otlp_should_log_failed_spool_writes_once_per_episode_and_count_each(void **state) {
+  fixture_t *f = *state;
+  capture_logs(&cap);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_WRITE, 25, ENOSPC);
+  tt_otlp_sink_opts_t o;
+  char ep[64];
+  dead_backend_opts(&o, "wfail", ep, sizeof ep, 300, 1u << 20);
+  spool_on_failure(&o, f->dir);
+  tt_sink_t *s = fx_open(f, &o);
+  tt_otlp_sink_stats_t st;
+  int n = 0;
+  do { /* one batch every 20 ms, at most 1500 (30 s), until the 25 faults are used up */
+    submit_n(s, n, n + 1);
+    n++;
+    usleep(20000);
+    tt__sink_otlp_stats(s, &st);
+  } while (st.spool_errors < 25 && n < 1500);
+  for (int i = 0; i < 1500 && (st.queue_bytes > 0 || st.spool_batches < (uint64_t)n); i++) {
+    usleep(20000);
+    tt__sink_otlp_stats(s, &st);
+  }
+  assert_int_equal(st.spool_errors, 25);
+  assert_int_equal(st.spool_batches, n);
+  assert_int_equal(st.queue_bytes, 0);
+  fx_close(f, s);
+  tt__spool_inject_fault(TT_SPOOL_FAULT_WRITE, 0, 0);
+  char *logs = captured_logs(&cap);
+  if (count_substr(logs, "\"msg\":\"spool write") != 2 ||
+      count_substr(logs, "spool write failed") != 1 ||
+      count_substr(logs, "spool writes succeed again") != 1 ||
+      strstr(logs, "\"failures\":25") == NULL || strstr(logs, "\"errno\":28") == NULL)
+    fail_msg("want one line when spool writes start failing (errno 28) and one when they "
+             "succeed again (25 failures); logged: %s",
+             logs);
+  free(logs);
+}
+
+/* 40 batches of 3 spans during an outage, into a spool whose budget is 16 records of theirs:
+ * default segments are an eighth of it (2 records), so 14 records may wait. The budget drops
+ * the 26 oldest one by one, counted in batches and in spans (the metric too), and the 14
+ * newest stay, delivered in order once the backend is back. */
+static void sink_otlp_should_count_the_batches_and_spans_the_spool_budget_drops(void **state) {
+  fixture_t *f = *state;
+  size_t len;
+  free(make_request(0, &len)); /* every batch-<i> has this length */
+  tt_otlp_sink_opts_t o;
+  char ep[64];
+  dead_backend_opts(&o, "budget", ep, sizeof ep, 300, 1u << 20);
+  spool_on_failure(&o, f->dir);
+  o.spool_bytes = 16 * (24 + 4 + len);
+  tt_sink_t *s = fx_open(f, &o);
+  submit_spans(s, 0, 40, 3);
+  tt_otlp_sink_stats_t st;
+  for (int i = 0; i < 1500; i++) { /* at most 30 s */
+    tt__sink_otlp_stats(s, &st);
+    if (st.queue_bytes == 0 && st.spool_batches + st.batches_dropped_spool_budget == 40)
+      break;
+    usleep(20000);
+  }
+  assert_int_equal(st.spool_batches, 14);
+  assert_int_equal(st.batches_dropped_spool_budget, 26);
+  assert_int_equal(st.spans_dropped_spool_budget, 78);
+  tt_buf_t m = TT_BUF_INIT;
+  assert_int_equal(tt__sink_otlp_render_metrics(&s, 1, &m), 0);
+  assert_int_equal(tt__buf_append(&m, "", 1), 0);
+  assert_non_null(strstr((const char *)m.data,
+                         "tailtrace_exporter_spans_total{exporter=\"budget\",outcome="
+                         "\"dropped_spool_budget\"} 78\n"));
+  assert_non_null(strstr((const char *)m.data,
+                         "tailtrace_exporter_batches_total{exporter=\"budget\",outcome="
+                         "\"dropped_spool_budget\"} 26\n"));
+  tt__buf_free(&m);
+  tt__sink_otlp_set_close_deadline(s, 300);
+  fx_close(f, s);
+  assert_int_equal(unconsumed_on_disk(f->dir), 14);
+  tt_otlp_sink_opts_t *lo = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_on_failure(lo, f->dir);
+  drain_and_close(f, fx_open(f, lo), &st);
+  assert_int_equal(st.batches_sent, 14);
+  assert_int_equal(st.spans_sent, 42);
+  assert_delivered_in_order(&f->peer, 26, 40);
+}
+
+/* Opens a sink whose backend holds every request without answering (the peer's hang fault), with
+ * an attempt timeout of 10 minutes, submits 5 batches of 3 spans and waits until the backend
+ * holds the first request. Then the stop deadline is 300 ms away: flush must give up by then,
+ * not after the attempt's timeout (it would outlast the test's), and report that not
+ * everything was delivered; close then aborts the held request. */
+static void hold_five_batches_and_stop(fixture_t *f, int spool) {
+  assert_int_equal(peer_fault(&f->peer, "{\"proto\":\"any\",\"kind\":\"hang\",\"seconds\":600,"
+                                        "\"times\":1000}"),
+                   0);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  o->timeout_ms = 600000;
+  if (spool)
+    spool_on_failure(o, f->dir);
+  tt_sink_t *s = fx_open(f, o);
+  submit_spans(s, 0, 5, 3);
+  for (int i = 0; i < 500 && peer_stat(&f->peer, "requests") < 1; i++) /* at most 10 s */
+    usleep(20000);
+  assert_int_equal(peer_stat(&f->peer, "requests"), 1);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  tt__sink_otlp_stop_by(s, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 300000000);
+  assert_int_not_equal(s->vt->flush(s), 0);
+  fx_close(f, s);
+}
+
+/* With a spool: the held request's batches and the ones queued behind it are all spooled at
+ * the stop deadline, and a restart against a working backend delivers each once, in order. */
+static void sink_otlp_should_spool_what_a_hung_backend_holds_at_the_stop_deadline(void **state) {
+  fixture_t *f = *state;
+  hold_five_batches_and_stop(f, 1);
+  assert_int_equal(unconsumed_on_disk(f->dir), 5);
+  assert_int_equal(unconsumed_spans_on_disk(f->dir), 15);
+  fx_restart_peer(f);
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_on_failure(o, f->dir);
+  tt_otlp_sink_stats_t st;
+  drain_and_close(f, fx_open(f, o), &st);
+  assert_int_equal(st.spans_sent, 15);
+  assert_delivered_in_order(&f->peer, 0, 5);
+}
+
+/* Without a spool: what was not delivered by the stop deadline is logged as lost, with its exact
+ * batch and span counts. */
+static void
+sink_otlp_should_log_the_spans_a_hung_backend_holds_at_the_stop_deadline_as_lost(void **state) {
+  fixture_t *f = *state;
+  capture_logs(&cap);
+  hold_five_batches_and_stop(f, 0);
+  char *logs = captured_logs(&cap);
+  if (count_substr(logs, "were lost (no spool)") != 1 ||
+      strstr(logs, "\"batches\":5,\"spans\":15") == NULL)
+    fail_msg("want one line counting 5 batches and 15 spans lost; logged: %s", logs);
+  free(logs);
+}
+
 /* Each test with the setup it needs; every teardown stops the peer, closes sinks left open and
  * removes the directories, also after a failure. */
 #define SINK_TEST(test, setup) cmocka_unit_test_setup_teardown(test, setup, teardown_fixture)
@@ -1092,6 +1271,16 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           sink_otlp_should_retry_a_failed_read_while_replaying_and_lose_nothing,
           setup_peer_and_spool, teardown_fault_test),
+      cmocka_unit_test_setup_teardown(
+          sink_otlp_should_log_failed_spool_writes_once_per_episode_and_count_each,
+          setup_peer_and_spool, teardown_fault_test),
+      SINK_TEST(sink_otlp_should_count_the_batches_and_spans_the_spool_budget_drops,
+                setup_peer_and_spool),
+      SINK_TEST(sink_otlp_should_spool_what_a_hung_backend_holds_at_the_stop_deadline,
+                setup_peer_and_spool),
+      cmocka_unit_test_setup_teardown(
+          sink_otlp_should_log_the_spans_a_hung_backend_holds_at_the_stop_deadline_as_lost,
+          setup_peer, teardown_fault_test),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
