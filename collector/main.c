@@ -373,14 +373,15 @@ stop:;
   atomic_store(&ready, false);
   /* Receivers first: new requests get UNAVAILABLE from the pipeline meanwhile, and once the
    * receivers have stopped no handler call is in flight. */
+  tt__admin_forget_receivers(admin);
   tt__grpc_receiver_stop(grpc);
   tt__http_receiver_stop(http);
   tt__pipeline_shutdown(pipe);
   tt_metrics_t *m = tt__pipeline_metrics(pipe);
   TT_LOG(TT_LOG_INFO, "stopped",
-         "\"spans_accepted\":%llu,\"spans_exported\":%llu,\"spans_dropped\":%llu",
+         "\"spans_accepted\":%llu,\"spans_kept\":%llu,\"spans_dropped\":%llu",
          (unsigned long long)atomic_load(&m->spans_accepted),
-         (unsigned long long)atomic_load(&m->spans_exported),
+         (unsigned long long)atomic_load(&m->spans_kept),
          (unsigned long long)atomic_load(&m->spans_dropped));
   tt__admin_stop(admin);
   tt__pipeline_free(pipe);

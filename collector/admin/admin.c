@@ -5,6 +5,7 @@
 #include "sink_otlp.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 struct tt_admin_s {
   tt_admin_opts_t o;
   tt_http_server_t *srv;
+  /* Guards o.http and o.grpc: the receivers stop (and are freed) while this port still answers
+   * during shutdown; tt__admin_forget_receivers clears them under it first. */
+  pthread_mutex_t recv_mu;
 };
 
 /* Connection figures of one HTTP server (the OTLP/HTTP receiver or this admin port). */
@@ -39,6 +43,7 @@ static void render_http_conns(tt_buf_t *b, const char *name, const tt_http_serve
 }
 
 static void render_receivers(struct tt_admin_s *a, tt_buf_t *b) {
+  pthread_mutex_lock(&a->recv_mu);
   tt__buf_append_str(
       b, "# HELP tailtrace_receiver_connections Open connections, by receiver.\n"
          "# TYPE tailtrace_receiver_connections gauge\n"
@@ -82,6 +87,16 @@ static void render_receivers(struct tt_admin_s *a, tt_buf_t *b) {
                     "tailtrace_receiver_receiving_bytes{receiver=\"otlp_http\"} %llu\n",
                     (unsigned long long)hs.receiving_bytes);
   }
+  pthread_mutex_unlock(&a->recv_mu);
+}
+
+void tt__admin_forget_receivers(tt_admin_t *a) {
+  if (a == NULL)
+    return;
+  pthread_mutex_lock(&a->recv_mu);
+  a->o.http = NULL;
+  a->o.grpc = NULL;
+  pthread_mutex_unlock(&a->recv_mu);
 }
 
 static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *res) {
@@ -118,6 +133,7 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     tt__metrics_render(tt__pipeline_metrics(a->o.pipeline), &res->body);
+    tt__pipeline_render_sink_metrics(a->o.pipeline, &res->body);
     tt__metrics_render_bus(tt__pipeline_bus(a->o.pipeline), tt__pipeline_metrics(a->o.pipeline),
                            &res->body);
     size_t nsinks;
@@ -135,6 +151,7 @@ int tt__admin_start(const tt_admin_opts_t *o, tt_admin_t **out) {
   if (a == NULL)
     return -ENOMEM;
   a->o = *o;
+  pthread_mutex_init(&a->recv_mu, NULL);
   tt_http_server_opts_t so;
   memset(&so, 0, sizeof so);
   so.host = o->host;
@@ -146,6 +163,7 @@ int tt__admin_start(const tt_admin_opts_t *o, tt_admin_t **out) {
   so.name = "admin";
   int rc = tt__http_server_start(&so, &a->srv);
   if (rc != 0) {
+    pthread_mutex_destroy(&a->recv_mu);
     free(a);
     return rc;
   }
@@ -161,5 +179,6 @@ void tt__admin_stop(tt_admin_t *a) {
   if (a == NULL)
     return;
   tt__http_server_stop(a->srv);
+  pthread_mutex_destroy(&a->recv_mu);
   free(a);
 }

@@ -25,6 +25,9 @@ typedef struct {
 int tt__admin_start(const tt_admin_opts_t *o, tt_admin_t **out);
 int tt__admin_port(const tt_admin_t *a);
 /* Stops and frees. NULL is a no-op. Main thread. */
+/* Stops showing the receivers' figures; call before stopping the receivers, which the port may
+ * otherwise read while they are freed. */
+void tt__admin_forget_receivers(tt_admin_t *a);
 void tt__admin_stop(tt_admin_t *a);
 
 #endif

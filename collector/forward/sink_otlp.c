@@ -231,6 +231,8 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
     tt__spool_stats(s->spool, &ss);
     out->spool_bytes = ss.bytes;
     out->spool_batches = ss.records;
+    out->spool_corrupt_records = ss.corrupt_records;
+    out->spool_truncated_bytes = ss.truncated_bytes;
     out->batches_dropped_spool_budget = ss.dropped_records;
     out->spans_dropped_spool_budget =
         atomic_load_explicit(&s->spans_dropped_budget, memory_order_relaxed);

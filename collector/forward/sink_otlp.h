@@ -83,6 +83,9 @@ typedef struct {
   uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
   uint64_t queue_bytes;        /* now */
   uint64_t spool_bytes, spool_batches; /* now */
+  uint64_t spool_corrupt_records;      /* bad records found when the spool was opened: the rest of
+                                          their segment was skipped (lost, span count unknown) */
+  uint64_t spool_truncated_bytes;      /* torn segment tails cut off when the spool was opened */
   uint64_t oldest_spooled_age_ms;      /* now; 0 when the spool is empty */
   int degraded;                        /* 1 while the backend is failing */
 } tt_otlp_sink_stats_t;

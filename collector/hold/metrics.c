@@ -31,6 +31,28 @@ static int counter(tt_buf_t *o, const char *name, const char *help, unsigned lon
                          v);
 }
 
+int tt__metrics_render_sinks(const tt_sink_counts_t *c, const char *const *names, size_t n,
+                             tt_buf_t *o) {
+  int rc = tt__buf_append_str(
+      o, "# HELP tailtrace_export_batches_total Batches of kept spans handed to each sink, by "
+         "whether the sink took them (an exporter's delivery is in tailtrace_exporter_*).\n"
+         "# TYPE tailtrace_export_batches_total counter\n");
+  for (size_t i = 0; i < n; i++)
+    rc |= tt__buf_appendf(o,
+                          "tailtrace_export_batches_total{sink=\"%s\",outcome=\"ok\"} %llu\n"
+                          "tailtrace_export_batches_total{sink=\"%s\",outcome=\"failed\"} %llu\n",
+                          names[i], LOAD(c[i].batches_ok), names[i], LOAD(c[i].batches_failed));
+  rc |= tt__buf_append_str(o, "# HELP tailtrace_spans_exported_total Kept spans handed to each "
+                              "sink, by whether the sink took them.\n"
+                              "# TYPE tailtrace_spans_exported_total counter\n");
+  for (size_t i = 0; i < n; i++)
+    rc |= tt__buf_appendf(o,
+                          "tailtrace_spans_exported_total{sink=\"%s\",outcome=\"ok\"} %llu\n"
+                          "tailtrace_spans_exported_total{sink=\"%s\",outcome=\"failed\"} %llu\n",
+                          names[i], LOAD(c[i].spans_ok), names[i], LOAD(c[i].spans_failed));
+  return rc;
+}
+
 int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
   int rc = 0;
   rc |= counter(o, "tailtrace_requests_total", "Export requests received.", LOAD(m->requests));
@@ -132,14 +154,10 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_decision_latency_ms_sum %llu\n"
                         "tailtrace_decision_latency_ms_count %llu\n",
                         LOAD(m->latency_sum_ms), LOAD(m->latency_count));
-  rc |= tt__buf_appendf(o,
-                        "# HELP tailtrace_export_batches_total Batches handed to sinks, by "
-                        "outcome.\n# TYPE tailtrace_export_batches_total counter\n"
-                        "tailtrace_export_batches_total{outcome=\"ok\"} %llu\n"
-                        "tailtrace_export_batches_total{outcome=\"failed\"} %llu\n",
-                        LOAD(m->export_batches_ok), LOAD(m->export_batches_failed));
-  rc |= counter(o, "tailtrace_spans_exported_total", "Spans written by sinks.",
-                LOAD(m->spans_exported));
+  rc |= counter(o, "tailtrace_spans_kept_total",
+                "Spans of traces decided keep (late spans included), counted once whatever the "
+                "number of sinks.",
+                LOAD(m->spans_kept));
   rc |= counter(o, "tailtrace_export_bytes_total", "OTLP bytes handed to sinks.",
                 LOAD(m->export_bytes));
   return rc ? -12 : 0;

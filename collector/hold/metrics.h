@@ -47,9 +47,7 @@ typedef struct {
   atomic_uint_fast64_t late_spans_dropped;
   atomic_uint_fast64_t spans_dropped;   /* spans of traces decided "drop" */
   atomic_uint_fast64_t spans_duplicate; /* spans whose id their trace already held or emitted */
-  atomic_uint_fast64_t spans_exported;  /* spans handed to sinks successfully */
-  atomic_uint_fast64_t export_batches_ok;
-  atomic_uint_fast64_t export_batches_failed;
+  atomic_uint_fast64_t spans_kept;      /* spans of keep decisions (late ones too), once each */
   atomic_uint_fast64_t export_bytes;
   atomic_int_fast64_t traces_held;
   atomic_int_fast64_t bytes_held;
@@ -61,6 +59,16 @@ typedef struct {
 
 /* Records the time from a trace's first span to its decision. */
 void tt__metrics_observe_latency(tt_metrics_t *m, uint64_t ms);
+/* What one sink took: the batches (and their spans) its submit accepted or refused. */
+typedef struct {
+  atomic_uint_fast64_t batches_ok, batches_failed, spans_ok, spans_failed;
+} tt_sink_counts_t;
+
+/* Appends tailtrace_export_batches_total{sink,outcome} and tailtrace_spans_exported_total{sink,
+ * outcome} for `n` sinks; `names[i]` labels counts[i]. */
+int tt__metrics_render_sinks(const tt_sink_counts_t *counts, const char *const *names, size_t n,
+                             tt_buf_t *out);
+
 /* Appends the Prometheus text exposition of every metric. */
 int tt__metrics_render(tt_metrics_t *m, tt_buf_t *out);
 

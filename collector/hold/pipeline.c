@@ -1,6 +1,7 @@
 /* The export handler and the pipeline's lifecycle: see pipeline.h. The handler runs on receiver
  * threads; it never touches a trace table, only shard inboxes. */
 #include "pipeline_int.h"
+#include "sink_otlp.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -445,7 +446,10 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
   p->o = *o;
   tt__siphash_key(p->hash_key);
   p->fair = tt__fair_new();
-  if (p->fair == NULL) {
+  p->sink_counts = calloc(o->nsinks ? o->nsinks : 1, sizeof *p->sink_counts);
+  if (p->fair == NULL || p->sink_counts == NULL) {
+    tt__fair_free(p->fair);
+    free(p->sink_counts);
     free(p);
     return -ENOMEM;
   }
@@ -582,11 +586,30 @@ void tt__pipeline_free(tt_pipeline_t *p) {
   tt__policy_set_unref(p->policies);
   pthread_mutex_destroy(&p->pol_mu);
   tt__fair_free(p->fair);
+  free(p->sink_counts);
   free(p);
 }
 
 tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p) {
   return &p->metrics;
+}
+
+const tt_sink_counts_t *tt__pipeline_sink_counts(tt_pipeline_t *p, size_t i) {
+  return i < p->o.nsinks ? &p->sink_counts[i] : NULL;
+}
+
+int tt__pipeline_render_sink_metrics(tt_pipeline_t *p, tt_buf_t *out) {
+  const char *small[8] = {0};
+  const char **names = p->o.nsinks <= 8 ? small : malloc(p->o.nsinks * sizeof *names);
+  if (names == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < p->o.nsinks; i++)
+    names[i] = tt__sink_is_otlp(p->o.sinks[i]) ? tt__sink_otlp_name(p->o.sinks[i])
+                                               : p->o.sinks[i]->vt->name;
+  int rc = tt__metrics_render_sinks(p->sink_counts, names, p->o.nsinks, out);
+  if (names != small)
+    free(names);
+  return rc;
 }
 
 uint64_t tt__pipeline_buffer_bytes(tt_pipeline_t *p) {

@@ -85,6 +85,13 @@ void tt__pipeline_free(tt_pipeline_t *p);
 /* Counters, valid while the pipeline lives. */
 tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p);
 
+/* What sink i (of opts.sinks) took; NULL past the last. Any thread. */
+const tt_sink_counts_t *tt__pipeline_sink_counts(tt_pipeline_t *p, size_t i);
+
+/* Appends the per-sink families (tt__metrics_render_sinks), each sink labelled with its name
+ * ("file", or an exporter's name). Any thread. */
+int tt__pipeline_render_sink_metrics(tt_pipeline_t *p, tt_buf_t *out);
+
 /* Bytes the shards keep between rounds for framing output (batch, scratch and span views), across
  * shards. Outside memory.budget but bounded: each buffer is shrunk back after a big trace. Any
  * thread; a snapshot as of each shard's last round. */

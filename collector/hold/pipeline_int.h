@@ -142,6 +142,7 @@ struct tt_pipeline_s {
   tt_bus_t *bus;
   uint8_t hash_key[16]; /* keys the shards' hash tables (siphash.h); drawn once per pipeline */
   tt_fair_t *fair;      /* senders' shares of the budget when it runs short */
+  tt_sink_counts_t *sink_counts; /* [o.nsinks]: what each sink took */
   bool shut;
 };
 

@@ -281,14 +281,17 @@ static void flush_out(shard_t *s) {
   struct tt_pipeline_s *p = s->p;
   if (s->out.len == 0)
     return;
+  atomic_fetch_add_explicit(&p->metrics.spans_kept, s->out_spans, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.export_bytes, s->out.len, memory_order_relaxed);
   for (size_t i = 0; i < p->o.nsinks; i++) {
     tt_sink_t *k = p->o.sinks[i];
+    tt_sink_counts_t *c = &p->sink_counts[i];
     if (k->vt->submit(k, s->out.data, s->out.len, s->out_spans) == 0) {
-      atomic_fetch_add_explicit(&p->metrics.export_batches_ok, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&p->metrics.spans_exported, s->out_spans, memory_order_relaxed);
-      atomic_fetch_add_explicit(&p->metrics.export_bytes, s->out.len, memory_order_relaxed);
+      atomic_fetch_add_explicit(&c->batches_ok, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&c->spans_ok, s->out_spans, memory_order_relaxed);
     } else {
-      atomic_fetch_add_explicit(&p->metrics.export_batches_failed, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&c->batches_failed, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&c->spans_failed, s->out_spans, memory_order_relaxed);
     }
   }
   tt__buf_reset(&s->out);
@@ -631,6 +634,8 @@ static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
     atomic_fetch_add_explicit(&p->metrics.late_spans_kept, 1, memory_order_relaxed);
   } else {
     atomic_fetch_add_explicit(&p->metrics.late_spans_dropped, 1, memory_order_relaxed);
+    /* A dropped span is dropped whenever it arrives: spans_dropped_total counts it too. */
+    atomic_fetch_add_explicit(&p->metrics.spans_dropped, 1, memory_order_relaxed);
   }
   tt__span_rec_free(p, r);
 }

@@ -232,7 +232,7 @@ static void sigterm_should_decide_held_traces_flush_and_exit_cleanly(void **stat
   assert_int_equal(st.st_size, 0);
   assert_int_equal(stop(&d, SIGTERM), 0);
   assert_int_equal(read_sink(&d, "shutdown"), 20);
-  assert_true(wait_log(&d, "\"spans_exported\":20") >= 0);
+  assert_true(wait_log(&d, "\"spans_kept\":20") >= 0);
   cleanup(&d);
 }
 
@@ -337,7 +337,7 @@ static void memory_budget_should_throttle_senders_with_retry_after(void **state)
   char line[1024];
   bool found = false;
   char want[64];
-  snprintf(want, sizeof want, "\"spans_accepted\":%d,\"spans_exported\":%d", accepted * 400,
+  snprintf(want, sizeof want, "\"spans_accepted\":%d,\"spans_kept\":%d", accepted * 400,
            accepted * 400);
   while (f != NULL && fgets(line, sizeof line, f) != NULL)
     found |= strstr(line, want) != NULL;

@@ -254,7 +254,7 @@ def settle(cols, peer, traces, before, what):
         for c in cols.values():
             m = c.metrics()
             if m.get('tailtrace_exporter_spans_total{exporter="peer",outcome="sent"}', -1) < \
-                    m.get("tailtrace_spans_exported_total", 0):
+                    m.get("tailtrace_spans_kept_total", 0):
                 return False
         return True
     # Worst case: the last export 5 s after the traffic ends, 1.5 s grace, 6 s drop delay.

@@ -187,7 +187,7 @@ def scenario_outage():
     traces = send_and_decide(col, work)
     spooled = 'tailtrace_exporter_spool_batches{exporter="jaeger"}'
     queued = 'tailtrace_exporter_queue_bytes{exporter="jaeger"}'
-    handed = 'tailtrace_export_batches_total{outcome="ok"}'
+    handed = 'tailtrace_export_batches_total{sink="jaeger",outcome="ok"}'
 
     want_spans = kept_span_count(traces)
 
@@ -196,7 +196,7 @@ def scenario_outage():
         # the framed batch to the exporter, so the decision count alone is not enough), every
         # batch the pipeline handed over is on disk, and none waits in memory.
         m = col.metrics()
-        return (m.get("tailtrace_spans_exported_total", 0) >= want_spans and
+        return (m.get("tailtrace_spans_kept_total", 0) >= want_spans and
                 m.get(spooled, 0) == m.get(handed) and m.get(queued, 1) == 0)
     wait_until("every kept batch to reach the spool", all_spooled, 30, col.admin)
     col.stop(sig=9)  # SIGKILL: no chance to flush anything
@@ -243,7 +243,7 @@ def scenario_healthy_kill():
     queued = 'tailtrace_exporter_queue_bytes{exporter="jaeger"}'
     sent = 'tailtrace_exporter_batches_total{exporter="jaeger",outcome="sent"}'
     retried = 'tailtrace_exporter_batches_total{exporter="jaeger",outcome="retried"}'
-    handed = 'tailtrace_export_batches_total{outcome="ok"}'
+    handed = 'tailtrace_export_batches_total{sink="jaeger",outcome="ok"}'
     seen = {}
 
     def all_on_disk():
@@ -253,7 +253,7 @@ def scenario_healthy_kill():
         # and some are still waiting: the SIGKILL must catch batches in flight.
         m = col.metrics()
         seen.update(m)
-        return (m.get("tailtrace_spans_exported_total", 0) >= want_spans and
+        return (m.get("tailtrace_spans_kept_total", 0) >= want_spans and
                 m.get(queued, 1) == 0 and m.get(spooled, 0) >= 1 and
                 m.get(spooled, 0) + m.get(sent, 0) >= m.get(handed, 1 << 62))
     wait_until("every kept batch to be on disk or delivered, some still waiting", all_on_disk,
@@ -465,7 +465,7 @@ def scenario_hung_sigterm(protocol, spool_mode):
     traces = send_and_decide(col, work)
     want = kept_span_count(traces)
     wait_until("every kept span handed to the exporter and a request held by the backend",
-               lambda: (col.metrics().get("tailtrace_spans_exported_total", 0) >= want and
+               lambda: (col.metrics().get("tailtrace_spans_kept_total", 0) >= want and
                         hung.stat("requests") >= 1), 30, col.admin)
     t0 = time.time()
     rc = col.stop(timeout=60)

@@ -524,6 +524,64 @@ static int unconsumed_on_disk(const char *dir) {
   return n;
 }
 
+/* A record damaged on disk while the collector was down costs the rest of its segment file; the
+ * loss must show on /metrics, not only in the log. */
+static void sink_otlp_should_count_corrupt_spool_records_in_its_metrics(void **state) {
+  fixture_t *f = *state;
+  tt_peer_t *p = &f->peer;
+  tt_otlp_sink_opts_t *o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  to_dead_backend(o, f->ep, sizeof f->ep);
+  o->timeout_ms = 500;
+  spool_on_failure(o, f->dir);
+  o->queue_bytes = 4096;
+  tt_sink_t *s = fx_open(f, o);
+  submit_n(s, 0, 3);
+  tt__sink_otlp_set_close_deadline(s, 300);
+  fx_close(f, s);
+  assert_int_equal(unconsumed_on_disk(f->dir), 3);
+
+  /* Flip a byte of the second record's payload (record = 24-byte header + payload). */
+  DIR *d = opendir(f->dir);
+  assert_non_null(d);
+  struct dirent *e;
+  char path[512] = "";
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, "seg-", 4) == 0)
+      snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
+  closedir(d);
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  uint8_t hdr[24];
+  assert_int_equal(pread(fd, hdr, sizeof hdr, 0), (ssize_t)sizeof hdr);
+  uint32_t len1 =
+      (uint32_t)hdr[8] | (uint32_t)hdr[9] << 8 | (uint32_t)hdr[10] << 16 | (uint32_t)hdr[11] << 24;
+  uint8_t c;
+  off_t at = (off_t)(24 + len1 + 24 + 2);
+  assert_int_equal(pread(fd, &c, 1, at), 1);
+  c ^= 0xff;
+  assert_int_equal(pwrite(fd, &c, 1, at), 1);
+  close(fd);
+
+  o = fx_opts(f, TT_FWD_PROTOCOL_GRPC);
+  spool_on_failure(o, f->dir);
+  s = fx_open(f, o);
+  for (int i = 0; i < 50 && peer_stat(p, "spans") < 1; i++)
+    usleep(100000);
+  wait_drained(s);
+  tt_otlp_sink_stats_t st;
+  tt__sink_otlp_stats(s, &st);
+  assert_int_equal(st.spool_corrupt_records, 1);
+  assert_int_equal(peer_stat(p, "spans"), 1); /* the record before the damage */
+  tt_sink_t *sinks[1] = {s};
+  tt_buf_t m = TT_BUF_INIT;
+  assert_int_equal(tt__sink_otlp_render_metrics(sinks, 1, &m), 0);
+  tt__buf_append(&m, "", 1);
+  assert_non_null(strstr((char *)m.data, "tailtrace_exporter_spool_corrupt_records_total{"));
+  assert_non_null(strstr((char *)m.data, "\"} 1\n"));
+  tt__buf_free(&m);
+  fx_close(f, s);
+}
+
 /* The span counts of the unconsumed records in dir's segment files, summed (each record
  * starts with its batch's span count, 4 bytes little-endian), read from the files themselves. */
 static uint64_t unconsumed_spans_on_disk(const char *dir) {
@@ -1250,6 +1308,7 @@ int main(void) {
       SINK_TEST(sink_otlp_should_spool_during_an_outage_and_replay_after_restart,
                 setup_peer_and_spool),
       SINK_TEST(sink_otlp_should_count_batches_it_cannot_hold_without_a_spool, setup_no_peer),
+      SINK_TEST(sink_otlp_should_count_corrupt_spool_records_in_its_metrics, setup_peer_and_spool),
       SINK_TEST(sink_otlp_should_send_each_batch_once_through_the_spool_in_always_mode,
                 setup_peer_and_spool),
       SINK_TEST(

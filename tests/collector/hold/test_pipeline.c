@@ -1120,8 +1120,56 @@ static void a_trace_should_be_timed_from_receipt_not_from_when_a_shard_took_it(v
   env_free(e);
 }
 
+/* The accounting every operator relies on (docs/collector.md, "Accounting"): spans received =
+ * accepted + refused; accepted = kept + dropped + duplicate (+ held, 0 once all is decided),
+ * late spans included on both sides; what a sink took = kept. */
+static void every_span_should_be_counted_once_in_the_accounting_invariant(void **state) {
+  (void)state;
+  env_t *e = env_new(0.5);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  enum { TRACES = 60 };
+  for (uint64_t t = 1; t <= TRACES; t++) {
+    span_spec_t sp[3] = {fx_span(t, 1, 0), fx_span(t, 2, 1), fx_span(t, 3, 1)};
+    if (t % 7 == 0)
+      sp[2].status = 2; /* errors: kept whatever the ratio */
+    assert_int_equal(send(e, sp, 3).status, TT_EXPORT_OK);
+    if (t % 5 == 0) /* a retried batch: its spans are duplicates */
+      assert_int_equal(send(e, sp, 2).status, TT_EXPORT_OK);
+  }
+  /* One span refused alone (an all-zero span id) beside a good one. */
+  span_spec_t bad[2] = {fx_span(500, 1, 0), fx_span(500, 2, 1)};
+  memset(bad[1].span_id, 0, 8);
+  tt_export_result_t r = send(e, bad, 2);
+  assert_int_equal(r.status, TT_EXPORT_OK);
+  assert_int_equal(r.rejected_spans, 1);
+  advance(e, 3 * SEC); /* past the root grace: every trace decided */
+  /* A late span for every trace: kept traces take it, dropped ones drop it. */
+  for (uint64_t t = 1; t <= TRACES; t++) {
+    span_spec_t late = fx_span(t, 9, 1);
+    assert_int_equal(send(e, &late, 1).status, TT_EXPORT_OK);
+  }
+  advance(e, 1 * SEC);
+  uint64_t received = atomic_load(&m->spans_received), accepted = atomic_load(&m->spans_accepted),
+           refused = atomic_load(&m->spans_refused_invalid), kept = atomic_load(&m->spans_kept),
+           dropped = atomic_load(&m->spans_dropped), dup = atomic_load(&m->spans_duplicate);
+  assert_int_equal(atomic_load(&m->traces_held), 0);
+  assert_int_equal(received, TRACES * 3 + TRACES / 5 * 2 + 2 + TRACES);
+  assert_int_equal(refused, 1);
+  assert_int_equal(received, accepted + refused);
+  assert_int_equal(dup, TRACES / 5 * 2);
+  assert_int_equal(accepted, kept + dropped + dup);
+  assert_true(kept > 0 && dropped > 0);
+  assert_true(atomic_load(&m->late_spans_dropped) > 0); /* and inside `dropped` */
+  const tt_sink_counts_t *c = tt__pipeline_sink_counts(e->p, 0);
+  assert_int_equal(atomic_load(&c->spans_ok) + atomic_load(&c->spans_failed), kept);
+  assert_int_equal(atomic_load(&e->sink->spans), kept);
+  assert_null(tt__pipeline_sink_counts(e->p, 1));
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(every_span_should_be_counted_once_in_the_accounting_invariant),
       cmocka_unit_test(a_trace_should_be_timed_from_receipt_not_from_when_a_shard_took_it),
       cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
       cmocka_unit_test(handler_should_refuse_a_malformed_request_whole),
