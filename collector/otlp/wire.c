@@ -390,9 +390,9 @@ int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
       case 11:
       case 13: {
         EXPECT_WT(f, TT_WT_LEN);
-        /* Most attributes, events and links are all ASCII bytes, strings, tags and lengths
-         * alike: nothing in them can be bad UTF-8, so only the others are walked (their
-         * framing is the request validator's to check, as it always was). */
+        /* Most attributes are all ASCII bytes, strings, tags and lengths alike: nothing in
+         * them can be bad UTF-8, so they are not walked. Events and links (times, ids) nearly
+         * always are. The framing inside them is the request validator's to check. */
         if (tt__utf8_ascii(f.p, f.len))
           break;
         int src = f.field == 9 ? kv_utf8(f.p, f.len, 0, "span attribute key",

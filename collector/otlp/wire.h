@@ -103,7 +103,8 @@ typedef struct {
  * other facts are then incomplete). Every `string` field of the span is checked: name,
  * trace_state, status message, attribute keys and string values (inside arrays and kvlists
  * too), and the names, attributes and trace_state of its events and links. Unknown fields are
- * skipped. */
+ * skipped. An attribute, event or link whose bytes are all ASCII cannot hold bad UTF-8 and is
+ * not read further, so malformed bytes inside one are left to the request validator. */
 int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *f);
 
 /* The same checks for what a span shares with its neighbours: the strings of a ResourceSpans
