@@ -336,7 +336,8 @@ static uint8_t *pack_span_strings(int bad_at, const char *bad, size_t *len) {
   /* attributes: {key: value}, {"list": [int, string]}, {"map": {key: string}}, int, double */
   pb_kv_t *attrs[5];
   attrs[0] = fx_kv_str(STR(AT_ATTR_KEY), STR(AT_ATTR_VALUE));
-  pb_any_t *items[2] = {fx_kv_int("", 7)->value, fx_kv_str("", STR(AT_ARRAY_VALUE))->value};
+  pb_kv_t *item_kv[2] = {fx_kv_int("", 7), fx_kv_str("", STR(AT_ARRAY_VALUE))};
+  pb_any_t *items[2] = {item_kv[0]->value, item_kv[1]->value};
   pb_array_t arr = OPENTELEMETRY__PROTO__COMMON__V1__ARRAY_VALUE__INIT;
   arr.n_values = 2;
   arr.values = items;
@@ -384,7 +385,7 @@ static uint8_t *pack_span_strings(int bad_at, const char *bad, size_t *len) {
   uint8_t *out = malloc(*len);
   opentelemetry__proto__trace__v1__span__pack(&s, out);
   for (int i = 0; i < 2; i++)
-    free(items[i]); /* the KeyValues fx_kv_* made around them were freed as values below */
+    fx_kv_free(item_kv[i]);
   for (int i = 0; i < 5; i++)
     fx_kv_free(attrs[i]);
   fx_kv_free(inner);
