@@ -75,9 +75,13 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                 LOAD(m->spans_received));
   rc |= counter(o, "tailtrace_spans_accepted_total", "Spans accepted and held.",
                 LOAD(m->spans_accepted));
-  rc |= counter(o, "tailtrace_spans_refused_total",
-                "Spans refused one by one (invalid ids), reported via partial_success.",
-                LOAD(m->spans_refused_invalid));
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_spans_refused_total Spans refused one by one, reported "
+                        "via partial_success, by cause.\n# TYPE tailtrace_spans_refused_total "
+                        "counter\n"
+                        "tailtrace_spans_refused_total{cause=\"invalid\"} %llu\n"
+                        "tailtrace_spans_refused_total{cause=\"invalid_utf8\"} %llu\n",
+                        LOAD(m->spans_refused_invalid), LOAD(m->spans_refused_utf8));
   rc |= tt__buf_appendf(o, "# HELP tailtrace_traces_decided_total Traces decided, by decision, "
                            "reason kind and trigger.\n# TYPE tailtrace_traces_decided_total "
                            "counter\n");

@@ -36,7 +36,9 @@ typedef struct {
   atomic_uint_fast64_t bytes_throttled;
   atomic_uint_fast64_t spans_received;
   atomic_uint_fast64_t spans_accepted;
-  atomic_uint_fast64_t spans_refused_invalid;
+  atomic_uint_fast64_t spans_refused_invalid; /* invalid ids, or a malformed span */
+  atomic_uint_fast64_t spans_refused_utf8;    /* a string of the span, its resource or scope is
+                                                 not UTF-8 */
   atomic_uint_fast64_t decisions[TT_POL__COUNT][2][TT_TRIG__COUNT]; /* [kind][kept][trigger] */
   atomic_uint_fast64_t
       traces_rescued[2]; /* pending drops flipped to keep: [0] late_span, [1] remote */

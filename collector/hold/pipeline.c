@@ -131,6 +131,7 @@ typedef struct {
  * start. */
 typedef struct {
   uint64_t accepted;
+  uint64_t bad_utf8; /* of the rejected spans, those refused for a string that is not UTF-8 */
   uint64_t runs;
   uint64_t bytes; /* what the accepted spans and their shared blobs added to bytes_held */
   uint8_t last_trace[16];
@@ -153,6 +154,31 @@ static void note_reject(tt_export_result_t *res, const char *why) {
     snprintf(res->message, sizeof res->message, "%s", why);
 }
 
+/* A string that is not UTF-8 refuses n spans: one span's own string, or a resource's or scope's,
+ * which every span under it carries. Backends that decode with Go's protobuf would refuse the
+ * whole batch those spans are later forwarded in, so they never reach a sink. */
+static void note_bad_utf8(tt_export_result_t *res, scan_count_t *cnt, const char *what,
+                          uint64_t n) {
+  if (n == 0)
+    return;
+  if (res->rejected_spans == 0)
+    snprintf(res->message, sizeof res->message,
+             "invalid UTF-8 in %s: protobuf strings must be valid UTF-8", what);
+  res->rejected_spans += (int64_t)n;
+  cnt->bad_utf8 += n;
+}
+
+/* Spans (field 2) of a ScopeSpans payload; the request validator has checked its framing. */
+static uint64_t count_spans(const uint8_t *ss, size_t len) {
+  tt_wire_reader_t r;
+  tt_wire_field_t f;
+  uint64_t n = 0;
+  tt__wire_reader_init(&r, ss, len);
+  while (tt__wire_next(&r, &f) == 1)
+    n += f.field == 2;
+  return n;
+}
+
 /* Scans one ScopeSpans; appends valid spans to the stages. Returns 0, -EINVAL, -ENOMEM. */
 static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, tt_blob_t **res,
                       const uint8_t *rs, size_t rslen, stage_t *stages, tt_export_result_t *res_out,
@@ -161,6 +187,14 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
   tt_wire_field_t f;
   int rc;
   tt_blob_t *scope = NULL;
+  const char *what;
+  int urc = tt__wire_scope_spans_utf8(msg, len, &what);
+  if (urc == -EILSEQ) {
+    note_bad_utf8(res_out, cnt, what, count_spans(msg, len));
+    return 0;
+  }
+  if (urc != 0)
+    return -EINVAL;
   tt__wire_reader_init(&r, msg, len);
   while ((rc = tt__wire_next(&r, &f)) == 1) {
     if (f.field != 2)
@@ -171,7 +205,12 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
     }
     tt_span_facts_t sf;
     const char *why = "malformed span";
-    if (tt__wire_scan_span(f.p, f.len, &sf) != 0 || !tt__wire_span_ids_valid(&sf, &why)) {
+    int src = tt__wire_scan_span(f.p, f.len, &sf);
+    if (src == -EILSEQ) {
+      note_bad_utf8(res_out, cnt, sf.invalid_utf8, 1);
+      continue;
+    }
+    if (src != 0 || !tt__wire_span_ids_valid(&sf, &why)) {
       /* One bad span is refused alone; its neighbours are still accepted. */
       note_reject(res_out, why);
       continue;
@@ -233,6 +272,22 @@ static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req,
     if (f.field != 1)
       continue;
     if (f.wt != TT_WT_LEN || well_formed(f.p, f.len) < 0)
+      return -EINVAL;
+    const char *what;
+    int urc = tt__wire_resource_spans_utf8(f.p, f.len, &what);
+    if (urc == -EILSEQ) {
+      /* The resource is every one of its spans' own: all of them are refused. */
+      uint64_t n = 0;
+      tt_wire_reader_t rr;
+      tt_wire_field_t rf;
+      tt__wire_reader_init(&rr, f.p, f.len);
+      while (tt__wire_next(&rr, &rf) == 1)
+        if (rf.field == 2 && rf.wt == TT_WT_LEN)
+          n += count_spans(rf.p, rf.len);
+      note_bad_utf8(res, cnt, what, n);
+      continue;
+    }
+    if (urc != 0)
       return -EINVAL;
     tt_blob_t *rb = NULL;
     tt_wire_reader_t rr;
@@ -398,8 +453,9 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
    * receiver thread. */
   atomic_fetch_add_explicit(&p->metrics.spans_received, accepted + (uint64_t)res->rejected_spans,
                             memory_order_relaxed);
-  atomic_fetch_add_explicit(&p->metrics.spans_refused_invalid, (uint64_t)res->rejected_spans,
-                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.spans_refused_invalid,
+                            (uint64_t)res->rejected_spans - cnt.bad_utf8, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->metrics.spans_refused_utf8, cnt.bad_utf8, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->metrics.spans_accepted, accepted, memory_order_relaxed);
   res->status = TT_EXPORT_OK;
   atomic_fetch_sub(&p->inflight, 1);

@@ -118,8 +118,11 @@ static int put_utf8(tt_buf_t *b, uint32_t cp) {
   return tt__buf_append(b, t, n);
 }
 
-/* Decodes a JSON string into jp->str (not NUL-terminated). Rejects raw control characters,
- * bad escapes, unpaired surrogates and invalid UTF-8: protobuf strings must be valid UTF-8. */
+/* Decodes a JSON string into jp->str (not NUL-terminated). Rejects raw control characters and
+ * bad escapes. Bytes that are not UTF-8, and unpaired surrogate escapes (written as the three
+ * bytes of the surrogate, which are not UTF-8 either), are carried into the protobuf as they are:
+ * the pipeline then refuses only the span, resource or scope that holds them, exactly as it does
+ * for a protobuf request, rather than the whole request for one bad string. */
 static int parse_string(jp_t *jp) {
   tt__buf_reset(&jp->str);
   if (expect(jp, '"') != 0)
@@ -143,7 +146,7 @@ static int parse_string(jp_t *jp) {
     if (c >= 0x80) {
       size_t n = tt__json_utf8_seq((const uint8_t *)jp->p, (size_t)(jp->end - jp->p));
       if (n == 0)
-        return jerr(jp, "invalid UTF-8 in string");
+        n = 1; /* not UTF-8: the byte goes through, for the pipeline to refuse its span */
       if (tt__buf_append(&jp->str, jp->p, n) != 0)
         return oom(jp);
       jp->p += n;
@@ -172,13 +175,12 @@ static int parse_string(jp_t *jp) {
     uint32_t cp = (uint32_t)u;
     if (cp >= 0xd800 && cp <= 0xdbff) {
       int lo = (jp->end - jp->p >= 6 && jp->p[0] == '\\' && jp->p[1] == 'u') ? hex4(jp->p + 2) : -1;
-      if (lo < 0xdc00 || lo > 0xdfff)
-        return jerr(jp, "unpaired surrogate in \\u escape");
-      jp->p += 6;
-      cp = 0x10000 + ((cp - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
-    } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-      return jerr(jp, "unpaired surrogate in \\u escape");
+      if (lo >= 0xdc00 && lo <= 0xdfff) {
+        jp->p += 6;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
+      }
     }
+    /* An unpaired surrogate is left as it is: put_utf8 writes its three bytes (ED A0..BF ..). */
     if (put_utf8(&jp->str, cp) != 0)
       return oom(jp);
   }

@@ -73,7 +73,8 @@ extern const jmsg_t tt__otlp_json_schema[JM_COUNT];
 
 /* Returns the length of the valid UTF-8 sequence at s (1-4, reading at most n bytes), or 0 when
  * it is invalid: overlong forms, surrogates and values past U+10FFFF included. The decoder
- * rejects such bytes in a JSON string; the encoder replaces them with U+FFFD. */
+ * carries such bytes through to the protobuf (the pipeline refuses the span that holds them);
+ * the encoder replaces them with U+FFFD. */
 size_t tt__json_utf8_seq(const uint8_t *s, size_t n);
 
 /* The byte that `\` followed by `esc` stands for in a JSON string, or -1 when that is not a

@@ -88,17 +88,31 @@ typedef struct {
   uint64_t start_ns;
   uint64_t end_ns;
   uint32_t kind;
-  uint32_t status_code; /* 0 unset, 1 ok, 2 error */
-  uint32_t flags;       /* W3C trace flags in bits 0-7, TT_SPAN_FLAGS_* above them */
+  uint32_t status_code;     /* 0 unset, 1 ok, 2 error */
+  uint32_t flags;           /* W3C trace flags in bits 0-7, TT_SPAN_FLAGS_* above them */
+  const char *invalid_utf8; /* after -EILSEQ: the string that is not UTF-8 ("span name", ...) */
 } tt_span_facts_t;
 
 /* Span.flags bits (OTLP 1.4): whether the parent's context says if it is remote, and that it is. */
 #define TT_SPAN_FLAGS_HAS_IS_REMOTE 0x100u
 #define TT_SPAN_FLAGS_IS_REMOTE 0x200u
 
-/* Scans one Span message. Returns 0, or -EINVAL when the bytes are not a well-formed Span
- * (including a known field with the wrong wire type). Unknown fields are skipped. */
+/* Scans one Span message. Returns 0; -EINVAL when the bytes are not a well-formed Span
+ * (including a known field with the wrong wire type, or AnyValues nested deeper than 64); or
+ * -EILSEQ when a string of the span is not valid UTF-8, with f->invalid_utf8 naming which (the
+ * other facts are then incomplete). Every `string` field of the span is checked: name,
+ * trace_state, status message, attribute keys and string values (inside arrays and kvlists
+ * too), and the names, attributes and trace_state of its events and links. Unknown fields are
+ * skipped. An attribute, event or link whose bytes are all ASCII cannot hold bad UTF-8 and is
+ * not read further, so malformed bytes inside one are left to the request validator. */
 int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *f);
+
+/* The same checks for what a span shares with its neighbours: the strings of a ResourceSpans
+ * payload (its Resource's attributes, schema_url) and of a ScopeSpans payload (the scope's name,
+ * version and attributes, schema_url), their field 2 (the ScopeSpans / the spans) left out.
+ * Returns 0, -EILSEQ with *what naming the string (static), or -EINVAL for malformed bytes. */
+int tt__wire_resource_spans_utf8(const uint8_t *rs, size_t len, const char **what);
+int tt__wire_scope_spans_utf8(const uint8_t *ss, size_t len, const char **what);
 
 /* True when the ids make a span we can hold: a 16-byte non-zero trace id, an 8-byte non-zero
  * span id and a parent id that is empty or 8 bytes. *why gets a static reason otherwise. */

@@ -221,12 +221,143 @@ static void on_new_call(slot_t *s, bool ok) {
     slot_recycle(s);
 }
 
-/* The request message's bytes: *all holds them as received (compressed or not); a compressed
- * message is inflated into *inflated, never past max_recv_msg_bytes, so a gzip bomb costs at most
+/* ---- one Export message, without gRPC core ------------------------------------------------
+ * Everything the receiver does with a request message once gRPC core has delivered its bytes:
+ * bounded inflate, wire validation, the handler, the status mapping and the response message.
+ * No gRPC type crosses this part, so the fuzzer reaches it without a server or a channel. */
+
+static void answer(tt_grpc_answer_t *a, grpc_status_code code, const char *msg, uint32_t retry_ms) {
+  a->code = (int)code;
+  a->retry_ms = retry_ms;
+  snprintf(a->message, sizeof a->message, "%s", msg);
+}
+
+/* A compressed message is inflated into *out, never past max bytes, so a gzip bomb costs at most
  * the limit. Decompression in gRPC core is off (GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION): it
- * would inflate the whole message before checking its size. Returns 0, or answers the call and
+ * would inflate the whole message before checking its size. Returns 0, or fills the answer and
  * returns -1. */
-static int message_bytes(slot_t *s, grpc_slice *all, tt_buf_t *inflated) {
+static int inflate_message(tt_grpc_encoding_t enc, const uint8_t *msg, size_t len, size_t max,
+                           tt_buf_t *out, tt_grpc_answer_t *a) {
+  int rc = -EINVAL;
+  if (enc == TT_GRPC_ENC_GZIP || enc == TT_GRPC_ENC_DEFLATE)
+    rc = tt__inflate_bounded(msg, len, enc == TT_GRPC_ENC_GZIP ? TT_INFLATE_GZIP : TT_INFLATE_ZLIB,
+                             max, out);
+  if (rc == 0 && out->data == NULL && tt__buf_reserve(out, 1) != 0)
+    rc = -ENOMEM; /* an empty message: data must not stay NULL, which means "not inflated" */
+  if (rc == 0)
+    return 0;
+  a->outcome = TT_GRPC_MALFORMED;
+  if (rc == -EFBIG) {
+    char m[160];
+    snprintf(m, sizeof m, "decompressed message larger than max_message_size (%zu bytes); refused",
+             max);
+    answer(a, GRPC_STATUS_RESOURCE_EXHAUSTED, m, 0);
+  } else if (rc == -ENOMEM) {
+    answer(a, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory decompressing the message", 0);
+  } else if (enc == TT_GRPC_ENC_GZIP || enc == TT_GRPC_ENC_DEFLATE) {
+    answer(a, GRPC_STATUS_INVALID_ARGUMENT, "the message is not valid compressed data", 0);
+  } else {
+    answer(a, GRPC_STATUS_UNIMPLEMENTED, "unsupported grpc-encoding: use gzip, deflate or identity",
+           0);
+  }
+  return -1;
+}
+
+void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_t enc,
+                             const uint8_t *msg, size_t len, uint64_t peer, tt_grpc_answer_t *a) {
+  memset(a, 0, sizeof *a);
+  size_t max = o->max_recv_msg_bytes ? o->max_recv_msg_bytes : DEFAULT_MAX_MSG;
+  tt_buf_t inflated = TT_BUF_INIT;
+  if (enc == TT_GRPC_ENC_IDENTITY && len > max) {
+    /* gRPC core refuses such a message before it is delivered; checked again so that the
+     * handler never sees more than the limit, whoever calls this. */
+    char m[160];
+    snprintf(m, sizeof m, "message larger than max_message_size (%zu bytes); refused", max);
+    a->outcome = TT_GRPC_MALFORMED;
+    answer(a, GRPC_STATUS_RESOURCE_EXHAUSTED, m, 0);
+    return;
+  }
+  if (enc != TT_GRPC_ENC_IDENTITY) {
+    if (inflate_message(enc, msg, len, max, &inflated, a) != 0) {
+      tt__buf_free(&inflated);
+      return;
+    }
+    msg = inflated.data;
+    len = inflated.len;
+  }
+  char err[200], m[256];
+  if (tt__otlp_validate_export_request(msg, len, err, sizeof err) != 0) {
+    tt__buf_free(&inflated);
+    a->outcome = TT_GRPC_MALFORMED;
+    snprintf(m, sizeof m, "malformed ExportTraceServiceRequest: %s", err);
+    answer(a, GRPC_STATUS_INVALID_ARGUMENT, m, 0);
+    return;
+  }
+  tt_export_request_t req = {len ? msg : (const uint8_t *)"", len, "grpc", peer};
+  tt_export_result_t res;
+  memset(&res, 0, sizeof res);
+  o->handler(o->ctx, &req, &res);
+  tt__buf_free(&inflated);
+  res.message[sizeof res.message - 1] = '\0';
+
+  if (res.status == TT_EXPORT_OK) {
+    a->outcome = TT_GRPC_ACCEPTED;
+    /* ExportTraceServiceResponse{partial_success(1){rejected_spans(1), error_message(2)}}. */
+    tt_buf_t ps = TT_BUF_INIT;
+    int rc = 0;
+    size_t mlen = strlen(res.message);
+    if (res.rejected_spans > 0) {
+      rc = tt__buf_append_tag(&ps, 1, 0);
+      rc = rc ? rc : tt__buf_append_varint(&ps, (uint64_t)res.rejected_spans);
+    }
+    if (rc == 0 && mlen > 0) {
+      rc = tt__buf_append_tag(&ps, 2, 2);
+      rc = rc ? rc : tt__buf_append_varint(&ps, mlen);
+      rc = rc ? rc : tt__buf_append(&ps, res.message, mlen);
+    }
+    if (rc == 0 && ps.len > 0)
+      rc = tt__buf_append_lenfield(&a->response, 1, ps.data, ps.len);
+    tt__buf_free(&ps);
+    if (rc == 0) {
+      answer(a, GRPC_STATUS_OK, "", 0);
+    } else {
+      tt__buf_free(&a->response);
+      answer(a, GRPC_STATUS_INTERNAL, "out of memory", 0);
+    }
+    return;
+  }
+  a->outcome = TT_GRPC_REJECTED;
+  switch (res.status) {
+    case TT_EXPORT_INVALID:
+      answer(a, GRPC_STATUS_INVALID_ARGUMENT, res.message[0] ? res.message : "invalid data", 0);
+      break;
+    case TT_EXPORT_TOO_LARGE:
+      answer(a, GRPC_STATUS_RESOURCE_EXHAUSTED, res.message[0] ? res.message : "request too large",
+             0);
+      break;
+    case TT_EXPORT_THROTTLED:
+      /* With RetryInfo the client retries RESOURCE_EXHAUSTED; without it, it must not. */
+      answer(a, GRPC_STATUS_RESOURCE_EXHAUSTED,
+             res.message[0] ? res.message : "collector is overloaded, retry later",
+             res.retry_after_ms ? res.retry_after_ms : 1000);
+      break;
+    default:
+      answer(a, GRPC_STATUS_UNAVAILABLE,
+             res.message[0] ? res.message : "collector is unavailable, retry later",
+             res.retry_after_ms);
+      break;
+  }
+}
+
+void tt__grpc_answer_free(tt_grpc_answer_t *a) {
+  tt__buf_free(&a->response);
+}
+
+/* ---- the call ------------------------------------------------------------------------------ */
+
+/* The request message's bytes as received (compressed or not) into *all, and how they are
+ * encoded. Returns 0, or answers the call and returns -1. */
+static int message_bytes(slot_t *s, grpc_slice *all, tt_grpc_encoding_t *enc) {
   tt_grpc_receiver_t *r = s->r;
   grpc_compression_algorithm alg = s->payload->data.raw.compression;
   grpc_byte_buffer_reader reader;
@@ -251,40 +382,11 @@ static int message_bytes(slot_t *s, grpc_slice *all, tt_buf_t *inflated) {
     slot_answer(s, GRPC_STATUS_INTERNAL, "cannot read the request message", NULL, 0);
     return -1;
   }
-  if (alg == GRPC_COMPRESS_NONE)
-    return 0;
-  char msg[160];
-  int rc = -EINVAL;
-  if (alg == GRPC_COMPRESS_GZIP || alg == GRPC_COMPRESS_DEFLATE)
-    rc = tt__inflate_bounded(GRPC_SLICE_START_PTR(*all), GRPC_SLICE_LENGTH(*all),
-                             alg == GRPC_COMPRESS_GZIP ? TT_INFLATE_GZIP : TT_INFLATE_ZLIB,
-                             r->o.max_recv_msg_bytes, inflated);
-  grpc_slice_unref(*all);
-  *all = grpc_empty_slice();
-  if (rc == 0) {
-    if (inflated->data == NULL && tt__buf_reserve(inflated, 1) != 0)
-      rc = -ENOMEM; /* an empty message: data must not stay NULL, which means "not inflated" */
-    else
-      return 0;
-  }
-  tt__buf_free(inflated);
-  atomic_fetch_add_explicit(&r->malformed, 1, memory_order_relaxed);
-  if (rc == -EFBIG) {
-    snprintf(msg, sizeof msg,
-             "decompressed message larger than max_message_size (%zu bytes); refused",
-             r->o.max_recv_msg_bytes);
-    slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED, msg, NULL, 0);
-  } else if (rc == -ENOMEM) {
-    slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory decompressing the message", NULL,
-                0);
-  } else if (alg == GRPC_COMPRESS_GZIP || alg == GRPC_COMPRESS_DEFLATE) {
-    slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, "the message is not valid compressed data", NULL,
-                0);
-  } else {
-    slot_answer(s, GRPC_STATUS_UNIMPLEMENTED,
-                "unsupported grpc-encoding: use gzip, deflate or identity", NULL, 0);
-  }
-  return -1;
+  *enc = alg == GRPC_COMPRESS_NONE      ? TT_GRPC_ENC_IDENTITY
+         : alg == GRPC_COMPRESS_GZIP    ? TT_GRPC_ENC_GZIP
+         : alg == GRPC_COMPRESS_DEFLATE ? TT_GRPC_ENC_DEFLATE
+                                        : TT_GRPC_ENC_UNSUPPORTED;
+  return 0;
 }
 
 /* The sender behind a call: the gate's record for a connection it handed over ("fd:N"), or the
@@ -321,80 +423,20 @@ static void on_message(slot_t *s, bool ok) {
     return;
   }
   grpc_slice all;
-  tt_buf_t inflated = TT_BUF_INIT;
-  if (message_bytes(s, &all, &inflated) != 0)
+  tt_grpc_encoding_t enc;
+  if (message_bytes(s, &all, &enc) != 0)
     return; /* answered */
-  const uint8_t *data = inflated.data != NULL ? inflated.data : GRPC_SLICE_START_PTR(all);
-  size_t len = inflated.data != NULL ? inflated.len : GRPC_SLICE_LENGTH(all);
-
-  char err[200], msg[256];
-  if (tt__otlp_validate_export_request(data, len, err, sizeof err) != 0) {
-    grpc_slice_unref(all);
-    tt__buf_free(&inflated);
-    atomic_fetch_add_explicit(&r->malformed, 1, memory_order_relaxed);
-    snprintf(msg, sizeof msg, "malformed ExportTraceServiceRequest: %s", err);
-    slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL, 0);
-    return;
-  }
-  tt_export_request_t req = {len ? data : (const uint8_t *)"", len, "grpc", 0};
-  req.peer = call_peer(r, s->call);
-  tt_export_result_t res;
-  memset(&res, 0, sizeof res);
-  r->o.handler(r->o.ctx, &req, &res);
+  tt_grpc_answer_t a;
+  tt__grpc_export_message(&r->o, enc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all),
+                          call_peer(r, s->call), &a);
   grpc_slice_unref(all);
-  tt__buf_free(&inflated);
-  res.message[sizeof res.message - 1] = '\0';
-
-  if (res.status == TT_EXPORT_OK) {
-    atomic_fetch_add_explicit(&r->accepted, 1, memory_order_relaxed);
-    /* ExportTraceServiceResponse{partial_success(1){rejected_spans(1), error_message(2)}}. */
-    tt_buf_t ps = TT_BUF_INIT, body = TT_BUF_INIT;
-    int rc = 0;
-    size_t mlen = strlen(res.message);
-    if (res.rejected_spans > 0) {
-      rc = tt__buf_append_tag(&ps, 1, 0);
-      rc = rc ? rc : tt__buf_append_varint(&ps, (uint64_t)res.rejected_spans);
-    }
-    if (rc == 0 && mlen > 0) {
-      rc = tt__buf_append_tag(&ps, 2, 2);
-      rc = rc ? rc : tt__buf_append_varint(&ps, mlen);
-      rc = rc ? rc : tt__buf_append(&ps, res.message, mlen);
-    }
-    if (rc == 0 && ps.len > 0) {
-      rc = tt__buf_append_tag(&body, 1, 2);
-      rc = rc ? rc : tt__buf_append_varint(&body, ps.len);
-      rc = rc ? rc : tt__buf_append(&body, ps.data, ps.len);
-    }
-    if (rc == 0)
-      slot_answer(s, GRPC_STATUS_OK, "", &body, 0);
-    else
-      slot_answer(s, GRPC_STATUS_INTERNAL, "out of memory", NULL, 0);
-    tt__buf_free(&ps);
-    tt__buf_free(&body);
-    return;
-  }
-  atomic_fetch_add_explicit(&r->rejected, 1, memory_order_relaxed);
-  switch (res.status) {
-    case TT_EXPORT_INVALID:
-      slot_answer(s, GRPC_STATUS_INVALID_ARGUMENT, res.message[0] ? res.message : "invalid data",
-                  NULL, 0);
-      break;
-    case TT_EXPORT_TOO_LARGE:
-      slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                  res.message[0] ? res.message : "request too large", NULL, 0);
-      break;
-    case TT_EXPORT_THROTTLED:
-      /* With RetryInfo the client retries RESOURCE_EXHAUSTED; without it, it must not. */
-      slot_answer(s, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                  res.message[0] ? res.message : "collector is overloaded, retry later", NULL,
-                  res.retry_after_ms ? res.retry_after_ms : 1000);
-      break;
-    default:
-      slot_answer(s, GRPC_STATUS_UNAVAILABLE,
-                  res.message[0] ? res.message : "collector is unavailable, retry later", NULL,
-                  res.retry_after_ms);
-      break;
-  }
+  _Atomic uint64_t *counter = a.outcome == TT_GRPC_ACCEPTED   ? &r->accepted
+                              : a.outcome == TT_GRPC_REJECTED ? &r->rejected
+                                                              : &r->malformed;
+  atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+  slot_answer(s, (grpc_status_code)a.code, a.message, a.code == GRPC_STATUS_OK ? &a.response : NULL,
+              a.retry_ms);
+  tt__grpc_answer_free(&a);
 }
 
 static void *receiver_thread(void *arg) {

@@ -4,20 +4,18 @@
  * One thread drives the server's completion queue and keeps several calls requested at once, so
  * concurrent clients are served without waiting for each other's round trips. A second thread,
  * the gate, owns the listening socket: it accepts, applies the total and per-address connection
- * caps, and hands each connection to gRPC core (which has no cap of its own). gzip
- * (`grpc-encoding: gzip`) is inflated by the receiver, bounded by the message limit.
+ * caps, and hands each connection to gRPC core (which has no cap of its own). gzip and deflate
+ * (`grpc-encoding`) are inflated by the receiver, bounded by the size limit.
  *
  * Each message is checked to be a well-formed ExportTraceServiceRequest at the wire level, then
- * the handler of request.h runs on the receiver's thread.
- *
- * Status mapping:
- *   OK -> OK + ExportTraceServiceResponse (partial_success when spans were rejected)
- *   INVALID or malformed message -> INVALID_ARGUMENT with a message
- *   THROTTLED -> RESOURCE_EXHAUSTED with a `grpc-status-details-bin` trailer carrying
- *                google.rpc.Status{code, message, details:[Any(google.rpc.RetryInfo)]}
- *   UNAVAILABLE or shutting down -> UNAVAILABLE
- *   message over the size limit -> RESOURCE_EXHAUSTED (from the core)
- *   any other method -> UNIMPLEMENTED
+ * the handler of request.h runs on the receiver's thread. Status mapping:
+ * - OK -> OK + ExportTraceServiceResponse (partial_success when spans were rejected)
+ * - INVALID or malformed message -> INVALID_ARGUMENT with a message
+ * - THROTTLED -> RESOURCE_EXHAUSTED with a `grpc-status-details-bin` trailer carrying
+ *   google.rpc.Status{code, message, details:[Any(google.rpc.RetryInfo)]}
+ * - UNAVAILABLE or shutting down -> UNAVAILABLE
+ * - message over the size limit -> RESOURCE_EXHAUSTED (from the core, or while inflating)
+ * - any other method -> UNIMPLEMENTED
  * Only this file (recv_grpc.c) includes gRPC headers. */
 #ifndef TT_COLLECTOR_RECV_GRPC_H
 #define TT_COLLECTOR_RECV_GRPC_H
@@ -25,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "request.h"
 
 typedef struct tt_grpc_receiver_s tt_grpc_receiver_t;
@@ -69,6 +68,40 @@ int tt__grpc_receiver_port(const tt_grpc_receiver_t *r);
 
 /* Any thread. */
 void tt__grpc_receiver_stats(const tt_grpc_receiver_t *r, tt_grpc_receiver_stats_t *out);
+
+/* How the request message is encoded: grpc-encoding with the message's compressed flag set, as
+ * gRPC core reports it (identity when the flag is clear). */
+typedef enum {
+  TT_GRPC_ENC_IDENTITY = 0,
+  TT_GRPC_ENC_GZIP,
+  TT_GRPC_ENC_DEFLATE,     /* zlib-wrapped, as gRPC's "deflate" is */
+  TT_GRPC_ENC_UNSUPPORTED, /* anything else: answered UNIMPLEMENTED */
+} tt_grpc_encoding_t;
+
+/* Which receiver counter an answer goes to (tt_grpc_receiver_stats_t). */
+typedef enum { TT_GRPC_MALFORMED = 0, TT_GRPC_ACCEPTED, TT_GRPC_REJECTED } tt_grpc_outcome_t;
+
+/* The answer to one Export message: a gRPC status code (grpc_status_code's numbers: 0 OK,
+ * 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED, 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE), its
+ * message, the RetryInfo delay for the google.rpc.Status trailer (0: none), and with OK the
+ * ExportTraceServiceResponse bytes (empty for a plain success). */
+typedef struct {
+  int code;
+  char message[256]; /* NUL-terminated */
+  uint32_t retry_ms;
+  tt_buf_t response;
+  tt_grpc_outcome_t outcome;
+} tt_grpc_answer_t;
+
+/* What the receiver does with one request message after gRPC core delivered it, with no gRPC
+ * call or server involved (the fuzzer fuzz_collector_grpc drives it): inflates it per `enc`
+ * within o->max_recv_msg_bytes (0: 4 MiB), checks it is a well-formed ExportTraceServiceRequest,
+ * calls o->handler on the calling thread, and maps the verdict to *a. msg is borrowed for the
+ * call; peer is the sender's identity (tt_export_request_t.peer). Free *a with
+ * tt__grpc_answer_free. Any thread. */
+void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_t enc,
+                             const uint8_t *msg, size_t len, uint64_t peer, tt_grpc_answer_t *a);
+void tt__grpc_answer_free(tt_grpc_answer_t *a);
 
 /* Stops accepting; calls in flight are answered (calls still waiting get UNAVAILABLE), the
  * server is shut down and its queue drained, the thread joined and everything freed. NULL is a

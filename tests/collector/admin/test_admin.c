@@ -87,7 +87,7 @@ static void admin_should_report_health_readiness_and_metrics(void **state) {
   assert_int_equal(get(port, "GET", "/metrics", resp, sizeof resp), 200);
   assert_non_null(strstr(resp, "Content-Type: text/plain; version=0.0.4"));
   assert_non_null(strstr(resp, "\ntailtrace_spans_accepted_total 1\n"));
-  assert_non_null(strstr(resp, "\ntailtrace_spans_refused_total 1\n"));
+  assert_non_null(strstr(resp, "\ntailtrace_spans_refused_total{cause=\"invalid\"} 1\n"));
   assert_non_null(strstr(resp, "\ntailtrace_traces_held 1\n"));
   assert_non_null(strstr(resp, "# TYPE tailtrace_decision_latency_ms histogram"));
   assert_int_equal(get(port, "GET", "/nope", resp, sizeof resp), 404);

@@ -86,6 +86,78 @@ static void handler_should_refuse_a_malformed_request_whole(void **state) {
   env_free(e);
 }
 
+/* received = accepted + refused, whatever the causes. */
+static void assert_span_counts(env_t *e, uint64_t accepted, uint64_t invalid, uint64_t utf8) {
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  assert_int_equal(atomic_load(&m->spans_accepted), accepted);
+  assert_int_equal(atomic_load(&m->spans_refused_invalid), invalid);
+  assert_int_equal(atomic_load(&m->spans_refused_utf8), utf8);
+  assert_int_equal(atomic_load(&m->spans_received), accepted + invalid + utf8);
+}
+
+static void handler_should_refuse_a_span_with_invalid_utf8_alone(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  enum { N = 6 };
+  span_spec_t sp[N + 1];
+  for (int i = 0; i < N; i++)
+    sp[i] = fx_span(40 + (uint64_t)i, 1, 0);
+  sp[0].attr_key = "city";
+  sp[0].attr_str = "Z\xc3\xbcrich"; /* valid multi-byte: accepted */
+  sp[N] = fx_span(60, 1, 0);
+  sp[N].attr_key = "city";
+  sp[N].attr_str = "Z\xfcrich"; /* Latin-1, as a misconfigured client sends it */
+  tt_export_result_t res = send(e, sp, N + 1);
+  assert_int_equal(res.status, TT_EXPORT_OK);
+  assert_int_equal(res.rejected_spans, 1);
+  assert_non_null(strstr(res.message, "invalid UTF-8 in span attribute value"));
+  assert_span_counts(e, N, 0, 1);
+  advance(e, 3 * SEC); /* past the root grace: every accepted trace is decided and kept */
+  assert_int_equal(exported(e), N);
+  env_free(e);
+}
+
+static void handler_should_refuse_every_span_of_a_resource_with_invalid_utf8(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t sp[4] = {fx_span(70, 1, 0), fx_span(71, 1, 0), fx_span(72, 1, 0), fx_span(73, 1, 0)};
+  sp[1].service = sp[2].service = "caf\xc3"; /* truncated sequence in service.name */
+  sp[3].trace_id_len = 8;                    /* and one span refused for its id */
+  tt_export_result_t res = send(e, sp, 4);
+  assert_int_equal(res.status, TT_EXPORT_OK);
+  assert_int_equal(res.rejected_spans, 3);
+  assert_span_counts(e, 1, 1, 2);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 1);
+  env_free(e);
+}
+
+static void handler_should_refuse_every_span_of_a_scope_with_invalid_utf8(void **state) {
+  (void)state;
+  env_t *e = env_new(1.0);
+  span_spec_t sp[3] = {fx_span(80, 1, 0), fx_span(81, 1, 0), fx_span(82, 1, 0)};
+  sp[2].service = "other"; /* its own resource and scope, which stay valid */
+  size_t len;
+  uint8_t *req = fx_request(sp, 3, &len);
+  /* The first scope's name "fixture" becomes "fi\xffture". */
+  size_t at = 0;
+  while (at + 7 <= len && memcmp(req + at, "fixture", 7) != 0)
+    at++;
+  assert_true(at + 7 <= len);
+  req[at + 2] = 0xff;
+  tt_export_request_t r = {req, len, "test", 0};
+  tt_export_result_t res;
+  tt__pipeline_handle(e->p, &r, &res);
+  free(req);
+  assert_int_equal(res.status, TT_EXPORT_OK);
+  assert_int_equal(res.rejected_spans, 2);
+  assert_non_null(strstr(res.message, "invalid UTF-8 in scope name"));
+  assert_span_counts(e, 1, 0, 2);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 1);
+  env_free(e);
+}
+
 static void trace_should_be_decided_a_grace_after_its_root_arrives(void **state) {
   (void)state;
   env_t *e = env_new(1.0);
@@ -1173,6 +1245,9 @@ int main(void) {
       cmocka_unit_test(a_trace_should_be_timed_from_receipt_not_from_when_a_shard_took_it),
       cmocka_unit_test(handler_should_reject_invalid_ids_one_by_one_and_accept_the_rest),
       cmocka_unit_test(handler_should_refuse_a_malformed_request_whole),
+      cmocka_unit_test(handler_should_refuse_a_span_with_invalid_utf8_alone),
+      cmocka_unit_test(handler_should_refuse_every_span_of_a_resource_with_invalid_utf8),
+      cmocka_unit_test(handler_should_refuse_every_span_of_a_scope_with_invalid_utf8),
       cmocka_unit_test(trace_should_be_decided_a_grace_after_its_root_arrives),
       cmocka_unit_test(trace_without_root_should_be_decided_after_idle_timeout),
       cmocka_unit_test(error_trace_should_be_kept_with_weight_one_and_its_reason),
