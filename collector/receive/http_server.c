@@ -847,13 +847,16 @@ int tt__http_server_start(const tt_http_server_opts_t *opts, tt_http_server_t **
   uv_timer_init(&srv->loop, &srv->stop_timer);
   srv->stop_timer.data = srv;
   uv_unref((uv_handle_t *)&srv->stop_timer);
+  /* Published before the thread starts: a route may use the handle (the admin port reads its
+   * own server's figures) as soon as the first request arrives. */
+  *out = srv;
   rc = uv_thread_create(&srv->thread, server_thread, srv);
   if (rc != 0) {
+    *out = NULL;
     uv_close((uv_handle_t *)&srv->stop_async, NULL);
     uv_close((uv_handle_t *)&srv->stop_timer, NULL);
     goto fail_listener;
   }
-  *out = srv;
   return 0;
 
 fail_listener:
