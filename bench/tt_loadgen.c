@@ -146,6 +146,8 @@ static int send_request(conn_t *c, lg_link_t *l, const uint8_t *body, size_t len
       c->bytes_first += len, c->spans_sent += nspans;
     c->hist[hist_bucket(t1 - t0)]++;
     if (out.result == LG_OK) {
+      if (out.rejected_spans < 0 || out.rejected_spans > (int64_t)nspans)
+        out.rejected_spans = nspans; /* a nonsensical count: take the request as refused */
       c->requests_ok++;
       c->spans_accepted += nspans - (uint64_t)out.rejected_spans;
       c->spans_rejected += (uint64_t)out.rejected_spans;

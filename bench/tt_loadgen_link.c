@@ -248,6 +248,23 @@ static const char *grpc_code_name(int c) {
   return c >= 0 && c < (int)(sizeof names / sizeof names[0]) ? names[c] : "other";
 }
 
+/* Waits up to the request timeout for the channel to be connected; false if it cannot be. */
+static bool wait_ready(lg_link_t *l) {
+  gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                       gpr_time_from_millis(l->o->timeout_ms, GPR_TIMESPAN));
+  grpc_connectivity_state st = grpc_channel_check_connectivity_state(l->ch, 1);
+  while (st != GRPC_CHANNEL_READY) {
+    grpc_channel_watch_connectivity_state(l->ch, st, deadline, l->cq, NULL);
+    grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    st = grpc_channel_check_connectivity_state(l->ch, 1);
+    if (st == GRPC_CHANNEL_READY)
+      break;
+    if (ev.type != GRPC_OP_COMPLETE || !ev.success || st == GRPC_CHANNEL_TRANSIENT_FAILURE)
+      return false;
+  }
+  return true;
+}
+
 static int grpc_open(lg_link_t *l, char *err, size_t cap) {
   char target[32];
   snprintf(target, sizeof target, "127.0.0.1:%d", l->o->port);
@@ -275,19 +292,9 @@ static int grpc_open(lg_link_t *l, char *err, size_t cap) {
     return -1;
   }
   /* Connect now, so that a missing collector is a connection failure, not a slow first call. */
-  gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                       gpr_time_from_millis(l->o->timeout_ms, GPR_TIMESPAN));
-  grpc_connectivity_state st = grpc_channel_check_connectivity_state(l->ch, 1);
-  while (st != GRPC_CHANNEL_READY) {
-    grpc_channel_watch_connectivity_state(l->ch, st, deadline, l->cq, NULL);
-    grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-    st = grpc_channel_check_connectivity_state(l->ch, 1);
-    if (ev.type != GRPC_OP_COMPLETE || !ev.success || st == GRPC_CHANNEL_TRANSIENT_FAILURE) {
-      if (st == GRPC_CHANNEL_READY)
-        break;
-      snprintf(err, cap, "gRPC: cannot connect to %s", target);
-      return -1;
-    }
+  if (!wait_ready(l)) {
+    snprintf(err, cap, "gRPC: cannot connect to %s", target);
+    return -1;
   }
   return 0;
 }
@@ -358,10 +365,11 @@ static void grpc_send(lg_link_t *l, const uint8_t *body, size_t len, bool compre
       grpc_slice_unref(all);
       grpc_byte_buffer_reader_destroy(&rd);
     }
-  } else if (status == GRPC_STATUS_UNAVAILABLE &&
-             grpc_channel_check_connectivity_state(l->ch, 0) != GRPC_CHANNEL_READY &&
-             out->retry_ms < 0) {
-    out->result = LG_CONN_FAIL; /* gRPC's own UNAVAILABLE: the connection is gone */
+  } else if (status == GRPC_STATUS_UNAVAILABLE && out->retry_ms < 0 &&
+             grpc_channel_check_connectivity_state(l->ch, 0) != GRPC_CHANNEL_READY) {
+    /* gRPC's own UNAVAILABLE: the connection went away. A collector that is still there takes
+     * a new one (the request is then sent again); one that is gone is a connection failure. */
+    out->result = wait_ready(l) ? LG_RETRY : LG_CONN_FAIL;
   } else if (status == GRPC_STATUS_UNAVAILABLE || status == GRPC_STATUS_CANCELLED ||
              status == GRPC_STATUS_DEADLINE_EXCEEDED || status == GRPC_STATUS_ABORTED ||
              status == GRPC_STATUS_OUT_OF_RANGE || status == GRPC_STATUS_DATA_LOSS ||
