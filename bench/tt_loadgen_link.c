@@ -197,6 +197,7 @@ static void http_send(lg_link_t *l, const uint8_t *body, size_t len, bool gz, lg
   /* A keep-alive connection the server closed while idle fails the first write or read: one
    * fresh connection is tried before the attempt counts as a connection failure. */
   for (int attempt = 0; attempt < 2; attempt++) {
+    errno = 0; /* a read that meets the end of the stream sets none */
     if (l->fd < 0 && (l->fd = http_connect(l->o)) < 0)
       break;
     struct iovec iov[2] = {{head, (size_t)hlen}, {(void *)body, len}};
@@ -222,7 +223,8 @@ static void http_send(lg_link_t *l, const uint8_t *body, size_t len, bool gz, lg
   }
   out->result = LG_CONN_FAIL;
   snprintf(out->cause, sizeof out->cause, "connection_failed");
-  snprintf(out->message, sizeof out->message, "127.0.0.1:%d: %s", l->o->port, strerror(errno));
+  snprintf(out->message, sizeof out->message, "127.0.0.1:%d: %s", l->o->port,
+           errno ? strerror(errno) : "closed by the collector");
 }
 
 /* ---- gRPC --------------------------------------------------------------------------------- */
