@@ -183,10 +183,27 @@ def loadgen_bin():
 class Collector:
     def __init__(self, name, extra_yaml, workers=2):
         self.name = name
+        self.workers = workers
+        # A port picked free can be taken (by any outgoing connection's ephemeral port) before
+        # the collector binds it: then it exits at once naming errno 98, and new ports are tried.
+        for attempt in range(4):
+            self._start(extra_yaml)
+            try:
+                if wait_until(self._up, 20):
+                    return
+                raise Unmeasured("collector %s did not start; log %s" % (name, self.log.name))
+            except Unmeasured:
+                stop(self.proc)
+                self.log.close()
+                with open(self.log.name) as f:
+                    if '"errno":98' not in f.read() or attempt == 3:
+                        raise
+
+    def _start(self, extra_yaml):
+        name, workers = self.name, self.workers
         self.grpc, self.http, self.admin = free_port(), free_port(), free_port()
         self.sink_path = os.path.join(WORK, "%s-%d.jsonl" % (name, self.admin))
         self.cfg = os.path.join(WORK, "%s-%d.yaml" % (name, self.admin))
-        self.workers = workers
         with open(self.cfg, "w") as f:
             f.write("""receivers:
   otlp_grpc: {endpoint: "127.0.0.1:%d"}
@@ -200,8 +217,6 @@ shutdown: {deadline: 5s}
         self.proc = start([collector_bin(), "--config", self.cfg], stdout=self.log,
                           stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
-        if not wait_until(self._up, 20):
-            raise Unmeasured("collector %s did not start; log %s" % (name, self.log.name))
 
     def _up(self):
         if self.proc.poll() is not None:

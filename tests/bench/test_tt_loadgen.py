@@ -70,12 +70,14 @@ def loadgen(*args, expect_rc=0):
     return {d["name"]: d["value"] for d in lines}
 
 
-def main():
-    grpc, http, admin = free_port(), free_port(), free_port()
-    sink = os.path.join(WORK, "kept.jsonl")
-    cfg = os.path.join(WORK, "c.yaml")
-    with open(cfg, "w") as f:
-        f.write("""receivers:
+def start_collector(sink):
+    """The collector on fresh ports; a port picked free but taken before the collector bound it
+    (errno 98) makes it exit at once, and new ports are tried."""
+    for attempt in range(4):
+        grpc, http, admin = free_port(), free_port(), free_port()
+        cfg = os.path.join(WORK, "c%d.yaml" % attempt)
+        with open(cfg, "w") as f:
+            f.write("""receivers:
   otlp_grpc: {endpoint: "127.0.0.1:%d"}
   otlp_http: {endpoint: "127.0.0.1:%d"}
 admin: {endpoint: "127.0.0.1:%d"}
@@ -89,17 +91,29 @@ policies:
   - {type: latency, threshold: 1s}
   - {type: ratio, ratio: 0}
 """ % (grpc, http, admin, sink))
-    log = open(cfg + ".log", "w")
-    coll = subprocess.Popen([COLLECTOR, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
-    try:
+        log = open(cfg + ".log", "w")
+        coll = subprocess.Popen([COLLECTOR, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
         end = time.time() + 20
-        while time.time() < end:
+        while time.time() < end and coll.poll() is None:
             try:
                 metrics(admin)
-                break
+                return coll, log, grpc, http, admin
             except OSError:
                 time.sleep(0.05)
+        coll.kill()
+        coll.wait(10)
+        log.close()
+        with open(cfg + ".log") as f:
+            if '"errno":98' not in f.read():
+                break
+    print("the collector did not start; log %s" % (cfg + ".log"))
+    sys.exit(1)
 
+
+def main():
+    sink = os.path.join(WORK, "kept.jsonl")
+    coll, log, grpc, http, admin = start_collector(sink)
+    try:
         def settle(expect_traces):
             end = time.time() + 30
             while time.time() < end:
