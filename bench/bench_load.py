@@ -158,8 +158,8 @@ def msum(m, prefix, **labels):
 
 
 def decided_spans(m):
-    """Spans whose trace is final: dropped, or written by the sink."""
-    return m["tailtrace_spans_dropped_total"] + m["tailtrace_spans_exported_total"]
+    """Spans whose trace is final: dropped, or kept (handed to the sink)."""
+    return m["tailtrace_spans_dropped_total"] + m["tailtrace_spans_kept_total"]
 
 
 def quantile(xs, q):
