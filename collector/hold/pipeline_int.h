@@ -143,6 +143,8 @@ struct tt_pipeline_s {
   uint8_t hash_key[16]; /* keys the shards' hash tables (siphash.h); drawn once per pipeline */
   tt_fair_t *fair;      /* senders' shares of the budget when it runs short */
   tt_sink_counts_t *sink_counts; /* [o.nsinks]: what each sink took */
+  int64_t trim_peak;             /* shard 0 only: budget bytes' peak since the last trim */
+  uint64_t trim_last_ns;
   bool shut;
 };
 

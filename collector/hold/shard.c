@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -811,6 +812,29 @@ static void trim_buffers(shard_t *s) {
   atomic_store_explicit(&s->buffer_bytes, n, memory_order_relaxed);
 }
 
+/* After a burst, the allocator keeps the pages of what was freed: glibc returns memory to the
+ * system only from the top of its heaps, so the collector's RSS would stay at the burst's peak.
+ * Once the held bytes have fallen by half of their peak (and by 16 MiB or more), shard 0
+ * asks glibc to hand free pages back, at most every 5 s (on the pipeline clock). */
+static void return_memory(shard_t *s, uint64_t now) {
+  struct tt_pipeline_s *p = s->p;
+  if (s->idx != 0)
+    return;
+  /* Held bytes alone: a decided trace's record moves to the decided cache, which stays. */
+  int64_t held = atomic_load_explicit(&p->metrics.bytes_held, memory_order_relaxed);
+  if (held > p->trim_peak)
+    p->trim_peak = held;
+  if (p->trim_peak - held < (16 << 20) || held > p->trim_peak / 2 ||
+      now - p->trim_last_ns < 5000000000ull)
+    return;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  p->trim_last_ns = now;
+  p->trim_peak = held;
+  atomic_fetch_add_explicit(&p->metrics.memory_trims, 1, memory_order_relaxed);
+}
+
 static void decide_all(shard_t *s, uint64_t now) {
   for (size_t i = 0; i < s->nbuckets; i++)
     for (trace_t *t = s->buckets[i], *next; t != NULL; t = next) {
@@ -868,6 +892,7 @@ void *tt__shard_main(void *arg) {
     decided_expire(s, now);
     flush_out(s);
     trim_buffers(s);
+    return_memory(s, now);
     tt__policy_set_unref(s->pol);
     s->pol = NULL;
 

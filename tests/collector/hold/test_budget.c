@@ -353,6 +353,33 @@ near_the_budget_a_sender_over_its_share_should_wait_while_a_light_one_is_served(
   env_free(e);
 }
 
+static void free_memory_should_be_handed_back_once_after_a_burst_is_decided(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.drop_delay_ns = 0;
+  env_t *e = env_new_ratio(&o, 0.0); /* everything dropped: nothing piles up in the sink */
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  enum { PER = 500 };
+  span_spec_t *batch = calloc(PER, sizeof *batch);
+  uint64_t id = 1;
+  while (atomic_load(&m->bytes_held) < 24 * (int64_t)MIB) {
+    for (int i = 0; i < PER; i++)
+      batch[i] = fx_span(id++, 1, 0);
+    assert_int_equal(send(e, batch, PER).status, TT_EXPORT_OK);
+    tt__pipeline_sync(e->p);
+  }
+  assert_int_equal(atomic_load(&m->memory_trims), 0); /* nothing has fallen yet */
+  advance(e, 3 * SEC);                                /* past the root grace: all decided */
+  advance(e, 10000000ull);
+  assert_int_equal(atomic_load(&m->traces_held), 0);
+  assert_int_equal(atomic_load(&m->memory_trims), 1);
+  advance(e, 20 * SEC); /* no new burst, no new trim */
+  assert_int_equal(atomic_load(&m->memory_trims), 1);
+  free(batch);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tiny_traces_should_each_count_their_record_beside_their_span),
@@ -363,6 +390,7 @@ int main(void) {
       cmocka_unit_test(
           memory_pressure_should_release_pending_drops_before_deciding_held_traces_early),
       cmocka_unit_test(big_trace_should_not_leave_megabytes_of_framing_buffers),
+      cmocka_unit_test(free_memory_should_be_handed_back_once_after_a_burst_is_decided),
       cmocka_unit_test(
           near_the_budget_a_sender_over_its_share_should_wait_while_a_light_one_is_served),
       cmocka_unit_test(
