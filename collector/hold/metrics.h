@@ -51,8 +51,8 @@ typedef struct {
   atomic_uint_fast64_t spans_duplicate; /* spans whose id their trace already held or emitted */
   atomic_uint_fast64_t spans_kept;
   atomic_uint_fast64_t memory_trims;
-      /* free pages handed back to the system after a burst */ /* spans of keep decisions (late ones
-                                                                  too), once each */
+  /* free pages handed back to the system after a burst */ /* spans of keep decisions (late ones
+                                                              too), once each */
   atomic_uint_fast64_t export_bytes;
   atomic_int_fast64_t traces_held;
   atomic_int_fast64_t bytes_held;
