@@ -159,7 +159,7 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_decision_latency_ms_count %llu\n",
                         LOAD(m->latency_sum_ms), LOAD(m->latency_count));
   rc |= counter(o, "tailtrace_memory_trims_total",
-                "Times free memory was handed back to the system after held bytes fell by half.",
+                "Times free memory was handed back to the system after held bytes fell.",
                 LOAD(m->memory_trims));
   rc |= counter(o, "tailtrace_spans_kept_total",
                 "Spans of traces decided keep (late spans included), counted once whatever the "

@@ -814,8 +814,9 @@ static void trim_buffers(shard_t *s) {
 
 /* After a burst, the allocator keeps the pages of what was freed: glibc returns memory to the
  * system only from the top of its heaps, so the collector's RSS would stay at the burst's peak.
- * Once the held bytes have fallen by half of their peak (and by 16 MiB or more), shard 0
- * asks glibc to hand free pages back, at most every 5 s (on the pipeline clock). */
+ * Once the held bytes have fallen by a quarter of their peak since the last trim, and by 16 MiB
+ * or more, shard 0 asks glibc to hand free pages back, at most every 5 s (pipeline clock); a
+ * burst that drains over several rounds gets a trim for each step. */
 static void return_memory(shard_t *s, uint64_t now) {
   struct tt_pipeline_s *p = s->p;
   if (s->idx != 0)
@@ -824,7 +825,7 @@ static void return_memory(shard_t *s, uint64_t now) {
   int64_t held = atomic_load_explicit(&p->metrics.bytes_held, memory_order_relaxed);
   if (held > p->trim_peak)
     p->trim_peak = held;
-  if (p->trim_peak - held < (16 << 20) || held > p->trim_peak / 2 ||
+  if (p->trim_peak - held < (16 << 20) || held > p->trim_peak / 4 * 3 ||
       now - p->trim_last_ns < 5000000000ull)
     return;
 #ifdef __GLIBC__
