@@ -71,6 +71,13 @@ void tt__fair_note(tt_fair_t *f, uint64_t peer, uint64_t bytes, uint64_t now_ms)
   pthread_mutex_unlock(&f->mu);
 }
 
+void tt__fair_seen(tt_fair_t *f, uint64_t peer, uint64_t now_ms) {
+  pthread_mutex_lock(&f->mu);
+  decay(f, now_ms);
+  lookup(f, peer, now_ms)->seen_ms = now_ms;
+  pthread_mutex_unlock(&f->mu);
+}
+
 bool tt__fair_admit(tt_fair_t *f, uint64_t peer, uint64_t bytes, uint64_t now_ms) {
   pthread_mutex_lock(&f->mu);
   decay(f, now_ms);

@@ -25,6 +25,11 @@ void tt__fair_free(tt_fair_t *f);
 /* Records `bytes` admitted for `peer` while memory is not short. */
 void tt__fair_note(tt_fair_t *f, uint64_t peer, uint64_t bytes, uint64_t now_ms);
 
+/* Marks `peer` active without admitting anything: a sender refused at the hard limit still
+ * counts, so the senders over their share are held back at the soft line from then on and the
+ * room they leave is there when it retries. */
+void tt__fair_seen(tt_fair_t *f, uint64_t peer, uint64_t now_ms);
+
 /* While memory is short: true when `peer` is within its share (its recent bytes plus `bytes` at
  * most the active senders' mean, counting these bytes in, or it is the only active sender); the
  * bytes are then recorded as admitted. Either way the sender counts as active. */

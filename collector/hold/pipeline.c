@@ -376,13 +376,14 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
     too_large(p, res, req->len * 2);
     return;
   }
+  uint64_t now_ns = tt__pipeline_now(p), now_ms = now_ns / 1000000;
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget) {
+    tt__fair_seen(p->fair, req->peer, now_ms);
     throttle(p, req, res, false);
     return;
   }
   /* The last eighth of the budget goes to senders within their share, so one that retries at
    * once cannot take every byte the shards free from one that waits as told (fair.h). */
-  uint64_t now_ns = tt__pipeline_now(p), now_ms = now_ns / 1000000;
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget - p->o.memory_budget / 8) {
     if (!tt__fair_admit(p->fair, req->peer, req->len, now_ms)) {
       throttle(p, req, res, true);

@@ -14,7 +14,7 @@ Scenarios:
            then cannot exhaust its descriptors: /healthz answers and the SDK's traces arrive.
   fairness a sender that ignores 429 and Retry-After posts as fast as it can from another address
            into a 4 MiB memory budget; the JS SDK, which honours RetryInfo and backs off, sends
-           errored traces over gRPC. Every one of them must be kept. (Python cannot offer
+           traces over gRPC. Every one of its spans must arrive. (Python cannot offer
            enough load to starve the SDK on its own; the fair-share rule itself is proven by
            tests/collector/hold/test_fair.c and test_budget.c. This checks the whole path: the
            hammer throttled, the polite sender served, nothing lost.)
@@ -68,6 +68,26 @@ def send_traces(col, protocol, work, tag, n_normal=40, n_errors=5):
     traces = run_node(protocol, col.endpoint(protocol), os.path.join(work, tag + ".json"), {
         "TT_E2E_NORMAL": str(n_normal), "TT_E2E_ERRORS": str(n_errors), "TT_E2E_SLOW": "0"})
     return len(traces)
+
+
+def sanitizer():
+    """"asan" or "tsan" when the collector is built with a sanitizer, else None. Their allocators
+    (redzones) and shadow memory make resident memory say nothing about the collector's own use,
+    so the RSS bounds are checked on plain builds: `make test`, and the plain step of .ci/run."""
+    import subprocess
+    out = subprocess.run(["ldd", os.environ.get("TT_COLLECTOR_BIN", "")], capture_output=True,
+                         text=True).stdout
+    return "asan" if "libasan" in out else "tsan" if "libtsan" in out else None
+
+
+def check_rss(grew_mib, bound_mib, what):
+    san = sanitizer()
+    if san is not None:
+        print("RSS bound not checked on this %s build (grew %.0f MiB, bound %.0f MiB on a plain "
+              "build): %s" % (san, grew_mib, bound_mib, what))
+        return
+    if grew_mib > bound_mib:
+        fail("RSS grew %.0f MiB %s (bound %.0f MiB)" % (grew_mib, what, bound_mib))
 
 
 def rss_kib(pid):
@@ -204,11 +224,6 @@ def nofile(work):
 
 def bodies(work):
     budget_mib = 64
-    # Under AddressSanitizer freed buffers wait in a quarantine (256 MiB by default) instead of
-    # going back to the allocator, which would show as resident memory the collector no longer
-    # holds; with none, RSS means the same with and without the sanitizer.
-    os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                  ":quarantine_size_mb=0").lstrip(":")
     col = Collector(work, "", http_opts="receive_budget: %dMiB, max_body_size: 20MiB" % budget_mib)
     conns = []
     refused = 0
@@ -257,9 +272,7 @@ def bodies(work):
         fail("receiving %d bytes, over the budget" % receiving)
     # Fixed overhead beside the budget: the read buffer, one inflate at a time and the allocator's
     # slack; 48 MiB is generous and still far from the 760 MiB the attack sends.
-    grew_mib = (peak - base) / 1024
-    if grew_mib > budget_mib + 48:
-        fail("RSS grew %.0f MiB under the attack (budget %d MiB)" % (grew_mib, budget_mib))
+    check_rss((peak - base) / 1024, budget_mib + 48, "while 19 MiB bodies were held")
     print("OK bodies: %d of 40 19-MiB bodies admitted, %d refused; RSS %d -> %d KiB; "
           "%d traces decided afterwards" % (admitted, refused, base, peak, sent))
 
@@ -288,9 +301,8 @@ def fairness(work):
     col = Collector(work, """
 sink: {type: file, file: {path: "%s", format: json}}
 memory: {budget: 4MiB, max_trace_size: 1MiB}
-decision: {drop_delay: 0s}
 policies:
-  - {name: errors, type: errors}
+  - {name: all, type: ratio, ratio: 1.0}
 """ % sink)
     stop = threading.Event()
     counts = {"sent": 0, "throttled": 0}
@@ -346,15 +358,17 @@ policies:
         for rs in json.loads(line).get("resourceSpans", []):
             for ss in rs.get("scopeSpans", []):
                 for sp in ss.get("spans", []):
-                    kept.add(sp["traceId"])
+                    kept.add(sp["spanId"])
     if r.returncode != 0 or not os.path.exists(manifest):
         fail("the polite sender (JS SDK over gRPC) failed while the hammer ran (%d requests, "
              "%d throttled): %s" % (counts["sent"], counts["throttled"], r.stderr[-600:]))
-    want = {t["traceId"] for t in json.load(open(manifest))["traces"]}
+    # Everything is kept (ratio 1.0), so a span missing from the file was lost on the way in:
+    # the polite sender gave up on a batch the collector kept refusing. (Keeping everything also
+    # keeps early decisions under memory pressure from dropping a trace before its error.)
+    want = {sid for t in json.load(open(manifest))["traces"] for sid in t["spanIds"]}
     if not want <= kept:
-        fail("%d of the polite sender's %d errored traces were not kept" %
-             (len(want - kept), len(want)))
-    print("OK fairness: all %d errored traces of the polite sender kept while a sender ignoring "
+        fail("%d of the polite sender's %d spans did not arrive" % (len(want - kept), len(want)))
+    print("OK fairness: all %d spans of the polite sender arrived while a sender ignoring "
           "429 made %d requests (%d throttled)" % (len(want), counts["sent"], counts["throttled"]))
 
 
@@ -465,8 +479,6 @@ def grpc_bodies(work):
     """Connections that each hold Export streams with all of a 4 MiB message but its last byte:
     what gRPC core buffers for calls that never complete."""
     col = Collector(work, "")
-    os.environ["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                                  ":quarantine_size_mb=0").lstrip(":")
     attackers = []
     try:
         base = rss_kib(col.proc.pid)
@@ -499,10 +511,7 @@ def grpc_bodies(work):
     # (32 x max_message_size) plus, for streams no slot has taken, their HTTP/2 window (64 KiB;
     # 16 connections x 16 streams here), beside the same fixed overhead as the HTTP case.
     bound_mib = 32 * 4 + 16 * 16 * 64 / 1024 + 48
-    grew_mib = (peak - base) / 1024
-    if grew_mib > bound_mib:
-        fail("RSS grew %.0f MiB while gRPC bodies were held (bound %.0f MiB)" % (grew_mib,
-                                                                               bound_mib))
+    check_rss((peak - base) / 1024, bound_mib, "while gRPC bodies were held")
     print("OK grpc-bodies: attackers sent %d MiB of unfinished messages; RSS %d -> %d KiB "
           "(bound %.0f MiB of growth); %d traces decided afterwards" %
           (total >> 20, base, peak, bound_mib, sent))

@@ -72,6 +72,19 @@ static void more_senders_than_slots_should_forget_the_longest_silent(void **stat
   tt__fair_free(f);
 }
 
+static void a_sender_refused_at_the_hard_limit_should_still_count_as_active(void **state) {
+  (void)state;
+  tt_fair_t *f = tt__fair_new();
+  tt__fair_note(f, 1, 1 << 20, 1000); /* the heavy one filled the budget alone */
+  assert_true(tt__fair_admit(f, 1, 100, 1000));
+  /* The polite one was refused before any share was computed; it is active all the same, so
+   * the heavy one now waits at the soft line and the room it leaves is there for the retry. */
+  tt__fair_seen(f, 2, 1100);
+  assert_false(tt__fair_admit(f, 1, 100, 1200));
+  assert_true(tt__fair_admit(f, 2, 100, 2100));
+  tt__fair_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_lone_sender_should_always_be_within_its_share),
@@ -79,6 +92,7 @@ int main(void) {
       cmocka_unit_test(recent_bytes_should_halve_every_second),
       cmocka_unit_test(a_sender_silent_for_five_seconds_should_stop_counting),
       cmocka_unit_test(more_senders_than_slots_should_forget_the_longest_silent),
+      cmocka_unit_test(a_sender_refused_at_the_hard_limit_should_still_count_as_active),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
