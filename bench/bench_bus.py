@@ -34,10 +34,10 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from bench_procs import forget, free_port, kill_all, note, start, stop, wait_until  # noqa: E402
 from e2e_lib import metrics as scrape_metrics  # noqa: E402  (the e2e tests' /metrics parser)
 BUILD = os.path.join(ROOT, "build")
 QUICK = False
-PROCS = []  # every process started here, killed at exit
 WORK = tempfile.mkdtemp(prefix="tt-bench-bus-")
 MIB = 1 << 20
 
@@ -49,57 +49,10 @@ def emit(name, value, unit, **ctx):
     print(json.dumps(d), flush=True)
 
 
-def note(msg):
-    print(json.dumps({"note": msg}), flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def wait_until(pred, timeout, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if pred():
-                return True
-        except OSError:
-            pass
-        time.sleep(step)
-    return False
-
-
-def start(argv, **kw):
-    p = subprocess.Popen(argv, **kw)
-    PROCS.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=15):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
-    if p in PROCS:
-        PROCS.remove(p)
-
-
-def kill_all():
-    for p in list(PROCS):
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-    PROCS.clear()
 
 
 # ---- /proc ---------------------------------------------------------------------------------
@@ -357,7 +310,7 @@ def run_load(port, spans, seconds, conns=2, traces=10, per=10, rate=0, error_per
                str(rate), str(error_permille), str(id_base)], stdout=subprocess.PIPE,
               stderr=subprocess.PIPE, text=True)
     out, err = p.communicate(timeout=seconds + 60)
-    PROCS.remove(p)
+    forget(p)
     if p.returncode != 0:
         raise RuntimeError("bench_bus_load failed: %s" % err.strip())
     return {d["name"]: d["value"] for d in map(json.loads, out.splitlines())}
@@ -426,7 +379,7 @@ policies: [{type: ratio, ratio: 0}]
                             rss_bytes(c.proc.pid), m["tailtrace_decided_cache_bytes"],
                             msum(m, "tailtrace_traces_decided_total")))
     p.communicate(timeout=30)
-    PROCS.remove(p)
+    forget(p)
     if samples:
         samples.sort()
         b, t, r, cache, decided = samples[len(samples) // 2]

@@ -43,11 +43,11 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from bench_procs import forget, free_port, kill_all, note, start, stop, wait_until  # noqa: E402
 from e2e_lib import metrics as scrape_metrics  # noqa: E402  (the e2e tests' /metrics parser)
 
 BUILD = os.path.join(ROOT, "build")
 QUICK = False
-PROCS = []
 WORK = tempfile.mkdtemp(prefix="tt-bench-load-")
 MIB = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -76,61 +76,14 @@ def emit(name, value, unit, **ctx):
     print(json.dumps(d), flush=True)
 
 
-def note(msg):
-    print(json.dumps({"note": msg}), flush=True)
-
 
 class Unmeasured(Exception):
     pass
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def wait_until(pred, timeout, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if pred():
-                return True
-        except OSError:
-            pass
-        time.sleep(step)
-    return False
 
-
-def start(argv, **kw):
-    p = subprocess.Popen(argv, **kw)
-    PROCS.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=20):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
-    if p in PROCS:
-        PROCS.remove(p)
-
-
-def kill_all():
-    for p in list(PROCS):
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-    PROCS.clear()
 
 
 def proc_status(pid, key):
@@ -193,7 +146,7 @@ class Collector:
                     return
                 raise Unmeasured("collector %s did not start; log %s" % (name, self.log.name))
             except Unmeasured:
-                stop(self.proc)
+                stop(self.proc, timeout=20)
                 self.log.close()
                 with open(self.log.name) as f:
                     if '"errno":98' not in f.read() or attempt == 3:
@@ -239,7 +192,7 @@ shutdown: {deadline: 5s}
         return self.proc.poll() is None
 
     def stop(self):
-        stop(self.proc)
+        stop(self.proc, timeout=20)
         self.log.close()
 
 
@@ -258,8 +211,7 @@ class Loadgen:
         try:
             out, err = self.p.communicate(timeout=self.seconds + 60)
         finally:
-            if self.p in PROCS:
-                PROCS.remove(self.p)
+            forget(self.p)
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
         r = {d["name"]: d["value"] for d in lines}

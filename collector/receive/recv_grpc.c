@@ -520,14 +520,28 @@ static void gconn_drop(tt_grpc_receiver_t *r, uint32_t i) {
   atomic_store_explicit(&r->open, r->ngconns, memory_order_relaxed);
 }
 
+/* Whether descriptor fd still names the socket with inode ino. Asked through /proc (the link's
+ * text is "socket:[ino]") rather than fstat: the descriptor belongs to gRPC core, which may close
+ * it, and another thread reuse its number, at any moment; a path lookup touches no descriptor of
+ * theirs (ThreadSanitizer rightly reports an fstat racing with their accept as a race). */
+static bool fd_is_socket(int fd, ino_t ino) {
+  char path[48], link[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n <= 0)
+    return false;
+  link[n] = '\0';
+  unsigned long long got;
+  return sscanf(link, "socket:[%llu]", &got) == 1 && got == (unsigned long long)ino;
+}
+
 /* Forgets the connections gRPC core has closed: their descriptor is gone or now names another
  * file. Socket inodes are not reused while the kernel hands out new ones, so a descriptor number
  * that came back for a new socket is told apart from the old one. */
 static void gate_sweep(tt_grpc_receiver_t *r) {
   r->last_sweep_ms = now_ms();
   for (uint32_t i = 0; i < r->ngconns;) {
-    struct stat st;
-    if (fstat(r->gconns[i].fd, &st) != 0 || st.st_ino != r->gconns[i].ino || !S_ISSOCK(st.st_mode))
+    if (!fd_is_socket(r->gconns[i].fd, r->gconns[i].ino))
       gconn_drop(r, i);
     else
       i++;
@@ -543,7 +557,10 @@ static bool gate_evict(tt_grpc_receiver_t *r) {
   for (uint32_t i = 0; i < r->ngconns; i++) {
     struct tcp_info ti;
     socklen_t len = sizeof ti;
-    if (getsockopt(r->gconns[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    /* The core may have closed it since the last sweep, and the number gone to another socket:
+     * ask only while it is still ours to ask about. */
+    if (!fd_is_socket(r->gconns[i].fd, r->gconns[i].ino) ||
+        getsockopt(r->gconns[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
       continue;
     if (ti.tcpi_last_data_recv >= EVICT_QUIET_MS && ti.tcpi_last_data_recv > quiet) {
       quiet = ti.tcpi_last_data_recv;
@@ -552,7 +569,10 @@ static bool gate_evict(tt_grpc_receiver_t *r) {
   }
   if (best < 0)
     return false;
-  shutdown(r->gconns[best].fd, SHUT_RDWR);
+  /* Checked again just before: shutting down whatever socket now has the number would end
+   * someone else's connection. (A window of microseconds remains; the sweep keeps it rare.) */
+  if (fd_is_socket(r->gconns[best].fd, r->gconns[best].ino))
+    shutdown(r->gconns[best].fd, SHUT_RDWR);
   gconn_drop(r, (uint32_t)best);
   atomic_fetch_add_explicit(&r->evicted, 1, memory_order_relaxed);
   return true;
