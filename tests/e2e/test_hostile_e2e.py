@@ -297,6 +297,14 @@ def otlp_request(seq, spans=100, pad=400):
 
 
 def fairness(work):
+    # Whether the polite sender's retries (the SDK's own schedule, about 8 s in all) meet a
+    # moment with room depends on how fast the collector decides; under a sanitizer it decides
+    # several times slower, so this runs on plain builds only (ctest reports it skipped here, and
+    # .ci/run's plain step runs it).
+    san = sanitizer()
+    if san is not None:
+        print("SKIP fairness: %s build; the outcome depends on the collector's speed" % san)
+        sys.exit(77)
     sink = os.path.join(work, "kept.jsonl")
     col = Collector(work, """
 sink: {type: file, file: {path: "%s", format: json}}
