@@ -21,25 +21,33 @@ struct tt_admin_s {
   pthread_mutex_t recv_mu;
 };
 
-/* Connection figures of one HTTP server (the OTLP/HTTP receiver or this admin port). */
-static void render_http_conns(tt_buf_t *b, const char *name, const tt_http_server_stats_t *st) {
+typedef struct {
+  const char *cause;
+  uint64_t v;
+} closed_t;
+
+/* One receiver's open connections and the connections it closed, by cause. */
+static void render_conns(tt_buf_t *b, const char *name, uint64_t open, const closed_t *c,
+                         size_t n) {
   tt__buf_appendf(b, "tailtrace_receiver_connections{receiver=\"%s\"} %llu\n", name,
-                  (unsigned long long)st->connections);
-  const struct {
-    const char *cause;
-    uint64_t v;
-  } c[] = {{"limit", st->refused_limit},
-           {"per_ip", st->refused_per_ip},
-           {"evicted", st->evicted},
-           {"header_timeout", st->timeout_header},
-           {"body_timeout", st->timeout_body},
-           {"idle_timeout", st->timeout_idle},
-           {"receive_budget", st->budget_refused}};
-  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+                  (unsigned long long)open);
+  for (size_t i = 0; i < n; i++)
     tt__buf_appendf(b,
                     "tailtrace_receiver_connections_closed_total{receiver=\"%s\",cause=\"%s\"} "
                     "%llu\n",
                     name, c[i].cause, (unsigned long long)c[i].v);
+}
+
+/* The same for one HTTP server (the OTLP/HTTP receiver or this admin port). */
+static void render_http_conns(tt_buf_t *b, const char *name, const tt_http_server_stats_t *st) {
+  const closed_t c[] = {{"limit", st->refused_limit},
+                        {"per_ip", st->refused_per_ip},
+                        {"evicted", st->evicted},
+                        {"header_timeout", st->timeout_header},
+                        {"body_timeout", st->timeout_body},
+                        {"idle_timeout", st->timeout_idle},
+                        {"receive_budget", st->budget_refused}};
+  render_conns(b, name, st->connections, c, sizeof c / sizeof c[0]);
 }
 
 static void render_receivers(struct tt_admin_s *a, tt_buf_t *b) {
@@ -52,41 +60,29 @@ static void render_receivers(struct tt_admin_s *a, tt_buf_t *b) {
          "(closed to make room), header_timeout, body_timeout, idle_timeout, receive_budget "
          "(request answered 429), slot_reclaimed (gRPC call cancelled).\n"
          "# TYPE tailtrace_receiver_connections_closed_total counter\n");
-  tt_http_server_stats_t hs;
+  tt_http_server_stats_t otlp_http, admin;
   if (a->o.http != NULL) {
-    tt__http_receiver_conn_stats(a->o.http, &hs);
-    render_http_conns(b, "otlp_http", &hs);
+    tt__http_receiver_conn_stats(a->o.http, &otlp_http);
+    render_http_conns(b, "otlp_http", &otlp_http);
   }
-  tt__http_server_stats(a->srv, &hs);
-  render_http_conns(b, "admin", &hs);
+  tt__http_server_stats(a->srv, &admin);
+  render_http_conns(b, "admin", &admin);
   if (a->o.grpc != NULL) {
     tt_grpc_receiver_stats_t g;
     tt__grpc_receiver_stats(a->o.grpc, &g);
-    tt__buf_appendf(b, "tailtrace_receiver_connections{receiver=\"otlp_grpc\"} %llu\n",
-                    (unsigned long long)g.connections);
-    const struct {
-      const char *cause;
-      uint64_t v;
-    } c[] = {{"limit", g.refused_limit},
-             {"per_ip", g.refused_per_ip},
-             {"evicted", g.evicted},
-             {"slot_reclaimed", g.slots_reclaimed}};
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
-      tt__buf_appendf(
-          b,
-          "tailtrace_receiver_connections_closed_total{receiver=\"otlp_grpc\",cause=\"%s\"} "
-          "%llu\n",
-          c[i].cause, (unsigned long long)c[i].v);
+    const closed_t c[] = {{"limit", g.refused_limit},
+                          {"per_ip", g.refused_per_ip},
+                          {"evicted", g.evicted},
+                          {"slot_reclaimed", g.slots_reclaimed}};
+    render_conns(b, "otlp_grpc", g.connections, c, sizeof c / sizeof c[0]);
   }
-  if (a->o.http != NULL) {
-    tt__http_receiver_conn_stats(a->o.http, &hs);
+  if (a->o.http != NULL)
     tt__buf_appendf(b,
                     "# HELP tailtrace_receiver_receiving_bytes Bytes of HTTP request bodies being "
                     "received now (held against receive_budget).\n"
                     "# TYPE tailtrace_receiver_receiving_bytes gauge\n"
                     "tailtrace_receiver_receiving_bytes{receiver=\"otlp_http\"} %llu\n",
-                    (unsigned long long)hs.receiving_bytes);
-  }
+                    (unsigned long long)otlp_http.receiving_bytes);
   pthread_mutex_unlock(&a->recv_mu);
 }
 

@@ -501,8 +501,20 @@ static void on_handle_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   if (--c->open_handles > 0)
     return;
+  free(c); /* conn_release freed the session already */
+}
+
+/* Lets go of what a connection holds: its address's count, its session (and with it its share of
+ * the receive budget: that goes now, not when the handles finish closing, for the next request
+ * that arrives) and its two handles. */
+static void conn_release(conn_t *c) {
+  if (c->counted_peer)
+    tt__peer_table_remove(c->srv->peers, &c->peer);
+  c->counted_peer = false;
   tt__http_session_free(c->ss);
-  free(c);
+  c->ss = NULL;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
 static void conn_close(conn_t *c) {
@@ -518,15 +530,7 @@ static void conn_close(conn_t *c) {
     c->next->prev = c->prev;
   srv->nconns--;
   atomic_store_explicit(&srv->open, srv->nconns, memory_order_relaxed);
-  if (c->counted_peer)
-    tt__peer_table_remove(srv->peers, &c->peer);
-  c->counted_peer = false;
-  /* The session (and its share of the receive budget) goes now, not when the handles finish
-   * closing: the budget is for the next request that arrives. */
-  tt__http_session_free(c->ss);
-  c->ss = NULL;
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  conn_release(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -688,10 +692,7 @@ static void on_connection(uv_stream_t *l, int status) {
   /* Refused clients are accepted and closed at once: refusing to accept would leave them in the
    * kernel backlog and the listener readable, spinning the loop. */
   if (c->ss == NULL || uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-    tt__http_session_free(c->ss);
-    c->ss = NULL;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    conn_release(c);
     return;
   }
   struct sockaddr_storage sa;
@@ -718,12 +719,7 @@ static void on_connection(uv_stream_t *l, int status) {
     }
   }
   if (refuse) {
-    if (c->counted_peer)
-      tt__peer_table_remove(srv->peers, &c->peer);
-    tt__http_session_free(c->ss);
-    c->ss = NULL;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    conn_release(c);
     return;
   }
   c->closing = false;

@@ -578,6 +578,11 @@ static bool gate_evict(tt_grpc_receiver_t *r) {
   return true;
 }
 
+static bool at_ip_cap(const tt_grpc_receiver_t *r, const tt_peer_addr_t *a) {
+  return r->o.max_connections_per_ip &&
+         tt__peer_table_count(r->peers, a) >= r->o.max_connections_per_ip;
+}
+
 static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
   for (int n = 0; n < 64; n++) {
     struct sockaddr_storage sa;
@@ -589,12 +594,10 @@ static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
     bool have_peer = tt__peer_addr_from_sockaddr((struct sockaddr *)&sa, &g.peer) == 0;
     /* Counts may include connections gRPC core closed since the last sweep: sweep before
      * refusing, at most every 100 ms so a flood of connects costs no more than that. */
-    bool over_ip = have_peer && r->o.max_connections_per_ip &&
-                   tt__peer_table_count(r->peers, &g.peer) >= r->o.max_connections_per_ip;
+    bool over_ip = have_peer && at_ip_cap(r, &g.peer);
     if ((over_ip || r->ngconns >= r->o.max_connections) && now_ms() - r->last_sweep_ms >= 100) {
       gate_sweep(r);
-      over_ip = have_peer && r->o.max_connections_per_ip &&
-                tt__peer_table_count(r->peers, &g.peer) >= r->o.max_connections_per_ip;
+      over_ip = have_peer && at_ip_cap(r, &g.peer);
     }
     if (over_ip) {
       atomic_fetch_add_explicit(&r->refused_per_ip, 1, memory_order_relaxed);
