@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "inflate.h"
+#include "log.h"
 #include "peers.h"
 
 #define DEFAULT_MAX_BODY (20u * 1024 * 1024)
@@ -460,6 +461,7 @@ struct tt_http_server_s {
   uint32_t nconns;
   tt_peer_table_t *peers; /* open connections per client address */
   bool stopping;
+  bool warned_full;           /* the first connection refused or evicted at a cap was logged */
   _Atomic size_t budget_used; /* bytes of request bodies being received, all connections */
   _Atomic uint64_t open, refused_limit, refused_per_ip, evicted, timeout_header, timeout_body,
       timeout_idle, budget_refused;
@@ -675,6 +677,18 @@ static conn_t *pick_victim(tt_http_server_t *srv) {
   return best;
 }
 
+/* A cap that starts to bite is worth one line, not one per connection: the counters on /metrics
+ * (tailtrace_receiver_connections_closed_total) carry the rest. */
+static void warn_full_once(tt_http_server_t *srv, const char *cause) {
+  if (srv->warned_full)
+    return;
+  srv->warned_full = true;
+  TT_LOG(TT_LOG_WARN, "connection cap reached; further refusals are only counted",
+         "\"server\":\"%s\",\"cause\":\"%s\",\"max_connections\":%u,"
+         "\"max_connections_per_ip\":%u",
+         srv->name, cause, srv->o.max_connections, srv->o.max_connections_per_ip);
+}
+
 static void on_connection(uv_stream_t *l, int status) {
   tt_http_server_t *srv = l->data;
   if (status < 0 || srv->stopping)
@@ -703,6 +717,7 @@ static void on_connection(uv_stream_t *l, int status) {
     uint32_t n = tt__peer_table_count(srv->peers, &c->peer);
     if (srv->o.max_connections_per_ip && n >= srv->o.max_connections_per_ip) {
       atomic_fetch_add_explicit(&srv->refused_per_ip, 1, memory_order_relaxed);
+      warn_full_once(srv, "per_ip");
       refuse = true;
     } else if (tt__peer_table_add(srv->peers, &c->peer) != 0) {
       c->counted_peer = true;
@@ -712,9 +727,11 @@ static void on_connection(uv_stream_t *l, int status) {
     conn_t *victim = pick_victim(srv);
     if (victim != NULL) {
       atomic_fetch_add_explicit(&srv->evicted, 1, memory_order_relaxed);
+      warn_full_once(srv, "evicted");
       conn_close(victim);
     } else {
       atomic_fetch_add_explicit(&srv->refused_limit, 1, memory_order_relaxed);
+      warn_full_once(srv, "limit");
       refuse = true;
     }
   }

@@ -38,6 +38,7 @@
 #include <grpc/support/alloc.h>
 
 #include "inflate.h"
+#include "log.h"
 #include "peers.h"
 #include "validate.h"
 
@@ -101,6 +102,7 @@ struct tt_grpc_receiver_s {
   _Atomic uint64_t *peer_by_fd;
   int npeer_by_fd;
   int64_t last_sweep_ms;
+  bool warned_full; /* gate thread: the first refusal or eviction at a cap was logged */
   _Atomic uint64_t open, refused_limit, refused_per_ip, evicted, slots_reclaimed;
   grpc_server *server;
   grpc_completion_queue *cq;
@@ -548,6 +550,17 @@ static void gate_sweep(tt_grpc_receiver_t *r) {
   }
 }
 
+/* One line when a cap starts to bite; the counters carry the rest. Gate thread. */
+static void warn_full_once(tt_grpc_receiver_t *r, const char *cause) {
+  if (r->warned_full)
+    return;
+  r->warned_full = true;
+  TT_LOG(TT_LOG_WARN, "connection cap reached; further refusals are only counted",
+         "\"server\":\"otlp-grpc\",\"cause\":\"%s\",\"max_connections\":%u,"
+         "\"max_connections_per_ip\":%u",
+         cause, r->o.max_connections, r->o.max_connections_per_ip);
+}
+
 /* At the cap, the connection whose client has been silent longest (at least EVICT_QUIET_MS, by
  * the kernel's TCP_INFO) is shut down; gRPC core sees the end of the stream and closes it. A
  * client that exports every few seconds is never the quietest of a crowd of idle sockets. */
@@ -575,6 +588,7 @@ static bool gate_evict(tt_grpc_receiver_t *r) {
     shutdown(r->gconns[best].fd, SHUT_RDWR);
   gconn_drop(r, (uint32_t)best);
   atomic_fetch_add_explicit(&r->evicted, 1, memory_order_relaxed);
+  warn_full_once(r, "evicted");
   return true;
 }
 
@@ -601,11 +615,13 @@ static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
     }
     if (over_ip) {
       atomic_fetch_add_explicit(&r->refused_per_ip, 1, memory_order_relaxed);
+      warn_full_once(r, "per_ip");
       close(fd);
       continue;
     }
     if (r->ngconns >= r->o.max_connections && !gate_evict(r)) {
       atomic_fetch_add_explicit(&r->refused_limit, 1, memory_order_relaxed);
+      warn_full_once(r, "limit");
       close(fd);
       continue;
     }
