@@ -39,8 +39,17 @@ typedef struct span_rec {
   uint64_t start_ns, end_ns;
   uint32_t len;
   bool root;
+  uint8_t signals; /* TT_SPAN_SIG_* from the handler's scan: the errors policy reads them */
+  uint8_t bits;    /* REC_* */
   uint8_t data[];
 } span_rec_t;
+
+/* What else a decision may need from a span, noted by the handler so that the shard builds a
+ * span's view from its record alone, without touching its bytes (cold by decision time), unless
+ * the span has a trace_state (ot=rv may replace the trace id's randomness) or a policy reads
+ * span names. */
+#define REC_HAS_PARENT 1u
+#define REC_HAS_TRACE_STATE 2u
 
 /* HELD: undecided. PENDING: decided, but the decision is not final for decision.drop_delay: the
  * spans stay held, later spans join them, and evidence (a late span a keep policy matches)
@@ -124,6 +133,7 @@ typedef struct shard {
    * trim_buffers in shard.c). */
   atomic_uint_fast64_t buffer_bytes;
   tt_policy_set_t *pol; /* reference held for the current round */
+  bool pol_reads_names; /* pol has a policy that reads span names (build_views) */
 } shard_t;
 
 struct tt_pipeline_s {

@@ -363,8 +363,22 @@ static long build_views(shard_t *s, trace_t *t) {
   long n = 0;
   for (span_rec_t *r = t->spans; r != NULL; r = r->next) {
     tt_span_view_t *v = &s->views[n];
-    if (tt__wire_scan_span(r->data, r->len, &v->facts) != 0)
-      continue; /* cannot happen: the handler scanned these bytes already */
+    if (s->pol_reads_names || (r->bits & REC_HAS_TRACE_STATE)) {
+      /* The handler checked these bytes: read again without checks. */
+      tt__wire_span_facts(r->data, r->len, &v->facts);
+    } else {
+      /* What the policies read, from the record (pipeline_int.h): the span's bytes stay cold. */
+      memset(&v->facts, 0, sizeof v->facts);
+      v->facts.trace_id = r->trace_id;
+      v->facts.trace_id_len = 16;
+      v->facts.span_id = (const uint8_t *)&r->span_id;
+      v->facts.span_id_len = 8;
+      v->facts.parent_span_id_len = (r->bits & REC_HAS_PARENT) ? 8 : 0;
+      v->facts.start_ns = r->start_ns;
+      v->facts.end_ns = r->end_ns;
+      v->facts.status_code = (r->signals & TT_SPAN_SIG_STATUS_ERROR) ? 2 : 0;
+    }
+    v->facts.signals = r->signals;
     v->data = r->data;
     v->len = r->len;
     v->resource = r->res->resource;
@@ -876,6 +890,7 @@ void *tt__shard_main(void *arg) {
     s->pol = p->policies;
     tt__policy_set_ref(s->pol);
     pthread_mutex_unlock(&p->pol_mu);
+    s->pol_reads_names = tt__policy_set_reads_names(s->pol);
 
     uint64_t now = tt__pipeline_now(p);
     for (span_rec_t *r = in, *next; r != NULL; r = next) {

@@ -287,14 +287,7 @@ void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_
     msg = inflated.data;
     len = inflated.len;
   }
-  char err[200], m[256];
-  if (tt__otlp_validate_export_request(msg, len, err, sizeof err) != 0) {
-    tt__buf_free(&inflated);
-    a->outcome = TT_GRPC_MALFORMED;
-    snprintf(m, sizeof m, "malformed ExportTraceServiceRequest: %s", err);
-    answer(a, GRPC_STATUS_INVALID_ARGUMENT, m, 0);
-    return;
-  }
+  /* The handler checks the message's framing as it walks it (request.h): no walk here. */
   tt_export_request_t req = {len ? msg : (const uint8_t *)"", len, "grpc", peer};
   tt_export_result_t res;
   memset(&res, 0, sizeof res);
@@ -328,7 +321,7 @@ void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_
     }
     return;
   }
-  a->outcome = TT_GRPC_REJECTED;
+  a->outcome = res.status == TT_EXPORT_INVALID ? TT_GRPC_MALFORMED : TT_GRPC_REJECTED;
   switch (res.status) {
     case TT_EXPORT_INVALID:
       answer(a, GRPC_STATUS_INVALID_ARGUMENT, res.message[0] ? res.message : "invalid data", 0);
