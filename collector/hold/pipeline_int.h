@@ -62,6 +62,7 @@ typedef struct trace {
   struct trace *lprev, *lnext; /* wheel slot while held; decided FIFO afterwards */
   span_rec_t *spans, **tail;   /* held spans, arrival order */
   uint32_t nspans;
+  uint32_t hash; /* of id, keyed (shard.c) */
   uint8_t state;
   uint8_t deadline_trigger;
   uint8_t dkind;     /* pending or final: the decision's policy kind */
@@ -92,6 +93,10 @@ typedef struct trace {
 
 #define TT_WHEEL_SLOTS 1024
 
+/* Spans in a shard's inbox that wake it before its next tick: enough that the shard takes a batch
+ * per wake-up, few enough that they are still in cache when it does. */
+#define TT_INBOX_WAKE_SPANS 2048
+
 struct tt_pipeline_s;
 
 /* One shard. `mu` guards the inbox and the control fields; everything under "owned" belongs to
@@ -105,6 +110,7 @@ typedef struct shard {
   pthread_cond_t wake;
   pthread_cond_t done;
   span_rec_t *in_head, **in_tail;
+  size_t in_n; /* spans in the inbox */
   uint64_t sync_req, sync_done;
   tt_bus_answer_t *ans; /* bus answers for this shard, from the bus thread */
   size_t nans, ans_cap;
