@@ -274,8 +274,9 @@ static const key_t_ keys[] = {
      "A trace decided drop is held this much longer: a late span that a keep policy matches "
      "(an error, a slow span, a keep rule) turns it into a keep, sent complete. 0 = drops are "
      "final at once. The default covers the OpenTelemetry SDKs' 5 s export timer."},
-    {"decision.tick", CT_DURATION, "50ms", OFF(tick_ms), 0, tt__config_v_positive,
-     "Timing wheel resolution: decisions happen within one tick of their time."},
+    {"decision.tick", CT_DURATION, "20ms", OFF(tick_ms), 0, tt__config_v_positive,
+     "Timing wheel resolution, and how often each shard takes the spans received meanwhile: "
+     "decisions happen within one tick of their time."},
     {"memory.budget", CT_SIZE, "256MiB", OFF(memory_budget), 0, v_budget,
      "Bytes held for undecided traces (span bytes + bookkeeping) and for the decided-trace cache "
      "(which may use at most a quarter of it). Past 90% the costliest traces (size x age) are "

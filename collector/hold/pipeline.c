@@ -23,7 +23,7 @@ void tt__pipeline_opts_default(tt_pipeline_opts_t *o) {
   o->idle_timeout_ns = 15000000000ull;
   o->max_trace_age_ns = 60000000000ull;
   o->drop_delay_ns = 6000000000ull;
-  o->tick_ns = 50000000ull;
+  o->tick_ns = 20000000ull;
   o->memory_budget = 256ull << 20;
   o->max_trace_bytes = 16ull << 20;
   o->retry_after_ms = 1000;
@@ -537,7 +537,7 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
   if (p->o.clock == NULL)
     p->o.clock = mono_clock;
   if (p->o.tick_ns == 0)
-    p->o.tick_ns = 50000000ull;
+    p->o.tick_ns = 20000000ull;
   unsigned n = o->workers;
   if (n == 0) {
     long c = sysconf(_SC_NPROCESSORS_ONLN);

@@ -8,6 +8,7 @@
 
 #include "pipeline.h"
 #include "buf.h"
+#include "dropped.h"
 #include "fair.h"
 
 /* Bytes shared by every span of one ResourceSpans (or one ScopeSpans) of one request: the
@@ -53,7 +54,8 @@ typedef struct span_rec {
 
 /* HELD: undecided. PENDING: decided, but the decision is not final for decision.drop_delay: the
  * spans stay held, later spans join them, and evidence (a late span a keep policy matches)
- * makes it a keep. KEPT / DROPPED: final; only the tombstone is left, for late spans. */
+ * makes it a keep. KEPT: final; only the record is left, for late spans. DROPPED: final, for the
+ * moment the record is freed; the id is then remembered in the shard's dropped set. */
 typedef enum { TRACE_HELD = 0, TRACE_PENDING, TRACE_KEPT, TRACE_DROPPED } trace_state_t;
 
 typedef struct trace {
@@ -124,9 +126,10 @@ typedef struct shard {
   size_t npending;
   trace_t *dirty; /* pending traces that spans joined this round */
   trace_t *wheel[TT_WHEEL_SLOTS];
-  uint64_t wheel_tick; /* last tick processed */
-  trace_t *dec_head, *dec_tail;
+  uint64_t wheel_tick;          /* last tick processed */
+  trace_t *dec_head, *dec_tail; /* kept traces' records, oldest first */
   size_t ndecided;
+  tt_dropped_t drops;   /* dropped traces' ids (dropped.h) */
   uint64_t cache_bytes; /* what the decided-id cache costs, counted against memory.budget */
   atomic_uint_fast64_t held_bytes; /* written by the shard, read for pressure decisions */
   tt_buf_t out;

@@ -253,12 +253,49 @@ static void decided_push(shard_t *s, trace_t *t) {
   tt__pipeline_account_cache(s->p, (int64_t)cost);
 }
 
+/* The most ids the shard remembers, kept and dropped together. */
+static size_t cache_cap(const shard_t *s) {
+  return (size_t)(s->p->o.late_cache_traces / s->p->nshards);
+}
+
+/* Remembers a dropped trace's id in place of its record; counts the difference in the cache. */
+static void remember_dropped(shard_t *s, const uint8_t id[16], uint32_t hash, uint64_t now) {
+  uint32_t before = s->drops.n;
+  size_t cap = cache_cap(s);
+  if (tt__dropped_add(&s->drops, id, hash, now, cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap) != 0)
+    return; /* without memory, the id is forgotten: its late spans are held as a new trace */
+  int64_t delta = ((int64_t)s->drops.n - (int64_t)before) * (int64_t)TT_DROPPED_ENTRY_COST;
+  s->cache_bytes += (uint64_t)delta;
+  tt__pipeline_account_cache(s->p, delta);
+}
+
+static void forget_oldest_dropped(shard_t *s) {
+  tt__dropped_pop(&s->drops);
+  s->cache_bytes -= TT_DROPPED_ENTRY_COST;
+  tt__pipeline_account_cache(s->p, -(int64_t)TT_DROPPED_ENTRY_COST);
+}
+
+/* Forgets decided traces, the oldest first (kept records and dropped ids by when they were
+ * decided), past the cache's count or byte cap or its ttl. */
 static void decided_expire(shard_t *s, uint64_t now) {
   const tt_pipeline_opts_t *o = &s->p->o;
-  size_t cap = (size_t)(o->late_cache_traces / s->p->nshards);
+  size_t cap = cache_cap(s);
   uint64_t cap_bytes = o->memory_budget / 4 / s->p->nshards;
-  while (s->dec_head != NULL && (s->ndecided > cap || s->cache_bytes > cap_bytes ||
-                                 s->dec_head->decided_ns + o->late_cache_ttl_ns <= now)) {
+  for (;;) {
+    uint64_t dropped_ns = 0;
+    bool have_dropped = tt__dropped_oldest(&s->drops, &dropped_ns);
+    if (s->dec_head == NULL && !have_dropped)
+      break;
+    bool take_dropped =
+        have_dropped && (s->dec_head == NULL || dropped_ns <= s->dec_head->decided_ns);
+    uint64_t oldest = take_dropped ? dropped_ns : s->dec_head->decided_ns;
+    if (s->ndecided + s->drops.n <= cap && s->cache_bytes <= cap_bytes &&
+        oldest + o->late_cache_ttl_ns > now)
+      break;
+    if (take_dropped) {
+      forget_oldest_dropped(s);
+      continue;
+    }
     trace_t *t = s->dec_head;
     s->dec_head = t->lnext;
     if (s->dec_head != NULL)
@@ -505,7 +542,16 @@ static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t 
   t->decided_ns = now;
   s->nheld--;
   atomic_fetch_sub_explicit(&p->metrics.traces_held, 1, memory_order_relaxed);
-  decided_push(s, t);
+  if (keep) {
+    decided_push(s, t);
+    return;
+  }
+  /* A dropped trace leaves only its id (dropped.h). */
+  uint8_t id[16];
+  memcpy(id, t->id, 16);
+  uint32_t hash = t->hash;
+  remove_trace(s, t);
+  remember_dropped(s, id, hash, now);
 }
 
 /* Makes a pending trace's own decision final (drop_delay is over, memory pressure, shutdown). */
@@ -639,12 +685,13 @@ static void check_dirty(shard_t *s, uint64_t now) {
 }
 
 /* A span whose trace was decided follows the decision: kept traces' late spans go straight out
- * with the same weight and reason; dropped traces' late spans are counted and freed. */
+ * with the same weight and reason; dropped traces' late spans (t NULL: only the id is left) are
+ * counted and freed. */
 static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
   struct tt_pipeline_s *p = s->p;
-  if (t->state == TRACE_KEPT && ring_has(t, r->span_id)) {
+  if (t != NULL && t->state == TRACE_KEPT && ring_has(t, r->span_id)) {
     atomic_fetch_add_explicit(&p->metrics.spans_duplicate, 1, memory_order_relaxed);
-  } else if (t->state == TRACE_KEPT) {
+  } else if (t != NULL && t->state == TRACE_KEPT) {
     ring_push(t, r->span_id);
     bool done = false;
     tt_annotation_t a = {t->threshold, t->reason, "late", t->id};
@@ -667,6 +714,10 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
   trace_t *t = lookup(s, r->trace_id, h);
   if (t != NULL && (t->state == TRACE_KEPT || t->state == TRACE_DROPPED)) {
     late_span(s, t, r);
+    return;
+  }
+  if (t == NULL && tt__dropped_has(&s->drops, r->trace_id, h)) {
+    late_span(s, NULL, r);
     return;
   }
   bool fresh = t == NULL;
@@ -951,6 +1002,7 @@ void tt__shard_destroy(shard_t *s) {
   free(s->buckets);
   s->buckets = NULL;
   s->nbuckets = 0;
+  tt__dropped_free(&s->drops);
   tt__buf_free(&s->out);
   tt__buf_free(&s->scratch);
   tt__buf_free(&s->scratch2);

@@ -118,8 +118,14 @@ def main():
             end = time.time() + 30
             while time.time() < end:
                 m = metrics(admin)
+                # Every accepted span taken by a shard and final (shards take their inbox once
+                # a tick): kept, dropped or a duplicate.
+                final = (msum(m, "tailtrace_spans_kept_total") +
+                         msum(m, "tailtrace_spans_dropped_total") +
+                         msum(m, "tailtrace_spans_duplicate_total"))
                 if (msum(m, "tailtrace_traces_decided_total") >= expect_traces and
-                        m["tailtrace_traces_held"] == 0):
+                        m["tailtrace_traces_held"] == 0 and
+                        final == msum(m, "tailtrace_spans_accepted_total")):
                     return m
                 time.sleep(0.1)
             return metrics(admin)
