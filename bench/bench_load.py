@@ -346,7 +346,7 @@ def bench_fixed():
              throttled_requests=msum(b["m"], "tailtrace_requests_refused_total",
                                      cause="throttled"),
              decision="root_grace 200ms, drop_delay 1s, tick 20ms, budget 1GiB" if decision
-             else "defaults: root_grace 2s, drop_delay 6s, tick 50ms, budget 256MiB",
+             else "defaults: root_grace 2s, drop_delay 6s, tick 20ms, budget 256MiB",
              means="VmRSS at the end of the run, the decided-trace cache full")
 
 
