@@ -341,13 +341,13 @@ policies: [{type: ratio, ratio: 0}]
         ctx = dict(spans_per_trace=per, spans_held=int(spans), traces_pending=int(
             m["tailtrace_traces_pending"]), span_bytes=load["load_span_bytes"],
             all_pending=ok, drop_delay="120s", workers=2)
-        emit("drop_delay_bytes_per_held_span", m["tailtrace_bytes_held"] / spans, "bytes", **ctx,
-             source="tailtrace_bytes_held / spans held (budget accounting), pending drops")
-        emit("undecided_bytes_per_held_span", m_undecided["tailtrace_bytes_held"] / spans,
-             "bytes", **ctx, source="tailtrace_bytes_held right after the send, before root_grace")
+        emit("drop_delay_bytes_per_held_span", m["tailtrace_held_bytes"] / spans, "bytes", **ctx,
+             source="tailtrace_held_bytes / spans held (budget accounting), pending drops")
+        emit("undecided_bytes_per_held_span", m_undecided["tailtrace_held_bytes"] / spans,
+             "bytes", **ctx, source="tailtrace_held_bytes right after the send, before root_grace")
         emit("drop_delay_rss_bytes_per_held_span", (rss1 - rss0) / spans, "bytes", **ctx,
              rss_before=rss0, rss_after=rss1, source="VmRSS growth / spans held")
-        bps = m["tailtrace_bytes_held"] / spans
+        bps = m["tailtrace_held_bytes"] / spans
         for dd in (0, 6):
             rate = 0.9 * budget / (bps * (2 + dd))
             emit("sustainable_spans_per_s_drop_delay_%ds" % dd, rate, "spans/s",
@@ -375,7 +375,7 @@ policies: [{type: ratio, ratio: 0}]
         time.sleep(0.25)
         if time.time() - t0 > 9.5:  # past grace + delay + a margin
             m = c.metrics()
-            samples.append((m["tailtrace_bytes_held"], m["tailtrace_traces_held"],
+            samples.append((m["tailtrace_held_bytes"], m["tailtrace_traces_held"],
                             rss_bytes(c.proc.pid), m["tailtrace_decided_cache_bytes"],
                             msum(m, "tailtrace_traces_decided_total")))
     p.communicate(timeout=30)
