@@ -233,6 +233,7 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
     tt_spool_stats_t ss;
     tt__spool_stats(s->spool, &ss);
     out->spool_bytes = ss.waiting_bytes;
+    out->spool_budget_bytes = ss.budget_bytes;
     out->spool_batches = ss.records;
     out->spool_corrupt_records = ss.corrupt_records;
     out->spool_truncated_bytes = ss.truncated_bytes;

@@ -87,6 +87,7 @@ typedef struct {
   uint64_t spans_spooled;      /* spans written to the spool (counted again if replayed and
                                   spooled anew after a restart) */
   uint64_t spool_bytes, spool_batches; /* now: waiting in the spool (0 once drained) */
+  uint64_t spool_budget_bytes;         /* what may wait in the spool before the oldest go */
   uint64_t spool_corrupt_records;      /* bad records found when the spool was opened: the rest of
                                           their segment was skipped (lost, span count unknown) */
   uint64_t spool_truncated_bytes;      /* torn segment tails cut off when the spool was opened */

@@ -73,6 +73,10 @@ static const family_t families[] = {
     {"tailtrace_exporter_spool_bytes", "gauge",
      "Bytes of the batches waiting in the disk spool (0 once it is drained).", SOFF(spool_bytes),
      NULL},
+    {"tailtrace_exporter_spool_budget_bytes", "gauge",
+     "What may wait in the disk spool (spool.max_size less one segment) before its oldest "
+     "batches are dropped; 0 without a spool.",
+     SOFF(spool_budget_bytes), NULL},
     {"tailtrace_exporter_spool_batches", "gauge", "Batches waiting in the disk spool.",
      SOFF(spool_batches), NULL},
     {"tailtrace_exporter_oldest_spooled_age_seconds", "gauge", "Age of the oldest spooled batch.",

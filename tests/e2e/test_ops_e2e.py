@@ -20,7 +20,9 @@ Scenarios (argument):
   deploy      every metric name used by deploy/grafana-tailtrace.json's and
               deploy/prometheus-alerts.yaml's expressions is in a live collector's /metrics
               (histograms by their base name), the collector having a file sink and an
-              exporter, as in deploy/tailtrace-collector.yaml.
+              exporter, as in deploy/tailtrace-collector.yaml; docs/collector.md's table of
+              metrics lists exactly the families on /metrics; the rules pass `promtool check
+              rules` when promtool is installed.
 A missing Python module is a failure, never a skip.
 
 Usage: test_ops_e2e.py SCENARIO   (env: TT_SOURCE_DIR, TT_COLLECTOR_BIN)
@@ -28,6 +30,7 @@ Usage: test_ops_e2e.py SCENARIO   (env: TT_SOURCE_DIR, TT_COLLECTOR_BIN)
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -266,7 +269,27 @@ def scenario_deploy():
             missing.append("%s: %s" % (where, name))
     if missing:
         fail("metric names not in /metrics:\n  " + "\n  ".join(sorted(set(missing))))
-    print("OK deploy: %d expressions, %d metric names, all in /metrics" % (len(exprs), len(used)))
+
+    # docs/collector.md's table of metrics lists exactly what this collector exports.
+    doc = open(os.path.join(SRC, "docs", "collector.md")).read()
+    documented = set(re.findall(r"^  \| `((?:tailtrace|process)_[a-z0-9_]+)` \|", doc, re.M))
+    if documented != have:
+        fail("docs/collector.md's metrics table and /metrics differ:\n  only in the docs: %s\n"
+             "  only on /metrics: %s" % (sorted(documented - have), sorted(have - documented)))
+
+    # The rules' syntax, with Prometheus's own checker when it is installed (Debian: prometheus).
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "rules",
+                            os.path.join(SRC, "deploy", "prometheus-alerts.yaml")],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            fail("promtool check rules:\n" + r.stdout + r.stderr)
+        print("promtool check rules: OK")
+    else:
+        print("promtool is not installed: the rules' PromQL syntax was not checked")
+    print("OK deploy: %d expressions, %d metric names, all in /metrics; the docs' table matches" %
+          (len(exprs), len(used)))
 
 
 def main():
