@@ -16,7 +16,8 @@ Scenarios (argument):
               backend starts on that port: every kept span is delivered and counted delivered
               once the backend acknowledged it, the spool gauges go back to 0 (bytes included),
               the exporter is up and ?backends=1 answers 200. `top` (the live view, stdin not a
-              terminal) prints screens until SIGINT and exits 0.
+              terminal) prints screens until SIGINT and exits 0; on a pseudo-terminal it
+              redraws in place, quits on q and restores the terminal.
   deploy      every metric name used by deploy/grafana-tailtrace.json's and
               deploy/prometheus-alerts.yaml's expressions is in a live collector's /metrics
               (histograms by their base name), the collector having a file sink and an
@@ -102,6 +103,58 @@ def top_once(col):
     if r.returncode != 0:
         fail("top --once exited with %d: %s" % (r.returncode, r.stderr))
     return r.stdout
+
+
+def top_in_a_terminal(col):
+    """The live view on a terminal (a pseudo-terminal here): it redraws in place, quits on q, and
+    leaves the terminal as it found it (canonical mode and echo back, the cursor shown)."""
+    import pty
+    import select
+    import termios
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    top = subprocess.Popen([BINARY, "top", "--interval", "0.2", "--admin",
+                            "127.0.0.1:%d" % col.admin], stdin=slave, stdout=slave,
+                           stderr=slave, close_fds=True)
+    out = b""
+    end = time.time() + 15
+    while time.time() < end and out.count(b"q or Ctrl-C quits") < 2:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            out += os.read(master, 65536)
+    if out.count(b"q or Ctrl-C quits") < 2:
+        top.kill()
+        fail("top drew %d screens on a terminal in 15 s" % out.count(b"q or Ctrl-C quits"))
+    if b"\033[H\033[2J" not in out or b"\033[?25l" not in out:
+        fail("top does not redraw in place on a terminal")
+    os.write(master, b"q")
+    try:
+        rc = top.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        top.kill()
+        fail("top did not quit on q")
+    while True:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    after = termios.tcgetattr(slave)
+    os.close(slave)
+    os.close(master)
+    if rc != 0:
+        fail("top exited with %d on q" % rc)
+    if after[3] != before[3]:
+        fail("top left the terminal's local modes changed (%#x, was %#x)" % (after[3], before[3]))
+    if not out.rstrip().endswith(b"\033[?25h"):
+        fail("top left the cursor hidden")
+    print("top on a terminal: %d screens, quit on q, terminal restored" %
+          out.count(b"q or Ctrl-C quits"))
 
 
 def exporter(name, endpoint, extra=""):
@@ -209,6 +262,7 @@ def scenario_outage():
             fail("top exited with %d on SIGINT: %s" % (top.returncode, err))
         if out.count("EXPORTERS") < 2:
             fail("top printed %d screens in 1 s at 0.2 s intervals" % out.count("EXPORTERS"))
+        top_in_a_terminal(col)
     finally:
         rc = col.stop()
         if peer is not None:
