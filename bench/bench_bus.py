@@ -10,7 +10,7 @@ Groups (all by default; name some to run only those):
   bus          bus_ops/bytes per kept trace and per trace, 3 collectors sidecar-style, then
                N = 3, 6, 12 collectors with each trace touching 3 of them
   propagation  bus_propagation_ms_p50/p99 (sink arrival at B minus sink arrival at A) and the
-               bus batch round trip from tailtrace_bus_batch_rtt_us
+               bus batch round trip from tailtrace_bus_batch_rtt_seconds
   throughput   collector_throughput_spans_per_s and CPU-seconds per million spans, bus off / on
 
 Usage: /usr/bin/python3 bench/bench_bus.py [--build DIR] [--quick] [group ...]
@@ -581,9 +581,11 @@ policies: [{type: errors}, {type: ratio, ratio: 0}]
                  "ms", traces=fast)
         for who, m in (("A", ma), ("B", mb)):
             for qq in (0.5, 0.99):
-                v, le = histogram_quantile(m, "tailtrace_bus_batch_rtt_us", qq)
-                emit("bus_batch_rtt_us_p%d" % int(qq * 100), v, "us", collector=who,
-                     bucket_upper_bound=le, batches=msum(m, "tailtrace_bus_batch_rtt_us_count"),
+                v, le = histogram_quantile(m, "tailtrace_bus_batch_rtt_seconds", qq)
+                us = lambda s: None if s is None else s * 1e6
+                emit("bus_batch_rtt_us_p%d" % int(qq * 100), us(v), "us", collector=who,
+                     bucket_upper_bound=us(le),
+                     batches=msum(m, "tailtrace_bus_batch_rtt_seconds_count"),
                      means="one pipelined batch: first write to last reply (histogram, "
                            "linear inside the bucket)")
     finally:

@@ -264,20 +264,21 @@ int tt__metrics_render_bus(struct tt_bus_s *bus, tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_bus_bytes_total{direction=\"received\"} %llu\n",
                         (unsigned long long)st.bytes_sent, (unsigned long long)st.bytes_received);
   static const uint64_t bounds[TT_BUS_RTT_BUCKETS] = TT_BUS_RTT_BOUNDS_US;
-  rc |= tt__buf_appendf(o, "# HELP tailtrace_bus_batch_rtt_us Round trip of one pipelined batch "
-                           "to a bus node.\n# TYPE tailtrace_bus_batch_rtt_us histogram\n");
+  rc |= tt__buf_appendf(o, "# HELP tailtrace_bus_batch_rtt_seconds Round trip of one pipelined "
+                           "batch to a bus node.\n# TYPE tailtrace_bus_batch_rtt_seconds "
+                           "histogram\n");
   unsigned long long cum = 0;
   for (int i = 0; i < TT_BUS_RTT_BUCKETS; i++) {
     cum += st.rtt_us_buckets[i];
     if (bounds[i] == UINT64_MAX)
-      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_us_bucket{le=\"+Inf\"} %llu\n", cum);
+      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
     else
-      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_us_bucket{le=\"%llu\"} %llu\n",
-                            (unsigned long long)bounds[i], cum);
+      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_seconds_bucket{le=\"%g\"} %llu\n",
+                            (double)bounds[i] / 1e6, cum);
   }
   rc |= tt__buf_appendf(o,
-                        "tailtrace_bus_batch_rtt_us_sum %llu\n"
-                        "tailtrace_bus_batch_rtt_us_count %llu\n",
-                        (unsigned long long)st.rtt_us_sum, (unsigned long long)st.rtt_count);
+                        "tailtrace_bus_batch_rtt_seconds_sum %.6f\n"
+                        "tailtrace_bus_batch_rtt_seconds_count %llu\n",
+                        (double)st.rtt_us_sum / 1e6, (unsigned long long)st.rtt_count);
   return rc ? -12 : 0;
 }
