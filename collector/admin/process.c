@@ -28,7 +28,8 @@ static int start_ticks(unsigned long long *out) {
     return -1;
   /* After ')': field 3 (state) is the first; field 22 is the 20th token. */
   int field = 2;
-  for (char *tok = strtok(p + 1, " "); tok != NULL; tok = strtok(NULL, " ")) {
+  char *save = NULL;
+  for (char *tok = strtok_r(p + 1, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
     if (++field == 22) {
       *out = strtoull(tok, NULL, 10);
       return 0;

@@ -105,8 +105,10 @@ static int scrape(const char *host, const char *port, snap_t *out, char *err, si
   out->at = mono_s();
   out->text = strdup(body + 4);
   tt__buf_free(&b);
-  if (out->text == NULL)
+  if (out->text == NULL) {
+    snprintf(err, errlen, "out of memory");
     return -1;
+  }
   for (char *line = out->text, *next; line != NULL && *line != '\0'; line = next) {
     next = strchr(line, '\n');
     if (next != NULL)
@@ -118,8 +120,11 @@ static int scrape(const char *host, const char *port, snap_t *out, char *err, si
     if (out->n == out->cap) {
       size_t cap = out->cap ? out->cap * 2 : 256;
       sample_t *g = realloc(out->s, cap * sizeof *g);
-      if (g == NULL)
+      if (g == NULL) {
+        snap_free(out);
+        snprintf(err, errlen, "out of memory");
         return -1;
+      }
       out->s = g;
       out->cap = cap;
     }
