@@ -61,7 +61,7 @@ typedef struct {
   atomic_uint_fast64_t latency_sum_ms;
   atomic_uint_fast64_t latency_count;
   /* Set once by tt__metrics_init before any shard decides, read-only afterwards. */
-  uint64_t latency_bounds_ms[TT_LATENCY_BUCKETS_MAX - 1]; /* upper bounds, ascending; +Inf last */
+  uint64_t latency_bounds_ms[TT_LATENCY_BUCKETS_MAX - 1]; /* upper bounds, ascending; +Inf after */
   unsigned latency_nbounds;
   uint64_t memory_budget; /* memory.budget, for tailtrace_memory_budget_bytes and /readyz */
 } tt_metrics_t;
