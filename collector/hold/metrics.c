@@ -14,8 +14,8 @@ const char *tt__trigger_name(tt_trigger_t t) {
   return (unsigned)t < TT_TRIG__COUNT ? trigger_names[t] : "unknown";
 }
 
-/* A log-spaced ladder (1, 2.5, 5 per decade) from 10 ms to 60 s: idle and max_age decisions,
- * early ones and the drop_delay wait land somewhere on it. */
+/* A log-spaced ladder from 10 ms to 60 s (1, 2.5, 5 per decade up to 10 s, then 30 and 60):
+ * idle and max_age decisions, early ones and the drop_delay wait land somewhere on it. */
 static const uint64_t ladder_ms[] = {10,   25,   50,   100,   250,   500,
                                      1000, 2500, 5000, 10000, 30000, 60000};
 /* Around root_grace, in percent of it: most traces are decided one grace (plus up to a wheel
