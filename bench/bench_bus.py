@@ -10,7 +10,7 @@ Groups (all by default; name some to run only those):
   bus          bus_ops/bytes per kept trace and per trace, 3 collectors sidecar-style, then
                N = 3, 6, 12 collectors with each trace touching 3 of them
   propagation  bus_propagation_ms_p50/p99 (sink arrival at B minus sink arrival at A) and the
-               bus batch round trip from tailtrace_bus_batch_rtt_us
+               bus batch round trip from tailtrace_bus_batch_rtt_seconds
   throughput   collector_throughput_spans_per_s and CPU-seconds per million spans, bus off / on
 
 Usage: /usr/bin/python3 bench/bench_bus.py [--build DIR] [--quick] [group ...]
@@ -341,13 +341,13 @@ policies: [{type: ratio, ratio: 0}]
         ctx = dict(spans_per_trace=per, spans_held=int(spans), traces_pending=int(
             m["tailtrace_traces_pending"]), span_bytes=load["load_span_bytes"],
             all_pending=ok, drop_delay="120s", workers=2)
-        emit("drop_delay_bytes_per_held_span", m["tailtrace_bytes_held"] / spans, "bytes", **ctx,
-             source="tailtrace_bytes_held / spans held (budget accounting), pending drops")
-        emit("undecided_bytes_per_held_span", m_undecided["tailtrace_bytes_held"] / spans,
-             "bytes", **ctx, source="tailtrace_bytes_held right after the send, before root_grace")
+        emit("drop_delay_bytes_per_held_span", m["tailtrace_held_bytes"] / spans, "bytes", **ctx,
+             source="tailtrace_held_bytes / spans held (budget accounting), pending drops")
+        emit("undecided_bytes_per_held_span", m_undecided["tailtrace_held_bytes"] / spans,
+             "bytes", **ctx, source="tailtrace_held_bytes right after the send, before root_grace")
         emit("drop_delay_rss_bytes_per_held_span", (rss1 - rss0) / spans, "bytes", **ctx,
              rss_before=rss0, rss_after=rss1, source="VmRSS growth / spans held")
-        bps = m["tailtrace_bytes_held"] / spans
+        bps = m["tailtrace_held_bytes"] / spans
         for dd in (0, 6):
             rate = 0.9 * budget / (bps * (2 + dd))
             emit("sustainable_spans_per_s_drop_delay_%ds" % dd, rate, "spans/s",
@@ -375,7 +375,7 @@ policies: [{type: ratio, ratio: 0}]
         time.sleep(0.25)
         if time.time() - t0 > 9.5:  # past grace + delay + a margin
             m = c.metrics()
-            samples.append((m["tailtrace_bytes_held"], m["tailtrace_traces_held"],
+            samples.append((m["tailtrace_held_bytes"], m["tailtrace_traces_held"],
                             rss_bytes(c.proc.pid), m["tailtrace_decided_cache_bytes"],
                             msum(m, "tailtrace_traces_decided_total")))
     p.communicate(timeout=30)
@@ -581,9 +581,11 @@ policies: [{type: errors}, {type: ratio, ratio: 0}]
                  "ms", traces=fast)
         for who, m in (("A", ma), ("B", mb)):
             for qq in (0.5, 0.99):
-                v, le = histogram_quantile(m, "tailtrace_bus_batch_rtt_us", qq)
-                emit("bus_batch_rtt_us_p%d" % int(qq * 100), v, "us", collector=who,
-                     bucket_upper_bound=le, batches=msum(m, "tailtrace_bus_batch_rtt_us_count"),
+                v, le = histogram_quantile(m, "tailtrace_bus_batch_rtt_seconds", qq)
+                us = lambda s: None if s is None else s * 1e6
+                emit("bus_batch_rtt_us_p%d" % int(qq * 100), us(v), "us", collector=who,
+                     bucket_upper_bound=us(le),
+                     batches=msum(m, "tailtrace_bus_batch_rtt_seconds_count"),
                      means="one pipelined batch: first write to last reply (histogram, "
                            "linear inside the bucket)")
     finally:

@@ -245,7 +245,7 @@ def steady_run(c, proto, seconds, warm, rate=0, conns=4):
         window_s=round(dt, 2), accepted_per_s=acc / dt,
         decided_per_s=(decided_spans(b["m"]) - decided_spans(a["m"])) / dt,
         cpu_per_m=(b["cpu"] - a["cpu"]) * 1e6 / acc, cpu_share=(b["cpu"] - a["cpu"]) / dt,
-        rss=b["rss"], hwm=hwm, bytes_held=b["m"]["tailtrace_bytes_held"],
+        rss=b["rss"], hwm=hwm, bytes_held=b["m"]["tailtrace_held_bytes"],
         throttled=msum(b["m"], "tailtrace_requests_refused_total", cause="throttled"),
         loadgen_cpu_per_m=r["cpu_s"] * 1e6 / max(1, r["loadgen_spans_sent"]), lg=r)
 
@@ -341,7 +341,7 @@ def bench_fixed():
         emit(name, b["rss"], "bytes", protocol="http", workers=2, offered_spans_per_s=FIXED_RATE,
              seconds=seconds, rss_mib=round(b["rss"] / MIB, 1), vmhwm_mib=round(hwm / MIB, 1),
              rss_mib_at_15s=round(rss[min(len(rss) - 1, 15)] / MIB, 1) if rss else None,
-             bytes_held=int(b["m"]["tailtrace_bytes_held"]),
+             bytes_held=int(b["m"]["tailtrace_held_bytes"]),
              decided_cache_bytes=int(b["m"]["tailtrace_decided_cache_bytes"]),
              throttled_requests=msum(b["m"], "tailtrace_requests_refused_total",
                                      cause="throttled"),
@@ -374,13 +374,13 @@ sink: {type: null}
             raise Unmeasured("traces were decided before the measurement (held %d of %d)" % (
                 m["tailtrace_traces_held"], r["loadgen_traces_sent"]))
         wire = r["loadgen_wire_bytes_per_span"]
-        budget = m["tailtrace_bytes_held"] / held
+        budget = m["tailtrace_held_bytes"] / held
         rss = (rss1 - rss0) / held
         ctx = dict(spans_held=int(held), wire_bytes_per_span=wire, protocol="http",
                    shape="10-span traces, 8 attributes a span, 3 requests a trace",
-                   rss_before=rss0, rss_after=rss1, bytes_held=int(m["tailtrace_bytes_held"]))
+                   rss_before=rss0, rss_after=rss1, bytes_held=int(m["tailtrace_held_bytes"]))
         emit("held_budget_bytes_per_span", budget, "bytes", **ctx,
-             means="tailtrace_bytes_held / spans held (what memory.budget counts)")
+             means="tailtrace_held_bytes / spans held (what memory.budget counts)")
         emit("held_rss_bytes_per_span", rss, "bytes", **ctx, means="VmRSS growth / spans held")
         emit("held_rss_per_wire_byte", rss / wire, "ratio", **ctx,
              means="held_rss_bytes_per_span / protobuf bytes a span on the wire")
@@ -480,7 +480,7 @@ policies:
                means="probe's kept span seen in the file sink minus (probe POST start + "
                      "root_grace): an upper bound on the lateness by the probe's round trip "
                      "and the 2 ms poll",
-               collector_decision_latency_ms_count=msum(m, "tailtrace_decision_latency_ms_count"))
+               collector_decision_latency_ms_count=msum(m, "tailtrace_decision_latency_seconds_count"))
     emit("decision_lateness_ms_p50", quantile(late, 0.5), "ms", **ctx)
     emit("decision_lateness_ms_p99", quantile(late, 0.99), "ms", **ctx)
     emit("decision_lateness_ms_max", max(late), "ms", **ctx)
@@ -565,7 +565,7 @@ def bench_overload():
              means="refused answers (all retried) / requests, retries included")
         emit("overload_rss_peak_bytes", max(rss + [b["rss"]]), "bytes", protocol=proto,
              budget_bytes=budget, rss_peak_per_budget=round(max(rss + [b["rss"]]) / budget, 3),
-             vmhwm_bytes=hwm, bytes_held_end=int(b["m"]["tailtrace_bytes_held"]))
+             vmhwm_bytes=hwm, bytes_held_end=int(b["m"]["tailtrace_held_bytes"]))
         emit("overload_healthz_ms_p99", quantile(lat, 0.99), "ms", protocol=proto,
              probes=len(probes), failed=len(probes) - len(lat), p50_ms=round(quantile(lat, 0.5), 3),
              max_ms=round(max(lat), 3), interval_ms=20)

@@ -25,11 +25,13 @@
 #include "recv_http.h"
 #include "sink.h"
 #include "sink_otlp.h"
+#include "top.h"
 #include "version.h"
 
 static void usage(FILE *f) {
   fprintf(f, "usage: tailtrace-collector [--config FILE] [--validate] [--version]\n"
              "                           [--describe-config]\n"
+             "       tailtrace-collector top [--admin HOST:PORT] [--interval SECONDS] [--once]\n"
              "  --config FILE       YAML configuration (default: built-in defaults)\n"
              "  --validate          check the configuration, print problems, exit 0 or 2\n"
              "  --describe-config   print every configuration key with its default\n"
@@ -174,6 +176,8 @@ static void stop_exporters_by(tt_sink_t **sinks, size_t n, uint64_t deadline_ms)
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "top") == 0)
+    return tt__top_main(argc - 1, argv + 1);
   const char *config_path = NULL;
   bool validate = false;
   for (int i = 1; i < argc; i++) {

@@ -10,7 +10,7 @@ PKGS=(
   libgrpc-dev
   libuv1-dev libcmocka-dev libcurl4-openssl-dev zlib1g-dev libyaml-dev
   libhttp-parser-dev libssl-dev redis-server
-  python3 python3-grpcio python3-protobuf
+  python3 python3-grpcio python3-protobuf python3-yaml
   nodejs npm
   binutils curl ca-certificates openssl
 )

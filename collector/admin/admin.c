@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http_server.h"
+#include "process.h"
 #include "version.h"
 
 struct tt_admin_s {
@@ -95,6 +96,92 @@ void tt__admin_forget_receivers(tt_admin_t *a) {
   pthread_mutex_unlock(&a->recv_mu);
 }
 
+/* Whether the query string holds name=1 (or name=true, or a bare name). */
+static bool query_flag(const char *query, const char *name) {
+  size_t n = strlen(name);
+  for (const char *q = query; q != NULL && *q != '\0'; q = strchr(q, '&'), q = q ? q + 1 : NULL) {
+    if (strncmp(q, name, n) != 0)
+      continue;
+    const char *v = q + n;
+    if (*v == '\0' || *v == '&' || strncmp(v, "=1", 2) == 0 || strncmp(v, "=true", 5) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* One line per sink: whether it delivers, and for an exporter why not (retrying, with where it
+ * holds the batches meanwhile, or refused for good, with the backend's answer). Returns whether
+ * every sink delivers. */
+static bool render_sinks(struct tt_admin_s *a, tt_buf_t *b) {
+  size_t n;
+  tt_sink_t *const *sinks = tt__pipeline_sinks(a->o.pipeline, &n);
+  bool all = true;
+  for (size_t i = 0; i < n; i++) {
+    tt_sink_t *s = sinks[i];
+    if (!tt__sink_is_otlp(s)) {
+      bool ok = s->vt->healthy == NULL || s->vt->healthy(s);
+      all = all && ok;
+      tt__buf_appendf(b, "sink %s: %s\n", s->vt->name, ok ? "healthy" : "failing (writes fail)");
+      continue;
+    }
+    tt_otlp_sink_stats_t st;
+    tt__sink_otlp_stats(s, &st);
+    const char *name = tt__sink_otlp_name(s);
+    all = all && st.up;
+    if (st.up)
+      tt__buf_appendf(b, "exporter %s: up\n", name);
+    else if (st.refusing)
+      tt__buf_appendf(b,
+                      "exporter %s: refusing (the backend refused the last batch for good, code "
+                      "%d: %s); refused batches are lost\n",
+                      name, st.refused_code, st.refused_message[0] ? st.refused_message : "-");
+    else
+      tt__buf_appendf(b,
+                      "exporter %s: down (the backend is failing; retrying, %llu batches in the "
+                      "spool, %llu bytes in memory)\n",
+                      name, (unsigned long long)st.spool_batches,
+                      (unsigned long long)st.queue_bytes);
+  }
+  return all;
+}
+
+/* Readiness means this collector can take spans: its receivers listen and held memory is below
+ * the line past which requests start being refused (seven eighths of the budget, where the fair
+ * share begins; pipeline.c). A backend that fails does not make it unready: the exporters retry
+ * and spool, and a failed readiness probe on a sidecar would take the application's pod out of
+ * its Service. Backends are reported in the body, and fail the probe only when asked
+ * (?backends=1). */
+static void readyz(struct tt_admin_s *a, bool backends, tt_http_response_t *res) {
+  tt_buf_t *b = &res->body;
+  bool receivers = atomic_load(a->o.ready);
+  tt_metrics_t *m = tt__pipeline_metrics(a->o.pipeline);
+  uint64_t used = tt__metrics_budget_used(m), budget = m->memory_budget;
+  uint64_t line = budget / 8 * 7;
+  bool memory = budget == 0 || used < line;
+  tt__buf_appendf(b, "receivers: %s\n", receivers ? "up" : "not ready");
+  tt__buf_appendf(b, "memory: %s (%llu of %llu bytes held, %.1f%%; not ready from %llu)\n",
+                  memory ? "ok" : "over the throttle line", (unsigned long long)used,
+                  (unsigned long long)budget, budget ? 100.0 * (double)used / (double)budget : 0.0,
+                  (unsigned long long)line);
+  bool sinks = render_sinks(a, b);
+  tt__buf_appendf(b, "sinks: %s%s\n", sinks ? "healthy" : "failing",
+                  backends ? "" : " (not part of readiness; /readyz?backends=1 includes them)");
+  /* The bus never fails readiness: without it every collector still decides on its own. */
+  tt_bus_t *bus = tt__pipeline_bus(a->o.pipeline);
+  if (bus != NULL) {
+    tt_bus_stats_t st;
+    tt__bus_stats(bus, &st);
+    tt__buf_appendf(b, "bus: %s (%u of %u nodes up)%s\n",
+                    st.nodes_up == st.nodes ? "up"
+                    : st.nodes_up           ? "degraded"
+                                            : "down",
+                    st.nodes_up, st.nodes,
+                    st.nodes_up == st.nodes ? ""
+                                            : "; traces on the nodes down are decided locally");
+  }
+  res->status = receivers && memory && (sinks || !backends) ? 200 : 503;
+}
+
 static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *res) {
   struct tt_admin_s *a = ctx;
   if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -107,24 +194,7 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     res->status = 200;
     tt__buf_appendf(&res->body, "ok %s\n", tt__collector_version());
   } else if (strcmp(req->path, "/readyz") == 0) {
-    bool ready = atomic_load(a->o.ready);
-    bool sinks = tt__pipeline_sinks_healthy(a->o.pipeline);
-    res->status = ready && sinks ? 200 : 503;
-    tt__buf_appendf(&res->body, "receivers: %s\nsinks: %s\n", ready ? "up" : "not ready",
-                    sinks ? "healthy" : "failing");
-    /* The bus never fails readiness: without it every collector still decides on its own. */
-    tt_bus_t *bus = tt__pipeline_bus(a->o.pipeline);
-    if (bus != NULL) {
-      tt_bus_stats_t st;
-      tt__bus_stats(bus, &st);
-      tt__buf_appendf(&res->body, "bus: %s (%u of %u nodes up)%s\n",
-                      st.nodes_up == st.nodes ? "up"
-                      : st.nodes_up           ? "degraded"
-                                              : "down",
-                      st.nodes_up, st.nodes,
-                      st.nodes_up == st.nodes ? ""
-                                              : "; traces on the nodes down are decided locally");
-    }
+    readyz(a, query_flag(req->query, "backends"), res);
   } else if (strcmp(req->path, "/metrics") == 0) {
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -136,6 +206,7 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     tt_sink_t *const *sinks = tt__pipeline_sinks(a->o.pipeline, &nsinks);
     tt__sink_otlp_render_metrics(sinks, nsinks, &res->body);
     render_receivers(a, &res->body);
+    tt__process_render(&res->body);
   } else {
     res->status = 404;
     tt__buf_append_str(&res->body, "not found: try /healthz, /readyz or /metrics\n");

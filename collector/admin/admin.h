@@ -1,5 +1,7 @@
-/* The admin port: GET /healthz (the process is up), /readyz (receivers listening and every sink
- * healthy), /metrics (Prometheus text). Served by an http_server.h thread of its own. */
+/* The admin port: GET /healthz (the process is up), /readyz (this collector can take spans:
+ * receivers listening and held memory below the throttle line; sinks and exporters reported in
+ * the body, and part of the answer with ?backends=1), /metrics (Prometheus text). Served by an
+ * http_server.h thread of its own. */
 #ifndef TT_COLLECTOR_ADMIN_H
 #define TT_COLLECTOR_ADMIN_H
 

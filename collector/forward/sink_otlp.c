@@ -130,6 +130,7 @@ static int otlp_submit(tt_sink_t *base, const uint8_t *req, size_t len, size_t n
     s->head = l.head;
   s->tail = l.tail;
   s->queue_bytes += l.bytes;
+  s->queue_spans += l.nspans;
   pthread_cond_signal(s->always ? &s->spool_wake : &s->wake);
   pthread_mutex_unlock(&s->mu);
   return 0;
@@ -172,7 +173,7 @@ static int otlp_flush(tt_sink_t *base) {
 static bool otlp_healthy(tt_sink_t *base) {
   otlp_sink_t *s = (otlp_sink_t *)base;
   pthread_mutex_lock(&s->mu);
-  bool ok = !s->st.degraded;
+  bool ok = !s->st.degraded && !s->st.refusing;
   pthread_mutex_unlock(&s->mu);
   return ok;
 }
@@ -223,13 +224,16 @@ void tt__sink_otlp_stats(tt_sink_t *base, tt_otlp_sink_stats_t *out) {
   pthread_mutex_lock(&s->mu);
   *out = s->st;
   out->queue_bytes = s->queue_bytes;
+  out->queue_spans = s->queue_spans;
+  out->up = !out->degraded && !out->refusing;
   pthread_mutex_unlock(&s->mu);
   /* The spool has its own lock; asking it without mu keeps a metrics scrape from holding up
    * submit while the spool is busy. */
   if (s->spool != NULL) {
     tt_spool_stats_t ss;
     tt__spool_stats(s->spool, &ss);
-    out->spool_bytes = ss.bytes;
+    out->spool_bytes = ss.waiting_bytes;
+    out->spool_budget_bytes = ss.budget_bytes;
     out->spool_batches = ss.records;
     out->spool_corrupt_records = ss.corrupt_records;
     out->spool_truncated_bytes = ss.truncated_bytes;

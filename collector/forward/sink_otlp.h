@@ -82,12 +82,23 @@ typedef struct {
   uint64_t spool_errors; /* spool writes, reads and consumed marks that failed (nothing lost) */
   uint64_t requests_oversized; /* pieces over max_request_bytes: one span too big, sent alone */
   uint64_t queue_bytes;        /* now */
-  uint64_t spool_bytes, spool_batches; /* now */
+  uint64_t queue_spans;        /* now: spans in the memory queue (and the request in flight from
+                                  it), not yet delivered */
+  uint64_t spans_spooled;      /* spans written to the spool (counted again if replayed and
+                                  spooled anew after a restart) */
+  uint64_t spool_bytes, spool_batches; /* now: waiting in the spool (0 once drained) */
+  uint64_t spool_budget_bytes;         /* what may wait in the spool before the oldest go */
   uint64_t spool_corrupt_records;      /* bad records found when the spool was opened: the rest of
                                           their segment was skipped (lost, span count unknown) */
   uint64_t spool_truncated_bytes;      /* torn segment tails cut off when the spool was opened */
   uint64_t oldest_spooled_age_ms;      /* now; 0 when the spool is empty */
   int degraded;                        /* 1 while the backend is failing */
+  /* 1 while the backend refuses batches for good (401, 403, 400, ...): set by a permanent
+   * refusal, cleared by the next delivered batch. The last refusal's code and message. */
+  uint64_t refusing;
+  uint64_t up; /* computed by tt__sink_otlp_stats: neither degraded nor refusing */
+  int refused_code;
+  char refused_message[160];
 } tt_otlp_sink_stats_t;
 
 /* Creates the sink and starts its sender thread. On error returns a negative errno and a

@@ -56,6 +56,7 @@ static void pop_head(otlp_sink_t *s) {
   if (s->head == NULL)
     s->tail = NULL;
   s->queue_bytes -= b->len;
+  s->queue_spans -= b->nspans;
   free(b);
 }
 
@@ -95,6 +96,7 @@ static void spill_queue(otlp_sink_t *s) {
       return;
     }
     spool_write_succeeded(s);
+    s->st.spans_spooled += b->nspans;
     pop_head(s);
   }
   /* solo_left still holds: a memory batch is sent only while the spool is empty, so the
@@ -232,6 +234,7 @@ void *tt__sink_otlp_spooler_main(void *arg) {
       pthread_mutex_lock(&s->mu);
       /* b is still the head: the sender takes only marked batches off the queue. */
       if (rc == 0) {
+        s->st.spans_spooled += b->nspans;
         pop_head(s);
         spool_write_succeeded(s);
       } else {
@@ -402,6 +405,7 @@ void *tt__sink_otlp_sender_main(void *arg) {
       case TT__EXPORT_OK:
         s->st.batches_sent += nb;
         s->st.spans_sent += nspans;
+        s->st.refusing = 0;
         if (r.rejected_spans > 0) {
           s->st.spans_rejected += (uint64_t)r.rejected_spans;
           char msg[400];
@@ -416,6 +420,9 @@ void *tt__sink_otlp_sender_main(void *arg) {
       case TT__EXPORT_PERMANENT:
         s->st.batches_failed_permanent++;
         s->st.spans_failed_permanent += nspans;
+        s->st.refusing = 1;
+        s->st.refused_code = r.code;
+        snprintf(s->st.refused_message, sizeof s->st.refused_message, "%.159s", r.message);
         log_permanent_once(s, &r);
         done = 1;
         attempt = 0;

@@ -58,6 +58,7 @@ typedef struct {
   uint64_t idle_gen;             /* bumped whenever the sender found nothing to do */
   batch_t *head, *tail;          /* memory queue; guarded by mu */
   uint64_t queue_bytes, queue_cap;
+  uint64_t queue_spans; /* spans of the batches in the memory queue; guarded by mu */
   int stopping;
   int64_t close_deadline_ns; /* set by close */
   int32_t close_ms;

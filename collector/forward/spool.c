@@ -739,6 +739,8 @@ void tt__spool_stats(tt_spool_t *s, tt_spool_stats_t *out) {
       s->head_enq_ms = get64(hdr + 16);
   }
   *out = s->st;
+  out->waiting_bytes = s->live_bytes;
+  out->budget_bytes = s->live_budget;
   out->oldest_unix_ms = s->st.records > 0 ? s->head_enq_ms : 0;
   pthread_mutex_unlock(&s->mu);
 }

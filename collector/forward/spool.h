@@ -62,7 +62,10 @@ typedef struct {
 
 typedef struct {
   uint64_t records;         /* records waiting */
-  uint64_t bytes;           /* on-disk bytes of the live segments */
+  uint64_t bytes;           /* on-disk bytes of the live segments (consumed records included
+                             until their segment is removed) */
+  uint64_t waiting_bytes;   /* bytes of the waiting records, headers included: 0 once drained */
+  uint64_t budget_bytes;    /* what waiting records may take before the oldest are dropped */
   uint64_t oldest_unix_ms;  /* enqueue time of the oldest waiting record; 0 when empty */
   uint64_t dropped_records; /* pushed out by the budget, one record at a time */
   uint64_t dropped_bytes;

@@ -1,6 +1,8 @@
 /* Prometheus text rendering of the collector's counters: see metrics.h. */
 #include "metrics.h"
 
+#include <stdlib.h>
+
 #include "bus.h"
 
 static const char *const trigger_names[TT_TRIG__COUNT] = {
@@ -12,16 +14,49 @@ const char *tt__trigger_name(tt_trigger_t t) {
   return (unsigned)t < TT_TRIG__COUNT ? trigger_names[t] : "unknown";
 }
 
-static const uint64_t bucket_ms[TT_LATENCY_BUCKETS - 1] = {10,   50,   100,   250,   500,  1000,
-                                                           2500, 5000, 10000, 30000, 60000};
+/* A log-spaced ladder from 10 ms to 60 s (1, 2.5, 5 per decade up to 10 s, then 30 and 60):
+ * idle and max_age decisions, early ones and the drop_delay wait land somewhere on it. */
+static const uint64_t ladder_ms[] = {10,   25,   50,   100,   250,   500,
+                                     1000, 2500, 5000, 10000, 30000, 60000};
+/* Around root_grace, in percent of it: most traces are decided one grace (plus up to a wheel
+ * tick) after their root, and these tell a healthy grace from one that slips. */
+static const unsigned grace_pct[] = {50, 75, 100, 105, 110, 125, 150};
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+void tt__metrics_init(tt_metrics_t *m, uint64_t root_grace_ns, uint64_t memory_budget) {
+  uint64_t all[sizeof ladder_ms / sizeof ladder_ms[0] + sizeof grace_pct / sizeof grace_pct[0]];
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof ladder_ms / sizeof ladder_ms[0]; i++)
+    all[n++] = ladder_ms[i];
+  uint64_t grace_ms = root_grace_ns / 1000000;
+  for (size_t i = 0; grace_ms > 0 && i < sizeof grace_pct / sizeof grace_pct[0]; i++)
+    all[n++] = grace_ms * grace_pct[i] / 100;
+  qsort(all, n, sizeof all[0], cmp_u64);
+  unsigned k = 0;
+  for (size_t i = 0; i < n && k < TT_LATENCY_BUCKETS_MAX - 1; i++)
+    if (all[i] > 0 && (k == 0 || all[i] != m->latency_bounds_ms[k - 1]))
+      m->latency_bounds_ms[k++] = all[i];
+  m->latency_nbounds = k;
+  m->memory_budget = memory_budget;
+}
 
 void tt__metrics_observe_latency(tt_metrics_t *m, uint64_t ms) {
-  int i = 0;
-  while (i < TT_LATENCY_BUCKETS - 1 && ms > bucket_ms[i])
+  unsigned i = 0;
+  while (i < m->latency_nbounds && ms > m->latency_bounds_ms[i])
     i++;
   atomic_fetch_add_explicit(&m->latency_buckets[i], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->latency_sum_ms, ms, memory_order_relaxed);
   atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
+}
+
+uint64_t tt__metrics_budget_used(tt_metrics_t *m) {
+  int64_t v = atomic_load_explicit(&m->bytes_held, memory_order_relaxed) +
+              atomic_load_explicit(&m->cache_bytes, memory_order_relaxed);
+  return v > 0 ? (uint64_t)v : 0;
 }
 
 #define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
@@ -34,21 +69,22 @@ static int counter(tt_buf_t *o, const char *name, const char *help, unsigned lon
 int tt__metrics_render_sinks(const tt_sink_counts_t *c, const char *const *names, size_t n,
                              tt_buf_t *o) {
   int rc = tt__buf_append_str(
-      o, "# HELP tailtrace_export_batches_total Batches of kept spans handed to each sink, by "
-         "whether the sink took them (an exporter's delivery is in tailtrace_exporter_*).\n"
-         "# TYPE tailtrace_export_batches_total counter\n");
+      o, "# HELP tailtrace_sink_batches_total Batches of kept spans handed to each sink, by "
+         "whether its submit accepted them: written for the file sink, queued for an exporter "
+         "(delivery is tailtrace_exporter_spans_total).\n"
+         "# TYPE tailtrace_sink_batches_total counter\n");
   for (size_t i = 0; i < n; i++)
     rc |= tt__buf_appendf(o,
-                          "tailtrace_export_batches_total{sink=\"%s\",outcome=\"ok\"} %llu\n"
-                          "tailtrace_export_batches_total{sink=\"%s\",outcome=\"failed\"} %llu\n",
+                          "tailtrace_sink_batches_total{sink=\"%s\",outcome=\"accepted\"} %llu\n"
+                          "tailtrace_sink_batches_total{sink=\"%s\",outcome=\"refused\"} %llu\n",
                           names[i], LOAD(c[i].batches_ok), names[i], LOAD(c[i].batches_failed));
-  rc |= tt__buf_append_str(o, "# HELP tailtrace_spans_exported_total Kept spans handed to each "
-                              "sink, by whether the sink took them.\n"
-                              "# TYPE tailtrace_spans_exported_total counter\n");
+  rc |= tt__buf_append_str(o, "# HELP tailtrace_sink_spans_total Kept spans handed to each sink, "
+                              "by whether its submit accepted them (queued, for an exporter).\n"
+                              "# TYPE tailtrace_sink_spans_total counter\n");
   for (size_t i = 0; i < n; i++)
     rc |= tt__buf_appendf(o,
-                          "tailtrace_spans_exported_total{sink=\"%s\",outcome=\"ok\"} %llu\n"
-                          "tailtrace_spans_exported_total{sink=\"%s\",outcome=\"failed\"} %llu\n",
+                          "tailtrace_sink_spans_total{sink=\"%s\",outcome=\"accepted\"} %llu\n"
+                          "tailtrace_sink_spans_total{sink=\"%s\",outcome=\"refused\"} %llu\n",
                           names[i], LOAD(c[i].spans_ok), names[i], LOAD(c[i].spans_failed));
   return rc;
 }
@@ -131,8 +167,9 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
   rc |= tt__buf_appendf(o,
                         "# HELP tailtrace_traces_held Traces held undecided.\n# TYPE "
                         "tailtrace_traces_held gauge\ntailtrace_traces_held %lld\n"
-                        "# HELP tailtrace_bytes_held Bytes held for undecided traces.\n# TYPE "
-                        "tailtrace_bytes_held gauge\ntailtrace_bytes_held %lld\n",
+                        "# HELP tailtrace_held_bytes Bytes of held traces (pending ones "
+                        "included), counted against memory.budget.\n# TYPE "
+                        "tailtrace_held_bytes gauge\ntailtrace_held_bytes %lld\n",
                         (long long)atomic_load(&m->traces_held),
                         (long long)atomic_load(&m->bytes_held));
   rc |= tt__buf_appendf(o,
@@ -143,21 +180,28 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
   rc |= counter(o, "tailtrace_spans_duplicate_total",
                 "Spans dropped because their trace already held or emitted their span id.",
                 LOAD(m->spans_duplicate));
-  rc |= tt__buf_appendf(o, "# HELP tailtrace_decision_latency_ms Time from a trace's first span "
-                           "to its decision.\n# TYPE tailtrace_decision_latency_ms histogram\n");
+  rc |= tt__buf_appendf(o,
+                        "# HELP tailtrace_memory_budget_bytes memory.budget: what held traces and "
+                        "the decided-trace cache may use together.\n# TYPE "
+                        "tailtrace_memory_budget_bytes gauge\ntailtrace_memory_budget_bytes %llu\n",
+                        (unsigned long long)m->memory_budget);
+  rc |= tt__buf_appendf(o, "# HELP tailtrace_decision_latency_seconds Time from a trace's first "
+                           "span to its decision.\n# TYPE tailtrace_decision_latency_seconds "
+                           "histogram\n");
   unsigned long long cum = 0;
-  for (int i = 0; i < TT_LATENCY_BUCKETS; i++) {
+  for (unsigned i = 0; i <= m->latency_nbounds; i++) {
     cum += LOAD(m->latency_buckets[i]);
-    if (i < TT_LATENCY_BUCKETS - 1)
-      rc |= tt__buf_appendf(o, "tailtrace_decision_latency_ms_bucket{le=\"%llu\"} %llu\n",
-                            (unsigned long long)bucket_ms[i], cum);
+    if (i < m->latency_nbounds)
+      rc |= tt__buf_appendf(o, "tailtrace_decision_latency_seconds_bucket{le=\"%g\"} %llu\n",
+                            (double)m->latency_bounds_ms[i] / 1000, cum);
     else
-      rc |= tt__buf_appendf(o, "tailtrace_decision_latency_ms_bucket{le=\"+Inf\"} %llu\n", cum);
+      rc |=
+          tt__buf_appendf(o, "tailtrace_decision_latency_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
   }
   rc |= tt__buf_appendf(o,
-                        "tailtrace_decision_latency_ms_sum %llu\n"
-                        "tailtrace_decision_latency_ms_count %llu\n",
-                        LOAD(m->latency_sum_ms), LOAD(m->latency_count));
+                        "tailtrace_decision_latency_seconds_sum %.3f\n"
+                        "tailtrace_decision_latency_seconds_count %llu\n",
+                        (double)LOAD(m->latency_sum_ms) / 1000, LOAD(m->latency_count));
   rc |= counter(o, "tailtrace_memory_trims_total",
                 "Times free memory was handed back to the system after held bytes fell.",
                 LOAD(m->memory_trims));
@@ -165,7 +209,8 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                 "Spans of traces decided keep (late spans included), counted once whatever the "
                 "number of sinks.",
                 LOAD(m->spans_kept));
-  rc |= counter(o, "tailtrace_export_bytes_total", "OTLP bytes handed to sinks.",
+  rc |= counter(o, "tailtrace_sink_bytes_total",
+                "OTLP bytes of kept batches handed to the sinks (once, whatever their number).",
                 LOAD(m->export_bytes));
   return rc ? -12 : 0;
 }
@@ -219,20 +264,21 @@ int tt__metrics_render_bus(struct tt_bus_s *bus, tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_bus_bytes_total{direction=\"received\"} %llu\n",
                         (unsigned long long)st.bytes_sent, (unsigned long long)st.bytes_received);
   static const uint64_t bounds[TT_BUS_RTT_BUCKETS] = TT_BUS_RTT_BOUNDS_US;
-  rc |= tt__buf_appendf(o, "# HELP tailtrace_bus_batch_rtt_us Round trip of one pipelined batch "
-                           "to a bus node.\n# TYPE tailtrace_bus_batch_rtt_us histogram\n");
+  rc |= tt__buf_appendf(o, "# HELP tailtrace_bus_batch_rtt_seconds Round trip of one pipelined "
+                           "batch to a bus node.\n# TYPE tailtrace_bus_batch_rtt_seconds "
+                           "histogram\n");
   unsigned long long cum = 0;
   for (int i = 0; i < TT_BUS_RTT_BUCKETS; i++) {
     cum += st.rtt_us_buckets[i];
     if (bounds[i] == UINT64_MAX)
-      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_us_bucket{le=\"+Inf\"} %llu\n", cum);
+      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
     else
-      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_us_bucket{le=\"%llu\"} %llu\n",
-                            (unsigned long long)bounds[i], cum);
+      rc |= tt__buf_appendf(o, "tailtrace_bus_batch_rtt_seconds_bucket{le=\"%g\"} %llu\n",
+                            (double)bounds[i] / 1e6, cum);
   }
   rc |= tt__buf_appendf(o,
-                        "tailtrace_bus_batch_rtt_us_sum %llu\n"
-                        "tailtrace_bus_batch_rtt_us_count %llu\n",
-                        (unsigned long long)st.rtt_us_sum, (unsigned long long)st.rtt_count);
+                        "tailtrace_bus_batch_rtt_seconds_sum %.6f\n"
+                        "tailtrace_bus_batch_rtt_seconds_count %llu\n",
+                        (double)st.rtt_us_sum / 1e6, (unsigned long long)st.rtt_count);
   return rc ? -12 : 0;
 }

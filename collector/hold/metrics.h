@@ -24,7 +24,9 @@ typedef enum {
 
 const char *tt__trigger_name(tt_trigger_t t);
 
-#define TT_LATENCY_BUCKETS 12
+/* Decision latency buckets: a log-spaced ladder from 10 ms to 60 s plus a few around the
+ * configured root_grace, where most traces are decided (tt__metrics_init). */
+#define TT_LATENCY_BUCKETS_MAX 24
 
 typedef struct {
   atomic_uint_fast64_t requests;
@@ -49,28 +51,38 @@ typedef struct {
   atomic_uint_fast64_t late_spans_dropped;
   atomic_uint_fast64_t spans_dropped;   /* spans of traces decided "drop" */
   atomic_uint_fast64_t spans_duplicate; /* spans whose id their trace already held or emitted */
-  atomic_uint_fast64_t spans_kept;
-  atomic_uint_fast64_t memory_trims;
-  /* free pages handed back to the system after a burst */ /* spans of keep decisions (late ones
-                                                              too), once each */
-  atomic_uint_fast64_t export_bytes;
+  atomic_uint_fast64_t spans_kept;      /* spans of keep decisions (late ones too), once each */
+  atomic_uint_fast64_t memory_trims;    /* free pages handed back to the system after a burst */
+  atomic_uint_fast64_t export_bytes;    /* bytes of kept batches handed to the sinks */
   atomic_int_fast64_t traces_held;
   atomic_int_fast64_t bytes_held;
   atomic_int_fast64_t cache_bytes; /* the decided-id cache, also counted against the budget */
-  atomic_uint_fast64_t latency_buckets[TT_LATENCY_BUCKETS]; /* cumulative at render time */
+  atomic_uint_fast64_t latency_buckets[TT_LATENCY_BUCKETS_MAX]; /* cumulative at render time */
   atomic_uint_fast64_t latency_sum_ms;
   atomic_uint_fast64_t latency_count;
+  /* Set once by tt__metrics_init before any shard decides, read-only afterwards. */
+  uint64_t latency_bounds_ms[TT_LATENCY_BUCKETS_MAX - 1]; /* upper bounds, ascending; +Inf after */
+  unsigned latency_nbounds;
+  uint64_t memory_budget; /* memory.budget, for tailtrace_memory_budget_bytes and /readyz */
 } tt_metrics_t;
+
+/* Sets the latency buckets around root_grace_ns and records the memory budget. Called by
+ * tt__pipeline_new before its shards start. */
+void tt__metrics_init(tt_metrics_t *m, uint64_t root_grace_ns, uint64_t memory_budget);
 
 /* Records the time from a trace's first span to its decision. */
 void tt__metrics_observe_latency(tt_metrics_t *m, uint64_t ms);
+
+/* Bytes counted against memory.budget now: held traces plus the decided-trace cache. */
+uint64_t tt__metrics_budget_used(tt_metrics_t *m);
 /* What one sink took: the batches (and their spans) its submit accepted or refused. */
 typedef struct {
   atomic_uint_fast64_t batches_ok, batches_failed, spans_ok, spans_failed;
 } tt_sink_counts_t;
 
-/* Appends tailtrace_export_batches_total{sink,outcome} and tailtrace_spans_exported_total{sink,
- * outcome} for `n` sinks; `names[i]` labels counts[i]. */
+/* Appends tailtrace_sink_batches_total{sink,outcome} and tailtrace_sink_spans_total{sink,outcome}
+ * (outcome "accepted" or "refused" by the sink's submit: for an exporter that is queued, not
+ * delivered) for `n` sinks; `names[i]` labels counts[i]. */
 int tt__metrics_render_sinks(const tt_sink_counts_t *counts, const char *const *names, size_t n,
                              tt_buf_t *out);
 

@@ -525,6 +525,7 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
   if (p == NULL)
     return -ENOMEM;
   p->o = *o;
+  tt__metrics_init(&p->metrics, o->root_grace_ns, o->memory_budget);
   tt__siphash_key(p->hash_key);
   p->fair = tt__fair_new();
   p->sink_counts = calloc(o->nsinks ? o->nsinks : 1, sizeof *p->sink_counts);

@@ -253,7 +253,7 @@ def settle(cols, peer, traces, before, what):
     def delivered():
         for c in cols.values():
             m = c.metrics()
-            if m.get('tailtrace_exporter_spans_total{exporter="peer",outcome="sent"}', -1) < \
+            if m.get('tailtrace_exporter_spans_total{exporter="peer",outcome="delivered"}', -1) < \
                     m.get("tailtrace_spans_kept_total", 0):
                 return False
         return True

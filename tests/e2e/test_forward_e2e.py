@@ -121,7 +121,7 @@ def scenario_jaeger(protocol):
     remote = {sp["spanId"] for _, _, sp in delivered(peer)}
     if local != remote:
         fail("file sink and backend disagree: %d vs %d spans" % (len(local), len(remote)))
-    sent = m.get('tailtrace_exporter_spans_total{exporter="jaeger",outcome="sent"}', -1)
+    sent = m.get('tailtrace_exporter_spans_total{exporter="jaeger",outcome="delivered"}', -1)
     if sent != nspans:
         fail("exporter metrics say %d spans sent, the backend holds %d" % (sent, nspans))
     print("OK jaeger over %s: %d spans delivered once each (%d normal traces kept)" %
@@ -187,7 +187,7 @@ def scenario_outage():
     traces = send_and_decide(col, work)
     spooled = 'tailtrace_exporter_spool_batches{exporter="jaeger"}'
     queued = 'tailtrace_exporter_queue_bytes{exporter="jaeger"}'
-    handed = 'tailtrace_export_batches_total{sink="jaeger",outcome="ok"}'
+    handed = 'tailtrace_sink_batches_total{sink="jaeger",outcome="accepted"}'
 
     want_spans = kept_span_count(traces)
 
@@ -241,9 +241,9 @@ def scenario_healthy_kill():
     want_spans = kept_span_count(traces)
     spooled = 'tailtrace_exporter_spool_batches{exporter="jaeger"}'
     queued = 'tailtrace_exporter_queue_bytes{exporter="jaeger"}'
-    sent = 'tailtrace_exporter_batches_total{exporter="jaeger",outcome="sent"}'
+    sent = 'tailtrace_exporter_batches_total{exporter="jaeger",outcome="delivered"}'
     retried = 'tailtrace_exporter_batches_total{exporter="jaeger",outcome="retried"}'
-    handed = 'tailtrace_export_batches_total{sink="jaeger",outcome="ok"}'
+    handed = 'tailtrace_sink_batches_total{sink="jaeger",outcome="accepted"}'
     seen = {}
 
     def all_on_disk():

@@ -415,6 +415,11 @@ static void sink_otlp_should_drop_and_count_a_400_without_retrying(void **state)
   assert_int_equal(st.spans_failed_permanent, 1);
   assert_int_equal(st.batches_retried, 0);
   assert_int_equal(st.batches_sent, 2);
+  /* The refusal was the first answer; the deliveries after it clear it. */
+  assert_int_equal(st.refusing, 0);
+  assert_int_equal(st.up, 1);
+  assert_int_equal(st.refused_code, 400);
+  assert_string_equal(st.refused_message, "bad data");
   assert_int_equal(peer_stat(&f->peer, "requests"), 3);
   assert_delivered_in_order(&f->peer, 1, 3);
 }
@@ -446,6 +451,11 @@ static void sink_otlp_should_send_the_auth_header_a_honeycomb_like_backend_requi
     tt__sink_otlp_stats(s, &st);
     assert_int_equal(st.batches_failed_permanent, 1);
     assert_int_equal(st.batches_retried, 0);
+    /* Refusing until a batch gets through: down for tailtrace_exporter_up and /readyz. */
+    assert_int_equal(st.refusing, 1);
+    assert_int_equal(st.up, 0);
+    assert_int_equal(st.refused_code, protocol == TT_FWD_PROTOCOL_GRPC ? 16 : 401);
+    assert_false(s->vt->healthy(s));
     fx_close(f, s);
     /* With it: delivered. */
     o->headers = "x-honeycomb-team=secret-key";
@@ -475,6 +485,20 @@ static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(voi
   o->queue_bytes = 4096; /* a small memory queue: the outage outlasts it */
   tt_sink_t *s = fx_open(f, o);
   submit_n(s, 0, 30);
+  tt_otlp_sink_stats_t st;
+  for (int i = 0; i < 100; i++) {
+    tt__sink_otlp_stats(s, &st);
+    if (st.spool_batches == 30)
+      break;
+    usleep(50000);
+  }
+  /* Every span spooled and counted so, nothing left in memory, the exporter down. */
+  assert_int_equal(st.spool_batches, 30);
+  assert_int_equal(st.spans_spooled, 30);
+  assert_int_equal(st.queue_spans, 0);
+  assert_true(st.spool_bytes > 0);
+  assert_int_equal(st.up, 0);
+  assert_int_equal(st.spans_sent, 0);
   tt__sink_otlp_set_close_deadline(s, 300);
   fx_close(f, s);
 
@@ -486,10 +510,13 @@ static void sink_otlp_should_spool_during_an_outage_and_replay_after_restart(voi
   for (int i = 0; i < 50 && peer_stat(p, "spans") < 35; i++)
     usleep(100000);
   wait_drained(s);
-  tt_otlp_sink_stats_t st;
   tt__sink_otlp_stats(s, &st);
   assert_int_equal(st.batches_sent, 35);
+  assert_int_equal(st.spans_sent, 35);
   assert_int_equal(st.spool_batches, 0);
+  assert_int_equal(st.spool_bytes, 0); /* drained: the segment file left behind is not counted */
+  assert_int_equal(st.queue_spans, 0);
+  assert_int_equal(st.up, 1);
   assert_int_equal(peer_stat(p, "spans"), 35);
   assert_delivered_in_order(p, 0, 35);
   fx_close(f, s);
