@@ -72,10 +72,13 @@ void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b) {
 }
 
 void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r) {
-  tt__blob_unref(p, r->res);
-  tt__blob_unref(p, r->scope);
-  account(p, -(int64_t)(sizeof *r + r->len));
-  free(r);
+  span_block_t *b = r->blk;
+  if (--b->refs == 0) {
+    tt__blob_unref(p, b->res);
+    tt__blob_unref(p, b->scope);
+    account(p, -(int64_t)b->size);
+    free(b);
+  }
 }
 
 /* Copies the fields of a ResourceSpans / ScopeSpans other than field 2 into a new blob. */
@@ -131,6 +134,17 @@ typedef struct {
 /* What a request's scan found: spans accepted, and runs of consecutive spans sharing a trace id,
  * an upper bound on how many new traces (each a record on top of its spans) the request can
  * start. */
+/* An accepted span waiting for its run to end: the run's spans then get one block. */
+typedef struct {
+  const uint8_t *p; /* the span's bytes in the request */
+  uint32_t len;
+  bool root;
+  uint8_t signals, bits;
+  uint64_t span_id, start_ns, end_ns;
+} pend_t;
+
+#define RUN_MAX 64
+
 typedef struct {
   uint64_t accepted;
   uint64_t bad_utf8; /* of the rejected spans, those refused for a string that is not UTF-8 */
@@ -138,7 +152,65 @@ typedef struct {
   uint64_t bytes; /* what the accepted spans and their shared blobs added to bytes_held */
   uint8_t last_trace[16];
   uint64_t received_ns; /* the request's receipt time, stamped on its blobs */
+  pend_t run[RUN_MAX];  /* the current run: spans of trace last_trace */
+  size_t nrun;
+  tt_blob_t *run_res, *run_scope; /* the run's blobs (not referenced until flushed) */
 } scan_count_t;
+
+static size_t rec_size(uint32_t len) {
+  return (sizeof(span_rec_t) + len + 7) & ~(size_t)7;
+}
+
+/* Gives the current run its block and stages its records for their shard. Returns 0 or -ENOMEM
+ * (the run's blob references are then released). */
+static int flush_run(struct tt_pipeline_s *p, scan_count_t *cnt, stage_t *stages) {
+  if (cnt->nrun == 0)
+    return 0;
+  size_t size = sizeof(span_block_t);
+  for (size_t i = 0; i < cnt->nrun; i++)
+    size += rec_size(cnt->run[i].len);
+  span_block_t *b = malloc(size);
+  if (b == NULL) {
+    cnt->nrun = 0;
+    return -ENOMEM;
+  }
+  b->refs = (int)cnt->nrun;
+  b->size = (uint32_t)size;
+  memcpy(b->trace_id, cnt->last_trace, 16);
+  atomic_fetch_add(&cnt->run_res->refs, 1);
+  atomic_fetch_add(&cnt->run_scope->refs, 1);
+  b->res = cnt->run_res;
+  b->scope = cnt->run_scope;
+  stage_t *st = &stages[tt__pipeline_shard_of(b->trace_id, p->nshards)];
+  uint8_t *at = (uint8_t *)(b + 1);
+  for (size_t i = 0; i < cnt->nrun; i++) {
+    const pend_t *e = &cnt->run[i];
+    span_rec_t *rec = (span_rec_t *)(void *)at;
+    at += rec_size(e->len);
+    memcpy(rec->data, e->p, e->len);
+    rec->len = e->len;
+    rec->blk = b;
+    rec->span_id = e->span_id;
+    rec->start_ns = e->start_ns;
+    rec->end_ns = e->end_ns;
+    rec->root = e->root;
+    rec->signals = e->signals;
+    rec->bits = e->bits;
+    rec->next = NULL;
+    *st->tail = rec;
+    st->tail = &rec->next;
+    st->n++;
+  }
+  account(p, (int64_t)size);
+  cnt->bytes += size;
+  cnt->nrun = 0;
+  return 0;
+}
+
+/* Forgets a run that will not be staged (the request is refused): it holds no reference. */
+static void drop_run(scan_count_t *cnt) {
+  cnt->nrun = 0;
+}
 
 static void note_reject(tt_export_result_t *res, const char *why) {
   if (res->rejected_spans++ == 0)
@@ -239,43 +311,39 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
       }
       cnt->bytes += sizeof *scope + scope->len;
     }
-    span_rec_t *rec = malloc(sizeof *rec + f.len);
-    if (rec == NULL) {
+    bool same = cnt->accepted > 0 && memcmp(cnt->last_trace, sf.trace_id, 16) == 0;
+    bool same_blobs = cnt->run_res == *res && cnt->run_scope == scope;
+    if ((!same || !same_blobs || cnt->nrun == RUN_MAX) && flush_run(p, cnt, stages) != 0) {
       rc = -ENOMEM;
       break;
     }
-    memcpy(rec->data, f.p, f.len);
-    rec->len = (uint32_t)f.len;
-    memcpy(rec->trace_id, sf.trace_id, 16);
-    memcpy(&rec->span_id, sf.span_id, 8);
-    rec->start_ns = sf.start_ns;
-    rec->end_ns = sf.end_ns;
-    rec->signals = (uint8_t)sf.signals;
-    rec->bits = (uint8_t)((sf.parent_span_id_len ? REC_HAS_PARENT : 0) |
-                          (sf.trace_state_len ? REC_HAS_TRACE_STATE : 0));
+    if (!same) {
+      cnt->runs++;
+      memcpy(cnt->last_trace, sf.trace_id, 16);
+    }
+    cnt->accepted++;
+    pend_t *e = &cnt->run[cnt->nrun++];
+    e->p = f.p;
+    e->len = (uint32_t)f.len;
+    memcpy(&e->span_id, sf.span_id, 8);
+    e->start_ns = sf.start_ns;
+    e->end_ns = sf.end_ns;
+    e->signals = (uint8_t)sf.signals;
+    e->bits = (uint8_t)((sf.parent_span_id_len ? REC_HAS_PARENT : 0) |
+                        (sf.trace_state_len ? REC_HAS_TRACE_STATE : 0));
     /* A span whose parent is in another process starts this process's part of the trace: for a
      * sidecar that sees one service, it is the root it will ever see, so it starts the grace
      * timer as a root does (OTLP span flags: context has is_remote, and is remote). */
-    rec->root = sf.parent_span_id_len == 0 ||
-                (sf.flags & (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE)) ==
-                    (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE);
-    rec->next = NULL;
-    atomic_fetch_add(&(*res)->refs, 1);
-    atomic_fetch_add(&scope->refs, 1);
-    rec->res = *res;
-    rec->scope = scope;
-    account(p, (int64_t)(sizeof *rec + f.len));
-    cnt->bytes += sizeof *rec + f.len;
-    stage_t *st = &stages[tt__pipeline_shard_of(rec->trace_id, p->nshards)];
-    *st->tail = rec;
-    st->tail = &rec->next;
-    st->n++;
-    if (cnt->accepted++ == 0 || memcmp(cnt->last_trace, rec->trace_id, 16) != 0) {
-      cnt->runs++;
-      memcpy(cnt->last_trace, rec->trace_id, 16);
-    }
+    e->root = sf.parent_span_id_len == 0 ||
+              (sf.flags & (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE)) ==
+                  (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE);
+    cnt->run_res = *res;
+    cnt->run_scope = scope;
   }
-  /* Drop the scan's own reference: the spans hold theirs. */
+  /* The run gets its block while the scope blob is alive (a run never crosses scopes); then the
+   * scan's own reference goes: the blocks hold theirs. */
+  if (rc >= 0 && flush_run(p, cnt, stages) != 0)
+    rc = -ENOMEM;
   tt__blob_unref(p, scope);
   return rc < 0 ? (rc == -ENOMEM ? -ENOMEM : -EINVAL) : 0;
 }
@@ -325,7 +393,9 @@ static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req,
     if (urc == -EILSEQ)
       note_bad_utf8(res, cnt, what, refused);
   }
-  return rc < 0 ? -EINVAL : 0;
+  if (rc < 0)
+    return -EINVAL;
+  return flush_run(p, cnt, stages);
 }
 
 static void free_stages(struct tt_pipeline_s *p, stage_t *st) {
@@ -418,9 +488,13 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   }
   for (unsigned i = 0; i < p->nshards; i++)
     st[i].tail = &st[i].head;
-  scan_count_t cnt = {0};
+  scan_count_t cnt;
+  cnt.accepted = cnt.bad_utf8 = cnt.runs = cnt.bytes = 0;
+  cnt.nrun = 0;
+  cnt.run_res = cnt.run_scope = NULL;
   cnt.received_ns = now_ns;
   int rc = scan_request(p, req, st, res, &cnt);
+  drop_run(&cnt); /* what a failed scan left in its run */
   uint64_t accepted = cnt.accepted;
   /* Twice the request's size is a fair guess for ordinary spans, but a request of many tiny
    * single-span traces costs more than five times its size once each trace has its record. The

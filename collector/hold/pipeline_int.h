@@ -29,14 +29,29 @@ typedef struct {
   uint8_t data[];
 } tt_blob_t;
 
-/* One held span: its raw bytes plus the facts the trace table maintains on arrival. Allocated by
- * the handler, owned by the shard once pushed. */
-typedef struct span_rec {
-  struct span_rec *next;
+/* One allocation for a run of consecutive spans of one trace in a request: their records and
+ * bytes follow this header. Spans of a trace are freed together when it is decided, so a block
+ * never outlives its trace (a block spanning traces could be pinned by one long trace), and a
+ * run costs one malloc and one free instead of one a span. `refs` is plain: the handler builds
+ * a block before the shard's inbox lock publishes it, and from then on only that shard (every
+ * span of a trace goes to one) touches it. */
+typedef struct span_block {
+  int refs;      /* records in the block not yet freed */
+  uint32_t size; /* bytes allocated, counted against memory.budget until the block is freed */
+  uint8_t trace_id[16];
+  /* The run's ResourceSpans and ScopeSpans bytes (a run ends where they change): one reference
+   * each for the block, not one a span, so shards freeing spans of one request do not all write
+   * the blobs' counters. */
   tt_blob_t *res;
   tt_blob_t *scope;
-  uint8_t trace_id[16];
-  uint64_t span_id; /* the 8 id bytes as read (never 0: the handler refuses all-zero ids) */
+} span_block_t;
+
+/* One held span: its raw bytes plus the facts the trace table maintains on arrival. Carved out of
+ * a span_block_t by the handler, owned by the shard once pushed. */
+typedef struct span_rec {
+  struct span_rec *next;
+  span_block_t *blk; /* holds the trace id, resource and scope */
+  uint64_t span_id;  /* the 8 id bytes as read (never 0: the handler refuses all-zero ids) */
   uint64_t start_ns, end_ns;
   uint32_t len;
   bool root;

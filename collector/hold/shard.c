@@ -349,18 +349,19 @@ static int emit_spans(shard_t *s, span_rec_t **spans, size_t n, bool *done,
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (done[i])
       continue;
-    tt_blob_t *res = spans[i]->res;
+    tt_blob_t *res = spans[i]->blk->res;
     tt__buf_reset(rs);
     rc |= tt__buf_append(rs, res->data, res->len);
     /* Every scope under this resource. */
     for (size_t j = i; j < n && rc == 0; j++) {
-      if (done[j] || !blob_same(spans[j]->res, res))
+      if (done[j] || !blob_same(spans[j]->blk->res, res))
         continue;
-      tt_blob_t *scope = spans[j]->scope;
+      tt_blob_t *scope = spans[j]->blk->scope;
       tt__buf_reset(ss);
       rc |= tt__buf_append(ss, scope->data, scope->len);
       for (size_t k = j; k < n && rc == 0; k++) {
-        if (done[k] || !blob_same(spans[k]->res, res) || !blob_same(spans[k]->scope, scope))
+        if (done[k] || !blob_same(spans[k]->blk->res, res) ||
+            !blob_same(spans[k]->blk->scope, scope))
           continue;
         tt__buf_reset(sp);
         int arc = tt__span_annotate(spans[k]->data, spans[k]->len, a, sp);
@@ -409,7 +410,7 @@ static long build_views(shard_t *s, trace_t *t) {
     } else {
       /* What the policies read, from the record (pipeline_int.h): the span's bytes stay cold. */
       memset(&v->facts, 0, sizeof v->facts);
-      v->facts.trace_id = r->trace_id;
+      v->facts.trace_id = r->blk->trace_id;
       v->facts.trace_id_len = 16;
       v->facts.span_id = (const uint8_t *)&r->span_id;
       v->facts.span_id_len = 8;
@@ -421,10 +422,10 @@ static long build_views(shard_t *s, trace_t *t) {
     v->facts.signals = r->signals;
     v->data = r->data;
     v->len = r->len;
-    v->resource = r->res->resource;
-    v->resource_len = r->res->resource_len;
-    v->service = r->res->service;
-    v->service_len = r->res->service_len;
+    v->resource = r->blk->res->resource;
+    v->resource_len = r->blk->res->resource_len;
+    v->service = r->blk->res->service;
+    v->service_len = r->blk->res->service_len;
     n++;
   }
   return n;
@@ -708,21 +709,22 @@ static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
 static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
   /* The span's times are when it was received (pipeline_int.h, tt_blob_t.received_ns); the
    * shard's clock only bounds them, for spans queued before a clock step in tests. */
-  if (r->res != NULL && r->res->received_ns != 0 && r->res->received_ns < now)
-    now = r->res->received_ns;
-  uint32_t h = hash_id(s, r->trace_id);
-  trace_t *t = lookup(s, r->trace_id, h);
+  if (r->blk->res != NULL && r->blk->res->received_ns != 0 && r->blk->res->received_ns < now)
+    now = r->blk->res->received_ns;
+  const uint8_t *tid = r->blk->trace_id;
+  uint32_t h = hash_id(s, tid);
+  trace_t *t = lookup(s, tid, h);
   if (t != NULL && (t->state == TRACE_KEPT || t->state == TRACE_DROPPED)) {
     late_span(s, t, r);
     return;
   }
-  if (t == NULL && tt__dropped_has(&s->drops, r->trace_id, h)) {
+  if (t == NULL && tt__dropped_has(&s->drops, tid, h)) {
     late_span(s, NULL, r);
     return;
   }
   bool fresh = t == NULL;
   if (fresh) {
-    t = insert(s, r->trace_id, h);
+    t = insert(s, tid, h);
     if (t == NULL) {
       TT_LOG(TT_LOG_ERROR, "out of memory holding a span; dropped", "\"shard\":%u", s->idx);
       atomic_fetch_add_explicit(&s->p->metrics.spans_dropped, 1, memory_order_relaxed);
