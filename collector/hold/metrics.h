@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "policy.h"
+#include "refusal.h"
 
 /* What made a trace be decided when it was. */
 typedef enum {
@@ -60,6 +61,9 @@ typedef struct {
   atomic_uint_fast64_t latency_buckets[TT_LATENCY_BUCKETS]; /* cumulative at render time */
   atomic_uint_fast64_t latency_sum_ms;
   atomic_uint_fast64_t latency_count;
+  /* Requests and connections the receivers refused before the pipeline, by cause; "invalid"
+   * is rendered together with requests_invalid. */
+  tt_refusals_t refusals;
 } tt_metrics_t;
 
 /* Records the time from a trace's first span to its decision. */

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "refusal.h"
 #include "request.h"
 
 typedef struct tt_grpc_receiver_s tt_grpc_receiver_t;
@@ -44,7 +45,12 @@ typedef struct {
   uint32_t max_connections_per_ip; /* a client address over this is closed at once; 0: none */
   uint32_t idle_timeout_ms;        /* a connection without a call this long is closed; 0: 60 s */
   uint32_t streams_per_connection; /* concurrent calls one connection may open; 0: 16 */
+  tt_refusals_t *refusals;         /* where refused calls are counted; NULL: the receiver's own */
 } tt_grpc_receiver_opts_t;
+
+/* Sends gRPC core's own log lines (the C core's, for the receiver and the gRPC exporters alike)
+ * through log.h as JSON lines with "component":"grpc". Call once, before any gRPC use. */
+void tt__grpc_route_core_logs(void);
 
 typedef struct {
   uint64_t calls;           /* Export calls that delivered a message */
