@@ -178,7 +178,7 @@ static int read_failed(otlp_sink_t *s, int rc) {
   if (!s->read_failing) {
     s->read_failing = 1;
     TT_LOG(TT_LOG_ERROR, "spool read failed; the batch stays in the spool and is read again",
-           "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+           "\"exporter\":\"%s\",\"errno\":%d,\"error\":\"%s\"", s->name, -rc, strerror(-rc));
   }
   return -1;
 }
