@@ -490,7 +490,8 @@ exporters:
                    col.admin)
         # Once per change: on and off alternate, never twice the same in a row (a slow build
         # may see the burst ease and resume, which is two changes more).
-        seq = [l["msg"] for l in col.lines() if l["msg"].startswith("memory pressure")]
+        seq = [l["msg"].split(":")[0] for l in col.lines()
+               if l["msg"].startswith("memory pressure")]
         if seq[::2] != ["memory pressure on"] * len(seq[::2]) or \
                 seq[1::2] != ["memory pressure off"] * len(seq[1::2]) or len(seq) % 2:
             fail("memory pressure lines not once per change: %r" % seq)
