@@ -189,7 +189,7 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
     o.spool_fsync = e->spool_fsync;
     o.spool_always = strcmp(e->spool_mode, "always") == 0;
     err[0] = '\0';
-    rc = tt__sink_otlp_open(&o, &sinks[k], err, 320);
+    rc = tt__sink_otlp_open(&o, &sinks[k], err, sizeof err);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, err, "\"exporter\":\"%s\",\"errno\":%d,\"error\":\"%s\"", e->name, -rc,
              strerror(-rc));

@@ -222,7 +222,10 @@ exporters:
     endpoint: "127.0.0.1:%d"
     insecure: true
     headers: {x-api-key: "%s"}
-""" % (down, SECRET)
+  - name: web
+    protocol: http/protobuf
+    endpoint: "http://ops:%s@127.0.0.1:%d/v1/traces"
+""" % (down, SECRET, SECRET, down)
     yaml = ("sink: {type: file, file: {path: \"%s\"}}\nlog: {level: info, summary_interval: 1s}\n"
             % sink + POLICIES + exporter)
     col = Collector(work, yaml)
@@ -238,8 +241,10 @@ exporters:
         fail("the start line names the wrong policies: %r" % s)
     if s.get("sink") != "file" or s.get("sink_path") != sink:
         fail("the start line does not name the sink's file: %r" % s)
-    if s.get("exporters") != [{"name": "backend", "protocol": "grpc",
-                               "endpoint": "127.0.0.1:%d" % down}]:
+    if s.get("exporters") != [
+            {"name": "backend", "protocol": "grpc", "endpoint": "127.0.0.1:%d" % down},
+            {"name": "web", "protocol": "http/protobuf",
+             "endpoint": "http://127.0.0.1:%d/v1/traces" % down}]:
         fail("the start line names the wrong exporters: %r" % s)
     if s.get("memory_budget") != 256 << 20 or s.get("summary_interval_ms") != 1000:
         fail("the start line lacks the memory budget or summary interval: %r" % s)
@@ -329,7 +334,7 @@ exporters:
         fail("the collector exited %d on SIGTERM" % rc)
     col.check_all_json()
     if SECRET in open(col.err_path).read() or SECRET in open(twin.err_path).read():
-        fail("a header value was logged")
+        fail("a header value or an endpoint's password was logged")
     if not col.find("stopped"):
         fail("no final line")
     print("lifecycle: %d stderr lines, all JSON" % len(col.lines()))
