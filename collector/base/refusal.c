@@ -34,6 +34,13 @@ void tt__refusal_note(tt_refusals_t *r, tt_refuse_cause_t c, const char *receive
   if (r == NULL || (unsigned)c >= TT_REFUSE__COUNT)
     return;
   atomic_fetch_add_explicit(&r->count[c], 1, memory_order_relaxed);
+  tt__refusal_warn(r, c, receiver, peer, detail, fix);
+}
+
+void tt__refusal_warn(tt_refusals_t *r, tt_refuse_cause_t c, const char *receiver, const char *peer,
+                      const char *detail, const char *fix) {
+  if (r == NULL || (unsigned)c >= TT_REFUSE__COUNT)
+    return;
   if (atomic_load_explicit(&tt__log_min_level, memory_order_relaxed) > TT_LOG_WARN) {
     atomic_fetch_add_explicit(&r->unlogged[c], 1, memory_order_relaxed);
     return;

@@ -46,6 +46,11 @@ const char *tt__refuse_cause_name(tt_refuse_cause_t c);
 void tt__refusal_note(tt_refusals_t *r, tt_refuse_cause_t c, const char *receiver, const char *peer,
                       const char *detail, const char *fix);
 
+/* The same warning, under the same rate limit, for a refusal counted elsewhere (the pipeline
+ * counts the requests whose spans it finds malformed in requests_invalid). */
+void tt__refusal_warn(tt_refusals_t *r, tt_refuse_cause_t c, const char *receiver, const char *peer,
+                      const char *detail, const char *fix);
+
 /* Refusals of cause c so far. */
 uint64_t tt__refusal_count(const tt_refusals_t *r, tt_refuse_cause_t c);
 

@@ -269,65 +269,18 @@ void tt__policy_set_unref(tt_policy_set_t *s) {
   free(s);
 }
 
-/* An HTTP status arrives as an int, or as a numeric string from older instrumentations. */
-static int64_t status_value(const uint8_t *any, size_t len) {
-  tt_any_t v;
-  if (tt__wire_any(any, len, &v) != 0)
-    return 0;
-  if (v.type == TT_ANY_INT)
-    return v.i;
-  if (v.type == TT_ANY_STRING && v.slen > 0 && v.slen < 8) {
-    char tmp[8];
-    memcpy(tmp, v.s, v.slen);
-    tmp[v.slen] = '\0';
-    return strtoll(tmp, NULL, 10);
-  }
-  return 0;
-}
-
-static bool key_is(const uint8_t *k, size_t kl, const char *lit, size_t litlen) {
-  return kl == litlen && memcmp(k, lit, litlen) == 0;
-}
-
-/* One pass over a span's fields for every error signal the policy asks for: its attributes
- * (HTTP status) and events (exception) are read together rather than in a scan each. */
+/* The span scan found its error signals (wire.h, TT_SPAN_SIG_*): status ERROR, an HTTP status of
+ * 500 or more, an exception event; the policy says which of the last two count. */
 static bool span_has_error_signal(const tt_policy_t *p, const tt_span_view_t *sv) {
-  if (sv->facts.status_code == 2)
-    return true;
-  if (!p->exception_event && !p->http_5xx)
-    return false;
-  tt_wire_reader_t r;
-  tt_wire_field_t f;
-  tt__wire_reader_init(&r, sv->data, sv->len);
-  while (tt__wire_next(&r, &f) == 1) {
-    if (f.wt != TT_WT_LEN)
-      continue;
-    if (f.field == 9 && p->http_5xx) {
-      tt_wire_reader_t kr;
-      tt_wire_field_t kf;
-      const uint8_t *k = NULL, *v = NULL;
-      size_t kl = 0, vl = 0;
-      tt__wire_reader_init(&kr, f.p, f.len);
-      while (tt__wire_next(&kr, &kf) == 1) {
-        if (kf.field == 1 && kf.wt == TT_WT_LEN)
-          k = kf.p, kl = kf.len;
-        else if (kf.field == 2 && kf.wt == TT_WT_LEN)
-          v = kf.p, vl = kf.len;
-      }
-      if (k != NULL && v != NULL &&
-          (key_is(k, kl, "http.response.status_code", 25) ||
-           key_is(k, kl, "http.status_code", 16)) &&
-          status_value(v, vl) >= 500)
-        return true;
-    } else if (f.field == 11 && p->exception_event) {
-      tt_wire_reader_t er;
-      tt_wire_field_t ef;
-      tt__wire_reader_init(&er, f.p, f.len);
-      while (tt__wire_next(&er, &ef) == 1)
-        if (ef.field == 2 && ef.wt == TT_WT_LEN && key_is(ef.p, ef.len, "exception", 9))
-          return true;
-    }
-  }
+  uint32_t sig = sv->facts.signals;
+  return sv->facts.status_code == 2 || ((sig & TT_SPAN_SIG_HTTP_5XX) && p->http_5xx) ||
+         ((sig & TT_SPAN_SIG_EXCEPTION) && p->exception_event);
+}
+
+bool tt__policy_set_reads_names(const tt_policy_set_t *s) {
+  for (size_t i = 0; s != NULL && i < s->n; i++)
+    if (s->items[i].kind == TT_POL_LATENCY && s->items[i].noperations > 0)
+      return true;
   return false;
 }
 

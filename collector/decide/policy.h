@@ -124,6 +124,10 @@ void tt__policy_set_unref(tt_policy_set_t *s);
 /* The rate-limit policy's counting window. */
 #define TT_RATE_WINDOW_NS 1000000000ull
 
+/* Whether a policy of s reads span names (latency thresholds per operation). The other facts a
+ * policy reads are ids, times, the parent's presence, status, signals and trace_state. */
+bool tt__policy_set_reads_names(const tt_policy_set_t *s);
+
 /* Decides one trace. Any thread; rate-limit windows lock internally. */
 void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,
                        tt_decision_t *d);

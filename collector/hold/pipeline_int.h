@@ -39,8 +39,17 @@ typedef struct span_rec {
   uint64_t start_ns, end_ns;
   uint32_t len;
   bool root;
+  uint8_t signals; /* TT_SPAN_SIG_* from the handler's scan: the errors policy reads them */
+  uint8_t bits;    /* REC_* */
   uint8_t data[];
 } span_rec_t;
+
+/* What else a decision may need from a span, noted by the handler so that the shard builds a
+ * span's view from its record alone, without touching its bytes (cold by decision time), unless
+ * the span has a trace_state (ot=rv may replace the trace id's randomness) or a policy reads
+ * span names. */
+#define REC_HAS_PARENT 1u
+#define REC_HAS_TRACE_STATE 2u
 
 /* HELD: undecided. PENDING: decided, but the decision is not final for decision.drop_delay: the
  * spans stay held, later spans join them, and evidence (a late span a keep policy matches)
@@ -53,6 +62,7 @@ typedef struct trace {
   struct trace *lprev, *lnext; /* wheel slot while held; decided FIFO afterwards */
   span_rec_t *spans, **tail;   /* held spans, arrival order */
   uint32_t nspans;
+  uint32_t hash; /* of id, keyed (shard.c) */
   uint8_t state;
   uint8_t deadline_trigger;
   uint8_t dkind;     /* pending or final: the decision's policy kind */
@@ -83,6 +93,10 @@ typedef struct trace {
 
 #define TT_WHEEL_SLOTS 1024
 
+/* Spans in a shard's inbox that wake it before its next tick: enough that the shard takes a batch
+ * per wake-up, few enough that they are still in cache when it does. */
+#define TT_INBOX_WAKE_SPANS 2048
+
 struct tt_pipeline_s;
 
 /* One shard. `mu` guards the inbox and the control fields; everything under "owned" belongs to
@@ -96,6 +110,7 @@ typedef struct shard {
   pthread_cond_t wake;
   pthread_cond_t done;
   span_rec_t *in_head, **in_tail;
+  size_t in_n; /* spans in the inbox */
   uint64_t sync_req, sync_done;
   tt_bus_answer_t *ans; /* bus answers for this shard, from the bus thread */
   size_t nans, ans_cap;
@@ -124,6 +139,7 @@ typedef struct shard {
    * trim_buffers in shard.c). */
   atomic_uint_fast64_t buffer_bytes;
   tt_policy_set_t *pol; /* reference held for the current round */
+  bool pol_reads_names; /* pol has a policy that reads span names (build_views) */
 } shard_t;
 
 struct tt_pipeline_s {

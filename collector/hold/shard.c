@@ -23,16 +23,18 @@
 
 /* ---- trace table ---------------------------------------------------------------------------- */
 
-/* Trace ids come from clients: keyed (siphash.h), so that crafted ids cannot share a bucket. */
-static size_t hash_id(const shard_t *s, const uint8_t id[16]) {
-  return (size_t)tt__siphash(s->p->hash_key, id, 16);
+/* Trace ids come from clients: keyed (siphash.h), so that crafted ids cannot share a bucket.
+ * Computed once a span (and kept in the trace for rehashing and removal): 32 bits index tables
+ * of up to 2^32 buckets. */
+static uint32_t hash_id(const shard_t *s, const uint8_t id[16]) {
+  return (uint32_t)tt__siphash(s->p->hash_key, id, 16);
 }
 
-static trace_t *lookup(shard_t *s, const uint8_t id[16]) {
+static trace_t *lookup(shard_t *s, const uint8_t id[16], uint32_t h) {
   if (s->nbuckets == 0)
     return NULL;
-  for (trace_t *t = s->buckets[hash_id(s, id) & (s->nbuckets - 1)]; t != NULL; t = t->hnext)
-    if (memcmp(t->id, id, 16) == 0)
+  for (trace_t *t = s->buckets[h & (s->nbuckets - 1)]; t != NULL; t = t->hnext)
+    if (t->hash == h && memcmp(t->id, id, 16) == 0)
       return t;
   return NULL;
 }
@@ -44,7 +46,7 @@ static int rehash(shard_t *s, size_t n) {
   for (size_t i = 0; i < s->nbuckets; i++)
     for (trace_t *t = s->buckets[i], *next; t != NULL; t = next) {
       next = t->hnext;
-      size_t h = hash_id(s, t->id) & (n - 1);
+      size_t h = t->hash & (n - 1);
       t->hnext = b[h];
       b[h] = t;
     }
@@ -67,7 +69,7 @@ static void maybe_shrink(shard_t *s) {
     rehash(s, s->nbuckets / 4 > MIN_BUCKETS ? s->nbuckets / 4 : MIN_BUCKETS);
 }
 
-static trace_t *insert(shard_t *s, const uint8_t id[16]) {
+static trace_t *insert(shard_t *s, const uint8_t id[16], uint32_t hash) {
   if (s->ntraces >= s->nbuckets && grow(s) != 0 && s->nbuckets == 0)
     return NULL;
   trace_t *t = calloc(1, sizeof *t);
@@ -75,7 +77,8 @@ static trace_t *insert(shard_t *s, const uint8_t id[16]) {
     return NULL;
   memcpy(t->id, id, 16);
   t->tail = &t->spans;
-  size_t h = hash_id(s, id) & (s->nbuckets - 1);
+  t->hash = hash;
+  size_t h = hash & (s->nbuckets - 1);
   t->hnext = s->buckets[h];
   s->buckets[h] = t;
   s->ntraces++;
@@ -83,7 +86,7 @@ static trace_t *insert(shard_t *s, const uint8_t id[16]) {
 }
 
 static void remove_trace(shard_t *s, trace_t *t) {
-  trace_t **pp = &s->buckets[hash_id(s, t->id) & (s->nbuckets - 1)];
+  trace_t **pp = &s->buckets[t->hash & (s->nbuckets - 1)];
   while (*pp != t)
     pp = &(*pp)->hnext;
   *pp = t->hnext;
@@ -363,8 +366,22 @@ static long build_views(shard_t *s, trace_t *t) {
   long n = 0;
   for (span_rec_t *r = t->spans; r != NULL; r = r->next) {
     tt_span_view_t *v = &s->views[n];
-    if (tt__wire_scan_span(r->data, r->len, &v->facts) != 0)
-      continue; /* cannot happen: the handler scanned these bytes already */
+    if (s->pol_reads_names || (r->bits & REC_HAS_TRACE_STATE)) {
+      /* The handler checked these bytes: read again without checks. */
+      tt__wire_span_facts(r->data, r->len, &v->facts);
+    } else {
+      /* What the policies read, from the record (pipeline_int.h): the span's bytes stay cold. */
+      memset(&v->facts, 0, sizeof v->facts);
+      v->facts.trace_id = r->trace_id;
+      v->facts.trace_id_len = 16;
+      v->facts.span_id = (const uint8_t *)&r->span_id;
+      v->facts.span_id_len = 8;
+      v->facts.parent_span_id_len = (r->bits & REC_HAS_PARENT) ? 8 : 0;
+      v->facts.start_ns = r->start_ns;
+      v->facts.end_ns = r->end_ns;
+      v->facts.status_code = (r->signals & TT_SPAN_SIG_STATUS_ERROR) ? 2 : 0;
+    }
+    v->facts.signals = r->signals;
     v->data = r->data;
     v->len = r->len;
     v->resource = r->res->resource;
@@ -573,7 +590,7 @@ static void pending_due(shard_t *s, trace_t *t, uint64_t now) {
  * too, counted as decided locally. Answers for traces no longer pending are stale. */
 static void take_answer(shard_t *s, const tt_bus_answer_t *a, uint64_t now) {
   struct tt_pipeline_s *p = s->p;
-  trace_t *t = lookup(s, a->trace_id);
+  trace_t *t = lookup(s, a->trace_id, hash_id(s, a->trace_id));
   if (t == NULL || t->state != TRACE_PENDING)
     return;
   if (a->status == 0 && a->found) {
@@ -646,14 +663,15 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
    * shard's clock only bounds them, for spans queued before a clock step in tests. */
   if (r->res != NULL && r->res->received_ns != 0 && r->res->received_ns < now)
     now = r->res->received_ns;
-  trace_t *t = lookup(s, r->trace_id);
+  uint32_t h = hash_id(s, r->trace_id);
+  trace_t *t = lookup(s, r->trace_id, h);
   if (t != NULL && (t->state == TRACE_KEPT || t->state == TRACE_DROPPED)) {
     late_span(s, t, r);
     return;
   }
   bool fresh = t == NULL;
   if (fresh) {
-    t = insert(s, r->trace_id);
+    t = insert(s, r->trace_id, h);
     if (t == NULL) {
       TT_LOG(TT_LOG_ERROR, "out of memory holding a span; dropped", "\"shard\":%u", s->idx);
       atomic_fetch_add_explicit(&s->p->metrics.spans_dropped, 1, memory_order_relaxed);
@@ -863,6 +881,7 @@ void *tt__shard_main(void *arg) {
     span_rec_t *in = s->in_head;
     s->in_head = NULL;
     s->in_tail = &s->in_head;
+    s->in_n = 0;
     /* The answers are swapped out with their array, so the bus thread never waits on a round. */
     tt_bus_answer_t *ans = s->ans;
     size_t nans = s->nans;
@@ -876,6 +895,7 @@ void *tt__shard_main(void *arg) {
     s->pol = p->policies;
     tt__policy_set_ref(s->pol);
     pthread_mutex_unlock(&p->pol_mu);
+    s->pol_reads_names = tt__policy_set_reads_names(s->pol);
 
     uint64_t now = tt__pipeline_now(p);
     for (span_rec_t *r = in, *next; r != NULL; r = next) {

@@ -15,6 +15,12 @@
  *   TT_EXPORT_TOO_LARGE    413 + google.rpc.Status message   RESOURCE_EXHAUSTED, no RetryInfo
  *                                                            (so OTLP clients do not retry)
  *
+ * The bytes are unchecked: the handler checks their framing while it walks them (one pass over
+ * each span serves the checks, the UTF-8 rules and the facts a decision needs) and answers
+ * TT_EXPORT_INVALID, with the request validator's description of the fault (validate.h), when
+ * they are not a well-formed ExportTraceServiceRequest. A receiver counts that answer as a
+ * malformed request.
+ *
  * The request bytes are borrowed for the duration of the call only: the handler copies what it
  * keeps. The handler may be called from several receiver threads at once (one per receiver). */
 #ifndef TT_COLLECTOR_RECEIVER_H

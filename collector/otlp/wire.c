@@ -74,23 +74,35 @@ int tt__wire_next(tt_wire_reader_t *r, tt_wire_field_t *f) {
       return -EINVAL;                                                                              \
   } while (0)
 
-/* ---- UTF-8 of string fields -----------------------------------------------------------------
+/* ---- the validating walk ---------------------------------------------------------------------
+ * One pass over a span's bytes does everything the receive path needs from them: it checks the
+ * framing of the span and of every message nested in it by the rules of the request validator
+ * (validate.c: tags, lengths, the wire type of each known field, nesting at most MAX_DEPTH deep
+ * counted from the request), checks every `string` field for UTF-8, and collects the facts and
+ * error signals a decision reads. So a request whose spans all pass here is one the validator
+ * accepts, without a second walk over its bytes (fuzz_collector_wire checks the two agree).
+ *
  * proto3 `string` fields must be UTF-8, and a backend that decodes with Go's protobuf refuses a
- * whole request for one bad string. So every string a span carries is checked on the way in,
- * where one bad span can still be refused alone. Each string is checked where the scan meets
- * it; the walks below visit only the messages that hold strings. */
+ * whole request for one bad string; checked here, one bad span can still be refused alone. A bad
+ * string does not stop the walk: the framing after it must still be checked, because malformed
+ * bytes anywhere refuse the whole request while a bad string refuses only its span. */
 
-/* AnyValues nest through arrays and kvlists. The request validator caps nesting at 64; this cap
- * holds for bytes that never went through it (fuzzers, tests) and bounds the recursion. */
-#define MAX_ANY_DEPTH 64
+/* Nesting depth of messages, the request being 0 (ExportTraceServiceRequest > ResourceSpans >
+ * ScopeSpans > Span is 3): the validator's limit, so both refuse the same requests. */
+#define MAX_DEPTH 64
+#define DEPTH_RESOURCE_SPANS 1
+#define DEPTH_SCOPE_SPANS 2
+#define DEPTH_SPAN 3
 
-/* The walks' field reader: tt__wire_next without the copy of each field's bounds, and with the
+/* The walk's field reader: tt__wire_next without the copy of each field's bounds, and with the
  * one-byte tag and length that nearly every attribute field has read inline. Same rules: returns
- * 1 with *f filled (p/len for a length-delimited field), 0 at the end, -EINVAL when malformed. */
+ * 1 with *f filled (p/len for a length-delimited field, u for the others), 0 at the end, -EINVAL
+ * when malformed. */
 typedef struct {
   uint32_t field, wt;
   const uint8_t *p;
   size_t len;
+  uint64_t u;
 } lfield_t;
 
 static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f) {
@@ -119,7 +131,7 @@ static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f)
       p += n;
       break;
     case TT_WT_VARINT:
-      if (tt__wire_varint(&p, end, &n) != 0)
+      if (tt__wire_varint(&p, end, &f->u) != 0)
         return -EINVAL;
       break;
     case TT_WT_FIXED64:
@@ -127,6 +139,7 @@ static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f)
       n = f->wt == TT_WT_FIXED64 ? 8 : 4;
       if ((uint64_t)(end - p) < n)
         return -EINVAL;
+      f->u = load_le(p, n);
       p += n;
       break;
     default:
@@ -136,16 +149,24 @@ static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f)
   return 1;
 }
 
-static int any_utf8(const uint8_t *p, size_t len, int depth, const char *vname, const char **what);
+/* What one walk found beside framing: the first string that is not UTF-8, and error signals. */
+typedef struct {
+  const char *bad;
+  uint32_t signals;
+} walk_t;
 
-static inline bool str_ok(const uint8_t *s, size_t n) {
-  return tt__utf8_ascii(s, n) || tt__utf8_valid(s, n);
+static inline void check_str(walk_t *w, bool ascii, const uint8_t *s, size_t n, const char *name) {
+  if (!ascii && w->bad == NULL && !tt__utf8_ascii(s, n) && !tt__utf8_valid(s, n))
+    w->bad = name;
 }
+
+static int walk_any(const uint8_t *p, size_t len, int depth, bool ascii, const char *vname,
+                    walk_t *w);
 
 /* What an AnyValue holding exactly one scalar field, written the usual way (one-byte tag and
  * length), carries: 1 with *s and *n set for a string, 0 for a bool, int, double or bytes value (no
  * text), -1 for anything else (arrays, kvlists, several fields, longer lengths), which the
- * general walk then reads. */
+ * general walk then reads. Such a value is well-formed as it stands. */
 static inline int simple_any(const uint8_t *a, size_t al, const uint8_t **s, size_t *n) {
   if (al < 2)
     return -1;
@@ -170,50 +191,96 @@ static inline int simple_any(const uint8_t *a, size_t al, const uint8_t **s, siz
   }
 }
 
-/* One KeyValue: its key, and every string in its value. */
-static int kv_utf8(const uint8_t *p, size_t len, int depth, const char *kname, const char *vname,
-                   const char **what) {
-  /* Nearly every attribute is {key, value{one scalar}} with one-byte lengths (a long string or
-   * an int of 128 or more is what sends it here past the all-ASCII test): read in place. */
-  if (len >= 4 && p[0] == 0x0a && p[1] < 0x80 && p[1] <= len - 4) {
+/* An HTTP status arrives as an int, or as a numeric string (at most 7 characters) from older
+ * instrumentations, read as strtoll reads it. */
+static int64_t status_value(const uint8_t *any, size_t len) {
+  tt_any_t v;
+  if (tt__wire_any(any, len, &v) != 0)
+    return 0;
+  if (v.type == TT_ANY_INT)
+    return v.i;
+  if (v.type != TT_ANY_STRING || v.slen == 0 || v.slen >= 8)
+    return 0;
+  size_t i = 0;
+  while (i < v.slen && (v.s[i] == ' ' || (v.s[i] >= '\t' && v.s[i] <= '\r')))
+    i++;
+  bool neg = i < v.slen && v.s[i] == '-';
+  if (i < v.slen && (v.s[i] == '-' || v.s[i] == '+'))
+    i++;
+  int64_t x = 0;
+  for (; i < v.slen && v.s[i] >= '0' && v.s[i] <= '9'; i++)
+    x = x * 10 + (v.s[i] - '0');
+  return neg ? -x : x;
+}
+
+static bool key_is(const uint8_t *k, size_t kl, const char *lit, size_t litlen) {
+  return kl == litlen && memcmp(k, lit, litlen) == 0;
+}
+
+/* A span attribute that says the request failed: an HTTP status of 500 or more. */
+static void note_status_attr(walk_t *w, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl) {
+  if (k != NULL && v != NULL &&
+      (key_is(k, kl, "http.response.status_code", 25) || key_is(k, kl, "http.status_code", 16)) &&
+      status_value(v, vl) >= 500)
+    w->signals |= TT_SPAN_SIG_HTTP_5XX;
+}
+
+/* One KeyValue at `depth`: its key, and its value. `span_attr`: an attribute of the span itself,
+ * whose HTTP status is an error signal. */
+static int walk_kv(const uint8_t *p, size_t len, int depth, bool ascii, const char *kname,
+                   const char *vname, walk_t *w, bool span_attr) {
+  if (depth > MAX_DEPTH)
+    return -EINVAL;
+  /* Nearly every attribute is {key, value{one scalar}} with one-byte lengths: read in place. */
+  if (len >= 4 && p[0] == 0x0a && p[1] < 0x80 && p[1] <= len - 4 && depth < MAX_DEPTH) {
     const uint8_t *k = p + 2, *v = p + 2 + p[1], *s = NULL;
     size_t al = len - 4 - p[1], n = 0;
     int kind;
     if (v[0] == 0x12 && v[1] == al && al < 0x80 && (kind = simple_any(v + 2, al, &s, &n)) >= 0) {
-      if (!str_ok(k, p[1])) {
-        *what = kname;
-        return -EILSEQ;
-      }
-      if (kind == 1 && !str_ok(s, n)) {
-        *what = vname;
-        return -EILSEQ;
-      }
+      check_str(w, ascii, k, p[1], kname);
+      if (kind == 1)
+        check_str(w, ascii, s, n, vname);
+      if (span_attr && (p[1] == 25 || p[1] == 16))
+        note_status_attr(w, k, p[1], v + 2, al);
       return 0;
     }
   }
-  const uint8_t *end = p + len;
+  const uint8_t *end = p + len, *k = NULL, *v = NULL;
+  size_t kl = 0, vl = 0;
   lfield_t f;
   int rc;
   while ((rc = next_lean(&p, end, &f)) == 1) {
-    if (f.field == 1) {
-      EXPECT_WT(f, TT_WT_LEN);
-      if (!str_ok(f.p, f.len)) {
-        *what = kname;
-        return -EILSEQ;
-      }
-    } else if (f.field == 2) {
-      EXPECT_WT(f, TT_WT_LEN);
-      int arc = any_utf8(f.p, f.len, depth + 1, vname, what);
-      if (arc != 0)
-        return arc;
+    switch (f.field) {
+      case 1:
+        EXPECT_WT(f, TT_WT_LEN);
+        check_str(w, ascii, f.p, f.len, kname);
+        k = f.p, kl = f.len;
+        break;
+      case 2:
+        EXPECT_WT(f, TT_WT_LEN);
+        if (walk_any(f.p, f.len, depth + 1, ascii, vname, w) != 0)
+          return -EINVAL;
+        v = f.p, vl = f.len;
+        break;
+      case 3:
+        EXPECT_WT(f, TT_WT_VARINT);
+        break;
+      default:
+        break;
     }
   }
-  return rc < 0 ? -EINVAL : 0;
+  if (rc < 0)
+    return -EINVAL;
+  if (span_attr)
+    note_status_attr(w, k, kl, v, vl);
+  return 0;
 }
 
-/* The entries (field 1) of an ArrayValue (AnyValues) or a KeyValueList (KeyValues). */
-static int list_utf8(const uint8_t *p, size_t len, int depth, bool kvs, const char *vname,
-                     const char **what) {
+/* The entries (field 1) of an ArrayValue (AnyValues) or a KeyValueList (KeyValues) at depth. */
+static int walk_list(const uint8_t *p, size_t len, int depth, bool ascii, bool kvs,
+                     const char *vname, walk_t *w) {
+  if (depth > MAX_DEPTH)
+    return -EINVAL;
   const uint8_t *end = p + len;
   lfield_t f;
   int rc;
@@ -221,131 +288,167 @@ static int list_utf8(const uint8_t *p, size_t len, int depth, bool kvs, const ch
     if (f.field != 1)
       continue;
     EXPECT_WT(f, TT_WT_LEN);
-    int erc = kvs ? kv_utf8(f.p, f.len, depth, vname, vname, what)
-                  : any_utf8(f.p, f.len, depth, vname, what);
+    int erc = kvs ? walk_kv(f.p, f.len, depth + 1, ascii, vname, vname, w, false)
+                  : walk_any(f.p, f.len, depth + 1, ascii, vname, w);
     if (erc != 0)
       return erc;
   }
   return rc < 0 ? -EINVAL : 0;
 }
 
-static int any_utf8(const uint8_t *p, size_t len, int depth, const char *vname, const char **what) {
-  if (depth > MAX_ANY_DEPTH)
+static int walk_any(const uint8_t *p, size_t len, int depth, bool ascii, const char *vname,
+                    walk_t *w) {
+  if (depth > MAX_DEPTH)
     return -EINVAL;
   const uint8_t *end = p + len;
   lfield_t f;
   int rc;
   while ((rc = next_lean(&p, end, &f)) == 1) {
-    int src = 0;
     switch (f.field) {
       case 1: /* string_value */
         EXPECT_WT(f, TT_WT_LEN);
-        if (!str_ok(f.p, f.len)) {
-          *what = vname;
-          return -EILSEQ;
-        }
+        check_str(w, ascii, f.p, f.len, vname);
+        break;
+      case 2: /* bool_value */
+      case 3: /* int_value */
+      case 8: /* string_value_strindex */
+        EXPECT_WT(f, TT_WT_VARINT);
+        break;
+      case 4: /* double_value */
+        EXPECT_WT(f, TT_WT_FIXED64);
         break;
       case 5: /* array_value */
       case 6: /* kvlist_value */
         EXPECT_WT(f, TT_WT_LEN);
-        src = list_utf8(f.p, f.len, depth + 1, f.field == 6, vname, what);
+        if (walk_list(f.p, f.len, depth + 1, ascii, f.field == 6, vname, w) != 0)
+          return -EINVAL;
         break;
-      default: /* bool, int, double, bytes (not text), unknown fields */
+      case 7: /* bytes_value: not text */
+        EXPECT_WT(f, TT_WT_LEN);
+        break;
+      default:
         break;
     }
-    if (src != 0)
-      return src;
   }
   return rc < 0 ? -EINVAL : 0;
 }
 
-/* Where a message keeps its strings, for the messages walked by msg_utf8: a string field, a
- * repeated KeyValue field (attributes), or a nested message with strings of its own. A table
- * ends with field 0. */
-enum { S_STRING, S_ATTRS, S_MSG };
-typedef struct str_field_s {
+/* The other messages, by table: each known field's wire type and what it holds. A table ends
+ * with field 0; fields it does not list are unknown and skipped. */
+enum { S_PLAIN, S_STRING, S_ATTRS, S_MSG, S_SKIP, S_EVENT_NAME };
+typedef struct msg_field_s {
   uint8_t field;
+  uint8_t wt;
   uint8_t kind;
   const char *name;  /* S_STRING: the string; S_ATTRS: the attributes' keys */
   const char *vname; /* S_ATTRS: the attributes' values */
-  const struct str_field_s *sub;
-} str_field_t;
+  const struct msg_field_s *sub;
+} msg_field_t;
 
-static const str_field_t event_strings[] = {
-    {2, S_STRING, "event name", NULL, NULL},
-    {3, S_ATTRS, "event attribute key", "event attribute value", NULL},
-    {0, 0, NULL, NULL, NULL}};
-static const str_field_t link_strings[] = {
-    {3, S_STRING, "link trace_state", NULL, NULL},
-    {4, S_ATTRS, "link attribute key", "link attribute value", NULL},
-    {0, 0, NULL, NULL, NULL}};
-static const str_field_t resource_strings[] = {
-    {1, S_ATTRS, "resource attribute key", "resource attribute value", NULL},
-    {0, 0, NULL, NULL, NULL}};
-static const str_field_t resource_spans_strings[] = {
-    {1, S_MSG, NULL, NULL, resource_strings},
-    {3, S_STRING, "resource schema_url", NULL, NULL},
-    {0, 0, NULL, NULL, NULL}};
-static const str_field_t scope_strings[] = {
-    {1, S_STRING, "scope name", NULL, NULL},
-    {2, S_STRING, "scope version", NULL, NULL},
-    {3, S_ATTRS, "scope attribute key", "scope attribute value", NULL},
-    {0, 0, NULL, NULL, NULL}};
-static const str_field_t scope_spans_strings[] = {{1, S_MSG, NULL, NULL, scope_strings},
-                                                  {3, S_STRING, "scope schema_url", NULL, NULL},
-                                                  {0, 0, NULL, NULL, NULL}};
+static const msg_field_t event_fields[] = {
+    {1, TT_WT_FIXED64, S_PLAIN, NULL, NULL, NULL},
+    {2, TT_WT_LEN, S_EVENT_NAME, "event name", NULL, NULL},
+    {3, TT_WT_LEN, S_ATTRS, "event attribute key", "event attribute value", NULL},
+    {4, TT_WT_VARINT, S_PLAIN, NULL, NULL, NULL},
+    {0, 0, 0, NULL, NULL, NULL}};
+static const msg_field_t link_fields[] = {
+    {1, TT_WT_LEN, S_PLAIN, NULL, NULL, NULL},
+    {2, TT_WT_LEN, S_PLAIN, NULL, NULL, NULL},
+    {3, TT_WT_LEN, S_STRING, "link trace_state", NULL, NULL},
+    {4, TT_WT_LEN, S_ATTRS, "link attribute key", "link attribute value", NULL},
+    {5, TT_WT_VARINT, S_PLAIN, NULL, NULL, NULL},
+    {6, TT_WT_FIXED32, S_PLAIN, NULL, NULL, NULL},
+    {0, 0, 0, NULL, NULL, NULL}};
+static const msg_field_t status_fields[] = {{2, TT_WT_LEN, S_STRING, "status message", NULL, NULL},
+                                            {3, TT_WT_VARINT, S_PLAIN, NULL, NULL, NULL},
+                                            {0, 0, 0, NULL, NULL, NULL}};
+static const msg_field_t resource_fields[] = {
+    {1, TT_WT_LEN, S_ATTRS, "resource attribute key", "resource attribute value", NULL},
+    {2, TT_WT_VARINT, S_PLAIN, NULL, NULL, NULL},
+    {0, 0, 0, NULL, NULL, NULL}};
+static const msg_field_t resource_spans_fields[] = {
+    {1, TT_WT_LEN, S_MSG, NULL, NULL, resource_fields},
+    {2, TT_WT_LEN, S_SKIP, NULL, NULL, NULL},
+    {3, TT_WT_LEN, S_STRING, "resource schema_url", NULL, NULL},
+    {0, 0, 0, NULL, NULL, NULL}};
+static const msg_field_t scope_fields[] = {
+    {1, TT_WT_LEN, S_STRING, "scope name", NULL, NULL},
+    {2, TT_WT_LEN, S_STRING, "scope version", NULL, NULL},
+    {3, TT_WT_LEN, S_ATTRS, "scope attribute key", "scope attribute value", NULL},
+    {4, TT_WT_VARINT, S_PLAIN, NULL, NULL, NULL},
+    {0, 0, 0, NULL, NULL, NULL}};
+static const msg_field_t scope_spans_fields[] = {
+    {1, TT_WT_LEN, S_MSG, NULL, NULL, scope_fields},
+    {2, TT_WT_LEN, S_SKIP, NULL, NULL, NULL},
+    {3, TT_WT_LEN, S_STRING, "scope schema_url", NULL, NULL},
+    {0, 0, 0, NULL, NULL, NULL}};
 
-static int msg_utf8(const uint8_t *p, size_t len, const str_field_t *fields, const char **what) {
+static int walk_msg(const uint8_t *p, size_t len, int depth, const msg_field_t *fields, walk_t *w) {
+  if (depth > MAX_DEPTH)
+    return -EINVAL;
   const uint8_t *end = p + len;
   lfield_t f;
   int rc;
   while ((rc = next_lean(&p, end, &f)) == 1) {
-    const str_field_t *d = fields;
+    const msg_field_t *d = fields;
     while (d->field != 0 && d->field != f.field)
       d++;
     if (d->field == 0)
       continue;
-    EXPECT_WT(f, TT_WT_LEN);
-    int src = 0;
-    if (d->kind == S_STRING) {
-      if (!str_ok(f.p, f.len)) {
-        *what = d->name;
-        src = -EILSEQ;
-      }
-    } else if (d->kind == S_ATTRS)
-      src = kv_utf8(f.p, f.len, 0, d->name, d->vname, what);
-    else
-      src = msg_utf8(f.p, f.len, d->sub, what);
-    if (src != 0)
-      return src;
+    EXPECT_WT(f, d->wt);
+    switch (d->kind) {
+      case S_EVENT_NAME:
+        if (key_is(f.p, f.len, "exception", 9))
+          w->signals |= TT_SPAN_SIG_EXCEPTION;
+        /* fall through */
+      case S_STRING:
+        check_str(w, false, f.p, f.len, d->name);
+        break;
+      case S_ATTRS:
+        if (walk_kv(f.p, f.len, depth + 1, tt__utf8_ascii(f.p, f.len), d->name, d->vname, w,
+                    false) != 0)
+          return -EINVAL;
+        break;
+      case S_MSG:
+        if (walk_msg(f.p, f.len, depth + 1, d->sub, w) != 0)
+          return -EINVAL;
+        break;
+      default: /* S_PLAIN: the wire type was all; S_SKIP: walked by the caller */
+        break;
+    }
   }
   return rc < 0 ? -EINVAL : 0;
 }
 
-int tt__wire_resource_spans_utf8(const uint8_t *rs, size_t len, const char **what) {
-  return msg_utf8(rs, len, resource_spans_strings, what);
+/* A ResourceSpans or ScopeSpans payload without its field 2. */
+static int check_shared(const uint8_t *p, size_t len, int depth, const msg_field_t *fields,
+                        const char **what) {
+  walk_t w = {NULL, 0};
+  if (walk_msg(p, len, depth, fields, &w) != 0)
+    return -EINVAL;
+  if (w.bad != NULL) {
+    *what = w.bad;
+    return -EILSEQ;
+  }
+  return 0;
 }
 
-int tt__wire_scope_spans_utf8(const uint8_t *ss, size_t len, const char **what) {
-  return msg_utf8(ss, len, scope_spans_strings, what);
+int tt__wire_resource_spans_check(const uint8_t *rs, size_t len, const char **what) {
+  return check_shared(rs, len, DEPTH_RESOURCE_SPANS, resource_spans_fields, what);
 }
 
-/* A span string that is not UTF-8 ends the scan: the span is refused whatever else it holds. */
-#define CHECK_UTF8(f, name)                                                                        \
-  do {                                                                                             \
-    if (!tt__utf8_ascii((f).p, (f).len) && !tt__utf8_valid((f).p, (f).len)) {                      \
-      out->invalid_utf8 = (name);                                                                  \
-      return -EILSEQ;                                                                              \
-    }                                                                                              \
-  } while (0)
+int tt__wire_scope_spans_check(const uint8_t *ss, size_t len, const char **what) {
+  return check_shared(ss, len, DEPTH_SCOPE_SPANS, scope_spans_fields, what);
+}
 
 int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
   memset(out, 0, sizeof *out);
-  tt_wire_reader_t r;
-  tt__wire_reader_init(&r, span, len);
-  tt_wire_field_t f;
+  const uint8_t *p = span, *end = span + len;
+  walk_t w = {NULL, 0};
+  const int depth = DEPTH_SPAN;
+  lfield_t f;
   int rc;
-  while ((rc = tt__wire_next(&r, &f)) == 1) {
+  while ((rc = next_lean(&p, end, &f)) == 1) {
     switch (f.field) {
       case 1:
         EXPECT_WT(f, TT_WT_LEN);
@@ -359,7 +462,7 @@ int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
         break;
       case 3:
         EXPECT_WT(f, TT_WT_LEN);
-        CHECK_UTF8(f, "trace_state");
+        check_str(&w, false, f.p, f.len, "trace_state");
         out->trace_state = f.p;
         out->trace_state_len = f.len;
         break;
@@ -370,7 +473,7 @@ int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
         break;
       case 5:
         EXPECT_WT(f, TT_WT_LEN);
-        CHECK_UTF8(f, "span name");
+        check_str(&w, false, f.p, f.len, "span name");
         out->name = f.p;
         out->name_len = f.len;
         break;
@@ -387,41 +490,37 @@ int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
         out->end_ns = f.u;
         break;
       case 9:
-      case 11:
-      case 13: {
         EXPECT_WT(f, TT_WT_LEN);
-        /* Most attributes are all ASCII bytes, strings, tags and lengths alike: nothing in
-         * them can be bad UTF-8, so they are not walked. Events and links (times, ids) nearly
-         * always are. The framing inside them is the request validator's to check. */
-        if (tt__utf8_ascii(f.p, f.len))
-          break;
-        int src = f.field == 9 ? kv_utf8(f.p, f.len, 0, "span attribute key",
-                                         "span attribute value", &out->invalid_utf8)
-                               : msg_utf8(f.p, f.len, f.field == 11 ? event_strings : link_strings,
-                                          &out->invalid_utf8);
-        if (src != 0)
-          return src;
-        break;
-      }
-      case 15: {
-        EXPECT_WT(f, TT_WT_LEN);
-        tt_wire_reader_t sr;
-        tt_wire_field_t sf;
-        int src;
-        tt__wire_reader_init(&sr, f.p, f.len);
-        while ((src = tt__wire_next(&sr, &sf)) == 1) {
-          if (sf.field == 3) {
-            EXPECT_WT(sf, TT_WT_VARINT);
-            out->status_code = (uint32_t)sf.u;
-          } else if (sf.field == 2) {
-            EXPECT_WT(sf, TT_WT_LEN);
-            CHECK_UTF8(sf, "status message");
-          }
-        }
-        if (src < 0)
+        /* Most attributes are all ASCII bytes, strings, tags and lengths alike: nothing in them
+         * can be bad UTF-8, so only their framing is walked. */
+        if (walk_kv(f.p, f.len, depth + 1, tt__utf8_ascii(f.p, f.len), "span attribute key",
+                    "span attribute value", &w, true) != 0)
           return -EINVAL;
         break;
-      }
+      case 10:
+      case 12:
+      case 14:
+        EXPECT_WT(f, TT_WT_VARINT);
+        break;
+      case 11:
+      case 13:
+      case 15:
+        EXPECT_WT(f, TT_WT_LEN);
+        if (walk_msg(f.p, f.len, depth + 1,
+                     f.field == 11   ? event_fields
+                     : f.field == 13 ? link_fields
+                                     : status_fields,
+                     &w) != 0)
+          return -EINVAL;
+        if (f.field == 15) {
+          /* The status code: the last field 3, as a decoder reads it. */
+          const uint8_t *q = f.p, *qe = f.p + f.len;
+          lfield_t sf;
+          while (next_lean(&q, qe, &sf) == 1)
+            if (sf.field == 3)
+              out->status_code = (uint32_t)sf.u;
+        }
+        break;
       case 16:
         EXPECT_WT(f, TT_WT_FIXED32);
         out->flags = (uint32_t)f.u;
@@ -430,7 +529,70 @@ int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
         break;
     }
   }
-  return rc < 0 ? -EINVAL : 0;
+  if (rc < 0)
+    return -EINVAL;
+  out->signals = w.signals;
+  if (out->status_code == 2)
+    out->signals |= TT_SPAN_SIG_STATUS_ERROR;
+  if (w.bad != NULL) {
+    out->invalid_utf8 = w.bad;
+    return -EILSEQ;
+  }
+  return 0;
+}
+
+/* The facts of a span the walk above accepted, read again without its checks: only the span's
+ * own fields, not what is nested in them (error signals are not looked for). */
+void tt__wire_span_facts(const uint8_t *span, size_t len, tt_span_facts_t *out) {
+  memset(out, 0, sizeof *out);
+  const uint8_t *p = span, *end = span + len;
+  lfield_t f;
+  while (next_lean(&p, end, &f) == 1) {
+    switch (f.field) {
+      case 1:
+        out->trace_id = f.p;
+        out->trace_id_len = f.len;
+        break;
+      case 2:
+        out->span_id = f.p;
+        out->span_id_len = f.len;
+        break;
+      case 3:
+        out->trace_state = f.p;
+        out->trace_state_len = f.len;
+        break;
+      case 4:
+        out->parent_span_id = f.p;
+        out->parent_span_id_len = f.len;
+        break;
+      case 5:
+        out->name = f.p;
+        out->name_len = f.len;
+        break;
+      case 6:
+        out->kind = (uint32_t)f.u;
+        break;
+      case 7:
+        out->start_ns = f.u;
+        break;
+      case 8:
+        out->end_ns = f.u;
+        break;
+      case 15: {
+        const uint8_t *q = f.p, *qe = f.p + f.len;
+        lfield_t sf;
+        while (next_lean(&q, qe, &sf) == 1)
+          if (sf.field == 3 && sf.wt == TT_WT_VARINT)
+            out->status_code = (uint32_t)sf.u;
+        break;
+      }
+      case 16:
+        out->flags = (uint32_t)f.u;
+        break;
+      default:
+        break;
+    }
+  }
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {

@@ -90,29 +90,43 @@ typedef struct {
   uint32_t kind;
   uint32_t status_code;     /* 0 unset, 1 ok, 2 error */
   uint32_t flags;           /* W3C trace flags in bits 0-7, TT_SPAN_FLAGS_* above them */
+  uint32_t signals;         /* TT_SPAN_SIG_*: what says this span failed */
   const char *invalid_utf8; /* after -EILSEQ: the string that is not UTF-8 ("span name", ...) */
 } tt_span_facts_t;
+
+/* Error signals of a span, found by the scan so that the errors policy reads bits instead of
+ * walking every span's attributes and events again: status ERROR; an attribute
+ * http.response.status_code or http.status_code of 500 or more (an int, or a numeric string);
+ * an event named "exception". */
+#define TT_SPAN_SIG_STATUS_ERROR 1u
+#define TT_SPAN_SIG_HTTP_5XX 2u
+#define TT_SPAN_SIG_EXCEPTION 4u
 
 /* Span.flags bits (OTLP 1.4): whether the parent's context says if it is remote, and that it is. */
 #define TT_SPAN_FLAGS_HAS_IS_REMOTE 0x100u
 #define TT_SPAN_FLAGS_IS_REMOTE 0x200u
 
-/* Scans one Span message. Returns 0; -EINVAL when the bytes are not a well-formed Span
- * (including a known field with the wrong wire type, or AnyValues nested deeper than 64); or
- * -EILSEQ when a string of the span is not valid UTF-8, with f->invalid_utf8 naming which (the
- * other facts are then incomplete). Every `string` field of the span is checked: name,
- * trace_state, status message, attribute keys and string values (inside arrays and kvlists
- * too), and the names, attributes and trace_state of its events and links. Unknown fields are
- * skipped. An attribute, event or link whose bytes are all ASCII cannot hold bad UTF-8 and is
- * not read further, so malformed bytes inside one are left to the request validator. */
+/* Scans one Span message, checking all of it: returns 0; -EINVAL when the bytes are not a
+ * well-formed Span by the request validator's rules (validate.h: tags, lengths, the wire type of
+ * every known field at every level, messages nested at most 64 deep counting the span as depth 3,
+ * as it is in a request); or -EILSEQ when the span is well-formed but a string in it is not valid
+ * UTF-8, with f->invalid_utf8 naming the first such (the other facts are then complete too).
+ * Every `string` field of the span is checked: name, trace_state, status message, attribute keys
+ * and string values (inside arrays and kvlists too), and the names, attributes and trace_state
+ * of its events and links. Unknown fields are skipped. Fills f->signals. */
 int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *f);
 
-/* The same checks for what a span shares with its neighbours: the strings of a ResourceSpans
- * payload (its Resource's attributes, schema_url) and of a ScopeSpans payload (the scope's name,
- * version and attributes, schema_url), their field 2 (the ScopeSpans / the spans) left out.
- * Returns 0, -EILSEQ with *what naming the string (static), or -EINVAL for malformed bytes. */
-int tt__wire_resource_spans_utf8(const uint8_t *rs, size_t len, const char **what);
-int tt__wire_scope_spans_utf8(const uint8_t *ss, size_t len, const char **what);
+/* The facts of a span that tt__wire_scan_span accepted, read again cheaply: the span's own fields
+ * only, no checks, and no signals (f->signals is 0: the caller keeps them from the scan). */
+void tt__wire_span_facts(const uint8_t *span, size_t len, tt_span_facts_t *f);
+
+/* The same checks for what a span shares with its neighbours: a ResourceSpans payload (its
+ * Resource, schema_url) and a ScopeSpans payload (its scope's name, version and attributes,
+ * schema_url), their field 2 (the ScopeSpans / the spans) left to the caller. Returns 0, -EINVAL
+ * for malformed bytes, or -EILSEQ (only when well-formed) with *what naming the first string that
+ * is not UTF-8 (static). */
+int tt__wire_resource_spans_check(const uint8_t *rs, size_t len, const char **what);
+int tt__wire_scope_spans_check(const uint8_t *ss, size_t len, const char **what);
 
 /* True when the ids make a span we can hold: a 16-byte non-zero trace id, an 8-byte non-zero
  * span id and a parent id that is empty or 8 bytes. *why gets a static reason otherwise. */

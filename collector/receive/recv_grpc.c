@@ -237,11 +237,16 @@ static void call_peer_addr(tt_grpc_receiver_t *r, grpc_call *call, char *out, si
   gpr_free(peer);
 }
 
-/* Counts and reports a call refused before the handler (refusal.h). Receiver thread. */
-static void note_refusal(slot_t *s, tt_refuse_cause_t cause, const char *detail, const char *fix) {
+/* Counts and reports a refused call (refusal.h); only reports it when `counted` (the pipeline
+ * counted it). Receiver thread. */
+static void note_refusal(slot_t *s, tt_refuse_cause_t cause, const char *detail, const char *fix,
+                         bool counted) {
   char peer[80];
   call_peer_addr(s->r, s->call, peer, sizeof peer);
-  tt__refusal_note(s->r->o.refusals, cause, "otlp_grpc", peer, detail, fix);
+  if (counted)
+    tt__refusal_warn(s->r->o.refusals, cause, "otlp_grpc", peer, detail, fix);
+  else
+    tt__refusal_note(s->r->o.refusals, cause, "otlp_grpc", peer, detail, fix);
 }
 
 static void on_new_call(slot_t *s, bool ok) {
@@ -257,7 +262,8 @@ static void on_new_call(slot_t *s, bool ok) {
     atomic_fetch_add_explicit(&r->unimplemented, 1, memory_order_relaxed);
     note_refusal(s, TT_REFUSE_NOT_FOUND, "unknown gRPC method",
                  "export traces with " EXPORT_METHOD
-                 " (this receiver takes traces only, not metrics or logs)");
+                 " (this receiver takes traces only, not metrics or logs)",
+                 false);
     slot_answer(s, GRPC_STATUS_UNIMPLEMENTED,
                 "unknown method: this server only implements " EXPORT_METHOD, NULL, 0);
     return;
@@ -336,14 +342,7 @@ void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_
     msg = inflated.data;
     len = inflated.len;
   }
-  char err[200], m[256];
-  if (tt__otlp_validate_export_request(msg, len, err, sizeof err) != 0) {
-    tt__buf_free(&inflated);
-    a->outcome = TT_GRPC_MALFORMED;
-    snprintf(m, sizeof m, "malformed ExportTraceServiceRequest: %s", err);
-    answer(a, GRPC_STATUS_INVALID_ARGUMENT, m, 0);
-    return;
-  }
+  /* The handler checks the message's framing as it walks it (request.h): no walk here. */
   tt_export_request_t req = {len ? msg : (const uint8_t *)"", len, "grpc", peer};
   tt_export_result_t res;
   memset(&res, 0, sizeof res);
@@ -377,9 +376,10 @@ void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_
     }
     return;
   }
-  a->outcome = TT_GRPC_REJECTED;
+  a->outcome = res.status == TT_EXPORT_INVALID ? TT_GRPC_MALFORMED : TT_GRPC_REJECTED;
   switch (res.status) {
     case TT_EXPORT_INVALID:
+      a->counted = true;
       answer(a, GRPC_STATUS_INVALID_ARGUMENT, res.message[0] ? res.message : "invalid data", 0);
       break;
     case TT_EXPORT_TOO_LARGE:
@@ -488,12 +488,13 @@ static void on_message(slot_t *s, bool ok) {
   if (a.outcome == TT_GRPC_MALFORMED) {
     if (a.code == GRPC_STATUS_RESOURCE_EXHAUSTED)
       note_refusal(s, TT_REFUSE_BODY_TOO_LARGE, a.message,
-                   "send smaller batches or raise receivers.otlp_grpc.max_message_size");
+                   "send smaller batches or raise receivers.otlp_grpc.max_message_size", false);
     else if (a.code == GRPC_STATUS_UNIMPLEMENTED)
       note_refusal(s, TT_REFUSE_MEDIA_TYPE, a.message,
-                   "compress with gzip or deflate, or not at all");
+                   "compress with gzip or deflate, or not at all", false);
     else
-      note_refusal(s, TT_REFUSE_INVALID, a.message, "send a protobuf ExportTraceServiceRequest");
+      note_refusal(s, TT_REFUSE_INVALID, a.message, "send a protobuf ExportTraceServiceRequest",
+                   a.counted);
   }
   slot_answer(s, (grpc_status_code)a.code, a.message, a.code == GRPC_STATUS_OK ? &a.response : NULL,
               a.retry_ms);

@@ -20,6 +20,7 @@
 #ifndef TT_COLLECTOR_RECV_GRPC_H
 #define TT_COLLECTOR_RECV_GRPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,7 @@ typedef struct {
   uint32_t retry_ms;
   tt_buf_t response;
   tt_grpc_outcome_t outcome;
+  bool counted; /* a refusal the handler counted already (the pipeline's requests_invalid) */
 } tt_grpc_answer_t;
 
 /* What the receiver does with one request message after gRPC core delivered it, with no gRPC

@@ -167,15 +167,7 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
     ereq = (tt_export_request_t){pb.data ? pb.data : (const uint8_t *)"", pb.len, "http/json",
                                  req->peer};
   } else {
-    if (tt__otlp_validate_export_request(req->body, req->body_len, err, sizeof err) != 0) {
-      char msg[256];
-      snprintf(msg, sizeof msg, "malformed ExportTraceServiceRequest: %s", err);
-      refuse(rc, req, res, kind, 400, TT_REFUSE_INVALID, msg,
-             "send a protobuf ExportTraceServiceRequest, or Content-Type application/json for "
-             "OTLP/JSON");
-      atomic_fetch_add_explicit(&rc->malformed, 1, memory_order_relaxed);
-      return;
-    }
+    /* The handler checks the body's framing as it walks it (request.h): no walk here. */
     ereq = (tt_export_request_t){req->body, req->body_len, "http/protobuf", req->peer};
   }
   atomic_fetch_add_explicit(&rc->body_bytes, ereq.len, memory_order_relaxed);
@@ -194,7 +186,15 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
     case TT_EXPORT_INVALID:
       error_body(res, kind, 400, GRPC_INVALID_ARGUMENT, r.message[0] ? r.message : "invalid data",
                  0);
-      break;
+      atomic_fetch_add_explicit(&rc->malformed, 1, memory_order_relaxed);
+      /* Counted by the pipeline (requests_invalid): only reported here. */
+      tt__refusal_warn(rc->refusals, TT_REFUSE_INVALID, "otlp_http", req->peer_addr,
+                       r.message[0] ? r.message : "invalid data",
+                       kind == CT_JSON
+                           ? "send an OTLP/JSON ExportTraceServiceRequest (ids as hex strings)"
+                           : "send a protobuf ExportTraceServiceRequest, or Content-Type "
+                             "application/json for OTLP/JSON");
+      return;
     case TT_EXPORT_TOO_LARGE:
       error_body(res, kind, 413, GRPC_RESOURCE_EXHAUSTED,
                  r.message[0] ? r.message : "request too large", 0);

@@ -21,10 +21,15 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "pipeline.h"
 #include "request.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
-/* ---- recording handler ---- */
+/* ---- recording handler ----
+ * The receivers hand the handler unchecked bytes and the handler refuses malformed ones
+ * (request.h), so the recorder puts each request through a real pipeline's handler first: what
+ * that refuses as malformed is answered as such and not recorded; the rest is recorded and
+ * answered with `answer`. */
 
 typedef struct {
   pthread_mutex_t mu;
@@ -35,16 +40,23 @@ typedef struct {
   tt_export_result_t answer; /* what the handler answers */
   pthread_cond_t entered_cv; /* signalled when the handler starts */
   int entered;
-  int delay_ms; /* the handler sleeps this long (outside the lock) before answering */
+  int delay_ms;            /* the handler sleeps this long (outside the lock) before answering */
+  tt_pipeline_t *pipeline; /* checks each request as the collector does */
 } recorder_t;
 
 static inline void recorder_init(recorder_t *r) {
   memset(r, 0, sizeof *r);
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->entered_cv, NULL);
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.workers = 1;
+  if (tt__pipeline_new(&o, &r->pipeline) != 0)
+    abort();
 }
 
 static inline void recorder_free(recorder_t *r) {
+  tt__pipeline_free(r->pipeline);
   tt__buf_free(&r->last);
   pthread_cond_destroy(&r->entered_cv);
   pthread_mutex_destroy(&r->mu);
@@ -68,6 +80,9 @@ static inline void recorder_handler(void *ctx, const tt_export_request_t *req,
   pthread_mutex_unlock(&r->mu);
   if (delay > 0)
     usleep((useconds_t)delay * 1000);
+  tt__pipeline_handle(r->pipeline, req, res);
+  if (res->status == TT_EXPORT_INVALID)
+    return;
   pthread_mutex_lock(&r->mu);
   r->calls++;
   tt__buf_reset(&r->last);

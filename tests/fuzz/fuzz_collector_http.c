@@ -10,7 +10,6 @@
 
 #include "http_server.h"
 #include "recv_http.h"
-#include "validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,8 +22,6 @@ static void check(int cond, const char *what) {
 
 static void handler(void *ctx, const tt_export_request_t *req, tt_export_result_t *res) {
   (void)ctx;
-  check(tt__otlp_validate_export_request(req->data, req->len, NULL, 0) == 0,
-        "handler received malformed protobuf");
   /* Vary the answer with the input so every status mapping is exercised. */
   memset(res, 0, sizeof *res);
   res->status = (tt_export_status_t)(req->len % 4);

@@ -6,7 +6,13 @@
  * one of the span's strings is not UTF-8 by the JSON codec's own decoder (tt__json_utf8_seq, an
  * implementation apart from utf8.c), the scan must not accept the span. Only that direction:
  * protobuf-c keeps the last of repeated scalar fields, while the scan refuses a bad string in any
- * occurrence, as Go's decoder does. */
+ * occurrence, as Go's decoder does.
+ *
+ * The scan's framing verdict is checked against the request validator (validate.h): the span
+ * wrapped in a request (ResourceSpans > ScopeSpans > span) is refused by the validator exactly
+ * when the scan says -EINVAL, since the receivers rely on the scan alone. Its error signals are
+ * checked against the separate event lookup. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +22,7 @@
 #include "opentelemetry/proto/trace/v1/trace.pb-c.h"
 #include "otlp_json_int.h"
 #include "sampling.h"
+#include "validate.h"
 #include "wire.h"
 
 typedef Opentelemetry__Proto__Common__V1__AnyValue any_t;
@@ -80,9 +87,29 @@ static bool span_strings_ok(const Opentelemetry__Proto__Trace__V1__Span *s) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Whether the validator accepts the span inside ExportTraceServiceRequest{ResourceSpans{
+ * ScopeSpans{span}}}. */
+static bool validator_accepts_span(const uint8_t *data, size_t size) {
+  tt_buf_t ss = TT_BUF_INIT, rs = TT_BUF_INIT, req = TT_BUF_INIT;
+  if (tt__buf_append_lenfield(&ss, 2, data, size) != 0 ||
+      tt__buf_append_lenfield(&rs, 2, ss.data, ss.len) != 0 ||
+      tt__buf_append_lenfield(&req, 1, rs.data, rs.len) != 0)
+    __builtin_trap();
+  bool ok = tt__otlp_validate_export_request(req.data, req.len, NULL, 0) == 0;
+  tt__buf_free(&ss);
+  tt__buf_free(&rs);
+  tt__buf_free(&req);
+  return ok;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tt_span_facts_t f;
   int scan = tt__wire_scan_span(data, size, &f);
+  if ((scan == -EINVAL) == validator_accepts_span(data, size))
+    __builtin_trap(); /* the scan and the validator disagree about the span's framing */
+  if (scan != -EINVAL && ((f.signals & TT_SPAN_SIG_EXCEPTION) != 0) !=
+                             (tt__wire_span_has_event(data, size, "exception") == 1))
+    __builtin_trap(); /* the scan's exception signal and the event lookup disagree */
   Opentelemetry__Proto__Trace__V1__Span *ref =
       opentelemetry__proto__trace__v1__span__unpack(NULL, size, data);
   if (ref != NULL) {

@@ -264,6 +264,41 @@ static void slow_trace_should_be_kept_by_latency(void **state) {
   env_free(e);
 }
 
+/* A latency threshold per operation reads span names, which the shard otherwise never takes
+ * from a held span's bytes: the name must still decide. */
+static void latency_per_operation_should_read_span_names(void **state) {
+  (void)state;
+  char err[256];
+  tt_policy_set_t *pol = tt__policy_set_new(1);
+  pol->items[0].kind = TT_POL_LATENCY;
+  pol->items[0].operations = calloc(1, sizeof *pol->items[0].operations);
+  pol->items[0].operations[0].name = strdup("GET /slow");
+  pol->items[0].operations[0].ns = 100000000ull; /* 100 ms */
+  pol->items[0].noperations = 1;
+  assert_int_equal(tt__policy_prepare(&pol->items[0], err, sizeof err), 0);
+  assert_true(tt__policy_set_reads_names(pol));
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.root_grace_ns = 2 * SEC;
+  o.tick_ns = 10000000ull;
+  o.drop_delay_ns = 0;
+  env_t *e = env_new_with(&o, pol);
+  span_spec_t slow = fx_span(16, 1, 0), other = fx_span(17, 1, 0);
+  slow.name = "GET /slow";
+  other.name = "GET /other";
+  slow.end_ns = slow.start_ns + 200000000ull; /* both last 200 ms */
+  other.end_ns = other.start_ns + 200000000ull;
+  send(e, &slow, 1);
+  send(e, &other, 1);
+  advance(e, 3 * SEC);
+  cap_view_t v;
+  cap_view(e->sink, &v);
+  assert_int_equal(v.n, 1);
+  assert_string_equal(v.spans[0]->name, "GET /slow");
+  cap_view_free(&v);
+  env_free(e);
+}
+
 static void ratio_should_keep_its_share_deterministically_with_weight(void **state) {
   (void)state;
   env_t *e = env_new(0.1);
@@ -1253,6 +1288,7 @@ int main(void) {
       cmocka_unit_test(error_trace_should_be_kept_with_weight_one_and_its_reason),
       cmocka_unit_test(errors_policy_should_see_http_5xx_and_exception_events),
       cmocka_unit_test(slow_trace_should_be_kept_by_latency),
+      cmocka_unit_test(latency_per_operation_should_read_span_names),
       cmocka_unit_test(ratio_should_keep_its_share_deterministically_with_weight),
       cmocka_unit_test(policies_should_apply_in_order_first_match_wins),
       cmocka_unit_test(kept_span_should_merge_ot_threshold_into_existing_tracestate),

@@ -538,8 +538,8 @@ static void resource_and_scope_strings_should_be_checked_apart_from_their_spans(
     tt_buf_t rs = TT_BUF_INIT, ss = TT_BUF_INIT;
     pack_parents(at, "\xed\xbf\xbf", &rs, &ss);
     const char *what = NULL;
-    int rrc = tt__wire_resource_spans_utf8(rs.data, rs.len, &what);
-    int src = tt__wire_scope_spans_utf8(ss.data, ss.len, &what);
+    int rrc = tt__wire_resource_spans_check(rs.data, rs.len, &what);
+    int src = tt__wire_scope_spans_check(ss.data, ss.len, &what);
     if (at >= 1 && at <= 3) {
       assert_int_equal(rrc, -EILSEQ);
       assert_int_equal(src, 0);
