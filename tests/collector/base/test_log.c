@@ -272,6 +272,11 @@ static void refusal_should_count_without_logging_when_warnings_are_off(void **st
   assert_int_equal(drain(got, 16), 0);
   assert_int_equal(tt__refusal_count(&r, TT_REFUSE_TLS), 1);
   tt__refusal_note(NULL, TT_REFUSE_TLS, "otlp_http", "127.0.0.1:1", "tls", "fix"); /* no-op */
+  /* A refusal counted elsewhere (the pipeline's invalid) is reported, not counted again. */
+  tt__refusal_warn(&r, TT_REFUSE_INVALID, "otlp_http", "127.0.0.1:2", "malformed", "fix");
+  assert_int_equal(drain(got, 16), 1);
+  assert_non_null(strstr(got[0], "\"cause\":\"invalid\""));
+  assert_int_equal(tt__refusal_count(&r, TT_REFUSE_INVALID), 0);
   assert_string_equal(tt__refuse_cause_name(TT_REFUSE_HTTP2), "http2_on_http1_port");
   assert_string_equal(tt__refuse_cause_name(TT_REFUSE__COUNT), "unknown");
 }
