@@ -14,7 +14,8 @@ Scenarios:
              ports (exits 1, errno with its text) with gRPC core's own logging at debug; SIGTERM.
   refusals   every refusal of the OTLP/HTTP port and its answer: 400 protobuf and JSON bodies
              that are google.rpc.Status in the request's encoding, 404, 405, 413 naming
-             receivers.otlp_http.max_body_size, 415, an HTTP/2 preface (505 naming the gRPC
+             receivers.otlp_http.max_body_size, 415, 431, bytes that are not HTTP (400), an
+             HTTP/2 preface (505 naming the gRPC
              port), a TLS ClientHello (a TLS alert), a real gRPC client on the HTTP port, and a
              malformed message on the gRPC port; each counted by cause on /metrics and warned
              about once with the peer, the cause and the fix.
@@ -378,12 +379,24 @@ def scenario_refusals():
         s.sendall(first_bytes)
         got = b""
         while True:
-            b = s.recv(4096)
+            try:
+                b = s.recv(4096)
+            except ConnectionResetError:  # closed with request bytes unread: what came counts
+                break
             if not b:
                 break
             got += b
         s.close()
         return got
+    # Headers over 16 KiB: 431; bytes that are not HTTP: 400. Both JSON google.rpc.Status.
+    got = raw(b"POST /v1/traces HTTP/1.1\r\nX-Big: " + b"a" * 17000 + b"\r\n\r\n")
+    head_, _, body = got.partition(b"\r\n\r\n")
+    if not head_.startswith(b"HTTP/1.1 431") or json.loads(body).get("code") != 8:
+        fail("big headers answered %r" % got[:200])
+    got = raw(b"\x01\x02\x03 nonsense\r\n\r\n")
+    head_, _, body = got.partition(b"\r\n\r\n")
+    if not head_.startswith(b"HTTP/1.1 400") or json.loads(body).get("code") != 3:
+        fail("non-HTTP bytes answered %r" % got[:200])
     # An HTTP/2 preface (a gRPC client, or curl --http2-prior-knowledge): 505 naming the port.
     got = raw(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
     head_, _, body = got.partition(b"\r\n\r\n")
@@ -414,7 +427,8 @@ def scenario_refusals():
 
     m = col.metrics()
     want = {"invalid": 3, "not_found": 1, "method_not_allowed": 1, "body_too_large": 1,
-            "unsupported_media_type": 1, "tls_on_plaintext_port": 1}
+            "unsupported_media_type": 1, "tls_on_plaintext_port": 1, "headers_too_large": 1,
+            "bad_http": 1}
     for cause, n in want.items():
         if refused(m, cause) != n:
             fail("refused{cause=%s} = %s, want %d" % (cause, refused(m, cause), n))
