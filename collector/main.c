@@ -25,6 +25,7 @@
 #include "recv_http.h"
 #include "sink.h"
 #include "sink_otlp.h"
+#include "summary.h"
 #include "top.h"
 #include "version.h"
 
@@ -55,6 +56,82 @@ static void *watchdog(void *arg) {
   return NULL;
 }
 
+/* `url` without a userinfo part ("https://user:secret@host/" -> "https://host/"): the start line
+ * names endpoints, never credentials (header values are not logged at all). */
+static const char *strip_userinfo(const char *url, char *out, size_t n) {
+  const char *start = strstr(url, "://");
+  start = start ? start + 3 : url;
+  const char *at = strchr(start, '@');
+  const char *slash = strchr(start, '/');
+  if (at == NULL || (slash != NULL && slash < at))
+    return url;
+  snprintf(out, n, "%.*s%s", (int)(start - url), url, at + 1);
+  return out;
+}
+
+/* The start line: what this process runs with, so a log shows where traces go without the
+ * configuration file at hand. */
+static void log_started(const tt_config_t *cfg, const char *grpc, const char *http,
+                        const char *admin) {
+  tt_buf_t b = TT_BUF_INIT;
+  char e1[600], e2[600];
+  int rc = tt__buf_appendf(&b, "\"version\":\"%s\",\"config\":\"%s\",\"receivers\":{",
+                           tt__collector_version(), tt__log_str(e1, sizeof e1, cfg->source));
+  const char *sep = "";
+  if (grpc[0]) {
+    rc = rc ? rc : tt__buf_appendf(&b, "\"otlp_grpc\":\"%s\"", tt__log_str(e1, sizeof e1, grpc));
+    sep = ",";
+  }
+  if (http[0])
+    rc = rc ? rc
+            : tt__buf_appendf(&b, "%s\"otlp_http\":\"%s\"", sep, tt__log_str(e1, sizeof e1, http));
+  rc = rc ? rc
+          : tt__buf_appendf(&b, "},\"admin\":\"%s\",\"policies\":[",
+                            tt__log_str(e1, sizeof e1, admin[0] ? admin : "off"));
+  for (size_t i = 0; rc == 0 && cfg->policies && i < cfg->policies->n; i++)
+    rc = tt__buf_appendf(&b, "%s{\"name\":\"%s\",\"kind\":\"%s\"}", i ? "," : "",
+                         tt__log_str(e1, sizeof e1, cfg->policies->items[i].name),
+                         tt__policy_kind_name(cfg->policies->items[i].kind));
+  rc = rc ? rc : tt__buf_appendf(&b, "],\"sink\":\"%s\"", cfg->sink_type);
+  if (rc == 0 && strcmp(cfg->sink_type, "file") == 0)
+    rc = tt__buf_appendf(&b, ",\"sink_path\":\"%s\",\"sink_format\":\"%s\"",
+                         tt__log_str(e1, sizeof e1, cfg->file_path), cfg->file_format);
+  rc = rc ? rc : tt__buf_append_str(&b, ",\"exporters\":[");
+  for (size_t i = 0; rc == 0 && i < cfg->nexporters; i++) {
+    const tt_exporter_conf_t *e = &cfg->exporters[i];
+    char url[300];
+    rc = tt__buf_appendf(&b, "%s{\"name\":\"%s\",\"protocol\":\"%s\",\"endpoint\":\"%s\"",
+                         i ? "," : "", tt__log_str(e1, sizeof e1, e->name), e->protocol,
+                         tt__log_str(e2, sizeof e2, strip_userinfo(e->endpoint, url, sizeof url)));
+    if (rc == 0 && e->spool_dir[0])
+      rc = tt__buf_appendf(&b, ",\"spool_dir\":\"%s\",\"spool_mode\":\"%s\"",
+                           tt__log_str(e1, sizeof e1, e->spool_dir), e->spool_mode);
+    rc = rc ? rc : tt__buf_append_str(&b, "}");
+  }
+  rc = rc ? rc
+          : tt__buf_appendf(&b,
+                            "],\"memory_budget\":%llu,\"workers\":%lld,\"bus\":\"%s\","
+                            "\"summary_interval_ms\":%llu",
+                            (unsigned long long)cfg->memory_budget, (long long)cfg->workers,
+                            cfg->bus_type, (unsigned long long)cfg->log_summary_ms);
+  rc = rc ? rc : tt__buf_append(&b, "", 1);
+  if (rc == 0)
+    TT_LOG(TT_LOG_INFO, "tailtrace-collector started", "%s", (const char *)b.data);
+  tt__buf_free(&b);
+}
+
+/* Each line of a refused configuration's error list becomes a JSON line. */
+static void log_config_errors(tt_log_level_t level, tt_buf_t *errs) {
+  if (tt__buf_append(errs, "", 1) != 0)
+    return;
+  for (char *line = (char *)errs->data, *nl; line != NULL && *line != '\0'; line = nl) {
+    nl = strchr(line, '\n');
+    if (nl != NULL)
+      *nl++ = '\0';
+    TT_LOG(level, line, "\"component\":\"config\"");
+  }
+}
+
 static int json_encode(const uint8_t *pb, size_t len, tt_buf_t *out) {
   return tt__otlp_json_from_pb(pb, len, out);
 }
@@ -74,6 +151,7 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
     return -ENOMEM;
   size_t k = 0;
   int rc = 0;
+  char err[600];
   if (strcmp(cfg->sink_type, "null") == 0) {
     sinks[k] = tt__sink_null_new();
     rc = sinks[k] ? 0 : -ENOMEM;
@@ -84,8 +162,9 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
                               proto ? tt__sink_encode_delimited : json_encode, proto};
     rc = tt__sink_file_open(&fo, &sinks[k]);
     if (rc != 0)
-      TT_LOG(TT_LOG_ERROR, "cannot open the file sink", "\"path\":\"%s\",\"errno\":%d",
-             cfg->file_path, -rc);
+      TT_LOG(TT_LOG_ERROR, "cannot open the file sink",
+             "\"path\":\"%s\",\"errno\":%d,\"error\":\"%s\"",
+             tt__log_str(err, sizeof err, cfg->file_path), -rc, strerror(-rc));
     else
       k++;
   }
@@ -111,10 +190,11 @@ static int open_sinks(const tt_config_t *cfg, tt_sink_t ***out, size_t *n) {
     o.spool_bytes = e->spool_bytes;
     o.spool_fsync = e->spool_fsync;
     o.spool_always = strcmp(e->spool_mode, "always") == 0;
-    char err[320] = "";
+    err[0] = '\0';
     rc = tt__sink_otlp_open(&o, &sinks[k], err, sizeof err);
     if (rc != 0) {
-      TT_LOG(TT_LOG_ERROR, err, "\"exporter\":\"%s\",\"errno\":%d", e->name, -rc);
+      TT_LOG(TT_LOG_ERROR, err, "\"exporter\":\"%s\",\"errno\":%d,\"error\":\"%s\"", e->name, -rc,
+             strerror(-rc));
       break;
     }
     k++;
@@ -230,6 +310,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
+  tt__grpc_route_core_logs();
   if (tt__buf_append(&warns, "", 1) == 0)
     for (char *line = (char *)warns.data, *nl; line != NULL && *line != '\0'; line = nl) {
       nl = strchr(line, '\n');
@@ -263,7 +344,8 @@ int main(int argc, char **argv) {
   tt_pipeline_t *pipe = NULL;
   rc = tt__pipeline_new(&po, &pipe);
   if (rc != 0) {
-    TT_LOG(TT_LOG_ERROR, "cannot start the pipeline", "\"errno\":%d", -rc);
+    TT_LOG(TT_LOG_ERROR, "cannot start the pipeline", "\"errno\":%d,\"error\":\"%s\"", -rc,
+           strerror(-rc));
     close_sinks(sinks, nsinks);
     tt__config_free(&cfg);
     return 1;
@@ -274,6 +356,9 @@ int main(int argc, char **argv) {
   tt_grpc_receiver_t *grpc = NULL;
   tt_http_receiver_t *http = NULL;
   tt_admin_t *admin = NULL;
+  tt_summary_t *summary = NULL;
+  tt_refusals_t *refusals = &tt__pipeline_metrics(pipe)->refusals;
+  char grpc_at[160] = "", http_at[160] = "", admin_at[160] = "";
   char host[128];
   int port;
   int exit_code = 0;
@@ -287,16 +372,20 @@ int main(int argc, char **argv) {
                                   .max_connections_per_ip = (uint32_t)cfg.grpc_max_conns_per_ip,
                                   .idle_timeout_ms = (uint32_t)cfg.grpc_idle_ms,
                                   .handler = tt__pipeline_handle,
-                                  .ctx = pipe};
+                                  .ctx = pipe,
+                                  .refusals = refusals};
     rc = tt__grpc_receiver_start(&go, &grpc);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/gRPC receiver",
-             "\"endpoint\":\"%s\",\"errno\":%d", cfg.grpc_endpoint, -rc);
+             "\"endpoint\":\"%s\",\"errno\":%d,\"error\":\"%s\"", cfg.grpc_endpoint, -rc,
+             strerror(-rc));
       exit_code = 1;
       goto stop;
     }
     TT_LOG(TT_LOG_INFO, "otlp_grpc listening", "\"host\":\"%s\",\"port\":%d", host,
            tt__grpc_receiver_port(grpc));
+    snprintf(grpc_at, sizeof grpc_at, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+             tt__grpc_receiver_port(grpc));
   }
   if (cfg.http_enabled) {
     tt__config_split_endpoint(cfg.http_endpoint, host, sizeof host, &port);
@@ -310,34 +399,45 @@ int main(int argc, char **argv) {
                                   .max_connections_per_ip = (uint32_t)cfg.http_max_conns_per_ip,
                                   .receive_budget_bytes = cfg.http_receive_budget,
                                   .handler = tt__pipeline_handle,
-                                  .ctx = pipe};
+                                  .ctx = pipe,
+                                  .refusals = refusals,
+                                  .grpc_endpoint = grpc_at};
     rc = tt__http_receiver_start(&ho, &http);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/HTTP receiver",
-             "\"endpoint\":\"%s\",\"errno\":%d", cfg.http_endpoint, -rc);
+             "\"endpoint\":\"%s\",\"errno\":%d,\"error\":\"%s\"", cfg.http_endpoint, -rc,
+             strerror(-rc));
       exit_code = 1;
       goto stop;
     }
     TT_LOG(TT_LOG_INFO, "otlp_http listening", "\"host\":\"%s\",\"port\":%d", host,
            tt__http_receiver_port(http));
+    snprintf(http_at, sizeof http_at, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+             tt__http_receiver_port(http));
   }
   if (cfg.admin_enabled) {
     tt__config_split_endpoint(cfg.admin_endpoint, host, sizeof host, &port);
     tt_admin_opts_t ao = {host, port, pipe, &ready, http, grpc};
     rc = tt__admin_start(&ao, &admin);
     if (rc != 0) {
-      TT_LOG(TT_LOG_ERROR, "cannot start the admin port", "\"endpoint\":\"%s\",\"errno\":%d",
-             cfg.admin_endpoint, -rc);
+      TT_LOG(TT_LOG_ERROR, "cannot start the admin port",
+             "\"endpoint\":\"%s\",\"errno\":%d,\"error\":\"%s\"", cfg.admin_endpoint, -rc,
+             strerror(-rc));
       exit_code = 1;
       goto stop;
     }
     TT_LOG(TT_LOG_INFO, "admin listening", "\"host\":\"%s\",\"port\":%d", host,
            tt__admin_port(admin));
+    snprintf(admin_at, sizeof admin_at, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+             tt__admin_port(admin));
   }
+  tt_summary_opts_t so = {.pipeline = pipe,
+                          .memory_budget = cfg.memory_budget,
+                          .interval_ms = (uint32_t)cfg.log_summary_ms};
+  if (tt__summary_start(&so, &summary) != 0)
+    TT_LOG(TT_LOG_WARN, "cannot start the summary thread; no summary lines", "%s", "");
   atomic_store(&ready, true);
-  TT_LOG(TT_LOG_INFO, "tailtrace-collector started",
-         "\"version\":\"%s\",\"config\":\"%s\",\"sink\":\"%s\"", tt__collector_version(),
-         cfg.source, cfg.sink_type);
+  log_started(&cfg, grpc_at, http_at, admin_at);
 
   for (;;) {
     int sig = 0;
@@ -354,8 +454,7 @@ int main(int argc, char **argv) {
         tt__pipeline_set_policies(pipe, fresh.policies);
         TT_LOG(TT_LOG_INFO, "SIGHUP: policies reloaded", "\"policies\":%zu", fresh.policies->n);
       } else {
-        if (e.len > 0)
-          fwrite(e.data, 1, e.len, stderr);
+        log_config_errors(TT_LOG_ERROR, &e);
         TT_LOG(TT_LOG_ERROR, "SIGHUP: configuration refused; policies unchanged", "%s", "");
       }
       tt__buf_free(&e);
@@ -373,6 +472,7 @@ stop:;
   pthread_t wt;
   pthread_create(&wt, NULL, watchdog, &wd);
   pthread_detach(wt);
+  tt__summary_stop(summary);
   stop_exporters_by(sinks, nsinks, cfg.shutdown_deadline_ms);
   atomic_store(&ready, false);
   /* Receivers first: new requests get UNAVAILABLE from the pipeline meanwhile, and once the

@@ -346,6 +346,9 @@ static const key_t_ keys[] = {
      "Rotated files kept (path.1 newest ... path.N oldest)."},
     {"log.level", CT_STRING, "info", OFF(log_level), SZ(log_level), v_level,
      "debug, info, warn, error or off. Logs are JSON lines on stderr."},
+    {"log.summary_interval", CT_DURATION, "60s", OFF(log_summary_ms), 0, NULL,
+     "Between two summary lines (spans in, traces kept and dropped by reason, refusals by "
+     "cause, spans per sink and exporter). 0: no summary."},
     {"shutdown.deadline", CT_DURATION, "10s", OFF(shutdown_deadline_ms), 0, tt__config_v_positive,
      "On SIGTERM: stop receiving, decide all held traces, flush, exit within this time."},
 };

@@ -67,6 +67,7 @@ typedef struct {
   uint64_t file_max_bytes;
   int64_t file_max_files;
   char log_level[16];
+  uint64_t log_summary_ms; /* log.summary_interval; 0: no summary line */
   uint64_t shutdown_deadline_ms;
   char bus_type[16];        /* none | redis */
   char bus_endpoints[1024]; /* comma-separated host:port list */

@@ -91,7 +91,8 @@ static int file_submit(tt_sink_t *s, const uint8_t *req, size_t len, size_t nspa
   if (f->fd >= 0 && f->max_bytes > 0 && f->size > 0 && f->size + line.len > f->max_bytes) {
     rc = rotate(f);
     if (rc != 0)
-      TT_LOG(TT_LOG_ERROR, "file sink rotation failed", "\"errno\":%d", -rc);
+      TT_LOG(TT_LOG_ERROR, "file sink rotation failed", "\"errno\":%d,\"error\":\"%s\"", -rc,
+             strerror(-rc));
   }
   if (f->fd < 0 && open_file(f) != 0)
     rc = -EIO;

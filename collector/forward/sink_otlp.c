@@ -361,6 +361,17 @@ int tt__sink_otlp_open(const tt_otlp_sink_opts_t *o, tt_sink_t **out, char *err,
     return -EINVAL;
   }
   s->always = o->spool_always;
+  if (s->spool != NULL) {
+    tt_spool_stats_t ss;
+    tt__spool_stats(s->spool, &ss);
+    if (ss.records > 0) {
+      /* Before the threads start: nothing else reads `draining` yet. */
+      s->draining = 1;
+      TT_LOG(TT_LOG_INFO, "spool draining: batches from the previous run",
+             "\"exporter\":\"%s\",\"batches\":%llu,\"bytes\":%llu", s->name,
+             (unsigned long long)ss.records, (unsigned long long)ss.bytes);
+    }
+  }
   if (s->always && pthread_create(&s->spooler, NULL, tt__sink_otlp_spooler_main, s) != 0) {
     snprintf(err, errlen, "exporter %s: cannot start its spool thread", s->name);
     otlp_free(s);

@@ -69,7 +69,8 @@ static void spool_write_failed(otlp_sink_t *s, int rc, const char *what) {
   if (!s->spool_failing) {
     s->spool_failing = 1;
     s->spool_write_failures = 0;
-    TT_LOG(TT_LOG_ERROR, what, "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+    TT_LOG(TT_LOG_ERROR, what, "\"exporter\":\"%s\",\"errno\":%d,\"error\":\"%s\"", s->name, -rc,
+           strerror(-rc));
   }
   s->spool_write_failures++;
 }
@@ -111,6 +112,37 @@ int tt__sink_otlp_spool_has_data(otlp_sink_t *s) {
   return ss.records > 0;
 }
 
+/* "spool drained": the spool that held batches after an outage (or from the previous run) is
+ * empty. mu held. */
+static void check_drained(otlp_sink_t *s) {
+  if (s->draining && !tt__sink_otlp_spool_has_data(s)) {
+    s->draining = 0;
+    TT_LOG(TT_LOG_INFO, "spool drained: every held batch was delivered", "\"exporter\":\"%s\"",
+           s->name);
+  }
+}
+
+/* The backend answered after an outage: said once, with how long it was down, and whether the
+ * spool now drains. mu held. */
+static void backend_answered(otlp_sink_t *s) {
+  if (!s->backend_down)
+    return;
+  s->backend_down = 0;
+  tt_spool_stats_t ss = {0};
+  if (s->spool != NULL)
+    tt__spool_stats(s->spool, &ss);
+  TT_LOG(TT_LOG_INFO, "backend available again",
+         "\"exporter\":\"%s\",\"down_ms\":%" PRId64 ",\"spooled_batches\":%" PRIu64
+         ",\"queued_bytes\":%" PRIu64,
+         s->name, (now_ns() - s->down_since_ns) / 1000000, ss.records, s->queue_bytes);
+  if (ss.records > 0 && !s->draining) {
+    s->draining = 1;
+    TT_LOG(TT_LOG_INFO, "spool draining",
+           "\"exporter\":\"%s\",\"batches\":%" PRIu64 ",\"bytes\":%" PRIu64, s->name, ss.records,
+           ss.bytes);
+  }
+}
+
 static void log_permanent_once(otlp_sink_t *s, const tt__export_result_t *r) {
   unsigned code = (unsigned)r->code;
   for (size_t i = 0; i < s->n_logged; i++)
@@ -148,7 +180,7 @@ static int read_failed(otlp_sink_t *s, int rc) {
   if (!s->read_failing) {
     s->read_failing = 1;
     TT_LOG(TT_LOG_ERROR, "spool read failed; the batch stays in the spool and is read again",
-           "\"exporter\":\"%s\",\"errno\":%d", s->name, -rc);
+           "\"exporter\":\"%s\",\"errno\":%d,\"error\":\"%s\"", s->name, -rc, strerror(-rc));
   }
   return -1;
 }
@@ -343,6 +375,7 @@ void *tt__sink_otlp_sender_main(void *arg) {
     }
     if (!have) {
       s->st.degraded = 0;
+      check_drained(s);
       s->idle_gen++;
       pthread_cond_broadcast(&s->idle);
       /* Always mode: a batch the spooler is still writing is work to wait for, not idleness;
@@ -394,6 +427,8 @@ void *tt__sink_otlp_sender_main(void *arg) {
     pthread_mutex_lock(&s->mu);
     s->sending = 0;
     int done = 0;
+    if (r.outcome == TT__EXPORT_OK || r.outcome == TT__EXPORT_PERMANENT)
+      backend_answered(s);
     if (r.outcome == TT__EXPORT_PERMANENT && nb > 1) {
       /* One bad batch must not take the ones coalesced with it down: send each alone again,
        * so the refusal lands on the batch that earned it. They are the next nb to go, from
@@ -459,8 +494,10 @@ void *tt__sink_otlp_sender_main(void *arg) {
         if (failed > 0) {
           s->st.spool_errors += failed;
           TT_LOG(TT_LOG_ERROR, "spool: cannot mark sent batches consumed; a restart resends them",
-                 "\"exporter\":\"%s\",\"batches\":%zu,\"errno\":%d", s->name, failed, -err);
+                 "\"exporter\":\"%s\",\"batches\":%zu,\"errno\":%d,\"error\":\"%s\"", s->name,
+                 failed, -err, strerror(-err));
         }
+        check_drained(s);
       }
       continue;
     }
@@ -475,8 +512,11 @@ void *tt__sink_otlp_sender_main(void *arg) {
     }
     /* Retryable: the backend is down or throttling. Hold everything, durably if we can. */
     s->st.batches_retried++;
-    if (!s->st.degraded) {
-      s->st.degraded = 1;
+    s->st.degraded = 1;
+    if (!s->backend_down) {
+      /* Once per outage: the line "backend available again" ends it. */
+      s->backend_down = 1;
+      s->down_since_ns = now_ns();
       char msg[400];
       snprintf(msg, sizeof msg, "backend unavailable, holding batches%s: %s",
                s->spool ? " in the spool" : " in memory",

@@ -73,6 +73,12 @@ typedef struct {
   int finished;                  /* the sender thread has left its loop */
   unsigned logged_permanent[32]; /* status codes already logged (once each) */
   size_t n_logged;
+  /* State changes, logged once each (sender thread, under mu): the backend failed retryably
+   * and has not answered a request since (down_since_ns: when that began); the spool holds
+   * batches being delivered after an outage or from the previous run. */
+  int backend_down;
+  int64_t down_since_ns;
+  int draining;
   tt_otlp_sink_stats_t st; /* guarded by mu */
 } otlp_sink_t;
 

@@ -100,9 +100,16 @@ int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
                         "tailtrace_requests_refused_total{cause=\"unavailable\"} %llu\n"
                         "tailtrace_requests_refused_total{cause=\"too_large\"} %llu\n"
                         "tailtrace_requests_refused_total{cause=\"fair_share\"} %llu\n",
-                        LOAD(m->requests_invalid), LOAD(m->requests_throttled),
-                        LOAD(m->requests_unavailable), LOAD(m->requests_too_large),
-                        LOAD(m->requests_throttled_share));
+                        LOAD(m->requests_invalid) +
+                            tt__refusal_count(&m->refusals, TT_REFUSE_INVALID),
+                        LOAD(m->requests_throttled), LOAD(m->requests_unavailable),
+                        LOAD(m->requests_too_large), LOAD(m->requests_throttled_share));
+  /* What the receivers refused before the pipeline, beyond "invalid" above (refusal.h). */
+  for (int c = TT_REFUSE_INVALID + 1; c < TT_REFUSE__COUNT; c++)
+    rc |=
+        tt__buf_appendf(o, "tailtrace_requests_refused_total{cause=\"%s\"} %llu\n",
+                        tt__refuse_cause_name((tt_refuse_cause_t)c),
+                        (unsigned long long)tt__refusal_count(&m->refusals, (tt_refuse_cause_t)c));
   rc |= counter(o, "tailtrace_throttled_bytes_total",
                 "Request bytes refused with a retry delay under memory pressure.",
                 LOAD(m->bytes_throttled));

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "policy.h"
+#include "refusal.h"
 
 /* What made a trace be decided when it was. */
 typedef enum {
@@ -64,6 +65,9 @@ typedef struct {
   uint64_t latency_bounds_ms[TT_LATENCY_BUCKETS_MAX - 1]; /* upper bounds, ascending; +Inf after */
   unsigned latency_nbounds;
   uint64_t memory_budget; /* memory.budget, for tailtrace_memory_budget_bytes and /readyz */
+  /* Requests and connections the receivers refused before the pipeline, by cause; "invalid"
+   * is rendered together with requests_invalid. */
+  tt_refusals_t refusals;
 } tt_metrics_t;
 
 /* Sets the latency buckets around root_grace_ns and records the memory budget. Called by

@@ -23,7 +23,9 @@
 
 #include "inflate.h"
 #include "log.h"
+#include "otlp_json.h"
 #include "peers.h"
+#include "validate.h"
 
 #define DEFAULT_MAX_BODY (20u * 1024 * 1024)
 #define DEFAULT_MAX_HEADER (16u * 1024)
@@ -44,6 +46,7 @@ enum { ENC_IDENTITY, ENC_GZIP, ENC_DEFLATE };
 
 struct tt_http_session_s {
   http_parser parser;
+  const tt_http_server_opts_t *o; /* for the refusal reports */
   size_t max_body, max_header;
   tt_http_route_fn route;
   void *ctx;
@@ -68,6 +71,8 @@ struct tt_http_session_s {
   size_t budget_max;
   size_t reserved;
   uint64_t peer;
+  char peer_addr[64];
+  bool started; /* the connection's first bytes were looked at (HTTP/2, TLS) */
   tt_buf_t inflated;
 
   tt_buf_t *out;       /* where responses go during a feed() */
@@ -107,6 +112,8 @@ static const char *reason(int status) {
       return "Internal Server Error";
     case 503:
       return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
     default:
       return "Unknown";
   }
@@ -133,14 +140,77 @@ static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool 
     ss->oom = rc;
 }
 
+int32_t tt__http_status_grpc_code(int status) {
+  switch (status) {
+    case 400:
+    case 415:
+      return 3; /* INVALID_ARGUMENT */
+    case 401:
+      return 16; /* UNAUTHENTICATED */
+    case 403:
+      return 7; /* PERMISSION_DENIED */
+    case 404:
+      return 5; /* NOT_FOUND */
+    case 405:
+    case 505:
+      return 12; /* UNIMPLEMENTED */
+    case 413:
+    case 429:
+    case 431:
+      return 8; /* RESOURCE_EXHAUSTED */
+    case 503:
+      return 14; /* UNAVAILABLE */
+    default:
+      return 13; /* INTERNAL */
+  }
+}
+
+void tt__http_status_body(tt_http_response_t *res, int status, bool json, int32_t grpc_code,
+                          const char *msg, uint32_t retry_ms) {
+  res->status = status;
+  int rc;
+  tt__buf_reset(&res->body);
+  if (json) {
+    res->content_type = "application/json";
+    rc = tt__buf_appendf(&res->body, "{\"code\":%d,\"message\":", (int)grpc_code);
+    rc = rc ? rc : tt__json_append_string(&res->body, msg, strlen(msg));
+    rc = rc ? rc : tt__buf_append_str(&res->body, "}");
+  } else {
+    res->content_type = "application/x-protobuf";
+    rc = tt__rpc_status_encode(&res->body, grpc_code, msg, retry_ms);
+  }
+  if (rc != 0) {
+    tt__buf_reset(&res->body);
+    res->status = 500;
+    res->content_type = NULL;
+  }
+}
+
+/* An error answer's encoding follows the request's Content-Type: protobuf for a protobuf
+ * request, JSON for anything else (a JSON client, a person with curl, no header yet). */
+static bool wants_json(const char *content_type) {
+  return strncasecmp(content_type, "application/x-protobuf", 22) != 0 &&
+         strncasecmp(content_type, "application/protobuf", 20) != 0;
+}
+
+static void note(tt_http_session_t *ss, tt_refuse_cause_t cause, const char *detail,
+                 const char *fix) {
+  tt__refusal_note(ss->o->refusals, cause, ss->o->receiver ? ss->o->receiver : ss->o->name,
+                   ss->peer_addr, detail, fix);
+}
+
 /* Answers an error found by the server itself (not a route) and ends the connection: the rest of
- * the request is never read, which is the point for 413 and 431. */
-static void fail(tt_http_session_t *ss, int status, const char *msg) {
-  tt_http_response_t res = {.status = status, .content_type = "text/plain; charset=utf-8"};
+ * the request is never read, which is the point for 413 and 431. `cause` is counted and logged
+ * (refusal.h) unless it is -1: a request refused for want of room is counted on its own. */
+static void fail(tt_http_session_t *ss, int status, int cause, const char *msg, const char *fix) {
+  tt_http_response_t res = {.status = status};
+  tt__http_status_body(&res, status, wants_json(ss->content_type),
+                       tt__http_status_grpc_code(status), msg,
+                       status == 429 || status == 503 ? 1000 : 0);
   if (status == 429 || status == 503)
     snprintf(res.extra_headers, sizeof res.extra_headers, "Retry-After: 1\r\n");
-  if (tt__buf_appendf(&res.body, "%s\n", msg) != 0)
-    ss->oom = -ENOMEM;
+  if (cause >= 0)
+    note(ss, (tt_refuse_cause_t)cause, msg, fix);
   write_response(ss, &res, true, false);
   tt__buf_free(&res.body);
   ss->closing = true;
@@ -160,7 +230,8 @@ static int reserve(tt_http_session_t *ss, size_t n) {
     return 0;
   size_t used = atomic_load_explicit(ss->budget_used, memory_order_relaxed);
   if (n > ss->budget_max || used > ss->budget_max - n) {
-    fail(ss, 429, "the collector is receiving too many request bodies at once; retry later");
+    fail(ss, 429, -1, "the collector is receiving too many request bodies at once; retry later",
+         NULL);
     ss->budget_refused = true;
     return -1;
   }
@@ -190,7 +261,8 @@ static int on_message_begin(http_parser *p) {
 static int count_header(tt_http_session_t *ss, size_t n) {
   ss->header_bytes += n;
   if (ss->header_bytes > ss->max_header) {
-    fail(ss, 431, "request headers too large");
+    fail(ss, 431, TT_REFUSE_HEADERS_TOO_LARGE, "request headers too large",
+         "send fewer or smaller headers");
     return -1;
   }
   return 0;
@@ -258,20 +330,32 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
   return tt__buf_append(&ss->value, at, n) == 0 ? 0 : (ss->oom = -ENOMEM, -1);
 }
 
+/* 413: says the limit and the key that sets it. */
+static void too_large(tt_http_session_t *ss, const char *what) {
+  char msg[256], fix[256];
+  const char *key = ss->o->body_size_key ? ss->o->body_size_key : "the body size limit";
+  snprintf(msg, sizeof msg, "%s larger than %s (%zu bytes)", what, key, ss->max_body);
+  snprintf(fix, sizeof fix, "send smaller batches (the SDK's max export batch size) or raise %s",
+           key);
+  fail(ss, 413, TT_REFUSE_BODY_TOO_LARGE, msg, fix);
+}
+
 static int on_headers_complete(http_parser *p) {
   tt_http_session_t *ss = p->data;
   finish_header(ss);
   ss->in_headers = false;
   if (p->upgrade) {
-    fail(ss, 400, "protocol upgrade is not supported");
+    fail(ss, 400, TT_REFUSE_BAD_HTTP, "protocol upgrade is not supported",
+         "send plain HTTP/1.1 requests without Upgrade");
     return -1;
   }
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > ss->max_body) {
-    fail(ss, 413, "request body too large");
+    too_large(ss, "request body");
     return -1;
   }
   if (ss->bad_encoding) {
-    fail(ss, 415, "unsupported Content-Encoding (use gzip, deflate or identity)");
+    fail(ss, 415, TT_REFUSE_MEDIA_TYPE, "unsupported Content-Encoding",
+         "send Content-Encoding gzip, deflate or identity");
     return -1;
   }
   /* A declared body takes its whole size from the budget before a byte of it is read, so a
@@ -296,7 +380,7 @@ static int on_headers_complete(http_parser *p) {
 static int on_body(http_parser *p, const char *at, size_t n) {
   tt_http_session_t *ss = p->data;
   if (n > ss->max_body - ss->body.len) {
-    fail(ss, 413, "request body too large");
+    too_large(ss, "request body");
     return -1;
   }
   /* A chunked body takes from the budget as it arrives. */
@@ -315,16 +399,17 @@ static int on_message_complete(http_parser *p) {
                                  ss->encoding == ENC_GZIP ? TT_INFLATE_GZIP : TT_INFLATE_AUTO,
                                  ss->max_body, &ss->inflated);
     if (rc == -EFBIG) {
-      fail(ss, 413, "request body too large once decompressed");
+      too_large(ss, "request body once decompressed");
       return -1;
     }
     if (rc == -ENOMEM) {
       ss->oom = -ENOMEM;
-      fail(ss, 500, "out of memory");
+      fail(ss, 500, -1, "out of memory", NULL);
       return -1;
     }
     if (rc != 0) {
-      fail(ss, 400, "body is not valid compressed data");
+      fail(ss, 400, TT_REFUSE_INVALID, "body is not valid compressed data",
+           "send a valid gzip body with Content-Encoding: gzip, or none");
       return -1;
     }
     body = ss->inflated.data;
@@ -348,6 +433,7 @@ static int on_message_complete(http_parser *p) {
       .body_len = body_len,
       .wire_body_len = ss->body.len,
       .peer = ss->peer,
+      .peer_addr = ss->peer_addr,
   };
   tt_http_response_t res = {0};
   ss->route(ss->ctx, &req, &res);
@@ -386,6 +472,7 @@ tt_http_session_t *tt__http_session_new(const tt_http_server_opts_t *opts) {
   ss->max_header = opts->max_header_bytes ? opts->max_header_bytes : DEFAULT_MAX_HEADER;
   ss->route = opts->route;
   ss->ctx = opts->ctx;
+  ss->o = opts;
   http_parser_init(&ss->parser, HTTP_REQUEST);
   ss->parser.data = ss;
   return ss;
@@ -398,6 +485,10 @@ void tt__http_session_set_budget(tt_http_session_t *ss, _Atomic size_t *used, si
 
 void tt__http_session_set_peer(tt_http_session_t *ss, uint64_t peer) {
   ss->peer = peer;
+}
+
+void tt__http_session_set_peer_addr(tt_http_session_t *ss, const char *addr) {
+  snprintf(ss->peer_addr, sizeof ss->peer_addr, "%s", addr ? addr : "");
 }
 
 void tt__http_session_free(tt_http_session_t *ss) {
@@ -423,8 +514,14 @@ static int execute(tt_http_session_t *ss, const uint8_t *data, size_t len, tt_bu
     rc = 1;
   } else if (err != HPE_OK || (len > 0 && used != len)) {
     /* At EOF mid-request nobody is left to answer; otherwise say what was wrong. */
-    if (len > 0 && !ss->oom)
-      fail(ss, err == HPE_HEADER_OVERFLOW ? 431 : 400, http_errno_description(err));
+    if (len > 0 && !ss->oom) {
+      if (err == HPE_HEADER_OVERFLOW)
+        fail(ss, 431, TT_REFUSE_HEADERS_TOO_LARGE, "request headers too large",
+             "send fewer or smaller headers");
+      else
+        fail(ss, 400, TT_REFUSE_BAD_HTTP, http_errno_description(err),
+             "send HTTP/1.1 requests: POST /v1/traces");
+    }
     ss->closing = true;
     rc = 1;
   }
@@ -432,9 +529,57 @@ static int execute(tt_http_session_t *ss, const uint8_t *data, size_t len, tt_bu
   return ss->oom ? ss->oom : rc;
 }
 
+/* The connection preface of HTTP/2 with prior knowledge, which gRPC clients send (RFC 9113 3.4). */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* Answers an HTTP/2 client (a gRPC client, or curl --http2-prior-knowledge) in HTTP/1.1: 505
+ * with a google.rpc.Status saying where to go, then the connection closes. gRPC clients report
+ * "Trying to connect an http1.x server" and back off as after any failed connection. An HTTP/2
+ * GOAWAY (HTTP_1_1_REQUIRED) would be the protocol's own answer, but gRPC clients take the
+ * connection for a working one and retry at once, thousands of times a second. */
+static void refuse_h2(tt_http_session_t *ss) {
+  const char *fix = ss->o->h2_fix
+                        ? ss->o->h2_fix
+                        : "this port speaks HTTP/1.1 only; HTTP/2 and gRPC are not served";
+  char msg[300];
+  snprintf(msg, sizeof msg, "HTTP/2 is not served on this port: %s", fix);
+  tt_http_response_t res = {0};
+  tt__http_status_body(&res, 505, true, tt__http_status_grpc_code(505), msg, 0);
+  write_response(ss, &res, true, false);
+  tt__buf_free(&res.body);
+  note(ss, TT_REFUSE_HTTP2, "an HTTP/2 connection (a gRPC client?) on an HTTP/1.1 port", fix);
+}
+
+/* A TLS ClientHello on this plain-text port: a fatal handshake_failure alert, which TLS clients
+ * report, then the connection is closed. */
+static void refuse_tls(tt_http_session_t *ss, tt_buf_t *out) {
+  static const uint8_t alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28};
+  if (tt__buf_append(out, alert, sizeof alert) != 0)
+    ss->oom = -ENOMEM;
+  note(ss, TT_REFUSE_TLS, "a TLS handshake on a plain-text HTTP port",
+       "this port speaks plain HTTP: use an http:// endpoint, not https://, or put a TLS proxy "
+       "in front");
+}
+
 int tt__http_session_feed(tt_http_session_t *ss, const uint8_t *data, size_t len, tt_buf_t *out) {
   if (len == 0)
     return ss->closing ? 1 : 0;
+  if (!ss->started && !ss->closing) {
+    /* Only a connection's first bytes can say it speaks another protocol. A preface cut
+     * before its fourth byte goes to the HTTP parser and is answered 400. */
+    ss->started = true;
+    size_t n = len < sizeof h2_preface - 1 ? len : sizeof h2_preface - 1;
+    if (data[0] == 0x16 || (n >= 4 && memcmp(data, h2_preface, n) == 0)) {
+      ss->out = out;
+      if (data[0] == 0x16)
+        refuse_tls(ss, out);
+      else
+        refuse_h2(ss);
+      ss->out = NULL;
+      ss->closing = true;
+      return ss->oom ? ss->oom : 1;
+    }
+  }
   return execute(ss, data, len, out);
 }
 
@@ -712,8 +857,12 @@ static void on_connection(uv_stream_t *l, int status) {
   struct sockaddr_storage sa;
   int salen = sizeof sa;
   bool refuse = false;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0 &&
-      tt__peer_addr_from_sockaddr((struct sockaddr *)&sa, &c->peer) == 0) {
+  char addr[64] = "";
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+    tt__peer_sockaddr_format((struct sockaddr *)&sa, addr, sizeof addr);
+    tt__http_session_set_peer_addr(c->ss, addr);
+  }
+  if (addr[0] != '\0' && tt__peer_addr_from_sockaddr((struct sockaddr *)&sa, &c->peer) == 0) {
     uint32_t n = tt__peer_table_count(srv->peers, &c->peer);
     if (srv->o.max_connections_per_ip && n >= srv->o.max_connections_per_ip) {
       atomic_fetch_add_explicit(&srv->refused_per_ip, 1, memory_order_relaxed);

@@ -15,10 +15,12 @@
 #define TT_COLLECTOR_HTTP_SERVER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
+#include "refusal.h"
 
 typedef struct tt_http_server_s tt_http_server_t;
 
@@ -32,8 +34,9 @@ typedef struct {
   const char *user_agent;   /* raw User-Agent value */
   const uint8_t *body;      /* the decoded body (already inflated when it was gzip) */
   size_t body_len;
-  size_t wire_body_len; /* bytes on the wire, before inflation */
-  uint64_t peer;        /* the client (tt__peer_addr_hash of its address); 0: unknown */
+  size_t wire_body_len;  /* bytes on the wire, before inflation */
+  uint64_t peer;         /* the client (tt__peer_addr_hash of its address); 0: unknown */
+  const char *peer_addr; /* the client as "192.0.2.1:50312" (for logs); "" when unknown */
 } tt_http_request_t;
 
 /* What a route fills in. The server sends it and then resets it. */
@@ -68,7 +71,25 @@ typedef struct {
   tt_http_route_fn route;          /* required */
   void *ctx;                       /* passed to route */
   const char *name;                /* short name for the thread and logs ("otlp-http", "admin") */
+  /* Where the server notes what it refuses itself (bodies or headers over their limits, bytes
+   * that are not HTTP/1.1, HTTP/2 or TLS on this port); NULL: not counted or logged. Routes note
+   * their own refusals. */
+  tt_refusals_t *refusals;
+  const char *receiver;      /* the "receiver" of those log lines, e.g. "otlp_http" */
+  const char *h2_fix;        /* what an HTTP/2 client should change; NULL: a generic text */
+  const char *body_size_key; /* the configuration key of max_body_bytes, said in a 413 */
 } tt_http_server_opts_t;
+
+/* Fills res with an error answer: `status`, and a google.rpc.Status {code: grpc_code, message:
+ * msg} body as OTLP/HTTP says, protobuf (application/x-protobuf) or, with `json`, proto3 JSON
+ * {"code":..,"message":..}. retry_ms > 0 adds a RetryInfo detail (protobuf only). On allocation
+ * failure the answer is a bare 500. */
+void tt__http_status_body(tt_http_response_t *res, int status, bool json, int32_t grpc_code,
+                          const char *msg, uint32_t retry_ms);
+
+/* The gRPC code an HTTP error status stands for, per the gRPC HTTP mapping (400 ->
+ * INVALID_ARGUMENT, 404 -> NOT_FOUND, 413/429/431 -> RESOURCE_EXHAUSTED, ...). */
+int32_t tt__http_status_grpc_code(int status);
 
 /* Binds, listens and starts the server thread. The options are copied (host and name too).
  * Returns 0, or a negative errno (-EADDRINUSE, -EINVAL, -ENOMEM, ...). */
@@ -114,6 +135,9 @@ void tt__http_session_set_budget(tt_http_session_t *ss, _Atomic size_t *used, si
 
 /* The client's identity, passed to routes as tt_http_request_t.peer. */
 void tt__http_session_set_peer(tt_http_session_t *ss, uint64_t peer);
+
+/* The client's address as text, passed to routes as tt_http_request_t.peer_addr (copied). */
+void tt__http_session_set_peer_addr(tt_http_session_t *ss, const char *addr);
 
 /* Tells the session the peer closed its side (EOF); returns as _feed does. */
 int tt__http_session_eof(tt_http_session_t *ss, tt_buf_t *out);

@@ -131,6 +131,21 @@ void tt__peer_addr_format(const tt_peer_addr_t *a, char *out, size_t n) {
   snprintf(out, n, "%s", s ? s : "?");
 }
 
+void tt__peer_sockaddr_format(const struct sockaddr *sa, char *out, size_t n) {
+  char ip[INET6_ADDRSTRLEN];
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    snprintf(out, n, "%s:%u", inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip) ? ip : "?",
+             (unsigned)ntohs(in->sin_port));
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    snprintf(out, n, "[%s]:%u", inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip) ? ip : "?",
+             (unsigned)ntohs(in6->sin6_port));
+  } else {
+    snprintf(out, n, "?");
+  }
+}
+
 static uint8_t process_key[16];
 static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
 

@@ -51,4 +51,7 @@ int tt__peer_addr_from_grpc(const char *peer, tt_peer_addr_t *out);
 /* "192.0.2.1" or "2001:db8::1", for logs. */
 void tt__peer_addr_format(const tt_peer_addr_t *a, char *out, size_t n);
 
+/* "192.0.2.1:50312" or "[2001:db8::1]:50312" from an AF_INET or AF_INET6 address, for logs. */
+void tt__peer_sockaddr_format(const struct sockaddr *sa, char *out, size_t n);
+
 #endif

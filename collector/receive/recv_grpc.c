@@ -36,6 +36,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 
 #include "inflate.h"
 #include "log.h"
@@ -85,6 +86,12 @@ typedef struct {
   bool counted_peer;
 } gconn_t;
 
+/* A client address as two words and a port, so it can be published without a lock. */
+typedef struct {
+  _Atomic uint64_t w[2];
+  _Atomic uint32_t port;
+} fd_addr_t;
+
 struct tt_grpc_receiver_s {
   tt_grpc_receiver_opts_t o;
   char host[64];
@@ -100,7 +107,11 @@ struct tt_grpc_receiver_s {
   /* The sender identity of each connection, by descriptor: gRPC core only knows a connection
    * handed over as "fd:N", so the gate records who is behind N before handing it over. */
   _Atomic uint64_t *peer_by_fd;
+  /* The same connection's address, for the refusal reports only: written by the gate before
+   * peer_by_fd (release), read after it (acquire). */
+  fd_addr_t *addr_by_fd;
   int npeer_by_fd;
+  tt_refusals_t own_refusals; /* when the options bring none */
   int64_t last_sweep_ms;
   bool warned_full; /* gate thread: the first refusal or eviction at a cap was logged */
   _Atomic uint64_t open, refused_limit, refused_per_ip, evicted, slots_reclaimed;
@@ -198,6 +209,46 @@ static void slot_answer(slot_t *s, grpc_status_code code, const char *msg, const
     slot_recycle(s);
 }
 
+/* The client of a call as "192.0.2.1:50312", from the gate's record for a connection it handed
+ * over ("fd:N"), or from the address gRPC core reports. */
+static void call_peer_addr(tt_grpc_receiver_t *r, grpc_call *call, char *out, size_t n) {
+  char *peer = grpc_call_get_peer(call);
+  snprintf(out, n, "%s", "");
+  if (peer == NULL)
+    return;
+  if (strncmp(peer, "fd:", 3) == 0) {
+    int fd = atoi(peer + 3);
+    if (fd >= 0 && fd < r->npeer_by_fd &&
+        atomic_load_explicit(&r->peer_by_fd[fd], memory_order_acquire) != 0) {
+      tt_peer_addr_t a;
+      uint64_t w0 = atomic_load_explicit(&r->addr_by_fd[fd].w[0], memory_order_relaxed);
+      uint64_t w1 = atomic_load_explicit(&r->addr_by_fd[fd].w[1], memory_order_relaxed);
+      memcpy(a.b, &w0, 8);
+      memcpy(a.b + 8, &w1, 8);
+      char ip[64];
+      tt__peer_addr_format(&a, ip, sizeof ip);
+      snprintf(out, n, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip,
+               (unsigned)atomic_load_explicit(&r->addr_by_fd[fd].port, memory_order_relaxed));
+    }
+  } else {
+    const char *colon = strchr(peer, ':'); /* "ipv4:192.0.2.1:4317" */
+    snprintf(out, n, "%s", colon ? colon + 1 : peer);
+  }
+  gpr_free(peer);
+}
+
+/* Counts and reports a refused call (refusal.h); only reports it when `counted` (the pipeline
+ * counted it). Receiver thread. */
+static void note_refusal(slot_t *s, tt_refuse_cause_t cause, const char *detail, const char *fix,
+                         bool counted) {
+  char peer[80];
+  call_peer_addr(s->r, s->call, peer, sizeof peer);
+  if (counted)
+    tt__refusal_warn(s->r->o.refusals, cause, "otlp_grpc", peer, detail, fix);
+  else
+    tt__refusal_note(s->r->o.refusals, cause, "otlp_grpc", peer, detail, fix);
+}
+
 static void on_new_call(slot_t *s, bool ok) {
   tt_grpc_receiver_t *r = s->r;
   if (!ok) {
@@ -209,6 +260,10 @@ static void on_new_call(slot_t *s, bool ok) {
   }
   if (!grpc_slice_eq(s->details.method, grpc_slice_from_static_string(EXPORT_METHOD))) {
     atomic_fetch_add_explicit(&r->unimplemented, 1, memory_order_relaxed);
+    note_refusal(s, TT_REFUSE_NOT_FOUND, "unknown gRPC method",
+                 "export traces with " EXPORT_METHOD
+                 " (this receiver takes traces only, not metrics or logs)",
+                 false);
     slot_answer(s, GRPC_STATUS_UNIMPLEMENTED,
                 "unknown method: this server only implements " EXPORT_METHOD, NULL, 0);
     return;
@@ -324,6 +379,7 @@ void tt__grpc_export_message(const tt_grpc_receiver_opts_t *o, tt_grpc_encoding_
   a->outcome = res.status == TT_EXPORT_INVALID ? TT_GRPC_MALFORMED : TT_GRPC_REJECTED;
   switch (res.status) {
     case TT_EXPORT_INVALID:
+      a->counted = true;
       answer(a, GRPC_STATUS_INVALID_ARGUMENT, res.message[0] ? res.message : "invalid data", 0);
       break;
     case TT_EXPORT_TOO_LARGE:
@@ -429,6 +485,17 @@ static void on_message(slot_t *s, bool ok) {
                               : a.outcome == TT_GRPC_REJECTED ? &r->rejected
                                                               : &r->malformed;
   atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+  if (a.outcome == TT_GRPC_MALFORMED) {
+    if (a.code == GRPC_STATUS_RESOURCE_EXHAUSTED)
+      note_refusal(s, TT_REFUSE_BODY_TOO_LARGE, a.message,
+                   "send smaller batches or raise receivers.otlp_grpc.max_message_size", false);
+    else if (a.code == GRPC_STATUS_UNIMPLEMENTED)
+      note_refusal(s, TT_REFUSE_MEDIA_TYPE, a.message,
+                   "compress with gzip or deflate, or not at all", false);
+    else
+      note_refusal(s, TT_REFUSE_INVALID, a.message, "send a protobuf ExportTraceServiceRequest",
+                   a.counted);
+  }
   slot_answer(s, (grpc_status_code)a.code, a.message, a.code == GRPC_STATUS_OK ? &a.response : NULL,
               a.retry_ms);
   tt__grpc_answer_free(&a);
@@ -630,9 +697,19 @@ static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     r->gconns[r->ngconns++] = g;
     atomic_store_explicit(&r->open, r->ngconns, memory_order_relaxed);
-    if (fd < r->npeer_by_fd)
+    if (fd < r->npeer_by_fd) {
+      uint64_t w[2];
+      memcpy(w, g.peer.b, sizeof w);
+      atomic_store_explicit(&r->addr_by_fd[fd].w[0], w[0], memory_order_relaxed);
+      atomic_store_explicit(&r->addr_by_fd[fd].w[1], w[1], memory_order_relaxed);
+      atomic_store_explicit(&r->addr_by_fd[fd].port,
+                            sa.ss_family == AF_INET6
+                                ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+                                : ntohs(((struct sockaddr_in *)&sa)->sin_port),
+                            memory_order_relaxed);
       atomic_store_explicit(&r->peer_by_fd[fd], have_peer ? tt__peer_addr_hash(&g.peer) : 0,
                             memory_order_release);
+    }
     grpc_server_add_channel_from_fd(r->server, fd, creds);
   }
 }
@@ -698,9 +775,25 @@ static void receiver_free(tt_grpc_receiver_t *r) {
     close(r->wake_fd);
   tt__peer_table_free(r->peers);
   free((void *)r->peer_by_fd);
+  free((void *)r->addr_by_fd);
   free(r->gconns);
   free(r->slots);
   free(r);
+}
+
+/* gRPC core's own log lines ("E1207 ... chttp2_server.cc:...") become JSON lines: any thread of
+ * the core may call this. */
+static void core_log(gpr_log_func_args *a) {
+  tt_log_level_t l = a->severity == GPR_LOG_SEVERITY_ERROR  ? TT_LOG_ERROR
+                     : a->severity == GPR_LOG_SEVERITY_INFO ? TT_LOG_INFO
+                                                            : TT_LOG_DEBUG;
+  char file[160];
+  TT_LOG(l, a->message ? a->message : "", "\"component\":\"grpc\",\"file\":\"%s\",\"line\":%d",
+         tt__log_str(file, sizeof file, a->file), a->line);
+}
+
+void tt__grpc_route_core_logs(void) {
+  gpr_set_log_function(core_log);
 }
 
 int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t **out) {
@@ -736,8 +829,11 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)r->npeer_by_fd)
     r->npeer_by_fd = (int)rl.rlim_cur;
   r->peer_by_fd = calloc((size_t)r->npeer_by_fd, sizeof *r->peer_by_fd);
+  r->addr_by_fd = calloc((size_t)r->npeer_by_fd, sizeof *r->addr_by_fd);
+  if (!r->o.refusals)
+    r->o.refusals = &r->own_refusals;
   if (r->slots == NULL || r->gconns == NULL || r->peers == NULL || r->wake_fd < 0 ||
-      r->peer_by_fd == NULL) {
+      r->peer_by_fd == NULL || r->addr_by_fd == NULL) {
     receiver_free(r);
     return -ENOMEM;
   }

@@ -20,10 +20,12 @@
 #ifndef TT_COLLECTOR_RECV_GRPC_H
 #define TT_COLLECTOR_RECV_GRPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
+#include "refusal.h"
 #include "request.h"
 
 typedef struct tt_grpc_receiver_s tt_grpc_receiver_t;
@@ -44,7 +46,12 @@ typedef struct {
   uint32_t max_connections_per_ip; /* a client address over this is closed at once; 0: none */
   uint32_t idle_timeout_ms;        /* a connection without a call this long is closed; 0: 60 s */
   uint32_t streams_per_connection; /* concurrent calls one connection may open; 0: 16 */
+  tt_refusals_t *refusals;         /* where refused calls are counted; NULL: the receiver's own */
 } tt_grpc_receiver_opts_t;
+
+/* Sends gRPC core's own log lines (the C core's, for the receiver and the gRPC exporters alike)
+ * through log.h as JSON lines with "component":"grpc". Call once, before any gRPC use. */
+void tt__grpc_route_core_logs(void);
 
 typedef struct {
   uint64_t calls;           /* Export calls that delivered a message */
@@ -91,6 +98,7 @@ typedef struct {
   uint32_t retry_ms;
   tt_buf_t response;
   tt_grpc_outcome_t outcome;
+  bool counted; /* a refusal the handler counted already (the pipeline's requests_invalid) */
 } tt_grpc_answer_t;
 
 /* What the receiver does with one request message after gRPC core delivered it, with no gRPC

@@ -63,29 +63,16 @@ static int parse_content_type(const char *ct) {
 
 static void error_body(tt_http_response_t *res, int kind, int status, int32_t grpc_code,
                        const char *msg, uint32_t retry_ms) {
-  res->status = status;
-  int rc;
-  if (kind == CT_JSON) {
-    res->content_type = "application/json";
-    rc = tt__buf_appendf(&res->body, "{\"code\":%d,\"message\":", (int)grpc_code);
-    rc = rc ? rc : tt__json_append_string(&res->body, msg, strlen(msg));
-    rc = rc ? rc : tt__buf_append_str(&res->body, "}");
-  } else {
-    res->content_type = "application/x-protobuf";
-    rc = tt__rpc_status_encode(&res->body, grpc_code, msg, retry_ms);
-  }
-  if (rc != 0) {
-    tt__buf_reset(&res->body);
-    res->status = 500;
-    res->content_type = NULL;
-  }
+  tt__http_status_body(res, status, kind != CT_PROTOBUF, grpc_code, msg, retry_ms);
 }
 
-static void plain(tt_http_response_t *res, int status, const char *msg) {
-  res->status = status;
-  res->content_type = "text/plain; charset=utf-8";
-  if (tt__buf_appendf(&res->body, "%s\n", msg) != 0)
-    tt__buf_reset(&res->body);
+/* A request refused before the pipeline: answered with a google.rpc.Status in the request's
+ * encoding (JSON when the content type is neither), counted and reported by cause. */
+static void refuse(tt_otlp_http_route_ctx_t *rc, const tt_http_request_t *req,
+                   tt_http_response_t *res, int kind, int status, tt_refuse_cause_t cause,
+                   const char *msg, const char *fix) {
+  error_body(res, kind, status, tt__http_status_grpc_code(status), msg, 0);
+  tt__refusal_note(rc->refusals, cause, "otlp_http", req->peer_addr, msg, fix);
 }
 
 static void success_body(tt_http_response_t *res, int kind, const tt_export_result_t *r) {
@@ -137,18 +124,28 @@ static void retry_after(tt_http_response_t *res, uint32_t ms) {
 
 void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_response_t *res) {
   tt_otlp_http_route_ctx_t *rc = route_ctx;
+  int kind = parse_content_type(req->content_type);
   if (strcmp(req->path, "/v1/traces") != 0) {
-    plain(res, 404, "not found: OTLP traces are accepted on POST /v1/traces");
+    char msg[200];
+    snprintf(msg, sizeof msg, "no such path %.100s: OTLP traces are accepted on POST /v1/traces",
+             req->path);
+    refuse(rc, req, res, kind, 404, TT_REFUSE_NOT_FOUND, msg,
+           "send traces to /v1/traces (an SDK's traces endpoint is http://host:port/v1/traces)");
     return;
   }
   if (strcmp(req->method, "POST") != 0) {
-    plain(res, 405, "method not allowed: use POST");
+    char msg[200];
+    snprintf(msg, sizeof msg, "method %s not allowed on /v1/traces: use POST", req->method);
+    refuse(rc, req, res, kind, 405, TT_REFUSE_METHOD, msg, "send traces with POST");
     snprintf(res->extra_headers, sizeof res->extra_headers, "Allow: POST\r\n");
     return;
   }
-  int kind = parse_content_type(req->content_type);
   if (kind == CT_UNKNOWN) {
-    plain(res, 415, "unsupported Content-Type: use application/x-protobuf or application/json");
+    char msg[300];
+    snprintf(msg, sizeof msg, "unsupported Content-Type %.200s",
+             req->content_type ? req->content_type : "(none)");
+    refuse(rc, req, res, kind, 415, TT_REFUSE_MEDIA_TYPE, msg,
+           "send Content-Type application/x-protobuf or application/json");
     return;
   }
   atomic_fetch_add_explicit(&rc->requests, 1, memory_order_relaxed);
@@ -161,7 +158,8 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
     if (jr != 0) {
       char msg[256];
       snprintf(msg, sizeof msg, "malformed OTLP/JSON: %s", err);
-      error_body(res, kind, 400, GRPC_INVALID_ARGUMENT, msg, 0);
+      refuse(rc, req, res, kind, 400, TT_REFUSE_INVALID, msg,
+             "send an OTLP/JSON ExportTraceServiceRequest (ids as hex strings)");
       atomic_fetch_add_explicit(&rc->malformed, 1, memory_order_relaxed);
       tt__buf_free(&pb);
       return;
@@ -189,6 +187,13 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
       error_body(res, kind, 400, GRPC_INVALID_ARGUMENT, r.message[0] ? r.message : "invalid data",
                  0);
       atomic_fetch_add_explicit(&rc->malformed, 1, memory_order_relaxed);
+      /* Counted by the pipeline (requests_invalid): only reported here. */
+      tt__refusal_warn(rc->refusals, TT_REFUSE_INVALID, "otlp_http", req->peer_addr,
+                       r.message[0] ? r.message : "invalid data",
+                       kind == CT_JSON
+                           ? "send an OTLP/JSON ExportTraceServiceRequest (ids as hex strings)"
+                           : "send a protobuf ExportTraceServiceRequest, or Content-Type "
+                             "application/json for OTLP/JSON");
       return;
     case TT_EXPORT_TOO_LARGE:
       error_body(res, kind, 413, GRPC_RESOURCE_EXHAUSTED,
@@ -217,6 +222,8 @@ void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_
 struct tt_http_receiver_s {
   tt_http_server_t *srv;
   tt_otlp_http_route_ctx_t route; /* read by the server thread; counters are atomics */
+  tt_refusals_t own_refusals;     /* when the options bring none */
+  char h2_fix[200];
 };
 
 int tt__http_receiver_start(const tt_http_receiver_opts_t *o, tt_http_receiver_t **out) {
@@ -228,6 +235,14 @@ int tt__http_receiver_start(const tt_http_receiver_opts_t *o, tt_http_receiver_t
     return -ENOMEM;
   r->route.handler = o->handler;
   r->route.ctx = o->ctx;
+  r->route.refusals = o->refusals ? o->refusals : &r->own_refusals;
+  if (o->grpc_endpoint != NULL && o->grpc_endpoint[0] != '\0')
+    snprintf(r->h2_fix, sizeof r->h2_fix,
+             "this port speaks OTLP/HTTP (HTTP/1.1); gRPC clients use the OTLP/gRPC receiver at %s",
+             o->grpc_endpoint);
+  else
+    snprintf(r->h2_fix, sizeof r->h2_fix,
+             "this port speaks OTLP/HTTP (HTTP/1.1); gRPC clients need receivers.otlp_grpc");
   tt_http_server_opts_t so = {
       .host = o->host,
       .port = o->port,
@@ -241,6 +256,10 @@ int tt__http_receiver_start(const tt_http_receiver_opts_t *o, tt_http_receiver_t
       .route = tt__otlp_http_route,
       .ctx = &r->route,
       .name = "otlp-http",
+      .refusals = r->route.refusals,
+      .receiver = "otlp_http",
+      .h2_fix = r->h2_fix,
+      .body_size_key = "receivers.otlp_http.max_body_size",
   };
   int rc = tt__http_server_start(&so, &r->srv);
   if (rc != 0) {

@@ -9,7 +9,9 @@
  *   INVALID 400, THROTTLED 429 + Retry-After, UNAVAILABLE 503 + Retry-After,
  *   malformed body 400, unknown content type 415, body too large 413, other path 404,
  *   other method 405 (+ Allow: POST).
- * Error bodies are google.rpc.Status for protobuf requests and {"code":..,"message":..} for JSON.
+ * Every error body is a google.rpc.Status: protobuf for protobuf requests, proto3 JSON
+ * {"code":..,"message":..} for JSON requests and any other content type. The refusals before the
+ * handler (400, 404, 405, 413, 415, HTTP/2 or TLS on this port) are noted in refusal.h.
  */
 #ifndef TT_COLLECTOR_RECV_HTTP_H
 #define TT_COLLECTOR_RECV_HTTP_H
@@ -34,6 +36,8 @@ typedef struct {
   size_t receive_budget_bytes;
   tt_export_handler_fn handler; /* required; called on the receiver's thread */
   void *ctx;                    /* passed to handler */
+  tt_refusals_t *refusals;      /* where refusals are counted; NULL: the receiver's own */
+  const char *grpc_endpoint;    /* said to gRPC clients that reach this port; NULL: none runs */
 } tt_http_receiver_opts_t;
 
 /* Counters, read with relaxed atomics: a consistent snapshot is not promised. */
@@ -67,6 +71,7 @@ void tt__http_receiver_stop(tt_http_receiver_t *r);
 typedef struct {
   tt_export_handler_fn handler;
   void *ctx;
+  tt_refusals_t *refusals; /* NULL: refusals are answered but not counted */
   _Atomic uint64_t requests, accepted, malformed, rejected, body_bytes;
 } tt_otlp_http_route_ctx_t;
 void tt__otlp_http_route(void *route_ctx, const tt_http_request_t *req, tt_http_response_t *res);

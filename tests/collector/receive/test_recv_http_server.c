@@ -467,6 +467,96 @@ static void session_should_ignore_input_after_it_decided_to_close(void **state) 
   tt__buf_free(&out);
 }
 
+/* The session's answer to `in` fed in one piece, NUL-terminated, and its verdict. */
+static int answer(tt_http_server_opts_t *o, const void *in, size_t n, tt_buf_t *out) {
+  tt_http_session_t *ss = tt__http_session_new(o);
+  tt__http_session_set_peer_addr(ss, "192.0.2.7:4711");
+  int verdict = tt__http_session_feed(ss, in, n, out);
+  tt__http_session_free(ss);
+  tt__buf_append(out, "", 1);
+  return verdict;
+}
+
+static void http2_preface_should_get_505_naming_the_fix_counted_once(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_refusals_t r;
+  memset(&r, 0, sizeof r);
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .refusals = &r,
+                             .receiver = "otlp_http",
+                             .h2_fix = "use port 4317"};
+  static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  tt_buf_t out = TT_BUF_INIT;
+  assert_int_equal(answer(&o, preface, sizeof preface - 1, &out), 1);
+  assert_non_null(strstr((char *)out.data, "HTTP/1.1 505 HTTP Version Not Supported\r\n"));
+  assert_non_null(strstr((char *)out.data, "Connection: close\r\n"));
+  assert_non_null(strstr((char *)out.data, "Content-Type: application/json\r\n"));
+  assert_non_null(strstr((char *)out.data, "\"code\":12"));
+  assert_non_null(strstr((char *)out.data, "use port 4317"));
+  /* Only the first bytes of the preface, as a client may send them. */
+  tt__buf_reset(&out);
+  assert_int_equal(answer(&o, preface, 6, &out), 1);
+  assert_non_null(strstr((char *)out.data, "HTTP/1.1 505"));
+  assert_int_equal(tt__refusal_count(&r, TT_REFUSE_HTTP2), 2);
+  assert_int_equal(s.calls, 0);
+  tt__buf_free(&out);
+}
+
+static void tls_client_hello_should_get_a_fatal_alert_and_no_http(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_refusals_t r;
+  memset(&r, 0, sizeof r);
+  tt_http_server_opts_t o = {.route = echo_route, .ctx = &s, .refusals = &r};
+  static const uint8_t hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc};
+  tt_buf_t out = TT_BUF_INIT;
+  assert_int_equal(answer(&o, hello, sizeof hello, &out), 1);
+  static const uint8_t alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28, 0x00};
+  assert_int_equal(out.len, sizeof alert); /* with the NUL answer() added */
+  assert_memory_equal(out.data, alert, sizeof alert);
+  assert_int_equal(tt__refusal_count(&r, TT_REFUSE_TLS), 1);
+  tt__buf_free(&out);
+}
+
+static void server_errors_should_be_rpc_status_in_the_request_encoding(void **state) {
+  (void)state;
+  seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  tt_refusals_t r;
+  memset(&r, 0, sizeof r);
+  tt_http_server_opts_t o = {.route = echo_route,
+                             .ctx = &s,
+                             .refusals = &r,
+                             .max_body_bytes = 4,
+                             .body_size_key = "receivers.otlp_http.max_body_size"};
+  /* JSON request: a JSON google.rpc.Status naming the limit and its key. */
+  const char *json = "POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 5\r\n\r\n";
+  tt_buf_t out = TT_BUF_INIT;
+  assert_int_equal(answer(&o, json, strlen(json), &out), 1);
+  assert_non_null(strstr((char *)out.data, "HTTP/1.1 413"));
+  assert_non_null(strstr((char *)out.data, "{\"code\":8,\"message\":\"request body larger than "
+                                           "receivers.otlp_http.max_body_size (4 bytes)\"}"));
+  /* Protobuf request: a protobuf google.rpc.Status {code: 8 (field 1), message (field 2)}. */
+  const char *pb = "POST /v1/traces HTTP/1.1\r\nContent-Type: application/x-protobuf\r\n"
+                   "Content-Length: 5\r\n\r\n";
+  tt__buf_reset(&out);
+  assert_int_equal(answer(&o, pb, strlen(pb), &out), 1);
+  assert_non_null(strstr((char *)out.data, "Content-Type: application/x-protobuf\r\n"));
+  const char *body = strstr((char *)out.data, "\r\n\r\n") + 4;
+  assert_int_equal((uint8_t)body[0], 0x08);
+  assert_int_equal((uint8_t)body[1], 8);
+  assert_int_equal((uint8_t)body[2], 0x12);
+  assert_int_equal(tt__refusal_count(&r, TT_REFUSE_BODY_TOO_LARGE), 2);
+  /* Not HTTP at all. */
+  tt__buf_reset(&out);
+  assert_int_equal(answer(&o, "\x01\x02 hello\r\n\r\n", 11, &out), 1);
+  assert_non_null(strstr((char *)out.data, "HTTP/1.1 400"));
+  assert_int_equal(tt__refusal_count(&r, TT_REFUSE_BAD_HTTP), 1);
+  tt__buf_free(&out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(route_should_see_method_path_query_and_headers),
@@ -479,6 +569,9 @@ int main(void) {
       cmocka_unit_test(bodies_past_the_receive_budget_should_get_429_until_it_frees),
       cmocka_unit_test(session_fed_one_byte_at_a_time_should_parse_like_one_read),
       cmocka_unit_test(session_should_ignore_input_after_it_decided_to_close),
+      cmocka_unit_test(http2_preface_should_get_505_naming_the_fix_counted_once),
+      cmocka_unit_test(tls_client_hello_should_get_a_fatal_alert_and_no_http),
+      cmocka_unit_test(server_errors_should_be_rpc_status_in_the_request_encoding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
