@@ -196,11 +196,10 @@ static int v_format(const void *f, char *err, size_t n) {
 }
 
 static int v_level(const void *f, char *err, size_t n) {
-  if (tt__log_level_parse(f) < 0) {
-    snprintf(err, n, "must be debug, info, warn, error or off");
-    return -EINVAL;
-  }
-  return 0;
+  static const char *const choices[] = {"debug", "info", "warn", "error", "off", NULL};
+  if (tt__log_level_parse(f) >= 0)
+    return 0;
+  return tt__config_one_of(f, choices, err, n) == 0 ? 0 : -EINVAL;
 }
 
 int tt__config_v_path(const void *f, char *err, size_t n) {
@@ -361,6 +360,17 @@ static size_t key_index(const char *name) {
 
 /* ---- the document walk ---------------------------------------------------------------------- */
 
+/* Tries name and each of its section prefixes ("a.b.c": "a", "a.b", "a.b.c") as the word's
+ * nearest match. */
+static void near_candidates(tt_config_near_t *nr, const char *word, const char *name) {
+  for (const char *p = name;; p++)
+    if (*p == '.' || *p == '\0') {
+      tt__config_near_try(nr, word, name, (size_t)(p - name));
+      if (*p == '\0')
+        return;
+    }
+}
+
 /* seen[i] is set once keys[i] is read; at[i] is then its key node, for checks that involve
  * several keys and must still name a line. */
 static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *prefix, tt_config_t *c,
@@ -398,11 +408,17 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
       tt__config_set_from_node(cx, c, k, vn, path);
       continue;
     }
-    /* A prefix of known keys is a section to descend into; anything else is a typo. */
+    /* A prefix of known keys is a section to descend into; anything else is a typo, and the
+     * nearest key or section (a prefix of a key at a dot) is offered in its place. */
     size_t plen = strlen(path);
     bool section = false;
-    for (size_t j = 0; j < NKEYS && !section; j++)
+    tt_config_near_t near = {0};
+    near_candidates(&near, path, "exporters");
+    near_candidates(&near, path, "policies");
+    for (size_t j = 0; j < NKEYS && !section; j++) {
       section = strncmp(keys[j].name, path, plen) == 0 && keys[j].name[plen] == '.';
+      near_candidates(&near, path, keys[j].name);
+    }
     if (section && vn->type == YAML_MAPPING_NODE)
       walk(cx, d, vn, path, c, seen, at);
     else if (section && vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
@@ -410,7 +426,7 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
     else if (section)
       tt__config_error_at(cx, vn, path, "expected a mapping (section)");
     else
-      tt__config_error_at(cx, kn, path, "unknown key");
+      tt__config_unknown_key(cx, kn, path, &near, "key");
   }
 }
 

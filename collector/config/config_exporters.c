@@ -142,7 +142,10 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
     }
     const key_t_ *k = tt__config_claim_key(cx, exporter_keys, NEXPKEYS, seen, name, kn, key);
     if (k == NULL) {
-      tt__config_error_at(cx, kn, key, "unknown key");
+      tt_config_near_t near = {0};
+      for (size_t j = 0; j < NEXPKEYS; j++)
+        tt__config_near_try(&near, name, exporter_keys[j].name, strlen(exporter_keys[j].name));
+      tt__config_unknown_key(cx, kn, key, &near, "key of an exporter");
       continue;
     }
     at[k - exporter_keys] = kn;

@@ -60,6 +60,31 @@ const char *tt__config_scalar(ctx_t *cx, const yaml_node_t *n, const char *key);
  * message in err. */
 int tt__config_set_key(void *base, const key_t_ *k, const char *val, char *err, size_t errlen);
 
+/* Formats `expected <a type>, got "<val>" (<examples>)` into err: the one wording of a value that
+ * does not parse as its type, in every section. */
+void tt__config_expected(char *err, size_t n, ctype_t t, const char *val);
+
+/* Reports a refused value at vn under key: fmt is the whole message, which must name the value;
+ * where the value came from ${VAR}, the message names the reference instead (see redact). */
+void tt__config_bad_value(ctx_t *cx, const yaml_node_t *vn, const char *key, const char *value,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Rewrites every occurrence of value in err as raw when value came from the environment. */
+void tt__config_redact(char *err, size_t errlen, const char *value, const char *raw);
+
+/* The nearest known name to a misspelt one, for "did you mean X?". Start zeroed; try each
+ * candidate (not NUL-terminated: a section prefix of a key is candidate too). */
+typedef struct {
+  const char *best;
+  size_t len;
+  unsigned dist;
+} tt_config_near_t;
+void tt__config_near_try(tt_config_near_t *nr, const char *word, const char *cand, size_t candlen);
+
+/* Reports `unknown <what>` at kn, with `; did you mean "X"?` when nr found a near name. */
+void tt__config_unknown_key(ctx_t *cx, const yaml_node_t *kn, const char *key,
+                            const tt_config_near_t *nr, const char *what);
+
 /* Looks name up in a key table and marks it in seen[] (parallel to tab), reporting a second
  * setting at kn under `key`. Returns the row, or NULL (nothing reported) when there is none. */
 const key_t_ *tt__config_claim_key(ctx_t *cx, const key_t_ *tab, size_t n, bool *seen,

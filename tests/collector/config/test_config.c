@@ -204,10 +204,12 @@ static void bad_policies_should_be_refused_with_their_index(void **state) {
                   "  - type: errors\n    threshold: 1s\n";
   assert_int_equal(load(y, &c, &e), -EINVAL);
   const char *s = (const char *)e.data;
-  assert_non_null(strstr(s, "test.yaml:3: policies[0].ratio: invalid value \"1.5\""));
+  assert_non_null(strstr(s, "test.yaml:3: policies[0].ratio: expected a number from 0 to 1, "
+                            "got \"1.5\""));
   assert_non_null(strstr(s, "policies[1]: bad regex"));
-  assert_non_null(strstr(s, "test.yaml:8: policies[2]: type must be"));
-  assert_non_null(strstr(s, "test.yaml:10: policies[3].threshold: unknown key for a errors"));
+  assert_non_null(strstr(s, "test.yaml:8: policies[2].type: must be \"errors\""));
+  assert_non_null(
+      strstr(s, "test.yaml:10: policies[3].threshold: unknown key for a policy of type errors"));
   tt__config_free(&c);
   tt__buf_free(&e);
 }
