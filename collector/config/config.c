@@ -441,12 +441,40 @@ int tt__config_defaults(tt_config_t *c) {
   return c->policies ? 0 : -ENOMEM;
 }
 
+/* What a valid file sets that works but probably not as meant: said, never refused. Each
+ * warning names the line of the key it is about (0 for a key left at its default). */
+static void warn(ctx_t *cx, const tt_config_t *c, const yaml_node_t *const *at) {
+  bool bus = strcmp(c->bus_type, "none") != 0;
+  tt__config_policy_warnings(cx, c->policies, bus);
+  if (!bus)
+    return;
+  if (c->idle_timeout_ms > c->root_grace_ms + c->drop_delay_ms)
+    tt__config_warn_at(cx, at[key_index("decision.idle_timeout")], "decision.idle_timeout",
+                       "longer than root_grace + drop_delay: a part of a trace with no root and "
+                       "no remote parent is decided after the other collectors' drops of that "
+                       "trace are final, so a keep it shares may come too late for them "
+                       "(docs/bus.md, Timing)");
+  if (c->bus_tls && c->bus_tls_insecure)
+    tt__config_warn_at(cx, at[key_index("bus.redis.tls.insecure")], "bus.redis.tls.insecure",
+                       "the Redis nodes' certificates are not verified (insecure: true), so anyone "
+                       "on the path can read and forge the bus (for tests only)");
+  if (!c->bus_tls && (c->bus_tls_ca_file[0] || c->bus_tls_cert_file[0] ||
+                      c->bus_tls_server_name[0] || c->bus_tls_insecure))
+    tt__config_warn_at(cx, at[key_index("bus.redis.tls.enabled")], "bus.redis.tls",
+                       "settings are given but bus.redis.tls.enabled is false: the bus speaks "
+                       "plain TCP");
+  if (c->drop_delay_ms == 0)
+    tt__config_warn_at(cx, at[key_index("decision.drop_delay")], "decision.drop_delay",
+                       "0 makes drops final at once, so keeps shared on the bus reach only traces "
+                       "this collector has not decided yet");
+}
+
 int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_config_t *c,
                            tt_buf_t *errs) {
   int rc = tt__config_defaults(c);
   if (rc != 0)
     return rc;
-  ctx_t cx = {name, errs, 0, TT_BUF_INIT, c->exporters};
+  ctx_t cx = {name, errs, 0, TT_BUF_INIT, c->exporters, NULL, NULL, 0, NULL};
   yaml_parser_t parser;
   yaml_document_t doc;
   yaml_parser_initialize(&parser);
@@ -461,6 +489,8 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   yaml_node_t *root = yaml_document_get_root_node(&doc);
   tt_config_t work = *c;
   tt__policy_set_ref(work.policies);
+  work.warnings = (tt_buf_t)TT_BUF_INIT;
+  cx.warns = &work.warnings;
   bool seen[NKEYS] = {0};
   const yaml_node_t *at[NKEYS] = {0};
   if (root != NULL && root->type == YAML_MAPPING_NODE)
@@ -482,10 +512,14 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   if (cx.nerr == 0 && strcmp(work.sink_type, "none") == 0 && work.nexporters == 0)
     tt__config_error_at(&cx, root, "sink.type",
                         "\"none\" needs at least one entry under exporters:");
+  if (cx.nerr == 0)
+    warn(&cx, &work, at);
   yaml_document_delete(&doc);
   yaml_parser_delete(&parser);
   tt__buf_free(&cx.tmp);
+  free(cx.policy_nodes);
   if (cx.nerr != 0) {
+    tt__buf_free(&work.warnings);
     tt__policy_set_unref(work.policies);
     if (work.exporters != c->exporters)
       free(work.exporters);
@@ -494,6 +528,7 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   tt__policy_set_unref(c->policies);
   if (c->exporters != work.exporters)
     free(c->exporters);
+  tt__buf_free(&c->warnings);
   *c = work;
   snprintf(c->source, sizeof c->source, "%s", name);
   return 0;
@@ -520,6 +555,7 @@ int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs) {
 }
 
 void tt__config_free(tt_config_t *c) {
+  tt__buf_free(&c->warnings);
   tt__policy_set_unref(c->policies);
   c->policies = NULL;
   free(c->exporters);
@@ -558,39 +594,8 @@ static int redis_bus(void *ctx, tt_bus_answer_fn answer, void *answer_ctx, tt_bu
 }
 
 void tt__config_warnings(const tt_config_t *c, tt_buf_t *out) {
-  if (strcmp(c->bus_type, "none") == 0)
-    return;
-  for (size_t i = 0; i < c->policies->n; i++)
-    if (c->policies->items[i].kind == TT_POL_RATE_LIMIT)
-      tt__buf_appendf(out,
-                      "%s: policies[%zu] (%s): rate_limit counts only the traces this collector "
-                      "sees, so collectors sharing a bus do not agree on it: a trace may be kept "
-                      "by one collector's limit and dropped by another's\n",
-                      c->source, i, c->policies->items[i].name);
-  if (c->idle_timeout_ms > c->root_grace_ms + c->drop_delay_ms)
-    tt__buf_appendf(out,
-                    "%s: decision.idle_timeout is longer than root_grace + drop_delay: a part of "
-                    "a trace with no root and no remote parent is decided after the other "
-                    "collectors' drops of that trace are final, so a keep it shares may come "
-                    "too late for them (docs/bus.md, Timing)\n",
-                    c->source);
-  if (c->bus_tls && c->bus_tls_insecure)
-    tt__buf_appendf(out,
-                    "%s: bus.redis.tls.insecure is true: the Redis nodes' certificates are not "
-                    "verified, so anyone on the path can read and forge the bus (for tests "
-                    "only)\n",
-                    c->source);
-  if (!c->bus_tls && (c->bus_tls_ca_file[0] || c->bus_tls_cert_file[0] ||
-                      c->bus_tls_server_name[0] || c->bus_tls_insecure))
-    tt__buf_appendf(out,
-                    "%s: bus.redis.tls settings are given but bus.redis.tls.enabled is false: "
-                    "the bus speaks plain TCP\n",
-                    c->source);
-  if (c->drop_delay_ms == 0)
-    tt__buf_appendf(out,
-                    "%s: decision.drop_delay is 0: drops are final at once, so keeps shared on "
-                    "the bus reach only traces this collector has not decided yet\n",
-                    c->source);
+  if (c->warnings.len > 0)
+    tt__buf_append(out, c->warnings.data, c->warnings.len);
 }
 
 void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o) {

@@ -87,6 +87,9 @@ typedef struct {
   tt_exporter_conf_t *exporters; /* owned array (NULL when none) */
   size_t nexporters;
   char source[512]; /* the file this came from, or "(defaults)" */
+  /* Owned: "FILE:LINE: KEY: warning: ...\n" lines for what the file sets that works but
+   * probably not as meant, found while loading (tt__config_warnings hands them out). */
+  tt_buf_t warnings;
 } tt_config_t;
 
 /* Fills every key with its default (policies included). Returns 0 or -ENOMEM. */
@@ -116,8 +119,11 @@ void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o);
  * than max). */
 int tt__config_bus_endpoints(const char *list, char *buf, size_t cap, const char **eps, size_t max);
 
-/* Appends one line per configuration choice that works but probably not as meant (for
- * --validate): with the bus on, rate_limit policies count only their own collector's traffic. */
+/* Appends one line per configuration choice that works but probably not as meant (said by
+ * --validate, logged at start), each "FILE:LINE: KEY: warning: message\n": an empty policy list,
+ * policies after a ratio or rate_limit (never reached), two policies with one name, an exporter
+ * header that is empty, and with the bus on: rate_limit counts only its own collector's traffic,
+ * timings that let a shared keep come too late, TLS settings that are off or unverified. */
 void tt__config_warnings(const tt_config_t *c, tt_buf_t *out);
 
 /* Appends a Markdown table of every key (name, type, default, description), then one of the

@@ -175,6 +175,17 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
                               (const char *)hk->data.scalar.value);
           continue;
         }
+        if (hv != NULL && hv[0] == '\0') {
+          /* Sent empty, an API key header authenticates nothing: the backend refuses every
+           * request (401/UNAUTHENTICATED), which looks like a bad key, not a missing one. */
+          yaml_node_t *hvn = yaml_document_get_node(d, h->value);
+          const char *raw =
+              hvn->type == YAML_SCALAR_NODE ? (const char *)hvn->data.scalar.value : "";
+          bool env = strstr(raw, "${") != NULL;
+          tt__config_warn_at(cx, hk, key, "header %s is empty%s%s%s",
+                             (const char *)hk->data.scalar.value, env ? ": " : "", env ? raw : "",
+                             env ? " expands to nothing (set but empty in the environment?)" : "");
+        }
         if (hv != NULL && add_header(e, (const char *)hk->data.scalar.value, hv) != 0)
           tt__config_error_at(cx, hk, key, "headers longer than %zu bytes", sizeof e->headers - 1);
       }

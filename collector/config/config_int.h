@@ -45,10 +45,18 @@ typedef struct {
   int nerr;
   tt_buf_t tmp;                             /* holds the last tt__config_scalar() result */
   const tt_exporter_conf_t *base_exporters; /* owned by the config being loaded over */
+  tt_buf_t *warns;                          /* the loaded config's warnings */
+  const yaml_node_t **policy_nodes;         /* owned: each policies[i] item, for warnings */
+  size_t npolicy_nodes;
+  const yaml_node_t *policies_node; /* the `policies:` value, when the file sets it */
 } ctx_t;
 
 /* Appends "FILE:LINE: KEY: message\n" to cx->errs (line 0 without a node) and counts it. */
 void tt__config_error_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Appends "FILE:LINE: KEY: warning: message\n" to cx->warns (line 0 without a node). */
+void tt__config_warn_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* The scalar text of a node after ${} expansion, or NULL (error recorded). The text lives in
@@ -111,6 +119,11 @@ int tt__config_one_of(const char *value, const char *const *choices, char *err, 
 
 /* Parses the `policies:` list into a new set, or NULL. Errors are recorded in cx. */
 tt_policy_set_t *tt__config_parse_policies(ctx_t *cx, yaml_document_t *d, yaml_node_t *n);
+
+/* Warns about the policy list as loaded: empty, a policy after one that decides every trace,
+ * two policies with one name; with bus set, each rate_limit (it counts one collector's
+ * traffic). */
+void tt__config_policy_warnings(ctx_t *cx, const tt_policy_set_t *s, bool bus);
 
 /* Parses the `exporters:` list into a new array (the caller frees it), or NULL with *count 0.
  * Errors are recorded in cx. */

@@ -222,8 +222,62 @@ tt_policy_set_t *tt__config_parse_policies(ctx_t *cx, yaml_document_t *d, yaml_n
   tt_policy_set_t *s = tt__policy_set_new(cnt);
   if (s == NULL)
     return NULL;
-  for (size_t i = 0; i < cnt; i++)
-    parse_policy(cx, d, yaml_document_get_node(d, n->data.sequence.items.start[i]), i,
-                 &s->items[i]);
+  free(cx->policy_nodes);
+  cx->policy_nodes = calloc(cnt ? cnt : 1, sizeof *cx->policy_nodes);
+  cx->npolicy_nodes = cx->policy_nodes ? cnt : 0;
+  cx->policies_node = n;
+  for (size_t i = 0; i < cnt; i++) {
+    yaml_node_t *item = yaml_document_get_node(d, n->data.sequence.items.start[i]);
+    if (cx->policy_nodes != NULL)
+      cx->policy_nodes[i] = item;
+    parse_policy(cx, d, item, i, &s->items[i]);
+  }
   return s;
+}
+
+static size_t line_of(const yaml_node_t *n) {
+  return n ? n->start_mark.line + 1 : 0;
+}
+
+void tt__config_policy_warnings(ctx_t *cx, const tt_policy_set_t *s, bool bus) {
+  /* Nodes exist only for a list the file wrote; the built-in default has nothing to warn of. */
+  if (cx->policies_node == NULL || cx->npolicy_nodes != s->n)
+    return;
+  const yaml_node_t *const *at = cx->policy_nodes;
+  if (s->n == 0)
+    tt__config_warn_at(cx, cx->policies_node, "policies",
+                       "the list is empty: no policy matches, so every trace is dropped "
+                       "(reason no_match)");
+  /* ratio and rate_limit decide every trace that reaches them (keep or drop): what follows
+   * them can never match, an errors policy included. */
+  size_t chance = s->n;
+  for (size_t i = 0; i < s->n; i++) {
+    const tt_policy_t *p = &s->items[i];
+    char key[32];
+    snprintf(key, sizeof key, "policies[%zu]", i);
+    if (chance < s->n)
+      tt__config_warn_at(cx, at[i], key,
+                         "%s (%s) is never reached: policies[%zu] (%s, line %zu) is a %s policy "
+                         "and decides every trace that gets to it; put ratio and rate_limit "
+                         "policies last",
+                         p->name, tt__policy_kind_name(p->kind), chance, s->items[chance].name,
+                         line_of(at[chance]), tt__policy_kind_name(s->items[chance].kind));
+    else if (p->kind == TT_POL_RATIO || p->kind == TT_POL_RATE_LIMIT)
+      chance = i;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(s->items[j].name, p->name) == 0) {
+        tt__config_warn_at(cx, at[i], key,
+                           "the name \"%s\" is also policies[%zu]'s (line %zu): both count "
+                           "under one reason in /metrics and tailtrace.decision.reason; give "
+                           "each a name",
+                           p->name, j, line_of(at[j]));
+        break;
+      }
+    if (bus && p->kind == TT_POL_RATE_LIMIT)
+      tt__config_warn_at(cx, at[i], key,
+                         "%s (rate_limit) counts only the traces this collector sees, so "
+                         "collectors sharing a bus do not agree on it: a trace may be kept by "
+                         "one collector's limit and dropped by another's",
+                         p->name);
+  }
 }

@@ -221,6 +221,16 @@ void tt__config_error_at(ctx_t *cx, const yaml_node_t *n, const char *key, const
   cx->nerr++;
 }
 
+void tt__config_warn_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tt__buf_appendf(cx->warns, "%s:%zu: %s: warning: %s\n", cx->file, n ? n->start_mark.line + 1 : 0,
+                  key, msg);
+}
+
 const char *tt__config_scalar(ctx_t *cx, const yaml_node_t *n, const char *key) {
   if (n->type != YAML_SCALAR_NODE) {
     tt__config_error_at(cx, n, key, "expected a single value");
