@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "config_check.h"
 #include "log.h"
 #include "otlp_json.h"
 #include "pipeline.h"
@@ -28,10 +29,12 @@
 #include "version.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: tailtrace-collector [--config FILE] [--validate] [--version]\n"
+  fprintf(f, "usage: tailtrace-collector [--config FILE] [--validate] [--strict] [--version]\n"
              "                           [--describe-config]\n"
              "  --config FILE       YAML configuration (default: built-in defaults)\n"
-             "  --validate          check the configuration, print problems, exit 0 or 2\n"
+             "  --validate          run every start-up check, print problems, exit 0 (OK),\n"
+             "                      1 (this host cannot run it) or 2 (the file is refused)\n"
+             "  --strict            a warning refuses the configuration too (exit 2)\n"
              "  --describe-config   print every configuration key with its default\n"
              "  --version           print the version\n");
 }
@@ -39,6 +42,16 @@ static void usage(FILE *f) {
 typedef struct {
   uint64_t deadline_ms;
 } watchdog_t;
+
+/* The address a listener binds: tt__config_check resolved it moment ago at start, so a failure
+ * here (DNS changed in between) leaves host empty and the receiver's start reports it. */
+static void listen_addr(const char *ep, char *host, size_t hostlen, int *port) {
+  char err[320];
+  if (tt__config_listen_addr(ep, host, hostlen, port, err, sizeof err) != 0) {
+    TT_LOG(TT_LOG_ERROR, err, "\"endpoint\":\"%s\"", ep);
+    host[0] = '\0';
+  }
+}
 
 /* Enforces the shutdown deadline: if a flush hangs (a stuck disk, later a remote backend), the
  * process still exits, with a log line saying so. */
@@ -175,13 +188,15 @@ static void stop_exporters_by(tt_sink_t **sinks, size_t n, uint64_t deadline_ms)
 
 int main(int argc, char **argv) {
   const char *config_path = NULL;
-  bool validate = false;
+  bool validate = false, strict = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0) {
       printf("tailtrace-collector %s\n", tt__collector_version());
       return 0;
     } else if (strcmp(argv[i], "--validate") == 0) {
       validate = true;
+    } else if (strcmp(argv[i], "--strict") == 0) {
+      strict = true;
     } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
       config_path = argv[++i];
     } else if (strncmp(argv[i], "--config=", 9) == 0) {
@@ -213,18 +228,28 @@ int main(int argc, char **argv) {
     tt__config_free(&cfg);
     return 2;
   }
-  tt__buf_free(&errs);
-  /* What works but probably not as meant: said by --validate, and logged at start. */
+  /* What works but probably not as meant: said by --validate, and logged at start. Then what
+   * the file needs of this host, checked the same way for both (config_check.h). */
   tt_buf_t warns = TT_BUF_INIT;
   tt__config_warnings(&cfg, &warns);
-  if (validate && warns.len > 0)
-    fwrite(warns.data, 1, warns.len, stderr);
-  if (validate) {
+  rc = tt__config_check(&cfg, validate ? TT_CHECK_VALIDATE : TT_CHECK_START, &errs, &warns);
+  if (validate || rc != 0 || (strict && warns.len > 0)) {
+    int code = strict && warns.len > 0 ? 2 : rc != 0 ? 1 : 0;
+    fwrite(errs.data, 1, errs.len, stderr);
+    if (validate || strict)
+      fwrite(warns.data, 1, warns.len, stderr);
+    if (code == 0)
+      printf("%s: OK%s\n", cfg.source, warns.len > 0 ? " (with warnings)" : "");
+    else
+      fprintf(stderr, "tailtrace-collector: %s\n",
+              code == 2 ? "configuration refused (--strict: a warning counts as an error)"
+                        : "this host cannot run the configuration");
+    tt__buf_free(&errs);
     tt__buf_free(&warns);
-    printf("%s: OK\n", cfg.source);
     tt__config_free(&cfg);
-    return 0;
+    return code;
   }
+  tt__buf_free(&errs);
   tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
   if (tt__buf_append(&warns, "", 1) == 0)
     for (char *line = (char *)warns.data, *nl; line != NULL && *line != '\0'; line = nl) {
@@ -274,7 +299,7 @@ int main(int argc, char **argv) {
   int port;
   int exit_code = 0;
   if (cfg.grpc_enabled) {
-    tt__config_split_endpoint(cfg.grpc_endpoint, host, sizeof host, &port);
+    listen_addr(cfg.grpc_endpoint, host, sizeof host, &port);
     tt_grpc_receiver_opts_t go = {.host = host,
                                   .port = port,
                                   .max_recv_msg_bytes = cfg.grpc_max_message,
@@ -295,7 +320,7 @@ int main(int argc, char **argv) {
            tt__grpc_receiver_port(grpc));
   }
   if (cfg.http_enabled) {
-    tt__config_split_endpoint(cfg.http_endpoint, host, sizeof host, &port);
+    listen_addr(cfg.http_endpoint, host, sizeof host, &port);
     tt_http_receiver_opts_t ho = {.host = host,
                                   .port = port,
                                   .max_body_bytes = cfg.http_max_body,
@@ -318,7 +343,7 @@ int main(int argc, char **argv) {
            tt__http_receiver_port(http));
   }
   if (cfg.admin_enabled) {
-    tt__config_split_endpoint(cfg.admin_endpoint, host, sizeof host, &port);
+    listen_addr(cfg.admin_endpoint, host, sizeof host, &port);
     tt_admin_opts_t ao = {host, port, pipe, &ready, http, grpc};
     rc = tt__admin_start(&ao, &admin);
     if (rc != 0) {

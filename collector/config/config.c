@@ -10,14 +10,19 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config_check.h"
 #include "config_int.h"
 #include "log.h"
 
+/* A listening address: the host may be a name (resolved at start) or absent (":4317"). */
 static int v_endpoint(const void *f, char *err, size_t n) {
   char host[128];
   int port;
-  if (tt__config_split_endpoint(f, host, sizeof host, &port) != 0) {
-    snprintf(err, n, "expected host:port with a port 0-65535, got \"%s\"", (const char *)f);
+  if (tt__config_listen_split(f, host, sizeof host, &port) != 0) {
+    snprintf(err, n,
+             "expected host:port or :port with a port 0-65535, got \"%s\" (e.g. "
+             "127.0.0.1:4317, localhost:4317, [::1]:4317, :4317)",
+             (const char *)f);
     return -EINVAL;
   }
   return 0;
@@ -219,7 +224,9 @@ static const key_t_ keys[] = {
     {"receivers.otlp_grpc.enabled", CT_BOOL, "true", OFF(grpc_enabled), 0, NULL,
      "Run the OTLP/gRPC receiver."},
     {"receivers.otlp_grpc.endpoint", CT_STRING, "127.0.0.1:4317", OFF(grpc_endpoint),
-     SZ(grpc_endpoint), v_endpoint, "OTLP/gRPC listen address (host:port; port 0 = ephemeral)."},
+     SZ(grpc_endpoint), v_endpoint,
+     "OTLP/gRPC listen address: host:port, [v6]:port, or :port for every IPv4 "
+     "interface; a host name is resolved at start (its first IPv4 address); port 0 = ephemeral."},
     {"receivers.otlp_grpc.max_message_size", CT_SIZE, "4MiB", OFF(grpc_max_message), 0,
      tt__config_v_positive, "Largest decompressed gRPC message accepted."},
     {"receivers.otlp_grpc.max_connections", CT_INT, "1024", OFF(grpc_max_conns), 0, v_conns,
@@ -235,7 +242,8 @@ static const key_t_ keys[] = {
     {"receivers.otlp_http.enabled", CT_BOOL, "true", OFF(http_enabled), 0, NULL,
      "Run the OTLP/HTTP receiver."},
     {"receivers.otlp_http.endpoint", CT_STRING, "127.0.0.1:4318", OFF(http_endpoint),
-     SZ(http_endpoint), v_endpoint, "OTLP/HTTP listen address (POST /v1/traces)."},
+     SZ(http_endpoint), v_endpoint,
+     "OTLP/HTTP listen address (POST /v1/traces), written as the gRPC one."},
     {"receivers.otlp_http.max_body_size", CT_SIZE, "20MiB", OFF(http_max_body), 0,
      tt__config_v_positive,
      "Largest HTTP body accepted (wire and inflated); larger is answered 413."},
@@ -260,7 +268,7 @@ static const key_t_ keys[] = {
     {"admin.enabled", CT_BOOL, "true", OFF(admin_enabled), 0, NULL,
      "Run the admin port (/healthz, /readyz, /metrics)."},
     {"admin.endpoint", CT_STRING, "127.0.0.1:13133", OFF(admin_endpoint), SZ(admin_endpoint),
-     v_endpoint, "Admin listen address."},
+     v_endpoint, "Admin listen address, written as the gRPC one."},
     {"workers", CT_INT, "0", OFF(workers), 0, v_workers,
      "Shard threads holding and deciding traces; 0 = one per online core."},
     {"decision.root_grace", CT_DURATION, "2s", OFF(root_grace_ms), 0, tt__config_v_positive,
@@ -314,8 +322,9 @@ static const key_t_ keys[] = {
      "Shares and look-ups waiting for the bus; past it they are refused (counted) and the "
      "collector decides on its own."},
     {"bus.redis.tls.enabled", CT_BOOL, "false", OFF(bus_tls), 0, NULL,
-     "Speak TLS to every Redis node (Redis 6+ tls-port). The tls.*_file files are read when "
-     "the collector starts (not by --validate): one that does not load stops it."},
+     "Speak TLS to every Redis node (Redis 6+ tls-port). The tls.*_file files must be readable "
+     "(--validate checks) and are loaded when the collector starts: one that does not load "
+     "stops it."},
     {"bus.redis.tls.ca_file", CT_STRING, "", OFF(bus_tls_ca_file), SZ(bus_tls_ca_file), NULL,
      "PEM CA bundle the nodes' certificates must chain to; empty: the system's trust store."},
     {"bus.redis.tls.cert_file", CT_STRING, "", OFF(bus_tls_cert_file), SZ(bus_tls_cert_file), NULL,
@@ -350,6 +359,7 @@ static const key_t_ keys[] = {
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
+_Static_assert(NKEYS <= TT_CONFIG_MAX_KEYS, "tt_config_t.key_lines is too small for the table");
 
 static size_t key_index(const char *name) {
   size_t i = 0;
@@ -514,6 +524,8 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
                         "\"none\" needs at least one entry under exporters:");
   if (cx.nerr == 0)
     warn(&cx, &work, at);
+  for (size_t i = 0; i < NKEYS; i++)
+    work.key_lines[i] = at[i] ? (uint32_t)at[i]->start_mark.line + 1 : 0;
   yaml_document_delete(&doc);
   yaml_parser_delete(&parser);
   tt__buf_free(&cx.tmp);
@@ -552,6 +564,13 @@ int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs) {
       tt__config_load_string(text.data ? (const char *)text.data : "", text.len, path, c, errs);
   tt__buf_free(&text);
   return rc;
+}
+
+size_t tt__config_line(const tt_config_t *c, const char *key) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strcmp(keys[i].name, key) == 0)
+      return c->key_lines[i];
+  return 0;
 }
 
 void tt__config_free(tt_config_t *c) {

@@ -89,6 +89,8 @@ static const key_t_ exporter_keys[] = {
 };
 
 #define NEXPKEYS (sizeof exporter_keys / sizeof exporter_keys[0])
+_Static_assert(NEXPKEYS <= sizeof((tt_exporter_conf_t *)0)->key_lines / sizeof(uint32_t),
+               "tt_exporter_conf_t.key_lines is too small for the table");
 
 /* Appends "name=value" to the header list, percent-encoding what the W3C baggage format (which
  * the transports parse) does not allow verbatim. */
@@ -263,6 +265,9 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
     bool seen[NEXPKEYS] = {0};
     const yaml_node_t *at[NEXPKEYS] = {0};
     parse_exporter_map(cx, d, item, where, "", e, seen, at);
+    e->line = (uint32_t)item->start_mark.line + 1;
+    for (size_t k = 0; k < NEXPKEYS; k++)
+      e->key_lines[k] = at[k] ? (uint32_t)at[k]->start_mark.line + 1 : 0;
     if (e->name[0] == '\0')
       tt__config_error_at(cx, item, where, "name: required");
     if (e->endpoint[0] == '\0')
@@ -283,6 +288,13 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
   }
   *count = cnt;
   return arr;
+}
+
+size_t tt__config_exporter_line(const tt_exporter_conf_t *e, const char *key) {
+  for (size_t k = 0; k < NEXPKEYS; k++)
+    if (strcmp(exporter_keys[k].name, key) == 0 && e->key_lines[k] != 0)
+      return e->key_lines[k];
+  return e->line;
 }
 
 int tt__config_describe_exporters(tt_buf_t *out) {
