@@ -2,7 +2,7 @@
  * starts anything), builds the pipeline and its sink, starts the receivers and the admin port,
  * then waits for signals on the main thread:
  *   SIGTERM / SIGINT  stop receiving, decide every held trace, flush, exit within the deadline
- *   SIGHUP            reload the policies from the configuration file
+ *   SIGHUP            reload the policies and log.level from the configuration file
  * Signals are blocked in every thread and taken with sigwait here, so no handler runs on a
  * receiver or shard thread. */
 #include <errno.h>
@@ -51,6 +51,48 @@ static void listen_addr(const char *ep, char *host, size_t hostlen, int *port) {
     TT_LOG(TT_LOG_ERROR, err, "\"endpoint\":\"%s\"", ep);
     host[0] = '\0';
   }
+}
+
+/* Logs each line of text ("FILE:LINE: KEY: message\n" lines) as one JSON line at level l. */
+static void log_lines(tt_log_level_t l, tt_buf_t *text) {
+  if (tt__buf_append(text, "", 1) != 0)
+    return;
+  for (char *line = (char *)text->data, *nl; line != NULL && *line != '\0'; line = nl) {
+    nl = strchr(line, '\n');
+    if (nl != NULL)
+      *nl++ = '\0';
+    TT_LOG(l, line, "\"component\":\"config\"");
+  }
+}
+
+/* SIGHUP: re-reads the file. A valid one swaps in its policies and log level; every other key
+ * it changes is named in one warning, since it would take a restart (the receivers, shards and
+ * sinks are built once). A refused file changes nothing; its errors are logged. */
+static void reload(const char *path, tt_config_t *running, tt_pipeline_t *pipe) {
+  tt_config_t fresh;
+  tt_buf_t e = TT_BUF_INIT;
+  if (tt__config_load_file(path, &fresh, &e) != 0) {
+    log_lines(TT_LOG_ERROR, &e);
+    TT_LOG(TT_LOG_ERROR, "SIGHUP: configuration refused; nothing changed",
+           "\"component\":\"config\"");
+  } else {
+    tt__log_set_level((tt_log_level_t)tt__log_level_parse(fresh.log_level));
+    snprintf(running->log_level, sizeof running->log_level, "%s", fresh.log_level);
+    tt__pipeline_set_policies(pipe, fresh.policies);
+    tt__config_warnings(&fresh, &e);
+    log_lines(TT_LOG_WARN, &e);
+    tt_buf_t keys = TT_BUF_INIT;
+    if (tt__config_restart_keys(running, &fresh, &keys) > 0 && tt__buf_append(&keys, "", 1) == 0)
+      TT_LOG(TT_LOG_WARN,
+             "SIGHUP: these keys changed and need a restart; they keep their "
+             "running values",
+             "\"keys\":[%s]", (const char *)keys.data);
+    tt__buf_free(&keys);
+    TT_LOG(TT_LOG_INFO, "SIGHUP: policies reloaded", "\"policies\":%zu,\"log_level\":\"%s\"",
+           fresh.policies->n, fresh.log_level);
+  }
+  tt__buf_free(&e);
+  tt__config_free(&fresh);
 }
 
 /* Enforces the shutdown deadline: if a flush hangs (a stuck disk, later a remote backend), the
@@ -251,13 +293,7 @@ int main(int argc, char **argv) {
   }
   tt__buf_free(&errs);
   tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
-  if (tt__buf_append(&warns, "", 1) == 0)
-    for (char *line = (char *)warns.data, *nl; line != NULL && *line != '\0'; line = nl) {
-      nl = strchr(line, '\n');
-      if (nl != NULL)
-        *nl++ = '\0';
-      TT_LOG(TT_LOG_WARN, line, "\"component\":\"config\"");
-    }
+  log_lines(TT_LOG_WARN, &warns);
   tt__buf_free(&warns);
 
   /* Block the signals we wait for before any thread exists, so every thread inherits the mask. */
@@ -269,6 +305,9 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  /* The configuration as the file gave it, before the caps are fitted: what a SIGHUP's fresh
+   * load is compared with (shallow: it shares cfg's policies and exporters, never freed). */
+  tt_config_t loaded = cfg;
   fit_connection_caps(&cfg);
   tt_sink_t **sinks = NULL;
   size_t nsinks = 0;
@@ -366,21 +405,11 @@ int main(int argc, char **argv) {
       continue;
     if (sig == SIGHUP) {
       if (config_path == NULL) {
-        TT_LOG(TT_LOG_INFO, "SIGHUP: no configuration file; policies unchanged", "%s", "");
+        TT_LOG(TT_LOG_INFO, "SIGHUP: no configuration file; nothing to reload",
+               "\"component\":\"config\"");
         continue;
       }
-      tt_config_t fresh;
-      tt_buf_t e = TT_BUF_INIT;
-      if (tt__config_load_file(config_path, &fresh, &e) == 0) {
-        tt__pipeline_set_policies(pipe, fresh.policies);
-        TT_LOG(TT_LOG_INFO, "SIGHUP: policies reloaded", "\"policies\":%zu", fresh.policies->n);
-      } else {
-        if (e.len > 0)
-          fwrite(e.data, 1, e.len, stderr);
-        TT_LOG(TT_LOG_ERROR, "SIGHUP: configuration refused; policies unchanged", "%s", "");
-      }
-      tt__buf_free(&e);
-      tt__config_free(&fresh);
+      reload(config_path, &loaded, pipe);
       continue;
     }
     TT_LOG(TT_LOG_INFO, "shutting down", "\"signal\":%d,\"deadline_ms\":%llu", sig,

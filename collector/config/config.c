@@ -353,7 +353,7 @@ static const key_t_ keys[] = {
     {"sink.file.max_files", CT_INT, "5", OFF(file_max_files), 0, v_max_files,
      "Rotated files kept (path.1 newest ... path.N oldest)."},
     {"log.level", CT_STRING, "info", OFF(log_level), SZ(log_level), v_level,
-     "debug, info, warn, error or off. Logs are JSON lines on stderr."},
+     "debug, info, warn, error or off. Logs are JSON lines on stderr. Reloaded on SIGHUP."},
     {"shutdown.deadline", CT_DURATION, "10s", OFF(shutdown_deadline_ms), 0, tt__config_v_positive,
      "On SIGTERM: stop receiving, decide all held traces, flush, exit within this time."},
 };
@@ -571,6 +571,46 @@ size_t tt__config_line(const tt_config_t *c, const char *key) {
     if (strcmp(keys[i].name, key) == 0)
       return c->key_lines[i];
   return 0;
+}
+
+/* Keys a SIGHUP applies; every other key is read once, at start. */
+static bool reloadable(const char *name) {
+  return strcmp(name, "log.level") == 0;
+}
+
+static bool same_value(const key_t_ *k, const tt_config_t *a, const tt_config_t *b) {
+  const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+  switch (k->type) {
+    case CT_BOOL:
+      return *(const bool *)fa == *(const bool *)fb;
+    case CT_INT:
+      return *(const int64_t *)fa == *(const int64_t *)fb;
+    case CT_DURATION:
+    case CT_SIZE:
+      return *(const uint64_t *)fa == *(const uint64_t *)fb;
+    case CT_STRING:
+      return strcmp(fa, fb) == 0;
+    case CT_MAPPING:
+      break;
+  }
+  return true;
+}
+
+size_t tt__config_restart_keys(const tt_config_t *running, const tt_config_t *fresh,
+                               tt_buf_t *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < NKEYS; i++)
+    if (!reloadable(keys[i].name) && !same_value(&keys[i], running, fresh))
+      tt__buf_appendf(out, "%s\"%s\"", n++ ? "," : "", keys[i].name);
+  /* Exporter items are calloc'd and filled by the same code, so equal settings are equal bytes
+   * up to the line numbers, which may move without any setting changing. */
+  bool same = running->nexporters == fresh->nexporters;
+  for (size_t i = 0; same && i < fresh->nexporters; i++)
+    same = memcmp(&running->exporters[i], &fresh->exporters[i],
+                  offsetof(tt_exporter_conf_t, line)) == 0;
+  if (!same)
+    tt__buf_appendf(out, "%s\"exporters\"", n++ ? "," : "");
+  return n;
 }
 
 void tt__config_free(tt_config_t *c) {

@@ -117,6 +117,12 @@ size_t tt__config_line(const tt_config_t *c, const char *key);
 /* The line that set key ("endpoint", "spool.dir") of an exporter item, else the item's line. */
 size_t tt__config_exporter_line(const tt_exporter_conf_t *e, const char *key);
 
+/* What a SIGHUP cannot apply: appends to out the names of the keys whose values differ between
+ * the running configuration and a freshly loaded one and that take effect only at a restart,
+ * each as a JSON string ("\"workers\",\"admin.endpoint\""), and "exporters" when that list
+ * changed. `policies` and `log.level` are reloaded, so never named. Returns the count. */
+size_t tt__config_restart_keys(const tt_config_t *running, const tt_config_t *fresh, tt_buf_t *out);
+
 /* Drops the policy reference and frees the exporters. */
 void tt__config_free(tt_config_t *c);
 
