@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "config.h"
 #include "config_check.h"
+#include "config_reload.h"
 #include "log.h"
 #include "otlp_json.h"
 #include "pipeline.h"
@@ -43,56 +44,14 @@ typedef struct {
   uint64_t deadline_ms;
 } watchdog_t;
 
-/* The address a listener binds: tt__config_check resolved it moment ago at start, so a failure
- * here (DNS changed in between) leaves host empty and the receiver's start reports it. */
+/* The address a listener binds. tt__config_check resolved it a moment ago; a failure now (DNS
+ * changed in between) is logged and leaves host empty, which the receiver's start refuses. */
 static void listen_addr(const char *ep, char *host, size_t hostlen, int *port) {
   char err[320];
   if (tt__config_listen_addr(ep, host, hostlen, port, err, sizeof err) != 0) {
     TT_LOG(TT_LOG_ERROR, err, "\"endpoint\":\"%s\"", ep);
     host[0] = '\0';
   }
-}
-
-/* Logs each line of text ("FILE:LINE: KEY: message\n" lines) as one JSON line at level l. */
-static void log_lines(tt_log_level_t l, tt_buf_t *text) {
-  if (tt__buf_append(text, "", 1) != 0)
-    return;
-  for (char *line = (char *)text->data, *nl; line != NULL && *line != '\0'; line = nl) {
-    nl = strchr(line, '\n');
-    if (nl != NULL)
-      *nl++ = '\0';
-    TT_LOG(l, line, "\"component\":\"config\"");
-  }
-}
-
-/* SIGHUP: re-reads the file. A valid one swaps in its policies and log level; every other key
- * it changes is named in one warning, since it would take a restart (the receivers, shards and
- * sinks are built once). A refused file changes nothing; its errors are logged. */
-static void reload(const char *path, tt_config_t *running, tt_pipeline_t *pipe) {
-  tt_config_t fresh;
-  tt_buf_t e = TT_BUF_INIT;
-  if (tt__config_load_file(path, &fresh, &e) != 0) {
-    log_lines(TT_LOG_ERROR, &e);
-    TT_LOG(TT_LOG_ERROR, "SIGHUP: configuration refused; nothing changed",
-           "\"component\":\"config\"");
-  } else {
-    tt__log_set_level((tt_log_level_t)tt__log_level_parse(fresh.log_level));
-    snprintf(running->log_level, sizeof running->log_level, "%s", fresh.log_level);
-    tt__pipeline_set_policies(pipe, fresh.policies);
-    tt__config_warnings(&fresh, &e);
-    log_lines(TT_LOG_WARN, &e);
-    tt_buf_t keys = TT_BUF_INIT;
-    if (tt__config_restart_keys(running, &fresh, &keys) > 0 && tt__buf_append(&keys, "", 1) == 0)
-      TT_LOG(TT_LOG_WARN,
-             "SIGHUP: these keys changed and need a restart; they keep their "
-             "running values",
-             "\"keys\":[%s]", (const char *)keys.data);
-    tt__buf_free(&keys);
-    TT_LOG(TT_LOG_INFO, "SIGHUP: policies reloaded", "\"policies\":%zu,\"log_level\":\"%s\"",
-           fresh.policies->n, fresh.log_level);
-  }
-  tt__buf_free(&e);
-  tt__config_free(&fresh);
 }
 
 /* Enforces the shutdown deadline: if a flush hangs (a stuck disk, later a remote backend), the
@@ -293,7 +252,7 @@ int main(int argc, char **argv) {
   }
   tt__buf_free(&errs);
   tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
-  log_lines(TT_LOG_WARN, &warns);
+  tt__config_log_lines(TT_LOG_WARN, &warns);
   tt__buf_free(&warns);
 
   /* Block the signals we wait for before any thread exists, so every thread inherits the mask. */
@@ -409,7 +368,7 @@ int main(int argc, char **argv) {
                "\"component\":\"config\"");
         continue;
       }
-      reload(config_path, &loaded, pipe);
+      tt__config_reload(config_path, &loaded, pipe);
       continue;
     }
     TT_LOG(TT_LOG_INFO, "shutting down", "\"signal\":%d,\"deadline_ms\":%llu", sig,

@@ -3,6 +3,7 @@
  *   config_scalar.c     scalar parsers, ${ENV} expansion, set_key, error reporting;
  *   config_policies.c   the `policies:` section;
  *   config_exporters.c  the `exporters:` section and its key table.
+ * config_check.c (host checks) and config_reload.c (SIGHUP) use only config.h.
  * Main thread only, as config.h. */
 #ifndef TT_COLLECTOR_CONFIG_INT_H
 #define TT_COLLECTOR_CONFIG_INT_H
