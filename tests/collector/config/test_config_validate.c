@@ -345,6 +345,31 @@ static void an_unreadable_tls_file_should_be_refused(void **state) {
   has(want);
 }
 
+static void
+an_empty_honeycomb_api_key_should_be_a_warning_naming_the_shipped_file_line(void **state) {
+  (void)state;
+  NEED_BIN();
+  const char *src = getenv("TT_SOURCE_DIR");
+  if (src == NULL)
+    skip();
+  /* deploy/honeycomb.yaml as shipped, its spool under this test's directory; the ports it
+   * names may be busy on this host, which is a warning of its own and changes nothing here. */
+  snprintf(cfg, sizeof cfg, "%s/deploy/honeycomb.yaml", src);
+  char spool[128];
+  snprintf(spool, sizeof spool, "%s/spool", dir);
+  setenv("TT_SPOOL_DIR", spool, 1);
+  setenv("HONEYCOMB_API_KEY", "", 1);
+  assert_int_equal(run("--validate"), 0);
+  has("honeycomb.yaml:22: exporters[0].headers: warning: header x-honeycomb-team is empty: "
+      "${HONEYCOMB_API_KEY} expands to nothing");
+  assert_int_equal(run("--validate --strict"), 2);
+  setenv("HONEYCOMB_API_KEY", "k", 1);
+  assert_int_equal(run("--validate"), 0);
+  lacks("x-honeycomb-team is empty");
+  unsetenv("HONEYCOMB_API_KEY");
+  unsetenv("TT_SPOOL_DIR");
+}
+
 static void exit_status_should_tell_a_refused_file_from_a_warning(void **state) {
   (void)state;
   NEED_BIN();
@@ -384,6 +409,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(two_listeners_on_one_port_should_be_refused_naming_both_lines,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(an_unreadable_tls_file_should_be_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          an_empty_honeycomb_api_key_should_be_a_warning_naming_the_shipped_file_line, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(exit_status_should_tell_a_refused_file_from_a_warning, setup,
                                       teardown),
   };
