@@ -236,8 +236,9 @@ int main(int argc, char **argv) {
   rc = tt__config_check(&cfg, validate ? TT_CHECK_VALIDATE : TT_CHECK_START, &errs, &warns);
   if (validate || rc != 0 || (strict && warns.len > 0)) {
     int code = strict && warns.len > 0 ? 2 : rc != 0 ? 1 : 0;
-    fwrite(errs.data, 1, errs.len, stderr);
-    if (validate || strict)
+    if (errs.len > 0)
+      fwrite(errs.data, 1, errs.len, stderr);
+    if ((validate || strict) && warns.len > 0)
       fwrite(warns.data, 1, warns.len, stderr);
     if (code == 0)
       printf("%s: OK%s\n", cfg.source, warns.len > 0 ? " (with warnings)" : "");
