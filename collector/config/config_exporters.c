@@ -268,23 +268,40 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
     e->line = (uint32_t)item->start_mark.line + 1;
     for (size_t k = 0; k < NEXPKEYS; k++)
       e->key_lines[k] = at[k] ? (uint32_t)at[k]->start_mark.line + 1 : 0;
-    if (e->name[0] == '\0')
-      tt__config_error_at(cx, item, where, "name: required");
-    if (e->endpoint[0] == '\0')
-      tt__config_error_at(cx, item, where, "endpoint: required");
+    char key[64];
+    if (e->name[0] == '\0') {
+      snprintf(key, sizeof key, "%s.name", where);
+      tt__config_error_at(cx, item, key, "required (names the exporter in logs and metrics)");
+    }
+    if (e->endpoint[0] == '\0') {
+      snprintf(key, sizeof key, "%s.endpoint", where);
+      tt__config_error_at(cx, item, key,
+                          "required (e.g. api.honeycomb.io:443, or "
+                          "https://host:4318/v1/traces for http/protobuf)");
+    }
     if (strcmp(e->spool_mode, "always") == 0 && e->spool_dir[0] == '\0') {
-      char key[64];
       snprintf(key, sizeof key, "%s.spool.mode", where);
-      tt__config_error_at(cx, item, key, "\"always\" needs spool.dir");
+      const yaml_node_t *kn = key_node(at, "spool.mode");
+      tt__config_error_at(cx, kn ? kn : item, key, "\"always\" needs spool.dir");
     }
     check_spool_budget(cx, item, where, e, at);
     if (strcmp(e->protocol, "http/protobuf") == 0 && e->endpoint[0] != '\0' &&
-        strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0)
-      tt__config_error_at(cx, item, where,
-                          "endpoint: an http/protobuf endpoint is a URL (http[s]://...)");
+        strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0) {
+      snprintf(key, sizeof key, "%s.endpoint", where);
+      const yaml_node_t *kn = key_node(at, "endpoint");
+      /* The value is not repeated: an endpoint may come from the environment (see redact). */
+      tt__config_error_at(cx, kn ? kn : item, key,
+                          "an http/protobuf endpoint is a URL with its scheme (e.g. "
+                          "https://api.honeycomb.io/v1/traces, http://jaeger:4318/v1/traces)");
+    }
     for (size_t j = 0; j < i; j++)
-      if (e->name[0] != '\0' && strcmp(arr[j].name, e->name) == 0)
-        tt__config_error_at(cx, item, where, "name: \"%s\" is used twice", e->name);
+      if (e->name[0] != '\0' && strcmp(arr[j].name, e->name) == 0) {
+        snprintf(key, sizeof key, "%s.name", where);
+        const yaml_node_t *kn = key_node(at, "name");
+        tt__config_error_at(cx, kn ? kn : item, key, "\"%s\" is also exporters[%zu]'s name",
+                            e->name, j);
+        break;
+      }
   }
   *count = cnt;
   return arr;

@@ -275,7 +275,7 @@ static void exporter_spool_mode_errors_should_name_file_line_and_key(void **stat
   const char *s = (const char *)e.data;
   assert_non_null(strstr(s, "test.yaml:6: exporters[0].spool.mode: must be \"on_failure\" or "
                             "\"always\""));
-  assert_non_null(strstr(s, "test.yaml:7: exporters[1].spool.mode: \"always\" needs spool.dir"));
+  assert_non_null(strstr(s, "test.yaml:9: exporters[1].spool.mode: \"always\" needs spool.dir"));
   assert_int_equal(c.nexporters, 0); /* refused whole: the defaults, no exporter */
   tt__config_free(&c);
   tt__buf_free(&e);

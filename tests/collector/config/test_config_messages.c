@@ -125,6 +125,17 @@ static void an_unknown_key_far_from_every_known_one_should_offer_nothing(void **
   lacks(s, "did you mean");
 }
 
+static void an_exporter_error_should_name_the_key_it_is_about(void **state) {
+  (void)state;
+  const char *s = refused("exporters:\n  - {protocol: grpc}\n");
+  has(s, "m.yaml:2: exporters[0].name: required");
+  has(s, "m.yaml:2: exporters[0].endpoint: required (e.g.");
+  s = refused("exporters:\n  - name: a\n    protocol: http/protobuf\n    endpoint: \"h:4318\"\n");
+  has(s, "m.yaml:4: exporters[0].endpoint: an http/protobuf endpoint is a URL");
+  s = refused("exporters:\n  - {name: a, endpoint: \"h:1\"}\n  - name: a\n    endpoint: \"h:2\"\n");
+  has(s, "m.yaml:3: exporters[1].name: \"a\" is also exporters[0]'s name");
+}
+
 static void a_secret_from_the_environment_should_not_be_echoed_in_a_policy_error(void **state) {
   (void)state;
   setenv("TT_TEST_MSG_SECRET", "hunter2-hunter2", 1);
@@ -140,6 +151,7 @@ int main(void) {
       cmocka_unit_test(an_enum_error_should_list_every_allowed_value),
       cmocka_unit_test(an_unknown_key_near_a_known_one_should_offer_it),
       cmocka_unit_test(an_unknown_key_far_from_every_known_one_should_offer_nothing),
+      cmocka_unit_test(an_exporter_error_should_name_the_key_it_is_about),
       cmocka_unit_test(a_secret_from_the_environment_should_not_be_echoed_in_a_policy_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
