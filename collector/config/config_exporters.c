@@ -72,7 +72,8 @@ static const key_t_ exporter_keys[] = {
      "Longest retry delay. Retryable failures are retried for as long as the backend is down."},
     {"spool.dir", CT_STRING, "", EOFF(spool_dir), ESZ(spool_dir), NULL,
      "Directory of the disk spool that holds kept batches while the backend is down and across "
-     "restarts; empty: no spool (an outage longer than the memory queue drops and counts)."},
+     "restarts, created at start (mode 0700, parents too) when missing; empty: no spool (an "
+     "outage longer than the memory queue drops and counts)."},
     {"spool.max_size", CT_SIZE, "1GiB", EOFF(spool_bytes), 0, tt__config_v_positive,
      "Spool budget on disk; past it the oldest batches are dropped one by one and counted. At "
      "least twice max_request_size (8MiB with the default)."},
