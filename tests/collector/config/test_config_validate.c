@@ -381,6 +381,13 @@ static void exit_status_should_tell_a_refused_file_from_a_warning(void **state) 
   assert_int_equal(run("--validate"), 0);
   has("c.yaml:6: policies: warning: the list is empty");
   assert_int_equal(run("--validate --strict"), 2);
+  /* --strict holds for the start as well: the daemon does not start on a warning. */
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "timeout -s KILL 10 %s --config %s --strict >/dev/null 2>&1",
+           getenv("TT_COLLECTOR_BIN"), cfg);
+  int st = system(cmd);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 2);
   assert_int_equal(run("--no-such-flag"), 2);
   has("usage:");
 }
