@@ -2,7 +2,7 @@
  * starts anything), builds the pipeline and its sink, starts the receivers and the admin port,
  * then waits for signals on the main thread:
  *   SIGTERM / SIGINT  stop receiving, decide every held trace, flush, exit within the deadline
- *   SIGHUP            reload the policies from the configuration file
+ *   SIGHUP            reload the policies and log.level from the configuration file
  * Signals are blocked in every thread and taken with sigwait here, so no handler runs on a
  * receiver or shard thread. */
 #include <errno.h>
@@ -18,6 +18,8 @@
 
 #include "admin.h"
 #include "config.h"
+#include "config_check.h"
+#include "config_reload.h"
 #include "log.h"
 #include "otlp_json.h"
 #include "pipeline.h"
@@ -30,11 +32,13 @@
 #include "version.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: tailtrace-collector [--config FILE] [--validate] [--version]\n"
+  fprintf(f, "usage: tailtrace-collector [--config FILE] [--validate] [--strict] [--version]\n"
              "                           [--describe-config]\n"
              "       tailtrace-collector top [--admin HOST:PORT] [--interval SECONDS] [--once]\n"
              "  --config FILE       YAML configuration (default: built-in defaults)\n"
-             "  --validate          check the configuration, print problems, exit 0 or 2\n"
+             "  --validate          run every start-up check, print problems, exit 0 (OK),\n"
+             "                      1 (this host cannot run it) or 2 (the file is refused)\n"
+             "  --strict            a warning refuses the configuration too (exit 2)\n"
              "  --describe-config   print every configuration key with its default\n"
              "  --version           print the version\n");
 }
@@ -42,6 +46,16 @@ static void usage(FILE *f) {
 typedef struct {
   uint64_t deadline_ms;
 } watchdog_t;
+
+/* The address a listener binds. tt__config_check resolved it a moment ago; a failure now (DNS
+ * changed in between) is logged and leaves host empty, which the receiver's start refuses. */
+static void listen_addr(const char *ep, char *host, size_t hostlen, int *port) {
+  char err[320];
+  if (tt__config_listen_addr(ep, host, hostlen, port, err, sizeof err) != 0) {
+    TT_LOG(TT_LOG_ERROR, err, "\"endpoint\":\"%s\"", ep);
+    host[0] = '\0';
+  }
+}
 
 /* Enforces the shutdown deadline: if a flush hangs (a stuck disk, later a remote backend), the
  * process still exits, with a log line saying so. */
@@ -118,18 +132,6 @@ static void log_started(const tt_config_t *cfg, const char *grpc, const char *ht
   if (rc == 0)
     TT_LOG(TT_LOG_INFO, "tailtrace-collector started", "%s", (const char *)b.data);
   tt__buf_free(&b);
-}
-
-/* Each line of a refused configuration's error list becomes a JSON line. */
-static void log_config_errors(tt_log_level_t level, tt_buf_t *errs) {
-  if (tt__buf_append(errs, "", 1) != 0)
-    return;
-  for (char *line = (char *)errs->data, *nl; line != NULL && *line != '\0'; line = nl) {
-    nl = strchr(line, '\n');
-    if (nl != NULL)
-      *nl++ = '\0';
-    TT_LOG(level, line, "\"component\":\"config\"");
-  }
 }
 
 static int json_encode(const uint8_t *pb, size_t len, tt_buf_t *out) {
@@ -259,13 +261,15 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "top") == 0)
     return tt__top_main(argc - 1, argv + 1);
   const char *config_path = NULL;
-  bool validate = false;
+  bool validate = false, strict = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0) {
       printf("tailtrace-collector %s\n", tt__collector_version());
       return 0;
     } else if (strcmp(argv[i], "--validate") == 0) {
       validate = true;
+    } else if (strcmp(argv[i], "--strict") == 0) {
+      strict = true;
     } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
       config_path = argv[++i];
     } else if (strncmp(argv[i], "--config=", 9) == 0) {
@@ -297,27 +301,32 @@ int main(int argc, char **argv) {
     tt__config_free(&cfg);
     return 2;
   }
-  tt__buf_free(&errs);
-  /* What works but probably not as meant: said by --validate, and logged at start. */
+  /* What works but probably not as meant: said by --validate, and logged at start. Then what
+   * the file needs of this host, checked the same way for both (config_check.h). */
   tt_buf_t warns = TT_BUF_INIT;
   tt__config_warnings(&cfg, &warns);
-  if (validate && warns.len > 0)
-    fwrite(warns.data, 1, warns.len, stderr);
-  if (validate) {
+  rc = tt__config_check(&cfg, validate ? TT_CHECK_VALIDATE : TT_CHECK_START, &errs, &warns);
+  if (validate || rc != 0 || (strict && warns.len > 0)) {
+    int code = strict && warns.len > 0 ? 2 : rc != 0 ? 1 : 0;
+    if (errs.len > 0)
+      fwrite(errs.data, 1, errs.len, stderr);
+    if ((validate || strict) && warns.len > 0)
+      fwrite(warns.data, 1, warns.len, stderr);
+    if (code == 0)
+      printf("%s: OK%s\n", cfg.source, warns.len > 0 ? " (with warnings)" : "");
+    else
+      fprintf(stderr, "tailtrace-collector: %s\n",
+              code == 2 ? "configuration refused (--strict: a warning counts as an error)"
+                        : "this host cannot run the configuration");
+    tt__buf_free(&errs);
     tt__buf_free(&warns);
-    printf("%s: OK\n", cfg.source);
     tt__config_free(&cfg);
-    return 0;
+    return code;
   }
+  tt__buf_free(&errs);
   tt__log_set_level((tt_log_level_t)tt__log_level_parse(cfg.log_level));
   tt__grpc_route_core_logs();
-  if (tt__buf_append(&warns, "", 1) == 0)
-    for (char *line = (char *)warns.data, *nl; line != NULL && *line != '\0'; line = nl) {
-      nl = strchr(line, '\n');
-      if (nl != NULL)
-        *nl++ = '\0';
-      TT_LOG(TT_LOG_WARN, line, "\"component\":\"config\"");
-    }
+  tt__config_log_lines(TT_LOG_WARN, &warns);
   tt__buf_free(&warns);
 
   /* Block the signals we wait for before any thread exists, so every thread inherits the mask. */
@@ -329,6 +338,9 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  /* The configuration as the file gave it, before the caps are fitted: what a SIGHUP's fresh
+   * load is compared with (shallow: it shares cfg's policies and exporters, never freed). */
+  tt_config_t loaded = cfg;
   fit_connection_caps(&cfg);
   tt_sink_t **sinks = NULL;
   size_t nsinks = 0;
@@ -363,7 +375,7 @@ int main(int argc, char **argv) {
   int port;
   int exit_code = 0;
   if (cfg.grpc_enabled) {
-    tt__config_split_endpoint(cfg.grpc_endpoint, host, sizeof host, &port);
+    listen_addr(cfg.grpc_endpoint, host, sizeof host, &port);
     tt_grpc_receiver_opts_t go = {.host = host,
                                   .port = port,
                                   .max_recv_msg_bytes = cfg.grpc_max_message,
@@ -388,7 +400,7 @@ int main(int argc, char **argv) {
              tt__grpc_receiver_port(grpc));
   }
   if (cfg.http_enabled) {
-    tt__config_split_endpoint(cfg.http_endpoint, host, sizeof host, &port);
+    listen_addr(cfg.http_endpoint, host, sizeof host, &port);
     tt_http_receiver_opts_t ho = {.host = host,
                                   .port = port,
                                   .max_body_bytes = cfg.http_max_body,
@@ -416,7 +428,7 @@ int main(int argc, char **argv) {
              tt__http_receiver_port(http));
   }
   if (cfg.admin_enabled) {
-    tt__config_split_endpoint(cfg.admin_endpoint, host, sizeof host, &port);
+    listen_addr(cfg.admin_endpoint, host, sizeof host, &port);
     tt_admin_opts_t ao = {host, port, pipe, &ready, http, grpc};
     rc = tt__admin_start(&ao, &admin);
     if (rc != 0) {
@@ -445,20 +457,11 @@ int main(int argc, char **argv) {
       continue;
     if (sig == SIGHUP) {
       if (config_path == NULL) {
-        TT_LOG(TT_LOG_INFO, "SIGHUP: no configuration file; policies unchanged", "%s", "");
+        TT_LOG(TT_LOG_INFO, "SIGHUP: no configuration file; nothing to reload",
+               "\"component\":\"config\"");
         continue;
       }
-      tt_config_t fresh;
-      tt_buf_t e = TT_BUF_INIT;
-      if (tt__config_load_file(config_path, &fresh, &e) == 0) {
-        tt__pipeline_set_policies(pipe, fresh.policies);
-        TT_LOG(TT_LOG_INFO, "SIGHUP: policies reloaded", "\"policies\":%zu", fresh.policies->n);
-      } else {
-        log_config_errors(TT_LOG_ERROR, &e);
-        TT_LOG(TT_LOG_ERROR, "SIGHUP: configuration refused; policies unchanged", "%s", "");
-      }
-      tt__buf_free(&e);
-      tt__config_free(&fresh);
+      tt__config_reload(config_path, &loaded, pipe);
       continue;
     }
     TT_LOG(TT_LOG_INFO, "shutting down", "\"signal\":%d,\"deadline_ms\":%llu", sig,

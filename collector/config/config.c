@@ -10,14 +10,19 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config_check.h"
 #include "config_int.h"
 #include "log.h"
 
+/* A listening address: the host may be a name (resolved at start) or absent (":4317"). */
 static int v_endpoint(const void *f, char *err, size_t n) {
   char host[128];
   int port;
-  if (tt__config_split_endpoint(f, host, sizeof host, &port) != 0) {
-    snprintf(err, n, "expected host:port with a port 0-65535, got \"%s\"", (const char *)f);
+  if (tt__config_listen_split(f, host, sizeof host, &port) != 0) {
+    snprintf(err, n,
+             "expected host:port or :port with a port 0-65535, got \"%s\" (e.g. "
+             "127.0.0.1:4317, localhost:4317, [::1]:4317, :4317)",
+             (const char *)f);
     return -EINVAL;
   }
   return 0;
@@ -196,11 +201,10 @@ static int v_format(const void *f, char *err, size_t n) {
 }
 
 static int v_level(const void *f, char *err, size_t n) {
-  if (tt__log_level_parse(f) < 0) {
-    snprintf(err, n, "must be debug, info, warn, error or off");
-    return -EINVAL;
-  }
-  return 0;
+  static const char *const choices[] = {"debug", "info", "warn", "error", "off", NULL};
+  if (tt__log_level_parse(f) >= 0)
+    return 0;
+  return tt__config_one_of(f, choices, err, n) == 0 ? 0 : -EINVAL;
 }
 
 int tt__config_v_path(const void *f, char *err, size_t n) {
@@ -220,7 +224,9 @@ static const key_t_ keys[] = {
     {"receivers.otlp_grpc.enabled", CT_BOOL, "true", OFF(grpc_enabled), 0, NULL,
      "Run the OTLP/gRPC receiver."},
     {"receivers.otlp_grpc.endpoint", CT_STRING, "127.0.0.1:4317", OFF(grpc_endpoint),
-     SZ(grpc_endpoint), v_endpoint, "OTLP/gRPC listen address (host:port; port 0 = ephemeral)."},
+     SZ(grpc_endpoint), v_endpoint,
+     "OTLP/gRPC listen address: host:port, [v6]:port, or :port for every IPv4 "
+     "interface; a host name is resolved at start (its first IPv4 address); port 0 = ephemeral."},
     {"receivers.otlp_grpc.max_message_size", CT_SIZE, "4MiB", OFF(grpc_max_message), 0,
      tt__config_v_positive, "Largest decompressed gRPC message accepted."},
     {"receivers.otlp_grpc.max_connections", CT_INT, "1024", OFF(grpc_max_conns), 0, v_conns,
@@ -236,7 +242,8 @@ static const key_t_ keys[] = {
     {"receivers.otlp_http.enabled", CT_BOOL, "true", OFF(http_enabled), 0, NULL,
      "Run the OTLP/HTTP receiver."},
     {"receivers.otlp_http.endpoint", CT_STRING, "127.0.0.1:4318", OFF(http_endpoint),
-     SZ(http_endpoint), v_endpoint, "OTLP/HTTP listen address (POST /v1/traces)."},
+     SZ(http_endpoint), v_endpoint,
+     "OTLP/HTTP listen address (POST /v1/traces), written as the gRPC one."},
     {"receivers.otlp_http.max_body_size", CT_SIZE, "20MiB", OFF(http_max_body), 0,
      tt__config_v_positive,
      "Largest HTTP body accepted (wire and inflated); larger is answered 413."},
@@ -261,7 +268,7 @@ static const key_t_ keys[] = {
     {"admin.enabled", CT_BOOL, "true", OFF(admin_enabled), 0, NULL,
      "Run the admin port (/healthz, /readyz, /metrics)."},
     {"admin.endpoint", CT_STRING, "127.0.0.1:13133", OFF(admin_endpoint), SZ(admin_endpoint),
-     v_endpoint, "Admin listen address."},
+     v_endpoint, "Admin listen address, written as the gRPC one."},
     {"workers", CT_INT, "0", OFF(workers), 0, v_workers,
      "Shard threads holding and deciding traces; 0 = one per online core."},
     {"decision.root_grace", CT_DURATION, "2s", OFF(root_grace_ms), 0, tt__config_v_positive,
@@ -315,8 +322,9 @@ static const key_t_ keys[] = {
      "Shares and look-ups waiting for the bus; past it they are refused (counted) and the "
      "collector decides on its own."},
     {"bus.redis.tls.enabled", CT_BOOL, "false", OFF(bus_tls), 0, NULL,
-     "Speak TLS to every Redis node (Redis 6+ tls-port). The tls.*_file files are read when "
-     "the collector starts (not by --validate): one that does not load stops it."},
+     "Speak TLS to every Redis node (Redis 6+ tls-port). The tls.*_file files must be readable "
+     "(--validate checks) and are loaded when the collector starts: one that does not load "
+     "stops it."},
     {"bus.redis.tls.ca_file", CT_STRING, "", OFF(bus_tls_ca_file), SZ(bus_tls_ca_file), NULL,
      "PEM CA bundle the nodes' certificates must chain to; empty: the system's trust store."},
     {"bus.redis.tls.cert_file", CT_STRING, "", OFF(bus_tls_cert_file), SZ(bus_tls_cert_file), NULL,
@@ -345,7 +353,7 @@ static const key_t_ keys[] = {
     {"sink.file.max_files", CT_INT, "5", OFF(file_max_files), 0, v_max_files,
      "Rotated files kept (path.1 newest ... path.N oldest)."},
     {"log.level", CT_STRING, "info", OFF(log_level), SZ(log_level), v_level,
-     "debug, info, warn, error or off. Logs are JSON lines on stderr."},
+     "debug, info, warn, error or off. Logs are JSON lines on stderr. Reloaded on SIGHUP."},
     {"log.summary_interval", CT_DURATION, "60s", OFF(log_summary_ms), 0, NULL,
      "Between two summary lines (spans in, traces kept and dropped by reason, refusals by "
      "cause, spans per sink and exporter). 0: no summary."},
@@ -354,6 +362,7 @@ static const key_t_ keys[] = {
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
+_Static_assert(NKEYS <= TT_CONFIG_MAX_KEYS, "tt_config_t.key_lines is too small for the table");
 
 static size_t key_index(const char *name) {
   size_t i = 0;
@@ -363,6 +372,17 @@ static size_t key_index(const char *name) {
 }
 
 /* ---- the document walk ---------------------------------------------------------------------- */
+
+/* Tries name and each of its section prefixes ("a.b.c": "a", "a.b", "a.b.c") as the word's
+ * nearest match. */
+static void near_candidates(tt_config_near_t *nr, const char *word, const char *name) {
+  for (const char *p = name;; p++)
+    if (*p == '.' || *p == '\0') {
+      tt__config_near_try(nr, word, name, (size_t)(p - name));
+      if (*p == '\0')
+        return;
+    }
+}
 
 /* seen[i] is set once keys[i] is read; at[i] is then its key node, for checks that involve
  * several keys and must still name a line. */
@@ -401,11 +421,17 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
       tt__config_set_from_node(cx, c, k, vn, path);
       continue;
     }
-    /* A prefix of known keys is a section to descend into; anything else is a typo. */
+    /* A prefix of known keys is a section to descend into; anything else is a typo, and the
+     * nearest key or section (a prefix of a key at a dot) is offered in its place. */
     size_t plen = strlen(path);
     bool section = false;
-    for (size_t j = 0; j < NKEYS && !section; j++)
+    tt_config_near_t near = {0};
+    near_candidates(&near, path, "exporters");
+    near_candidates(&near, path, "policies");
+    for (size_t j = 0; j < NKEYS && !section; j++) {
       section = strncmp(keys[j].name, path, plen) == 0 && keys[j].name[plen] == '.';
+      near_candidates(&near, path, keys[j].name);
+    }
     if (section && vn->type == YAML_MAPPING_NODE)
       walk(cx, d, vn, path, c, seen, at);
     else if (section && vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0)
@@ -413,7 +439,7 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
     else if (section)
       tt__config_error_at(cx, vn, path, "expected a mapping (section)");
     else
-      tt__config_error_at(cx, kn, path, "unknown key");
+      tt__config_unknown_key(cx, kn, path, &near, "key");
   }
 }
 
@@ -428,12 +454,40 @@ int tt__config_defaults(tt_config_t *c) {
   return c->policies ? 0 : -ENOMEM;
 }
 
+/* What a valid file sets that works but probably not as meant: said, never refused. Each
+ * warning names the line of the key it is about (0 for a key left at its default). */
+static void warn(ctx_t *cx, const tt_config_t *c, const yaml_node_t *const *at) {
+  bool bus = strcmp(c->bus_type, "none") != 0;
+  tt__config_policy_warnings(cx, c->policies, bus);
+  if (!bus)
+    return;
+  if (c->idle_timeout_ms > c->root_grace_ms + c->drop_delay_ms)
+    tt__config_warn_at(cx, at[key_index("decision.idle_timeout")], "decision.idle_timeout",
+                       "longer than root_grace + drop_delay: a part of a trace with no root and "
+                       "no remote parent is decided after the other collectors' drops of that "
+                       "trace are final, so a keep it shares may come too late for them "
+                       "(docs/bus.md, Timing)");
+  if (c->bus_tls && c->bus_tls_insecure)
+    tt__config_warn_at(cx, at[key_index("bus.redis.tls.insecure")], "bus.redis.tls.insecure",
+                       "the Redis nodes' certificates are not verified (insecure: true), so anyone "
+                       "on the path can read and forge the bus (for tests only)");
+  if (!c->bus_tls && (c->bus_tls_ca_file[0] || c->bus_tls_cert_file[0] ||
+                      c->bus_tls_server_name[0] || c->bus_tls_insecure))
+    tt__config_warn_at(cx, at[key_index("bus.redis.tls.enabled")], "bus.redis.tls",
+                       "settings are given but bus.redis.tls.enabled is false: the bus speaks "
+                       "plain TCP");
+  if (c->drop_delay_ms == 0)
+    tt__config_warn_at(cx, at[key_index("decision.drop_delay")], "decision.drop_delay",
+                       "0 makes drops final at once, so keeps shared on the bus reach only traces "
+                       "this collector has not decided yet");
+}
+
 int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_config_t *c,
                            tt_buf_t *errs) {
   int rc = tt__config_defaults(c);
   if (rc != 0)
     return rc;
-  ctx_t cx = {name, errs, 0, TT_BUF_INIT, c->exporters};
+  ctx_t cx = {name, errs, 0, TT_BUF_INIT, c->exporters, NULL, NULL, 0, NULL};
   yaml_parser_t parser;
   yaml_document_t doc;
   yaml_parser_initialize(&parser);
@@ -448,6 +502,8 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   yaml_node_t *root = yaml_document_get_root_node(&doc);
   tt_config_t work = *c;
   tt__policy_set_ref(work.policies);
+  work.warnings = (tt_buf_t)TT_BUF_INIT;
+  cx.warns = &work.warnings;
   bool seen[NKEYS] = {0};
   const yaml_node_t *at[NKEYS] = {0};
   if (root != NULL && root->type == YAML_MAPPING_NODE)
@@ -469,10 +525,16 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   if (cx.nerr == 0 && strcmp(work.sink_type, "none") == 0 && work.nexporters == 0)
     tt__config_error_at(&cx, root, "sink.type",
                         "\"none\" needs at least one entry under exporters:");
+  if (cx.nerr == 0)
+    warn(&cx, &work, at);
+  for (size_t i = 0; i < NKEYS; i++)
+    work.key_lines[i] = at[i] ? (uint32_t)at[i]->start_mark.line + 1 : 0;
   yaml_document_delete(&doc);
   yaml_parser_delete(&parser);
   tt__buf_free(&cx.tmp);
+  free(cx.policy_nodes);
   if (cx.nerr != 0) {
+    tt__buf_free(&work.warnings);
     tt__policy_set_unref(work.policies);
     if (work.exporters != c->exporters)
       free(work.exporters);
@@ -481,6 +543,7 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
   tt__policy_set_unref(c->policies);
   if (c->exporters != work.exporters)
     free(c->exporters);
+  tt__buf_free(&c->warnings);
   *c = work;
   snprintf(c->source, sizeof c->source, "%s", name);
   return 0;
@@ -506,7 +569,55 @@ int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs) {
   return rc;
 }
 
+size_t tt__config_line(const tt_config_t *c, const char *key) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strcmp(keys[i].name, key) == 0)
+      return c->key_lines[i];
+  return 0;
+}
+
+/* Keys a SIGHUP applies; every other key is read once, at start. */
+static bool reloadable(const char *name) {
+  return strcmp(name, "log.level") == 0;
+}
+
+static bool same_value(const key_t_ *k, const tt_config_t *a, const tt_config_t *b) {
+  const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+  switch (k->type) {
+    case CT_BOOL:
+      return *(const bool *)fa == *(const bool *)fb;
+    case CT_INT:
+      return *(const int64_t *)fa == *(const int64_t *)fb;
+    case CT_DURATION:
+    case CT_SIZE:
+      return *(const uint64_t *)fa == *(const uint64_t *)fb;
+    case CT_STRING:
+      return strcmp(fa, fb) == 0;
+    case CT_MAPPING:
+      break;
+  }
+  return true;
+}
+
+size_t tt__config_restart_keys(const tt_config_t *running, const tt_config_t *fresh,
+                               tt_buf_t *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < NKEYS; i++)
+    if (!reloadable(keys[i].name) && !same_value(&keys[i], running, fresh))
+      tt__buf_appendf(out, "%s\"%s\"", n++ ? "," : "", keys[i].name);
+  /* Exporter items are calloc'd and filled by the same code, so equal settings are equal bytes
+   * up to the line numbers, which may move without any setting changing. */
+  bool same = running->nexporters == fresh->nexporters;
+  for (size_t i = 0; same && i < fresh->nexporters; i++)
+    same = memcmp(&running->exporters[i], &fresh->exporters[i],
+                  offsetof(tt_exporter_conf_t, line)) == 0;
+  if (!same)
+    tt__buf_appendf(out, "%s\"exporters\"", n++ ? "," : "");
+  return n;
+}
+
 void tt__config_free(tt_config_t *c) {
+  tt__buf_free(&c->warnings);
   tt__policy_set_unref(c->policies);
   c->policies = NULL;
   free(c->exporters);
@@ -545,39 +656,8 @@ static int redis_bus(void *ctx, tt_bus_answer_fn answer, void *answer_ctx, tt_bu
 }
 
 void tt__config_warnings(const tt_config_t *c, tt_buf_t *out) {
-  if (strcmp(c->bus_type, "none") == 0)
-    return;
-  for (size_t i = 0; i < c->policies->n; i++)
-    if (c->policies->items[i].kind == TT_POL_RATE_LIMIT)
-      tt__buf_appendf(out,
-                      "%s: policies[%zu] (%s): rate_limit counts only the traces this collector "
-                      "sees, so collectors sharing a bus do not agree on it: a trace may be kept "
-                      "by one collector's limit and dropped by another's\n",
-                      c->source, i, c->policies->items[i].name);
-  if (c->idle_timeout_ms > c->root_grace_ms + c->drop_delay_ms)
-    tt__buf_appendf(out,
-                    "%s: decision.idle_timeout is longer than root_grace + drop_delay: a part of "
-                    "a trace with no root and no remote parent is decided after the other "
-                    "collectors' drops of that trace are final, so a keep it shares may come "
-                    "too late for them (docs/bus.md, Timing)\n",
-                    c->source);
-  if (c->bus_tls && c->bus_tls_insecure)
-    tt__buf_appendf(out,
-                    "%s: bus.redis.tls.insecure is true: the Redis nodes' certificates are not "
-                    "verified, so anyone on the path can read and forge the bus (for tests "
-                    "only)\n",
-                    c->source);
-  if (!c->bus_tls && (c->bus_tls_ca_file[0] || c->bus_tls_cert_file[0] ||
-                      c->bus_tls_server_name[0] || c->bus_tls_insecure))
-    tt__buf_appendf(out,
-                    "%s: bus.redis.tls settings are given but bus.redis.tls.enabled is false: "
-                    "the bus speaks plain TCP\n",
-                    c->source);
-  if (c->drop_delay_ms == 0)
-    tt__buf_appendf(out,
-                    "%s: decision.drop_delay is 0: drops are final at once, so keeps shared on "
-                    "the bus reach only traces this collector has not decided yet\n",
-                    c->source);
+  if (c->warnings.len > 0)
+    tt__buf_append(out, c->warnings.data, c->warnings.len);
 }
 
 void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o) {

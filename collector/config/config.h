@@ -35,7 +35,12 @@ typedef struct {
   bool spool_fsync;
   char spool_mode[16]; /* on_failure | always */
   char headers[2048];  /* built from the `headers` mapping: "k=v,k2=v2", values percent-encoded */
+  uint32_t line;       /* the item's line in the file */
+  uint32_t key_lines[32]; /* per key of the exporter table; read with tt__config_exporter_line */
 } tt_exporter_conf_t;
+
+/* Capacity of tt_config_t.key_lines (config.c asserts its key table fits). */
+#define TT_CONFIG_MAX_KEYS 96
 
 typedef struct {
   bool grpc_enabled;
@@ -87,7 +92,11 @@ typedef struct {
   tt_policy_set_t *policies;     /* owned reference */
   tt_exporter_conf_t *exporters; /* owned array (NULL when none) */
   size_t nexporters;
-  char source[512]; /* the file this came from, or "(defaults)" */
+  char source[512];                       /* the file this came from, or "(defaults)" */
+  uint32_t key_lines[TT_CONFIG_MAX_KEYS]; /* per key of the table; read with tt__config_line */
+  /* Owned: "FILE:LINE: KEY: warning: ...\n" lines for what the file sets that works but
+   * probably not as meant, found while loading (tt__config_warnings hands them out). */
+  tt_buf_t warnings;
 } tt_config_t;
 
 /* Fills every key with its default (policies included). Returns 0 or -ENOMEM. */
@@ -101,6 +110,19 @@ int tt__config_load_string(const char *yaml, size_t len, const char *name, tt_co
 
 /* Reads the file and loads it as tt__config_load_string does. */
 int tt__config_load_file(const char *path, tt_config_t *c, tt_buf_t *errs);
+
+/* The line of the file that set key (a top-level key's full name), or 0 when the key kept its
+ * default. */
+size_t tt__config_line(const tt_config_t *c, const char *key);
+
+/* The line that set key ("endpoint", "spool.dir") of an exporter item, else the item's line. */
+size_t tt__config_exporter_line(const tt_exporter_conf_t *e, const char *key);
+
+/* What a SIGHUP cannot apply: appends to out the names of the keys whose values differ between
+ * the running configuration and a freshly loaded one and that take effect only at a restart,
+ * each as a JSON string ("\"workers\",\"admin.endpoint\""), and "exporters" when that list
+ * changed. `policies` and `log.level` are reloaded, so never named. Returns the count. */
+size_t tt__config_restart_keys(const tt_config_t *running, const tt_config_t *fresh, tt_buf_t *out);
 
 /* Drops the policy reference and frees the exporters. */
 void tt__config_free(tt_config_t *c);
@@ -117,8 +139,11 @@ void tt__config_pipeline_opts(const tt_config_t *c, tt_pipeline_opts_t *o);
  * than max). */
 int tt__config_bus_endpoints(const char *list, char *buf, size_t cap, const char **eps, size_t max);
 
-/* Appends one line per configuration choice that works but probably not as meant (for
- * --validate): with the bus on, rate_limit policies count only their own collector's traffic. */
+/* Appends one line per configuration choice that works but probably not as meant (said by
+ * --validate, logged at start), each "FILE:LINE: KEY: warning: message\n": an empty policy list,
+ * policies after a ratio or rate_limit (never reached), two policies with one name, an exporter
+ * header that is empty, and with the bus on: rate_limit counts only its own collector's traffic,
+ * timings that let a shared keep come too late, TLS settings that are off or unverified. */
 void tt__config_warnings(const tt_config_t *c, tt_buf_t *out);
 
 /* Appends a Markdown table of every key (name, type, default, description), then one of the

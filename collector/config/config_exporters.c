@@ -72,7 +72,8 @@ static const key_t_ exporter_keys[] = {
      "Longest retry delay. Retryable failures are retried for as long as the backend is down."},
     {"spool.dir", CT_STRING, "", EOFF(spool_dir), ESZ(spool_dir), NULL,
      "Directory of the disk spool that holds kept batches while the backend is down and across "
-     "restarts; empty: no spool (an outage longer than the memory queue drops and counts)."},
+     "restarts, created at start (mode 0700, parents too) when missing; empty: no spool (an "
+     "outage longer than the memory queue drops and counts)."},
     {"spool.max_size", CT_SIZE, "1GiB", EOFF(spool_bytes), 0, tt__config_v_positive,
      "Spool budget on disk; past it the oldest batches are dropped one by one and counted. At "
      "least twice max_request_size (8MiB with the default)."},
@@ -89,6 +90,8 @@ static const key_t_ exporter_keys[] = {
 };
 
 #define NEXPKEYS (sizeof exporter_keys / sizeof exporter_keys[0])
+_Static_assert(NEXPKEYS <= sizeof((tt_exporter_conf_t *)0)->key_lines / sizeof(uint32_t),
+               "tt_exporter_conf_t.key_lines is too small for the table");
 
 /* Appends "name=value" to the header list, percent-encoding what the W3C baggage format (which
  * the transports parse) does not allow verbatim. */
@@ -142,7 +145,10 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
     }
     const key_t_ *k = tt__config_claim_key(cx, exporter_keys, NEXPKEYS, seen, name, kn, key);
     if (k == NULL) {
-      tt__config_error_at(cx, kn, key, "unknown key");
+      tt_config_near_t near = {0};
+      for (size_t j = 0; j < NEXPKEYS; j++)
+        tt__config_near_try(&near, name, exporter_keys[j].name, strlen(exporter_keys[j].name));
+      tt__config_unknown_key(cx, kn, key, &near, "key of an exporter");
       continue;
     }
     at[k - exporter_keys] = kn;
@@ -171,6 +177,17 @@ static void parse_exporter_map(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, co
                               "break from the environment?); only printable ASCII is sent",
                               (const char *)hk->data.scalar.value);
           continue;
+        }
+        if (hv != NULL && hv[0] == '\0') {
+          /* Sent empty, an API key header authenticates nothing: the backend refuses every
+           * request (401/UNAUTHENTICATED), which looks like a bad key, not a missing one. */
+          yaml_node_t *hvn = yaml_document_get_node(d, h->value);
+          const char *raw =
+              hvn->type == YAML_SCALAR_NODE ? (const char *)hvn->data.scalar.value : "";
+          bool env = strstr(raw, "${") != NULL;
+          tt__config_warn_at(cx, hk, key, "header %s is empty%s%s%s",
+                             (const char *)hk->data.scalar.value, env ? ": " : "", env ? raw : "",
+                             env ? " expands to nothing (set but empty in the environment?)" : "");
         }
         if (hv != NULL && add_header(e, (const char *)hk->data.scalar.value, hv) != 0)
           tt__config_error_at(cx, hk, key, "headers longer than %zu bytes", sizeof e->headers - 1);
@@ -249,26 +266,53 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
     bool seen[NEXPKEYS] = {0};
     const yaml_node_t *at[NEXPKEYS] = {0};
     parse_exporter_map(cx, d, item, where, "", e, seen, at);
-    if (e->name[0] == '\0')
-      tt__config_error_at(cx, item, where, "name: required");
-    if (e->endpoint[0] == '\0')
-      tt__config_error_at(cx, item, where, "endpoint: required");
+    e->line = (uint32_t)item->start_mark.line + 1;
+    for (size_t k = 0; k < NEXPKEYS; k++)
+      e->key_lines[k] = at[k] ? (uint32_t)at[k]->start_mark.line + 1 : 0;
+    char key[64];
+    if (e->name[0] == '\0') {
+      snprintf(key, sizeof key, "%s.name", where);
+      tt__config_error_at(cx, item, key, "required (names the exporter in logs and metrics)");
+    }
+    if (e->endpoint[0] == '\0') {
+      snprintf(key, sizeof key, "%s.endpoint", where);
+      tt__config_error_at(cx, item, key,
+                          "required (e.g. api.honeycomb.io:443, or "
+                          "https://host:4318/v1/traces for http/protobuf)");
+    }
     if (strcmp(e->spool_mode, "always") == 0 && e->spool_dir[0] == '\0') {
-      char key[64];
       snprintf(key, sizeof key, "%s.spool.mode", where);
-      tt__config_error_at(cx, item, key, "\"always\" needs spool.dir");
+      const yaml_node_t *kn = key_node(at, "spool.mode");
+      tt__config_error_at(cx, kn ? kn : item, key, "\"always\" needs spool.dir");
     }
     check_spool_budget(cx, item, where, e, at);
     if (strcmp(e->protocol, "http/protobuf") == 0 && e->endpoint[0] != '\0' &&
-        strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0)
-      tt__config_error_at(cx, item, where,
-                          "endpoint: an http/protobuf endpoint is a URL (http[s]://...)");
+        strncmp(e->endpoint, "http://", 7) != 0 && strncmp(e->endpoint, "https://", 8) != 0) {
+      snprintf(key, sizeof key, "%s.endpoint", where);
+      const yaml_node_t *kn = key_node(at, "endpoint");
+      /* The value is not repeated: an endpoint may come from the environment (see redact). */
+      tt__config_error_at(cx, kn ? kn : item, key,
+                          "an http/protobuf endpoint is a URL with its scheme (e.g. "
+                          "https://api.honeycomb.io/v1/traces, http://jaeger:4318/v1/traces)");
+    }
     for (size_t j = 0; j < i; j++)
-      if (e->name[0] != '\0' && strcmp(arr[j].name, e->name) == 0)
-        tt__config_error_at(cx, item, where, "name: \"%s\" is used twice", e->name);
+      if (e->name[0] != '\0' && strcmp(arr[j].name, e->name) == 0) {
+        snprintf(key, sizeof key, "%s.name", where);
+        const yaml_node_t *kn = key_node(at, "name");
+        tt__config_error_at(cx, kn ? kn : item, key, "\"%s\" is also exporters[%zu]'s name",
+                            e->name, j);
+        break;
+      }
   }
   *count = cnt;
   return arr;
+}
+
+size_t tt__config_exporter_line(const tt_exporter_conf_t *e, const char *key) {
+  for (size_t k = 0; k < NEXPKEYS; k++)
+    if (strcmp(exporter_keys[k].name, key) == 0 && e->key_lines[k] != 0)
+      return e->key_lines[k];
+  return e->line;
 }
 
 int tt__config_describe_exporters(tt_buf_t *out) {

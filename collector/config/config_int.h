@@ -3,6 +3,7 @@
  *   config_scalar.c     scalar parsers, ${ENV} expansion, set_key, error reporting;
  *   config_policies.c   the `policies:` section;
  *   config_exporters.c  the `exporters:` section and its key table.
+ * config_check.c (host checks) and config_reload.c (SIGHUP) use only config.h.
  * Main thread only, as config.h. */
 #ifndef TT_COLLECTOR_CONFIG_INT_H
 #define TT_COLLECTOR_CONFIG_INT_H
@@ -45,10 +46,18 @@ typedef struct {
   int nerr;
   tt_buf_t tmp;                             /* holds the last tt__config_scalar() result */
   const tt_exporter_conf_t *base_exporters; /* owned by the config being loaded over */
+  tt_buf_t *warns;                          /* the loaded config's warnings */
+  const yaml_node_t **policy_nodes;         /* owned: each policies[i] item, for warnings */
+  size_t npolicy_nodes;
+  const yaml_node_t *policies_node; /* the `policies:` value, when the file sets it */
 } ctx_t;
 
 /* Appends "FILE:LINE: KEY: message\n" to cx->errs (line 0 without a node) and counts it. */
 void tt__config_error_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Appends "FILE:LINE: KEY: warning: message\n" to cx->warns (line 0 without a node). */
+void tt__config_warn_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* The scalar text of a node after ${} expansion, or NULL (error recorded). The text lives in
@@ -59,6 +68,31 @@ const char *tt__config_scalar(ctx_t *cx, const yaml_node_t *n, const char *key);
  * exporter keys, a tt_exporter_conf_t), then runs k's validator. Returns 0 or -EINVAL with the
  * message in err. */
 int tt__config_set_key(void *base, const key_t_ *k, const char *val, char *err, size_t errlen);
+
+/* Formats `expected <a type>, got "<val>" (<examples>)` into err: the one wording of a value that
+ * does not parse as its type, in every section. */
+void tt__config_expected(char *err, size_t n, ctype_t t, const char *val);
+
+/* Reports a refused value at vn under key: fmt is the whole message, which must name the value;
+ * where the value came from ${VAR}, the message names the reference instead (see redact). */
+void tt__config_bad_value(ctx_t *cx, const yaml_node_t *vn, const char *key, const char *value,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Rewrites every occurrence of value in err as raw when value came from the environment. */
+void tt__config_redact(char *err, size_t errlen, const char *value, const char *raw);
+
+/* The nearest known name to a misspelt one, for "did you mean X?". Start zeroed; try each
+ * candidate (not NUL-terminated: a section prefix of a key is candidate too). */
+typedef struct {
+  const char *best;
+  size_t len;
+  unsigned dist;
+} tt_config_near_t;
+void tt__config_near_try(tt_config_near_t *nr, const char *word, const char *cand, size_t candlen);
+
+/* Reports `unknown <what>` at kn, with `; did you mean "X"?` when nr found a near name. */
+void tt__config_unknown_key(ctx_t *cx, const yaml_node_t *kn, const char *key,
+                            const tt_config_near_t *nr, const char *what);
 
 /* Looks name up in a key table and marks it in seen[] (parallel to tab), reporting a second
  * setting at kn under `key`. Returns the row, or NULL (nothing reported) when there is none. */
@@ -86,6 +120,11 @@ int tt__config_one_of(const char *value, const char *const *choices, char *err, 
 
 /* Parses the `policies:` list into a new set, or NULL. Errors are recorded in cx. */
 tt_policy_set_t *tt__config_parse_policies(ctx_t *cx, yaml_document_t *d, yaml_node_t *n);
+
+/* Warns about the policy list as loaded: empty, a policy after one that decides every trace,
+ * two policies with one name; with bus set, each rate_limit (it counts one collector's
+ * traffic). */
+void tt__config_policy_warnings(ctx_t *cx, const tt_policy_set_t *s, bool bus);
 
 /* Parses the `exporters:` list into a new array (the caller frees it), or NULL with *count 0.
  * Errors are recorded in cx. */

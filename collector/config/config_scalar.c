@@ -18,6 +18,21 @@
 const char *const tt__config_ctype_names[] = {"bool", "int",    "duration",
                                               "size", "string", "mapping"};
 
+/* How a value of each type is described when it does not parse, so every message reads
+ * `expected <what>, got "<value>" (<examples>)` whichever section the key is in. */
+static const char *const type_what[] = {"a bool", "an integer", "a duration",
+                                        "a size", "a string",   "a mapping"};
+static const char *const type_examples[] = {" (true/false, yes/no, on/off)",
+                                            " (e.g. 0, 8, 1024)",
+                                            " (e.g. 500ms, 2s, 5m; a bare number is ms)",
+                                            " (e.g. 4096, 64KiB, 256MiB; a bare number is bytes)",
+                                            "",
+                                            ""};
+
+void tt__config_expected(char *err, size_t n, ctype_t t, const char *val) {
+  snprintf(err, n, "expected %s, got \"%s\"%s", type_what[t], val, type_examples[t]);
+}
+
 static int parse_u64_suffix(const char *s, const char *const *sfx, const uint64_t *mul, size_t n,
                             uint64_t dflt_mul, uint64_t *out) {
   char *end;
@@ -161,13 +176,18 @@ int tt__config_set_key(void *base, const key_t_ *k, const char *val, char *err, 
       break;
   }
   if (rc != 0) {
-    snprintf(err, errlen, "expected a %s, got \"%s\"%s", tt__config_ctype_names[k->type], val,
-             k->type == CT_DURATION ? " (e.g. 500ms, 2s, 5m)"
-             : k->type == CT_SIZE   ? " (e.g. 4096, 64KiB, 256MiB)"
-                                    : "");
+    snprintf(err, errlen, "expected %s, got \"%s\"%s", type_what[k->type], val,
+             type_examples[k->type]);
     return -EINVAL;
   }
-  return k->validate != NULL ? k->validate(f, err, errlen) : 0;
+  if (k->validate == NULL || k->validate(f, err, errlen) == 0)
+    return 0;
+  /* Every refused value is named in the message, whichever validator refused it. */
+  if (strstr(err, "got \"") == NULL) {
+    size_t used = strlen(err);
+    snprintf(err + used, errlen - used, ", got \"%s\"", val);
+  }
+  return -EINVAL;
 }
 
 int tt__config_split_endpoint(const char *ep, char *host, size_t hostlen, int *port) {
@@ -201,6 +221,16 @@ void tt__config_error_at(ctx_t *cx, const yaml_node_t *n, const char *key, const
   cx->nerr++;
 }
 
+void tt__config_warn_at(ctx_t *cx, const yaml_node_t *n, const char *key, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tt__buf_appendf(cx->warns, "%s:%zu: %s: warning: %s\n", cx->file, n ? n->start_mark.line + 1 : 0,
+                  key, msg);
+}
+
 const char *tt__config_scalar(ctx_t *cx, const yaml_node_t *n, const char *key) {
   if (n->type != YAML_SCALAR_NODE) {
     tt__config_error_at(cx, n, key, "expected a single value");
@@ -230,7 +260,7 @@ const key_t_ *tt__config_claim_key(ctx_t *cx, const key_t_ *tab, size_t n, bool 
 /* A value that came from the environment may be a secret put under the wrong key: an error
  * message names the ${VAR} it came from, never the value itself (it would reach logs and CI
  * output). Rewrites every occurrence of value in err as the raw text. */
-static void redact(char *err, size_t errlen, const char *value, const char *raw) {
+void tt__config_redact(char *err, size_t errlen, const char *value, const char *raw) {
   size_t vlen = strlen(value);
   if (vlen == 0 || strstr(raw, "${") == NULL || strcmp(value, raw) == 0)
     return;
@@ -255,7 +285,7 @@ void tt__config_set_from_node(ctx_t *cx, void *base, const key_t_ *k, const yaml
   const char *v = tt__config_scalar(cx, vn, key);
   char err[256];
   if (v != NULL && tt__config_set_key(base, k, v, err, sizeof err) != 0) {
-    redact(err, sizeof err, v, (const char *)vn->data.scalar.value);
+    tt__config_redact(err, sizeof err, v, (const char *)vn->data.scalar.value);
     tt__config_error_at(cx, vn, key, "%s", err);
   }
 }
@@ -268,4 +298,73 @@ int tt__config_describe_keys(tt_buf_t *out, const key_t_ *tab, size_t n) {
                           tab[i].def[0] ? tab[i].def : "(none)", tab[i].def[0] ? "`" : "",
                           tab[i].doc);
   return rc;
+}
+
+void tt__config_bad_value(ctx_t *cx, const yaml_node_t *vn, const char *key, const char *value,
+                          const char *fmt, ...) {
+  char err[320];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, sizeof err, fmt, ap);
+  va_end(ap);
+  if (vn->type == YAML_SCALAR_NODE)
+    tt__config_redact(err, sizeof err, value, (const char *)vn->data.scalar.value);
+  tt__config_error_at(cx, vn, key, "%s", err);
+}
+
+/* Optimal string alignment distance (Levenshtein plus adjacent transpositions, the commonest
+ * typing slip), on at most 127 bytes of each word: keys are short. */
+static unsigned edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+  unsigned rows[3][128];
+  if (la > 127)
+    la = 127;
+  if (lb > 127)
+    lb = 127;
+  unsigned *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+  for (size_t j = 0; j <= lb; j++)
+    prev[j] = (unsigned)j;
+  for (size_t i = 1; i <= la; i++) {
+    cur[0] = (unsigned)i;
+    for (size_t j = 1; j <= lb; j++) {
+      unsigned cost = a[i - 1] != b[j - 1];
+      unsigned v = prev[j - 1] + cost;
+      if (prev[j] + 1 < v)
+        v = prev[j] + 1;
+      if (cur[j - 1] + 1 < v)
+        v = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < v)
+        v = prev2[j - 2] + 1;
+      cur[j] = v;
+    }
+    unsigned *t = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = t;
+  }
+  return prev[lb];
+}
+
+void tt__config_near_try(tt_config_near_t *nr, const char *word, const char *cand, size_t candlen) {
+  size_t wl = strlen(word);
+  /* Small against the last part of the name, which is where a typo sits: one slip in a short
+   * word, two in one of six letters or more. Further than that a guess misleads more often than
+   * it helps. */
+  const char *dot = strrchr(word, '.');
+  size_t last = dot ? wl - (size_t)(dot + 1 - word) : wl;
+  unsigned limit = last >= 6 ? 2 : last >= 3 ? 1 : 0;
+  unsigned d = edit_distance(word, wl, cand, candlen);
+  if (d == 0 || d > limit || (nr->best != NULL && d >= nr->dist))
+    return;
+  nr->best = cand;
+  nr->len = candlen;
+  nr->dist = d;
+}
+
+void tt__config_unknown_key(ctx_t *cx, const yaml_node_t *kn, const char *key,
+                            const tt_config_near_t *nr, const char *what) {
+  if (nr->best != NULL)
+    tt__config_error_at(cx, kn, key, "unknown %s; did you mean \"%.*s\"?", what, (int)nr->len,
+                        nr->best);
+  else
+    tt__config_error_at(cx, kn, key, "unknown %s", what);
 }
