@@ -49,7 +49,7 @@ static void snapshot(tt_summary_t *s, snap_t *n) {
         sum += LOAD(m->decisions[k][kept][t]);
       n->decisions[k][kept] = sum;
     }
-  n->throttled = LOAD(m->requests_throttled) + LOAD(m->requests_throttled_share);
+  n->throttled = tt__metrics_throttled(m);
   n->unavailable = LOAD(m->requests_unavailable);
   n->too_large = LOAD(m->requests_too_large);
   n->invalid_pipeline = LOAD(m->requests_invalid);
@@ -184,7 +184,7 @@ int tt__summary_members(tt_summary_t *s, tt_buf_t *out) {
  * less than 70% is held (where they stop). */
 static void check_pressure(tt_summary_t *s) {
   tt_metrics_t *m = tt__pipeline_metrics(s->o.pipeline);
-  uint64_t throttled = LOAD(m->requests_throttled) + LOAD(m->requests_throttled_share);
+  uint64_t throttled = tt__metrics_throttled_memory(m);
   int64_t held = atomic_load(&m->bytes_held);
   uint64_t bytes = held > 0 ? (uint64_t)held : 0;
   uint64_t budget = s->o.memory_budget;
@@ -271,7 +271,7 @@ int tt__summary_start(const tt_summary_opts_t *o, tt_summary_t **out) {
   int rc = tt__summary_members(s, &scratch);
   tt__buf_free(&scratch);
   tt_metrics_t *m = tt__pipeline_metrics(o->pipeline);
-  s->last_throttled = LOAD(m->requests_throttled) + LOAD(m->requests_throttled_share);
+  s->last_throttled = tt__metrics_throttled_memory(m);
   if (rc == 0)
     rc = -pthread_create(&s->thread, NULL, summary_thread, s);
   if (rc != 0) {

@@ -92,18 +92,19 @@ int tt__metrics_render_sinks(const tt_sink_counts_t *c, const char *const *names
 int tt__metrics_render(tt_metrics_t *m, tt_buf_t *o) {
   int rc = 0;
   rc |= counter(o, "tailtrace_requests_total", "Export requests received.", LOAD(m->requests));
-  rc |= tt__buf_appendf(o,
-                        "# HELP tailtrace_requests_refused_total Export requests refused, by "
-                        "cause.\n# TYPE tailtrace_requests_refused_total counter\n"
-                        "tailtrace_requests_refused_total{cause=\"invalid\"} %llu\n"
-                        "tailtrace_requests_refused_total{cause=\"throttled\"} %llu\n"
-                        "tailtrace_requests_refused_total{cause=\"unavailable\"} %llu\n"
-                        "tailtrace_requests_refused_total{cause=\"too_large\"} %llu\n"
-                        "tailtrace_requests_refused_total{cause=\"fair_share\"} %llu\n",
-                        LOAD(m->requests_invalid) +
-                            tt__refusal_count(&m->refusals, TT_REFUSE_INVALID),
-                        LOAD(m->requests_throttled), LOAD(m->requests_unavailable),
-                        LOAD(m->requests_too_large), LOAD(m->requests_throttled_share));
+  rc |= tt__buf_appendf(
+      o,
+      "# HELP tailtrace_requests_refused_total Export requests refused, by "
+      "cause.\n# TYPE tailtrace_requests_refused_total counter\n"
+      "tailtrace_requests_refused_total{cause=\"invalid\"} %llu\n"
+      "tailtrace_requests_refused_total{cause=\"throttled\"} %llu\n"
+      "tailtrace_requests_refused_total{cause=\"unavailable\"} %llu\n"
+      "tailtrace_requests_refused_total{cause=\"too_large\"} %llu\n"
+      "tailtrace_requests_refused_total{cause=\"fair_share\"} %llu\n"
+      "tailtrace_requests_refused_total{cause=\"backlog\"} %llu\n",
+      LOAD(m->requests_invalid) + tt__refusal_count(&m->refusals, TT_REFUSE_INVALID),
+      LOAD(m->requests_throttled), LOAD(m->requests_unavailable), LOAD(m->requests_too_large),
+      LOAD(m->requests_throttled_share), LOAD(m->requests_throttled_backlog));
   /* What the receivers refused before the pipeline, beyond "invalid" above (refusal.h). */
   for (int c = TT_REFUSE_INVALID + 1; c < TT_REFUSE__COUNT; c++)
     rc |=

@@ -33,7 +33,8 @@ typedef struct {
   atomic_uint_fast64_t requests;
   atomic_uint_fast64_t requests_invalid;
   atomic_uint_fast64_t requests_throttled;
-  atomic_uint_fast64_t requests_throttled_share; /* over the sender's share near the budget */
+  atomic_uint_fast64_t requests_throttled_share;   /* over the sender's share near the budget */
+  atomic_uint_fast64_t requests_throttled_backlog; /* a shard fell behind (pipeline.c) */
   atomic_uint_fast64_t requests_unavailable;
   atomic_uint_fast64_t requests_too_large; /* could never fit memory.budget: refused for good */
   atomic_uint_fast64_t bytes_throttled;
@@ -69,6 +70,18 @@ typedef struct {
    * is rendered together with requests_invalid. */
   tt_refusals_t refusals;
 } tt_metrics_t;
+
+/* Requests throttled because memory ran short (the budget, or the sender's share near it). */
+static inline uint64_t tt__metrics_throttled_memory(tt_metrics_t *m) {
+  return atomic_load_explicit(&m->requests_throttled, memory_order_relaxed) +
+         atomic_load_explicit(&m->requests_throttled_share, memory_order_relaxed);
+}
+
+/* Every request throttled: for memory, or because a shard fell behind. */
+static inline uint64_t tt__metrics_throttled(tt_metrics_t *m) {
+  return tt__metrics_throttled_memory(m) +
+         atomic_load_explicit(&m->requests_throttled_backlog, memory_order_relaxed);
+}
 
 /* Sets the latency buckets around root_grace_ns and records the memory budget. Called by
  * tt__pipeline_new before its shards start. */

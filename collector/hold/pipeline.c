@@ -408,23 +408,39 @@ static void free_stages(struct tt_pipeline_s *p, stage_t *st) {
 }
 
 /* Answers TT_EXPORT_THROTTLED and asks the shards to make room; ends the handler's call. */
+typedef enum { THROTTLE_MEMORY, THROTTLE_SHARE, THROTTLE_BACKLOG } throttle_t;
+
 static void throttle(struct tt_pipeline_s *p, const tt_export_request_t *req,
-                     tt_export_result_t *res, bool share) {
-  atomic_store(&p->pressure, true);
+                     tt_export_result_t *res, throttle_t why) {
+  if (why != THROTTLE_BACKLOG)
+    atomic_store(&p->pressure, true);
   for (unsigned i = 0; i < p->nshards; i++)
     pthread_cond_signal(&p->shards[i].wake);
   atomic_fetch_sub(&p->inflight, 1);
-  atomic_fetch_add_explicit(share ? &p->metrics.requests_throttled_share
-                                  : &p->metrics.requests_throttled,
+  atomic_fetch_add_explicit(why == THROTTLE_SHARE     ? &p->metrics.requests_throttled_share
+                            : why == THROTTLE_BACKLOG ? &p->metrics.requests_throttled_backlog
+                                                      : &p->metrics.requests_throttled,
                             1, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->metrics.bytes_throttled, req->len, memory_order_relaxed);
   memset(res, 0, sizeof *res);
   res->status = TT_EXPORT_THROTTLED;
   res->retry_after_ms = p->o.retry_after_ms;
-  snprintf(res->message, sizeof res->message,
-           share ? "memory budget nearly reached and this sender has had more than its share; "
-                   "retry later"
-                 : "memory budget reached; retry later");
+  snprintf(res->message, sizeof res->message, "%s",
+           why == THROTTLE_SHARE
+               ? "memory budget nearly reached and this sender has had more than its share; "
+                 "retry later"
+           : why == THROTTLE_BACKLOG ? "the collector is behind on deciding; retry later"
+                                     : "memory budget reached; retry later");
+}
+
+/* Back-pressure from the shards: one whose inbox has grown by TT_INBOX_MAX_SPANS since it last
+ * took it is falling behind what the receivers accept, and senders wait before memory has to
+ * make them. */
+static bool shards_behind(struct tt_pipeline_s *p) {
+  for (unsigned i = 0; i < p->nshards; i++)
+    if (atomic_load_explicit(&p->shards[i].backlog, memory_order_relaxed) >= TT_INBOX_MAX_SPANS)
+      return true;
+  return false;
 }
 
 /* A request that alone would cross the budget can never be taken, however long its sender
@@ -465,18 +481,22 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   uint64_t now_ns = tt__pipeline_now(p), now_ms = now_ns / 1000000;
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget) {
     tt__fair_seen(p->fair, req->peer, now_ms);
-    throttle(p, req, res, false);
+    throttle(p, req, res, THROTTLE_MEMORY);
     return;
   }
   /* The last eighth of the budget goes to senders within their share, so one that retries at
    * once cannot take every byte the shards free from one that waits as told (fair.h). */
   if ((uint64_t)held + req->len * 2 > p->o.memory_budget - p->o.memory_budget / 8) {
     if (!tt__fair_admit(p->fair, req->peer, req->len, now_ms)) {
-      throttle(p, req, res, true);
+      throttle(p, req, res, THROTTLE_SHARE);
       return;
     }
   } else {
     tt__fair_note(p->fair, req->peer, req->len, now_ms);
+  }
+  if (shards_behind(p)) {
+    throttle(p, req, res, THROTTLE_BACKLOG);
+    return;
   }
   stage_t *st = calloc(p->nshards, sizeof *st);
   if (st == NULL) {
@@ -510,7 +530,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
                          cnt.runs * TT_TRACE_RECORD_COST >
                      p->o.memory_budget) {
     free_stages(p, st);
-    throttle(p, req, res, false);
+    throttle(p, req, res, THROTTLE_MEMORY);
     return;
   }
   if (rc != 0) {
@@ -543,6 +563,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
      * per request cost more than the spans it brought (two context switches, cold caches). */
     size_t before = s->in_n;
     s->in_n += st[i].n;
+    atomic_store_explicit(&s->backlog, s->in_n, memory_order_relaxed);
     if (before < TT_INBOX_WAKE_SPANS && s->in_n >= TT_INBOX_WAKE_SPANS)
       pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);

@@ -114,6 +114,10 @@ typedef struct trace {
  * per wake-up, few enough that they are still in cache when it does. */
 #define TT_INBOX_WAKE_SPANS 2048
 
+/* Spans waiting in a shard's inbox past which the handler throttles (pipeline.c): about a fifth
+ * of a second of a shard's work at its fastest. */
+#define TT_INBOX_MAX_SPANS 131072
+
 struct tt_pipeline_s;
 
 /* One shard. `mu` guards the inbox and the control fields; everything under "owned" belongs to
@@ -127,7 +131,8 @@ typedef struct shard {
   pthread_cond_t wake;
   pthread_cond_t done;
   span_rec_t *in_head, **in_tail;
-  size_t in_n; /* spans in the inbox */
+  size_t in_n;           /* spans in the inbox */
+  atomic_size_t backlog; /* in_n, for the handler's check without the lock */
   uint64_t sync_req, sync_done;
   tt_bus_answer_t *ans; /* bus answers for this shard, from the bus thread */
   size_t nans, ans_cap;

@@ -935,6 +935,7 @@ void *tt__shard_main(void *arg) {
     s->in_head = NULL;
     s->in_tail = &s->in_head;
     s->in_n = 0;
+    atomic_store_explicit(&s->backlog, 0, memory_order_relaxed);
     /* The answers are swapped out with their array, so the bus thread never waits on a round. */
     tt_bus_answer_t *ans = s->ans;
     size_t nans = s->nans;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -380,6 +381,47 @@ static void free_memory_should_be_handed_back_once_after_a_burst_is_decided(void
   env_free(e);
 }
 
+/* A shard that stops taking its inbox (here: stuck waiting for the policy lock, which each round
+ * takes after it swaps the inbox out) must push back on senders once TT_INBOX_MAX_SPANS spans
+ * wait, long before memory would; when it catches up, requests are taken again. */
+static void a_shard_that_falls_behind_should_throttle_senders_before_memory_does(void **state) {
+  (void)state;
+  tt_pipeline_opts_t o;
+  tt__pipeline_opts_default(&o);
+  o.memory_budget = 1ull << 30;
+  env_t *e = env_new_ratio(&o, 1.0);
+  tt_metrics_t *m = tt__pipeline_metrics(e->p);
+  struct tt_pipeline_s *p = (struct tt_pipeline_s *)e->p;
+  pthread_mutex_lock(&p->pol_mu);
+  span_spec_t batch[100];
+  uint64_t id = 1;
+  tt_export_result_t r = {0};
+  size_t sent = 0;
+  /* The two shards share the spans; each takes at most one more inbox once the lock is held. */
+  while (sent < 4 * TT_INBOX_MAX_SPANS + 200) {
+    for (int i = 0; i < 100; i++)
+      batch[i] = fx_span(id++, 1, 0);
+    r = send(e, batch, 100);
+    if (r.status != TT_EXPORT_OK)
+      break;
+    sent += 100;
+  }
+  assert_int_equal(r.status, TT_EXPORT_THROTTLED);
+  assert_non_null(strstr(r.message, "behind"));
+  assert_true(r.retry_after_ms > 0);
+  assert_true(sent >= TT_INBOX_MAX_SPANS);
+  assert_int_equal(atomic_load(&m->requests_throttled_backlog), 1);
+  assert_int_equal(atomic_load(&m->requests_throttled), 0);
+  /* Far from the budget: memory had no part in it. */
+  assert_true((uint64_t)atomic_load(&m->bytes_held) < o.memory_budget / 4);
+  pthread_mutex_unlock(&p->pol_mu);
+  tt__pipeline_sync(e->p);
+  for (int i = 0; i < 100; i++)
+    batch[i] = fx_span(id++, 1, 0);
+  assert_int_equal(send(e, batch, 100).status, TT_EXPORT_OK);
+  env_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tiny_traces_should_each_count_their_record_beside_their_span),
@@ -395,6 +437,7 @@ int main(void) {
           near_the_budget_a_sender_over_its_share_should_wait_while_a_light_one_is_served),
       cmocka_unit_test(
           traces_should_still_be_found_after_a_burst_is_forgotten_and_the_table_shrinks),
+      cmocka_unit_test(a_shard_that_falls_behind_should_throttle_senders_before_memory_does),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
