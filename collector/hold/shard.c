@@ -154,7 +154,9 @@ static void schedule(shard_t *s, trace_t *t, bool linked) {
  * usually the latest one), so the cache stays small; an older duplicate arriving late is
  * exported again. */
 
-#define LINEAR_IDS 8
+/* Up to 16 spans the scan is cheap (a run's records share one block, so the list is mostly
+ * contiguous) and a set would cost a typical 10-span trace 256 bytes, 26 a span. */
+#define LINEAR_IDS 16
 #define LATE_IDS 16
 
 /* Span ids come from clients too: keyed like trace ids. */
