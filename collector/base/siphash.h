@@ -12,9 +12,8 @@
  * c = 2, d = 4 is the reference function, whose published vectors check this code. Pure. */
 uint64_t tt__siphash_cd(const uint8_t key[16], const void *p, size_t n, int c, int d);
 
-static inline uint64_t tt__siphash(const uint8_t key[16], const void *p, size_t n) {
-  return tt__siphash_cd(key, p, n, 1, 3);
-}
+/* SipHash-1-3, the tables' function: the same as tt__siphash_cd(key, p, n, 1, 3). */
+uint64_t tt__siphash(const uint8_t key[16], const void *p, size_t n);
 
 /* Fills key with 16 random bytes from the kernel (getrandom); where that fails, from the clock
  * and the process id, which still differ between processes and runs. */

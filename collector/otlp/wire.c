@@ -105,7 +105,10 @@ typedef struct {
   uint64_t u;
 } lfield_t;
 
-static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f) {
+/* Always inlined: it runs for every field of every span, and a call per field cost more than
+ * the read. */
+static inline __attribute__((always_inline)) int next_lean(const uint8_t **pp, const uint8_t *end,
+                                                           lfield_t *f) {
   const uint8_t *p = *pp;
   if (p >= end)
     return 0;
@@ -128,11 +131,14 @@ static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f)
         return -EINVAL;
       f->p = p;
       f->len = (size_t)n;
+      f->u = 0;
       p += n;
       break;
     case TT_WT_VARINT:
       if (tt__wire_varint(&p, end, &f->u) != 0)
         return -EINVAL;
+      f->p = NULL;
+      f->len = 0;
       break;
     case TT_WT_FIXED64:
     case TT_WT_FIXED32:
@@ -140,6 +146,8 @@ static inline int next_lean(const uint8_t **pp, const uint8_t *end, lfield_t *f)
       if ((uint64_t)(end - p) < n)
         return -EINVAL;
       f->u = load_le(p, n);
+      f->p = NULL;
+      f->len = 0;
       p += n;
       break;
     default:
@@ -155,7 +163,8 @@ typedef struct {
   uint32_t signals;
 } walk_t;
 
-static inline void check_str(walk_t *w, bool ascii, const uint8_t *s, size_t n, const char *name) {
+static inline __attribute__((always_inline)) void check_str(walk_t *w, bool ascii, const uint8_t *s,
+                                                            size_t n, const char *name) {
   if (!ascii && w->bad == NULL && !tt__utf8_ascii(s, n) && !tt__utf8_valid(s, n))
     w->bad = name;
 }
@@ -194,6 +203,12 @@ static inline int simple_any(const uint8_t *a, size_t al, const uint8_t **s, siz
 /* An HTTP status arrives as an int, or as a numeric string (at most 7 characters) from older
  * instrumentations, read as strtoll reads it. */
 static int64_t status_value(const uint8_t *any, size_t len) {
+  if (len >= 2 && any[0] == 0x18) { /* int_value, the usual form */
+    const uint8_t *q = any + 1;
+    uint64_t x;
+    if (tt__wire_varint(&q, any + len, &x) == 0 && q == any + len)
+      return (int64_t)x;
+  }
   tt_any_t v;
   if (tt__wire_any(any, len, &v) != 0)
     return 0;
@@ -225,26 +240,36 @@ static void note_status_attr(walk_t *w, const uint8_t *k, size_t kl, const uint8
     w->signals |= TT_SPAN_SIG_HTTP_5XX;
 }
 
+/* Nearly every attribute is {key, value{one scalar}} with one-byte lengths: read in place, by the
+ * caller's loop (inlined). Returns true when the KeyValue at `depth` had that form, which is then
+ * well-formed as it stands, its strings checked and its signal noted. */
+static inline __attribute__((always_inline)) bool kv_fast(const uint8_t *p, size_t len, int depth,
+                                                          bool ascii, const char *kname,
+                                                          const char *vname, walk_t *w,
+                                                          bool span_attr) {
+  if (!(len >= 4 && p[0] == 0x0a && p[1] < 0x80 && p[1] <= len - 4 && depth < MAX_DEPTH))
+    return false;
+  const uint8_t *k = p + 2, *v = p + 2 + p[1], *s = NULL;
+  size_t al = len - 4 - p[1], n = 0;
+  int kind;
+  if (!(v[0] == 0x12 && v[1] == al && al < 0x80 && (kind = simple_any(v + 2, al, &s, &n)) >= 0))
+    return false;
+  check_str(w, ascii, k, p[1], kname);
+  if (kind == 1)
+    check_str(w, ascii, s, n, vname);
+  if (span_attr && (p[1] == 25 || p[1] == 16))
+    note_status_attr(w, k, p[1], v + 2, al);
+  return true;
+}
+
 /* One KeyValue at `depth`: its key, and its value. `span_attr`: an attribute of the span itself,
  * whose HTTP status is an error signal. */
 static int walk_kv(const uint8_t *p, size_t len, int depth, bool ascii, const char *kname,
                    const char *vname, walk_t *w, bool span_attr) {
   if (depth > MAX_DEPTH)
     return -EINVAL;
-  /* Nearly every attribute is {key, value{one scalar}} with one-byte lengths: read in place. */
-  if (len >= 4 && p[0] == 0x0a && p[1] < 0x80 && p[1] <= len - 4 && depth < MAX_DEPTH) {
-    const uint8_t *k = p + 2, *v = p + 2 + p[1], *s = NULL;
-    size_t al = len - 4 - p[1], n = 0;
-    int kind;
-    if (v[0] == 0x12 && v[1] == al && al < 0x80 && (kind = simple_any(v + 2, al, &s, &n)) >= 0) {
-      check_str(w, ascii, k, p[1], kname);
-      if (kind == 1)
-        check_str(w, ascii, s, n, vname);
-      if (span_attr && (p[1] == 25 || p[1] == 16))
-        note_status_attr(w, k, p[1], v + 2, al);
-      return 0;
-    }
-  }
+  if (kv_fast(p, len, depth, ascii, kname, vname, w, span_attr))
+    return 0;
   const uint8_t *end = p + len, *k = NULL, *v = NULL;
   size_t kl = 0, vl = 0;
   lfield_t f;
@@ -493,9 +518,14 @@ int tt__wire_scan_span(const uint8_t *span, size_t len, tt_span_facts_t *out) {
         EXPECT_WT(f, TT_WT_LEN);
         /* Most attributes are all ASCII bytes, strings, tags and lengths alike: nothing in them
          * can be bad UTF-8, so only their framing is walked. */
-        if (walk_kv(f.p, f.len, depth + 1, tt__utf8_ascii(f.p, f.len), "span attribute key",
-                    "span attribute value", &w, true) != 0)
-          return -EINVAL;
+        {
+          bool ascii = tt__utf8_ascii(f.p, f.len);
+          if (!kv_fast(f.p, f.len, depth + 1, ascii, "span attribute key", "span attribute value",
+                       &w, true) &&
+              walk_kv(f.p, f.len, depth + 1, ascii, "span attribute key", "span attribute value",
+                      &w, true) != 0)
+            return -EINVAL;
+        }
         break;
       case 10:
       case 12:

@@ -29,6 +29,20 @@ static void siphash_2_4_should_match_the_published_vectors(void **state) {
   assert_true(tt__siphash_cd(key, msg, 0, 2, 4) == 0x726fdb47dd0e0e31ull);
 }
 
+/* The tables' SipHash-1-3 has its own entry point (its rounds unrolled): it must be the
+ * generic function with c = 1, d = 3, at every length and alignment. */
+static void siphash_1_3_should_equal_the_generic_function(void **state) {
+  (void)state;
+  uint8_t key[16], buf[80];
+  reference_key(key);
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (uint8_t)(i * 37 + 11);
+  for (size_t off = 0; off < 8; off++)
+    for (size_t n = 0; n + off <= 72; n++)
+      assert_int_equal(tt__siphash(key, buf + off, n), tt__siphash_cd(key, buf + off, n, 1, 3));
+  assert_int_not_equal(tt__siphash(key, buf, 16), tt__siphash_cd(key, buf, 16, 2, 4));
+}
+
 static void keys_drawn_twice_should_differ(void **state) {
   (void)state;
   uint8_t a[16], b[16];
@@ -79,6 +93,7 @@ static void chosen_trace_ids_should_spread_like_random_ones_once_keyed(void **st
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(siphash_2_4_should_match_the_published_vectors),
+      cmocka_unit_test(siphash_1_3_should_equal_the_generic_function),
       cmocka_unit_test(keys_drawn_twice_should_differ),
       cmocka_unit_test(chosen_trace_ids_should_spread_like_random_ones_once_keyed),
   };
