@@ -52,7 +52,11 @@ void tt__threshold_format(uint64_t threshold, char *out) {
   }
   if (threshold >= TT_TH_MAX)
     threshold = TT_TH_MAX - 1; /* th cannot express "never"; callers never export those */
-  snprintf(out, 15, "%014llx", (unsigned long long)threshold);
+  /* 14 hex digits, most significant first (what "%014llx" writes; no printf a kept span). */
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 13; i >= 0; i--, threshold >>= 4)
+    out[i] = hex[threshold & 15];
+  out[14] = '\0';
   size_t n = 14;
   while (n > 1 && out[n - 1] == '0')
     n--;
@@ -77,7 +81,9 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
   }
   char th[16];
   tt__threshold_format(eff, th);
-  int rc = tt__buf_appendf(out, "ot=th:%s", th);
+  int rc = tt__buf_append(out, "ot=th:", 6);
+  if (rc == 0)
+    rc = tt__buf_append(out, th, strlen(th));
   /* Keep the ot member's other sub-keys (rv:, vendor extensions) in their order. */
   pos = 0;
   while (rc == 0 && tt__cs_next(ot, otlen, &pos, ';', &k, &kn)) {
@@ -123,23 +129,43 @@ static bool is_our_attr(const uint8_t *kv, size_t len) {
 /* Appends KeyValue{key, AnyValue{...}} as a span attribute (field 9), framed in place: the sizes
  * are computed up front, so no temporary buffer is needed. `val` is a string (is_int false) or
  * `ival` an int. */
+static uint8_t *put_varint(uint8_t *o, uint64_t v) {
+  while (v >= 0x80) {
+    *o++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *o++ = (uint8_t)v;
+  return o;
+}
+
 static int append_attr(tt_buf_t *b, const char *key, bool is_int, const char *val, int64_t ival) {
   size_t kl = strlen(key), vl = is_int ? 0 : strlen(val);
   size_t any_len = is_int ? 1 + tt__varint_size((uint64_t)ival) : 1 + tt__varint_size(vl) + vl;
   size_t kv_len = 1 + tt__varint_size(kl) + kl + 1 + tt__varint_size(any_len) + any_len;
-  int rc = tt__buf_reserve(b, 1 + tt__varint_size(kv_len) + kv_len);
-  rc |= tt__buf_append_tag(b, 9, TT_WT_LEN);
-  rc |= tt__buf_append_varint(b, kv_len);
-  rc |= tt__buf_append_lenfield(b, 1, key, kl);
-  rc |= tt__buf_append_tag(b, 2, TT_WT_LEN);
-  rc |= tt__buf_append_varint(b, any_len);
+  size_t total = 1 + tt__varint_size(kv_len) + kv_len;
+  if (tt__buf_reserve(b, total) != 0)
+    return -ENOMEM;
+  /* Written in place, once the room is there: a kept span gets three of these. */
+  uint8_t *o = b->data + b->len;
+  *o++ = (9 << 3) | TT_WT_LEN;
+  o = put_varint(o, kv_len);
+  *o++ = (1 << 3) | TT_WT_LEN;
+  o = put_varint(o, kl);
+  memcpy(o, key, kl);
+  o += kl;
+  *o++ = (2 << 3) | TT_WT_LEN;
+  o = put_varint(o, any_len);
   if (is_int) {
-    rc |= tt__buf_append_tag(b, 3, TT_WT_VARINT);
-    rc |= tt__buf_append_varint(b, (uint64_t)ival);
+    *o++ = (3 << 3) | TT_WT_VARINT;
+    o = put_varint(o, (uint64_t)ival);
   } else {
-    rc |= tt__buf_append_lenfield(b, 1, val, vl);
+    *o++ = (1 << 3) | TT_WT_LEN;
+    o = put_varint(o, vl);
+    memcpy(o, val, vl);
+    o += vl;
   }
-  return rc ? -ENOMEM : 0;
+  b->len += total;
+  return 0;
 }
 
 int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a, tt_buf_t *out) {
@@ -150,22 +176,27 @@ int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a,
   int rc;
   size_t mark = out->len;
   tt__wire_reader_init(&r, span, len);
-  /* Copy field by field: the bytes we keep are never re-encoded, only re-framed. */
+  /* The bytes we keep are never re-encoded, only re-framed: copied in runs of fields, each run
+   * ending at a field left out (the tracestate, an earlier annotation of ours). */
+  const uint8_t *run = span;
   while ((rc = tt__wire_next(&r, &f)) == 1) {
+    bool ours = f.field == 9 && f.wt == TT_WT_LEN && is_our_attr(f.p, f.len);
     if (f.field == 3 && f.wt == TT_WT_LEN) {
       ts = f.p;
       tslen = f.len;
+    } else if (!ours) {
       continue;
     }
-    if (f.field == 9 && f.wt == TT_WT_LEN && is_our_attr(f.p, f.len))
-      continue;
-    if (tt__buf_append(out, f.start, (size_t)(f.end - f.start)) != 0)
+    if (tt__buf_append(out, run, (size_t)(f.start - run)) != 0)
       goto nomem;
+    run = f.end;
   }
   if (rc < 0) {
     out->len = mark;
     return -EINVAL;
   }
+  if (len > 0 && tt__buf_append(out, run, len - (size_t)(run - span)) != 0)
+    goto nomem;
   /* The merged tracestate is written in place and its tag and length slid in front of it, so
    * annotating a span allocates nothing beyond the output's own growth. */
   uint64_t eff = a->threshold;

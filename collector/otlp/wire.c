@@ -7,65 +7,6 @@
 
 #include "utf8.h"
 
-static uint64_t load_le(const uint8_t *p, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
-int tt__wire_next(tt_wire_reader_t *r, tt_wire_field_t *f) {
-  if (r->p >= r->end)
-    return 0;
-  const uint8_t *p = r->p;
-  f->start = p;
-  uint64_t tag;
-  if (tt__wire_varint(&p, r->end, &tag) != 0)
-    return -EINVAL;
-  if ((tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-    return -EINVAL;
-  f->field = (uint32_t)(tag >> 3);
-  f->wt = (uint32_t)(tag & 7);
-  f->p = NULL;
-  f->len = 0;
-  f->u = 0;
-  switch (f->wt) {
-    case TT_WT_VARINT:
-      if (tt__wire_varint(&p, r->end, &f->u) != 0)
-        return -EINVAL;
-      break;
-    case TT_WT_FIXED64:
-      if (r->end - p < 8)
-        return -EINVAL;
-      f->u = load_le(p, 8);
-      p += 8;
-      break;
-    case TT_WT_FIXED32:
-      if (r->end - p < 4)
-        return -EINVAL;
-      f->u = load_le(p, 4);
-      p += 4;
-      break;
-    case TT_WT_LEN: {
-      uint64_t n;
-      if (tt__wire_varint(&p, r->end, &n) != 0)
-        return -EINVAL;
-      if (n > (uint64_t)(r->end - p))
-        return -EINVAL;
-      f->p = p;
-      f->len = (size_t)n;
-      p += n;
-      break;
-    }
-    default:
-      /* Groups (3, 4) are deprecated and never used by OTLP; 6 and 7 do not exist. */
-      return -EINVAL;
-  }
-  f->end = p;
-  r->p = p;
-  return 1;
-}
-
 /* A known field must arrive with its declared wire type; anything else is a malformed message
  * rather than an unknown field, because a decoder would misread it. */
 #define EXPECT_WT(f, t)                                                                            \
@@ -145,7 +86,7 @@ static inline __attribute__((always_inline)) int next_lean(const uint8_t **pp, c
       n = f->wt == TT_WT_FIXED64 ? 8 : 4;
       if ((uint64_t)(end - p) < n)
         return -EINVAL;
-      f->u = load_le(p, n);
+      f->u = tt__wire_load_le(p, n);
       f->p = NULL;
       f->len = 0;
       p += n;
@@ -210,8 +151,13 @@ static int64_t status_value(const uint8_t *any, size_t len) {
       return (int64_t)x;
   }
   tt_any_t v;
-  if (tt__wire_any(any, len, &v) != 0)
+  if (len >= 2 && any[0] == 0x0a && any[1] == len - 2) { /* string_value alone */
+    v.type = TT_ANY_STRING;
+    v.s = any + 2;
+    v.slen = len - 2;
+  } else if (tt__wire_any(any, len, &v) != 0) {
     return 0;
+  }
   if (v.type == TT_ANY_INT)
     return v.i;
   if (v.type != TT_ANY_STRING || v.slen == 0 || v.slen >= 8)

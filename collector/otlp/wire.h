@@ -40,10 +40,6 @@ static inline void tt__wire_reader_init(tt_wire_reader_t *r, const uint8_t *p, s
   r->end = p + len;
 }
 
-/* Reads the next field. Returns 1 with *f filled, 0 at the end of the message, -EINVAL for
- * malformed bytes (bad varint, length past the end, group or reserved wire types, field 0). */
-int tt__wire_next(tt_wire_reader_t *r, tt_wire_field_t *f);
-
 /* Reads a varint at *p (not past end); advances *p. Returns 0, or -EINVAL (and *p unmoved) when
  * the varint runs past end, is longer than ten bytes, or has a tenth byte other than 0x00 or 0x01.
  *
@@ -70,6 +66,68 @@ static inline int tt__wire_varint(const uint8_t **p, const uint8_t *end, uint64_
     }
   }
   return -EINVAL; /* unreachable: the tenth byte has no continuation bit once checked */
+}
+
+static inline uint64_t tt__wire_load_le(const uint8_t *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/* Reads the next field. Returns 1 with *f filled, 0 at the end of the message, -EINVAL for
+ * malformed bytes (bad varint, length past the end, group or reserved wire types, field 0).
+ * Inline: every walk over a message calls it for each field. */
+static inline int tt__wire_next(tt_wire_reader_t *r, tt_wire_field_t *f) {
+  if (r->p >= r->end)
+    return 0;
+  const uint8_t *p = r->p;
+  f->start = p;
+  uint64_t tag;
+  if (tt__wire_varint(&p, r->end, &tag) != 0)
+    return -EINVAL;
+  if ((tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+    return -EINVAL;
+  f->field = (uint32_t)(tag >> 3);
+  f->wt = (uint32_t)(tag & 7);
+  f->p = NULL;
+  f->len = 0;
+  f->u = 0;
+  switch (f->wt) {
+    case TT_WT_VARINT:
+      if (tt__wire_varint(&p, r->end, &f->u) != 0)
+        return -EINVAL;
+      break;
+    case TT_WT_FIXED64:
+      if (r->end - p < 8)
+        return -EINVAL;
+      f->u = tt__wire_load_le(p, 8);
+      p += 8;
+      break;
+    case TT_WT_FIXED32:
+      if (r->end - p < 4)
+        return -EINVAL;
+      f->u = tt__wire_load_le(p, 4);
+      p += 4;
+      break;
+    case TT_WT_LEN: {
+      uint64_t n;
+      if (tt__wire_varint(&p, r->end, &n) != 0)
+        return -EINVAL;
+      if (n > (uint64_t)(r->end - p))
+        return -EINVAL;
+      f->p = p;
+      f->len = (size_t)n;
+      p += n;
+      break;
+    }
+    default:
+      /* Groups (3, 4) are deprecated and never used by OTLP; 6 and 7 do not exist. */
+      return -EINVAL;
+  }
+  f->end = p;
+  r->p = p;
+  return 1;
 }
 
 /* Span fields a decision reads. Pointers borrow from the scanned bytes. An id absent from the
