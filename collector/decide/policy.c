@@ -271,10 +271,10 @@ void tt__policy_set_unref(tt_policy_set_t *s) {
 
 /* The span scan found its error signals (wire.h, TT_SPAN_SIG_*): status ERROR, an HTTP status of
  * 500 or more, an exception event; the policy says which of the last two count. */
+static bool error_signal(const tt_policy_t *p, uint32_t sig);
+
 static bool span_has_error_signal(const tt_policy_t *p, const tt_span_view_t *sv) {
-  uint32_t sig = sv->facts.signals;
-  return sv->facts.status_code == 2 || ((sig & TT_SPAN_SIG_HTTP_5XX) && p->http_5xx) ||
-         ((sig & TT_SPAN_SIG_EXCEPTION) && p->exception_event);
+  return sv->facts.status_code == 2 || error_signal(p, sv->facts.signals);
 }
 
 bool tt__policy_set_reads_names(const tt_policy_set_t *s) {
@@ -284,7 +284,43 @@ bool tt__policy_set_reads_names(const tt_policy_set_t *s) {
   return false;
 }
 
+bool tt__policy_set_needs_spans(const tt_policy_set_t *s) {
+  for (size_t i = 0; s != NULL && i < s->n; i++) {
+    const tt_policy_t *p = &s->items[i];
+    if (p->kind == TT_POL_ATTRIBUTE ||
+        (p->kind == TT_POL_LATENCY && (p->noperations > 0 || p->nservices > 0)))
+      return true;
+  }
+  return false;
+}
+
+void tt__trace_summary_init(tt_trace_summary_t *sum) {
+  memset(sum, 0, sizeof *sum);
+  sum->min_start_ns = UINT64_MAX;
+}
+
+void tt__trace_summary_add(tt_trace_summary_t *sum, uint64_t start_ns, uint64_t end_ns, bool root,
+                           uint32_t signals) {
+  if (start_ns != 0 && start_ns < sum->min_start_ns)
+    sum->min_start_ns = start_ns;
+  if (end_ns > sum->max_end_ns)
+    sum->max_end_ns = end_ns;
+  if (root) {
+    sum->have_root = true;
+    sum->root_dur_ns = end_ns > start_ns ? end_ns - start_ns : 0;
+  }
+  sum->signals |= signals;
+}
+
+/* The error signals the policy counts, among those a span (or a summary) carries. */
+static bool error_signal(const tt_policy_t *p, uint32_t sig) {
+  return (sig & TT_SPAN_SIG_STATUS_ERROR) || ((sig & TT_SPAN_SIG_HTTP_5XX) && p->http_5xx) ||
+         ((sig & TT_SPAN_SIG_EXCEPTION) && p->exception_event);
+}
+
 static bool match_errors(const tt_policy_t *p, const tt_trace_view_t *t) {
+  if (t->sum != NULL)
+    return error_signal(p, t->sum->signals);
   /* Status first across the whole trace: it costs nothing, the facts are already scanned. */
   for (size_t i = 0; i < t->n; i++)
     if (t->spans[i].facts.status_code == 2)
@@ -312,7 +348,13 @@ static const tt_named_threshold_t *find_named(const tt_named_threshold_t *v, siz
 static bool match_latency(const tt_policy_t *p, const tt_trace_view_t *t) {
   uint64_t min_start = UINT64_MAX, max_end = 0, root = 0;
   bool have_root = false;
-  for (size_t i = 0; i < t->n; i++) {
+  if (t->sum != NULL) {
+    min_start = t->sum->min_start_ns;
+    max_end = t->sum->max_end_ns;
+    root = t->sum->root_dur_ns;
+    have_root = t->sum->have_root;
+  }
+  for (size_t i = 0; t->spans != NULL && i < t->n; i++) {
     const tt_span_facts_t *f = &t->spans[i].facts;
     uint64_t d = span_duration(f);
     if (f->start_ns != 0 && f->start_ns < min_start)
@@ -386,7 +428,7 @@ static bool value_matches(const tt_policy_t *p, const tt_any_t *v) {
 
 static bool match_attribute(const tt_policy_t *p, const tt_trace_view_t *t) {
   const uint8_t *last_res = NULL;
-  for (size_t i = 0; i < t->n; i++) {
+  for (size_t i = 0; t->spans != NULL && i < t->n; i++) {
     const tt_span_view_t *sv = &t->spans[i];
     tt_any_t v;
     if (p->scope != TT_ATTR_IN_RESOURCE &&
@@ -409,7 +451,7 @@ static bool match_attribute(const tt_policy_t *p, const tt_trace_view_t *t) {
 static uint64_t trace_randomness(const tt_trace_view_t *t) {
   uint64_t r = tt__trace_randomness(t->trace_id), rv;
   bool found = false;
-  for (size_t k = 0; k < t->n; k++) {
+  for (size_t k = 0; t->spans != NULL && k < t->n; k++) {
     const tt_span_facts_t *f = &t->spans[k].facts;
     if ((!found || f->parent_span_id_len == 0) &&
         tt__tracestate_rv(f->trace_state, f->trace_state_len, &rv) == 0) {

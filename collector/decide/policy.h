@@ -97,10 +97,25 @@ typedef struct {
   tt_span_facts_t facts;
 } tt_span_view_t;
 
+/* What the default policies read of a whole trace, kept up to date as its spans arrive (the
+ * shard does, while each span's record is in cache), so that deciding most traces reads no span
+ * at all. The duration terms are those of match_latency: the earliest non-zero start, the latest
+ * end, and the duration of the last span without a parent. */
+typedef struct {
+  uint64_t min_start_ns; /* UINT64_MAX: no span had a start */
+  uint64_t max_end_ns;
+  uint64_t root_dur_ns;
+  bool have_root;
+  uint32_t signals; /* TT_SPAN_SIG_* of every span, or'ed */
+} tt_trace_summary_t;
+
 typedef struct {
   const uint8_t *trace_id; /* 16 bytes */
-  size_t n;
+  size_t n;                /* spans */
+  /* Either the spans (n views), or spans NULL and sum set: the latter only for a set that does
+   * not need spans (tt__policy_set_needs_spans) and a trace without trace_state. */
   const tt_span_view_t *spans;
+  const tt_trace_summary_t *sum;
 } tt_trace_view_t;
 
 typedef struct {
@@ -127,6 +142,15 @@ void tt__policy_set_unref(tt_policy_set_t *s);
 /* Whether a policy of s reads span names (latency thresholds per operation). The other facts a
  * policy reads are ids, times, the parent's presence, status, signals and trace_state. */
 bool tt__policy_set_reads_names(const tt_policy_set_t *s);
+
+/* Whether a policy of s needs the spans themselves, not a summary: attribute rules, latency
+ * thresholds per service or operation. */
+bool tt__policy_set_needs_spans(const tt_policy_set_t *s);
+
+/* Folds one span into a summary (start with tt__trace_summary_init). */
+void tt__trace_summary_init(tt_trace_summary_t *sum);
+void tt__trace_summary_add(tt_trace_summary_t *sum, uint64_t start_ns, uint64_t end_ns, bool root,
+                           uint32_t signals);
 
 /* Decides one trace. Any thread; rate-limit windows lock internally. */
 void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,

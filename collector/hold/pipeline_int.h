@@ -91,8 +91,10 @@ typedef struct trace {
   uint64_t bytes;
   /* decided_ns: when the decision was made (pending or final) */
   uint64_t first_seen_ns, last_seen_ns, root_seen_ns, deadline_ns, decided_ns;
-  uint64_t threshold; /* pending or final: the weight's threshold, for late spans */
-  char reason[40];    /* pending or final: the reason, for late spans */
+  uint64_t threshold;     /* pending or final: the weight's threshold, for late spans */
+  tt_trace_summary_t sum; /* of the held spans, for the policies (shard.c, trace_view) */
+  bool any_trace_state;   /* a held span has a trace_state */
+  char reason[40];        /* pending or final: the reason, for late spans */
   /* Span ids, to drop duplicates (a client retrying a batch we already accepted). Held: an
    * open-addressing set once the trace outgrows a linear scan (NULL before). Kept: a ring of the
    * last ids_cap span ids emitted, so a retried late span is not exported twice. Dropped: NULL. */
@@ -163,6 +165,7 @@ typedef struct shard {
   atomic_uint_fast64_t buffer_bytes;
   tt_policy_set_t *pol; /* reference held for the current round */
   bool pol_reads_names; /* pol has a policy that reads span names (build_views) */
+  bool pol_needs_spans; /* pol has a policy that needs spans, not a summary (trace_view) */
 } shard_t;
 
 struct tt_pipeline_s {

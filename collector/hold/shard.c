@@ -77,6 +77,7 @@ static trace_t *insert(shard_t *s, const uint8_t id[16], uint32_t hash) {
     return NULL;
   memcpy(t->id, id, 16);
   t->tail = &t->spans;
+  tt__trace_summary_init(&t->sum);
   t->hash = hash;
   size_t h = hash & (s->nbuckets - 1);
   t->hnext = s->buckets[h];
@@ -433,6 +434,25 @@ static long build_views(shard_t *s, trace_t *t) {
   return n;
 }
 
+/* The view the policies decide t on: its summary alone when they need no span and no span has a
+ * trace_state (whose ot=rv would replace the trace id's randomness), which reads no span's
+ * record; else every span's view. Returns false without memory for the views. */
+static bool trace_view(shard_t *s, trace_t *t, tt_trace_view_t *tv) {
+  memset(tv, 0, sizeof *tv);
+  tv->trace_id = t->id;
+  if (!s->pol_needs_spans && !t->any_trace_state) {
+    tv->n = t->nspans;
+    tv->sum = &t->sum;
+    return true;
+  }
+  long n = build_views(s, t);
+  if (n < 0)
+    return false;
+  tv->n = (size_t)n;
+  tv->spans = s->views;
+  return true;
+}
+
 static void log_decision(const trace_t *t, bool keep, tt_trigger_t trig, bool pending,
                          uint64_t now) {
   if (atomic_load_explicit(&tt__log_min_level, memory_order_relaxed) > TT_LOG_DEBUG)
@@ -581,15 +601,14 @@ static bool defer(const shard_t *s, const tt_decision_t *d, tt_trigger_t trig) {
 
 static void decide(shard_t *s, trace_t *t, tt_trigger_t trig, uint64_t now) {
   struct tt_pipeline_s *p = s->p;
-  long n = build_views(s, t);
-  if (n < 0) {
+  tt_trace_view_t tv;
+  if (!trace_view(s, t, &tv)) {
     /* Without memory to decide we still must not keep holding: count the trace as dropped. */
     TT_LOG(TT_LOG_ERROR, "out of memory deciding a trace; dropped", "\"shard\":%u", s->idx);
     tt_decision_t none = {.keep = false, .kind = TT_POL_NO_MATCH, .reason = "no_match"};
     finish(s, t, &none, trig, now);
     return;
   }
-  tt_trace_view_t tv = {.trace_id = t->id, .n = (size_t)n, .spans = s->views};
   tt_decision_t d;
   tt__policy_decide(s->pol, &tv, now, &d);
   tt__metrics_observe_latency(&p->metrics, (now - t->first_seen_ns) / 1000000ull);
@@ -672,10 +691,9 @@ static void check_dirty(shard_t *s, uint64_t now) {
     t->dirty = false;
     if (t->state != TRACE_PENDING)
       continue;
-    long n = build_views(s, t);
+    tt_trace_view_t tv;
     tt_decision_t d;
-    if (n >= 0) {
-      tt_trace_view_t tv = {.trace_id = t->id, .n = (size_t)n, .spans = s->views};
+    if (trace_view(s, t, &tv)) {
       if (tt__policy_evidence(s->pol, &tv, &d)) {
         atomic_fetch_add_explicit(&p->metrics.traces_rescued[0], 1, memory_order_relaxed);
         finish(s, t, &d, TT_TRIG_LATE_SPAN, now);
@@ -749,6 +767,8 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
   *t->tail = r;
   t->tail = &r->next;
   t->nspans++;
+  tt__trace_summary_add(&t->sum, r->start_ns, r->end_ns, !(r->bits & REC_HAS_PARENT), r->signals);
+  t->any_trace_state |= (r->bits & REC_HAS_TRACE_STATE) != 0;
   uint64_t cost = sizeof *r + r->len;
   t->bytes += cost;
   atomic_fetch_add_explicit(&s->held_bytes, cost, memory_order_relaxed);
@@ -952,6 +972,7 @@ void *tt__shard_main(void *arg) {
     tt__policy_set_ref(s->pol);
     pthread_mutex_unlock(&p->pol_mu);
     s->pol_reads_names = tt__policy_set_reads_names(s->pol);
+    s->pol_needs_spans = tt__policy_set_needs_spans(s->pol);
 
     uint64_t now = tt__pipeline_now(p);
     for (span_rec_t *r = in, *next; r != NULL; r = next) {
