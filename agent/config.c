@@ -146,7 +146,7 @@ int tt_init(const tt_options_t *o) {
   } else {
     tt__sampler_from_env(&p->sampler, &ratio);
   }
-  p->ratio_threshold = tt__threshold_from_ratio(ratio);
+  p->ratio_threshold = tt__threshold_from_ratio_prec(ratio, TT_TH_PRECISION_DEFAULT);
   p->max_queue_size = pick(o ? o->max_queue_size : 0, "OTEL_BSP_MAX_QUEUE_SIZE", 2048);
   p->schedule_delay_ms = pick(o ? o->schedule_delay_ms : 0, "OTEL_BSP_SCHEDULE_DELAY", 5000);
   p->max_export_batch_size =

@@ -354,9 +354,11 @@ void tt__thread_atfork_install(void);
 
 /* ---- sampler (sampler.c) ---- */
 /* parent_ts: the parent's tracestate ("" or NULL when none); its ot=rv value, if any, is the
- * ratio sampler's randomness (consistent_sampling.h). */
+ * ratio sampler's randomness (consistent_sampling.h). *ts is set to the tracestate the span
+ * carries: parent_ts, or ts_buf when the ratio samplers wrote or erased the ot member's th. */
 int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has_parent,
-               const uint8_t trace_id[16], const char *parent_ts);
+               const uint8_t trace_id[16], const char *parent_ts,
+               char ts_buf[TT_TRACESTATE_MAX_LEN + 1], const char **ts);
 int tt__sampler_from_env(tt_sampler_kind_t *kind, double *ratio);
 
 /* ---- resource (resource.c) ---- */

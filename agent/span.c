@@ -404,7 +404,8 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   r->provider = p;
   if (!r->clean)
     reset_extras(r);
-  int sampled = tt__sample(p, parent, parent != NULL, d->trace_id, parent_ts);
+  char ts_buf[TT_TRACESTATE_MAX_LEN + 1];
+  int sampled = tt__sample(p, parent, parent != NULL, d->trace_id, parent_ts, ts_buf, &parent_ts);
   if (!sampled) {
     /* A non-recording span keeps only what propagation needs: ids, flags and tracestate. */
     r->recording = 0;
