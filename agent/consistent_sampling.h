@@ -1,13 +1,13 @@
 /* consistent_sampling.h: the OpenTelemetry consistent probability sampling rule, shared by
  * libtailtrace's head sampler (sampler.c) and tailtrace-collector's ratio policy
- * (collector/decide/sampling.c, policy.c). One definition, so the two programs cannot drift apart
- * again: until session 7 the library kept the complement of the set the collector kept at the same
- * ratio.
+ * (collector/decide/sampling.c, policy.c), so the two programs keep nested sets of traces.
  *
  * The randomness R of a trace is the explicit `rv` value in its tracestate's `ot` member when
- * there is one, else the trace id's last 7 bytes (random under W3C Trace Context Level 2). The
- * rejection threshold for a ratio is T = 2^56 - round(ratio * 2^56), and a trace is kept when
- * R >= T. Header-only and pure; any thread. */
+ * there is one, else the trace id's last 7 bytes (random under W3C Trace Context Level 2). A
+ * trace is kept when R >= T, T being the rejection threshold: tt__threshold_from_ratio gives
+ * 2^56 - round(ratio * 2^56) (the collector's), tt__threshold_from_ratio_prec the specification's
+ * rounding to a number of hex digits (the library's, which it writes as `ot=th:`). Header-only
+ * and pure; any thread. */
 #ifndef TT_CONSISTENT_SAMPLING_H
 #define TT_CONSISTENT_SAMPLING_H
 

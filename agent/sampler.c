@@ -1,9 +1,10 @@
-/* Head samplers from the OpenTelemetry SDK specification. The ratio sampler follows the
- * specification's consistent probability sampling (consistent_sampling.h, the one definition
+/* Head samplers from the OpenTelemetry SDK specification. The ratio samplers follow the
+ * specification's consistent probability sampling (consistent_sampling.h, the definitions
  * tailtrace-collector's ratio policy uses too): the randomness R (the parent's `ot=rv:` value, else
  * the trace id's right 56 bits, random under W3C Level 2) is kept when R >= T, with the rejection
- * threshold T = 2^56 - round(ratio * 2^56). So the library and the collector keep the same traces
- * at the same ratio, and every trace kept at a ratio is also kept at any higher one. */
+ * threshold T = 1 - ratio at the specification's default precision (4 hex digits), and a kept span
+ * carries T as `ot=th:` in its tracestate. Every trace kept at a ratio is also kept at any higher
+ * one, here and by any collector or SDK that follows the rule. */
 #include "internal.h"
 
 #include "consistent_sampling.h"
