@@ -179,6 +179,79 @@ static void trim(const char **s, size_t *n) {
     (*n)--;
 }
 
+/* The decoded value being built: bytes go through a UTF-8 check on their way in, because W3C
+ * Baggage asks a decoder to replace every percent-encoded sequence that is not UTF-8 with U+FFFD.
+ * The check is the WHATWG/Unicode "maximal subpart" one: a sequence that breaks off becomes one
+ * U+FFFD and the byte that broke it is read again, so "%E2%82x" gives U+FFFD then "x", and
+ * overlong forms, surrogates and code points past U+10FFFF are ill-formed. Raw header bytes are
+ * printable ASCII (baggage-octet), so only percent-encoded bytes can be ill-formed. */
+typedef struct decoder_s {
+  char *out;
+  size_t len, cap;
+  unsigned char pend[4];
+  int have, need;             /* bytes of the pending sequence held and needed in all */
+  unsigned char lower, upper; /* the range the next continuation byte must be in */
+} decoder_t;
+
+static int emit(decoder_t *d, const void *p, size_t n) {
+  if (d->cap - d->len < n)
+    return TT_ENOSPC;
+  memcpy(d->out + d->len, p, n);
+  d->len += n;
+  return 0;
+}
+
+static int emit_fffd(decoder_t *d) {
+  d->have = d->need = 0;
+  return emit(d, "\xEF\xBF\xBD", 3);
+}
+
+static int put_byte(decoder_t *d, unsigned char c) {
+  if (d->need != 0) {
+    if (c >= d->lower && c <= d->upper) {
+      d->pend[d->have++] = c;
+      d->lower = 0x80;
+      d->upper = 0xBF;
+      if (d->have < d->need)
+        return 0;
+      int rc = emit(d, d->pend, (size_t)d->need);
+      d->have = d->need = 0;
+      return rc;
+    }
+    int rc = emit_fffd(d); /* the sequence broke off: c starts afresh */
+    if (rc != 0)
+      return rc;
+  }
+  if (c < 0x80)
+    return emit(d, &c, 1);
+  d->lower = 0x80;
+  d->upper = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    d->need = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    d->need = 3;
+    if (c == 0xE0)
+      d->lower = 0xA0; /* overlong below */
+    if (c == 0xED)
+      d->upper = 0x9F; /* surrogates above */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    d->need = 4;
+    if (c == 0xF0)
+      d->lower = 0x90; /* overlong below */
+    if (c == 0xF4)
+      d->upper = 0x8F; /* past U+10FFFF above */
+  } else {
+    return emit_fffd(d); /* 80-C1, F5-FF never start a sequence */
+  }
+  d->pend[0] = c;
+  d->have = 1;
+  return 0;
+}
+
+static int finish(decoder_t *d) {
+  return d->need != 0 ? emit_fffd(d) : 0;
+}
+
 /* Parses one list-member; returns 0, TT_EPARSE (skip it) or TT_ENOSPC (stop). */
 static int parse_member(tt_baggage_t *b, const char *s, size_t n) {
   const char *semi = memchr(s, ';', n);
@@ -195,7 +268,7 @@ static int parse_member(tt_baggage_t *b, const char *s, size_t n) {
   if (!valid_token(k, kl))
     return TT_EPARSE;
   char dec[TT_BAGGAGE_MAX_BYTES];
-  size_t dl = 0;
+  decoder_t d = {.out = dec, .cap = sizeof dec};
   for (size_t i = 0; i < vl; i++) {
     unsigned char c = (unsigned char)v[i];
     if (!boctet(c))
@@ -207,10 +280,12 @@ static int parse_member(tt_baggage_t *b, const char *s, size_t n) {
       c = (unsigned char)(hi << 4 | lo);
       i += 2;
     }
-    if (dl == sizeof dec)
+    if (put_byte(&d, c) != 0)
       return TT_ENOSPC;
-    dec[dl++] = (char)c;
   }
+  if (finish(&d) != 0)
+    return TT_ENOSPC;
+  size_t dl = d.len;
   const char *m = NULL;
   size_t ml = 0;
   if (semi != NULL) {

@@ -20,6 +20,8 @@ _Alignas(64) _Atomic uint64_t tt__stat_export_failed;
 _Alignas(64) _Atomic uint64_t tt__stat_export_calls;
 _Alignas(64) _Atomic int tt__batch_needs_thread;
 _Atomic int tt__exporter_threads_alive;
+_Atomic int tt__queue_full_armed = 1;
+_Atomic uint64_t tt__drop_report_ns = 10000000000ull;
 
 struct tt__batch_s {
   pthread_mutex_t mu;
@@ -46,6 +48,8 @@ struct tt__batch_s {
   uint32_t npending, nruns, max_runs;
   /* Failed exports not yet reported, and when the last report went out (0: never). */
   uint64_t unreported_spans, unreported_batches, last_report_ns;
+  /* Queue-full drops: the total last reported and when the last check ran. */
+  uint64_t queue_full_seen, queue_full_check_ns;
 };
 
 /* Records of the batch from src's ring, whose positions up to end it covers. A run may hold no
@@ -110,6 +114,44 @@ static void report_failure(struct tt__batch_s *b, uint32_t n, const char *why) {
   b->last_report_ns = now;
 }
 
+void tt__queue_full_first(const tt__provider_t *p) {
+  if (atomic_exchange_explicit(&tt__queue_full_armed, 0, memory_order_relaxed))
+    TT_LOG(TT_LOG_WARN,
+           "a thread's span queue is full (OTEL_BSP_MAX_QUEUE_SIZE=%u spans a thread): spans are "
+           "being dropped (tt_stats_t.dropped_queue_full); a count follows at most every %llu s",
+           p->max_queue_size,
+           (unsigned long long)(atomic_load(&tt__drop_report_ns) / 1000000000ull));
+}
+
+static uint64_t queue_full_total(void) {
+  tt_stats_t st = {.size = sizeof st};
+  tt_stats_get(&st);
+  return st.dropped_queue_full;
+}
+
+/* Exporter thread: at most once per tt__drop_report_ns (and once more at shutdown), the spans
+ * dropped on full queues since the last report, in one line. An interval without drops re-arms
+ * the at-once warning, so the start of the next episode is told when it happens. */
+static void report_queue_full(struct tt__batch_s *b, int final) {
+  uint64_t now = tt__now_mono_ns();
+  uint64_t since = now - b->queue_full_check_ns;
+  if (!final && since < atomic_load_explicit(&tt__drop_report_ns, memory_order_relaxed))
+    return;
+  uint64_t total = queue_full_total(), n = total - b->queue_full_seen;
+  b->queue_full_check_ns = now;
+  if (n == 0) {
+    if (!final)
+      atomic_store_explicit(&tt__queue_full_armed, 1, memory_order_relaxed);
+    return;
+  }
+  b->queue_full_seen = total;
+  TT_LOG(TT_LOG_WARN,
+         "%llu spans dropped in the last %.1f s because a thread's span queue was full "
+         "(OTEL_BSP_MAX_QUEUE_SIZE=%u spans a thread); %llu in all",
+         (unsigned long long)n, (double)since / 1e9, b->p->max_queue_size,
+         (unsigned long long)total);
+}
+
 static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
   tt__provider_t *p = b->p;
   uint32_t n = b->npending;
@@ -123,7 +165,8 @@ static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {
     deadline = hard_deadline;
   uint64_t backoff = 100000000u; /* 100 ms, doubling: gives a struggling backend room */
   if (!p->has_exporter || p->exporter.export_spans == NULL) {
-    atomic_fetch_add(&tt__stat_export_failed, n);
+    if (!p->export_disabled) /* no exporter although one was asked for: a failure, warned at init */
+      atomic_fetch_add(&tt__stat_export_failed, n);
   } else {
     for (;;) {
       uint64_t retry_after = 0;
@@ -335,6 +378,7 @@ static void *batch_main(void *arg) {
     int all = now >= next || stopping || want != b->flush_done;
     uint32_t max_ring = 0;
     uint32_t found = drain(b, all, hard, &max_ring);
+    report_queue_full(b, stopping);
     if (all)
       next = tt__now_mono_ns() + (uint64_t)p->schedule_delay_ms * 1000000u;
     if (want != b->flush_done && p->has_exporter && p->exporter.force_flush != NULL)
@@ -391,6 +435,9 @@ int tt__batch_start(tt__provider_t *p) {
   if (b == NULL)
     return TT_ENOMEM;
   b->p = p;
+  b->queue_full_seen = queue_full_total(); /* counters run across providers */
+  b->queue_full_check_ns = tt__now_mono_ns();
+  atomic_store_explicit(&tt__queue_full_armed, 1, memory_order_relaxed); /* a new provider */
   b->views = tt__calloc(p->max_export_batch_size, sizeof *b->views);
   b->max_runs = p->max_export_batch_size + 64;
   b->runs = tt__calloc(b->max_runs, sizeof *b->runs);

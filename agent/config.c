@@ -79,8 +79,10 @@ static int choose_exporter(tt__provider_t *p, const tt_options_t *o) {
   const char *name = getenv("OTEL_TRACES_EXPORTER");
   if (name == NULL || *name == '\0')
     name = "otlp";
-  if (strcmp(name, "none") == 0)
+  if (strcmp(name, "none") == 0) {
+    p->export_disabled = 1; /* asked for: ended spans are not failures */
     return 0;
+  }
   if (strcmp(name, "console") == 0) {
     int rc = tt__exporter_console(&p->exporter);
     p->has_exporter = rc == 0;
@@ -146,7 +148,7 @@ int tt_init(const tt_options_t *o) {
   } else {
     tt__sampler_from_env(&p->sampler, &ratio);
   }
-  p->ratio_threshold = tt__threshold_from_ratio(ratio);
+  p->ratio_threshold = tt__threshold_from_ratio_prec(ratio, TT_TH_PRECISION_DEFAULT);
   p->max_queue_size = pick(o ? o->max_queue_size : 0, "OTEL_BSP_MAX_QUEUE_SIZE", 2048);
   p->schedule_delay_ms = pick(o ? o->schedule_delay_ms : 0, "OTEL_BSP_SCHEDULE_DELAY", 5000);
   p->max_export_batch_size =

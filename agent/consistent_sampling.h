@@ -1,13 +1,13 @@
 /* consistent_sampling.h: the OpenTelemetry consistent probability sampling rule, shared by
  * libtailtrace's head sampler (sampler.c) and tailtrace-collector's ratio policy
- * (collector/decide/sampling.c, policy.c). One definition, so the two programs cannot drift apart
- * again: until session 7 the library kept the complement of the set the collector kept at the same
- * ratio.
+ * (collector/decide/sampling.c, policy.c), so the two programs keep nested sets of traces.
  *
  * The randomness R of a trace is the explicit `rv` value in its tracestate's `ot` member when
- * there is one, else the trace id's last 7 bytes (random under W3C Trace Context Level 2). The
- * rejection threshold for a ratio is T = 2^56 - round(ratio * 2^56), and a trace is kept when
- * R >= T. Header-only and pure; any thread. */
+ * there is one, else the trace id's last 7 bytes (random under W3C Trace Context Level 2). A
+ * trace is kept when R >= T, T being the rejection threshold: tt__threshold_from_ratio gives
+ * 2^56 - round(ratio * 2^56) (the collector's), tt__threshold_from_ratio_prec the specification's
+ * rounding to a number of hex digits (the library's, which it writes as `ot=th:`). Header-only
+ * and pure; any thread. */
 #ifndef TT_CONSISTENT_SAMPLING_H
 #define TT_CONSISTENT_SAMPLING_H
 
@@ -30,6 +30,58 @@ static inline uint64_t tt__threshold_from_ratio(double ratio) {
     return 0;
   uint64_t keep = (uint64_t)llround(ratio * (double)TT_TH_MAX);
   return keep >= TT_TH_MAX ? 0 : TT_TH_MAX - keep;
+}
+
+/* The precision OpenTelemetry recommends SDKs use by default: 4 significant hex digits. */
+#define TT_TH_PRECISION_DEFAULT 4
+
+/* The rejection threshold for a keep probability at a precision of `precision` hex digits, by
+ * the specification's rule ("Converting floating-point probability to threshold value"): the
+ * precision grows by one digit for each power of 16 the probability is below 1 (so that small
+ * probabilities keep their significant digits; at most 12 digits), and the threshold is
+ * 1 - probability rounded half up to that many hex digits. At 4 digits 1/3 gives aaab, 0.1 e666,
+ * 0.01 fd70a, 0.001 ffbe77 (the specification's table). The threshold an SDK samples with is the
+ * one it writes into `ot=th`, so the weight a backend reads is exact. 0 keeps all, 2^56 nothing. */
+static inline uint64_t tt__threshold_from_ratio_prec(double ratio, int precision) {
+  if (!(ratio > 0.0))
+    return TT_TH_MAX;
+  if (ratio >= 1.0)
+    return 0;
+  int exp2;
+  (void)frexp(ratio, &exp2);
+  /* Python's exp // -4 for the exponent (<= 0 here): floor(-exp2 / 4). */
+  int d = precision + (-exp2) / 4;
+  if (d < 1)
+    d = 1;
+  if (d > 12)
+    d = 12;
+  /* 2 - ratio lies in [1, 2): its 52 fraction bits hold 1 - ratio exactly enough for 12 digits;
+   * adding half of the last digit and truncating rounds half up. */
+  double r = (2.0 - ratio) + ldexp(0.5, -4 * d);
+  uint64_t digits;
+  if (r >= 2.0)
+    digits = (UINT64_C(1) << (4 * d)) - 1; /* all f: the spec's guard */
+  else
+    digits = (uint64_t)ldexp(r - 1.0, 4 * d);
+  return digits << (56 - 4 * d);
+}
+
+/* Writes a threshold as the `th` value: 14 hex digits with the trailing zeros dropped ("0" for
+ * 0). out holds at least 15 bytes. A threshold of 2^56 (keep nothing) has no encoding and is
+ * written as the largest one. */
+static inline size_t tt__threshold_encode(uint64_t threshold, char *out) {
+  static const char hx[] = "0123456789abcdef";
+  if (threshold >= TT_TH_MAX)
+    threshold = TT_TH_MAX - 1;
+  size_t n = 14;
+  for (int i = 13; i >= 0; i--) {
+    out[i] = hx[threshold & 15];
+    threshold >>= 4;
+  }
+  while (n > 1 && out[n - 1] == '0')
+    n--;
+  out[n] = '\0';
+  return n;
 }
 
 /* The 56 random bits of a 16-byte trace id. */

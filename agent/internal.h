@@ -128,6 +128,7 @@ typedef struct tt__provider_s {
   const tt_scope_t *default_scope; /* the default tracer's, cached off the hot path */
   uintptr_t tag;                   /* 1..63, differs from the previous provider's */
   int has_exporter;
+  int export_disabled; /* OTEL_TRACES_EXPORTER=none: no exporter, and none is missed */
 } tt__provider_t;
 
 /* The live provider, or NULL. Spans remember the provider that started them; one ended after
@@ -354,9 +355,11 @@ void tt__thread_atfork_install(void);
 
 /* ---- sampler (sampler.c) ---- */
 /* parent_ts: the parent's tracestate ("" or NULL when none); its ot=rv value, if any, is the
- * ratio sampler's randomness (consistent_sampling.h). */
+ * ratio sampler's randomness (consistent_sampling.h). *ts is set to the tracestate the span
+ * carries: parent_ts, or ts_buf when the ratio samplers wrote or erased the ot member's th. */
 int tt__sample(const tt__provider_t *p, const tt_span_context_t *parent, int has_parent,
-               const uint8_t trace_id[16], const char *parent_ts);
+               const uint8_t trace_id[16], const char *parent_ts,
+               char ts_buf[TT_TRACESTATE_MAX_LEN + 1], const char **ts);
 int tt__sampler_from_env(tt_sampler_kind_t *kind, double *ratio);
 
 /* ---- resource (resource.c) ---- */
@@ -379,6 +382,13 @@ void tt__batch_atfork_prepare(tt__provider_t *p);
 void tt__batch_atfork_parent(tt__provider_t *p);
 void tt__batch_atfork_child(tt__provider_t *p);
 extern _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_export_calls;
+/* Queue-full drops are told as they start, at once, by the application thread that drops (one
+ * line, then disarmed), and counted by the exporter thread, which sums them at most once per
+ * tt__drop_report_ns (10 s; tests lower it) and re-arms the first warning after an interval
+ * without drops. */
+extern _Atomic int tt__queue_full_armed;
+extern _Atomic uint64_t tt__drop_report_ns;
+void tt__queue_full_first(const tt__provider_t *p);
 /* Non-zero when the exporter thread needs starting (after fork): checked on span end. */
 extern _Atomic int tt__batch_needs_thread;
 /* Exporter threads still running. The rings are single-consumer, so a new provider may only

@@ -53,7 +53,7 @@ void tt_set_log_handler(tt_log_fn fn, void *arg, tt_log_level_t level) {
 
 void tt__log(tt_log_level_t level, const char *fmt, ...) {
   static const char *const names[] = {"", "error", "warn", "info", "debug"};
-  char line[512];
+  char line[1024];
   int n = snprintf(line, sizeof line, "tailtrace %s: ", names[level <= 4 ? level : 0]);
   va_list ap;
   va_start(ap, fmt);

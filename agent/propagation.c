@@ -65,6 +65,10 @@ void tt_traceparent_format(const tt_span_context_t *ctx, char out[56]) {
 /* ---- tracestate ---- */
 
 #define TT__TS_MAX_MEMBERS 32
+#define TT__TS_MAX_KEY 256
+#define TT__TS_MAX_VALUE 256
+/* Members longer than this go first when the header must be cut to TT_TRACESTATE_MAX_LEN. */
+#define TT__TS_LONG_MEMBER 128
 
 static int lcalpha(char c) {
   return c >= 'a' && c <= 'z';
@@ -72,40 +76,26 @@ static int lcalpha(char c) {
 static int digit(char c) {
   return c >= '0' && c <= '9';
 }
-static int keychar(char c) {
-  return lcalpha(c) || digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
-}
 
-/* key = simple-key / multi-tenant-key (tenant@system) per W3C Trace Context Level 1/2. */
+/* key = ( lcalpha / DIGIT ) 0*255( keychar ), keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" /
+ * "@" (W3C Trace Context Level 2). Level 1 split a key at "@" into a tenant of at most 241 and a
+ * system of at most 14 characters and wanted a simple key to start with a letter; Level 2 dropped
+ * both rules, so "1foo", "foo@", "foo@@bar" and a 242-character tenant are keys, and a peer that
+ * sends them must not lose its whole tracestate here. */
 static int valid_key(const char *k, size_t n) {
-  const char *at = memchr(k, '@', n);
-  if (at == NULL) {
-    if (n < 1 || n > 256 || !lcalpha(k[0]))
+  if (n < 1 || n > TT__TS_MAX_KEY || !(lcalpha(k[0]) || digit(k[0])))
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    char c = k[i];
+    if (!(lcalpha(c) || digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@'))
       return 0;
-    for (size_t i = 1; i < n; i++)
-      if (!keychar(k[i]))
-        return 0;
-    return 1;
   }
-  size_t tn = (size_t)(at - k), sn = n - tn - 1;
-  if (tn < 1 || tn > 241 || sn < 1 || sn > 14)
-    return 0;
-  if (!lcalpha(k[0]) && !digit(k[0]))
-    return 0;
-  for (size_t i = 1; i < tn; i++)
-    if (!keychar(k[i]))
-      return 0;
-  if (!lcalpha(at[1]))
-    return 0;
-  for (size_t i = 1; i < sn; i++)
-    if (!keychar(at[1 + i]))
-      return 0;
   return 1;
 }
 
 /* value = 0*255(chr) nblk-chr; chr = %x20 / nblk-chr; nblk-chr excludes "," and "=". */
 static int valid_value(const char *v, size_t n) {
-  if (n < 1 || n > 256 || v[n - 1] == ' ')
+  if (n < 1 || n > TT__TS_MAX_VALUE || v[n - 1] == ' ')
     return 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)v[i];
@@ -121,11 +111,18 @@ typedef struct member_s {
   size_t keylen;
 } member_t;
 
+/* What is discarded, and why. The specification lets a receiver discard either the invalid
+ * entries or the whole header; the W3C test suite (test/test.py at strict level 2) wants the whole
+ * header gone for a malformed member ("foo=,bar=3", "@foo=1,bar=2", a 257-character key) and for
+ * more than 32 members, so that is what happens: a peer cannot tell which of its members a
+ * half-parsed header lost. A repeated key is not malformed: the specification lets a vendor drop
+ * duplicates it did not generate, and since a vendor moves the member it updates to the left, the
+ * left-most occurrence is the current one. So a later duplicate is dropped and the rest kept. */
 int tt_tracestate_parse(const char *s, size_t len, char *out, size_t cap) {
   if (s == NULL || out == NULL || cap == 0)
     return TT_EINVAL;
   member_t m[TT__TS_MAX_MEMBERS];
-  int nm = 0;
+  int nm = 0, seen = 0;
   size_t i = 0;
   while (i <= len) {
     size_t j = i;
@@ -141,19 +138,22 @@ int tt_tracestate_parse(const char *s, size_t len, char *out, size_t cap) {
       size_t kl = (size_t)(eq - e);
       if (!valid_key(e, kl) || !valid_value(eq + 1, el - kl - 1))
         return TT_EPARSE;
-      if (nm == TT__TS_MAX_MEMBERS)
+      if (++seen > TT__TS_MAX_MEMBERS)
         return TT_EPARSE;
-      for (int k = 0; k < nm; k++)
-        if (m[k].keylen == kl && memcmp(m[k].p, e, kl) == 0)
-          return TT_EPARSE; /* duplicate keys invalidate the whole header */
-      m[nm].p = e;
-      m[nm].len = el;
-      m[nm].keylen = kl;
-      nm++;
+      int dup = 0;
+      for (int k = 0; k < nm && !dup; k++)
+        dup = m[k].keylen == kl && memcmp(m[k].p, e, kl) == 0;
+      if (!dup) {
+        m[nm].p = e;
+        m[nm].len = el;
+        m[nm].keylen = kl;
+        nm++;
+      }
     }
     i = j + 1;
   }
-  /* Over 512 characters: drop members longer than 128 first, then from the end. */
+  /* Over TT_TRACESTATE_MAX_LEN (512) characters, counting the commas: whole members go, those
+   * longer than 128 characters first (from the right), then members from the right. */
   size_t total = 0;
   for (int k = 0; k < nm; k++)
     total += m[k].len + (k > 0);
@@ -161,7 +161,7 @@ int tt_tracestate_parse(const char *s, size_t len, char *out, size_t cap) {
   for (int k = 0; k < nm; k++)
     keep[k] = 1;
   for (int k = nm - 1; k >= 0 && total > TT_TRACESTATE_MAX_LEN; k--) {
-    if (m[k].len > 128) {
+    if (m[k].len > TT__TS_LONG_MEMBER) {
       keep[k] = 0;
       total -= m[k].len + 1;
     }

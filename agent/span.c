@@ -404,7 +404,8 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
   r->provider = p;
   if (!r->clean)
     reset_extras(r);
-  int sampled = tt__sample(p, parent, parent != NULL, d->trace_id, parent_ts);
+  char ts_buf[TT_TRACESTATE_MAX_LEN + 1];
+  int sampled = tt__sample(p, parent, parent != NULL, d->trace_id, parent_ts, ts_buf, &parent_ts);
   if (!sampled) {
     /* A non-recording span keeps only what propagation needs: ids, flags and tracestate. */
     r->recording = 0;
@@ -445,6 +446,15 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
       add_link(r, &o->links[i]);
   }
   return r;
+}
+
+/* A span turned away because its thread's queue is full. The first one since the exporter thread
+ * last found an interval without drops is told at once (one log line from this thread); the rest
+ * only cost the count, which the exporter thread reports. */
+static inline void count_queue_full(tt__tstate_t *t, const tt__provider_t *p) {
+  tt__count(&t->c_queue_full, 1);
+  if (__builtin_expect(atomic_load_explicit(&tt__queue_full_armed, memory_order_relaxed), 0))
+    tt__queue_full_first(p);
 }
 
 /* Whether ring position h's copy slot is free: the exporter is done with the position that used
@@ -527,7 +537,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   if (h - t->tail_cache >= limit) {
     t->tail_cache = atomic_load_explicit(&t->tail, memory_order_acquire);
     if (h - t->tail_cache >= limit) {
-      tt__count(&t->c_queue_full, 1);
+      count_queue_full(t, p);
       tt__record_release_chain(t, s);
       return;
     }
@@ -535,7 +545,7 @@ void tt_span_end_at(tt_span_t *s, uint64_t end_ns) {
   /* The slot may still hold an exported record this thread has not taken back (it ends spans
    * others start, or the exporter has not reclaimed yet): take some back first. */
   if (__builtin_expect(h - t->taken_cache > t->ring_mask, 0) && tt__ring_make_room(t) != 0) {
-    tt__count(&t->c_queue_full, 1);
+    count_queue_full(t, p);
     tt__record_release_chain(t, s);
     return;
   }

@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "otlp_retry.h"
@@ -31,6 +33,10 @@ struct tt__otlp_exporter_s {
   tt__otlp_encoder_t encoder; /* exporter thread only */
   uint64_t rng;               /* exporter thread only */
   int partial_logged;
+  /* Failed batches not yet reported, and when the last report went out (0: never); exporter
+   * thread only. */
+  uint64_t unreported_batches, unreported_spans;
+  int64_t last_fail_report_ns;
   stats_t stats;
   /* Cancellation: `cancelled` under mu, signalled through cond to the backoff wait. */
   pthread_mutex_t mu;
@@ -54,6 +60,12 @@ static int sleep_until(void *ud, int64_t until_ns) {
   return c;
 }
 
+static const char *protocol_name(int protocol) {
+  return protocol == TT_OTLP_PROTOCOL_GRPC        ? "grpc"
+         : protocol == TT_OTLP_PROTOCOL_HTTP_JSON ? "http/json"
+                                                  : "http/protobuf";
+}
+
 int tt__otlp_exporter_new(const tt_otlp_options_t *opts, tt__otlp_exporter_t **out) {
   *out = NULL;
   tt__otlp_exporter_t *e = tt__calloc(1, sizeof *e);
@@ -67,10 +79,7 @@ int tt__otlp_exporter_new(const tt_otlp_options_t *opts, tt__otlp_exporter_t **o
   rc = e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC ? tt__transport_grpc_new(&e->cfg, &e->transport)
                                                 : tt__transport_http_new(&e->cfg, &e->transport);
   if (rc) {
-    tt__otlp_log("cannot create the %s transport for \"%s\" (%d)",
-                 e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC        ? "grpc"
-                 : e->cfg.protocol == TT_OTLP_PROTOCOL_HTTP_JSON ? "http/json"
-                                                                 : "http/protobuf",
+    tt__otlp_log("cannot create the %s transport for \"%s\" (%d)", protocol_name(e->cfg.protocol),
                  e->cfg.endpoint, rc);
     tt__otlp_config_free(&e->cfg);
     tt__free(e);
@@ -115,6 +124,72 @@ static tt__otlp_outcome_t count_failure(tt__otlp_exporter_t *e, size_t n, tt__ot
       break;
   }
   return rc;
+}
+
+static int contains_nocase(const char *s, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *s != '\0'; s++)
+    if (strncasecmp(s, needle, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* A hint for the two misconfigurations whose symptom names neither cause: an OTLP/HTTP URL
+ * without the signal path (the per-signal endpoint and the endpoint option are used as the whole
+ * URL, while the generic one gets /v1/traces appended), and gRPC without a scheme, which means
+ * TLS, against a plaintext port. */
+static const char *failure_hint(const tt__otlp_config_t *cfg, const tt__export_result_t *res) {
+  const char *ep = cfg->endpoint;
+  if (cfg->protocol != TT_OTLP_PROTOCOL_GRPC && res->code == 404) {
+    const char *path = strstr(ep, "://");
+    path = path != NULL ? strchr(path + 3, '/') : NULL;
+    size_t pl = path != NULL ? strlen(path) : 0;
+    if (pl < 10 || strcmp(path + pl - 10, "/v1/traces") != 0)
+      return "; hint: the URL is used as given (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and the "
+             "endpoint option are full URLs), and OTLP/HTTP receivers take traces at /v1/traces";
+  }
+  if (cfg->protocol == TT_OTLP_PROTOCOL_GRPC && !cfg->insecure &&
+      strncasecmp(ep, "http://", 7) != 0 && strncasecmp(ep, "https://", 8) != 0 &&
+      (contains_nocase(res->message, "ssl") || contains_nocase(res->message, "tls") ||
+       contains_nocase(res->message, "handshake")))
+    return "; hint: without a scheme the gRPC endpoint uses TLS; for a plaintext port write "
+           "http://host:port (or set OTEL_EXPORTER_OTLP_INSECURE=true)";
+  return "";
+}
+
+/* Warnings are on by default, and a backend that is down fails every batch: the first failure is
+ * reported at once with its cause, later ones at most every 10 s, with the count since the last
+ * report. Each report names the endpoint and the protocol, the one thing a reader of the log
+ * needs to find the misconfiguration. */
+#define TT__OTLP_FAIL_REPORT_NS 10000000000LL
+static void report_failure(tt__otlp_exporter_t *e, size_t n, const tt__export_result_t *res,
+                           unsigned retries) {
+  e->unreported_batches++;
+  e->unreported_spans += n;
+  int64_t now = tt__otlp_now_ns();
+  if (e->last_fail_report_ns != 0 && now - e->last_fail_report_ns < TT__OTLP_FAIL_REPORT_NS)
+    return;
+  char status[96];
+  int sl;
+  if (res->code == 0)
+    sl = snprintf(status, sizeof status, "no answer");
+  else if (e->cfg.protocol == TT_OTLP_PROTOCOL_GRPC)
+    sl = snprintf(status, sizeof status, "gRPC status %d", res->code);
+  else
+    sl = snprintf(status, sizeof status, "HTTP %d", res->code);
+  if (res->outcome == TT__EXPORT_RETRYABLE)
+    snprintf(status + sl, sizeof status - (size_t)sl, ", gave up after %u retries at the deadline",
+             retries);
+  /* The server's or transport's message goes last: it is the longest part, and a line longer
+   * than the logger's buffer loses its end. */
+  tt__otlp_log("export to %s (%s) failed, %llu spans in %llu batches dropped%s (%s)%s: %s",
+               e->cfg.endpoint, protocol_name(e->cfg.protocol),
+               (unsigned long long)e->unreported_spans, (unsigned long long)e->unreported_batches,
+               e->last_fail_report_ns != 0 ? " since the last report" : "", status,
+               failure_hint(&e->cfg, res), res->message[0] != '\0' ? res->message : "no message");
+  e->unreported_batches = 0;
+  e->unreported_spans = 0;
+  e->last_fail_report_ns = now;
 }
 
 tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
@@ -183,7 +258,7 @@ tt__otlp_outcome_t tt__otlp_exporter_export(tt__otlp_exporter_t *e,
       rc = TT__OTLP_FAIL_CANCELLED;
       break;
   }
-  tt__otlp_log("dropping a batch of %zu spans (status %d): %s", n, res.code, res.message);
+  report_failure(e, n, &res, retries);
   return count_failure(e, n, rc);
 }
 

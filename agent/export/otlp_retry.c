@@ -43,12 +43,8 @@ void tt__otlp_send_with_retry(tt__transport_t *t, const tt__retry_policy_t *p, c
     int64_t delay_ms =
         res->retry_after_ms >= 0 ? res->retry_after_ms : tt__retry_backoff_ms(p, *retries, rng);
     int64_t wake = tt__otlp_now_ns() + delay_ms * 1000000LL;
-    if (wake >= deadline_ns) {
-      tt__otlp_log("giving up after %u retries: next attempt in %lld ms is past the export "
-                   "deadline (last: %s)",
-                   *retries, (long long)delay_ms, res->message);
-      return;
-    }
+    if (wake >= deadline_ns)
+      return; /* the caller reports it, once per interval, with the endpoint */
     if (sleep_fn(sleep_ud, wake)) {
       res->outcome = TT__EXPORT_ABORTED;
       snprintf(res->message, sizeof res->message, "exporter shut down while waiting to retry");

@@ -19,6 +19,91 @@ static void baggage_should_parse_and_percent_decode(void **state) {
   assert_int_equal(b.count, 3);
 }
 
+static const char *value_of(const char *header, const char *key, size_t *len) {
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  assert_int_equal(tt_baggage_parse(&b, header, strlen(header)), 0);
+  return tt_baggage_get(&b, key, len);
+}
+
+#define assert_value(header, key, expected)                                                        \
+  do {                                                                                             \
+    size_t len_;                                                                                   \
+    const char *v_ = value_of((header), (key), &len_);                                             \
+    assert_non_null(v_);                                                                           \
+    assert_int_equal(len_, sizeof(expected) - 1);                                                  \
+    assert_memory_equal(v_, (expected), sizeof(expected) - 1);                                     \
+  } while (0)
+
+/* W3C Baggage: "percent-encoded octet sequences that do not match the UTF-8 encoding scheme MUST
+ * be replaced with the replacement code point (U+FFFD)". One U+FFFD per maximal ill-formed
+ * subpart (Unicode's and WHATWG's rule), the byte that broke a sequence read again. */
+#define FFFD "\xEF\xBF\xBD"
+static void baggage_should_replace_percent_encoded_bytes_that_are_not_utf8(void **state) {
+  (void)state;
+  assert_value("k=a%FFb", "k", "a" FFFD "b");
+  assert_value("k=%C3%A9t%C3%A9", "k", "\xC3\xA9t\xC3\xA9"); /* valid UTF-8 stays */
+  assert_value("k=%F0%9F%98%80", "k", "\xF0\x9F\x98\x80");
+  assert_value("k=%C3", "k", FFFD);                         /* cut off at the end */
+  assert_value("k=%E2%82x", "k", FFFD "x");                 /* cut off: one U+FFFD, then x */
+  assert_value("k=%E2%82%C3%A9", "k", FFFD "\xC3\xA9");     /* the breaking byte starts anew */
+  assert_value("k=%C0%AF", "k", FFFD FFFD);                 /* overlong */
+  assert_value("k=%E0%80%AF", "k", FFFD FFFD FFFD);         /* overlong three-byte form */
+  assert_value("k=%ED%A0%80", "k", FFFD FFFD FFFD);         /* a surrogate */
+  assert_value("k=%F4%90%80%80", "k", FFFD FFFD FFFD FFFD); /* past U+10FFFF */
+  assert_value("k=%80", "k", FFFD);                         /* a lone continuation byte */
+  assert_value("k=%F5x", "k", FFFD "x");
+  /* The replaced value travels on as valid UTF-8, percent-encoded. */
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  assert_int_equal(tt_baggage_parse(&b, "k=a%FFb", 7), 0);
+  char out[64];
+  assert_true(tt_baggage_format(&b, out, sizeof out) > 0);
+  assert_string_equal(out, "k=a%EF%BF%BDb");
+}
+
+/* The W3C grammar case by case: OWS around keys, values and properties; "=" inside a value;
+ * empty values; properties with and without values; a stray "%" makes the member invalid. */
+static void baggage_should_follow_the_w3c_grammar(void **state) {
+  (void)state;
+  assert_value(" \tk \t= \tv \t", "k", "v");
+  assert_value("k=a=b==", "k", "a=b==");
+  assert_value("k=", "k", "");
+  assert_value("k=v ; p1 ; p2 = x ;p3=", "k", "v");
+  assert_value("k=%2525", "k", "%25");
+  assert_value("k=a+b", "k", "a+b"); /* "+" is not a space: RFC 3986 percent-decoding */
+  static tt_baggage_t b;
+  tt_baggage_init(&b);
+  const char *h = "a=1%,b=%4,c=%G0,d=\xC3\xA9,e=x y,f=2";
+  assert_int_equal(tt_baggage_parse(&b, h, strlen(h)), 5);
+  assert_int_equal(b.count, 1);
+  assert_non_null(tt_baggage_get(&b, "f", NULL));
+}
+
+/* The specification's limits are minimums: 64 members and 8192 bytes must be propagated. */
+static void baggage_should_keep_64_members_within_8192_bytes(void **state) {
+  (void)state;
+  static tt_baggage_t b;
+  static char h[8300];
+  tt_baggage_init(&b);
+  size_t o = 0;
+  for (int i = 0; i < 64; i++) {
+    char v[120];
+    memset(v, 'a' + i % 26, 115);
+    v[115] = '\0';
+    o += (size_t)snprintf(h + o, sizeof h - o, "%sk%02d=%s", i ? "," : "", i, v);
+  }
+  assert_true(o <= 8192);
+  assert_int_equal(tt_baggage_parse(&b, h, o), 0);
+  assert_int_equal(b.count, 64);
+  static char out[8300];
+  test_carrier_t *c = calloc(1, sizeof *c);
+  assert_int_equal(tt_inject(NULL, &b, test_carrier_set, c), 0);
+  assert_string_equal(test_carrier_get(c, "baggage"), h);
+  free(c);
+  assert_int_equal(tt_baggage_format(&b, out, sizeof out), (int)o);
+}
+
 static void baggage_should_skip_invalid_members_only(void **state) {
   (void)state;
   static tt_baggage_t b;
@@ -168,6 +253,9 @@ static void baggage_parse_should_skip_members_whose_properties_are_malformed(voi
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(baggage_should_parse_and_percent_decode),
+      cmocka_unit_test(baggage_should_replace_percent_encoded_bytes_that_are_not_utf8),
+      cmocka_unit_test(baggage_should_follow_the_w3c_grammar),
+      cmocka_unit_test(baggage_should_keep_64_members_within_8192_bytes),
       cmocka_unit_test(baggage_should_skip_invalid_members_only),
       cmocka_unit_test(baggage_should_replace_existing_key),
       cmocka_unit_test(baggage_should_reject_invalid_key_on_set),

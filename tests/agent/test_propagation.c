@@ -28,7 +28,7 @@ static void bad_tracestate_should_not_invalidate_traceparent(void **state) {
   static tt_remote_context_t rc;
   test_carrier_t *c = carrier();
   test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-  test_carrier_set(c, "tracestate", "a=1,a=2");
+  test_carrier_set(c, "tracestate", "a=1,Bad=2");
   assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
   assert_true(tt_span_context_is_valid(&rc.span_context));
   assert_string_equal(rc.tracestate, "");
@@ -74,6 +74,63 @@ static void inject_should_write_what_extract_reads(void **state) {
   assert_string_equal(test_carrier_get(d, "baggage"), "tenant=a%20b");
   tt_span_end(s);
   free(c);
+  free(d);
+  test_finish(m);
+}
+
+/* A repeated key loses only its later occurrences; the other members travel on. */
+static void extract_should_keep_tracestate_members_beside_a_duplicate_key(void **state) {
+  (void)state;
+  static tt_remote_context_t rc;
+  test_carrier_t *c = carrier();
+  test_carrier_set(c, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  test_carrier_set(c, "tracestate", "a=1,foo=1,b=2,foo=2,1x@@y=3");
+  assert_int_equal(tt_extract(test_carrier_get, c, &rc), 0);
+  assert_string_equal(rc.tracestate, "a=1,foo=1,b=2,1x@@y=3");
+  free(c);
+}
+
+static const char *child_flags(const char *traceparent, char flags[3]) {
+  static tt_remote_context_t in;
+  test_carrier_t *c = carrier(), *d = carrier();
+  test_carrier_set(c, "traceparent", traceparent);
+  assert_int_equal(tt_extract(test_carrier_get, c, &in), 0);
+  tt_span_options_t o = {.size = sizeof o, .parent_mode = TT_PARENT_REMOTE, .remote = &in};
+  tt_span_t *s = tt_span_start(NULL, "child", &o);
+  assert_int_equal(tt_inject(s, NULL, test_carrier_set, d), 0);
+  const char *tp = test_carrier_get(d, "traceparent");
+  assert_non_null(tp);
+  assert_memory_equal(tp + 3, traceparent + 3, 32); /* same trace id */
+  memcpy(flags, tp + 53, 3);
+  tt_span_end(s);
+  free(c);
+  free(d);
+  return flags;
+}
+
+/* W3C Level 2: a trace continued with the same trace id keeps the incoming random flag, set or
+ * unset; flags this version does not define go out as zero; a trace the library starts has
+ * random ids and says so. */
+static void random_flag_should_be_propagated_as_received_and_set_on_new_traces(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = test_init(TT_SAMPLER_PARENTBASED_ALWAYS_ON, 0, 0, 0);
+  char f[3];
+  assert_string_equal(child_flags("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", f),
+                      "03");
+  assert_string_equal(child_flags("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", f),
+                      "01");
+  assert_string_equal(child_flags("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02", f),
+                      "02");
+  assert_string_equal(child_flags("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", f),
+                      "03");
+  assert_string_equal(child_flags("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fc", f),
+                      "00");
+  tt_span_options_t o = {.size = sizeof o, .parent_mode = TT_PARENT_NONE};
+  tt_span_t *root = tt_span_start(NULL, "root", &o);
+  test_carrier_t *d = carrier();
+  tt_inject(root, NULL, test_carrier_set, d);
+  assert_string_equal(test_carrier_get(d, "traceparent") + 53, "03");
+  tt_span_end(root);
   free(d);
   test_finish(m);
 }
@@ -194,6 +251,8 @@ int main(void) {
       cmocka_unit_test(bad_tracestate_should_not_invalidate_traceparent),
       cmocka_unit_test(invalid_traceparent_should_be_ignored_but_baggage_kept),
       cmocka_unit_test(inject_should_write_what_extract_reads),
+      cmocka_unit_test(extract_should_keep_tracestate_members_beside_a_duplicate_key),
+      cmocka_unit_test(random_flag_should_be_propagated_as_received_and_set_on_new_traces),
       cmocka_unit_test(otel_propagators_should_select_what_is_injected),
       cmocka_unit_test(inject_of_null_span_should_write_only_baggage),
       cmocka_unit_test(inject_should_keep_the_baggage_header_within_8192_encoded_bytes),

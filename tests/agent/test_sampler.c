@@ -1,6 +1,8 @@
 /* Head samplers: built-in kinds from options and from OTEL_TRACES_SAMPLER(_ARG). */
 #include "tt_test_util.h"
 
+#include "consistent_sampling.h"
+
 static tt_remote_context_t g_rc;
 
 static const tt_remote_context_t *remote(const char *tp) {
@@ -103,10 +105,11 @@ static void traceidratio_should_keep_ids_at_or_above_the_spec_threshold(void **s
   tt_span_end(lo);
   tt_span_end(hi);
   test_finish(m);
-  /* At 0.1 the threshold is 2^56 - round(0.1 * 2^56) = 0xe6666666666666. */
+  /* At 0.1 the threshold is 1 - 0.1 at the specification's default precision of 4 hex digits,
+   * 0xe666 followed by zeros: the threshold the sampler writes as th:e666. */
   m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.1);
-  below = child_of(remote("00-4bf92f3577b34da6a3e6666666666665-00f067aa0ba902b7-01"));
-  at = child_of(remote("00-4bf92f3577b34da6a3e6666666666666-00f067aa0ba902b7-00"));
+  below = child_of(remote("00-4bf92f3577b34da6a3e665ffffffffff-00f067aa0ba902b7-01"));
+  at = child_of(remote("00-4bf92f3577b34da6a3e6660000000000-00f067aa0ba902b7-00"));
   assert_false(tt_span_is_recording(below));
   assert_true(tt_span_is_recording(at));
   tt_span_end(below);
@@ -157,6 +160,187 @@ static void traceidratio_should_use_the_parents_rv_over_the_trace_id(void **stat
   tt_span_end(bad_rv);
   tt_span_end(short_rv);
   test_finish(m);
+}
+
+static char g_th[16];
+static const char *th_of(double ratio, int precision) {
+  tt__threshold_encode(tt__threshold_from_ratio_prec(ratio, precision), g_th);
+  return g_th;
+}
+
+/* The specification's table ("Converting floating-point probability to threshold value"), all
+ * three precisions, and its worked 1% example at 5 digits (fd70a4). */
+static void threshold_should_match_the_specifications_table(void **state) {
+  (void)state;
+  static const struct {
+    double p;
+    const char *th[3]; /* precision 3, 4, 5 */
+  } t[] = {
+      {1, {"0", "0", "0"}},
+      {0.5, {"8", "8", "8"}},
+      {1.0 / 3, {"aab", "aaab", "aaaab"}},
+      {0.25, {"c", "c", "c"}},
+      {0.2, {"ccd", "cccd", "ccccd"}},
+      {0.125, {"e", "e", "e"}},
+      {0.1, {"e66", "e666", "e6666"}},
+      {0.0625, {"f", "f", "f"}},
+      {0.01, {"fd71", "fd70a", "fd70a4"}},
+      {0.001, {"ffbe7", "ffbe77", "ffbe76d"}},
+      {0.0001, {"fff972", "fff9724", "fff97247"}},
+      {0.00001, {"ffff584", "ffff583a", "ffff583a5"}},
+      {0.000001, {"ffffef4", "ffffef39", "ffffef391"}},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    for (int k = 0; k < 3; k++)
+      assert_string_equal(th_of(t[i].p, 3 + k), t[i].th[k]);
+  assert_int_equal(tt__threshold_from_ratio_prec(0, 4), TT_TH_MAX); /* never */
+  assert_int_equal(tt__threshold_from_ratio_prec(0.1, 4), 0xe6660000000000ull);
+}
+
+/* What a span's tracestate carries, as tt_inject sends it ("" when none). */
+static char g_ts[TT_TRACESTATE_MAX_LEN + 1];
+static const char *ts_of(const tt_span_t *s) {
+  test_carrier_t *c = calloc(1, sizeof *c);
+  tt_inject(s, NULL, test_carrier_set, c);
+  const char *v = test_carrier_get(c, "tracestate");
+  snprintf(g_ts, sizeof g_ts, "%s", v != NULL ? v : "");
+  free(c);
+  return g_ts;
+}
+
+/* The consistent probability sampler writes its threshold into the OpenTelemetry tracestate
+ * member (ot=th:T) of every span it keeps, so a collector or backend knows each span's weight
+ * (1 / probability). A trace the sampler starts gets "ot=th:<T>" alone; the exported span carries
+ * it too. */
+static void ratio_samplers_should_write_their_threshold_into_tracestate(void **state) {
+  (void)state;
+  static const struct {
+    double ratio;
+    const char *ts;
+  } t[] = {{1.0, "ot=th:0"},        {0.5, "ot=th:8"},    {0.25, "ot=th:c"},
+           {1.0 / 3, "ot=th:aaab"}, {0.1, "ot=th:e666"}, {0.01, "ot=th:fd70a"}};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    for (int kind = 0; kind < 2; kind++) {
+      tt_memory_exporter_t *m = init_ratio(
+          kind ? TT_SAMPLER_PARENTBASED_TRACEIDRATIO : TT_SAMPLER_TRACEIDRATIO, t[i].ratio);
+      tt_span_t *s = NULL;
+      for (int n = 0; n < 100000 && s == NULL; n++) { /* the first root the ratio keeps */
+        s = root();
+        if (!tt_span_is_recording(s)) {
+          assert_string_equal(ts_of(s), ""); /* a dropped root carries no threshold */
+          tt_span_end(s);
+          s = NULL;
+        }
+      }
+      assert_non_null(s);
+      assert_string_equal(ts_of(s), t[i].ts);
+      /* A local child inherits it. */
+      tt_span_t *prev = tt_make_current(s);
+      tt_span_t *child = tt_span_start(NULL, "child", NULL);
+      assert_string_equal(ts_of(child), t[i].ts);
+      tt_span_end(child);
+      tt_restore_current(prev);
+      tt_span_end(s);
+      assert_int_equal(tt_flush(test_deadline_ms(10000)), 0);
+      const tt_span_data_t *d = tt_memory_exporter_find(m, "root");
+      assert_non_null(d);
+      assert_string_equal(d->tracestate, t[i].ts);
+      test_finish(m);
+    }
+  }
+}
+
+/* A remote parent's tracestate: the ot member, modified, moves to the front with th set or
+ * replaced; its rv and other sub-keys and the other members travel unchanged, in order. A span
+ * the sampler drops loses th (its probability is not known downstream) and keeps the rest. */
+static void ratio_sampler_should_set_th_beside_the_parents_members_and_rv(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.25);
+  const char *id_hi = "00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-03";
+  const char *id_lo = "00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-03";
+  tt_span_t *a = child_of(remote_ts(id_hi, "vendor=x,ot=th:8;foo:bar,b@c=2"));
+  assert_true(tt_span_is_recording(a));
+  assert_string_equal(ts_of(a), "ot=th:c;foo:bar,vendor=x,b@c=2");
+  tt_span_t *b = child_of(remote_ts(id_lo, "vendor=x,ot=rv:c0000000000000"));
+  assert_true(tt_span_is_recording(b)); /* rv = th: kept, rv travels unchanged */
+  assert_string_equal(ts_of(b), "ot=th:c;rv:c0000000000000,vendor=x");
+  tt_span_t *c = child_of(remote_ts(id_lo, "vendor=x,ot=th:0;rv:bfffffffffffff"));
+  assert_false(tt_span_is_recording(c));
+  assert_string_equal(ts_of(c), "ot=rv:bfffffffffffff,vendor=x");
+  tt_span_t *d = child_of(remote_ts(id_lo, "ot=th:0"));
+  assert_false(tt_span_is_recording(d));
+  assert_string_equal(ts_of(d), "");
+  tt_span_end(a);
+  tt_span_end(b);
+  tt_span_end(c);
+  tt_span_end(d);
+  test_finish(m);
+}
+
+/* Parent-based: the parent's decision and threshold are the span's; a threshold the parent's own
+ * randomness contradicts (sampled although R < th) is erased, and so is one on a span that is not
+ * sampled. */
+static void parentbased_ratio_should_keep_a_consistent_parent_threshold_only(void **state) {
+  (void)state;
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_PARENTBASED_TRACEIDRATIO, 0.5);
+  const char *hi = "00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-03";
+  const char *lo = "00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-03";
+  const char *lo_unsampled = "00-4bf92f3577b34da6a300000000000001-00f067aa0ba902b7-02";
+  tt_span_t *a = child_of(remote_ts(hi, "x=1,ot=th:f;rv:ffffffffffffff"));
+  assert_true(tt_span_is_recording(a));
+  assert_string_equal(ts_of(a), "x=1,ot=th:f;rv:ffffffffffffff"); /* untouched */
+  tt_span_t *b = child_of(remote_ts(lo, "x=1,ot=th:f"));
+  assert_true(tt_span_is_recording(b)); /* the parent's flag decides */
+  assert_string_equal(ts_of(b), "x=1"); /* but R < th: the threshold is not believed */
+  tt_span_t *c = child_of(remote_ts(lo_unsampled, "ot=th:0;rv:01234567890abc,x=1"));
+  assert_false(tt_span_is_recording(c));
+  assert_string_equal(ts_of(c), "ot=rv:01234567890abc,x=1");
+  tt_span_t *d = child_of(remote_ts(lo, "x=1"));
+  assert_true(tt_span_is_recording(d));
+  assert_string_equal(ts_of(d), "x=1"); /* no threshold came, none is made up */
+  tt_span_end(a);
+  tt_span_end(b);
+  tt_span_end(c);
+  tt_span_end(d);
+  test_finish(m);
+  /* The other parent-based modes pass a tracestate on as it came. */
+  m = init_ratio(TT_SAMPLER_PARENTBASED_ALWAYS_ON, 0);
+  b = child_of(remote_ts(lo, "x=1,ot=th:f"));
+  assert_string_equal(ts_of(b), "x=1,ot=th:f");
+  tt_span_end(b);
+  test_finish(m);
+}
+
+static int g_random_warnings;
+static void count_random_warning(tt_log_level_t level, const char *line, void *arg) {
+  (void)level;
+  (void)arg;
+  if (strstr(line, "random trace flag") != NULL)
+    g_random_warnings++;
+}
+
+/* The specification asks for a warning when a ratio decision relies on trace id randomness the
+ * parent did not confirm with the W3C random flag (and gave no rv): once per process. */
+static void
+ratio_sampler_should_warn_once_when_the_parent_does_not_confirm_randomness(void **state) {
+  (void)state;
+  tt_set_log_handler(count_random_warning, NULL, TT_LOG_WARN);
+  tt_memory_exporter_t *m = init_ratio(TT_SAMPLER_TRACEIDRATIO, 0.5);
+  tt_span_t *a = child_of(remote("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-03"));
+  tt_span_t *b = child_of(
+      remote_ts("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-01", "ot=rv:ffffffffffffff"));
+  tt_span_t *r = root();
+  assert_int_equal(g_random_warnings, 0);
+  tt_span_t *c = child_of(remote("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-01"));
+  tt_span_t *d = child_of(remote("00-4bf92f3577b34da6a3ffffffffffffff-00f067aa0ba902b7-00"));
+  assert_int_equal(g_random_warnings, 1);
+  tt_span_end(a);
+  tt_span_end(b);
+  tt_span_end(r);
+  tt_span_end(c);
+  tt_span_end(d);
+  test_finish(m);
+  tt_set_log_handler(NULL, NULL, TT_LOG_WARN);
 }
 
 static void ratio_zero_and_one_should_be_never_and_always(void **state) {
@@ -227,10 +411,16 @@ static void default_sampler_should_be_parentbased_always_on(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      /* First: the warning is given once per process, and later tests would use it up. */
+      cmocka_unit_test(ratio_sampler_should_warn_once_when_the_parent_does_not_confirm_randomness),
       cmocka_unit_test(always_off_should_return_non_recording_spans_that_still_propagate),
       cmocka_unit_test(parentbased_should_follow_the_remote_parent_flag),
       cmocka_unit_test(traceidratio_should_use_the_parents_rv_over_the_trace_id),
       cmocka_unit_test(traceidratio_should_keep_ids_at_or_above_the_spec_threshold),
+      cmocka_unit_test(threshold_should_match_the_specifications_table),
+      cmocka_unit_test(ratio_samplers_should_write_their_threshold_into_tracestate),
+      cmocka_unit_test(ratio_sampler_should_set_th_beside_the_parents_members_and_rv),
+      cmocka_unit_test(parentbased_ratio_should_keep_a_consistent_parent_threshold_only),
       cmocka_unit_test(ratio_zero_and_one_should_be_never_and_always),
       cmocka_unit_test(sampler_should_come_from_the_environment),
       cmocka_unit_test(default_sampler_should_be_parentbased_always_on),
