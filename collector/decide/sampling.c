@@ -46,21 +46,8 @@ int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id) {
 }
 
 void tt__threshold_format(uint64_t threshold, char *out) {
-  if (threshold == 0) {
-    strcpy(out, "0");
-    return;
-  }
-  if (threshold >= TT_TH_MAX)
-    threshold = TT_TH_MAX - 1; /* th cannot express "never"; callers never export those */
-  /* 14 hex digits, most significant first (what "%014llx" writes; no printf a kept span). */
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 13; i >= 0; i--, threshold >>= 4)
-    out[i] = hex[threshold & 15];
-  out[14] = '\0';
-  size_t n = 14;
-  while (n > 1 && out[n - 1] == '0')
-    n--;
-  out[n] = '\0';
+  /* The library's encoder (consistent_sampling.h): one definition of th's hex form. */
+  (void)tt__threshold_encode(threshold, out);
 }
 
 #define TT_TRACESTATE_MAX_MEMBERS 32
