@@ -1,8 +1,9 @@
 /* Fuzz target: raw bytes as an HTTP request stream into the OTLP/HTTP receiver's socket-less
  * session (http-parser framing, limits, chunked, gzip, content types, protobuf validation, JSON
  * transcoding, status mapping). The first byte picks how the rest is split into reads, so
- * incremental parsing across arbitrary boundaries is covered too. Invariants: the handler only
- * ever sees well-formed protobuf, and every reply starts with an HTTP/1.1 status line. */
+ * incremental parsing across arbitrary boundaries is covered too. Invariant: every reply starts
+ * with an HTTP/1.1 status line, except that a stream opening with a TLS record (0x16, a
+ * ClientHello on this plain-text port) gets exactly a TLS handshake_failure alert. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (verdict == 0)
     verdict = tt__http_session_eof(ss, &out);
   check(verdict == 1, "eof must end the session");
-  if (out.len > 0)
+  static const uint8_t tls_alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28};
+  if (out.len > 0 && size > 0 && data[0] == 0x16)
+    check(out.len == sizeof tls_alert && memcmp(out.data, tls_alert, sizeof tls_alert) == 0,
+          "a TLS ClientHello answered with anything but a TLS alert");
+  else if (out.len > 0)
     check(out.len >= 12 && memcmp(out.data, "HTTP/1.1 ", 9) == 0, "reply without a status line");
   tt__buf_free(&out);
   tt__http_session_free(ss);
