@@ -294,9 +294,16 @@ int main(int argc, char **argv) {
   tt_buf_t errs = TT_BUF_INIT;
   int rc = config_path ? tt__config_load_file(config_path, &cfg, &errs) : tt__config_defaults(&cfg);
   if (rc != 0) {
-    if (errs.len > 0)
-      fwrite(errs.data, 1, errs.len, stderr);
-    fprintf(stderr, "tailtrace-collector: configuration refused\n");
+    /* --validate speaks to a person; the daemon's stderr is read by log shippers too, so its
+     * refusal is JSON lines like everything else it writes. */
+    if (validate) {
+      if (errs.len > 0)
+        fwrite(errs.data, 1, errs.len, stderr);
+      fprintf(stderr, "tailtrace-collector: configuration refused\n");
+    } else {
+      tt__config_log_lines(TT_LOG_ERROR, &errs);
+      TT_LOG(TT_LOG_ERROR, "configuration refused", "\"component\":\"config\"");
+    }
     tt__buf_free(&errs);
     tt__config_free(&cfg);
     return 2;
@@ -308,16 +315,25 @@ int main(int argc, char **argv) {
   rc = tt__config_check(&cfg, validate ? TT_CHECK_VALIDATE : TT_CHECK_START, &errs, &warns);
   if (validate || rc != 0 || (strict && warns.len > 0)) {
     int code = strict && warns.len > 0 ? 2 : rc != 0 ? 1 : 0;
-    if (errs.len > 0)
-      fwrite(errs.data, 1, errs.len, stderr);
-    if ((validate || strict) && warns.len > 0)
-      fwrite(warns.data, 1, warns.len, stderr);
-    if (code == 0)
+    if (validate) {
+      if (errs.len > 0)
+        fwrite(errs.data, 1, errs.len, stderr);
+      if (warns.len > 0)
+        fwrite(warns.data, 1, warns.len, stderr);
+    } else {
+      tt__config_log_lines(TT_LOG_ERROR, &errs);
+      if (strict)
+        tt__config_log_lines(TT_LOG_ERROR, &warns);
+    }
+    const char *why = code == 2 ? "configuration refused (--strict: a warning counts as an error)"
+                                : "this host cannot run the configuration";
+    if (code == 0) {
       printf("%s: OK%s\n", cfg.source, warns.len > 0 ? " (with warnings)" : "");
-    else
-      fprintf(stderr, "tailtrace-collector: %s\n",
-              code == 2 ? "configuration refused (--strict: a warning counts as an error)"
-                        : "this host cannot run the configuration");
+    } else if (!validate) {
+      TT_LOG(TT_LOG_ERROR, why, "\"component\":\"config\"");
+    } else {
+      fprintf(stderr, "tailtrace-collector: %s\n", why);
+    }
     tt__buf_free(&errs);
     tt__buf_free(&warns);
     tt__config_free(&cfg);

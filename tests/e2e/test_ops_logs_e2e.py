@@ -11,7 +11,8 @@ Scenarios:
              line with the counts by reason; garbage protobuf and text/plain POSTs (400, 415:
              counted, one warning each cause, the rest counted as unlogged); SIGHUP with a good
              then a bad configuration (the errors as JSON lines); a second collector on the same
-             ports (exits 1, errno with its text) with gRPC core's own logging at debug; SIGTERM.
+             ports (exits 1, errno with its text) with gRPC core's own logging at debug; a
+             configuration refused at start (exit 2, its errors as JSON lines); SIGTERM.
   refusals   every refusal of the OTLP/HTTP port and its answer: 400 protobuf and JSON bodies
              that are google.rpc.Status in the request's encoding, 404, 405, 413 naming
              receivers.otlp_http.max_body_size, 415, 431, bytes that are not HTTP (400), an
@@ -329,6 +330,21 @@ exporters:
         fail("the port conflict line lacks errno and its text: %r" % twin.lines())
     if not any(l.get("component") == "grpc" for l in twin.lines()):
         fail("gRPC core's log lines did not come through the JSON logger")
+
+    # A daemon whose configuration is refused at start: exit 2, the errors as JSON lines naming
+    # file, line and key (--validate prints the same errors as text for a person).
+    bad = Collector(work, "bogus_key: 1\n", wait=False, tag="badconf")
+    try:
+        rc = bad.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        fail("a collector with a refused configuration did not exit")
+    if rc != 2:
+        fail("a collector with a refused configuration exited %d, want 2" % rc)
+    bad.check_all_json()
+    errs = [l for l in bad.lines() if l.get("component") == "config" and l["level"] == "error"]
+    if not any("bogus_key" in l["msg"] and "badconf.yaml:" in l["msg"] for l in errs) or \
+            not bad.find("configuration refused"):
+        fail("the start-up refusal is not JSON lines naming the file and key: %r" % bad.lines())
 
     rc = col.stop()
     if rc != 0:
