@@ -1,6 +1,7 @@
 /* The host checks of a configuration (see config_check.h): one function runs them for
  * `--validate` and for the start, so the two cannot disagree about a file. */
 #include "config_check.h"
+#include "sockaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,21 +117,9 @@ typedef struct {
  * obstacle), and closes it at once. Returns 0 or a negative errno. */
 static int try_bind(const char *host, int port) {
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
   socklen_t len;
-  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-  if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons((uint16_t)port);
-    len = sizeof *in4;
-  } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)port);
-    len = sizeof *in6;
-  } else {
+  if (tt__sockaddr_literal(host, port, &ss, &len) != 0)
     return -EINVAL;
-  }
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;

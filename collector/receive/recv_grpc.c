@@ -41,6 +41,7 @@
 #include "inflate.h"
 #include "log.h"
 #include "peers.h"
+#include "sockaddr.h"
 #include "validate.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -737,21 +738,9 @@ static void *gate_thread(void *arg) {
  * collector on the port fails clearly. Returns the socket or a negative errno. */
 static int gate_listen(const char *host, int port, int *bound_port) {
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
   socklen_t len;
-  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-  if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons((uint16_t)port);
-    len = sizeof *in4;
-  } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)port);
-    len = sizeof *in6;
-  } else {
+  if (tt__sockaddr_literal(host, port, &ss, &len) != 0)
     return -EINVAL;
-  }
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
@@ -764,7 +753,8 @@ static int gate_listen(const char *host, int port, int *bound_port) {
   }
   len = sizeof ss;
   getsockname(fd, (struct sockaddr *)&ss, &len);
-  *bound_port = ntohs(ss.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
+  *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
   return fd;
 }
 
