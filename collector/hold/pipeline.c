@@ -207,11 +207,6 @@ static int flush_run(struct tt_pipeline_s *p, scan_count_t *cnt, stage_t *stages
   return 0;
 }
 
-/* Forgets a run that will not be staged (the request is refused): it holds no reference. */
-static void drop_run(scan_count_t *cnt) {
-  cnt->nrun = 0;
-}
-
 static void note_reject(tt_export_result_t *res, const char *why) {
   if (res->rejected_spans++ == 0)
     snprintf(res->message, sizeof res->message, "%s", why);
@@ -393,9 +388,8 @@ static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req,
     if (urc == -EILSEQ)
       note_bad_utf8(res, cnt, what, refused);
   }
-  if (rc < 0)
-    return -EINVAL;
-  return flush_run(p, cnt, stages);
+  /* Every run was flushed at the end of its ScopeSpans (scan_scope). */
+  return rc < 0 ? -EINVAL : 0;
 }
 
 static void free_stages(struct tt_pipeline_s *p, stage_t *st) {
@@ -514,7 +508,6 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   cnt.run_res = cnt.run_scope = NULL;
   cnt.received_ns = now_ns;
   int rc = scan_request(p, req, st, res, &cnt);
-  drop_run(&cnt); /* what a failed scan left in its run */
   uint64_t accepted = cnt.accepted;
   /* Twice the request's size is a fair guess for ordinary spans, but a request of many tiny
    * single-span traces costs more than five times its size once each trace has its record. The
