@@ -401,7 +401,8 @@ int main(int argc, char **argv) {
                                   .idle_timeout_ms = (uint32_t)cfg.grpc_idle_ms,
                                   .handler = tt__pipeline_handle,
                                   .ctx = pipe,
-                                  .refusals = refusals};
+                                  .refusals = refusals,
+                                  .http_endpoint = cfg.http_enabled ? cfg.http_endpoint : NULL};
     rc = tt__grpc_receiver_start(&go, &grpc);
     if (rc != 0) {
       TT_LOG(TT_LOG_ERROR, "cannot start the OTLP/gRPC receiver",

@@ -16,7 +16,8 @@ static const char *const names[TT_REFUSE__COUNT] = {"invalid",
                                                     "headers_too_large",
                                                     "bad_http",
                                                     "http2_on_http1_port",
-                                                    "tls_on_plaintext_port"};
+                                                    "tls_on_plaintext_port",
+                                                    "http1_on_grpc_port"};
 
 const char *tt__refuse_cause_name(tt_refuse_cause_t c) {
   return (unsigned)c < TT_REFUSE__COUNT ? names[c] : "unknown";

@@ -24,6 +24,7 @@ typedef enum {
   TT_REFUSE_BAD_HTTP,          /* bytes that are not HTTP/1.1 (400) */
   TT_REFUSE_HTTP2,             /* an HTTP/2 connection (a gRPC client) on the HTTP/1.1 port */
   TT_REFUSE_TLS,               /* a TLS handshake on a plain-text port */
+  TT_REFUSE_HTTP1,             /* an HTTP/1.x request on the OTLP/gRPC (HTTP/2) port */
   TT_REFUSE__COUNT
 } tt_refuse_cause_t;
 

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "otlp_json.h"
 #include "peers.h"
+#include "sniff.h"
 #include "validate.h"
 
 #define DEFAULT_MAX_BODY (20u * 1024 * 1024)
@@ -119,11 +120,8 @@ static const char *reason(int status) {
   }
 }
 
-/* `head`: the answer to a HEAD request carries the headers (Content-Length included) but never
- * a body, or a keep-alive client would read the body as the next response. */
-static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool close, bool head) {
+int tt__http_response_write(tt_buf_t *o, const tt_http_response_t *res, bool close, bool head) {
   int status = res->status ? res->status : 500;
-  tt_buf_t *o = ss->out;
   int rc = tt__buf_appendf(o, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status, reason(status),
                            res->body.len);
   if (rc == 0 && res->content_type != NULL)
@@ -136,6 +134,11 @@ static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool 
     rc = tt__buf_append(o, "\r\n", 2);
   if (rc == 0 && !head)
     rc = tt__buf_append(o, res->body.data, res->body.len);
+  return rc;
+}
+
+static void write_response(tt_http_session_t *ss, tt_http_response_t *res, bool close, bool head) {
+  int rc = tt__http_response_write(ss->out, res, close, head);
   if (rc != 0)
     ss->oom = rc;
 }
@@ -529,9 +532,6 @@ static int execute(tt_http_session_t *ss, const uint8_t *data, size_t len, tt_bu
   return ss->oom ? ss->oom : rc;
 }
 
-/* The connection preface of HTTP/2 with prior knowledge, which gRPC clients send (RFC 9113 3.4). */
-static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
 /* Answers an HTTP/2 client (a gRPC client, or curl --http2-prior-knowledge) in HTTP/1.1: 505
  * with a google.rpc.Status saying where to go, then the connection closes. gRPC clients report
  * "Trying to connect an http1.x server" and back off as after any failed connection. An HTTP/2
@@ -568,10 +568,10 @@ int tt__http_session_feed(tt_http_session_t *ss, const uint8_t *data, size_t len
     /* Only a connection's first bytes can say it speaks another protocol. A preface cut
      * before its fourth byte goes to the HTTP parser and is answered 400. */
     ss->started = true;
-    size_t n = len < sizeof h2_preface - 1 ? len : sizeof h2_preface - 1;
-    if (data[0] == 0x16 || (n >= 4 && memcmp(data, h2_preface, n) == 0)) {
+    tt_sniff_t proto = tt__sniff(data, len);
+    if (proto == TT_SNIFF_TLS || proto == TT_SNIFF_HTTP2) {
       ss->out = out;
-      if (data[0] == 0x16)
+      if (proto == TT_SNIFF_TLS)
         refuse_tls(ss, out);
       else
         refuse_h2(ss);

@@ -87,6 +87,12 @@ typedef struct {
 void tt__http_status_body(tt_http_response_t *res, int status, bool json, int32_t grpc_code,
                           const char *msg, uint32_t retry_ms);
 
+/* Appends res to o as an HTTP/1.1 response: status line, Content-Length, Content-Type, the extra
+ * headers, `Connection: close` when `close`, and the body unless `head` (the answer to a HEAD
+ * request has no body, or a keep-alive client would read it as the next response). Returns 0 or
+ * -ENOMEM. */
+int tt__http_response_write(tt_buf_t *o, const tt_http_response_t *res, bool close, bool head);
+
 /* The gRPC code an HTTP error status stands for, per the gRPC HTTP mapping (400 ->
  * INVALID_ARGUMENT, 404 -> NOT_FOUND, 413/429/431 -> RESOURCE_EXHAUSTED, ...). */
 int32_t tt__http_status_grpc_code(int status);

@@ -40,7 +40,9 @@
 
 #include "inflate.h"
 #include "log.h"
+#include "http_server.h"
 #include "peers.h"
+#include "sniff.h"
 #include "sockaddr.h"
 #include "validate.h"
 
@@ -58,6 +60,18 @@
 /* When every call slot is taken, a call that has waited this long for its message gives its
  * slot up: a loopback or LAN client sends a message in well under a second. */
 #define SLOT_STALL_MS 1000
+/* Connections whose first bytes the gate is waiting for (or that it refused and is closing).
+ * Past this many, new connections go to gRPC core unexamined, as silent ones would anyway. */
+#define PENDING_MAX 128
+/* A client that has sent nothing this long after connecting is handed to gRPC core, whose idle
+ * timeout then governs it: gRPC and HTTP/1 clients both speak first, at once. */
+#define SNIFF_MS 2000
+/* Bytes that could still become a request line or the preface are looked at again after this. */
+#define SNIFF_AGAIN_MS 20
+/* A refused connection is read and discarded this long after its answer, so the close does not
+ * reset the connection (and lose the answer) while the client's request is still unread. */
+#define LINGER_MS 1000
+#define LINGER_MAX_BYTES (1u << 20)
 /* A connection whose peer has sent nothing for this long may be closed to make room. */
 #define EVICT_QUIET_MS 1000u
 
@@ -87,6 +101,18 @@ typedef struct {
   bool counted_peer;
 } gconn_t;
 
+/* A connection the gate holds before gRPC core gets it: waiting for its first bytes, or answered
+ * (another protocol) and lingering until the client closes. */
+typedef struct {
+  int fd;
+  ino_t ino;
+  int64_t deadline_ms;  /* hand over (waiting) or close (lingering) at this time */
+  int64_t next_look_ms; /* waiting with too few bytes to tell: look again from this time */
+  bool lingering;
+  uint32_t drained; /* bytes read and discarded while lingering */
+  char peer[64];    /* "192.0.2.1:50312", for the refusal report */
+} pending_t;
+
 /* A client address as two words and a port, so it can be published without a lock. */
 typedef struct {
   _Atomic uint64_t w[2];
@@ -104,6 +130,9 @@ struct tt_grpc_receiver_s {
   bool gate_started;
   gconn_t *gconns;
   uint32_t ngconns;
+  pending_t pending[PENDING_MAX];
+  uint32_t npending;
+  char http1_fix[200]; /* what an HTTP/1 client should change */
   tt_peer_table_t *peers;
   /* The sender identity of each connection, by descriptor: gRPC core only knows a connection
    * handed over as "fd:N", so the gate records who is behind N before handing it over. */
@@ -711,25 +740,164 @@ static void gate_accept(tt_grpc_receiver_t *r, grpc_server_credentials *creds) {
       atomic_store_explicit(&r->peer_by_fd[fd], have_peer ? tt__peer_addr_hash(&g.peer) : 0,
                             memory_order_release);
     }
-    grpc_server_add_channel_from_fd(r->server, fd, creds);
+    if (r->npending < PENDING_MAX) {
+      pending_t *pd = &r->pending[r->npending++];
+      *pd = (pending_t){.fd = fd, .ino = g.ino, .deadline_ms = now_ms() + SNIFF_MS};
+      tt__peer_sockaddr_format((struct sockaddr *)&sa, pd->peer, sizeof pd->peer);
+    } else {
+      grpc_server_add_channel_from_fd(r->server, fd, creds);
+    }
   }
+}
+
+/* ---- the gate: a connection's first bytes -------------------------------------------------- */
+
+static void pending_remove(tt_grpc_receiver_t *r, uint32_t i) {
+  r->pending[i] = r->pending[--r->npending];
+}
+
+/* Closes a connection the gate still holds and forgets it. */
+static void pending_close(tt_grpc_receiver_t *r, uint32_t i) {
+  pending_t *pd = &r->pending[i];
+  for (uint32_t j = 0; j < r->ngconns; j++) {
+    if (r->gconns[j].fd == pd->fd && r->gconns[j].ino == pd->ino) {
+      gconn_drop(r, j);
+      break;
+    }
+  }
+  close(pd->fd);
+  pending_remove(r, i);
+}
+
+/* Answers a connection that speaks another protocol, then lingers: the rest of its request is
+ * read and discarded until the client closes or LINGER_MS passes. */
+static void pending_refuse(tt_grpc_receiver_t *r, pending_t *pd, tt_sniff_t kind, int64_t now) {
+  tt_buf_t out = {0};
+  int rc;
+  if (kind == TT_SNIFF_TLS) {
+    /* A fatal handshake_failure alert, which TLS clients report. */
+    static const uint8_t alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28};
+    rc = tt__buf_append(&out, alert, sizeof alert);
+    tt__refusal_note(r->o.refusals, TT_REFUSE_TLS, "otlp_grpc", pd->peer,
+                     "a TLS handshake on a plain-text gRPC port",
+                     "this port speaks plain-text gRPC: use an http:// endpoint (or insecure "
+                     "credentials), not https://, or put a TLS proxy in front");
+  } else {
+    char msg[300];
+    snprintf(msg, sizeof msg, "HTTP/1.1 is not served on this port: %s", r->http1_fix);
+    tt_http_response_t res = {0};
+    tt__http_status_body(&res, 505, true, tt__http_status_grpc_code(505), msg, 0);
+    rc = tt__http_response_write(&out, &res, true, false);
+    tt__buf_free(&res.body);
+    tt__refusal_note(r->o.refusals, TT_REFUSE_HTTP1, "otlp_grpc", pd->peer,
+                     "an HTTP/1.1 request on the OTLP/gRPC (HTTP/2) port", r->http1_fix);
+  }
+  /* A fresh socket's send buffer takes a few hundred bytes whole; a client that has filled it
+   * already gets no answer, only the close. */
+  if (rc == 0)
+    (void)!send(pd->fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  tt__buf_free(&out);
+  shutdown(pd->fd, SHUT_WR);
+  pd->lingering = true;
+  pd->deadline_ms = now + LINGER_MS;
+}
+
+/* Looks at the first bytes of connection i (revents from poll): hands it to gRPC core, answers
+ * it as the protocol it speaks, or keeps waiting. May remove entry i. */
+static void pending_look(tt_grpc_receiver_t *r, uint32_t i, short revents, int64_t now,
+                         grpc_server_credentials *creds) {
+  pending_t *pd = &r->pending[i];
+  if (pd->lingering) {
+    if (revents) {
+      uint8_t sink[4096];
+      for (;;) {
+        ssize_t got = recv(pd->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (got > 0 && (pd->drained += (uint32_t)got) < LINGER_MAX_BYTES)
+          continue;
+        if (got < 0 && (errno == EAGAIN || errno == EINTR))
+          break;
+        pending_close(r, i); /* the client closed, failed, or sent too much */
+        return;
+      }
+    }
+    if (now >= pd->deadline_ms) {
+      pending_close(r, i);
+      return;
+    }
+    return;
+  }
+  tt_sniff_t kind = TT_SNIFF_MORE;
+  if (revents) {
+    uint8_t b[TT_H2_PREFACE_LEN];
+    ssize_t got = recv(pd->fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+      pending_close(r, i); /* gone before saying anything */
+      return;
+    }
+    if (got > 0)
+      kind = tt__sniff(b, (size_t)got);
+  }
+  if (kind == TT_SNIFF_HTTP1 || kind == TT_SNIFF_TLS) {
+    pending_refuse(r, pd, kind, now);
+    return;
+  }
+  if (kind == TT_SNIFF_MORE && now < pd->deadline_ms) {
+    if (revents)
+      pd->next_look_ms = now + SNIFF_AGAIN_MS; /* too few bytes: do not spin on them */
+    return;
+  }
+  /* The HTTP/2 preface, bytes no protocol here speaks (gRPC core refuses them in its own way),
+   * or silence: gRPC core's from here on. */
+  grpc_server_add_channel_from_fd(r->server, pd->fd, creds);
+  pending_remove(r, i);
+  return;
 }
 
 static void *gate_thread(void *arg) {
   tt_grpc_receiver_t *r = arg;
   pthread_setname_np(pthread_self(), "tt-grpc-gate");
   grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  struct pollfd p[2 + PENDING_MAX];
   for (;;) {
-    struct pollfd p[2] = {{.fd = r->listen_fd, .events = POLLIN},
-                          {.fd = r->wake_fd, .events = POLLIN}};
-    int n = poll(p, 2, 1000);
+    int64_t now = now_ms();
+    int timeout = 1000;
+    p[0] = (struct pollfd){.fd = r->listen_fd, .events = POLLIN};
+    p[1] = (struct pollfd){.fd = r->wake_fd, .events = POLLIN};
+    for (uint32_t i = 0; i < r->npending; i++) {
+      const pending_t *pd = &r->pending[i];
+      /* Waiting for more bytes: not polled for input (they are there, only too few) until the
+       * next look, so a client that stops mid-line does not make the gate spin. */
+      bool wait_more = pd->next_look_ms != 0;
+      p[2 + i] = (struct pollfd){.fd = pd->fd, .events = wait_more ? 0 : POLLIN};
+      int64_t due =
+          wait_more && pd->next_look_ms < pd->deadline_ms ? pd->next_look_ms : pd->deadline_ms;
+      if (due - now < timeout)
+        timeout = due > now ? (int)(due - now) : 0;
+    }
+    uint32_t polled = r->npending;
+    int n = poll(p, 2 + polled, timeout);
     if (n > 0 && (p[1].revents & POLLIN))
       break;
-    if (now_ms() - r->last_sweep_ms >= 1000)
+    now = now_ms();
+    if (now - r->last_sweep_ms >= 1000)
       gate_sweep(r);
+    /* From the last entry down: a removal moves the last entry into the freed place, and that
+     * one has been looked at already. */
+    for (uint32_t i = polled; i-- > 0;) {
+      pending_t *pd = &r->pending[i];
+      short ev = p[2 + i].revents;
+      if (pd->next_look_ms != 0 && now >= pd->next_look_ms) {
+        pd->next_look_ms = 0;
+        ev |= POLLIN;
+      }
+      if (ev || now >= pd->deadline_ms)
+        pending_look(r, i, ev, now, creds);
+    }
     if (n > 0 && (p[0].revents & POLLIN))
       gate_accept(r, creds);
   }
+  while (r->npending > 0)
+    pending_close(r, r->npending - 1);
   grpc_server_credentials_release(creds);
   return NULL;
 }
@@ -822,6 +990,14 @@ int tt__grpc_receiver_start(const tt_grpc_receiver_opts_t *o, tt_grpc_receiver_t
   r->addr_by_fd = calloc((size_t)r->npeer_by_fd, sizeof *r->addr_by_fd);
   if (!r->o.refusals)
     r->o.refusals = &r->own_refusals;
+  if (o->http_endpoint != NULL && o->http_endpoint[0] != '\0')
+    snprintf(r->http1_fix, sizeof r->http1_fix,
+             "this port speaks OTLP/gRPC (HTTP/2); OTLP/HTTP clients use the OTLP/HTTP receiver at "
+             "%s (POST /v1/traces)",
+             o->http_endpoint);
+  else
+    snprintf(r->http1_fix, sizeof r->http1_fix,
+             "this port speaks OTLP/gRPC (HTTP/2); OTLP/HTTP clients need receivers.otlp_http");
   if (r->slots == NULL || r->gconns == NULL || r->peers == NULL || r->wake_fd < 0 ||
       r->peer_by_fd == NULL || r->addr_by_fd == NULL) {
     receiver_free(r);

@@ -47,6 +47,8 @@ typedef struct {
   uint32_t idle_timeout_ms;        /* a connection without a call this long is closed; 0: 60 s */
   uint32_t streams_per_connection; /* concurrent calls one connection may open; 0: 16 */
   tt_refusals_t *refusals;         /* where refused calls are counted; NULL: the receiver's own */
+  const char *http_endpoint;       /* the OTLP/HTTP receiver's address, named in the answer to an
+                                      HTTP/1.1 client (a 505); NULL: none runs */
 } tt_grpc_receiver_opts_t;
 
 /* Sends gRPC core's own log lines (the C core's, for the receiver and the gRPC exporters alike)

@@ -390,8 +390,8 @@ def scenario_refusals():
     if st != 415 or json.loads(body).get("code") != 3:
         fail("415: %d %r" % (st, body))
 
-    def raw(first_bytes):
-        s = socket.create_connection(("127.0.0.1", col.http), timeout=5)
+    def raw(first_bytes, port=None):
+        s = socket.create_connection(("127.0.0.1", port or col.http), timeout=5)
         s.sendall(first_bytes)
         got = b""
         while True:
@@ -423,6 +423,17 @@ def scenario_refusals():
     got = raw(b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00")
     if got != b"\x15\x03\x01\x00\x02\x02\x28":
         fail("TLS ClientHello answered %r" % got)
+    # The other way round: HTTP/1.1 on the gRPC port gets a 505 naming the HTTP port, and a TLS
+    # ClientHello the same alert as on the HTTP port.
+    got = raw(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 2\r\n\r\n{}", col.grpc)
+    head_, _, body = got.partition(b"\r\n\r\n")
+    if not head_.startswith(b"HTTP/1.1 505") or ("127.0.0.1:%d" % col.http) not in json.loads(
+            body)["message"]:
+        fail("HTTP/1.1 on the gRPC port answered %r" % got)
+    got = raw(b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", col.grpc)
+    if got != b"\x15\x03\x01\x00\x02\x02\x28":
+        fail("TLS ClientHello on the gRPC port answered %r" % got)
     # A real gRPC client pointed at the HTTP port fails at once and says why.
     import grpc
     with grpc.insecure_channel("127.0.0.1:%d" % col.http) as ch:
@@ -443,8 +454,8 @@ def scenario_refusals():
 
     m = col.metrics()
     want = {"invalid": 3, "not_found": 1, "method_not_allowed": 1, "body_too_large": 1,
-            "unsupported_media_type": 1, "tls_on_plaintext_port": 1, "headers_too_large": 1,
-            "bad_http": 1}
+            "unsupported_media_type": 1, "tls_on_plaintext_port": 2, "headers_too_large": 1,
+            "bad_http": 1, "http1_on_grpc_port": 1}
     for cause, n in want.items():
         if refused(m, cause) != n:
             fail("refused{cause=%s} = %s, want %d" % (cause, refused(m, cause), n))
@@ -463,6 +474,9 @@ def scenario_refusals():
     h2 = col.find("request refused", cause="http2_on_http1_port")[0]
     if "127.0.0.1:%d" % col.grpc not in h2["fix"]:
         fail("the HTTP/2 warning does not name the gRPC port: %r" % h2)
+    h1 = col.find("request refused", cause="http1_on_grpc_port")[0]
+    if "127.0.0.1:%d" % col.http not in h1["fix"] or h1["receiver"] != "otlp_grpc":
+        fail("the HTTP/1.1 warning does not name the HTTP port: %r" % h1)
     if col.stop() != 0:
         fail("the collector did not stop cleanly")
     col.check_all_json()

@@ -753,6 +753,131 @@ static void an_idle_connection_should_be_closed_by_the_server(void **state) {
   recorder_free(&rec);
 }
 
+/* A receiver that names an OTLP/HTTP address in its answer to HTTP/1 clients and counts its
+ * refusals where the test can read them. */
+static tt_grpc_receiver_t *start_counting(recorder_t *rec, tt_refusals_t *refusals,
+                                          uint32_t idle_ms) {
+  memset(refusals, 0, sizeof *refusals);
+  tt_grpc_receiver_opts_t o = {.handler = recorder_handler,
+                               .ctx = rec,
+                               .refusals = refusals,
+                               .idle_timeout_ms = idle_ms,
+                               .http_endpoint = "127.0.0.1:4318"};
+  tt_grpc_receiver_t *rx;
+  assert_int_equal(tt__grpc_receiver_start(&o, &rx), 0);
+  return rx;
+}
+
+static void an_http1_request_should_get_a_505_naming_the_http_receiver(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_refusals_t refusals;
+  tt_grpc_receiver_t *rx = start_counting(&rec, &refusals, 0);
+  int port = tt__grpc_receiver_port(rx);
+  int fd = connect_local(port);
+  assert_true(fd >= 0);
+  static const char req[] = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                            "application/json\r\nContent-Length: 2\r\n\r\n{}";
+  assert_int_equal(send_all(fd, req, sizeof req - 1), 0);
+  tt_buf_t pending = {0};
+  http_resp_t res = {0};
+  assert_int_equal(read_response(fd, &pending, &res), 0);
+  assert_int_equal(res.status, 505);
+  char v[64];
+  assert_true(resp_header(&res, "Connection", v, sizeof v));
+  assert_string_equal(v, "close");
+  tt__buf_append(&res.body, "", 1);
+  assert_non_null(strstr((char *)res.body.data, "\"code\":12"));
+  assert_non_null(strstr((char *)res.body.data, "127.0.0.1:4318"));
+  assert_true(ended_by_server(fd));
+  close(fd);
+  tt__buf_free(&pending);
+  tt__buf_free(&res.body);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_HTTP1), 1);
+  /* The connection is forgotten, and gRPC clients are served as before. */
+  wait_grpc_connections(rx, 0);
+  size_t len;
+  uint8_t *pb = sample_request("after-http1", &len);
+  result_t r;
+  unary(port, EXPORT, pb, len, false, &r);
+  assert_int_equal(r.code, GRPC_STATUS_OK);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_HTTP1), 1);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_TLS), 0);
+  result_free(&r);
+  free(pb);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
+static void a_request_line_in_pieces_should_be_answered_when_it_can_be_told(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_refusals_t refusals;
+  tt_grpc_receiver_t *rx = start_counting(&rec, &refusals, 0);
+  int fd = connect_local(tt__grpc_receiver_port(rx));
+  assert_true(fd >= 0);
+  /* "PO" could be the start of a method or nothing yet: the gate waits for more. */
+  assert_int_equal(send_all(fd, "PO", 2), 0);
+  usleep(150 * 1000);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_HTTP1), 0);
+  static const char rest[] = "ST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+  assert_int_equal(send_all(fd, rest, sizeof rest - 1), 0);
+  tt_buf_t pending = {0};
+  http_resp_t res = {0};
+  assert_int_equal(read_response(fd, &pending, &res), 0);
+  assert_int_equal(res.status, 505);
+  close(fd);
+  tt__buf_free(&pending);
+  tt__buf_free(&res.body);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_HTTP1), 1);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
+static void a_tls_client_hello_should_get_a_handshake_failure_alert(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_refusals_t refusals;
+  tt_grpc_receiver_t *rx = start_counting(&rec, &refusals, 0);
+  int fd = connect_local(tt__grpc_receiver_port(rx));
+  assert_true(fd >= 0);
+  /* The start of a ClientHello record: handshake (22), TLS 1.0 record version, length. */
+  static const uint8_t hello[] = {0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03};
+  assert_int_equal(send_all(fd, hello, sizeof hello), 0);
+  uint8_t got[16];
+  ssize_t n = recv(fd, got, sizeof got, MSG_WAITALL);
+  assert_int_equal(n, 7);         /* the alert record, then the close */
+  assert_int_equal(got[0], 0x15); /* alert */
+  assert_int_equal(got[5], 0x02); /* fatal */
+  assert_int_equal(got[6], 0x28); /* handshake_failure */
+  close(fd);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_TLS), 1);
+  assert_int_equal(tt__refusal_count(&refusals, TT_REFUSE_HTTP1), 0);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
+static void a_connection_that_says_nothing_should_still_be_closed_when_idle(void **state) {
+  (void)state;
+  recorder_t rec;
+  recorder_init(&rec);
+  tt_refusals_t refusals;
+  tt_grpc_receiver_t *rx = start_counting(&rec, &refusals, 300);
+  int fd = connect_local(tt__grpc_receiver_port(rx));
+  assert_true(fd >= 0);
+  /* Not a byte: the gate hands it to gRPC core after its wait, whose idle timeout ends it. */
+  assert_true(ended_by_server(fd));
+  close(fd);
+  wait_grpc_connections(rx, 0);
+  for (int c = 0; c < TT_REFUSE__COUNT; c++)
+    assert_int_equal(tt__refusal_count(&refusals, (tt_refuse_cause_t)c), 0);
+  tt__grpc_receiver_stop(rx);
+  recorder_free(&rec);
+}
+
 typedef struct {
   int port;
   uint8_t *pb;
@@ -838,6 +963,10 @@ int main(void) {
       cmocka_unit_test(calls_that_never_send_a_message_should_not_hold_the_slots),
       cmocka_unit_test(stop_should_let_a_call_in_flight_finish),
       cmocka_unit_test(gzip_bomb_should_be_refused_without_inflating_it),
+      cmocka_unit_test(an_http1_request_should_get_a_505_naming_the_http_receiver),
+      cmocka_unit_test(a_request_line_in_pieces_should_be_answered_when_it_can_be_told),
+      cmocka_unit_test(a_tls_client_hello_should_get_a_handshake_failure_alert),
+      cmocka_unit_test(a_connection_that_says_nothing_should_still_be_closed_when_idle),
 #undef T
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
