@@ -69,6 +69,37 @@ int tt_headers_add(tt_headers_t *h, const char *name, size_t name_len, const cha
   return 0;
 }
 
+/* Copies name and value into the store, each NUL-terminated so a single header can be read back
+ * as a C string too. Returns the copy of the name (the value follows it), or NULL when full. */
+static char *store_copy(tt_headers_t *h, const char *name, size_t nl, const char *value,
+                        size_t vl) {
+  if (h->store_cap - h->used < nl + vl + 2)
+    return NULL;
+  char *n = h->store + h->used;
+  memcpy(n, name, nl);
+  n[nl] = '\0';
+  if (vl > 0)
+    memcpy(n + nl + 1, value, vl);
+  n[nl + 1 + vl] = '\0';
+  h->used += nl + vl + 2;
+  return n;
+}
+
+int tt_headers_append(tt_headers_t *h, const char *name, size_t name_len, const char *value,
+                      size_t value_len) {
+  if (h == NULL || name == NULL || (value == NULL && value_len != 0))
+    return TT_EINVAL;
+  if (!valid_name(name, name_len) || !valid_value(value, value_len))
+    return TT_EINVAL;
+  if (h->count == h->cap)
+    return TT_ENOSPC;
+  char *n = store_copy(h, name, name_len, value, value_len);
+  if (n == NULL)
+    return TT_ENOSPC;
+  h->items[h->count++] = (tt_header_t){n, name_len, n + name_len + 1, value_len};
+  return 0;
+}
+
 int tt_headers_set(tt_headers_t *h, const char *name, const char *value) {
   if (h == NULL || name == NULL || value == NULL)
     return TT_EINVAL;
@@ -82,13 +113,10 @@ int tt_headers_set(tt_headers_t *h, const char *name, const char *value) {
   /* Check every limit before changing anything, so a failed set leaves h as it was. */
   if (first == h->count && h->count == h->cap)
     return TT_ENOSPC;
-  if (h->store_cap - h->used < nl + vl + 2)
+  char *n = store_copy(h, name, nl, value, vl);
+  if (n == NULL)
     return TT_ENOSPC;
-  char *n = h->store + h->used;
-  memcpy(n, name, nl + 1);
   char *v = n + nl + 1;
-  memcpy(v, value, vl + 1);
-  h->used += nl + vl + 2;
   /* The first occurrence takes the new value in place (header order is kept); later ones go. */
   size_t o = first + 1;
   for (size_t i = first + 1; i < h->count; i++)

@@ -692,6 +692,12 @@ TT_EXTERN void tt_headers_init(tt_headers_t *h, tt_header_t *items, size_t cap, 
  * non-token name, or a value with CR, LF or NUL. */
 TT_EXTERN int tt_headers_add(tt_headers_t *h, const char *name, size_t name_len, const char *value,
                              size_t value_len);
+/* Appends a header by copy: name and value (exact lengths, NUL not needed) are copied into h's
+ * store, so the caller's buffers may be reused at once (a server filling the carrier from its
+ * parser). Repeated names are kept. 0, TT_ENOSPC when the slots or the store are full (h is then
+ * unchanged), TT_EINVAL as for tt_headers_add. */
+TT_EXTERN int tt_headers_append(tt_headers_t *h, const char *name, size_t name_len,
+                                const char *value, size_t value_len);
 /* Sets name to value (NUL-terminated; both copied into h's store), replacing every header of
  * that name. 0, TT_ENOSPC when the slots or the store are full (h is then unchanged), TT_EINVAL
  * as for tt_headers_add. A replaced copy's bytes are not reclaimed. */

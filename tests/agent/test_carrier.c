@@ -99,7 +99,13 @@ static void repeated_headers_should_be_joined_and_replaced_together(void **state
   assert_int_equal(tt_extract(tt_headers_carrier_get, &h, &rc), TT_ENOTFOUND);
   assert_non_null(tt_baggage_get(&rc.baggage, "a", NULL));
   assert_non_null(tt_baggage_get(&rc.baggage, "b", NULL));
-  /* Replacing keeps the first occurrence's slot and removes the later one. */
+  /* append copies: the caller's buffer may change right after the call. */
+  char piece[8] = "d=4";
+  assert_int_equal(tt_headers_append(&h, "BAGGAGE", 7, piece, 3), 0);
+  memcpy(piece, "XXX", 3);
+  assert_string_equal(tt_headers_get(&h, "baggage"), "a=1,b=2,d=4");
+  assert_int_equal(h.count, 4);
+  /* Replacing keeps the first occurrence's slot and removes the later ones. */
   assert_int_equal(tt_headers_set(&h, "BAGGAGE", "c=3"), 0);
   assert_int_equal(h.count, 2);
   assert_string_equal(tt_headers_get(&h, "baggage"), "c=3");
@@ -116,12 +122,15 @@ set_should_fail_with_enospc_and_leave_headers_unchanged_when_storage_is_full(voi
   assert_int_equal(tt_headers_set(&h, "a", "1234567890"), 0); /* 1+1 + 10+1 = 13 bytes */
   /* 14 + 2 more bytes than the 19 left. */
   assert_int_equal(tt_headers_set(&h, "b", "12345678901234567"), TT_ENOSPC);
+  assert_int_equal(tt_headers_append(&h, "b", 1, "12345678901234567", 17), TT_ENOSPC);
   assert_int_equal(h.count, 1);
   assert_int_equal(h.used, 13);
   assert_int_equal(tt_headers_set(&h, "b", "1"), 0);
   /* No slot left for a third name, even though bytes remain. */
   assert_int_equal(tt_headers_set(&h, "c", "1"), TT_ENOSPC);
   assert_int_equal(tt_headers_add(&h, "c", 1, "1", 1), TT_ENOSPC);
+  assert_int_equal(tt_headers_append(&h, "c", 1, "1", 1), TT_ENOSPC);
+  assert_int_equal(h.used, 13 + 4);
   assert_int_equal(h.count, 2);
   assert_string_equal(tt_headers_get(&h, "a"), "1234567890");
 }
@@ -171,6 +180,8 @@ static void bad_names_and_values_should_be_refused_with_einval(void **state) {
   assert_int_equal(tt_headers_add(&h, "x", 1, "a\0b", 3), TT_EINVAL);
   assert_int_equal(tt_headers_add(&h, "x", 1, NULL, 1), TT_EINVAL);
   assert_int_equal(tt_headers_set(NULL, "x", "v"), TT_EINVAL);
+  assert_int_equal(tt_headers_append(&h, "x y", 3, "v", 1), TT_EINVAL);
+  assert_int_equal(tt_headers_append(&h, "x", 1, "v\n", 2), TT_EINVAL);
   assert_int_equal(h.count, 0);
   assert_int_equal(h.used, 0);
   /* An empty value is a header like any other. */
