@@ -35,10 +35,14 @@ mkdir -p "$dir"
 export TT_DEMO_TRACES=$dir/kept-traces.jsonl
 
 pids=()
+slow_pids=() # requests in flight in the background
 stop_all() {
   # In order: the services first, so their last spans reach the collector, which goes last; each
   # by its own pid.
   local p
+  for p in "${slow_pids[@]+"${slow_pids[@]}"}"; do
+    kill -TERM "$p" 2>/dev/null || true
+  done
   for p in "${pids[@]+"${pids[@]}"}"; do
     kill -TERM "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
@@ -79,7 +83,6 @@ wait_http "http://$shop/" 100
 echo "demo: sending checkouts to shop at $shop for $seconds s (ok, ?fail=1 and ?slow=1) ..."
 ok=0 failed=0 slow=0 n=0
 end=$((SECONDS + seconds))
-slow_pids=()
 # At most 50 requests a second, whatever the machine, so the run stays bounded.
 while [ "$SECONDS" -lt "$end" ] && [ "$n" -lt $((50 * seconds)) ]; do
   n=$((n + 1))
