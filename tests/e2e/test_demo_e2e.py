@@ -252,6 +252,9 @@ def run_demo(env, interrupt=False):
     examples/demo.sh itself, sending it SIGINT once traffic is flowing."""
     argv = (["bash", os.path.join(SRC, "examples", "demo.sh"), BUILD] if interrupt else
             ["make", "-s", "-C", SRC, "demo", "BUILD=" + BUILD])
+    if not interrupt:
+        # Run as a user would: not as a sub-make of `make test` (its jobserver is not ours).
+        env = {k: v for k, v in env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     _STARTED.append(p)
