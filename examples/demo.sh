@@ -127,7 +127,9 @@ done
 echo
 echo "tailtrace-collector (http://$TT_DEMO_ADMIN/metrics):"
 printf '  spans received   %d\n' "$(metric tailtrace_spans_received_total)"
-printf '  traces decided   %d\n' "$(metric tailtrace_traces_decided_total)"
+# A trace counts once its first span arrives: decided ones plus those still held.
+printf '  traces received  %d\n' \
+  "$(($(metric tailtrace_traces_decided_total) + $(metric tailtrace_traces_held)))"
 for pair in keep:kept drop:dropped; do
   decision=${pair%%:*}
   line=""

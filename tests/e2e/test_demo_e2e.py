@@ -285,8 +285,8 @@ def script():
     m = re.search(r"sent (\d+) checkouts: (\d+) ok, (\d+) failing, (\d+) slow", out)
     kept = re.search(r"traces kept\s+(\d+)\s+\(by reason: (.*)\)", out)
     dropped = re.search(r"traces dropped\s+(\d+)\s+\(by reason: (.*)\)", out)
-    decided = re.search(r"traces decided\s+(\d+)", out)
-    if not (m and kept and dropped and decided):
+    received = re.search(r"traces received\s+(\d+)", out)
+    if not (m and kept and dropped and received):
         fail("demo.sh's summary lacks the sent/kept/dropped lines")
     sent, ok, failing, slow = map(int, m.groups())
     reasons = dict((k, int(v)) for k, v in re.findall(r"(\w+) (\d+)", kept.group(2)))
@@ -294,8 +294,8 @@ def script():
         fail("demo.sh sent no failing or no slow checkout")
     if reasons.get("errors") != failing or reasons.get("latency") != slow:
         fail("kept by reason %r, want errors %d and latency %d" % (reasons, failing, slow))
-    if int(decided.group(1)) != sent or int(kept.group(1)) + int(dropped.group(1)) != sent:
-        fail("decided %s, kept %s + dropped %s, for %d sent" % (decided.group(1), kept.group(1),
+    if int(received.group(1)) != sent or int(kept.group(1)) + int(dropped.group(1)) != sent:
+        fail("received %s, kept %s + dropped %s, for %d sent" % (received.group(1), kept.group(1),
                                                                dropped.group(1), sent))
     path = re.search(r"kept traces \(OTLP/JSON, one request per line\): (\S+)", out)
     if not path or not os.path.isfile(path.group(1)):
