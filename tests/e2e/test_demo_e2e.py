@@ -111,6 +111,9 @@ def services():
                                    "baggage": "user.id=carol,team=blue"}))
     sent.append(("error", "fail=1", {"traceparent": "00-%s-00f067aa0ba902b8-01" % caller_err,
                                      "baggage": "user.id=dave"}))
+    # A malformed traceparent is ignored: shop starts a new trace (its root has no parent).
+    sent.append(("error", "user=e9&fail=1",
+                 {"traceparent": "00-%s-00f067aa0ba902b8-01" % caller_err.upper()}))
 
     results = [None] * len(sent)
 
@@ -139,6 +142,14 @@ def services():
         want = 502 if cat == "error" else 200
         if results[i] is None or results[i][0] != want:
             fail("%s request %s answered %r, want %d" % (cat, query, results[i], want))
+
+    # Bad requests get a clear answer and no trace.
+    status, _ = get("http://%s/nope" % shop)
+    if status != 404:
+        fail("an unknown path answered %d, want 404" % status)
+    status, _ = get("http://%s/checkout?user=big" % shop, {"x-big": "v" * 20000})
+    if status != 431:
+        fail("a 20 KB header answered %d, want 431" % status)
 
     wait_until("every trace to be decided", lambda: (
         metric_sum(metrics(admin_port), "tailtrace_traces_decided_total") >= len(sent) and
@@ -195,8 +206,13 @@ def check_trace(cat, query, headers, tid, root_sid, got):
     db = span[("orders", "SELECT shop.orders")]
     # Parent links, as the services make them: shop's server span is the root (or the caller's
     # span's child), orders' server span is the child of shop's client span.
-    caller = headers.get("traceparent")
-    want_root_parent = caller.split("-")[2] if caller else ""
+    caller = headers.get("traceparent", "")
+    want_root_parent = caller.split("-")[2] if re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]",
+                                                            caller) else ""
+    if want_root_parent and tid != caller.split("-")[1]:
+        fail("%s: the caller's trace %s was not continued" % (where, caller))
+    if caller and not want_root_parent and tid == caller.split("-")[1].lower():
+        fail("%s: a malformed traceparent was continued" % where)
     if checkout["spanId"] != root_sid:
         fail("%s: traceresponse names span %s, the checkout span is %s" %
              (where, root_sid, checkout["spanId"]))
