@@ -5,7 +5,6 @@
 #   make test                build and run every test (ctest)
 #   make test SANITIZE=address WERROR=1 BUILD=build-asan   (what CI does)
 #   make bench               build and run the benchmarks
-#   make demo                build, then run the example services against the collector
 
 BUILD    ?= build
 SANITIZE ?=
@@ -20,7 +19,7 @@ ifneq ($(SANITIZE),)
   CMAKE_ARGS += -DTT_SANITIZE=$(SANITIZE)
 endif
 
-.PHONY: all deps configure build run test bench demo fuzz fuzz-run format format-check clean
+.PHONY: all deps configure build run test bench fuzz fuzz-run format format-check clean
 
 all: build
 
@@ -43,7 +42,9 @@ test: build
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
 
-# The collector and the example services with a few seconds of traffic (examples/README.md).
+# make demo: build, then run the collector and the example services with a few seconds of
+# traffic and print what was kept and dropped (examples/README.md).
+.PHONY: demo
 demo: build
 	examples/demo.sh $(BUILD)
 
