@@ -203,6 +203,105 @@ static void format_should_refuse_an_output_buffer_too_small(void **state) {
   assert_string_equal(out, "");
 }
 
+/* A plain model of the carrier: what it must hold after each call. */
+typedef struct model_s {
+  int n;
+  char name[8][16];
+  char value[8][32];
+  size_t used;
+} model_t;
+
+static void random_string(unsigned *seed, const char *alphabet, size_t max, char *out) {
+  size_t len = (size_t)rand_r(seed) % (max + 1), k = strlen(alphabet);
+  for (size_t i = 0; i < len; i++)
+    out[i] = alphabet[(size_t)rand_r(seed) % k];
+  out[len] = '\0';
+}
+
+/* Random appends, sets and gets (fixed seed, bounded count) against the model: the same headers
+ * in the same order, the same joins, ENOSPC exactly when the slots or bytes run out. */
+static void random_calls_should_match_a_plain_model(void **state) {
+  (void)state;
+  static const char *names[] = {"a", "A", "traceparent", "TraceParent", "baggage", "x-y"};
+  unsigned seed = 19;
+  tt_header_t items[8];
+  char store[256];
+  tt_headers_t h;
+  model_t m;
+  for (int round = 0; round < 200; round++) {
+    tt_headers_init(&h, items, 8, store, sizeof store);
+    memset(&m, 0, sizeof m);
+    for (int op = 0; op < 40; op++) {
+      const char *name = names[(size_t)rand_r(&seed) % 6];
+      char value[32];
+      random_string(&seed, "abc019=,; ", 20, value);
+      size_t nl = strlen(name), vl = strlen(value);
+      int kind = rand_r(&seed) % 3;
+      if (kind == 0) {
+        int want = m.n == 8 || sizeof store - m.used < nl + vl + 2 ? TT_ENOSPC : 0;
+        assert_int_equal(tt_headers_append(&h, name, nl, value, vl), want);
+        if (want == 0) {
+          strcpy(m.name[m.n], name);
+          strcpy(m.value[m.n++], value);
+          m.used += nl + vl + 2;
+        }
+      } else if (kind == 1) {
+        int first = -1;
+        for (int i = 0; i < m.n && first < 0; i++)
+          if (strcasecmp(m.name[i], name) == 0)
+            first = i;
+        int want = (first < 0 && m.n == 8) || sizeof store - m.used < nl + vl + 2 ? TT_ENOSPC : 0;
+        assert_int_equal(tt_headers_set(&h, name, value), want);
+        if (want == 0) {
+          m.used += nl + vl + 2;
+          if (first < 0)
+            first = m.n++;
+          strcpy(m.name[first], name);
+          strcpy(m.value[first], value);
+          int o = first + 1;
+          for (int i = first + 1; i < m.n; i++) {
+            if (strcasecmp(m.name[i], name) == 0)
+              continue;
+            memmove(m.name[o], m.name[i], sizeof m.name[o]);
+            memmove(m.value[o], m.value[i], sizeof m.value[o]);
+            o++;
+          }
+          m.n = o;
+        }
+      } else {
+        char joined[512] = "";
+        int found = 0;
+        for (int i = 0; i < m.n; i++)
+          if (strcasecmp(m.name[i], name) == 0) {
+            if (found++)
+              strcat(joined, ",");
+            strcat(joined, m.value[i]);
+          }
+        h.error = 0;
+        const char *got = tt_headers_get(&h, name);
+        if (!found) {
+          assert_null(got);
+          assert_int_equal(h.error, 0);
+        } else if (strlen(joined) + 1 > sizeof store - m.used) {
+          assert_null(got);
+          assert_int_equal(h.error, TT_ENOSPC);
+        } else {
+          assert_non_null(got);
+          assert_string_equal(got, joined);
+        }
+      }
+      assert_int_equal(h.count, (size_t)m.n);
+      assert_int_equal(h.used, m.used);
+      for (int i = 0; i < m.n; i++) {
+        assert_int_equal(h.items[i].name_len, strlen(m.name[i]));
+        assert_memory_equal(h.items[i].name, m.name[i], h.items[i].name_len);
+        assert_int_equal(h.items[i].value_len, strlen(m.value[i]));
+        assert_memory_equal(h.items[i].value, m.value[i], h.items[i].value_len);
+      }
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(headers_should_round_trip_traceparent_tracestate_and_baggage),
@@ -214,6 +313,7 @@ int main(void) {
       cmocka_unit_test(get_should_return_null_and_set_error_when_the_joined_value_does_not_fit),
       cmocka_unit_test(bad_names_and_values_should_be_refused_with_einval),
       cmocka_unit_test(format_should_refuse_an_output_buffer_too_small),
+      cmocka_unit_test(random_calls_should_match_a_plain_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
