@@ -42,6 +42,12 @@ test: build
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
 
+# make demo: build, then run the collector and the example services with a few seconds of
+# traffic and print what was kept and dropped (examples/README.md).
+.PHONY: demo
+demo: build
+	examples/demo.sh $(BUILD)
+
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DTT_FUZZ=ON -DTT_BENCH=OFF >/dev/null
 	cmake --build build-fuzz -j $(JOBS) -- --no-print-directory

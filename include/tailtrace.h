@@ -647,3 +647,77 @@ TT_EXTERN int tt_otlp_json_exporter_new(const char *path, tt_exporter_t *out);
 }
 #endif
 #endif /* TAILTRACE_OTLP_EXPORTERS_H */
+
+/* ---- header carriers ---------------------------------------------------------------------------
+ * A ready-made carrier for tt_inject/tt_extract over a plain array of HTTP-style headers, so a C
+ * server or client does not write its own get/set callbacks. It never allocates: the caller
+ * gives it the array of name/value slots and a byte store; both are bounded by what the caller
+ * gave. Names match case-insensitively (ASCII, as HTTP does). One thread at a time per carrier. */
+#if defined(TAILTRACE_H) && !defined(TAILTRACE_HEADERS_H)
+#define TAILTRACE_HEADERS_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One header. name and value need not be NUL-terminated: the lengths are exact. */
+typedef struct tt_header_s {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} tt_header_t;
+
+/* The carrier. Fields are readable (iterate items[0..count) to write the headers out); change
+ * them only through the functions below. */
+typedef struct tt_headers_s {
+  tt_header_t *items; /* caller's slots */
+  size_t count;       /* slots in use */
+  size_t cap;         /* slots given */
+  char *store;        /* caller's bytes: copies made by tt_headers_set, then get's scratch */
+  size_t used;        /* bytes of store holding copies */
+  size_t store_cap;   /* bytes given */
+  /* The first TT_E* code a callback (which returns void) ran into, else 0: after tt_inject or
+   * tt_extract, non-zero means a header was left out because the caller's storage was full. */
+  int error;
+} tt_headers_t;
+
+/* Points h at the caller's items[cap] and store[store_cap] and empties it; both must outlive h.
+ * store may be NULL (store_cap 0) for a carrier that only references (tt_headers_add) and is
+ * never read with tt_headers_get. Never fails. */
+TT_EXTERN void tt_headers_init(tt_headers_t *h, tt_header_t *items, size_t cap, char *store,
+                               size_t store_cap);
+/* Appends a header by reference: no copy, so name and value must stay valid and unchanged while
+ * h is used (a parser's request buffer, for instance). Repeated names are kept as separate
+ * headers. 0, TT_ENOSPC when every slot is used, TT_EINVAL for a NULL argument, an empty or
+ * non-token name, or a value with CR, LF or NUL. */
+TT_EXTERN int tt_headers_add(tt_headers_t *h, const char *name, size_t name_len, const char *value,
+                             size_t value_len);
+/* Appends a header by copy: name and value (exact lengths, NUL not needed) are copied into h's
+ * store, so the caller's buffers may be reused at once (a server filling the carrier from its
+ * parser). Repeated names are kept. 0, TT_ENOSPC when the slots or the store are full (h is then
+ * unchanged), TT_EINVAL as for tt_headers_add. */
+TT_EXTERN int tt_headers_append(tt_headers_t *h, const char *name, size_t name_len,
+                                const char *value, size_t value_len);
+/* Sets name to value (NUL-terminated; both copied into h's store), replacing every header of
+ * that name. 0, TT_ENOSPC when the slots or the store are full (h is then unchanged), TT_EINVAL
+ * as for tt_headers_add. A replaced copy's bytes are not reclaimed. */
+TT_EXTERN int tt_headers_set(tt_headers_t *h, const char *name, const char *value);
+/* Returns the value of name, NUL-terminated, with repeated headers joined by "," (RFC 9110), or
+ * NULL when absent. The result is written into the free end of the store and stays valid until
+ * the next call on h; a value that does not fit there gives NULL and h->error = TT_ENOSPC. */
+TT_EXTERN const char *tt_headers_get(tt_headers_t *h, const char *name);
+/* Writes every header as "name: value\r\n" into out (NUL-terminated). Returns the length, or
+ * TT_ENOSPC when out is too small. */
+TT_EXTERN int tt_headers_format(const tt_headers_t *h, char *out, size_t cap);
+
+/* tt_carrier_get_fn / tt_carrier_set_fn over a tt_headers_t passed as the carrier:
+ *   tt_extract(tt_headers_carrier_get, &h, &remote);
+ *   tt_inject(span, &baggage, tt_headers_carrier_set, &h);
+ * The setter records a failure in h->error (it cannot return one). */
+TT_EXTERN const char *tt_headers_carrier_get(void *headers, const char *name);
+TT_EXTERN void tt_headers_carrier_set(void *headers, const char *name, const char *value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAILTRACE_HEADERS_H */
