@@ -289,7 +289,8 @@ static const key_t_ keys[] = {
      "(which may use at most a quarter of it). Past 90% the costliest traces (size x age) are "
      "decided early; at 100% senders are throttled (429 / RESOURCE_EXHAUSTED)."},
     {"memory.max_trace_size", CT_SIZE, "16MiB", OFF(max_trace_bytes), 0, tt__config_v_positive,
-     "A trace holding this many bytes is decided at once; its later spans follow the decision."},
+     "A trace holding this many bytes is decided at once (checked as each request's spans of the "
+     "trace are taken, so one request may carry it past); its later spans follow the decision."},
     {"memory.retry_after", CT_DURATION, "1s", OFF(retry_after_ms), 0, tt__config_v_positive,
      "Retry delay suggested to throttled senders (Retry-After / RetryInfo)."},
     {"late_spans.cache_traces", CT_INT, "200000", OFF(late_cache_traces), 0, v_nonneg,

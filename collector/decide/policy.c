@@ -312,6 +312,18 @@ void tt__trace_summary_add(tt_trace_summary_t *sum, uint64_t start_ns, uint64_t 
   sum->signals |= signals;
 }
 
+void tt__trace_summary_merge(tt_trace_summary_t *sum, const tt_trace_summary_t *later) {
+  if (later->min_start_ns < sum->min_start_ns)
+    sum->min_start_ns = later->min_start_ns;
+  if (later->max_end_ns > sum->max_end_ns)
+    sum->max_end_ns = later->max_end_ns;
+  if (later->have_root) {
+    sum->have_root = true;
+    sum->root_dur_ns = later->root_dur_ns;
+  }
+  sum->signals |= later->signals;
+}
+
 /* The error signals the policy counts, among those a span (or a summary) carries. */
 static bool error_signal(const tt_policy_t *p, uint32_t sig) {
   return (sig & TT_SPAN_SIG_STATUS_ERROR) || ((sig & TT_SPAN_SIG_HTTP_5XX) && p->http_5xx) ||

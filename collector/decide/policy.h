@@ -151,6 +151,8 @@ bool tt__policy_set_needs_spans(const tt_policy_set_t *s);
 void tt__trace_summary_init(tt_trace_summary_t *sum);
 void tt__trace_summary_add(tt_trace_summary_t *sum, uint64_t start_ns, uint64_t end_ns, bool root,
                            uint32_t signals);
+/* Folds the summary of later spans into sum: the same as adding each of them, in order. */
+void tt__trace_summary_merge(tt_trace_summary_t *sum, const tt_trace_summary_t *later);
 
 /* Decides one trace. Any thread; rate-limit windows lock internally. */
 void tt__policy_decide(tt_policy_set_t *s, const tt_trace_view_t *t, uint64_t now_ns,

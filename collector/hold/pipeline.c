@@ -71,14 +71,11 @@ void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b) {
   free(b);
 }
 
-void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r) {
-  span_block_t *b = r->blk;
-  if (--b->refs == 0) {
-    tt__blob_unref(p, b->res);
-    tt__blob_unref(p, b->scope);
-    account(p, -(int64_t)b->size);
-    free(b);
-  }
+void tt__span_block_free(struct tt_pipeline_s *p, span_block_t *b) {
+  tt__blob_unref(p, b->res);
+  tt__blob_unref(p, b->scope);
+  account(p, -(int64_t)b->size);
+  free(b);
 }
 
 /* Copies the fields of a ResourceSpans / ScopeSpans other than field 2 into a new blob. */
@@ -126,9 +123,9 @@ static tt_blob_t *make_blob(struct tt_pipeline_s *p, const uint8_t *msg, size_t 
 
 /* Per-request staging: spans grouped by shard before one push per shard. */
 typedef struct {
-  span_rec_t *head;
-  span_rec_t **tail;
-  size_t n;
+  span_block_t *head;
+  span_block_t **tail;
+  size_t n; /* spans */
 } stage_t;
 
 /* What a request's scan found: spans accepted, and runs of consecutive spans sharing a trace id,
@@ -157,50 +154,45 @@ typedef struct {
   tt_blob_t *run_res, *run_scope; /* the run's blobs (not referenced until flushed) */
 } scan_count_t;
 
-static size_t rec_size(uint32_t len) {
-  return (sizeof(span_rec_t) + len + 7) & ~(size_t)7;
-}
-
-/* Gives the current run its block and stages its records for their shard. Returns 0 or -ENOMEM
- * (the run's blob references are then released). */
+/* Gives the current run its block and stages it for its shard. Returns 0 or -ENOMEM (the run's
+ * blob references are then released). */
 static int flush_run(struct tt_pipeline_s *p, scan_count_t *cnt, stage_t *stages) {
   if (cnt->nrun == 0)
     return 0;
-  size_t size = sizeof(span_block_t);
+  size_t size = (sizeof(span_block_t) + 7) & ~(size_t)7;
   for (size_t i = 0; i < cnt->nrun; i++)
-    size += rec_size(cnt->run[i].len);
+    size += span_rec_size(cnt->run[i].len);
   span_block_t *b = malloc(size);
   if (b == NULL) {
     cnt->nrun = 0;
     return -ENOMEM;
   }
-  b->refs = (int)cnt->nrun;
+  b->next = NULL;
   b->size = (uint32_t)size;
+  b->n = b->nlive = (uint16_t)cnt->nrun;
   memcpy(b->trace_id, cnt->last_trace, 16);
   atomic_fetch_add(&cnt->run_res->refs, 1);
   atomic_fetch_add(&cnt->run_scope->refs, 1);
   b->res = cnt->run_res;
   b->scope = cnt->run_scope;
-  stage_t *st = &stages[tt__pipeline_shard_of(b->trace_id, p->nshards)];
-  uint8_t *at = (uint8_t *)(b + 1);
-  for (size_t i = 0; i < cnt->nrun; i++) {
+  b->root = b->any_trace_state = false;
+  tt__trace_summary_init(&b->sum);
+  span_rec_t *rec = span_block_first(b);
+  for (size_t i = 0; i < cnt->nrun; i++, rec = span_rec_next(rec)) {
     const pend_t *e = &cnt->run[i];
-    span_rec_t *rec = (span_rec_t *)(void *)at;
-    at += rec_size(e->len);
-    memcpy(rec->data, e->p, e->len);
-    rec->len = e->len;
-    rec->blk = b;
     rec->span_id = e->span_id;
-    rec->start_ns = e->start_ns;
-    rec->end_ns = e->end_ns;
-    rec->root = e->root;
+    rec->len = e->len;
     rec->signals = e->signals;
     rec->bits = e->bits;
-    rec->next = NULL;
-    *st->tail = rec;
-    st->tail = &rec->next;
-    st->n++;
+    memcpy(rec->data, e->p, e->len);
+    tt__trace_summary_add(&b->sum, e->start_ns, e->end_ns, !(e->bits & REC_HAS_PARENT), e->signals);
+    b->root |= e->root;
+    b->any_trace_state |= (e->bits & REC_HAS_TRACE_STATE) != 0;
   }
+  stage_t *st = &stages[tt__pipeline_shard_of(b->trace_id, p->nshards)];
+  *st->tail = b;
+  st->tail = &b->next;
+  st->n += cnt->nrun;
   account(p, (int64_t)size);
   cnt->bytes += size;
   cnt->nrun = 0;
@@ -394,9 +386,9 @@ static int scan_request(struct tt_pipeline_s *p, const tt_export_request_t *req,
 
 static void free_stages(struct tt_pipeline_s *p, stage_t *st) {
   for (unsigned i = 0; i < p->nshards; i++)
-    for (span_rec_t *r = st[i].head, *n; r != NULL; r = n) {
-      n = r->next;
-      tt__span_rec_free(p, r);
+    for (span_block_t *b = st[i].head, *n; b != NULL; b = n) {
+      n = b->next;
+      tt__span_block_free(p, b);
     }
   free(st);
 }

@@ -29,36 +29,52 @@ typedef struct {
   uint8_t data[];
 } tt_blob_t;
 
-/* One allocation for a run of consecutive spans of one trace in a request: their records and
- * bytes follow this header. Spans of a trace are freed together when it is decided, so a block
- * never outlives its trace (a block spanning traces could be pinned by one long trace), and a
- * run costs one malloc and one free instead of one a span. `refs` is plain: the handler builds
- * a block before the shard's inbox lock publishes it, and from then on only that shard (every
+/* One allocation for a run of consecutive spans of one trace in a request: the run's records
+ * and bytes follow this header. A block is the unit the shards take and hold: it goes into its
+ * shard's inbox, then into its trace's list, and is freed with the trace (or at once, when its
+ * trace was decided before it came), so a block never outlives its trace and a run costs one
+ * malloc, one trace look-up and one free instead of one a span. The run's times and signals are
+ * folded here by the handler, so the shard folds a run into its trace's summary once. Built by
+ * the handler before the shard's inbox lock publishes it; from then on only that shard (every
  * span of a trace goes to one) touches it. */
 typedef struct span_block {
-  int refs;      /* records in the block not yet freed */
-  uint32_t size; /* bytes allocated, counted against memory.budget until the block is freed */
+  struct span_block *next; /* in the shard's inbox, then in the trace's list */
+  uint32_t size;           /* bytes allocated, counted against memory.budget until freed */
+  uint16_t n;              /* records */
+  uint16_t nlive;          /* records not dropped as duplicates (REC_DEAD) */
   uint8_t trace_id[16];
   /* The run's ResourceSpans and ScopeSpans bytes (a run ends where they change): one reference
    * each for the block, not one a span, so shards freeing spans of one request do not all write
    * the blobs' counters. */
   tt_blob_t *res;
   tt_blob_t *scope;
+  tt_trace_summary_t sum; /* of the run's spans (policy.h) */
+  bool root;              /* a span of the run starts the trace's part here (pipeline.c) */
+  bool any_trace_state;   /* a span of the run has a trace_state */
 } span_block_t;
 
-/* One held span: its raw bytes plus the facts the trace table maintains on arrival. Carved out of
- * a span_block_t by the handler, owned by the shard once pushed. */
+/* One held span inside its block: its id, what the policies read of it without its bytes, and
+ * its bytes. Records follow each other in the block, each padded to 8 bytes (span_rec_next). */
 typedef struct span_rec {
-  struct span_rec *next;
-  span_block_t *blk; /* holds the trace id, resource and scope */
-  uint64_t span_id;  /* the 8 id bytes as read (never 0: the handler refuses all-zero ids) */
-  uint64_t start_ns, end_ns;
+  uint64_t span_id; /* the 8 id bytes as read (never 0: the handler refuses all-zero ids) */
   uint32_t len;
-  bool root;
   uint8_t signals; /* TT_SPAN_SIG_* from the handler's scan: the errors policy reads them */
   uint8_t bits;    /* REC_* */
+  uint8_t unused[2];
   uint8_t data[];
 } span_rec_t;
+
+static inline size_t span_rec_size(uint32_t len) {
+  return (sizeof(span_rec_t) + len + 7) & ~(size_t)7;
+}
+
+static inline span_rec_t *span_block_first(span_block_t *b) {
+  return (span_rec_t *)(void *)((uint8_t *)b + ((sizeof *b + 7) & ~(size_t)7));
+}
+
+static inline span_rec_t *span_rec_next(span_rec_t *r) {
+  return (span_rec_t *)(void *)((uint8_t *)r + span_rec_size(r->len));
+}
 
 /* What else a decision may need from a span, noted by the handler so that the shard builds a
  * span's view from its record alone, without touching its bytes (cold by decision time), unless
@@ -66,6 +82,7 @@ typedef struct span_rec {
  * span names. */
 #define REC_HAS_PARENT 1u
 #define REC_HAS_TRACE_STATE 2u
+#define REC_DEAD 4u /* a duplicate of a span its trace already held: not emitted, not counted */
 
 /* HELD: undecided. PENDING: decided, but the decision is not final for decision.drop_delay: the
  * spans stay held, later spans join them, and evidence (a late span a keep policy matches)
@@ -75,11 +92,11 @@ typedef enum { TRACE_HELD = 0, TRACE_PENDING, TRACE_KEPT, TRACE_DROPPED } trace_
 
 typedef struct trace {
   uint8_t id[16];
-  struct trace *hnext;         /* hash chain */
-  struct trace *lprev, *lnext; /* wheel slot while held; decided FIFO afterwards */
-  span_rec_t *spans, **tail;   /* held spans, arrival order */
-  uint32_t nspans;
-  uint32_t hash; /* of id, keyed (shard.c) */
+  struct trace *hnext;          /* hash chain */
+  struct trace *lprev, *lnext;  /* wheel slot while held; decided FIFO afterwards */
+  span_block_t *blocks, **tail; /* held spans in their blocks, arrival order */
+  uint32_t nspans;              /* live records in the blocks */
+  uint32_t hash;                /* of id, keyed (shard.c) */
   uint8_t state;
   uint8_t deadline_trigger;
   uint8_t dkind;     /* pending or final: the decision's policy kind */
@@ -132,7 +149,7 @@ typedef struct shard {
   pthread_mutex_t mu;
   pthread_cond_t wake;
   pthread_cond_t done;
-  span_rec_t *in_head, **in_tail;
+  span_block_t *in_head, **in_tail;
   size_t in_n;           /* spans in the inbox */
   atomic_size_t backlog; /* in_n, for the handler's check without the lock */
   uint64_t sync_req, sync_done;
@@ -196,7 +213,7 @@ void tt__pipeline_account(struct tt_pipeline_s *p, int64_t delta);
 /* Adds delta to the decided-id cache's bytes: they count against the budget too. */
 void tt__pipeline_account_cache(struct tt_pipeline_s *p, int64_t delta);
 void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b);
-void tt__span_rec_free(struct tt_pipeline_s *p, span_rec_t *r);
+void tt__span_block_free(struct tt_pipeline_s *p, span_block_t *b);
 void *tt__shard_main(void *arg);
 void tt__shard_destroy(shard_t *s);
 

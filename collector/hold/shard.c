@@ -76,7 +76,7 @@ static trace_t *insert(shard_t *s, const uint8_t id[16], uint32_t hash) {
   if (t == NULL)
     return NULL;
   memcpy(t->id, id, 16);
-  t->tail = &t->spans;
+  t->tail = &t->blocks;
   tt__trace_summary_init(&t->sum);
   t->hash = hash;
   size_t h = hash & (s->nbuckets - 1);
@@ -186,27 +186,40 @@ static void idset_free(shard_t *s, trace_t *t) {
   t->ids_cap = 0;
 }
 
-/* Returns true when a held trace already holds span id `id`; otherwise records it. */
-static bool held_duplicate(shard_t *s, trace_t *t, uint64_t id) {
-  if (t->ids == NULL && t->nspans < LINEAR_IDS) {
-    for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-      if (r->span_id == id)
+/* Whether id is among t's live records; of block `cur` only the first `upto` records count (the
+ * rest are not taken yet). */
+static bool ids_scan(const trace_t *t, uint64_t id, const span_block_t *cur, uint32_t upto) {
+  for (span_block_t *b = t->blocks; b != NULL; b = b->next) {
+    uint32_t n = b == cur ? upto : b->n;
+    span_rec_t *r = span_block_first(b);
+    for (uint32_t i = 0; i < n; i++, r = span_rec_next(r))
+      if (r->span_id == id && !(r->bits & REC_DEAD))
         return true;
-    return false;
   }
+  return false;
+}
+
+/* Returns true when a held trace already holds span id `id`; otherwise records it. Records of
+ * block `cur` from `upto` on are not taken yet. */
+static bool held_duplicate(shard_t *s, trace_t *t, uint64_t id, const span_block_t *cur,
+                           uint32_t upto) {
+  if (t->ids == NULL && t->nspans < LINEAR_IDS)
+    return ids_scan(t, id, cur, upto);
   if (t->ids == NULL || (t->nspans + 1) * 2 > t->ids_cap) {
-    /* Rebuilt from the span list at double the size: amortised O(1) a span, load <= 1/2. */
+    /* Rebuilt from the blocks at double the size: amortised O(1) a span, load <= 1/2. */
     uint32_t cap = t->ids_cap ? t->ids_cap * 2 : 4 * LINEAR_IDS;
     uint64_t *set = calloc(cap, sizeof *set);
     if (set == NULL) {
       /* Without memory for the set, the scan still gives the right answer, only slower. */
-      for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-        if (r->span_id == id)
-          return true;
-      return false;
+      return ids_scan(t, id, cur, upto);
     }
-    for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-      idset_add(s->p->hash_key, set, cap, r->span_id);
+    for (span_block_t *b = t->blocks; b != NULL; b = b->next) {
+      uint32_t n = b == cur ? upto : b->n;
+      span_rec_t *r = span_block_first(b);
+      for (uint32_t i = 0; i < n; i++, r = span_rec_next(r))
+        if (!(r->bits & REC_DEAD))
+          idset_add(s->p->hash_key, set, cap, r->span_id);
+    }
     int64_t delta = (int64_t)((cap - t->ids_cap) * sizeof *set);
     free(t->ids);
     t->ids = set;
@@ -342,38 +355,43 @@ static void flush_out(shard_t *s) {
   s->out_spans = 0;
 }
 
-/* Appends ResourceSpans{res header, ScopeSpans{scope header, spans}} for spans[0..n) that share
- * the resource and scope bytes, annotated with `a`. Several ScopeSpans of one resource are framed
- * under one ResourceSpans. `done` marks spans already emitted. Returns 0 or -ENOMEM. */
-static int emit_spans(shard_t *s, span_rec_t **spans, size_t n, bool *done,
-                      const tt_annotation_t *a) {
+/* Appends ResourceSpans{res header, ScopeSpans{scope header, spans}} for the live records of
+ * blocks[0..n), grouped by their resource and scope bytes, annotated with `a`. Several ScopeSpans
+ * of one resource are framed under one ResourceSpans. `done` marks blocks already emitted.
+ * Returns 0 or -ENOMEM. */
+static int emit_blocks(shard_t *s, span_block_t **blocks, size_t n, bool *done,
+                       const tt_annotation_t *a) {
   tt_buf_t *rs = &s->scratch, *ss = &s->scratch2, *sp = &s->scratch3;
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (done[i])
       continue;
-    tt_blob_t *res = spans[i]->blk->res;
+    tt_blob_t *res = blocks[i]->res;
     tt__buf_reset(rs);
     rc |= tt__buf_append(rs, res->data, res->len);
     /* Every scope under this resource. */
     for (size_t j = i; j < n && rc == 0; j++) {
-      if (done[j] || !blob_same(spans[j]->blk->res, res))
+      if (done[j] || !blob_same(blocks[j]->res, res))
         continue;
-      tt_blob_t *scope = spans[j]->blk->scope;
+      tt_blob_t *scope = blocks[j]->scope;
       tt__buf_reset(ss);
       rc |= tt__buf_append(ss, scope->data, scope->len);
       for (size_t k = j; k < n && rc == 0; k++) {
-        if (done[k] || !blob_same(spans[k]->blk->res, res) ||
-            !blob_same(spans[k]->blk->scope, scope))
+        if (done[k] || !blob_same(blocks[k]->res, res) || !blob_same(blocks[k]->scope, scope))
           continue;
-        tt__buf_reset(sp);
-        int arc = tt__span_annotate(spans[k]->data, spans[k]->len, a, sp);
-        if (arc == -ENOMEM)
-          rc = arc;
-        else if (arc == 0)
-          rc |= tt__buf_append_lenfield(ss, 2, sp->data, sp->len);
+        span_rec_t *r = span_block_first(blocks[k]);
+        for (uint32_t m = 0; m < blocks[k]->n && rc == 0; m++, r = span_rec_next(r)) {
+          if (r->bits & REC_DEAD)
+            continue;
+          tt__buf_reset(sp);
+          int arc = tt__span_annotate(r->data, r->len, a, sp);
+          if (arc == -ENOMEM)
+            rc = arc;
+          else if (arc == 0)
+            rc |= tt__buf_append_lenfield(ss, 2, sp->data, sp->len);
+          s->out_spans++;
+        }
         done[k] = true;
-        s->out_spans++;
       }
       rc |= tt__buf_append_lenfield(rs, 2, ss->data, ss->len);
     }
@@ -385,12 +403,12 @@ static int emit_spans(shard_t *s, span_rec_t **spans, size_t n, bool *done,
 /* ---- decisions ------------------------------------------------------------------------------ */
 
 static void free_spans(shard_t *s, trace_t *t) {
-  for (span_rec_t *r = t->spans, *n; r != NULL; r = n) {
-    n = r->next;
-    tt__span_rec_free(s->p, r);
+  for (span_block_t *b = t->blocks, *n; b != NULL; b = n) {
+    n = b->next;
+    tt__span_block_free(s->p, b);
   }
-  t->spans = NULL;
-  t->tail = &t->spans;
+  t->blocks = NULL;
+  t->tail = &t->blocks;
 }
 
 /* Fills the shard's span views for t's spans. Returns the number of views, or -1 without memory
@@ -405,31 +423,22 @@ static long build_views(shard_t *s, trace_t *t) {
     s->views_cap = cap;
   }
   long n = 0;
-  for (span_rec_t *r = t->spans; r != NULL; r = r->next) {
-    tt_span_view_t *v = &s->views[n];
-    if (s->pol_reads_names || (r->bits & REC_HAS_TRACE_STATE)) {
+  for (span_block_t *b = t->blocks; b != NULL; b = b->next) {
+    span_rec_t *r = span_block_first(b);
+    for (uint32_t i = 0; i < b->n; i++, r = span_rec_next(r)) {
+      if (r->bits & REC_DEAD)
+        continue;
+      tt_span_view_t *v = &s->views[n++];
       /* The handler checked these bytes: read again without checks. */
       tt__wire_span_facts(r->data, r->len, &v->facts);
-    } else {
-      /* What the policies read, from the record (pipeline_int.h): the span's bytes stay cold. */
-      memset(&v->facts, 0, sizeof v->facts);
-      v->facts.trace_id = r->blk->trace_id;
-      v->facts.trace_id_len = 16;
-      v->facts.span_id = (const uint8_t *)&r->span_id;
-      v->facts.span_id_len = 8;
-      v->facts.parent_span_id_len = (r->bits & REC_HAS_PARENT) ? 8 : 0;
-      v->facts.start_ns = r->start_ns;
-      v->facts.end_ns = r->end_ns;
-      v->facts.status_code = (r->signals & TT_SPAN_SIG_STATUS_ERROR) ? 2 : 0;
+      v->facts.signals = r->signals;
+      v->data = r->data;
+      v->len = r->len;
+      v->resource = b->res->resource;
+      v->resource_len = b->res->resource_len;
+      v->service = b->res->service;
+      v->service_len = b->res->service_len;
     }
-    v->facts.signals = r->signals;
-    v->data = r->data;
-    v->len = r->len;
-    v->resource = r->blk->res->resource;
-    v->resource_len = r->blk->res->resource_len;
-    v->service = r->blk->res->service;
-    v->service_len = r->blk->res->service_len;
-    n++;
   }
   return n;
 }
@@ -506,10 +515,13 @@ static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t 
   log_decision(t, d->keep, trig, false, now);
   bool keep = d->keep;
   if (keep) {
+    size_t nb = 0;
+    for (span_block_t *b = t->blocks; b != NULL; b = b->next)
+      nb++;
     bool small[64];
-    bool *done = t->nspans <= 64 ? small : calloc(t->nspans, sizeof *done);
-    span_rec_t *arr_small[64];
-    span_rec_t **arr = t->nspans <= 64 ? arr_small : malloc(t->nspans * sizeof *arr);
+    bool *done = nb <= 64 ? small : calloc(nb, sizeof *done);
+    span_block_t *arr_small[64];
+    span_block_t **arr = nb <= 64 ? arr_small : malloc(nb * sizeof *arr);
     if (done == NULL || arr == NULL) {
       if (done != small)
         free(done);
@@ -521,11 +533,11 @@ static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t 
       keep = false;
     } else {
       size_t i = 0;
-      for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-        arr[i++] = r;
-      memset(done, 0, t->nspans * sizeof *done);
+      for (span_block_t *b = t->blocks; b != NULL; b = b->next)
+        arr[i++] = b;
+      memset(done, 0, nb * sizeof *done);
       tt_annotation_t a = {d->threshold, t->reason, tt__trigger_name(trig), t->id};
-      if (emit_spans(s, arr, t->nspans, done, &a) != 0)
+      if (emit_blocks(s, arr, nb, done, &a) != 0)
         TT_LOG(TT_LOG_ERROR, "out of memory framing a kept trace", "\"shard\":%u", s->idx);
       if (done != small)
         free(done);
@@ -557,8 +569,12 @@ static void finish(shard_t *s, trace_t *t, const tt_decision_t *d, tt_trigger_t 
     t->ids = malloc(cap * sizeof *t->ids);
     if (t->ids != NULL) {
       t->ids_cap = cap;
-      for (span_rec_t *r = t->spans; r != NULL; r = r->next)
-        ring_push(t, r->span_id);
+      for (span_block_t *b = t->blocks; b != NULL; b = b->next) {
+        span_rec_t *r = span_block_first(b);
+        for (uint32_t i = 0; i < b->n; i++, r = span_rec_next(r))
+          if (!(r->bits & REC_DEAD))
+            ring_push(t, r->span_id);
+      }
     }
   }
   free_spans(s, t);
@@ -705,41 +721,53 @@ static void check_dirty(shard_t *s, uint64_t now) {
   }
 }
 
-/* A span whose trace was decided follows the decision: kept traces' late spans go straight out
+/* Spans whose trace was decided follow the decision: kept traces' late spans go straight out
  * with the same weight and reason; dropped traces' late spans (t NULL: only the id is left) are
  * counted and freed. */
-static void late_span(shard_t *s, trace_t *t, span_rec_t *r) {
+static void late_block(shard_t *s, trace_t *t, span_block_t *b) {
   struct tt_pipeline_s *p = s->p;
-  if (t != NULL && t->state == TRACE_KEPT && ring_has(t, r->span_id)) {
-    atomic_fetch_add_explicit(&p->metrics.spans_duplicate, 1, memory_order_relaxed);
-  } else if (t != NULL && t->state == TRACE_KEPT) {
-    ring_push(t, r->span_id);
-    bool done = false;
-    tt_annotation_t a = {t->threshold, t->reason, "late", t->id};
-    emit_spans(s, &r, 1, &done, &a);
-    atomic_fetch_add_explicit(&p->metrics.late_spans_kept, 1, memory_order_relaxed);
+  if (t != NULL && t->state == TRACE_KEPT) {
+    uint32_t dups = 0;
+    span_rec_t *r = span_block_first(b);
+    for (uint32_t i = 0; i < b->n; i++, r = span_rec_next(r)) {
+      if (ring_has(t, r->span_id)) {
+        r->bits |= REC_DEAD;
+        dups++;
+      } else {
+        ring_push(t, r->span_id);
+      }
+    }
+    b->nlive = (uint16_t)(b->n - dups);
+    if (b->nlive > 0) {
+      bool done = false;
+      tt_annotation_t a = {t->threshold, t->reason, "late", t->id};
+      emit_blocks(s, &b, 1, &done, &a);
+      atomic_fetch_add_explicit(&p->metrics.late_spans_kept, b->nlive, memory_order_relaxed);
+    }
+    if (dups)
+      atomic_fetch_add_explicit(&p->metrics.spans_duplicate, dups, memory_order_relaxed);
   } else {
-    atomic_fetch_add_explicit(&p->metrics.late_spans_dropped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->metrics.late_spans_dropped, b->n, memory_order_relaxed);
     /* A dropped span is dropped whenever it arrives: spans_dropped_total counts it too. */
-    atomic_fetch_add_explicit(&p->metrics.spans_dropped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->metrics.spans_dropped, b->n, memory_order_relaxed);
   }
-  tt__span_rec_free(p, r);
+  tt__span_block_free(p, b);
 }
 
-static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
-  /* The span's times are when it was received (pipeline_int.h, tt_blob_t.received_ns); the
+static void take_block(shard_t *s, span_block_t *b, uint64_t now) {
+  /* The spans' times are when they were received (pipeline_int.h, tt_blob_t.received_ns); the
    * shard's clock only bounds them, for spans queued before a clock step in tests. */
-  if (r->blk->res != NULL && r->blk->res->received_ns != 0 && r->blk->res->received_ns < now)
-    now = r->blk->res->received_ns;
-  const uint8_t *tid = r->blk->trace_id;
+  if (b->res != NULL && b->res->received_ns != 0 && b->res->received_ns < now)
+    now = b->res->received_ns;
+  const uint8_t *tid = b->trace_id;
   uint32_t h = hash_id(s, tid);
   trace_t *t = lookup(s, tid, h);
   if (t != NULL && (t->state == TRACE_KEPT || t->state == TRACE_DROPPED)) {
-    late_span(s, t, r);
+    late_block(s, t, b);
     return;
   }
   if (t == NULL && tt__dropped_has(&s->drops, tid, h)) {
-    late_span(s, NULL, r);
+    late_block(s, NULL, b);
     return;
   }
   bool fresh = t == NULL;
@@ -747,8 +775,8 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
     t = insert(s, tid, h);
     if (t == NULL) {
       TT_LOG(TT_LOG_ERROR, "out of memory holding a span; dropped", "\"shard\":%u", s->idx);
-      atomic_fetch_add_explicit(&s->p->metrics.spans_dropped, 1, memory_order_relaxed);
-      tt__span_rec_free(s->p, r);
+      atomic_fetch_add_explicit(&s->p->metrics.spans_dropped, b->n, memory_order_relaxed);
+      tt__span_block_free(s->p, b);
       return;
     }
     t->first_seen_ns = now;
@@ -758,22 +786,40 @@ static void take_span(shard_t *s, span_rec_t *r, uint64_t now) {
     tt__pipeline_account(s->p, (int64_t)TT_TRACE_RECORD_COST);
     s->nheld++;
     atomic_fetch_add_explicit(&s->p->metrics.traces_held, 1, memory_order_relaxed);
-  } else if (held_duplicate(s, t, r->span_id)) {
-    atomic_fetch_add_explicit(&s->p->metrics.spans_duplicate, 1, memory_order_relaxed);
-    tt__span_rec_free(s->p, r);
-    return;
   }
-  r->next = NULL;
-  *t->tail = r;
-  t->tail = &r->next;
-  t->nspans++;
-  tt__trace_summary_add(&t->sum, r->start_ns, r->end_ns, !(r->bits & REC_HAS_PARENT), r->signals);
-  t->any_trace_state |= (r->bits & REC_HAS_TRACE_STATE) != 0;
-  uint64_t cost = sizeof *r + r->len;
-  t->bytes += cost;
-  atomic_fetch_add_explicit(&s->held_bytes, cost, memory_order_relaxed);
+  /* Linked first, so that a span id repeated inside the block is found like any other. */
+  span_block_t **link = t->tail;
+  b->next = NULL;
+  *link = b;
+  t->tail = &b->next;
+  uint32_t dups = 0;
+  span_rec_t *r = span_block_first(b);
+  for (uint32_t i = 0; i < b->n; i++, r = span_rec_next(r)) {
+    if ((!fresh || i > 0) && held_duplicate(s, t, r->span_id, b, i)) {
+      r->bits |= REC_DEAD;
+      dups++;
+      continue;
+    }
+    t->nspans++;
+  }
+  if (dups > 0) {
+    atomic_fetch_add_explicit(&s->p->metrics.spans_duplicate, dups, memory_order_relaxed);
+    b->nlive = (uint16_t)(b->n - dups);
+    if (b->nlive == 0) {
+      /* A retried batch's run: nothing new (never a fresh trace: its first span is new). */
+      *link = NULL;
+      t->tail = link;
+      tt__span_block_free(s->p, b);
+      return;
+    }
+  }
+  /* A duplicate's times and signals are folded in with its run's: a retry carries the same. */
+  tt__trace_summary_merge(&t->sum, &b->sum);
+  t->any_trace_state |= b->any_trace_state;
+  t->bytes += b->size;
+  atomic_fetch_add_explicit(&s->held_bytes, b->size, memory_order_relaxed);
   t->last_seen_ns = now;
-  if (r->root && t->root_seen_ns == 0)
+  if (b->root && t->root_seen_ns == 0)
     t->root_seen_ns = now ? now : 1;
   if (t->state == TRACE_PENDING) {
     /* Its deadline is the end of drop_delay, whatever arrives; the evidence is checked at the
@@ -953,7 +999,7 @@ void *tt__shard_main(void *arg) {
       ts.tv_nsec = (long)(ns % 1000000000ull);
       pthread_cond_timedwait(&s->wake, &s->mu, &ts);
     }
-    span_rec_t *in = s->in_head;
+    span_block_t *in = s->in_head;
     s->in_head = NULL;
     s->in_tail = &s->in_head;
     s->in_n = 0;
@@ -975,9 +1021,9 @@ void *tt__shard_main(void *arg) {
     s->pol_needs_spans = tt__policy_set_needs_spans(s->pol);
 
     uint64_t now = tt__pipeline_now(p);
-    for (span_rec_t *r = in, *next; r != NULL; r = next) {
-      next = r->next;
-      take_span(s, r, now);
+    for (span_block_t *b = in, *next; b != NULL; b = next) {
+      next = b->next;
+      take_block(s, b, now);
     }
     check_dirty(s, now);
     for (size_t i = 0; i < nans; i++)
@@ -1010,9 +1056,9 @@ void *tt__shard_main(void *arg) {
 }
 
 void tt__shard_destroy(shard_t *s) {
-  for (span_rec_t *r = s->in_head, *n; r != NULL; r = n) {
-    n = r->next;
-    tt__span_rec_free(s->p, r);
+  for (span_block_t *b = s->in_head, *n; b != NULL; b = n) {
+    n = b->next;
+    tt__span_block_free(s->p, b);
   }
   s->in_head = NULL;
   free(s->ans);

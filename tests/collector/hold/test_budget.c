@@ -13,8 +13,8 @@
 
 #include "otlp_fixture.h"
 #include "pipeline_env.h"
-/* For sizeof(trace_t) and sizeof(span_rec_t): the test checks the budget against the real
- * structures, not against the constant the code uses. */
+/* For sizeof(trace_t), sizeof(span_block_t) and sizeof(span_rec_t): the test checks the budget
+ * against the real structures, not against the constant the code uses. */
 #include "pipeline_int.h"
 
 #define MIB (1024ull * 1024ull)
@@ -48,10 +48,10 @@ static size_t fixture_span_len(void) {
   return two - one - 2;
 }
 
-/* What one held single-span trace costs at the least: its record and its span's record and bytes
- * (its share of the hash table and of the shared resource and scope come on top). */
+/* What one held single-span trace costs at the least: its record, its span's block, record and
+ * bytes (its share of the hash table and of the shared resource and scope come on top). */
 static uint64_t tiny_trace_floor(void) {
-  return sizeof(trace_t) + sizeof(span_rec_t) + fixture_span_len();
+  return sizeof(trace_t) + sizeof(span_block_t) + sizeof(span_rec_t) + fixture_span_len();
 }
 
 static void tiny_traces_should_each_count_their_record_beside_their_span(void **state) {

@@ -509,10 +509,13 @@ static void trace_reaching_the_byte_cap_should_be_decided_at_once(void **state) 
   tt__pipeline_opts_default(&o);
   o.max_trace_bytes = 2048;
   env_t *e = env_new_with(&o, policies_errors_latency_ratio(1.0));
-  span_spec_t batch[50];
-  for (uint64_t k = 0; k < 50; k++)
-    batch[k] = fx_span(50, k + 1, 1);
-  send(e, batch, 50);
+  /* Ten requests of five spans: the cap is checked as each request's run of the trace arrives. */
+  for (uint64_t r = 0; r < 10; r++) {
+    span_spec_t batch[5];
+    for (uint64_t k = 0; k < 5; k++)
+      batch[k] = fx_span(50, r * 5 + k + 1, 1);
+    send(e, batch, 5);
+  }
   tt__pipeline_sync(e->p);
   tt_metrics_t *m = tt__pipeline_metrics(e->p);
   assert_int_equal(atomic_load(&m->decisions[TT_POL_RATIO][1][TT_TRIG_TRACE_CAP]), 1);
