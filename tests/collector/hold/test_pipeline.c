@@ -718,6 +718,12 @@ static void duplicate_spans_should_be_exported_once_and_counted(void **state) {
   /* The accounting still balances: accepted = exported + dropped + duplicate. */
   assert_int_equal(atomic_load(&m->spans_accepted),
                    exported(e) + atomic_load(&m->spans_dropped) + atomic_load(&m->spans_duplicate));
+  /* One request holding a new trace's span twice (one run, one block): held once. */
+  span_spec_t twice[3] = {fx_span(72, 1, 0), fx_span(72, 1, 0), fx_span(72, 2, 1)};
+  send(e, twice, 3);
+  advance(e, 3 * SEC);
+  assert_int_equal(exported(e), 17);
+  assert_int_equal(atomic_load(&m->spans_duplicate), 14 + 2 + 1 + 1);
   cap_view_t v;
   cap_view(e->sink, &v);
   for (size_t i = 0; i < v.n; i++)
