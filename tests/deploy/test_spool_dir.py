@@ -5,8 +5,8 @@ where it cannot (a parent is a file, or the user may not write there), `--valida
 both refuse, naming the file, the line and the key.
 
 Runs the real tailtrace-collector on loopback ephemeral ports, with deploy/jaeger.yaml and
-deploy/honeycomb.yaml as shipped plus an admin section (so parallel tests do not share its
-port). Usage (through ctest): test_spool_dir.py"""
+deploy/honeycomb.yaml as shipped, every port (the admin one too) set through the variables they
+read. Usage (through ctest): test_spool_dir.py"""
 import os
 import re
 import shutil
@@ -38,18 +38,19 @@ def free_port():
 
 
 def shipped(name, work):
-    """deploy/NAME.yaml as shipped plus an admin section on a free port, in work/."""
+    """deploy/NAME.yaml as shipped, copied to work/ (so nobody can read it), the admin port
+    to use, and the line of its spool.dir."""
     text = open(os.path.join(SRC, "deploy", name + ".yaml")).read()
-    admin = free_port()
     path = os.path.join(work, name + ".yaml")
     with open(path, "w") as f:
-        f.write(text + '\nadmin:\n  endpoint: "127.0.0.1:%d"\n' % admin)
+        f.write(text)
     line = next(i + 1 for i, l in enumerate(text.splitlines()) if re.match(r"\s+dir:", l))
-    return path, admin, line
+    return path, free_port(), line
 
 
-def env_for(spool_root):
+def env_for(spool_root, admin=0):
     return dict(os.environ, TT_SPOOL_DIR=spool_root, HONEYCOMB_API_KEY="test-key",
+                TT_ADMIN_BIND="127.0.0.1:%d" % (admin or free_port()),
                 TT_GRPC_BIND="127.0.0.1:%d" % free_port(),
                 TT_HTTP_BIND="127.0.0.1:%d" % free_port(),
                 # Nothing listens there: the exporter retries and spools, which is all we need.
@@ -117,7 +118,7 @@ def check_created(config, work):
     cfg, admin, line = shipped(config, work)
     fresh = os.path.join(work, "fresh-" + config)
     root = os.path.join(fresh, "var", "lib", "tailtrace", "spool")
-    env = env_for(root)
+    env = env_for(root, admin)
     r = validate(cfg, env)
     if r.returncode != 0:
         fail("%s: --validate of a missing, creatable spool exit %d:\n%s%s" %
