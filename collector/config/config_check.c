@@ -241,6 +241,13 @@ static void check_spool_dir(check_t *ck, const tt_exporter_conf_t *e, size_t idx
       problem(ck, true, line, key, "%s is not a directory", path);
     else if (access(path, R_OK | W_OK | X_OK) != 0)
       problem(ck, true, line, key, "cannot use %s: %s", path, strerror(errno));
+    else if ((st.st_mode & 077) != 0)
+      /* One the collector makes is 0700; one made by hand may let other users read the traces.
+       * Said, not refused: the operator may share it on purpose. */
+      problem(ck, false, line, key,
+              "%s is open to other users (mode %04o); the spool holds trace data: chmod 0700 "
+              "it",
+              path, (unsigned)(st.st_mode & 07777));
     return;
   }
   /* Find the nearest ancestor that exists: path is cut at each slash from the end. */

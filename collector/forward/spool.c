@@ -306,16 +306,36 @@ static int open_write_segment(tt_spool_t *s) {
   return 0;
 }
 
+/* Creates dir and every missing parent, each 0700: the spool holds trace data, which may be
+ * sensitive, and a directory made here belongs to the running user alone. Parents that exist
+ * are left as they are. Returns 0 or a negative errno. */
+static int make_dirs(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+    return -ENAMETOOLONG;
+  for (char *p = path + 1;; p++) {
+    if (*p != '/' && *p != '\0')
+      continue;
+    char keep = *p;
+    *p = '\0';
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+      return -errno;
+    if (keep == '\0')
+      return 0;
+    *p = keep;
+  }
+}
+
 int tt__spool_open(const tt_spool_opts_t *opts, tt_spool_t **out, char *err, size_t errlen) {
   *out = NULL;
   if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0') {
     snprintf(err, errlen, "spool: no directory given");
     return -EINVAL;
   }
-  if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
-    int e = errno;
-    snprintf(err, errlen, "spool: cannot create %s: %s", opts->dir, strerror(e));
-    return -e;
+  int mk = make_dirs(opts->dir);
+  if (mk != 0) {
+    snprintf(err, errlen, "spool: cannot create %s: %s", opts->dir, strerror(-mk));
+    return mk;
   }
   tt_spool_t *s = calloc(1, sizeof *s);
   if (s == NULL)

@@ -21,7 +21,7 @@ Scenarios (argument):
   deploy      every metric name used by deploy/grafana-tailtrace.json's and
               deploy/prometheus-alerts.yaml's expressions is in a live collector's /metrics
               (histograms by their base name), the collector having a file sink and an
-              exporter, as in deploy/tailtrace-collector.yaml; docs/collector.md's table of
+              exporter, as in deploy/tailtrace-collector.yaml; docs/operations.md's table of
               metrics lists exactly the families on /metrics; the rules pass `promtool check
               rules` when promtool is installed.
 A missing Python module is a failure, never a skip.
@@ -324,11 +324,11 @@ def scenario_deploy():
     if missing:
         fail("metric names not in /metrics:\n  " + "\n  ".join(sorted(set(missing))))
 
-    # docs/collector.md's table of metrics lists exactly what this collector exports.
-    doc = open(os.path.join(SRC, "docs", "collector.md")).read()
+    # docs/operations.md's table of metrics lists exactly what this collector exports.
+    doc = open(os.path.join(SRC, "docs", "operations.md")).read()
     documented = set(re.findall(r"^  \| `((?:tailtrace|process)_[a-z0-9_]+)` \|", doc, re.M))
     if documented != have:
-        fail("docs/collector.md's metrics table and /metrics differ:\n  only in the docs: %s\n"
+        fail("docs/operations.md's metrics table and /metrics differ:\n  only in the docs: %s\n"
              "  only on /metrics: %s" % (sorted(documented - have), sorted(have - documented)))
 
     # The rules' syntax, with Prometheus's own checker when it is installed (Debian: prometheus).
