@@ -235,12 +235,10 @@ static void kept_span_should_carry_its_incoming_th_weight(void **state) {
     assert_int_equal(w.rates, 1);
   }
   /* The library's own ratio sampler writes these at precision 4: the same values. */
-  uint64_t t;
   char s[16];
   static const double ratio[] = {0.5, 0.25, 1.0 / 3, 0.1, 0.01};
   for (size_t i = 0; i < 5; i++) {
     tt__threshold_format(tt__threshold_from_ratio_prec(ratio[i], TT_TH_PRECISION_DEFAULT), s);
-    assert_int_equal(tt__threshold_parse(ex[i + 1].th, strlen(ex[i + 1].th), &t), 0);
     assert_string_equal(s, ex[i + 1].th);
   }
 }
@@ -264,7 +262,7 @@ static void kept_span_should_turn_an_incoming_sample_rate_into_a_matching_th(voi
       assert_int_equal(w.sample_rate, (int64_t)ex[i].rate);
       assert_int_equal(w.rates, 1);
       /* The th read back gives the same whole weight, whatever the trace. */
-      uint64_t t;
+      uint64_t t = 0;
       assert_int_equal(tt__threshold_parse(ex[i].th, strlen(ex[i].th), &t), 0);
       assert_int_equal(tt__sample_rate(t, NULL), (int64_t)ex[i].rate);
     }
