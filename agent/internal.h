@@ -332,9 +332,12 @@ void tt__memory_get(uint64_t *budget, uint64_t *reserved, uint64_t *records);
  * TT__HOLD_MIN as threads multiply), and the exported records an idle one may hold back. */
 #define TT__HOLD_MIN 8
 #define TT__RING_MIN 64 /* slots: the smallest ring, for threads past the budget's share */
-extern _Atomic uint32_t tt__hold_max;
+typedef struct tt__hold_s {
+  _Alignas(64) _Atomic uint32_t max; /* the struct fills its cache line: no false sharing */
+} tt__hold_t;
+extern tt__hold_t tt__hold;
 static inline uint64_t tt__ret_max(void) {
-  uint32_t h = atomic_load_explicit(&tt__hold_max, memory_order_relaxed);
+  uint32_t h = atomic_load_explicit(&tt__hold.max, memory_order_relaxed);
   return h >= TT__LOCAL_MAX ? TT__RET_MAX : 2 * (uint64_t)h;
 }
 int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size);

@@ -34,15 +34,14 @@ static uint64_t g_pool_total;
  * threads' rings and copy slots took (tt__ring_ensure); records may use the rest. Whatever the
  * number of threads, span memory stays within it: a thread's queue and copy slots come out of
  * the budget when it first ends a span, and its free list shrinks as threads multiply
- * (tt__hold_max), so many threads share the records rather than each adding its own. */
+ * (tt__hold.max), so many threads share the records rather than each adding its own. */
 static uint64_t g_budget;
 static uint64_t g_reserved;
 static uint64_t g_nlive; /* thread states a live thread uses: they share the pool */
 static void *g_chunks;   /* see pool_grow_locked */
 /* Read by every thread as it frees a record, written rarely (a new thread state, a new budget):
  * alone on its line so those reads never miss. */
-_Alignas(64) _Atomic uint32_t tt__hold_max = TT__LOCAL_MAX;
-static char g_hold_pad_[64 - sizeof(uint32_t)] __attribute__((unused));
+tt__hold_t tt__hold = {TT__LOCAL_MAX};
 
 static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;
@@ -74,7 +73,7 @@ static void set_hold_max_locked(void) {
     h = TT__LOCAL_MAX;
   if (h < TT__HOLD_MIN)
     h = TT__HOLD_MIN;
-  atomic_store_explicit(&tt__hold_max, (uint32_t)h, memory_order_relaxed);
+  atomic_store_explicit(&tt__hold.max, (uint32_t)h, memory_order_relaxed);
 }
 
 uint64_t tt__memory_default_budget(uint32_t queue_size) {
@@ -307,7 +306,7 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
     if (t->free_count != 0)
       return t->free_arr[--t->free_count];
   /* No more than the thread may hold: past that, release_local would hand them straight back. */
-  uint32_t want = atomic_load_explicit(&tt__hold_max, memory_order_relaxed);
+  uint32_t want = atomic_load_explicit(&tt__hold.max, memory_order_relaxed);
   if (want > TT__REFILL)
     want = TT__REFILL;
   pthread_mutex_lock(&g_pool_mu);
@@ -321,7 +320,7 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
 
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
   t->free_arr[t->free_count++] = r;
-  uint32_t hold = atomic_load_explicit(&tt__hold_max, memory_order_relaxed);
+  uint32_t hold = atomic_load_explicit(&tt__hold.max, memory_order_relaxed);
   if (__builtin_expect(t->free_count <= hold, 1))
     return;
   /* A thread that ends many spans started elsewhere would hoard records, and with many threads

@@ -14,7 +14,7 @@
 
 static pthread_barrier_t g_barrier;
 static _Atomic uint64_t g_attempts;
-static _Atomic uint32_t g_hold_seen = UINT32_MAX; /* smallest tt__hold_max seen with all alive */
+static _Atomic uint32_t g_hold_seen = UINT32_MAX; /* smallest tt__hold.max seen with all alive */
 static _Atomic int g_memory_warned;
 
 static void capture(tt_log_level_t level, const char *line, void *arg) {
@@ -28,7 +28,7 @@ static void *holder(void *arg) {
   (void)arg;
   (void)tt_current_span(); /* this thread's state: it now shares the pool */
   pthread_barrier_wait(&g_barrier);
-  uint32_t h = atomic_load(&tt__hold_max);
+  uint32_t h = atomic_load(&tt__hold.max);
   if (h < atomic_load(&g_hold_seen))
     atomic_store(&g_hold_seen, h);
   for (int r = 0; r < ROUNDS; r++) {
