@@ -273,8 +273,8 @@ static double semconv_run(void (*fn)(long), long n, double *dropped_pct) {
   fn(n);
   uint64_t t1 = now_ns();
   tt_stats_get(&b);
-  uint64_t dropped = b.dropped_queue_full - a.dropped_queue_full + b.dropped_no_record -
-                     a.dropped_no_record;
+  uint64_t dropped =
+      b.dropped_queue_full - a.dropped_queue_full + b.dropped_no_record - a.dropped_no_record;
   *dropped_pct = 100.0 * (double)dropped / (double)n;
   return (double)(t1 - t0) / (double)n;
 }
