@@ -331,7 +331,7 @@ void tt__memory_get(uint64_t *budget, uint64_t *reserved, uint64_t *records);
 /* Free records a thread keeps (its share of the pool: TT__LOCAL_MAX for one thread, down to
  * TT__HOLD_MIN as threads multiply), and the exported records an idle one may hold back. */
 #define TT__HOLD_MIN 8
-#define TT__RING_MIN 64 /* slots: the smallest ring, for threads past the budget's share */
+#define TT__RING_FLOOR 1024 /* slots: the smallest ring a thread gets, whatever the budget */
 typedef struct tt__hold_s {
   _Alignas(64) _Atomic uint32_t max; /* the struct fills its cache line: no false sharing */
 } tt__hold_t;

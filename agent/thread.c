@@ -382,20 +382,25 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
     cap <<= 1;
   /* Rings and copy slots may take half the budget, less what records already took, first come
    * first served (a state's ring outlives its thread and goes to the next thread that adopts the
-   * state, so thread churn takes nothing more). A thread past that gets a smaller ring, so a
-   * shorter queue, down to TT__RING_MIN slots without copy slots (512 bytes, the one part of a
-   * thread's span memory outside the budget): its spans then go as records, from the pool. */
-  uint64_t ncopies;
+   * state, so thread churn takes nothing more). Records past the budget (an earlier provider's
+   * larger one: they are never freed) take nothing from the rings' half. A thread past that
+   * share gives up copy slots first (256 bytes each against a ring slot's 8), down to 64; then
+   * ring slots, down to TT__RING_FLOOR (a queue of 512 spans, one batch); then its last copy
+   * slots, so its plain spans go as records, from the pool. That floor, 8 KB a thread, is granted
+   * past the budget: the one part of a thread's span memory outside it. */
+  uint64_t floor_cap = cap < TT__RING_FLOOR ? cap : TT__RING_FLOOR;
   pthread_mutex_lock(&g_pool_mu);
   uint64_t records = g_pool_total * TT__RECORD_STRIDE, top = g_budget / 2;
-  if (records > g_budget - top)
-    top = g_budget > records ? g_budget - records : 0;
+  if (records > g_budget - top && records <= g_budget)
+    top = g_budget - records;
   uint64_t room = top > g_reserved ? top - g_reserved : 0;
-  for (;;) {
-    ncopies = cap / 2 < TT__COPIES_MAX ? cap / 2 : TT__COPIES_MAX;
-    if (ring_cost(cap, ncopies) <= room || cap <= TT__RING_MIN)
-      break;
+  uint64_t ncopies = cap / 2 < TT__COPIES_MAX ? cap / 2 : TT__COPIES_MAX;
+  while (ncopies > 64 && ring_cost(cap, ncopies) > room)
+    ncopies >>= 1;
+  while (cap > floor_cap && ring_cost(cap, ncopies) > room) {
     cap >>= 1;
+    if (ncopies > cap / 2)
+      ncopies = cap / 2;
   }
   if (ring_cost(cap, ncopies) > room)
     ncopies = 0;

@@ -67,7 +67,7 @@ static void span_memory_should_stay_within_one_budget_whatever_the_thread_count(
          (unsigned long long)(records * TT__RECORD_STRIDE), atomic_load(&g_hold_seen));
   /* Rings, copy slots and records together within the budget, but for the smallest ring of each
    * thread past it. */
-  uint64_t outside = (THREADS + 1) * TT__RING_MIN * sizeof(uintptr_t);
+  uint64_t outside = (THREADS + 1) * TT__RING_FLOOR * sizeof(uintptr_t);
   assert_true(reserved <= budget / 2 + outside);
   assert_true(records * TT__RECORD_STRIDE + reserved <= budget + outside);
   /* With 33 threads sharing ~490 records, each keeps a small share of free records. */
