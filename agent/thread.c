@@ -184,8 +184,6 @@ tt__tstate_t *tt__tstate_slow(void) {
     atomic_store_explicit(&t->next_all, atomic_load_explicit(&g_reg_head, memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&g_reg_head, t, memory_order_release);
-    /* Each thread may hold records back (its free list, exported records in its ring): with
-     * one more thread each may hold fewer, so together they never hold the whole pool. */
   }
   t->in_use = 1;
   atomic_store(&t->owned, 1);

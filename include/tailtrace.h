@@ -380,7 +380,10 @@ typedef enum tt_log_level_e {
 typedef void (*tt_log_fn)(tt_log_level_t level, const char *line, void *arg);
 
 /* Options for tt_init. Zero means "from the environment, else the OpenTelemetry default" for
- * every field, so `tt_options_t o = {.size = sizeof o};` is the environment-only set-up. */
+ * every field, so `tt_options_t o = {.size = sizeof o};` is the environment-only set-up. Span
+ * memory (records, queues) for all threads together is bounded by TT_SPAN_MEMORY_MB (megabytes;
+ * default: two queues of 4 KB records plus 864, and one thread's queue, 20.5 MB at the default
+ * queue): whatever the number of threads, spans past it are dropped and counted. */
 typedef struct tt_options_s {
   size_t size; /* sizeof(tt_options_t): lets the struct grow */
   const char *service_name;
@@ -429,7 +432,7 @@ typedef struct tt_stats_s {
   uint64_t spans_ended;           /* recording spans ended */
   uint64_t spans_exported;        /* accepted by the exporter */
   uint64_t dropped_queue_full;    /* ended while the thread's queue was full */
-  uint64_t dropped_no_record;     /* not recorded: the span record pool was exhausted */
+  uint64_t dropped_no_record;     /* not recorded: span memory was at TT_SPAN_MEMORY_MB */
   uint64_t dropped_export_failed; /* the exporter failed or ran out of time */
   uint64_t dropped_shutdown;      /* ended after tt_shutdown began */
   uint64_t dropped_attributes;    /* attributes/events/links dropped by limits, summed */
