@@ -82,8 +82,8 @@ static void sleep_until(uint64_t until) {
 
 /* What the exporter takes itself is not the owner's doing: taken_seen moves with it. */
 static void reclaim(tt__tstate_t *t) {
-  t->taken_seen +=
-      tt__ring_reclaim(t, atomic_load_explicit(&t->owned, memory_order_relaxed) ? TT__RET_MAX : 0);
+  t->taken_seen += tt__ring_reclaim(
+      t, atomic_load_explicit(&t->owned, memory_order_relaxed) ? tt__ret_max() : 0);
 }
 
 /* Gives the batch's records back: each run moves its ring's done to its end. A ring's runs are in
@@ -123,10 +123,20 @@ void tt__queue_full_first(const tt__provider_t *p) {
            (unsigned long long)(atomic_load(&tt__drop_report_ns) / 1000000000ull));
 }
 
+void tt__no_record_first(const tt__provider_t *p) {
+  if (atomic_exchange_explicit(&tt__queue_full_armed, 0, memory_order_relaxed))
+    TT_LOG(TT_LOG_WARN,
+           "span memory is at its limit (TT_SPAN_MEMORY_MB: %llu MB for all threads): spans are "
+           "being dropped (tt_stats_t.dropped_no_record); a count follows at most every %llu s",
+           (unsigned long long)(p->memory_budget >> 20),
+           (unsigned long long)(atomic_load(&tt__drop_report_ns) / 1000000000ull));
+}
+
+/* Both ways a finished span can be turned away for want of room: a full queue, no record. */
 static uint64_t queue_full_total(void) {
   tt_stats_t st = {.size = sizeof st};
   tt_stats_get(&st);
-  return st.dropped_queue_full;
+  return st.dropped_queue_full + st.dropped_no_record;
 }
 
 /* Exporter thread: at most once per tt__drop_report_ns (and once more at shutdown), the spans
@@ -147,9 +157,10 @@ static void report_queue_full(struct tt__batch_s *b, int final) {
   b->queue_full_seen = total;
   TT_LOG(TT_LOG_WARN,
          "%llu spans dropped in the last %.1f s because a thread's span queue was full "
-         "(OTEL_BSP_MAX_QUEUE_SIZE=%u spans a thread); %llu in all",
+         "(OTEL_BSP_MAX_QUEUE_SIZE=%u spans a thread) or span memory was at its limit "
+         "(TT_SPAN_MEMORY_MB: %llu MB); %llu in all",
          (unsigned long long)n, (double)since / 1e9, b->p->max_queue_size,
-         (unsigned long long)total);
+         (unsigned long long)(b->p->memory_budget >> 20), (unsigned long long)total);
 }
 
 static void export_pending(struct tt__batch_s *b, uint64_t hard_deadline) {

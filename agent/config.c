@@ -42,7 +42,10 @@ static uint32_t env_u32(const char *name, uint32_t def) {
     end++;
   if (errno != 0 || end == digits || *end != '\0' || *digits == '-' || *digits == '+' ||
       x > UINT32_MAX) {
-    TT_LOG(TT_LOG_WARN, "%s=%s is not a valid non-negative integer; using %u", name, v, def);
+    if (def == 0) /* 0 stands for a default computed later (TT_SPAN_MEMORY_MB's) */
+      TT_LOG(TT_LOG_WARN, "%s=%s is not a valid non-negative integer; using the default", name, v);
+    else
+      TT_LOG(TT_LOG_WARN, "%s=%s is not a valid non-negative integer; using %u", name, v, def);
     return def;
   }
   return (uint32_t)x;
@@ -177,8 +180,15 @@ int tt_init(const tt_options_t *o) {
     return rc;
   }
   tt__propagators_from_env();
-  /* Bound the record pool: twice the queue plus room for spans still open on threads. */
-  tt__pool_set_cap((uint64_t)p->max_queue_size * 2 + 512);
+  /* One budget for span memory, whatever the number of threads (docs/agent.md, "Memory"). */
+  uint32_t mb = env_u32("TT_SPAN_MEMORY_MB", 0);
+  if (mb > TT__SPAN_MEMORY_MB_MAX) {
+    TT_LOG(TT_LOG_WARN, "TT_SPAN_MEMORY_MB=%u is above the largest taken, %u; using %u", mb,
+           TT__SPAN_MEMORY_MB_MAX, TT__SPAN_MEMORY_MB_MAX);
+    mb = TT__SPAN_MEMORY_MB_MAX;
+  }
+  p->memory_budget = mb != 0 ? (uint64_t)mb << 20 : tt__memory_default_budget(p->max_queue_size);
+  tt__memory_set_budget(p->memory_budget);
   tt__thread_atfork_install();
   rc = tt__batch_start(p);
   if (rc != 0) {

@@ -123,6 +123,7 @@ typedef struct tt__provider_s {
   tt_resource_t resource;
   tt_attribute_t *resource_attrs;
   uint32_t max_queue_size, schedule_delay_ms, max_export_batch_size, export_timeout_ms;
+  uint64_t memory_budget; /* bytes of span memory for all threads (TT_SPAN_MEMORY_MB) */
   tt_exporter_t exporter;
   struct tt__batch_s *batch;
   const tt_scope_t *default_scope; /* the default tracer's, cached off the hot path */
@@ -170,6 +171,12 @@ struct tt_span_s {
   uint32_t blk_cap;
   _Alignas(16) char arena[];
 };
+/* Records sit 4 KB + 128 bytes apart, not 4 KB. At a 4 KB stride the same field of every record
+ * falls into the same few cache sets (the set index is address bits 6-15 on this class of CPU),
+ * so the L2 cache could hold that field for only ~256 records, fewer than a thread has in flight
+ * between polls, and every span start missed. The extra 128 bytes walk each record two sets
+ * further (and keep the 128-byte alignment the ring tags need). */
+#define TT__RECORD_STRIDE (TT__RECORD_SIZE + 128)
 #define TT__NAME_INLINE sizeof(((struct tt_span_s *)0)->name_inline)
 /* The extension list lives in the record's last 64 bytes, not in the header: few spans need it. */
 #define TT__MAX_EXT 7 /* a span uses at most 8 records (32 KB) */
@@ -306,6 +313,7 @@ int tt__ring_make_room(tt__tstate_t *t);
  * (and 4 MB of copy slots), while an unchecked OTEL_BSP_MAX_QUEUE_SIZE=4294967295 asked for 64 GB,
  * the allocation failed and every span was dropped. */
 #define TT__QUEUE_MAX (1u << 20)
+#define TT__SPAN_MEMORY_MB_MAX (1u << 16) /* 64 GB */
 #define TT__RING_LATE(limit) ((limit) - (limit) / 4)
 /* The queue limit of a ring: the provider's queue size, at most half the ring (the rest holds
  * exported records until their owner takes them back). */
@@ -313,7 +321,25 @@ static inline uint64_t tt__ring_limit(const tt__tstate_t *t, uint64_t max_queue_
   uint64_t half = (t->ring_mask + 1) / 2;
   return max_queue_size < half ? max_queue_size : half;
 }
-void tt__pool_set_cap(uint64_t cap);
+/* The process-wide span memory budget, in bytes (TT_SPAN_MEMORY_MB; docs/agent.md, "Memory"):
+ * records, rings and copy slots of every thread together. Set by tt_init; a lower budget stops
+ * growth, memory already taken stays (records are never freed). */
+void tt__memory_set_budget(uint64_t bytes);
+uint64_t tt__memory_default_budget(uint32_t queue_size);
+/* The budget, what rings and copy slots reserved of it, and the records allocated. */
+void tt__memory_get(uint64_t *budget, uint64_t *reserved, uint64_t *records);
+/* Free records a thread keeps (its share of the pool: TT__LOCAL_MAX for one thread, down to
+ * TT__HOLD_MIN as threads multiply), and the exported records an idle one may hold back. */
+#define TT__HOLD_MIN 8
+#define TT__RING_FLOOR 1024 /* slots: the smallest ring a thread gets, whatever the budget */
+typedef struct tt__hold_s {
+  _Alignas(64) _Atomic uint32_t max; /* the struct fills its cache line: no false sharing */
+} tt__hold_t;
+extern tt__hold_t tt__hold;
+static inline uint64_t tt__ret_max(void) {
+  uint32_t h = atomic_load_explicit(&tt__hold.max, memory_order_relaxed);
+  return h >= TT__LOCAL_MAX ? TT__RET_MAX : 2 * (uint64_t)h;
+}
 int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size);
 /* Ring slots carry the ending provider's tag beside the 128-byte-aligned record pointer, so the
  * exporter can reject a span of an earlier provider without touching the record. */
@@ -389,6 +415,8 @@ extern _Atomic uint64_t tt__stat_exported, tt__stat_export_failed, tt__stat_expo
 extern _Atomic int tt__queue_full_armed;
 extern _Atomic uint64_t tt__drop_report_ns;
 void tt__queue_full_first(const tt__provider_t *p);
+/* The same for a span start that found no record: span memory is at its budget. */
+void tt__no_record_first(const tt__provider_t *p);
 /* Non-zero when the exporter thread needs starting (after fork): checked on span end. */
 extern _Atomic int tt__batch_needs_thread;
 /* Exporter threads still running. The rings are single-consumer, so a new provider may only

@@ -195,7 +195,6 @@ int tt_extract(tt_carrier_get_fn get, void *carrier, tt_remote_context_t *out) {
     return TT_EINVAL;
   memset(&out->span_context, 0, sizeof out->span_context);
   out->tracestate[0] = '\0';
-  tt_baggage_init(&out->baggage);
   int props = atomic_load_explicit(&tt__propagators, memory_order_relaxed);
   int rc = TT_ENOTFOUND;
   if (props & TT__PROP_TRACECONTEXT) {
@@ -208,12 +207,21 @@ int tt_extract(tt_carrier_get_fn get, void *carrier, tt_remote_context_t *out) {
         out->tracestate[0] = '\0';
     }
   }
-  if (props & TT__PROP_BAGGAGE) {
-    const char *bg = get(carrier, "baggage");
-    if (bg != NULL)
-      tt_baggage_parse(&out->baggage, bg, strlen(bg));
-  }
   return rc;
+}
+
+/* Baggage has its own call so that the remote context stays small: its 8 KB live where the
+ * caller chooses, and a caller that does not use baggage never pays for parsing it. */
+int tt_extract_baggage(tt_carrier_get_fn get, void *carrier, tt_baggage_t *out) {
+  if (get == NULL || out == NULL)
+    return TT_EINVAL;
+  tt_baggage_init(out);
+  if (!(atomic_load_explicit(&tt__propagators, memory_order_relaxed) & TT__PROP_BAGGAGE))
+    return TT_ENOTFOUND;
+  const char *bg = get(carrier, "baggage");
+  if (bg == NULL)
+    return TT_ENOTFOUND;
+  return tt_baggage_parse(out, bg, strlen(bg));
 }
 
 int tt_inject(const tt_span_t *span, const tt_baggage_t *baggage, tt_carrier_set_fn set,

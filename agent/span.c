@@ -372,7 +372,10 @@ tt_span_t *tt_span_start_(tt_tracer_t *tracer, const char *name, const tt_span_o
 
   struct tt_span_s *r = tt__record_take(t);
   if (__builtin_expect(r == NULL, 0)) {
+    /* Span memory is at its process-wide budget: told like a full queue (at once, then summed). */
     tt__count(&t->c_no_record, 1);
+    if (atomic_load_explicit(&tt__queue_full_armed, memory_order_relaxed))
+      tt__no_record_first(p);
     return NULL;
   }
 

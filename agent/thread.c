@@ -13,12 +13,7 @@
 #include <sys/mman.h>
 
 #define TT__CHUNK_RECORDS 32
-/* Records sit 4 KB + 128 bytes apart, not 4 KB. At a 4 KB stride the same field of every record
- * falls into the same few cache sets (the set index is address bits 6-15 on this class of CPU),
- * so the L2 cache could hold that field for only ~256 records, fewer than a thread has in flight
- * between polls, and every span start missed. The extra 128 bytes walk each record two sets
- * further (and keep the 128-byte alignment the ring tags need). */
-#define TT__RECORD_STRIDE (TT__RECORD_SIZE + 128)
+/* Records sit TT__RECORD_STRIDE apart (internal.h says why). */
 
 __thread tt__tstate_t *tt__tls __attribute__((tls_model("initial-exec")));
 _Atomic uint64_t tt__fork_gen;
@@ -35,12 +30,76 @@ static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tt_span_s **g_pool_arr;
 static size_t g_pool_n;
 static uint64_t g_pool_total;
-static uint64_t g_pool_cap;         /* raised by tt_init (2 * queue + 512), never lowered */
-static uint64_t g_thread_allowance; /* plus this much per thread state ever created */
-static void *g_chunks;              /* see pool_grow_locked */
+/* The process-wide span memory budget (tt__memory_set_budget), in bytes, and what of it the
+ * threads' rings and copy slots took (tt__ring_ensure); records may use the rest. Whatever the
+ * number of threads, span memory stays within it: a thread's queue and copy slots come out of
+ * the budget when it first ends a span, and its free list shrinks as threads multiply
+ * (tt__hold.max), so many threads share the records rather than each adding its own. */
+static uint64_t g_budget;
+static uint64_t g_reserved;
+static uint64_t g_nlive; /* thread states a live thread uses: they share the pool */
+static void *g_chunks;   /* see pool_grow_locked */
+/* Read by every thread as it frees a record, written rarely (a new thread state, a new budget):
+ * alone on its line so those reads never miss. */
+tt__hold_t tt__hold = {TT__LOCAL_MAX};
 
 static void pool_push_locked(struct tt_span_s *r) {
   g_pool_arr[g_pool_n++] = r;
+}
+
+#define TT__RECORDS_MIN 64
+/* Records the budget leaves for the pool, under g_pool_mu. Never below TT__RECORDS_MIN, so that a
+ * budget smaller than the threads' rings still lets spans through (slowly). */
+static uint64_t pool_limit_locked(void) {
+  uint64_t left = g_budget > g_reserved ? (g_budget - g_reserved) / TT__RECORD_STRIDE : 0;
+  return left > TT__RECORDS_MIN ? left : TT__RECORDS_MIN;
+}
+
+/* A ring of cap slots and its copy slots, in bytes. */
+static uint64_t ring_cost(uint64_t cap, uint64_t ncopies) {
+  return cap * sizeof(uintptr_t) + ncopies * TT__COPY_SIZE;
+}
+
+/* Half the pool shared by the live threads, between TT__HOLD_MIN and TT__LOCAL_MAX records each,
+ * so free lists never hold the records the other half needs for queued and open spans; under
+ * g_pool_mu. One thread keeps the full TT__LOCAL_MAX. The pool is its limit, or what it already
+ * holds when that is more (an earlier provider's larger budget: records are never freed). */
+static void set_hold_max_locked(void) {
+  uint64_t n = g_nlive != 0 ? g_nlive : 1, pool = pool_limit_locked();
+  if (g_pool_total > pool)
+    pool = g_pool_total;
+  uint64_t h = pool / (2 * n);
+  if (h > TT__LOCAL_MAX)
+    h = TT__LOCAL_MAX;
+  if (h < TT__HOLD_MIN)
+    h = TT__HOLD_MIN;
+  atomic_store_explicit(&tt__hold.max, (uint32_t)h, memory_order_relaxed);
+}
+
+uint64_t tt__memory_default_budget(uint32_t queue_size) {
+  /* What one thread could use before there was a budget: twice its queue in records plus 864
+   * for open spans and its free list, and its ring with its copy slots. So one thread behaves
+   * as it did, and more threads share the same memory. */
+  uint64_t cap = 512;
+  while (cap < 2 * (uint64_t)queue_size)
+    cap <<= 1;
+  uint64_t ncopies = cap / 2 < TT__COPIES_MAX ? cap / 2 : TT__COPIES_MAX;
+  return (2 * (uint64_t)queue_size + 864) * TT__RECORD_STRIDE + ring_cost(cap, ncopies);
+}
+
+void tt__memory_set_budget(uint64_t bytes) {
+  pthread_mutex_lock(&g_pool_mu);
+  g_budget = bytes;
+  set_hold_max_locked();
+  pthread_mutex_unlock(&g_pool_mu);
+}
+
+void tt__memory_get(uint64_t *budget, uint64_t *reserved, uint64_t *records) {
+  pthread_mutex_lock(&g_pool_mu);
+  *budget = g_budget;
+  *reserved = g_reserved;
+  *records = g_pool_total;
+  pthread_mutex_unlock(&g_pool_mu);
 }
 
 /* Takes up to max exported records from t's ring: their slot values (record pointer and tags)
@@ -81,6 +140,9 @@ static void on_thread_exit(void *arg) {
   for (uint32_t i = 0; i < t->free_count; i++)
     pool_push_locked(t->free_arr[i]);
   t->free_count = 0;
+  if (g_nlive > 0)
+    g_nlive--;
+  set_hold_max_locked();
   pthread_mutex_unlock(&g_pool_mu);
   /* Exported records in its ring go to everyone again; those still queued follow from the
    * exporter thread once exported (owned is cleared first: it keeps none of them for us). */
@@ -122,14 +184,15 @@ tt__tstate_t *tt__tstate_slow(void) {
     atomic_store_explicit(&t->next_all, atomic_load_explicit(&g_reg_head, memory_order_relaxed),
                           memory_order_relaxed);
     atomic_store_explicit(&g_reg_head, t, memory_order_release);
-    /* Each thread may hold records back (its free list and exported records in its ring); the
-     * cap grows by that much per thread state, so many threads do not starve each other. */
-    pthread_mutex_lock(&g_pool_mu);
-    g_thread_allowance += TT__LOCAL_MAX + TT__RET_MAX;
-    pthread_mutex_unlock(&g_pool_mu);
   }
   t->in_use = 1;
   atomic_store(&t->owned, 1);
+  /* Each live thread may hold records back (its free list, exported records in its ring): with
+   * one more thread each may hold fewer, so together they never hold the whole pool. */
+  pthread_mutex_lock(&g_pool_mu);
+  g_nlive++;
+  set_hold_max_locked();
+  pthread_mutex_unlock(&g_pool_mu);
   t->current = NULL;
   tt__rng_seed(&t->rng);
   t->fork_gen = atomic_load(&tt__fork_gen);
@@ -137,13 +200,6 @@ tt__tstate_t *tt__tstate_slow(void) {
   pthread_setspecific(g_key, t);
   tt__tls = t;
   return t;
-}
-
-void tt__pool_set_cap(uint64_t cap) {
-  pthread_mutex_lock(&g_pool_mu);
-  if (cap > g_pool_cap)
-    g_pool_cap = cap;
-  pthread_mutex_unlock(&g_pool_mu);
 }
 
 /* Pool growth, under g_pool_mu. Small chunks first, so a program that traces a little stays
@@ -160,7 +216,7 @@ void tt__pool_set_cap(uint64_t cap) {
 #define TT__SLAB_AFTER 480
 
 static void pool_grow_locked(void) {
-  uint64_t limit = g_pool_cap + g_thread_allowance;
+  uint64_t limit = pool_limit_locked();
   size_t n = g_pool_total >= TT__SLAB_AFTER && g_pool_total + TT__SLAB_RECORDS <= limit
                  ? TT__SLAB_RECORDS
                  : TT__CHUNK_RECORDS;
@@ -201,6 +257,7 @@ static void pool_grow_locked(void) {
     pool_push_locked(r);
   }
   g_pool_total += n;
+  set_hold_max_locked();
 }
 
 /* Takes up to TT__REFILL exported records from the owner's own ring into its free list, with
@@ -246,10 +303,14 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
   while (t->ring != NULL && take_own(t) != 0)
     if (t->free_count != 0)
       return t->free_arr[--t->free_count];
+  /* No more than the thread may hold: past that, release_local would hand them straight back. */
+  uint32_t want = atomic_load_explicit(&tt__hold.max, memory_order_relaxed);
+  if (want > TT__REFILL)
+    want = TT__REFILL;
   pthread_mutex_lock(&g_pool_mu);
   if (g_pool_n == 0)
     pool_grow_locked();
-  for (int i = 0; i < TT__REFILL && g_pool_n != 0; i++)
+  for (uint32_t i = 0; i < want && g_pool_n != 0; i++)
     t->free_arr[t->free_count++] = g_pool_arr[--g_pool_n];
   pthread_mutex_unlock(&g_pool_mu);
   return t->free_count != 0 ? t->free_arr[--t->free_count] : NULL;
@@ -257,11 +318,15 @@ struct tt_span_s *tt__record_refill(tt__tstate_t *t) {
 
 void tt__record_release_local(tt__tstate_t *t, struct tt_span_s *r) {
   t->free_arr[t->free_count++] = r;
-  if (t->free_count <= TT__LOCAL_MAX)
+  uint32_t hold = atomic_load_explicit(&tt__hold.max, memory_order_relaxed);
+  if (__builtin_expect(t->free_count <= hold, 1))
     return;
-  /* A thread that ends many spans started elsewhere would hoard records; give a batch back. */
+  /* A thread that ends many spans started elsewhere would hoard records, and with many threads
+   * each may keep only its share: give a batch back (at most TT__REFILL, to half the share when
+   * the share is smaller). */
+  uint32_t give = hold >= TT__REFILL ? TT__REFILL : t->free_count - hold / 2;
   pthread_mutex_lock(&g_pool_mu);
-  for (int i = 0; i < TT__REFILL; i++)
+  for (uint32_t i = 0; i < give; i++)
     pool_push_locked(t->free_arr[--t->free_count]);
   pthread_mutex_unlock(&g_pool_mu);
 }
@@ -313,6 +378,33 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
   uint64_t cap = 512;
   while (cap < 2 * (uint64_t)queue_size)
     cap <<= 1;
+  /* Rings and copy slots may take half the budget, less what records already took, first come
+   * first served (a state's ring outlives its thread and goes to the next thread that adopts the
+   * state, so thread churn takes nothing more). Records past the budget (an earlier provider's
+   * larger one: they are never freed) take nothing from the rings' half. A thread past that
+   * share gives up copy slots first (256 bytes each against a ring slot's 8), down to 64; then
+   * ring slots, down to TT__RING_FLOOR (a queue of 512 spans, one batch); then its last copy
+   * slots, so its plain spans go as records, from the pool. That floor, 8 KB a thread, is granted
+   * past the budget: the one part of a thread's span memory outside it. */
+  uint64_t floor_cap = cap < TT__RING_FLOOR ? cap : TT__RING_FLOOR;
+  pthread_mutex_lock(&g_pool_mu);
+  uint64_t records = g_pool_total * TT__RECORD_STRIDE, top = g_budget / 2;
+  if (records > g_budget - top && records <= g_budget)
+    top = g_budget - records;
+  uint64_t room = top > g_reserved ? top - g_reserved : 0;
+  uint64_t ncopies = cap / 2 < TT__COPIES_MAX ? cap / 2 : TT__COPIES_MAX;
+  while (ncopies > 64 && ring_cost(cap, ncopies) > room)
+    ncopies >>= 1;
+  while (cap > floor_cap && ring_cost(cap, ncopies) > room) {
+    cap >>= 1;
+    if (ncopies > cap / 2)
+      ncopies = cap / 2;
+  }
+  if (ring_cost(cap, ncopies) > room)
+    ncopies = 0;
+  g_reserved += ring_cost(cap, ncopies);
+  set_hold_max_locked();
+  pthread_mutex_unlock(&g_pool_mu);
   /* The ring is published to the exporter thread by the release store of head that follows the
    * first push, and never replaced, so the consumer never sees a half-set ring.
    *
@@ -325,10 +417,15 @@ int tt__ring_ensure(tt__tstate_t *t, uint32_t queue_size) {
   _Atomic uintptr_t *ring = tt__calloc(cap, sizeof *ring);
   /* Copy slots are written on first use (copy_plain, span.c), so a thread that ends few spans makes
    * few of these pages resident. Aligned to 128 bytes: the two lines a copy writes are one pair
-   * for the adjacent-line prefetcher. Without them (no memory) spans go as their records. */
-  uint64_t ncopies = cap / 2 < TT__COPIES_MAX ? cap / 2 : TT__COPIES_MAX;
-  char *raw = ring != NULL ? tt__malloc(ncopies * TT__COPY_SIZE + 128) : NULL;
+   * for the adjacent-line prefetcher. Without them (no memory or no budget) spans go as their
+   * records. */
+  char *raw = ring != NULL && ncopies != 0 ? tt__malloc(ncopies * TT__COPY_SIZE + 128) : NULL;
   pthread_mutex_unlock(&g_reg_mu);
+  if (ring == NULL || raw == NULL) {
+    pthread_mutex_lock(&g_pool_mu); /* what was not allocated is not used */
+    g_reserved -= ring == NULL ? ring_cost(cap, ncopies) : ring_cost(0, ncopies);
+    pthread_mutex_unlock(&g_pool_mu);
+  }
   if (ring == NULL)
     return TT_ENOMEM;
   if (raw != NULL) {
@@ -437,6 +534,8 @@ static void atfork_child(void) {
   atomic_fetch_add(&tt__fork_gen, 1);
   if (tt__tls != NULL)
     tt__rng_seed(&tt__tls->rng);
+  g_nlive = tt__tls != NULL; /* the pool's lock is held: the child's one thread shares it alone */
+  set_hold_max_locked();
   pthread_mutex_unlock(&g_pool_mu);
   pthread_mutex_unlock(&g_reg_mu);
   tt__provider_t *p = atomic_load(&tt__provider);

@@ -237,6 +237,81 @@ static void threads(void) {
   emit("throughput_dropped_share", 100.0 * (double)drops / (double)(drops + total), "%");
 }
 
+/* ---- semconv: realistic spans over millions of spans ----
+ * A server span with 8 semantic-convention attributes (4 strings, 2 ints, a double, a bool), run
+ * back to back on one thread with the exporter thread live at the default batch (512) and delay
+ * (5 s), never flushed: the record pool, the rings and the caches are in their steady state, as
+ * in a busy service, not the warm rounds of the figures above. Spans the queue drops are counted
+ * and reported beside the times (a dropped span is cheaper than a queued one). The two loops are
+ * their own functions so callgrind can count their instructions alone
+ * (bench_agent_callgrind.py). */
+static __attribute__((noinline)) void semconv_spans(long n) {
+  for (long i = 0; i < n; i++) {
+    tt_span_t *s = tt_span_start(NULL, "GET /api/cart/{id}", NULL);
+    tt_span_set_str(s, "http.request.method", "GET");
+    tt_span_set_str(s, "url.path", "/api/cart/8812");
+    tt_span_set_str(s, "server.address", "shop.example.com");
+    tt_span_set_str(s, "user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)");
+    tt_span_set_int(s, "http.response.status_code", 200);
+    tt_span_set_int(s, "server.port", 8443);
+    tt_span_set_double(s, "app.cart.total", 129.95);
+    tt_span_set_bool(s, "app.cache.hit", i & 1);
+    tt_span_end(s);
+  }
+}
+
+static __attribute__((noinline)) void plain_spans(long n) {
+  for (long i = 0; i < n; i++)
+    tt_span_end(tt_span_start(NULL, "GET /api/cart/{id}", NULL));
+}
+
+/* ns per span of fn over n spans, and the share of them dropped (queue full or no record). */
+static double semconv_run(void (*fn)(long), long n, double *dropped_pct) {
+  tt_stats_t a = {.size = sizeof a}, b = {.size = sizeof b};
+  tt_stats_get(&a);
+  uint64_t t0 = now_ns();
+  fn(n);
+  uint64_t t1 = now_ns();
+  tt_stats_get(&b);
+  uint64_t dropped =
+      b.dropped_queue_full - a.dropped_queue_full + b.dropped_no_record - a.dropped_no_record;
+  *dropped_pct = 100.0 * (double)dropped / (double)n;
+  return (double)(t1 - t0) / (double)n;
+}
+
+/* `bench_agent semconv [queue] [spans]` (defaults 2048 and 2,000,000): 8-attribute spans, then
+ * plain ones, each after a warm-up of a tenth as many; prints ns per span, per attribute, and
+ * the drop shares, then the number of spans each loop ran (what callgrind's counts divide by). */
+static int semconv_only(int argc, char **argv) {
+  uint32_t q = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 2048;
+  long n = argc > 3 ? strtol(argv[3], NULL, 10) : 2000000;
+  if (q == 0 || n < 10) {
+    fprintf(stderr, "usage: %s semconv [queue] [spans >= 10]\n", argv[0]);
+    return 2;
+  }
+  init_queue(TT_SAMPLER_ALWAYS_ON, q, q < 512 ? q : 512, 5000);
+  char name[96];
+  double d8, d0;
+  semconv_spans(n / 10);
+  double a8 = semconv_run(semconv_spans, n, &d8);
+  plain_spans(n / 10);
+  double a0 = semconv_run(plain_spans, n, &d0);
+  snprintf(name, sizeof name, "semconv_span_8_attributes_queue_%u", q);
+  emit(name, a8, "ns/span");
+  snprintf(name, sizeof name, "semconv_span_0_attributes_queue_%u", q);
+  emit(name, a0, "ns/span");
+  snprintf(name, sizeof name, "semconv_per_attribute_queue_%u", q);
+  emit(name, (a8 - a0) / 8.0, "ns/attribute");
+  snprintf(name, sizeof name, "semconv_dropped_8_attributes_queue_%u", q);
+  emit(name, d8, "%");
+  snprintf(name, sizeof name, "semconv_dropped_0_attributes_queue_%u", q);
+  emit(name, d0, "%");
+  printf("{\"name\": \"semconv_spans_per_loop\", \"value\": %ld, \"unit\": \"spans\"}\n",
+         n + n / 10);
+  tt_shutdown(tt_monotonic_ns() + 10000000000ull);
+  return 0;
+}
+
 /* `bench_agent threads [queue] [batch] [read]` runs only the threads figures, with the queue and
  * batch sizes given (defaults 16384 and 512): what A/B runs of two library builds use. With
  * `read`, the exporter reads each span as an encoder would instead of ignoring it. */
@@ -257,8 +332,11 @@ static int threads_only(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "threads") == 0)
     return threads_only(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "semconv") == 0)
+    return semconv_only(argc, argv);
   if (argc > 1) {
-    fprintf(stderr, "usage: %s [threads [queue] [batch] [read]]\n", argv[0]);
+    fprintf(stderr, "usage: %s [threads [queue] [batch] [read] | semconv [queue] [spans]]\n",
+            argv[0]);
     return 2;
   }
   g_main = pthread_self();

@@ -13,6 +13,7 @@ PKGS=(
   python3 python3-grpcio python3-protobuf python3-yaml
   nodejs npm
   binutils curl ca-certificates openssl
+  valgrind
 )
 
 missing=()

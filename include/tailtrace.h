@@ -166,12 +166,14 @@ TT_EXTERN int tt_baggage_format(const tt_baggage_t *b, char *out, size_t cap);
 #define TT_TRACESTATE_MAX_LEN 512
 #define TT_TRACEPARENT_LEN 55
 
-/* What tt_extract found in a carrier. Caller-owned value (about 11 KB: put it on the stack or
- * embed it); no heap. span_context is all zero when there was no valid traceparent. */
+/* What tt_extract found in a carrier: the remote parent. Caller-owned value of about 550 bytes
+ * (the tracestate is held up to the 512 characters W3C asks every vendor to propagate), small
+ * enough for any thread's stack; no heap. span_context is all zero when there was no valid
+ * traceparent. Baggage (up to 8 KB) is not part of it: tt_extract_baggage fills a tt_baggage_t
+ * the caller places where it likes (static, per thread, on the heap, in a request object). */
 typedef struct tt_remote_context_s {
   tt_span_context_t span_context;
   char tracestate[TT_TRACESTATE_MAX_LEN + 1]; /* normalised; "" when absent or invalid */
-  tt_baggage_t baggage;
 } tt_remote_context_t;
 
 /* Carrier callbacks. get returns the NUL-terminated value of a header (the carrier matches names
@@ -180,10 +182,16 @@ typedef struct tt_remote_context_s {
 typedef const char *(*tt_carrier_get_fn)(void *carrier, const char *key);
 typedef void (*tt_carrier_set_fn)(void *carrier, const char *key, const char *value);
 
-/* Extracts with the configured propagators (OTEL_PROPAGATORS; default "tracecontext,baggage",
- * also before tt_init). Returns 0 when a valid traceparent was found, TT_ENOTFOUND when absent
- * or invalid (baggage may still have been extracted). Any thread. */
+/* Extracts the trace context (traceparent, tracestate) when the tracecontext propagator is
+ * configured (OTEL_PROPAGATORS; default "tracecontext,baggage", also before tt_init). Returns 0
+ * when a valid traceparent was found, TT_ENOTFOUND when absent, invalid or not configured.
+ * Any thread. */
 TT_EXTERN int tt_extract(tt_carrier_get_fn get, void *carrier, tt_remote_context_t *out);
+/* Empties out, then adds the carrier's baggage header when the baggage propagator is configured
+ * (rules of tt_baggage_parse). Returns the number of list members skipped as invalid (>= 0), or
+ * TT_ENOTFOUND when there is no header or no baggage propagator (out is then empty). Any
+ * thread; out is the caller's. */
+TT_EXTERN int tt_extract_baggage(tt_carrier_get_fn get, void *carrier, tt_baggage_t *out);
 /* Injects span's context (traceparent + tracestate) and baggage (may be NULL) with the
  * configured propagators. A NULL span injects baggage only. Any thread owning span. */
 typedef struct tt_span_s tt_span_t;
@@ -372,7 +380,10 @@ typedef enum tt_log_level_e {
 typedef void (*tt_log_fn)(tt_log_level_t level, const char *line, void *arg);
 
 /* Options for tt_init. Zero means "from the environment, else the OpenTelemetry default" for
- * every field, so `tt_options_t o = {.size = sizeof o};` is the environment-only set-up. */
+ * every field, so `tt_options_t o = {.size = sizeof o};` is the environment-only set-up. Span
+ * memory (records, queues) for all threads together is bounded by TT_SPAN_MEMORY_MB (megabytes;
+ * default: two queues of 4 KB records plus 864, and one thread's queue, 20.5 MB at the default
+ * queue): whatever the number of threads, spans past it are dropped and counted. */
 typedef struct tt_options_s {
   size_t size; /* sizeof(tt_options_t): lets the struct grow */
   const char *service_name;
@@ -421,7 +432,7 @@ typedef struct tt_stats_s {
   uint64_t spans_ended;           /* recording spans ended */
   uint64_t spans_exported;        /* accepted by the exporter */
   uint64_t dropped_queue_full;    /* ended while the thread's queue was full */
-  uint64_t dropped_no_record;     /* not recorded: the span record pool was exhausted */
+  uint64_t dropped_no_record;     /* not recorded: span memory was at TT_SPAN_MEMORY_MB */
   uint64_t dropped_export_failed; /* the exporter failed or ran out of time */
   uint64_t dropped_shutdown;      /* ended after tt_shutdown began */
   uint64_t dropped_attributes;    /* attributes/events/links dropped by limits, summed */

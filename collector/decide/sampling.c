@@ -32,10 +32,10 @@ static double trace_draw(const uint8_t id[16]) {
   return (double)(mix64(a ^ mix64(b + UINT64_C(0x9e3779b97f4a7c15))) >> 11) * 0x1p-53;
 }
 
-int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id) {
-  if (threshold >= TT_TH_MAX)
+/* A weight as a whole number, rounded at random per trace (see tt__sample_rate). */
+static int64_t whole_rate(double rate, const uint8_t *trace_id) {
+  if (!(rate < 0x1p62))
     return INT64_MAX;
-  double rate = (double)TT_TH_MAX / (double)(TT_TH_MAX - threshold);
   double whole = floor(rate), frac = rate - whole;
   if (trace_id == NULL || frac < 1e-9 || frac > 1 - 1e-9) {
     int64_t r = (int64_t)llround(rate); /* exact (ratio 0.1 is 9.999...: 10), or no draw */
@@ -43,6 +43,31 @@ int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id) {
   }
   int64_t r = (int64_t)whole + (trace_draw(trace_id) < frac);
   return r < 1 ? 1 : r;
+}
+
+int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id) {
+  if (threshold >= TT_TH_MAX)
+    return INT64_MAX;
+  return whole_rate((double)TT_TH_MAX / (double)(TT_TH_MAX - threshold), trace_id);
+}
+
+uint64_t tt__threshold_compose_weight(uint64_t threshold, double weight) {
+  if (!(weight > 1.0) || isinf(weight) || threshold >= TT_TH_MAX)
+    return threshold;
+  /* The keep share of the product is our keep share divided by the incoming weight. A whole
+   * weight divides in integers, so SampleRate 3 gives exactly round(2^56 / 3) (th
+   * aaaaaaaaaaaaab); a fractional one in long double, whose 64-bit mantissa holds 2^56 exactly. */
+  uint64_t share = TT_TH_MAX - threshold, keep;
+  if (weight == floor(weight) && weight <= 0x1p56) {
+    uint64_t w = (uint64_t)weight;
+    keep = share / w + (share % w >= w - w / 2 ? 1 : 0);
+  } else {
+    keep = (uint64_t)llroundl((long double)share / (long double)weight);
+  }
+  /* A weight beyond 2^56 still keeps the span: the smallest share there is. */
+  if (keep < 1)
+    keep = 1;
+  return TT_TH_MAX - keep;
 }
 
 void tt__threshold_format(uint64_t threshold, char *out) {
@@ -99,17 +124,50 @@ int tt__tracestate_merge(const uint8_t *ts, size_t len, uint64_t threshold, tt_b
   return rc;
 }
 
-static bool is_our_attr(const uint8_t *kv, size_t len) {
+/* Whether a KeyValue is one of the attributes we write (SampleRate, tailtrace.decision.*). A
+ * SampleRate whose value is an int or a double stores that value in *weight: the weight an
+ * upstream sampler (a Honeycomb SDK, Refinery) gave the span. Other value types carry none. */
+static bool is_our_attr(const uint8_t *kv, size_t len, double *weight) {
   tt_wire_reader_t r;
   tt_wire_field_t f;
+  const uint8_t *any = NULL;
+  size_t any_len = 0;
+  bool rate = false, ours = false;
   tt__wire_reader_init(&r, kv, len);
   while (tt__wire_next(&r, &f) == 1) {
     if (f.field == 1 && f.wt == TT_WT_LEN) {
-      if (f.len == 10 && memcmp(f.p, "SampleRate", 10) == 0)
-        return true;
-      return f.len > 19 && memcmp(f.p, "tailtrace.decision.", 19) == 0;
+      rate = f.len == 10 && memcmp(f.p, "SampleRate", 10) == 0;
+      ours = rate || (f.len > 19 && memcmp(f.p, "tailtrace.decision.", 19) == 0);
+    } else if (f.field == 2 && f.wt == TT_WT_LEN) {
+      any = f.p;
+      any_len = f.len;
     }
   }
+  if (!rate || any == NULL)
+    return ours;
+  tt__wire_reader_init(&r, any, any_len);
+  while (tt__wire_next(&r, &f) == 1) {
+    if (f.field == 3 && f.wt == TT_WT_VARINT) {
+      *weight = (double)(int64_t)f.u;
+    } else if (f.field == 4 && f.wt == TT_WT_FIXED64) {
+      double d;
+      memcpy(&d, &f.u, sizeof d);
+      *weight = d;
+    }
+  }
+  return true;
+}
+
+/* Whether a tracestate's ot member holds a well-formed th: the span was sampled upstream by a
+ * consistent sampler, whose threshold is then the span's incoming weight. */
+static bool tracestate_has_th(const uint8_t *ts, size_t len) {
+  size_t otlen = 0, pos = 0, kn;
+  const uint8_t *ot = tt__tracestate_ot(ts, len, &otlen), *k;
+  uint64_t up;
+  while (tt__cs_next(ot, otlen, &pos, ';', &k, &kn))
+    if (kn > 3 && memcmp(k, "th:", 3) == 0 &&
+        tt__threshold_parse((const char *)k + 3, kn - 3, &up) == 0)
+      return true;
   return false;
 }
 
@@ -162,12 +220,13 @@ int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a,
   tt_wire_field_t f;
   int rc;
   size_t mark = out->len;
+  double in_weight = 0; /* an upstream SampleRate attribute's value; 0: none */
   tt__wire_reader_init(&r, span, len);
   /* The bytes we keep are never re-encoded, only re-framed: copied in runs of fields, each run
    * ending at a field left out (the tracestate, an earlier annotation of ours). */
   const uint8_t *run = span;
   while ((rc = tt__wire_next(&r, &f)) == 1) {
-    bool ours = f.field == 9 && f.wt == TT_WT_LEN && is_our_attr(f.p, f.len);
+    bool ours = f.field == 9 && f.wt == TT_WT_LEN && is_our_attr(f.p, f.len, &in_weight);
     if (f.field == 3 && f.wt == TT_WT_LEN) {
       ts = f.p;
       tslen = f.len;
@@ -186,9 +245,21 @@ int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a,
     goto nomem;
   /* The merged tracestate is written in place and its tag and length slid in front of it, so
    * annotating a span allocates nothing beyond the output's own growth. */
-  uint64_t eff = a->threshold;
+  /* The span's incoming weight is its ot=th when it has one (merged below by the stricter
+   * threshold: both decisions compare thresholds with the same randomness, so ours is nested in
+   * the upstream one and the keep probability is the smaller of the two), else its SampleRate
+   * attribute, a decision independent of our randomness, so the weights multiply. */
+  uint64_t mine = a->threshold, eff = a->threshold;
+  double product = 0;
+  if (in_weight > 1.0 && !isinf(in_weight) && a->threshold < TT_TH_MAX &&
+      !tracestate_has_th(ts, tslen)) {
+    mine = tt__threshold_compose_weight(a->threshold, in_weight);
+    product = in_weight * ((double)TT_TH_MAX / (double)(TT_TH_MAX - a->threshold));
+    if (product > (double)TT_TH_MAX) /* where the threshold saturates, so does SampleRate */
+      product = (double)TT_TH_MAX;
+  }
   size_t ts_at = out->len;
-  if (tt__tracestate_merge(ts, tslen, a->threshold, out, &eff) != 0)
+  if (tt__tracestate_merge(ts, tslen, mine, out, &eff) != 0)
     goto nomem;
   size_t merged = out->len - ts_at;
   uint8_t hdr[12];
@@ -204,7 +275,10 @@ int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a,
   memmove(out->data + ts_at + hn, out->data + ts_at, merged);
   memcpy(out->data + ts_at, hdr, hn);
   out->len += hn;
-  if (append_attr(out, "SampleRate", true, NULL, tt__sample_rate(eff, a->trace_id)) != 0)
+  /* From the exact product when there is one: th at 14 hex digits is within 2^-56 of it, and a
+   * whole product (SampleRate 10 kept by the errors policy) stays exactly whole. */
+  int64_t rate = product > 0 ? whole_rate(product, a->trace_id) : tt__sample_rate(eff, a->trace_id);
+  if (append_attr(out, "SampleRate", true, NULL, rate) != 0)
     goto nomem;
   if (a->reason != NULL && append_attr(out, "tailtrace.decision.reason", false, a->reason, 0) != 0)
     goto nomem;

@@ -29,6 +29,13 @@ bool tt__ratio_keeps(const uint8_t trace_id[16], uint64_t threshold);
  * nearest made ratio 0.4 weigh 3 instead of 2.5: counts 20 % high). A whole w is exact.
  * trace_id NULL: rounded to the nearest. */
 int64_t tt__sample_rate(uint64_t threshold, const uint8_t *trace_id);
+/* The threshold of a keep that follows an independent upstream one of weight `weight` (a
+ * SampleRate attribute): the keep probabilities multiply, so the result's keep share is
+ * (2^56 - threshold) / weight, rounded to the nearest (at least 1), at full 56-bit precision so
+ * that the weight read back from it is the product's: SampleRate 10 and threshold 0 give
+ * e6666666666666. A weight that is not above 1, or is infinite or NaN, leaves threshold as it is.
+ */
+uint64_t tt__threshold_compose_weight(uint64_t threshold, double weight);
 /* Writes T as the spec's th value (up to 14 hex digits, trailing zeros removed, "0" for 0) into
  * out (at least 15 bytes). */
 void tt__threshold_format(uint64_t threshold, char *out);
@@ -51,7 +58,12 @@ typedef struct {
 /* Appends to out the span re-framed for export: every field copied through unchanged except
  * trace_state (field 3), which is replaced by the merged tracestate, and any earlier SampleRate
  * or tailtrace.decision.* attributes, which are replaced by ours (appended as extra field-9
- * entries). Returns 0, -EINVAL for a malformed span, -ENOMEM. */
+ * entries). The span's own incoming weight combines with a->threshold: a well-formed `ot=th` in
+ * its tracestate by the stricter threshold (consistent decisions on the same randomness are
+ * nested), else an int or double SampleRate attribute above 1 by the product of the weights
+ * (tt__threshold_compose_weight); the SampleRate written and the th written then agree. Each span
+ * is weighed on its own, so spans of one trace that arrive with different weights leave with
+ * different weights. Returns 0, -EINVAL for a malformed span, -ENOMEM. */
 int tt__span_annotate(const uint8_t *span, size_t len, const tt_annotation_t *a, tt_buf_t *out);
 
 #endif

@@ -586,6 +586,11 @@ a_thread_ending_more_than_it_starts_should_take_records_back_before_its_ring_wra
 }
 
 int main(void) {
+  /* These tests are about batching, and start providers of many queue sizes in one process: the
+   * rings of earlier tests' threads (kept for the life of the process) would otherwise count
+   * against each later provider's smaller budget, and a new thread would get the smallest ring.
+   * test_memory_budget.c is where the budget binds. */
+  setenv("TT_SPAN_MEMORY_MB", "4096", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(batch_should_export_when_the_schedule_delay_passes),
       cmocka_unit_test(batch_should_export_a_full_batch_without_waiting_for_the_schedule),

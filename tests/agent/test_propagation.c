@@ -7,7 +7,8 @@ static test_carrier_t *carrier(void) {
 
 static void extract_should_read_traceparent_tracestate_and_baggage(void **state) {
   (void)state;
-  static tt_remote_context_t rc;
+  tt_remote_context_t rc; /* on the stack, as a server would hold it */
+  static tt_baggage_t bag;
   test_carrier_t *c = carrier();
   test_carrier_set(c, "TraceParent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   test_carrier_set(c, "tracestate", "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7");
@@ -16,8 +17,9 @@ static void extract_should_read_traceparent_tracestate_and_baggage(void **state)
   assert_true(tt_span_context_is_valid(&rc.span_context));
   assert_true(rc.span_context.is_remote);
   assert_string_equal(rc.tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  assert_int_equal(tt_extract_baggage(test_carrier_get, c, &bag), 0);
   size_t len;
-  const char *v = tt_baggage_get(&rc.baggage, "user", &len);
+  const char *v = tt_baggage_get(&bag, "user", &len);
   assert_int_equal(len, 6);
   assert_memory_equal(v, "alice!", 6);
   free(c);
@@ -45,8 +47,38 @@ static void invalid_traceparent_should_be_ignored_but_baggage_kept(void **state)
   assert_int_equal(tt_extract(test_carrier_get, c, &rc), TT_ENOTFOUND);
   assert_false(tt_span_context_is_valid(&rc.span_context));
   assert_string_equal(rc.tracestate, "");
-  assert_non_null(tt_baggage_get(&rc.baggage, "k", NULL));
+  static tt_baggage_t bag;
+  assert_int_equal(tt_extract_baggage(test_carrier_get, c, &bag), 0);
+  assert_non_null(tt_baggage_get(&bag, "k", NULL));
   free(c);
+}
+
+/* The remote parent fits a small stack: its baggage lives where the caller puts it. */
+static void remote_context_should_be_small_enough_for_a_stack(void **state) {
+  (void)state;
+  assert_true(sizeof(tt_remote_context_t) <= 600);
+  assert_true(sizeof(tt_remote_context_t) >= TT_TRACESTATE_MAX_LEN + sizeof(tt_span_context_t));
+}
+
+/* Baggage extraction starts from an empty set, counts invalid members, and says when there is
+ * nothing to read. */
+static void extract_baggage_should_replace_count_and_report_absence(void **state) {
+  (void)state;
+  static tt_baggage_t bag;
+  tt_baggage_init(&bag);
+  assert_int_equal(tt_baggage_set(&bag, "stale", "1", NULL), 0);
+  test_carrier_t *c = carrier();
+  test_carrier_set(c, "baggage", "a=1,=bad,b=2");
+  assert_int_equal(tt_extract_baggage(test_carrier_get, c, &bag), 1);
+  assert_null(tt_baggage_get(&bag, "stale", NULL));
+  assert_int_equal(bag.count, 2);
+  test_carrier_t *empty = carrier();
+  assert_int_equal(tt_extract_baggage(test_carrier_get, empty, &bag), TT_ENOTFOUND);
+  assert_int_equal(bag.count, 0);
+  assert_int_equal(tt_extract_baggage(NULL, c, &bag), TT_EINVAL);
+  assert_int_equal(tt_extract_baggage(test_carrier_get, c, NULL), TT_EINVAL);
+  free(c);
+  free(empty);
 }
 
 static void inject_should_write_what_extract_reads(void **state) {
@@ -150,6 +182,18 @@ static void otel_propagators_should_select_what_is_injected(void **state) {
     tt_inject(s, &bag, test_carrier_set, c);
     assert_int_equal(test_carrier_get(c, "traceparent") != NULL, want_tp[i]);
     assert_int_equal(test_carrier_get(c, "baggage") != NULL, want_bg[i]);
+    /* Extraction follows the same setting. */
+    static tt_baggage_t got;
+    tt_remote_context_t rc;
+    test_carrier_t *both = carrier();
+    test_carrier_set(both, "traceparent",
+                     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    test_carrier_set(both, "baggage", "k=v");
+    assert_int_equal(tt_extract(test_carrier_get, both, &rc), want_tp[i] ? 0 : TT_ENOTFOUND);
+    assert_int_equal(tt_extract_baggage(test_carrier_get, both, &got),
+                     want_bg[i] ? 0 : TT_ENOTFOUND);
+    assert_int_equal(got.count, want_bg[i]);
+    free(both);
     free(c);
     tt_span_end(s);
     test_finish(m);
@@ -251,6 +295,8 @@ int main(void) {
       cmocka_unit_test(bad_tracestate_should_not_invalidate_traceparent),
       cmocka_unit_test(invalid_traceparent_should_be_ignored_but_baggage_kept),
       cmocka_unit_test(inject_should_write_what_extract_reads),
+      cmocka_unit_test(remote_context_should_be_small_enough_for_a_stack),
+      cmocka_unit_test(extract_baggage_should_replace_count_and_report_absence),
       cmocka_unit_test(extract_should_keep_tracestate_members_beside_a_duplicate_key),
       cmocka_unit_test(random_flag_should_be_propagated_as_received_and_set_on_new_traces),
       cmocka_unit_test(otel_propagators_should_select_what_is_injected),

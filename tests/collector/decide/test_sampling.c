@@ -146,6 +146,175 @@ static void annotate_should_replace_tracestate_and_append_weight_and_reason(void
   free(req);
 }
 
+/* What a kept span leaves with: its tracestate and SampleRate. */
+typedef struct {
+  char trace_state[256];
+  int64_t sample_rate;
+  size_t rates; /* SampleRate attributes on the output: always 1 */
+} weighed_t;
+
+/* Annotates one span, built with protobuf-c (an independent encoder), that arrives with
+ * tracestate `ts` (NULL: none) and a SampleRate attribute (kind 'i' int, 'd' double, 's' string
+ * of `rate`, 0 for none), kept by a decision of threshold `th`. */
+static weighed_t weigh(const char *ts, char kind, double rate, uint64_t th, uint64_t trace) {
+  pb_span_t sp;
+  opentelemetry__proto__trace__v1__span__init(&sp);
+  uint8_t id[16], sid[8];
+  fx_id(id, 16, trace);
+  fx_id(sid, 8, trace + 1);
+  sp.trace_id.data = id;
+  sp.trace_id.len = 16;
+  sp.span_id.data = sid;
+  sp.span_id.len = 8;
+  sp.name = "op";
+  sp.trace_state = ts != NULL ? (char *)ts : "";
+  pb_kv_t *kv[2];
+  size_t nkv = 0;
+  kv[nkv++] = fx_kv_str("http.route", "/checkout");
+  char text[32];
+  if (kind != 0) {
+    snprintf(text, sizeof text, "%g", rate);
+    pb_kv_t *r = fx_kv_str("SampleRate", text);
+    if (kind == 'i') {
+      r->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+      r->value->int_value = (int64_t)rate;
+    } else if (kind == 'd') {
+      r->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+      r->value->double_value = rate;
+    }
+    kv[nkv++] = r;
+  }
+  sp.attributes = kv;
+  sp.n_attributes = nkv;
+  size_t len = opentelemetry__proto__trace__v1__span__get_packed_size(&sp);
+  uint8_t *bytes = malloc(len);
+  opentelemetry__proto__trace__v1__span__pack(&sp, bytes);
+  tt_buf_t out = TT_BUF_INIT;
+  tt_annotation_t a = {th, "errors", NULL, id};
+  assert_int_equal(tt__span_annotate(bytes, len, &a, &out), 0);
+  pb_span_t *o = opentelemetry__proto__trace__v1__span__unpack(NULL, out.len, out.data);
+  assert_non_null(o);
+  weighed_t w;
+  memset(&w, 0, sizeof w);
+  assert_true(strlen(o->trace_state) < sizeof w.trace_state);
+  strcpy(w.trace_state, o->trace_state);
+  for (size_t i = 0; i < o->n_attributes; i++) {
+    if (strcmp(o->attributes[i]->key, "SampleRate") == 0) {
+      w.rates++;
+      assert_int_equal(o->attributes[i]->value->value_case,
+                       OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE);
+      w.sample_rate = o->attributes[i]->value->int_value;
+    }
+  }
+  assert_non_null(fx_attr(o, "http.route")); /* the span's own attributes pass through */
+  opentelemetry__proto__trace__v1__span__free_unpacked(o, NULL);
+  for (size_t i = 0; i < nkv; i++)
+    fx_kv_free(kv[i]);
+  tt__buf_free(&out);
+  free(bytes);
+  return w;
+}
+
+/* The specification's worked examples, arriving as an SDK writes them (ot=th at its default
+ * precision of 4 hex digits, from a head sampler) on spans the errors policy keeps: the weight
+ * out is the incoming one and the th is passed through. 1/3 at 4 digits is aaab, a weight of
+ * 3.00002, so SampleRate is 3 except with probability 2e-5 (the trace drawn here gives 3). */
+static void kept_span_should_carry_its_incoming_th_weight(void **state) {
+  (void)state;
+  static const struct {
+    const char *th;
+    int64_t rate;
+  } ex[] = {{"0", 1}, {"8", 2}, {"c", 4}, {"aaab", 3}, {"e666", 10}, {"fd70a", 100}};
+  for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+    char ts[64], want[64];
+    snprintf(ts, sizeof ts, "vendor=x,ot=th:%s;rv:00000000000001", ex[i].th);
+    snprintf(want, sizeof want, "ot=th:%s;rv:00000000000001,vendor=x", ex[i].th);
+    weighed_t w = weigh(ts, 0, 0, 0, 100 + i);
+    assert_string_equal(w.trace_state, want);
+    assert_int_equal(w.sample_rate, ex[i].rate);
+    assert_int_equal(w.rates, 1);
+  }
+  /* The library's own ratio sampler writes these at precision 4: the same values. */
+  char s[16];
+  static const double ratio[] = {0.5, 0.25, 1.0 / 3, 0.1, 0.01};
+  for (size_t i = 0; i < 5; i++) {
+    tt__threshold_format(tt__threshold_from_ratio_prec(ratio[i], TT_TH_PRECISION_DEFAULT), s);
+    assert_string_equal(s, ex[i + 1].th);
+  }
+}
+
+/* A span sampled upstream by Honeycomb's rule (a SampleRate attribute, int or double) and kept
+ * by the errors policy keeps its weight, and gains the matching th at full precision, so a
+ * backend reading either agrees. The worked examples' probabilities as SampleRate. */
+static void kept_span_should_turn_an_incoming_sample_rate_into_a_matching_th(void **state) {
+  (void)state;
+  static const struct {
+    double rate;
+    const char *th;
+  } ex[] = {
+      {2, "8"}, {4, "c"}, {3, "aaaaaaaaaaaaab"}, {10, "e6666666666666"}, {100, "fd70a3d70a3d71"}};
+  for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+    for (int k = 0; k < 2; k++) {
+      weighed_t w = weigh("congo=t61rcWkgMzE", k ? 'd' : 'i', ex[i].rate, 0, 200 + i * 2 + k);
+      char want[64];
+      snprintf(want, sizeof want, "ot=th:%s,congo=t61rcWkgMzE", ex[i].th);
+      assert_string_equal(w.trace_state, want);
+      assert_int_equal(w.sample_rate, (int64_t)ex[i].rate);
+      assert_int_equal(w.rates, 1);
+      /* The th read back gives the same whole weight, whatever the trace. */
+      uint64_t t = 0;
+      assert_int_equal(tt__threshold_parse(ex[i].th, strlen(ex[i].th), &t), 0);
+      assert_int_equal(tt__sample_rate(t, NULL), (int64_t)ex[i].rate);
+    }
+  }
+  /* A weight below or at 1, or a SampleRate that is not a number, weighs 1. */
+  assert_int_equal(weigh(NULL, 'i', 0, 0, 300).sample_rate, 1);
+  assert_int_equal(weigh(NULL, 'i', -5, 0, 301).sample_rate, 1);
+  assert_int_equal(weigh(NULL, 'd', 0.5, 0, 302).sample_rate, 1);
+  weighed_t s = weigh(NULL, 's', 10, 0, 303);
+  assert_int_equal(s.sample_rate, 1);
+  assert_string_equal(s.trace_state, "ot=th:0");
+}
+
+/* With our own ratio decision as well, the weights multiply for a SampleRate attribute (the two
+ * draws are independent), and the stricter threshold wins for an incoming th (both compare the
+ * same randomness, so ours is nested in the upstream one). */
+static void kept_span_should_combine_its_weight_with_our_ratio(void **state) {
+  (void)state;
+  uint64_t tenth = tt__threshold_from_ratio(0.1), quarter = tt__threshold_from_ratio(0.25);
+  weighed_t w = weigh(NULL, 'i', 10, tenth, 400);
+  assert_int_equal(w.sample_rate, 100);
+  assert_string_equal(w.trace_state, "ot=th:fd70a3d70a3d71");
+  w = weigh(NULL, 'd', 4, quarter, 401);
+  assert_int_equal(w.sample_rate, 16);
+  assert_string_equal(w.trace_state, "ot=th:f");
+  /* A fractional SampleRate: 2.5 x 4 = 10. */
+  w = weigh(NULL, 'd', 2.5, quarter, 402);
+  assert_int_equal(w.sample_rate, 10);
+  assert_string_equal(w.trace_state, "ot=th:e6666666666666");
+  /* Incoming th:8 (weight 2) and our 0.25: the stricter threshold, c, weight 4 (not 8). */
+  w = weigh("ot=th:8", 0, 0, quarter, 403);
+  assert_int_equal(w.sample_rate, 4);
+  assert_string_equal(w.trace_state, "ot=th:c");
+  /* Incoming th:e666 (weight ~10) and our 0.25: the upstream one is stricter and stays. */
+  w = weigh("ot=th:e666", 0, 0, quarter, 404);
+  assert_string_equal(w.trace_state, "ot=th:e666");
+  assert_in_range(w.sample_rate, 9, 10);
+  /* A th and a SampleRate both: the th is the span's weight, the attribute is replaced. */
+  w = weigh("ot=th:c", 'i', 10, 0, 405);
+  assert_int_equal(w.sample_rate, 4);
+  assert_string_equal(w.trace_state, "ot=th:c");
+  assert_int_equal(w.rates, 1);
+  /* A malformed th is no weight: the SampleRate attribute is. */
+  w = weigh("ot=th:XYZ", 'i', 4, 0, 406);
+  assert_int_equal(w.sample_rate, 4);
+  assert_string_equal(w.trace_state, "ot=th:c");
+  /* A weight past 2^56 keeps the smallest share there is, and SampleRate saturates with it. */
+  w = weigh(NULL, 'd', 1e30, 0, 407);
+  assert_string_equal(w.trace_state, "ot=th:ffffffffffffff");
+  assert_int_equal(w.sample_rate, (int64_t)1 << 56);
+}
+
 /* Trace ids from a fixed seed: the tests below are deterministic, and still see ids spread as
  * an SDK's random ones are. */
 static void seeded_trace_id(uint8_t id[16], uint64_t *seed) {
@@ -226,6 +395,9 @@ int main(void) {
       cmocka_unit_test(annotate_should_replace_tracestate_and_append_weight_and_reason),
       cmocka_unit_test(sample_rate_should_round_at_random_so_weighted_counts_are_unbiased),
       cmocka_unit_test(sample_rate_should_be_exact_when_the_weight_is_whole),
+      cmocka_unit_test(kept_span_should_carry_its_incoming_th_weight),
+      cmocka_unit_test(kept_span_should_turn_an_incoming_sample_rate_into_a_matching_th),
+      cmocka_unit_test(kept_span_should_combine_its_weight_with_our_ratio),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
