@@ -72,8 +72,10 @@ static void handle(ex_request_t *req) {
 
   /* Continue the caller's trace: traceparent, tracestate and baggage from the request headers.
    * Without a valid traceparent the server span starts a new trace. */
-  static tt_remote_context_t remote; /* 11 KB; one loop thread, used before the next request */
+  tt_remote_context_t remote; /* the parent: ids and tracestate, ~550 bytes */
   tt_extract(tt_headers_carrier_get, &req->headers, &remote);
+  static tt_baggage_t baggage; /* up to 8 KB: one loop thread, used before the next request */
+  tt_extract_baggage(tt_headers_carrier_get, &req->headers, &baggage);
   tt_attribute_t attrs[] = {TT_STR("http.request.method", req->method),
                             TT_STR("http.route", "/orders"), TT_STR("url.path", "/orders")};
   tt_span_options_t so = {.size = sizeof so,
@@ -84,7 +86,7 @@ static void handle(ex_request_t *req) {
                           .attribute_count = 3};
   q->server = tt_span_start(tracer, "GET /orders", &so);
   size_t len;
-  const char *user = tt_baggage_get(&remote.baggage, "user.id", &len);
+  const char *user = tt_baggage_get(&baggage, "user.id", &len);
   if (user != NULL)
     tt_span_set_strn(q->server, "enduser.id", user, len);
 

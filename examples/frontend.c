@@ -74,8 +74,10 @@ static void handle(ex_request_t *req) {
   c->req = req;
 
   /* The incoming context: a caller's traceparent (else a new trace) and its baggage. */
-  static tt_remote_context_t remote; /* 11 KB; one loop thread, used before the next request */
+  tt_remote_context_t remote; /* the parent: ids and tracestate, ~550 bytes */
   tt_extract(tt_headers_carrier_get, &req->headers, &remote);
+  static tt_baggage_t baggage; /* up to 8 KB: one loop thread, used before the next request */
+  tt_extract_baggage(tt_headers_carrier_get, &req->headers, &baggage);
   tt_attribute_t attrs[] = {TT_STR("http.request.method", req->method),
                             TT_STR("http.route", "/checkout"), TT_STR("url.path", "/checkout")};
   tt_span_options_t so = {.size = sizeof so,
@@ -88,11 +90,11 @@ static void handle(ex_request_t *req) {
 
   /* Baggage travels to every service downstream: the user id, unless a caller set it. */
   char user[64];
-  if (tt_baggage_get(&remote.baggage, "user.id", NULL) == NULL &&
+  if (tt_baggage_get(&baggage, "user.id", NULL) == NULL &&
       ex_query_param(req->target, "user", user, sizeof user) == 0)
-    tt_baggage_set(&remote.baggage, "user.id", user, NULL);
+    tt_baggage_set(&baggage, "user.id", user, NULL);
   size_t len;
-  const char *uid = tt_baggage_get(&remote.baggage, "user.id", &len);
+  const char *uid = tt_baggage_get(&baggage, "user.id", &len);
   if (uid != NULL)
     tt_span_set_strn(c->server, "enduser.id", uid, len);
 
@@ -124,7 +126,7 @@ static void handle(ex_request_t *req) {
   tt_headers_t headers;
   tt_headers_init(&headers, items, 8, store, sizeof store);
   tt_headers_set(&headers, "Accept", "text/plain");
-  tt_inject(c->client, &remote.baggage, tt_headers_carrier_set, &headers);
+  tt_inject(c->client, &baggage, tt_headers_carrier_set, &headers);
   if (headers.error != 0)
     tt_span_add_event(c->client, "trace context not propagated", NULL, 0);
 
