@@ -32,20 +32,21 @@ if(TT_BUILD_COLLECTOR)
 endif()
 
 set(CPACK_DEBIAN_LIB_PACKAGE_NAME libtailtrace${PROJECT_VERSION_MAJOR})
-set(CPACK_COMPONENT_LIB_DESCRIPTION
-  "OpenTelemetry-compatible tracing for C: shared library\n libtailtrace records spans in-process and exports them over OTLP/HTTP. It loads\n no gRPC; install libtailtrace-grpc${PROJECT_VERSION_MAJOR} to export over OTLP/gRPC.")
+set(CPACK_DEBIAN_LIB_DESCRIPTION
+  "The shared library. libtailtrace records spans in-process and exports them over OTLP/HTTP. It loads no gRPC; install libtailtrace-grpc${PROJECT_VERSION_MAJOR} to export over OTLP/gRPC.")
 set(CPACK_DEBIAN_LIB_PACKAGE_SUGGESTS "libtailtrace-grpc${PROJECT_VERSION_MAJOR}")
-set(CPACK_DEBIAN_LIB_PACKAGE_GENERATE_SHLIBS ON)
+# A shlibs file, so packages built against libtailtrace get a Depends on it.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 
 set(CPACK_DEBIAN_GRPC_PACKAGE_NAME libtailtrace-grpc${PROJECT_VERSION_MAJOR})
-set(CPACK_COMPONENT_GRPC_DESCRIPTION
-  "OpenTelemetry-compatible tracing for C: OTLP/gRPC transport\n libtailtrace loads this library when a program exports with\n OTEL_EXPORTER_OTLP_PROTOCOL=grpc.")
+set(CPACK_DEBIAN_GRPC_DESCRIPTION
+  "The OTLP/gRPC transport. libtailtrace loads this library when a program exports with OTEL_EXPORTER_OTLP_PROTOCOL=grpc.")
 set(CPACK_COMPONENT_GRPC_DEPENDS lib)
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libtailtrace-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_COMPONENT_DEV_DESCRIPTION
-  "OpenTelemetry-compatible tracing for C: development files\n The header, the static library, pkg-config files and the CMake package\n (find_package(tailtrace)).")
+set(CPACK_DEBIAN_DEV_DESCRIPTION
+  "Development files. The header, the static library, pkg-config files and the CMake package (find_package(tailtrace)).")
 set(CPACK_COMPONENT_DEV_DEPENDS lib)
 # What linking libtailtrace.a needs (tailtrace.pc's Libs.private).
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libcurl4-openssl-dev | libcurl-dev, zlib1g-dev, libprotobuf-c-dev")
@@ -55,8 +56,8 @@ endif()
 
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_NAME tailtrace-collector)
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_SECTION net)
-set(CPACK_COMPONENT_COLLECTOR_DESCRIPTION
-  "Tail-sampling OpenTelemetry (OTLP) collector\n tailtrace-collector receives OTLP traces over gRPC and HTTP, holds each trace until\n it is complete and keeps the ones with errors, the slow ones and a ratio of the rest.")
+set(CPACK_DEBIAN_COLLECTOR_DESCRIPTION
+  "Tail-sampling OpenTelemetry (OTLP) collector. tailtrace-collector receives OTLP traces over gRPC and HTTP, holds each trace until it is complete and keeps the ones with errors, the slow ones and a ratio of the rest.")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/collector-conffiles.in
   ${PROJECT_BINARY_DIR}/cpack/collector/conffiles @ONLY)
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/cpack/collector/conffiles)

@@ -61,4 +61,7 @@ if(TT_BUILD_COLLECTOR)
     DESTINATION lib/systemd/system COMPONENT collector OPTIONAL)
 endif()
 
-include(${CMAKE_CURRENT_LIST_DIR}/TailtraceCPack.cmake)
+# Packages are made from tailtrace's own build, not from a project that includes it.
+if(PROJECT_IS_TOP_LEVEL)
+  include(${CMAKE_CURRENT_LIST_DIR}/TailtraceCPack.cmake)
+endif()
