@@ -16,6 +16,8 @@ Cases:
   cmake      find_package(tailtrace): tailtrace::tailtrace, ::tailtrace_static, ::grpc.
   subdir     add_subdirectory(tailtrace) from a consumer: only the library's dependencies are
              looked for, and the programs work.
+  libonly    the library-only build of docs/install.md looks for none of the collector's or the
+             tests' dependencies and builds the three libraries.
   header     tailtrace.h compiles as C99, C11, C++11 and C++20 with -Wall -Wextra -Werror.
   deb        `make deb`: four packages with the right names, Depends and files; apt-get resolves
              them (simulated: this machine is not reinstalled); programs build and run against
@@ -232,12 +234,12 @@ def case_pkgconfig():
           and any("libgrpc.so" in n for n in grpc_libs),
           "the program linked with tailtrace-grpc loads it (and gRPC) at start-up")
     size = lambda p: os.path.getsize(os.path.realpath(p))
-    print("figures: ldd_http=%d ldd_grpc=%d libtailtrace.so=%d libtailtrace-grpc.so=%d "
-          "libtailtrace.a=%d app_shared=%d app_static=%d baseline=%d" % (
-              len(shared_libs), len(grpc_libs), size(os.path.join(lib, "libtailtrace.so.0")),
+    print("figures: ldd_http=%d ldd_grpc=%d ldd_static=%d libtailtrace.so=%d libtailtrace-grpc.so=%d "
+          "libtailtrace.a=%d app_shared=%d app_grpc=%d app_static=%d baseline=%d" % (
+              len(shared_libs), len(grpc_libs), len(static_libs), size(os.path.join(lib, "libtailtrace.so.0")),
               size(os.path.join(lib, "libtailtrace-grpc.so.0")),
               size(os.path.join(lib, "libtailtrace.a")), size(exes["shared"]),
-              size(exes["static"]), len(base)))
+              size(exes["grpc"]), size(exes["static"]), len(base)))
 
     recv = Receiver()
     try:
@@ -313,16 +315,51 @@ def case_cmake():
         recv.close()
 
 
+def collector_deps_absent(cache, where):
+    # pkg_check_modules and find_library leave an entry for each module they looked for.
+    for dep in ["LIBUV", "YAML", "OPENSSL", "CMOCKA", "HTTP_PARSER_LIB"]:
+        check(re.search(r"^%s[_A-Z]*:" % dep, cache, re.M) is None,
+              "%s does not look for %s" % (where, dep))
+
+
+def case_libonly():
+    # docs/install.md's library-only build, as written there.
+    bindir = os.path.join(WORK, "build-lib")
+    shutil.rmtree(bindir, ignore_errors=True)
+    flags = " ".join(SAN)
+    ok, _ = must(["cmake", "-S", SRC, "-B", bindir, "-DTT_BUILD_COLLECTOR=OFF",
+                  "-DTT_BUILD_TESTS=OFF", "-DTT_BENCH=OFF", "-DCMAKE_C_FLAGS=" + flags,
+                  "-DCMAKE_SHARED_LINKER_FLAGS=" + flags],
+                 "cmake -S . -B build-lib -DTT_BUILD_COLLECTOR=OFF -DTT_BUILD_TESTS=OFF "
+                 "-DTT_BENCH=OFF")
+    if not ok:
+        return
+    collector_deps_absent(open(os.path.join(bindir, "CMakeCache.txt")).read(),
+                          "the library-only build")
+    ok, _ = must(["cmake", "--build", bindir, "-j2"], "cmake --build build-lib", timeout=280)
+    nogrpc = os.path.join(WORK, "build-lib-nogrpc")
+    shutil.rmtree(nogrpc, ignore_errors=True)
+    if must(["cmake", "-S", SRC, "-B", nogrpc, "-DTT_BUILD_COLLECTOR=OFF", "-DTT_BUILD_TESTS=OFF",
+             "-DTT_BENCH=OFF", "-DTT_BUILD_GRPC=OFF"], "configure with -DTT_BUILD_GRPC=OFF")[0]:
+        cache = open(os.path.join(nogrpc, "CMakeCache.txt")).read()
+        check(re.search(r"^GRPC[_A-Z]*:", cache, re.M) is None,
+              "-DTT_BUILD_GRPC=OFF does not look for gRPC")
+    shutil.rmtree(nogrpc, ignore_errors=True)
+    if ok:
+        for f in ["agent/libtailtrace.so.0", "agent/libtailtrace.a",
+                  "agent/libtailtrace-grpc.so.0"]:
+            check(os.path.exists(os.path.join(bindir, f)), "build-lib has " + f)
+        check(not os.path.exists(os.path.join(bindir, "collector")), "and no collector")
+    shutil.rmtree(bindir, ignore_errors=True)
+
+
 def case_subdir():
     bindir = os.path.join(WORK, "subdir-consumer")
     ok = cmake_build(os.path.join(SRC, "tests", "install", "subdir-consumer"), bindir,
                      ["-DTAILTRACE_SOURCE_DIR=" + SRC])
     cache = open(os.path.join(bindir, "CMakeCache.txt")).read() if os.path.exists(
         os.path.join(bindir, "CMakeCache.txt")) else ""
-    # pkg_check_modules and find_library leave an entry for each module they looked for.
-    for dep in ["LIBUV", "YAML", "OPENSSL", "CMOCKA", "HTTP_PARSER_LIB"]:
-        check(re.search(r"^%s[_A-Z]*:" % dep, cache, re.M) is None,
-              "the library alone does not look for %s" % dep)
+    collector_deps_absent(cache, "tailtrace as a subproject")
     check(re.search(r"^TT_BUILD_COLLECTOR:BOOL=OFF", cache, re.M) is not None,
           "the collector is off when tailtrace is a subproject")
     if not ok:
@@ -432,7 +469,7 @@ def case_deb():
 
 def main():
     cases = {"install": case_install, "pkgconfig": case_pkgconfig, "cmake": case_cmake,
-             "subdir": case_subdir, "header": case_header, "deb": case_deb}
+             "subdir": case_subdir, "libonly": case_libonly, "header": case_header, "deb": case_deb}
     if len(sys.argv) != 2 or sys.argv[1] not in cases:
         sys.exit("usage: test_install.py %s" % "|".join(cases))
     os.makedirs(WORK, exist_ok=True)
