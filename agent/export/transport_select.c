@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tailtrace.h"
 
@@ -69,10 +70,15 @@ static void load_plugin(void) {
     if (own_dir(dir, sizeof dir) == 0) {
       snprintf(path, sizeof path, "%s/%s", dir, TT__GRPC_PLUGIN_SONAME);
       h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+      /* Present there but unloadable (gRPC itself missing, say): that is the reason to give. */
+      if (h == NULL && access(path, F_OK) == 0) {
+        err = dlerror();
+        snprintf(g_why, sizeof g_why, "%s", err ? err : "cannot be loaded");
+      }
     }
   }
   if (h == NULL)
-    return; /* g_why keeps the search path's answer, the one a user can act on */
+    return; /* g_why says why, in the dynamic linker's words */
   g_entry = (tt__grpc_plugin_new_fn)dlsym(h, TT__GRPC_PLUGIN_ENTRY);
   if (g_entry == NULL)
     snprintf(g_why, sizeof g_why, "%s has no %s (not a tailtrace gRPC transport)",

@@ -196,6 +196,11 @@ def case_install():
     needed = re.findall(r"Shared library: \[([^\]]+)\]", out)
     check(not any(HEAVY.search(n) for n in needed),
           "libtailtrace.so needs no gRPC, Abseil or C++ runtime: %s" % ", ".join(needed))
+    rc, out = run(["nm", "-D", "--defined-only", os.path.join(lib, "libtailtrace-grpc.so.0")])
+    exported = sorted(line.split()[2] for line in out.splitlines()
+                      if len(line.split()) == 3 and line.split()[1] in "TDBRVW")
+    check(exported == ["tt_grpc_plugin_transport_new"],
+          "libtailtrace-grpc exports its entry only: %s" % ", ".join(exported))
     with open(os.path.join(SRC, "include", "tailtrace.h")) as a, \
             open(os.path.join(PREFIX, "include", "tailtrace.h")) as b:
         check(a.read() == b.read(), "the installed header is the source's")
