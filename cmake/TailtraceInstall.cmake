@@ -61,6 +61,20 @@ if(TT_BUILD_COLLECTOR)
     DESTINATION lib/systemd/system COMPONENT collector OPTIONAL)
 endif()
 
+# The license beside each package's files, where Debian looks for it
+# (/usr/share/doc/<package>/copyright).
+foreach(comp_pkg "lib:libtailtrace${PROJECT_VERSION_MAJOR}" "dev:libtailtrace-dev"
+    "grpc:libtailtrace-grpc${PROJECT_VERSION_MAJOR}" "collector:tailtrace-collector")
+  string(REPLACE ":" ";" comp_pkg ${comp_pkg})
+  list(GET comp_pkg 0 comp)
+  list(GET comp_pkg 1 pkg)
+  if((comp STREQUAL "grpc" AND NOT TT_BUILD_GRPC) OR (comp STREQUAL "collector" AND NOT TT_BUILD_COLLECTOR))
+    continue()
+  endif()
+  install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${pkg}
+    RENAME copyright COMPONENT ${comp})
+endforeach()
+
 # Packages are made from tailtrace's own build, not from a project that includes it.
 if(PROJECT_IS_TOP_LEVEL)
   include(${CMAKE_CURRENT_LIST_DIR}/TailtraceCPack.cmake)

@@ -439,6 +439,8 @@ def case_deb():
     for want in ["/include/tailtrace.h", "/libtailtrace.a", "/libtailtrace.so",
                  "/pkgconfig/tailtrace.pc", "/cmake/tailtrace/tailtraceConfig.cmake"]:
         check(any(f.endswith(want) for f in dev), "libtailtrace-dev has %s" % want)
+    for p in debs:
+        check("/usr/share/doc/%s/copyright" % p in files(p), "%s carries the license" % p)
     col = files("tailtrace-collector")
     check("/usr/bin/tailtrace-collector" in col
           and "/etc/tailtrace/tailtrace-collector.yaml" in col,
