@@ -86,12 +86,17 @@ def ldd(path, env=None):
 def baseline():
     """The libraries an empty program built with the same flags loads (libc, the sanitizer
     runtime and what it pulls in): ldd's lists are compared net of these."""
-    src = os.path.join(WORK, "empty.c")
-    exe = os.path.join(WORK, "empty")
+    # Per process: the cases run in parallel.
+    src = os.path.join(WORK, "empty-%d.c" % os.getpid())
+    exe = os.path.join(WORK, "empty-%d" % os.getpid())
     with open(src, "w") as f:
         f.write("int main(void) { return 0; }\n")
     run([CC] + SAN + [src, "-o", exe])
-    return set(ldd(exe))
+    libs = set(ldd(exe))
+    for f in (src, exe):
+        if os.path.exists(f):
+            os.remove(f)
+    return libs
 
 
 class Receiver:
