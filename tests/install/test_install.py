@@ -479,12 +479,28 @@ def case_deb():
     check(rc == 0, "the packaged collector validates the packaged configuration")
 
 
+def tsan_suppressions():
+    """Under TSan the programs get tests/tsan.supp (ctest's TSAN_OPTIONS) plus
+    tests/install/tsan.supp, in one file since TSan reads one."""
+    opts = os.environ.get("TSAN_OPTIONS", "")
+    m = re.search(r"suppressions=(\S+)", opts)
+    if not m or "-fsanitize=thread" not in SAN:
+        return
+    merged = os.path.join(WORK, "tsan-%d.supp" % os.getpid())
+    with open(merged, "w") as out:
+        for f in (m.group(1), os.path.join(SRC, "tests", "install", "tsan.supp")):
+            with open(f) as inp:
+                out.write(inp.read() + "\n")
+    os.environ["TSAN_OPTIONS"] = opts.replace(m.group(0), "suppressions=" + merged)
+
+
 def main():
     cases = {"install": case_install, "pkgconfig": case_pkgconfig, "cmake": case_cmake,
              "subdir": case_subdir, "libonly": case_libonly, "header": case_header, "deb": case_deb}
     if len(sys.argv) != 2 or sys.argv[1] not in cases:
         sys.exit("usage: test_install.py %s" % "|".join(cases))
     os.makedirs(WORK, exist_ok=True)
+    tsan_suppressions()
     cases[sys.argv[1]]()
     if failures:
         print("%d check(s) failed" % len(failures))
