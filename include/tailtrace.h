@@ -670,7 +670,8 @@ extern "C" {
  * copied. tt_init takes ownership of the exporter and frees it at tt_shutdown; if it is never
  * given to tt_init, release it with out->shutdown(out->state, 0). Its cancel aborts the request
  * in flight, so tt_shutdown's deadline holds even against a collector that never answers.
- * 0, TT_EINVAL (bad endpoint or TLS file) or TT_ENOMEM. */
+ * 0, TT_EINVAL (bad endpoint or TLS file), TT_ENOMEM, or TT_ENOTSUP for gRPC when
+ * libtailtrace-grpc.so.0 cannot be loaded (docs/install.md). */
 TT_EXTERN int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out);
 
 /* Fills *out with an exporter writing each batch as one OTLP/JSON line (TracesData:
