@@ -360,6 +360,18 @@ def case_libonly():
                   "agent/libtailtrace-grpc.so.0"]:
             check(os.path.exists(os.path.join(bindir, f)), "build-lib has " + f)
         check(not os.path.exists(os.path.join(bindir, "collector")), "and no collector")
+        libprefix = os.path.join(WORK, "libonly-prefix")
+        shutil.rmtree(libprefix, ignore_errors=True)
+        if must(["cmake", "--install", bindir, "--prefix", libprefix],
+                "cmake --install build-lib --prefix DIR")[0]:
+            lib = libdir(libprefix)
+            for f in ["libtailtrace.so.0", "libtailtrace.a", "libtailtrace-grpc.so.0",
+                      "pkgconfig/tailtrace.pc", "cmake/tailtrace/tailtraceConfig.cmake"]:
+                check(os.path.exists(os.path.join(lib, f)), "the library-only install has " + f)
+            check(os.path.exists(os.path.join(libprefix, "include", "tailtrace.h")),
+                  "and the header")
+            check(not os.path.exists(os.path.join(libprefix, "bin")), "and no collector")
+        shutil.rmtree(libprefix, ignore_errors=True)
     shutil.rmtree(bindir, ignore_errors=True)
 
 
