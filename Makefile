@@ -5,12 +5,16 @@
 #   make test                build and run every test (ctest)
 #   make test SANITIZE=address WERROR=1 BUILD=build-asan   (what CI does)
 #   make bench               build and run the benchmarks
+#   make install PREFIX=DIR  build, then install the library, header, pkg-config and CMake files,
+#                            the collector, its configuration and systemd unit under DIR
+#   make deb                 build the Debian packages (CPack) into $(BUILD)
 
 BUILD    ?= build
 SANITIZE ?=
 WERROR   ?= 0
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+PREFIX   ?= /usr/local
 
 ifeq ($(WERROR),1)
   CMAKE_ARGS += -DTT_WERROR=ON
@@ -19,7 +23,7 @@ ifneq ($(SANITIZE),)
   CMAKE_ARGS += -DTT_SANITIZE=$(SANITIZE)
 endif
 
-.PHONY: all deps configure build run test bench fuzz fuzz-run format format-check clean
+.PHONY: all deps configure build run test bench install deb fuzz fuzz-run format format-check clean
 
 all: build
 
@@ -38,6 +42,12 @@ run: build
 test: build
 	@if [ -x tests/js/install.sh ]; then tests/js/install.sh; fi
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] && "$$b"; done

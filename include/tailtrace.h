@@ -97,6 +97,7 @@ typedef struct tt_attribute_s {
 } tt_attribute_t;
 
 /* Initialiser helpers for attribute arrays: tt_attribute_t a[] = {TT_STR("k", "v"), TT_INT(..)}; */
+#ifndef __cplusplus
 #define TT_STR(k, v)                                                                               \
   {                                                                                                \
     .key = (k), .type = TT_ATTR_STRING, .value.str = {(v), 0 }                                     \
@@ -107,6 +108,41 @@ typedef struct tt_attribute_s {
   { .key = (k), .type = TT_ATTR_DOUBLE, .value.d = (double)(v) }
 #define TT_BOOL(k, v)                                                                              \
   { .key = (k), .type = TT_ATTR_BOOL, .value.b = !!(v) }
+#else
+/* C++ has no nested designators (and C++11 no designators at all), so there the same macros
+ * call these inline helpers; the array initialisers read the same in both languages. */
+static inline tt_attribute_t tt_attr_make_(const char *key, tt_attr_type_t type) {
+  tt_attribute_t a = tt_attribute_t();
+  a.key = key;
+  a.type = type;
+  return a;
+}
+static inline tt_attribute_t tt_attr_str_(const char *key, const char *value) {
+  tt_attribute_t a = tt_attr_make_(key, TT_ATTR_STRING);
+  a.value.str.ptr = value;
+  a.value.str.len = 0;
+  return a;
+}
+static inline tt_attribute_t tt_attr_int_(const char *key, int64_t value) {
+  tt_attribute_t a = tt_attr_make_(key, TT_ATTR_INT);
+  a.value.i = value;
+  return a;
+}
+static inline tt_attribute_t tt_attr_double_(const char *key, double value) {
+  tt_attribute_t a = tt_attr_make_(key, TT_ATTR_DOUBLE);
+  a.value.d = value;
+  return a;
+}
+static inline tt_attribute_t tt_attr_bool_(const char *key, int value) {
+  tt_attribute_t a = tt_attr_make_(key, TT_ATTR_BOOL);
+  a.value.b = value;
+  return a;
+}
+#define TT_STR(k, v) tt_attr_str_((k), (v))
+#define TT_INT(k, v) tt_attr_int_((k), (int64_t)(v))
+#define TT_DOUBLE(k, v) tt_attr_double_((k), (double)(v))
+#define TT_BOOL(k, v) tt_attr_bool_((k), !!(v))
+#endif
 
 /* ---- span context -------------------------------------------------------------------------- */
 
@@ -645,7 +681,8 @@ extern "C" {
  * copied. tt_init takes ownership of the exporter and frees it at tt_shutdown; if it is never
  * given to tt_init, release it with out->shutdown(out->state, 0). Its cancel aborts the request
  * in flight, so tt_shutdown's deadline holds even against a collector that never answers.
- * 0, TT_EINVAL (bad endpoint or TLS file) or TT_ENOMEM. */
+ * 0, TT_EINVAL (bad endpoint or TLS file), TT_ENOMEM, or TT_ENOTSUP for gRPC when
+ * libtailtrace-grpc.so.0 cannot be loaded (docs/install.md). */
 TT_EXTERN int tt_otlp_exporter_new(const tt_otlp_options_t *opts, tt_exporter_t *out);
 
 /* Fills *out with an exporter writing each batch as one OTLP/JSON line (TracesData:

@@ -48,6 +48,36 @@ struct tt__transport_s {
 int tt__transport_http_new(const tt__otlp_config_t *cfg, tt__transport_t **out);
 int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out);
 
+/* The gRPC transport is a library of its own, libtailtrace-grpc.so (agent/grpc/), so that a
+ * program exporting over HTTP never loads gRPC, Abseil or a C++ runtime. The shared and the
+ * installed static libtailtrace define tt__transport_grpc_new in transport_select.c, which loads
+ * that library on first use and calls its one exported function, TT__GRPC_PLUGIN_ENTRY, handing
+ * it this table: everything the transport needs from the core. The plugin therefore has no
+ * link-time reference into libtailtrace (whose internals are hidden) and serves the shared and
+ * the static core alike. The internal static archive that tests link compiles transport_grpc.c
+ * in directly instead. Both sides are built from one source tree: the plugin refuses a table
+ * whose size or version differs from its own, since the configuration struct crosses over. */
+#define TT__GRPC_PLUGIN_ENTRY "tt_grpc_plugin_transport_new"
+#define TT__GRPC_PLUGIN_SONAME "libtailtrace-grpc.so.0"
+
+typedef struct tt__grpc_host_s {
+  size_t size;         /* sizeof(tt__grpc_host_t) on the core's side */
+  const char *version; /* the core's TT_VERSION_STRING_BUILD */
+  void *(*calloc)(size_t n, size_t m);
+  void *(*realloc)(void *p, size_t n);
+  void (*free)(void *p);
+  void (*log)(int level, const char *line); /* one formatted line, filtered by the core */
+  int64_t (*now_ns)(void);
+  void (*result_init)(tt__export_result_t *res);
+  int (*parse_rpc_status)(const uint8_t *p, size_t len, int *code, tt__export_result_t *res);
+  int (*parse_export_response)(const uint8_t *p, size_t len, tt__export_result_t *res);
+} tt__grpc_host_t;
+
+/* The plugin's entry: 0 and *out, TT_EINVAL (bad endpoint or certificate), TT_ENOMEM, or
+ * TT_ENOTSUP for a table from another version. Exporter thread, like tt__transport_grpc_new. */
+typedef int (*tt__grpc_plugin_new_fn)(const tt__grpc_host_t *host, const tt__otlp_config_t *cfg,
+                                      tt__transport_t **out);
+
 /* Sends one serialized ExportTraceServiceRequest, waiting at most until deadline_ns
  * (CLOCK_MONOTONIC, tt__otlp_now_ns) and classifying the outcome into *res. Exporter thread. */
 static inline void tt__transport_send(tt__transport_t *t, const uint8_t *body, size_t len,

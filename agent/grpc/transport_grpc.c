@@ -346,9 +346,11 @@ int tt__transport_grpc_new(const tt__otlp_config_t *cfg, tt__transport_t **out) 
   g->pid = getpid();
   pthread_mutex_init(&g->mu, NULL);
 
+  /* The build's version, not tt_version_string(): in libtailtrace-grpc.so this file cannot call
+   * into libtailtrace (grpc_plugin.c), and both come from one release. */
   char ua[64];
-  snprintf(ua, sizeof ua, "OTel-OTLP-Exporter-C/%s tailtrace/%s", tt_version_string(),
-           tt_version_string());
+  snprintf(ua, sizeof ua, "OTel-OTLP-Exporter-C/%s tailtrace/%s", TT_VERSION_STRING_BUILD,
+           TT_VERSION_STRING_BUILD);
   grpc_arg args[6];
   size_t na = 0;
   args[na++] = int_arg(GRPC_ARG_ENABLE_RETRIES, 0);
