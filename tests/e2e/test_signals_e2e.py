@@ -224,7 +224,10 @@ def scenario_caps():
 
 
 def names_in_expr(expr):
-    return set(re.findall(r"\b((?:tailtrace|process)_[a-z0-9_]+)", expr))
+    """The collector's metric names in a PromQL expression: whole names only, so a recording
+    rule's name (level:metric:operations) is not taken for the metric inside it."""
+    return set(re.findall(r"(?<![A-Za-z0-9_:])((?:tailtrace|process)_[a-z0-9_]+)(?![A-Za-z0-9_:])",
+                          expr))
 
 
 def scenario_deploy():
