@@ -99,6 +99,7 @@ struct tt_red_s {
   uint64_t seed;
   uint32_t nlabels;
   uint32_t dim_len[TT_RED_MAX_DIMS];
+  uint64_t dim_lens; /* bit n: a dimension's key is n bytes long (63: 63 or more) */
   char dim_label[TT_RED_MAX_DIMS][TT_RED_DIM_KEY_MAX + 2];
   pthread_mutex_t mu; /* guards everything below but `bytes` and the locals' counters */
   series_t *series;   /* [0] is the overflow series */
@@ -482,6 +483,56 @@ static size_t put_any(uint8_t *key, size_t at, const tt_any_t *v) {
   }
 }
 
+/* A varint at *p, bounds-checked; one-byte values (every tag and most lengths here) take the
+ * first branch. Returns false past end or beyond ten bytes. */
+static inline bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  if (*p < end && **p < 0x80) {
+    *v = *(*p)++;
+    return true;
+  }
+  return tt__wire_varint(p, end, v) == 0;
+}
+
+/* Skips or reads one field of a message: *payload and *plen are set for a length-delimited one.
+ * Cheaper than tt__wire_next, which loads every fixed value and fills a whole descriptor: this
+ * walk runs for every counted span when dimensions are configured. False on malformed bytes
+ * (never for a span the scan accepted). */
+static inline __attribute__((always_inline)) bool next_field(const uint8_t **p, const uint8_t *end,
+                                                             uint32_t *tag, const uint8_t **payload,
+                                                             size_t *plen) {
+  uint64_t t, n;
+  if (!get_varint(p, end, &t))
+    return false;
+  *tag = (uint32_t)t;
+  switch (t & 7) {
+    case TT_WT_VARINT:
+      while (*p < end && (**p & 0x80))
+        (*p)++;
+      if (*p >= end)
+        return false;
+      (*p)++;
+      return true;
+    case TT_WT_FIXED64:
+      n = 8;
+      break;
+    case TT_WT_FIXED32:
+      n = 4;
+      break;
+    case TT_WT_LEN:
+      if (!get_varint(p, end, &n))
+        return false;
+      *payload = *p;
+      *plen = (size_t)n;
+      break;
+    default:
+      return false;
+  }
+  if (n > (uint64_t)(end - *p))
+    return false;
+  *p += n;
+  return true;
+}
+
 /* The dimensions' values, from one walk over the span's attributes (field 9), first occurrence
  * of a key winning as in tt__wire_find_attr. The span was scanned already, so its bytes are
  * well-formed; a value that is not read stays "". */
@@ -489,25 +540,36 @@ static size_t put_dims(const tt_red_t *r, uint8_t *key, size_t at, const uint8_t
                        size_t len) {
   tt_any_t vals[TT_RED_MAX_DIMS];
   uint32_t found = 0, want = (1u << r->o.ndims) - 1;
-  memset(vals, 0, sizeof vals);
-  tt_wire_reader_t rd;
-  tt_wire_field_t f;
-  tt__wire_reader_init(&rd, span, len);
-  while (found != want && tt__wire_next(&rd, &f) == 1) {
-    if (f.field != 9 || f.wt != TT_WT_LEN)
+  for (uint32_t d = 0; d < r->o.ndims; d++)
+    vals[d].type = TT_ANY_NONE;
+  const uint8_t *p = span, *end = span + len;
+  while (found != want && p < end) {
+    uint32_t tag;
+    const uint8_t *kv = NULL;
+    size_t kvlen = 0;
+    if (!next_field(&p, end, &tag, &kv, &kvlen))
+      break;
+    if (tag != ((9u << 3) | TT_WT_LEN))
       continue;
-    tt_wire_reader_t kr;
-    tt_wire_field_t kf;
-    const uint8_t *k = NULL, *v = NULL;
+    /* A KeyValue starts with its key as every encoder writes it (field 1, a one-byte length):
+     * a key no dimension has the length of is passed over without reading further. */
+    if (kvlen >= 2 && kv[0] == ((1u << 3) | TT_WT_LEN) && kv[1] < 0x80 && kv[1] <= kvlen - 2 &&
+        (r->dim_lens & (1ull << (kv[1] < 63 ? kv[1] : 63))) == 0)
+      continue;
+    const uint8_t *q = kv, *kend = kv + kvlen, *k = NULL, *v = NULL;
     size_t klen = 0, vlen = 0;
-    tt__wire_reader_init(&kr, f.p, f.len);
-    while (tt__wire_next(&kr, &kf) == 1) {
-      if (kf.field == 1 && kf.wt == TT_WT_LEN) {
-        k = kf.p;
-        klen = kf.len;
-      } else if (kf.field == 2 && kf.wt == TT_WT_LEN) {
-        v = kf.p;
-        vlen = kf.len;
+    while (q < kend) {
+      uint32_t kt;
+      const uint8_t *fp = NULL;
+      size_t fl = 0;
+      if (!next_field(&q, kend, &kt, &fp, &fl))
+        break;
+      if (kt == ((1u << 3) | TT_WT_LEN)) {
+        k = fp;
+        klen = fl;
+      } else if (kt == ((2u << 3) | TT_WT_LEN)) {
+        v = fp;
+        vlen = fl;
       }
     }
     if (k == NULL)
@@ -585,6 +647,7 @@ int tt__red_new(const tt_red_opts_t *o, tt_red_t **out) {
   r->nlabels = 2 + o->ndims;
   for (uint32_t i = 0; i < o->ndims; i++) {
     r->dim_len[i] = (uint32_t)strlen(o->dims[i]);
+    r->dim_lens |= 1ull << (r->dim_len[i] < 63 ? r->dim_len[i] : 63);
     tt__red_label_name(o->dims[i], r->dim_label[i], sizeof r->dim_label[i]);
   }
   pthread_mutex_init(&r->mu, NULL);
