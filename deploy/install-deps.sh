@@ -12,7 +12,7 @@ PKGS=(
   libhttp-parser-dev libssl-dev redis-server
   python3 python3-grpcio python3-protobuf python3-yaml
   nodejs npm
-  binutils curl ca-certificates openssl
+  binutils curl ca-certificates openssl valgrind
 )
 
 missing=()
