@@ -9,7 +9,8 @@ Usage: test_signals_e2e.py SCENARIO
   caps     max_series and max_values_per_dimension small: every counted span is in exactly one
            series, the overflow counters equal what the __overflow__ series hold
   deploy   every metric name in deploy/grafana-golden-signals.json's and
-           deploy/prometheus-golden-alerts.yaml's PromQL is in a live collector's /metrics
+           deploy/prometheus-golden-alerts.yaml's PromQL is in a live collector's /metrics;
+           with signals.enabled: false none of the families is
 """
 import json
 import os
@@ -277,6 +278,14 @@ def scenario_deploy():
             missing.append("%s: %s" % (where, name))
     if missing:
         fail("metric names not in /metrics:\n  " + "\n  ".join(sorted(set(missing))))
+    # Switched off, the collector counts nothing and exposes none of the families.
+    off = Collector(new_workdir(), "sink: {type: null}\nsignals: {enabled: false}\n")
+    try:
+        off_text = scrape(off)
+    finally:
+        off.stop()
+    if "tailtrace_span_" in off_text:
+        fail("signals.enabled: false still exposes golden-signal families")
     for need in ("tailtrace_span_requests_total", "tailtrace_span_errors_total",
                  "tailtrace_span_duration_seconds_bucket", "process_cpu_seconds_total"):
         if need not in used:
