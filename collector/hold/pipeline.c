@@ -515,6 +515,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   cnt.nrun = 0;
   cnt.run_res = cnt.run_scope = NULL;
   cnt.received_ns = now_ns;
+  tt__red_begin(p->o.red);
   int rc = scan_request(p, req, st, res, &cnt);
   uint64_t accepted = cnt.accepted;
   /* Twice the request's size is a fair guess for ordinary spans, but a request of many tiny
@@ -553,6 +554,8 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
     }
     return;
   }
+  /* Accepted: the golden signals count its spans (a refused request comes back). */
+  tt__red_commit(p->o.red);
   for (unsigned i = 0; i < p->nshards; i++) {
     if (st[i].head == NULL)
       continue;

@@ -49,13 +49,19 @@ static const char *const status_names[] = {"UNSET", "OK", "ERROR"};
 #define OVF_TOTAL 2u /* counted in the all-__overflow__ series (max_series) */
 
 /* One raw key's counters in one thread's table. Only the owning thread writes the counters
- * (load + store, no locked instruction); the admin thread reads them. */
+ * (load + store, no locked instruction); the admin thread reads them. The p_* fields are the
+ * current request's counts, the owner's alone: they become counts when the request is accepted
+ * (tt__red_commit), so a refused request that its sender sends again is counted once. */
 typedef struct {
   uint64_t hash;
   uint8_t *key;
   uint32_t keylen;
   uint32_t gid;
   uint32_t ovf;
+  uint32_t idx; /* its place in the thread's table */
+  uint32_t p_count, p_errors;
+  uint64_t p_sum_ns;
+  uint32_t p_bucket[NB + 1];
   _Atomic uint64_t count, errors, sum_ns;
   _Atomic uint64_t bucket[NB + 1];
 } lent_t;
@@ -73,6 +79,8 @@ typedef struct local_s {
   lent_t **chunks;
   uint32_t *index; /* entry + 1, 0 empty; linear probing */
   uint32_t mask;
+  uint32_t *touched; /* entries with pending counts (p_count > 0), cap of them */
+  uint32_t ntouched;
 } local_t;
 
 typedef struct {
@@ -360,10 +368,12 @@ static local_t *local_new(tt_red_t *r) {
   t->mask = pow2_at_least(2ull * t->cap) - 1;
   t->chunks = xcalloc(r, t->cap / CHUNK, sizeof *t->chunks);
   t->index = xcalloc(r, t->mask + 1ull, sizeof *t->index);
+  t->touched = xcalloc(r, t->cap, sizeof *t->touched);
   t->owner = pthread_self();
-  if (t->chunks == NULL || t->index == NULL) {
+  if (t->chunks == NULL || t->index == NULL || t->touched == NULL) {
     free(t->chunks);
     free(t->index);
+    free(t->touched);
     free(t);
     return NULL;
   }
@@ -432,6 +442,7 @@ static lent_t *local_add(tt_red_t *r, local_t *t, uint64_t h, const uint8_t *key
   memcpy(e->key, key, len);
   e->keylen = (uint32_t)len;
   e->hash = h;
+  e->idx = n;
   pthread_mutex_lock(&r->mu);
   e->gid = resolve(r, key, len, &e->ovf);
   pthread_mutex_unlock(&r->mu);
@@ -623,11 +634,44 @@ void tt__red_count(tt_red_t *r, const tt_span_facts_t *f, const uint8_t *span, s
     else
       lo = mid + 1;
   }
-  bump(&e->count, 1);
-  bump(&e->bucket[lo], 1);
-  bump(&e->sum_ns, d);
+  if (e->p_count++ == 0)
+    t->touched[t->ntouched++] = e->idx;
+  e->p_bucket[lo]++;
+  e->p_sum_ns += d;
   if (f->signals & (TT_SPAN_SIG_STATUS_ERROR | TT_SPAN_SIG_HTTP_5XX))
-    bump(&e->errors, 1);
+    e->p_errors++;
+}
+
+static void clear_pending(lent_t *e) {
+  e->p_count = e->p_errors = 0;
+  e->p_sum_ns = 0;
+  memset(e->p_bucket, 0, sizeof e->p_bucket);
+}
+
+void tt__red_begin_slow(tt_red_t *r) {
+  if (tls.id != r->id)
+    return; /* this thread has no table: nothing pending */
+  local_t *t = tls.t;
+  for (uint32_t i = 0; i < t->ntouched; i++)
+    clear_pending(local_entry(t, t->touched[i]));
+  t->ntouched = 0;
+}
+
+void tt__red_commit_slow(tt_red_t *r) {
+  if (tls.id != r->id)
+    return;
+  local_t *t = tls.t;
+  for (uint32_t i = 0; i < t->ntouched; i++) {
+    lent_t *e = local_entry(t, t->touched[i]);
+    bump(&e->count, e->p_count);
+    bump(&e->errors, e->p_errors);
+    bump(&e->sum_ns, e->p_sum_ns);
+    for (unsigned b = 0; b <= NB; b++)
+      if (e->p_bucket[b] != 0)
+        bump(&e->bucket[b], e->p_bucket[b]);
+    clear_pending(e);
+  }
+  t->ntouched = 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -704,6 +748,7 @@ void tt__red_free(tt_red_t *r) {
       free(t->chunks[c]);
     free(t->chunks);
     free(t->index);
+    free(t->touched);
     free(t);
   }
   for (uint32_t i = 0; r->series != NULL && i < r->nseries; i++) {

@@ -79,10 +79,11 @@ int tt__red_check_opts(const tt_red_opts_t *o, char *err, size_t errlen);
  * becomes '_', and a leading digit gets a '_' before it ("http.route" -> "http_route"). */
 void tt__red_label_name(const char *key, char *out, size_t outlen);
 
-/* Counts one accepted span if the configuration selects it: f as tt__wire_scan_span filled it
- * (signals included), span/len its bytes (read for dimension attributes), service the resource's
- * service.name (NULL: absent), root whether its parent is not in this process. Inline so that a
- * span that is not counted costs a test or two. Receiver threads; r may be NULL (off). */
+/* Counts one accepted span, pending until tt__red_commit, if the configuration selects it: f as
+ * tt__wire_scan_span filled it (signals included), span/len its bytes (read for dimension
+ * attributes), service the resource's service.name (NULL: absent), root whether its parent is not
+ * in this process. Inline so that a span that is not counted costs a test or two. Receiver threads;
+ * r may be NULL (off). */
 static inline void tt__red_span(tt_red_t *r, const tt_span_facts_t *f, const uint8_t *span,
                                 size_t len, const uint8_t *service, size_t service_len, bool root) {
   if (r == NULL)
@@ -91,6 +92,22 @@ static inline void tt__red_span(tt_red_t *r, const tt_span_facts_t *f, const uin
   if (((f->kind < 32 ? s->kinds >> f->kind : 0) & 1u) == 0 && !(root && s->roots))
     return;
   tt__red_count(r, f, span, len, service, service_len);
+}
+
+/* A request's counts become visible only once it is accepted: a request refused after its spans
+ * were scanned (throttled, too large, malformed further on) comes back, or never counts. The
+ * handler calls tt__red_begin before its walk over a request's spans (it drops what a refused
+ * request on this thread left pending) and tt__red_commit once the request is accepted. Receiver
+ * threads; r may be NULL. */
+void tt__red_begin_slow(tt_red_t *r);
+void tt__red_commit_slow(tt_red_t *r);
+static inline void tt__red_begin(tt_red_t *r) {
+  if (r != NULL)
+    tt__red_begin_slow(r);
+}
+static inline void tt__red_commit(tt_red_t *r) {
+  if (r != NULL)
+    tt__red_commit_slow(r);
 }
 
 /* Appends the families in Prometheus text format (docs/signals.md). Any thread; takes the

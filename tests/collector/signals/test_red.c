@@ -91,11 +91,14 @@ static void make_span(const spec_t *s, span_t *out) {
   assert_int_equal(tt__wire_scan_span(out->bytes, out->len, &out->f), 0);
 }
 
-/* Counts one span of service svc (NULL: no service.name) through the span path's entry. */
+/* Counts one span of service svc (NULL: no service.name) as a request of its own that was
+ * accepted, through the handler's calls. */
 static void count(tt_red_t *r, const char *svc, const spec_t *s, bool root) {
   span_t sp;
   make_span(s, &sp);
+  tt__red_begin(r);
   tt__red_span(r, &sp.f, sp.bytes, sp.len, (const uint8_t *)svc, svc ? strlen(svc) : 0, root);
+  tt__red_commit(r);
 }
 
 static char *render(tt_red_t *r) {
@@ -276,9 +279,19 @@ static void *worker(void *arg) {
   char name[16];
   snprintf(name, sizeof name, "own%d", w->idx);
   make_span(&(spec_t){name, SRV, 0, MS, NULL, 0}, &sp[2]);
-  for (int i = 0; i < PER_THREAD; i++) {
-    const span_t *s = &sp[i % 3];
-    tt__red_span(w->r, &s->f, s->bytes, s->len, (const uint8_t *)"svc", 3, false);
+  /* Requests of 100 spans; every seventh is refused after its walk and sent again. */
+  for (int i = 0, req = 0; i < PER_THREAD; req++) {
+    int n = PER_THREAD - i < 100 ? PER_THREAD - i : 100;
+    for (int pass = req % 7 == 0 ? 0 : 1; pass < 2; pass++) {
+      tt__red_begin(w->r);
+      for (int k = 0; k < n; k++) {
+        const span_t *s = &sp[(i + k) % 3];
+        tt__red_span(w->r, &s->f, s->bytes, s->len, (const uint8_t *)"svc", 3, false);
+      }
+      if (pass == 1)
+        tt__red_commit(w->r);
+    }
+    i += n;
   }
   return NULL;
 }
@@ -319,6 +332,45 @@ static void red_should_sum_every_thread_exactly_while_rendered(void **state) {
                              "span_kind=\"SERVER\",status_code=\"UNSET\"}"),
                    own);
   assert_int_equal(sample(t, "tailtrace_span_signals_series"), 2 + THREADS);
+  free(t);
+  tt__red_free(r);
+}
+
+/* A request refused after its walk (throttled, too large, malformed further on) counts nothing:
+ * its sender sends it again, and only the accepted one counts. */
+static void red_should_count_only_accepted_requests(void **state) {
+  (void)state;
+  tt_red_opts_t o;
+  tt__red_opts_default(&o);
+  tt_red_t *r;
+  assert_int_equal(tt__red_new(&o, &r), 0);
+  span_t a, b;
+  make_span(&(spec_t){"GET /a", SRV, 2, 4 * MS, NULL, 0}, &a);
+  make_span(&(spec_t){"GET /b", SRV, 0, 4 * MS, NULL, 0}, &b);
+  tt__red_begin(r); /* refused: never committed */
+  tt__red_span(r, &a.f, a.bytes, a.len, (const uint8_t *)"svc", 3, false);
+  tt__red_span(r, &a.f, a.bytes, a.len, (const uint8_t *)"svc", 3, false);
+  tt__red_span(r, &b.f, b.bytes, b.len, (const uint8_t *)"svc", 3, false);
+  char *t = render(r);
+  assert_int_equal(sample(t, "tailtrace_span_requests_total{service=\"svc\",operation=\"GET /a\","
+                             "span_kind=\"SERVER\",status_code=\"ERROR\"}"),
+                   0);
+  free(t);
+  tt__red_begin(r); /* the retry, accepted */
+  tt__red_span(r, &a.f, a.bytes, a.len, (const uint8_t *)"svc", 3, false);
+  tt__red_span(r, &a.f, a.bytes, a.len, (const uint8_t *)"svc", 3, false);
+  tt__red_span(r, &b.f, b.bytes, b.len, (const uint8_t *)"svc", 3, false);
+  tt__red_commit(r);
+  t = render(r);
+  assert_int_equal(sample(t, "tailtrace_span_requests_total{service=\"svc\",operation=\"GET /a\","
+                             "span_kind=\"SERVER\",status_code=\"ERROR\"}"),
+                   2);
+  assert_int_equal(sample(t, "tailtrace_span_errors_total{service=\"svc\",operation=\"GET /a\","
+                             "span_kind=\"SERVER\",status_code=\"ERROR\"}"),
+                   2);
+  assert_int_equal(sample(t, "tailtrace_span_duration_seconds_bucket{service=\"svc\",operation="
+                             "\"GET /b\",span_kind=\"SERVER\",status_code=\"UNSET\",le=\"0.005\"}"),
+                   1);
   free(t);
   tt__red_free(r);
 }
@@ -434,6 +486,7 @@ int main(void) {
       cmocka_unit_test(red_should_count_values_past_a_label_cap_as_overflow),
       cmocka_unit_test(red_should_count_label_sets_past_the_series_cap_in_the_overflow_series),
       cmocka_unit_test(red_should_sum_every_thread_exactly_while_rendered),
+      cmocka_unit_test(red_should_count_only_accepted_requests),
       cmocka_unit_test(red_should_count_its_tables_in_the_memory_budget),
       cmocka_unit_test(red_should_refuse_dimensions_whose_labels_clash),
       cmocka_unit_test(signals_section_should_load_and_name_file_line_and_key_on_errors),
