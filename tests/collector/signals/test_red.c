@@ -443,6 +443,15 @@ static void signals_section_should_load_and_name_file_line_and_key_on_errors(voi
   assert_string_equal(c.signals.dims[1], "rpc.method");
   assert_int_equal(c.signals.max_series, 50);
   assert_int_equal(c.signals.max_values, 7);
+  /* A SIGHUP cannot apply the section: it names it. */
+  tt_config_t def;
+  assert_int_equal(tt__config_defaults(&def), 0);
+  tt_buf_t keys = TT_BUF_INIT;
+  assert_int_equal(tt__config_restart_keys(&def, &c, &keys), 1);
+  tt__buf_append(&keys, "", 1);
+  assert_string_equal((const char *)keys.data, "\"signals\"");
+  tt__buf_free(&keys);
+  tt__config_free(&def);
   tt__config_free(&c);
   const char *bad = "signals:\n"
                     "  span_kinds: [server, sever]\n"
