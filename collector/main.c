@@ -369,9 +369,15 @@ int main(int argc, char **argv) {
   po.sinks = sinks;
   po.nsinks = nsinks;
   po.policies = cfg.policies;
+  tt_red_t *red = NULL;
+  if (cfg.signals.enabled)
+    rc = tt__red_new(&cfg.signals, &red);
+  po.red = red;
   tt_pipeline_t *pipe = NULL;
-  rc = tt__pipeline_new(&po, &pipe);
+  if (rc == 0)
+    rc = tt__pipeline_new(&po, &pipe);
   if (rc != 0) {
+    tt__red_free(red);
     TT_LOG(TT_LOG_ERROR, "cannot start the pipeline", "\"errno\":%d,\"error\":\"%s\"", -rc,
            strerror(-rc));
     close_sinks(sinks, nsinks);
@@ -509,6 +515,7 @@ stop:;
          (unsigned long long)atomic_load(&m->spans_dropped));
   tt__admin_stop(admin);
   tt__pipeline_free(pipe);
+  tt__red_free(red);
   close_sinks(sinks, nsinks);
   tt__config_free(&cfg);
   return exit_code;

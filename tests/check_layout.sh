@@ -14,11 +14,12 @@ allowed() {
     collector/otlp) echo "collector/base" ;;
     collector/decide) echo "collector/base collector/otlp agent" ;;
     collector/forward) echo "collector/base collector/otlp agent agent/export" ;;
-    collector/hold) echo "collector/base collector/otlp collector/decide collector/forward" ;;
+    collector/signals) echo "collector/base collector/otlp" ;;
+    collector/hold) echo "collector/base collector/otlp collector/decide collector/forward collector/signals" ;;
     collector/receive) echo "collector/base collector/otlp" ;;
-    collector/admin) echo "collector/base collector/otlp collector/decide collector/forward collector/hold collector/receive" ;;
-    collector/config) echo "collector/base collector/otlp collector/decide collector/forward collector/hold agent/export" ;;
-    collector) echo "collector/base collector/otlp collector/decide collector/forward collector/hold collector/receive collector/admin collector/config" ;;
+    collector/admin) echo "collector/base collector/otlp collector/decide collector/forward collector/signals collector/hold collector/receive" ;;
+    collector/config) echo "collector/base collector/otlp collector/decide collector/forward collector/signals collector/hold agent/export" ;;
+    collector) echo "collector/base collector/otlp collector/decide collector/forward collector/signals collector/hold collector/receive collector/admin collector/config" ;;
     agent) echo "include" ;;
     agent/export) echo "include agent" ;;
     agent/grpc) echo "include agent agent/export" ;;

@@ -206,6 +206,8 @@ static void route(void *ctx, const tt_http_request_t *req, tt_http_response_t *r
     tt_sink_t *const *sinks = tt__pipeline_sinks(a->o.pipeline, &nsinks);
     tt__sink_otlp_render_metrics(sinks, nsinks, &res->body);
     render_receivers(a, &res->body);
+    if (tt__pipeline_red(a->o.pipeline) != NULL)
+      tt__red_render(tt__pipeline_red(a->o.pipeline), &res->body);
     tt__process_render(&res->body);
   } else {
     res->status = 404;

@@ -408,6 +408,10 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
       c->nexporters = cnt;
       continue;
     }
+    if (strcmp(path, "signals") == 0) {
+      tt__config_parse_signals(cx, d, vn, &c->signals);
+      continue;
+    }
     if (strcmp(path, "policies") == 0) {
       tt_policy_set_t *s = tt__config_parse_policies(cx, d, vn);
       if (s != NULL) {
@@ -429,6 +433,7 @@ static void walk(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, const char *pref
     tt_config_near_t near = {0};
     near_candidates(&near, path, "exporters");
     near_candidates(&near, path, "policies");
+    near_candidates(&near, path, "signals");
     for (size_t j = 0; j < NKEYS && !section; j++) {
       section = strncmp(keys[j].name, path, plen) == 0 && keys[j].name[plen] == '.';
       near_candidates(&near, path, keys[j].name);
@@ -450,6 +455,7 @@ int tt__config_defaults(tt_config_t *c) {
   for (size_t i = 0; i < NKEYS; i++)
     if (tt__config_set_key(c, &keys[i], keys[i].def, err, sizeof err) != 0)
       return -EINVAL; /* a bad default is a bug; test_config checks every default */
+  tt__red_opts_default(&c->signals);
   c->policies = tt__policy_set_default();
   snprintf(c->source, sizeof c->source, "(defaults)");
   return c->policies ? 0 : -ENOMEM;
@@ -614,6 +620,8 @@ size_t tt__config_restart_keys(const tt_config_t *running, const tt_config_t *fr
                   offsetof(tt_exporter_conf_t, line)) == 0;
   if (!same)
     tt__buf_appendf(out, "%s\"exporters\"", n++ ? "," : "");
+  if (memcmp(&running->signals, &fresh->signals, sizeof fresh->signals) != 0)
+    tt__buf_appendf(out, "%s\"signals\"", n++ ? "," : "");
   return n;
 }
 
@@ -688,5 +696,6 @@ int tt__config_describe(tt_buf_t *out) {
   int rc = tt__buf_append_str(out, "| key | type | default | meaning |\n|---|---|---|---|\n");
   rc |= tt__config_describe_keys(out, keys, NKEYS);
   rc |= tt__config_describe_exporters(out);
+  rc |= tt__config_describe_signals(out);
   return rc;
 }

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "red.h"
 
 /* One OTLP forwarding exporter (the `exporters:` list): see sink_otlp.h and docs/config.md. */
 typedef struct {
@@ -91,6 +92,7 @@ typedef struct {
   bool bus_tls_insecure;
   tt_policy_set_t *policies;     /* owned reference */
   tt_exporter_conf_t *exporters; /* owned array (NULL when none) */
+  tt_red_opts_t signals;         /* the `signals:` section (config_signals.c) */
   size_t nexporters;
   char source[512];                       /* the file this came from, or "(defaults)" */
   uint32_t key_lines[TT_CONFIG_MAX_KEYS]; /* per key of the table; read with tt__config_line */
@@ -120,8 +122,9 @@ size_t tt__config_exporter_line(const tt_exporter_conf_t *e, const char *key);
 
 /* What a SIGHUP cannot apply: appends to out the names of the keys whose values differ between
  * the running configuration and a freshly loaded one and that take effect only at a restart,
- * each as a JSON string ("\"workers\",\"admin.endpoint\""), and "exporters" when that list
- * changed. `policies` and `log.level` are reloaded, so never named. Returns the count. */
+ * each as a JSON string ("\"workers\",\"admin.endpoint\""), "exporters" when that list
+ * changed, and "signals" when that section did. `policies` and `log.level` are reloaded, so never
+ * named. Returns the count. */
 size_t tt__config_restart_keys(const tt_config_t *running, const tt_config_t *fresh, tt_buf_t *out);
 
 /* Drops the policy reference and frees the exporters. */

@@ -2,7 +2,8 @@
  *   config.c            the key table and its validators, the document walk, load and describe;
  *   config_scalar.c     scalar parsers, ${ENV} expansion, set_key, error reporting;
  *   config_policies.c   the `policies:` section;
- *   config_exporters.c  the `exporters:` section and its key table.
+ *   config_exporters.c  the `exporters:` section and its key table;
+ *   config_signals.c    the `signals:` section (golden signals).
  * config_check.c (host checks) and config_reload.c (SIGHUP) use only config.h.
  * Main thread only, as config.h. */
 #ifndef TT_COLLECTOR_CONFIG_INT_H
@@ -133,5 +134,11 @@ tt_exporter_conf_t *tt__config_parse_exporters(ctx_t *cx, yaml_document_t *d, ya
 
 /* Appends the Markdown table of the keys of an `exporters:` item. */
 int tt__config_describe_exporters(tt_buf_t *out);
+
+/* Reads the `signals:` section over o (config_signals.c). Errors are recorded in cx. */
+void tt__config_parse_signals(ctx_t *cx, yaml_document_t *d, yaml_node_t *n, tt_red_opts_t *o);
+
+/* Appends the Markdown table of the `signals:` keys. */
+int tt__config_describe_signals(tt_buf_t *out);
 
 #endif

@@ -64,6 +64,13 @@ void tt__pipeline_account_cache(struct tt_pipeline_s *p, int64_t delta) {
   atomic_fetch_add_explicit(&p->metrics.cache_bytes, delta, memory_order_relaxed);
 }
 
+/* The golden signals' tables are held memory too (not span bytes, so not in bytes_held's
+ * gauge): they count against the budget that throttles senders. */
+static void red_account(void *ctx, int64_t delta) {
+  struct tt_pipeline_s *p = ctx;
+  atomic_fetch_add_explicit(&p->bytes_held, delta, memory_order_relaxed);
+}
+
 void tt__blob_unref(struct tt_pipeline_s *p, tt_blob_t *b) {
   if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1)
     return;
@@ -326,6 +333,7 @@ static int scan_scope(struct tt_pipeline_s *p, const uint8_t *msg, size_t len, t
                   (TT_SPAN_FLAGS_HAS_IS_REMOTE | TT_SPAN_FLAGS_IS_REMOTE);
     cnt->run_res = *res;
     cnt->run_scope = scope;
+    tt__red_span(p->o.red, &sf, f.p, f.len, (*res)->service, (*res)->service_len, e->root);
   }
   /* The run gets its block while the scope blob is alive (a run never crosses scopes); then the
    * scan's own reference goes: the blocks hold theirs. */
@@ -499,6 +507,7 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
   cnt.nrun = 0;
   cnt.run_res = cnt.run_scope = NULL;
   cnt.received_ns = now_ns;
+  tt__red_begin(p->o.red);
   int rc = scan_request(p, req, st, res, &cnt);
   uint64_t accepted = cnt.accepted;
   /* Twice the request's size is a fair guess for ordinary spans, but a request of many tiny
@@ -537,6 +546,8 @@ void tt__pipeline_handle(void *ctx, const tt_export_request_t *req, tt_export_re
     }
     return;
   }
+  /* Accepted: the golden signals count its spans (a refused request comes back). */
+  tt__red_commit(p->o.red);
   for (unsigned i = 0; i < p->nshards; i++) {
     if (st[i].head == NULL)
       continue;
@@ -615,6 +626,8 @@ int tt__pipeline_new(const tt_pipeline_opts_t *o, tt_pipeline_t **out) {
     free(p);
     return -ENOMEM;
   }
+  if (p->o.red != NULL)
+    tt__red_bind_account(p->o.red, red_account, p);
   if (p->o.clock == NULL)
     p->o.clock = mono_clock;
   if (p->o.tick_ns == 0)
@@ -750,6 +763,10 @@ void tt__pipeline_free(tt_pipeline_t *p) {
   tt__fair_free(p->fair);
   free(p->sink_counts);
   free(p);
+}
+
+tt_red_t *tt__pipeline_red(tt_pipeline_t *p) {
+  return p->o.red;
 }
 
 tt_metrics_t *tt__pipeline_metrics(tt_pipeline_t *p) {

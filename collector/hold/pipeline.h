@@ -20,6 +20,7 @@
 #include "bus.h"
 #include "metrics.h"
 #include "policy.h"
+#include "red.h"
 #include "request.h"
 #include "sink.h"
 
@@ -57,7 +58,13 @@ typedef struct {
   tt_bus_factory_fn bus_factory;
   void *bus_factory_ctx;
   uint64_t bus_wait_ns; /* 0: 1 s */
+  /* Golden signals counted from every accepted span before any decision (NULL: none).
+   * Borrowed: must outlive the pipeline; its tables are counted in memory_budget. */
+  tt_red_t *red;
 } tt_pipeline_opts_t;
+
+/* The golden signals the pipeline counts into (opts.red), or NULL. Any thread. */
+tt_red_t *tt__pipeline_red(tt_pipeline_t *p);
 
 /* Fills o with the documented defaults (docs/config.md). */
 void tt__pipeline_opts_default(tt_pipeline_opts_t *o);
