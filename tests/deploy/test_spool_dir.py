@@ -143,6 +143,7 @@ def check_created(config, work):
 
 
 def main():
+    global BINARY
     if not SRC or not BINARY:
         fail("TT_SOURCE_DIR and TT_COLLECTOR_BIN must be set (run through ctest)")
     work = tempfile.mkdtemp(prefix="tt-spooldir-")
@@ -175,6 +176,13 @@ def main():
         locked = os.path.join(work, "locked")
         os.mkdir(locked, 0o755)
         if os.getuid() == 0:
+            # nobody runs a copy of the collector from work/: the build tree may sit where only
+            # root can enter (a CI clone in a mode-0700 directory from mktemp -d).
+            copy = os.path.join(work, "tailtrace-collector")
+            shutil.copy2(BINARY, copy)
+            os.chmod(copy, 0o755)
+            BINARY = copy
+
             def as_nobody():
                 os.setgroups([])
                 os.setgid(NOBODY)
