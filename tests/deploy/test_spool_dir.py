@@ -189,8 +189,16 @@ def main():
                 os.setuid(NOBODY)
             cfg, _, line = shipped("jaeger", work)
             os.chmod(cfg, 0o644)
-            expect_refusal(cfg, line, env_for(os.path.join(locked, "a", "b")),
-                           "a parent this user may not write", "Permission denied", as_nobody)
+            env = env_for(os.path.join(locked, "a", "b"))
+            # A TSan build reads its suppressions file at start: nobody needs a copy too.
+            m = re.search(r"suppressions=([^ :]+)", env.get("TSAN_OPTIONS", ""))
+            if m:
+                supp = os.path.join(work, "tsan.supp")
+                shutil.copy(m.group(1), supp)
+                os.chmod(supp, 0o644)
+                env["TSAN_OPTIONS"] = env["TSAN_OPTIONS"].replace(m.group(1), supp)
+            expect_refusal(cfg, line, env, "a parent this user may not write",
+                           "Permission denied", as_nobody)
         else:
             os.chmod(locked, 0o555)
             cfg, _, line = shipped("jaeger", work)
